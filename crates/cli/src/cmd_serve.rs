@@ -1,0 +1,18 @@
+//! `plugwire serve` (placeholder until its issue lands).
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+impl Args {
+    #[allow(dead_code)]
+    pub fn wants_stdio(&self) -> bool {
+        false
+    }
+}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("plugwire serve: not built yet");
+    ExitCode::from(2)
+}

@@ -1,0 +1,52 @@
+//! `plugwire`: certificates, an external plugin server and a gateway-side client for
+//! ContextForge-compatible MCP plugins, secured by mutual TLS.
+//!
+//! Each subcommand lives in its own module; `main` only parses arguments, sets up logging
+//! and installs the one crypto provider (aws-lc-rs).
+
+mod cmd_call;
+mod cmd_certs;
+mod cmd_health;
+mod cmd_serve;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plugwire",
+    version,
+    about = "mTLS external plugins for MCP gateways (ContextForge-compatible)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and check the mTLS certificates under certs/mcp (CA, gateway, plugins).
+    Certs(cmd_certs::Args),
+    /// Serve the plugins of a config file over MCP (Streamable HTTP, TLS/mTLS, Unix socket or stdio).
+    Serve(cmd_serve::Args),
+    /// Run a hook through the plugins of a gateway-side config and print the result.
+    Call(cmd_call::Args),
+    /// Ask a plugin server for its health.
+    Health(cmd_health::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // aws-lc-rs is the only provider compiled in; installing it makes every rustls config agree.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let stdio_mode = matches!(&cli.command, Command::Serve(args) if args.wants_stdio());
+    logging::init(stdio_mode);
+    match cli.command {
+        Command::Certs(args) => cmd_certs::run(args),
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Call(args) => cmd_call::run(args),
+        Command::Health(args) => cmd_health::run(args),
+    }
+}
