@@ -32,7 +32,41 @@ build:
 	$(CARGO) build --quiet -p plugwire
 
 # ---------------------------------------------------------------- certificates
-#@certs-section
+# Same target names and variables as ContextForge's Makefile, done by `plugwire certs` (X.509 v3
+# with key usages, random serials, atomic writes; docs/certs.md). Extra variables:
+#   MCP_CERT_SANS="DNS:svc.ns.svc IP:127.0.0.1"  extra SANs for plugin certificates
+#   MCP_CERT_WARN_DAYS=30                          warning window of certs-mcp-check
+#   MCP_CERT_FORCE=1                               replace existing identities (--force)
+MCP_CERT_SANS ?=
+MCP_CERT_WARN_DAYS ?= 30
+MCP_CERT_FORCE ?=
+MCP_CERT_ARGS = --dir "$(MCP_CERT_DIR)" --days "$(MCP_CERT_DAYS)" --key-type "$(MCP_KEY_TYPE)"$(if $(MCP_CERT_FORCE), --force)
+MCP_CERT_SAN_ARGS = $(foreach san,$(MCP_CERT_SANS),--san "$(san)")
+
+certs-mcp-ca: build
+	$(PLUGWIRE) certs ca $(MCP_CERT_ARGS)
+
+certs-mcp-gateway: build
+	$(PLUGWIRE) certs gateway $(MCP_CERT_ARGS)
+
+# PLUGIN_NAME reaches plugwire through the environment, so no quoting can break the command;
+# plugwire refuses unsafe names before writing anything.
+certs-mcp-plugin: export PLUGIN_NAME := $(PLUGIN_NAME)
+certs-mcp-plugin: build
+	@if [ -z "$${PLUGIN_NAME:-}" ]; then \
+	  echo "❌  ERROR: PLUGIN_NAME not set" >&2; \
+	  echo "💡  Usage: make certs-mcp-plugin PLUGIN_NAME=my-plugin" >&2; \
+	  exit 1; \
+	fi
+	$(PLUGWIRE) certs plugin "$$PLUGIN_NAME" $(MCP_CERT_ARGS) $(MCP_CERT_SAN_ARGS)
+
+# MCP_PLUGIN_CONFIG empty: plugins/external/config.yaml, or the two example plugins when it is missing.
+certs-mcp-all: build
+	$(PLUGWIRE) certs all $(MCP_CERT_ARGS) $(MCP_CERT_SAN_ARGS)$(if $(MCP_PLUGIN_CONFIG), --config "$(MCP_PLUGIN_CONFIG)")
+
+# Exit 0 all fine, 1 something expires within MCP_CERT_WARN_DAYS, 2 expired/invalid/foreign issuer.
+certs-mcp-check: build
+	$(PLUGWIRE) certs check --dir "$(MCP_CERT_DIR)" --warn-days "$(MCP_CERT_WARN_DAYS)"
 
 # ---------------------------------------------------------------- tests
 test: lint unit interop
@@ -54,10 +88,27 @@ $(VENV)/.installed: $(INTEROP_CONSTRAINTS) tests/interop/requirements-test.txt
 	  || { echo "interop: could not install mcp-contextforge-gateway==1.0.0 into $(VENV): the interop tests cannot run" >&2; exit 1; }
 	touch $@
 
-#@interop-section
+# Interop with the real Python package (mcp-contextforge-gateway 1.0.0, pinned in the venv):
+# the Python gateway client against `plugwire serve`, `plugwire call` against the Python runtime.
+interop: venv
+	$(CARGO) build --quiet -p plugwire
+	PYTHONDONTWRITEBYTECODE=1 $(VENV_PY) -m pytest tests/interop -q
 
 # ---------------------------------------------------------------- demo
 #@demo-section
 
 # ---------------------------------------------------------------- benchmarks
-#@bench-section
+# Not part of `make test`. Release build, then every figure of docs/benchmarks.md (the harness
+# prints its progress; about 5 minutes on 2 cores). Options of `plugwire-bench run` go in
+# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--runs 5"`.
+BENCH_ARGS ?=
+.PHONY: bench-smoke
+bench: venv
+	$(CARGO) build --release --quiet -p plugwire -p plugwire-bench
+	target/release/plugwire-bench run --plugwire target/release/plugwire --python $(VENV_PY) \
+	    --scripts scripts/bench --out docs/benchmarks.md --command "$(strip make bench $(BENCH_ARGS))" $(BENCH_ARGS)
+
+# A few calls of everything except Python, debug build: checks the harness; the numbers mean nothing.
+bench-smoke:
+	$(CARGO) build --quiet -p plugwire -p plugwire-bench
+	target/debug/plugwire-bench run --smoke --plugwire target/debug/plugwire --out target/bench-smoke.md

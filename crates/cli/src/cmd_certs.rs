@@ -1,18 +1,290 @@
-//! `plugwire certs` (placeholder until its issue lands).
+//! `plugwire certs`: the CA, the gateway client certificate and the plugin server certificates
+//! (what `make certs-mcp-*` runs), and `check` for expiry and issuer problems.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use plugwire_certs::{
+    CheckOptions, ConfigSource, Event, Identity, KeyType, Options, Outcome, Request, San,
+};
+
+/// Exit code of `ca|gateway|plugin|all` when something went wrong (clap uses 2 for usage errors).
+const EXIT_FAILED: u8 = 1;
+
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Layout: DIR/ca/ca.{key,crt}, DIR/gateway/{client.key,client.crt,client.pem,ca.crt}, \
+DIR/plugins/<name>/{server.key,server.crt,ca.crt}. Existing identities are never overwritten without --force."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: CertsCommand,
+}
 
 impl Args {
+    /// `certs` never speaks the stdio transport.
     #[allow(dead_code)]
     pub fn wants_stdio(&self) -> bool {
         false
     }
 }
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("plugwire certs: not built yet");
-    ExitCode::from(2)
+#[derive(Debug, clap::Subcommand)]
+enum CertsCommand {
+    /// Create the CA (DIR/ca/ca.key, ca.crt) if it does not exist.
+    Ca(IssueArgs),
+    /// Create the gateway client certificate (clientAuth), creating the CA first if missing.
+    Gateway(IssueArgs),
+    /// Create the server certificate of one plugin (serverAuth; SANs NAME, mcp-plugin-NAME,
+    /// localhost and every --san), creating the CA first if missing.
+    Plugin {
+        /// Plugin name: letters, digits, '_', '-', '.' (not first); it becomes a directory,
+        /// the CN mcp-plugin-NAME and two DNS SANs.
+        name: String,
+        #[command(flatten)]
+        issue: IssueArgs,
+        #[command(flatten)]
+        sans: SanArgs,
+    },
+    /// Create the CA, the gateway certificate and one certificate per `kind: external` plugin
+    /// of the config (in file order); the examples example-plugin-a/-b when the default config
+    /// does not exist.
+    All {
+        #[command(flatten)]
+        issue: IssueArgs,
+        /// Plugins config to read the external plugin names from [default:
+        /// plugins/external/config.yaml, with example-plugin-a and example-plugin-b when it
+        /// does not exist]. A path given here must exist.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        sans: SanArgs,
+    },
+    /// List every certificate with subject, expiry and days left; flag expired, soon-expiring
+    /// and foreign-issuer certificates. Exit 0 all fine, 1 something expires within
+    /// --warn-days, 2 expired / not yet valid / unreadable / missing / not issued by the CA.
+    Check {
+        /// Certificate directory.
+        #[arg(long, value_name = "DIR", default_value = plugwire_certs::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Warn (exit 1) when a certificate expires within this many days.
+        #[arg(long, value_name = "N", default_value_t = plugwire_certs::DEFAULT_WARN_DAYS)]
+        warn_days: u32,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct IssueArgs {
+    /// Certificate directory (MCP_CERT_DIR in the Makefile).
+    #[arg(long, value_name = "DIR", default_value = plugwire_certs::DEFAULT_DIR)]
+    dir: PathBuf,
+    /// Validity of new certificates in days (MCP_CERT_DAYS).
+    #[arg(long, value_name = "N", default_value_t = plugwire_certs::DEFAULT_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(plugwire_certs::MAX_DAYS)))]
+    days: u32,
+    /// Key type of new keys: rsa4096 (RSA-4096 + SHA-256, takes seconds) or ecdsa-p256 (MCP_KEY_TYPE).
+    #[arg(long, value_name = "TYPE", default_value = "rsa4096")]
+    key_type: KeyType,
+    /// Replace the requested identities even if they exist (`ca --force` and `all --force`
+    /// also replace the CA).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SanArgs {
+    /// Extra subject alternative name for plugin certificates, repeatable:
+    /// DNS:svc.ns.svc or IP:127.0.0.1 (so check_hostname works with an IP URL).
+    #[arg(long = "san", value_name = "DNS:NAME|IP:ADDR")]
+    sans: Vec<San>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match args.command {
+        CertsCommand::Check {
+            dir,
+            warn_days,
+            json,
+        } => run_check(dir, warn_days, json),
+        CertsCommand::Ca(issue) => run_issue(Request::ca(), issue, Vec::new()),
+        CertsCommand::Gateway(issue) => run_issue(Request::gateway(), issue, Vec::new()),
+        CertsCommand::Plugin { name, issue, sans } => {
+            run_issue(Request::plugin(name), issue, sans.sans)
+        }
+        CertsCommand::All {
+            issue,
+            config,
+            sans,
+        } => {
+            let source = ConfigSource::from_option(config);
+            let list = match plugwire_certs::plugin_names(&source) {
+                Ok(list) => list,
+                Err(err) => return fail(&err),
+            };
+            let path = source.path().display();
+            if list.examples {
+                println!(
+                    "📋  {path} not found: generating certificates for the example plugins {}",
+                    list.names.join(", ")
+                );
+            } else if list.names.is_empty() {
+                println!(
+                    "📋  {path} has no `kind: external` plugins: no plugin certificates to create"
+                );
+            } else {
+                println!(
+                    "📋  Plugins from {path} (kind: external): {}",
+                    list.names.join(", ")
+                );
+            }
+            run_issue(Request::all(&list.names), issue, sans.sans)
+        }
+    }
+}
+
+fn fail(err: &dyn std::error::Error) -> ExitCode {
+    eprintln!("❌  plugwire certs: {err}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+fn run_issue(request: Request, args: IssueArgs, sans: Vec<San>) -> ExitCode {
+    let options = Options {
+        key_type: args.key_type,
+        days: args.days,
+        extra_sans: sans,
+        force: args.force,
+        not_before: None,
+    };
+    let days = args.days;
+    let slow = args.key_type.is_slow();
+    let printer = move |event: &Event<'_>| print_event(event, days, slow);
+    match plugwire_certs::issue(&args.dir, &request, &options, &printer) {
+        Ok(summary) => {
+            if request.ca && request.gateway {
+                let created = summary
+                    .outcomes
+                    .iter()
+                    .any(|(_, outcome)| *outcome != Outcome::Existing);
+                println!();
+                if created {
+                    println!("🎯  MCP mTLS certificates are in {}:", args.dir.display());
+                } else {
+                    println!(
+                        "🎯  Nothing to do: every certificate exists in {}:",
+                        args.dir.display()
+                    );
+                }
+                println!("    ca/ca.{{key,crt}}  gateway/client.{{key,crt,pem}} + ca.crt  plugins/<name>/server.{{key,crt}} + ca.crt");
+                println!("💡  More plugins: plugwire certs plugin NAME (make certs-mcp-plugin PLUGIN_NAME=NAME)");
+                println!("💡  Expiry: plugwire certs check (make certs-mcp-check)");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err),
+    }
+}
+
+fn describe(identity: &Identity) -> String {
+    match identity {
+        Identity::Ca => "CA".to_string(),
+        Identity::Gateway => "gateway".to_string(),
+        Identity::Plugin(name) => format!("plugin '{name}'"),
+    }
+}
+
+/// Prints one event; key progress only for slow (RSA) keys.
+fn print_event(event: &Event<'_>, days: u32, slow: bool) {
+    match event {
+        Event::CaMissing { ca_dir } => {
+            println!(
+                "🔐  No CA in {}: creating it first (as make certs-mcp-ca would)",
+                ca_dir.display()
+            );
+        }
+        Event::KeygenStarted { count, key_type } if key_type.is_slow() => {
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(*count);
+            println!(
+                "🔑  Generating {count} {} key{} on {threads} thread{} (RSA keys take a moment)...",
+                key_type_label(*key_type),
+                if *count == 1 { "" } else { "s" },
+                if threads == 1 { "" } else { "s" },
+            );
+        }
+        // Progress only matters for the slow key type; ECDSA keys are instant.
+        Event::KeyReady {
+            identity,
+            done,
+            total,
+        } if slow => {
+            println!("    key {done}/{total} ready ({})", describe(identity));
+        }
+        Event::Written {
+            identity,
+            paths,
+            outcome,
+        } => {
+            let verb = if *outcome == Outcome::Replaced {
+                "replaced"
+            } else {
+                "created"
+            };
+            let dir = paths.dir.display();
+            match identity {
+                Identity::Ca => println!("✅  MCP CA {verb}: {dir}/ca.{{key,crt}} ({days} days)"),
+                Identity::Gateway => println!(
+                    "✅  Gateway client certificate {verb}: {dir}/ (client.key, client.crt, client.pem, ca.crt; {days} days)"
+                ),
+                Identity::Plugin(name) => println!(
+                    "✅  Plugin '{name}' certificate {verb}: {dir}/ (server.key, server.crt, ca.crt; {days} days)"
+                ),
+            }
+        }
+        Event::Exists {
+            identity,
+            paths,
+            hint,
+        } => {
+            println!(
+                "🔐  Existing {} found in {} - skipping (to regenerate: {hint})",
+                describe(identity),
+                paths.dir.display()
+            );
+        }
+        Event::Completed { path } => println!("➕  Added missing {}", path.display()),
+        Event::Warning { message } => eprintln!("⚠️   {message}"),
+        _ => {}
+    }
+}
+
+fn key_type_label(key_type: KeyType) -> &'static str {
+    match key_type {
+        KeyType::Rsa4096 => "RSA-4096",
+        KeyType::EcdsaP256 => "ECDSA P-256",
+    }
+}
+
+/// Runs `check` and maps its verdict to the documented exit codes.
+fn run_check(dir: PathBuf, warn_days: u32, json: bool) -> ExitCode {
+    let report = plugwire_certs::check(
+        &dir,
+        &CheckOptions {
+            warn_days,
+            now: None,
+        },
+    );
+    if json {
+        match serde_json::to_string_pretty(&report.to_json()) {
+            Ok(text) => println!("{text}"),
+            Err(err) => return fail(&err),
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    ExitCode::from(report.exit_code)
 }

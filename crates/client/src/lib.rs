@@ -1,1 +1,63 @@
-//! plugwire-client
+//! plugwire-client: the gateway side of ContextForge external plugins.
+//!
+//! A `kind: external` entry of the gateway's plugins YAML becomes an [`ExternalPlugin`]: on
+//! `initialize` it connects (Streamable HTTP over TCP, TLS/mTLS or a Unix socket, or a stdio
+//! child), runs the MCP handshake, fetches the remote plugin config and merges the local entry
+//! over it; each hook is then one `tools/call invoke_hook` on a kept connection.
+//!
+//! Why not rmcp's client: it turns connection pooling off and reconnects against SSE servers.
+//! This client reads every answer (JSON or a whole SSE stream) to its end so the connection
+//! returns to the pool, which keeps N calls at concurrency c on at most c connections, even
+//! against the Python runtime's SSE answers. It also recovers what the Python client cannot: a
+//! restarted server, a dropped connection, or a 404 for a forgotten session leads to a fresh
+//! handshake and one retry of the call.
+//!
+//! # Layout
+//! - [`connector`]: opening TCP / TLS / Unix connections, counting them ([`ConnectionStats`]),
+//!   and explaining TLS failures in the terms of the gateway's settings.
+//! - `http`: Streamable HTTP on a small pool of hyper 1 HTTP/1.1 connections; session headers;
+//!   body size cap; JSON and SSE answers.
+//! - `stdio`: a child process speaking newline-delimited JSON-RPC.
+//! - [`session`]: the MCP handshake, `tools/call`, and recovery with bounded backoff.
+//! - `endpoint`: turning an `mcp:` block (+ `PLUGINS_CLIENT_MTLS_*`) into a transport.
+//! - [`decode`]: `invoke_hook` / `get_plugin_config` answers as the Python 1.0.0 client reads them.
+//! - [`merge`]: remote config under the locally set keys, and the conflicts that cannot work.
+//! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation.
+//! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
+
+pub mod connector;
+pub mod decode;
+mod endpoint;
+pub mod health;
+pub mod error;
+mod http;
+pub mod merge;
+pub mod options;
+pub mod plugin;
+pub mod session;
+mod stdio;
+
+use std::sync::Arc;
+
+use plugwire_framework::{Plugin, PluginErrorKind, PluginRegistry, EXTERNAL_KIND};
+
+pub use connector::ConnectionStats;
+pub use error::ClientError;
+pub use options::{ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES};
+pub use plugin::{to_plugin_error, ExternalPlugin};
+
+/// Registers the `external` kind with default options (process env, 30 s per call).
+pub fn register_external(registry: &mut PluginRegistry) {
+    register_external_with(registry, ClientOptions::default());
+}
+
+/// Registers the `external` kind with explicit options, e.g. a shared [`ConnectionStats`] so a
+/// caller can report how many connections all external plugins opened.
+pub fn register_external_with(registry: &mut PluginRegistry, options: ClientOptions) {
+    registry.register(&[EXTERNAL_KIND], move |config| {
+        let name = config.name.clone();
+        let plugin = ExternalPlugin::new(config, &options)
+            .map_err(|e| to_plugin_error(PluginErrorKind::Initialization, &name, &e))?;
+        Ok(Arc::new(plugin) as Arc<dyn Plugin>)
+    });
+}

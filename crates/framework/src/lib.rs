@@ -1,1 +1,68 @@
-//! plugwire-framework
+//! plugwire-framework: the part of plugwire that decides what a plugin does with a prompt, a tool
+//! call or a resource, independent of any network.
+//!
+//! It reads the ContextForge plugins YAML unchanged, defines the 12 hooks and their payloads with
+//! JSON that is field for field the Python 1.0.0 models (they travel to and from Python peers), and
+//! runs plugins with the Python manager's semantics: priority order, payload chaining, modes,
+//! conditions, per-plugin timeouts.
+//!
+//! # Layout
+//! - `hooks`: [`HookType`], the 12 hook names.
+//! - `payloads`: one struct per hook payload, [`HookPayload`] (enum over them).
+//! - `result`: [`PluginResult`] (6 keys) and [`PluginViolation`] (7 keys).
+//! - `context`: [`GlobalContext`], [`PluginContext`], [`UserContext`].
+//! - `error`: [`PluginErrorModel`] (wire), [`PluginError`] (typed), [`PayloadError`].
+//! - `config`: the YAML model ([`Config`], [`PluginConfig`], ...), loading, `{{ env.VAR }}` templating.
+//! - `plugin`: the [`Plugin`] trait and the [`PluginRegistry`] of `kind` constructors.
+//! - `conditions`: condition matching.
+//! - `manager`: [`PluginManager`] (chain and single-plugin execution).
+//!
+//! # Two JSON forms
+//! `to_json()` is the response form (explicit nulls, as the Python server sends);
+//! `to_request_json()` is the request form (`None` model fields omitted, as the Python client sends,
+//! but `result`/`content`/`messages` always present and nulls inside free-form values kept).
+
+pub mod conditions;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod hooks;
+pub mod manager;
+pub mod payloads;
+pub mod plugin;
+pub mod result;
+mod serde_util;
+
+/// A JSON object (insertion order kept).
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+pub use conditions::payload_matches;
+pub use config::{
+    normalize_content_type, render_template, resolve_config_path, AppliedTo, Config, ConfigError,
+    ConfigSide, MCPClientConfig, MCPClientTLSConfig, MCPServerConfig, MCPServerTLSConfig,
+    PluginCondition, PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate,
+    ToolTemplate, TransportType, EXTERNAL_KIND, PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH,
+    PLUGINS_PLUGIN_TIMEOUT,
+};
+pub use context::{GlobalContext, PluginContext, UserContext};
+pub use error::{
+    PayloadError, PluginError, PluginErrorKind, PluginErrorModel, DEFAULT_MCP_ERROR_CODE,
+};
+pub use hooks::{HookType, UnknownHookError};
+pub use manager::{context_key, HookOutcome, PluginContextTable, PluginManager};
+pub use payloads::{
+    AgentPostInvokePayload, AgentPreInvokePayload, HookPayload, HttpAuthCheckPermissionPayload,
+    HttpAuthCheckPermissionResultPayload, HttpAuthResolveUserPayload, HttpHeaderPayload,
+    HttpPostRequestPayload, HttpPreRequestPayload, PromptArgs, PromptPosthookPayload,
+    PromptPrehookPayload, ResourcePostFetchPayload, ResourcePreFetchPayload, ToolPostInvokePayload,
+    ToolPreInvokePayload,
+};
+pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
+pub use result::{PluginResult, PluginViolation};
+
+/// The plugin author's guide (`docs/plugin-authoring.md`); its example is compiled and run as a doctest.
+#[doc = include_str!("../../../docs/plugin-authoring.md")]
+pub mod guide {}
+
+/// Re-exported so plugin crates use the same `#[async_trait]` as the trait.
+pub use async_trait::async_trait;

@@ -1,1 +1,85 @@
-//! plugwire-plugins
+//! plugwire-plugins: the built-in plugins, configured exactly like their Python counterparts so
+//! existing ContextForge config files load unchanged.
+//!
+//! | plugin | our kind | Python kinds |
+//! |---|---|---|
+//! | [`SearchReplacePlugin`] | `search_replace` | `plugins.regex_filter.search_replace.SearchReplacePlugin` |
+//! | [`DenyListPlugin`] | `deny_list` | `plugins.deny_filter.deny.DenyListPlugin` |
+//! | [`PiiFilterPlugin`] | `pii_filter` | `plugins.pii_filter.pii_filter.PIIFilterPlugin`, `cpex_pii_filter.PIIFilterPlugin` |
+//! | [`OutputLengthGuardPlugin`] | `output_length_guard` | `plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin` |
+//! | [`UrlReputationPlugin`] | `url_reputation` | `plugins.url_reputation.url_reputation.URLReputationPlugin`, `cpex_url_reputation.URLReputationPlugin` |
+//!
+//! A bad `config:` block fails the plugin's constructor with the plugin type and the key named
+//! (`SearchReplacePlugin config key `words[1].search`: ...`); the framework's loader adds the file
+//! and the plugin's name.
+//!
+//! # Layout
+//! - `settings`: reading a `config:` block key by key with Python's lax typing.
+//! - `pyre`: Python `re` patterns and `re.sub` replacements on the linear-time `regex` crate.
+//! - `search_replace`, `deny_list`, `output_length_guard`, `url_reputation`: one plugin each.
+//! - `pii`: the PII filter (`detect`: detectors and masking, `walk`: recursive JSON walk).
+
+pub mod deny_list;
+pub mod output_length_guard;
+pub mod pii;
+pub mod pyre;
+pub mod search_replace;
+mod settings;
+pub mod url_reputation;
+
+use std::sync::Arc;
+
+use plugwire_framework::{Plugin, PluginConfig, PluginError, PluginRegistry};
+
+pub use deny_list::DenyListPlugin;
+pub use output_length_guard::OutputLengthGuardPlugin;
+pub use pii::PiiFilterPlugin;
+pub use search_replace::SearchReplacePlugin;
+pub use url_reputation::UrlReputationPlugin;
+
+/// Every kind string a built-in answers to, with the constructor.
+type Ctor = fn(PluginConfig) -> Result<Arc<dyn Plugin>, PluginError>;
+
+fn arc<P: Plugin>(r: Result<P, PluginError>) -> Result<Arc<dyn Plugin>, PluginError> {
+    r.map(|p| Arc::new(p) as Arc<dyn Plugin>)
+}
+
+/// `(kinds, constructor)` of each built-in: our short kind first, then the Python paths.
+pub fn builtins() -> Vec<(&'static [&'static str], Ctor)> {
+    vec![
+        (
+            &[search_replace::KIND, search_replace::PYTHON_KIND],
+            |c| arc(SearchReplacePlugin::new(c)),
+        ),
+        (
+            &[deny_list::KIND, deny_list::PYTHON_KIND],
+            |c| arc(DenyListPlugin::new(c)),
+        ),
+        (
+            &[pii::KIND, pii::PYTHON_KIND, pii::CPEX_KIND],
+            |c| arc(PiiFilterPlugin::new(c)),
+        ),
+        (
+            &[output_length_guard::KIND, output_length_guard::PYTHON_KIND],
+            |c| arc(OutputLengthGuardPlugin::new(c)),
+        ),
+        (
+            &[url_reputation::KIND, url_reputation::PYTHON_KIND, url_reputation::CPEX_KIND],
+            |c| arc(UrlReputationPlugin::new(c)),
+        ),
+    ]
+}
+
+/// Register every built-in under its kinds (ours and the Python dotted paths).
+pub fn register_builtins(registry: &mut PluginRegistry) {
+    for (kinds, ctor) in builtins() {
+        registry.register(kinds, ctor);
+    }
+}
+
+/// A registry holding only the built-ins (the client crate adds `external` on top).
+pub fn builtin_registry() -> PluginRegistry {
+    let mut r = PluginRegistry::new();
+    register_builtins(&mut r);
+    r
+}

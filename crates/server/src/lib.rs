@@ -1,1 +1,42 @@
-//! plugwire-server
+//! plugwire-server: the external plugin runtime behind `plugwire serve`.
+//!
+//! A ContextForge gateway calls it over MCP (Streamable HTTP at `/mcp`, over TLS/mTLS, a Unix
+//! socket, or stdio) with three tools: `get_plugin_configs`, `get_plugin_config`,
+//! `invoke_hook`. It is stateless (no `mcp-session-id`; a gateway survives our restarts) and
+//! answers every valid `tools/call` with HTTP 200, plugin errors inside the result, because
+//! any other answer permanently breaks a Python 1.0.0 gateway's plugin (README decisions
+//! 9-12). See `docs/server.md` for the user guide.
+//!
+//! # Layout
+//! - [`backend`]: the [`Backend`] trait the MCP layer calls (config dump, one hook call).
+//! - [`dispatch`]: JSON-RPC method dispatch, shared by HTTP and stdio; panics become errors.
+//! - [`http`]: the hyper service: `/mcp`, `/health`, body limit, Host policy, status codes.
+//! - [`host`]: the Host/Origin policy (README decision 10).
+//! - [`listen`]: accept loops (TCP plain/TLS, Unix socket, health port), TLS handshake in the
+//!   connection's task under a timeout, graceful drain.
+//! - [`tls_log`]: handshake logging (peer, client certificate subject/issuer, failure reason).
+//! - [`stdio`]: newline-delimited JSON-RPC on stdin/stdout.
+//! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
+//! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
+//! - [`error`]: [`ServerError`], every start-up failure with the setting to fix.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod backend;
+pub mod dispatch;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod listen;
+pub mod manager_backend;
+pub mod serve;
+pub mod stdio;
+pub mod tls_log;
+
+pub use backend::Backend;
+pub use error::ServerError;
+pub use host::HostPolicy;
+pub use http::{App, DEFAULT_MAX_BODY_BYTES};
+pub use listen::{serve_health, serve_tcp, serve_unix, ConnLimits};
+pub use manager_backend::{build_manager, initialize_manager, ManagerBackend};
+pub use stdio::serve_stdio;

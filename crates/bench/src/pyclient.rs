@@ -1,0 +1,125 @@
+//! The Python gateway client as a load source: `scripts/bench/python/client.py` runs the
+//! gateway's own `PluginManager` with a `kind: external` entry; we sample the server's and the
+//! client's CPU around each timed step it announces.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::error::{BenchError, Result};
+use crate::measure::{accepted_since, CpuMark, Sample};
+use crate::payload;
+use crate::procfs;
+
+/// Where the Python side lives.
+#[derive(Debug, Clone)]
+pub struct PythonEnv {
+    /// The interop venv's interpreter.
+    pub python: PathBuf,
+    /// `scripts/bench/python` (client.py, runtime.py, the SearchReplace module).
+    pub scripts: PathBuf,
+}
+
+/// One step of the plan: `calls` timed calls at `concurrency`.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub concurrency: usize,
+    pub calls: usize,
+}
+
+/// Runs `steps` in one client process against the server of `gateway_yaml`.
+pub fn run(
+    env: &PythonEnv,
+    work: &Path,
+    gateway_yaml: &Path,
+    steps: &[Step],
+    server_pid: u32,
+    server_port: u16,
+    log: &Path,
+) -> Result<Vec<Sample>> {
+    let context = payload::context();
+    let spec = json!({
+        "config": gateway_yaml,
+        "payload": payload::tool_payload(),
+        "global_context": context["global_context"],
+        "plan": steps.iter().map(|s| json!({"concurrency": s.concurrency, "calls": s.calls,
+            "warmup": s.concurrency * 2})).collect::<Vec<_>>(),
+    });
+    let spec_path = work.join(format!("pyclient-{server_port}.json"));
+    std::fs::write(&spec_path, spec.to_string()).map_err(|source| BenchError::Write {
+        path: spec_path.clone(),
+        source,
+    })?;
+    let log_file = std::fs::File::create(log).map_err(|source| BenchError::Write {
+        path: log.into(),
+        source,
+    })?;
+    // Connections opened since the previous step's result (warm-up included).
+    let mut ports0 = procfs::passive_opens();
+    let mut child = Command::new(&env.python)
+        .arg(env.scripts.join("client.py"))
+        .arg(&spec_path)
+        .current_dir(work)
+        .env("PYTHONPATH", &env.scripts)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|source| BenchError::Spawn {
+            what: format!("Python client ({})", env.python.display()),
+            source,
+        })?;
+    let pid = child.id();
+    let fail = |reason: String| BenchError::Run {
+        what: "Python client".into(),
+        reason: format!("{reason}\n{}", crate::procs::tail(log, 20)),
+    };
+    let mut stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| fail("no stdout".into()))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut samples = Vec::new();
+    let mut next = |want: &str| -> Result<Value> {
+        let line = lines
+            .next()
+            .ok_or_else(|| fail(format!("exited while we waited for {want:?}")))??;
+        let v: Value =
+            serde_json::from_str(&line).map_err(|e| fail(format!("bad line {line:?}: {e}")))?;
+        if v["event"] != want {
+            return Err(fail(format!("expected {want:?}, got {line}")));
+        }
+        Ok(v)
+    };
+    for step in steps {
+        next("ready")?;
+        let server0 = CpuMark::now(Some(server_pid));
+        let client0 = CpuMark::now(Some(pid));
+        stdin.write_all(b"go\n")?;
+        stdin.flush()?;
+        let r = next("result")?;
+        let server_cpu = server0.since(Some(server_pid), step.calls);
+        let client_cpu = client0.since(Some(pid), step.calls);
+        let elapsed = r["elapsed_s"].as_f64().unwrap_or(f64::NAN);
+        let errors = r["errors"].as_u64().unwrap_or(0) as usize;
+        samples.push(Sample {
+            calls: step.calls,
+            errors,
+            first_error: r["first_error"].as_str().map(str::to_string),
+            calls_per_sec: (step.calls - errors.min(step.calls)) as f64 / elapsed,
+            p50_us: r["p50_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
+            p99_us: r["p99_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
+            server_cpu_us: server_cpu,
+            client_cpu_us: client_cpu,
+            connections: r["connections"].as_u64().map(|c| c as usize),
+            tcp_opened: accepted_since(ports0),
+        });
+        ports0 = procfs::passive_opens();
+    }
+    drop(stdin);
+    let _ = child.wait();
+    Ok(samples)
+}

@@ -1,0 +1,69 @@
+//! Smoke test of the harness against plugwire itself: the server crate's TLS listener with the
+//! real plugins, in this process on 127.0.0.1:0 with mTLS, driven by the load generator and by
+//! the plugwire gateway client exactly as `make bench` drives `plugwire serve`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use plugwire_bench::load::{self, LoadSpec, Target};
+use plugwire_bench::payload::RequestTemplate;
+use plugwire_bench::{certgen, pwclient, suite, tlsfiles};
+use plugwire_framework::Config;
+use plugwire_server::{
+    build_manager, initialize_manager, serve_tcp, App, ConnLimits, HostPolicy, ManagerBackend,
+    DEFAULT_MAX_BODY_BYTES,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generator_and_plugwire_client_drive_plugwire_serve() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certgen::generate(dir.path(), "example-plugin-a").unwrap();
+
+    let no_env = |_: &str| None;
+    let config = Config::load_str(suite::SERVER_YAML, "bench server.yaml", &no_env).unwrap();
+    let registry = plugwire_plugins::builtin_registry();
+    let manager = initialize_manager(build_manager(config, &registry, &no_env).unwrap())
+        .await
+        .unwrap();
+    let app = Arc::new(App {
+        backend: Arc::new(ManagerBackend::new(manager)),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        host_policy: HostPolicy::new(true, &[]),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(tlsfiles::server_config(&certs.plugin()).unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_tcp(listener, app, Some(tls), ConnLimits::default(), async {
+        let _ = stopped.await;
+    }));
+
+    // The load generator: stateless server, so no session id; every answer checked.
+    let client_tls = tlsfiles::client_config(&certs.gateway()).unwrap();
+    let target = Arc::new(Target::new(addr, "localhost", "/mcp", client_tls));
+    let session = target.open_session().await.unwrap();
+    assert!(session.id.is_none(), "plugwire serve is stateless");
+    let spec = LoadSpec { concurrency: 4, calls: 200, new_connection_per_call: false, warmup_per_worker: 1 };
+    let r = load::run(target.clone(), session.clone(), RequestTemplate::invoke_hook(), spec, None).await;
+    assert_eq!(r.errors, 0, "{:?}", r.first_error);
+    assert_eq!(r.latencies.len(), 200);
+    assert_eq!(r.connections, 4);
+    let spec = LoadSpec { concurrency: 2, calls: 10, new_connection_per_call: true, warmup_per_worker: 0 };
+    let r = load::run(target, session, RequestTemplate::invoke_hook(), spec, None).await;
+    assert_eq!((r.errors, r.connections), (0, 10), "{:?}", r.first_error);
+
+    // The plugwire gateway client through its PluginManager.
+    let yaml = dir.path().join("gateway.yaml");
+    std::fs::write(&yaml, suite::gateway_yaml(addr.port(), &certs)).unwrap();
+    let gw = Arc::new(pwclient::Gateway::connect(&yaml).await.unwrap());
+    let s = pwclient::run(gw.clone(), 4, 100, std::process::id()).await;
+    assert_eq!(s.errors, 0, "{:?}", s.first_error);
+    assert!(s.calls_per_sec > 0.0);
+    assert!(s.connections.unwrap() <= 4, "{:?}", s.connections);
+    gw.shutdown().await;
+
+    let _ = stop.send(());
+    server.await.unwrap();
+}

@@ -1,0 +1,411 @@
+//! `check`: every certificate in the tree with subject, expiry and days left, and whatever
+//! would make a TLS peer refuse it. Works on expired material; never writes.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::x509::X509Version;
+
+use crate::inspect;
+use crate::layout::{Identity, Layout};
+
+/// Default warning window in days.
+pub const DEFAULT_WARN_DAYS: u32 = 30;
+
+/// How to check.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// Certificates expiring within this many days are reported as warnings (exit 1).
+    pub warn_days: u32,
+    /// The instant to check against (default: now).
+    pub now: Option<OffsetDateTime>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self {
+            warn_days: DEFAULT_WARN_DAYS,
+            now: None,
+        }
+    }
+}
+
+/// Ordered so that the worst status of a tree is the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Valid and outside the warning window.
+    Ok,
+    /// Valid but expiring within the warning window.
+    Warning,
+    /// Expired, not yet valid, unreadable, missing, or not issued by the CA.
+    Error,
+}
+
+impl Status {
+    /// The documented exit code: 0 ok, 1 warning, 2 error.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Error => 2,
+        }
+    }
+}
+
+/// One certificate's findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertReport {
+    /// `ca`, `gateway` or `plugin`.
+    pub role: &'static str,
+    /// The plugin name for plugin certificates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The certificate file.
+    pub path: PathBuf,
+    /// Subject DN, e.g. `CN=mcp-plugin-x, O=MCPGateway, OU=Plugins`.
+    pub subject: Option<String>,
+    /// Issuer DN.
+    pub issuer: Option<String>,
+    /// Serial in hex.
+    pub serial: Option<String>,
+    /// Start of validity (RFC 3339).
+    pub not_before: Option<String>,
+    /// End of validity (RFC 3339).
+    pub not_after: Option<String>,
+    /// Whole days until `not_after` (negative once expired).
+    pub days_remaining: Option<i64>,
+    /// The verdict.
+    pub status: Status,
+    /// What makes it a warning or an error.
+    pub problems: Vec<String>,
+    /// Facts that do not change the verdict (e.g. a certificate made by the Python Makefile).
+    pub notes: Vec<String>,
+}
+
+/// The whole tree's findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The directory checked.
+    pub dir: PathBuf,
+    /// The warning window used.
+    pub warn_days: u32,
+    /// When the check ran (RFC 3339).
+    pub checked_at: String,
+    /// The worst status of all certificates.
+    pub status: Status,
+    /// The exit code `plugwire certs check` returns.
+    pub exit_code: u8,
+    /// CA first, then the gateway, then plugins by name.
+    pub certificates: Vec<CertReport>,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// `2029-02-26 02:24:18 UTC`, for people.
+fn human(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Checks the tree under `dir`.
+pub fn check(dir: &Path, options: &CheckOptions) -> CheckReport {
+    let now = options.now.unwrap_or_else(OffsetDateTime::now_utc);
+    let layout = Layout::new(dir);
+    let ca_path = layout.ca_cert();
+    let ca_der = inspect::read_cert_der(&ca_path).ok();
+    let ca = ca_der.as_deref().and_then(|der| inspect::parse(der).ok());
+
+    let mut identities = vec![Identity::Ca, Identity::Gateway];
+    identities.extend(layout.existing_plugins().into_iter().map(Identity::Plugin));
+    let certificates: Vec<CertReport> = identities
+        .iter()
+        .map(|identity| {
+            check_one(
+                &layout,
+                identity,
+                ca.as_ref(),
+                ca_der.as_deref(),
+                now,
+                options,
+            )
+        })
+        .collect();
+    let status = certificates
+        .iter()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(Status::Ok);
+    CheckReport {
+        dir: dir.to_path_buf(),
+        warn_days: options.warn_days,
+        checked_at: rfc3339(now),
+        status,
+        exit_code: status.exit_code(),
+        certificates,
+    }
+}
+
+fn check_one(
+    layout: &Layout,
+    identity: &Identity,
+    ca: Option<&X509Certificate<'_>>,
+    ca_der: Option<&[u8]>,
+    now: OffsetDateTime,
+    options: &CheckOptions,
+) -> CertReport {
+    let paths = layout.paths(identity);
+    let (role, name) = match identity {
+        Identity::Ca => ("ca", None),
+        Identity::Gateway => ("gateway", None),
+        Identity::Plugin(n) => ("plugin", Some(n.clone())),
+    };
+    let mut report = CertReport {
+        role,
+        name,
+        path: paths.cert.clone(),
+        subject: None,
+        issuer: None,
+        serial: None,
+        not_before: None,
+        not_after: None,
+        days_remaining: None,
+        status: Status::Ok,
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
+    let error = |report: &mut CertReport, message: String| {
+        report.status = Status::Error;
+        report.problems.push(message);
+    };
+    if !paths.cert.exists() {
+        error(&mut report, format!("{} is missing", paths.cert.display()));
+        return report;
+    }
+    let der = match inspect::read_cert_der(&paths.cert) {
+        Ok(der) => der,
+        Err(e) => {
+            error(&mut report, format!("unreadable: {e}"));
+            return report;
+        }
+    };
+    let cert = match inspect::parse(&der) {
+        Ok(cert) => cert,
+        Err(reason) => {
+            error(&mut report, format!("unreadable: {reason}"));
+            return report;
+        }
+    };
+    report.subject = Some(cert.subject().to_string());
+    report.issuer = Some(cert.issuer().to_string());
+    report.serial = Some(cert.raw_serial_as_string());
+    let not_before = cert.validity().not_before.to_datetime();
+    let not_after = cert.validity().not_after.to_datetime();
+    report.not_before = Some(rfc3339(not_before));
+    report.not_after = Some(rfc3339(not_after));
+    let remaining = (not_after - now).whole_days();
+    report.days_remaining = Some(remaining);
+
+    // Validity window.
+    if now < not_before {
+        error(
+            &mut report,
+            format!("not valid yet: valid from {}", human(not_before)),
+        );
+    } else if now > not_after {
+        error(
+            &mut report,
+            format!("expired on {} ({} days ago)", human(not_after), -remaining),
+        );
+    } else if not_after - now < time::Duration::days(i64::from(options.warn_days)) {
+        report.status = report.status.max(Status::Warning);
+        report.problems.push(format!(
+            "expires on {} (in {remaining} days, within the {}-day warning window)",
+            human(not_after),
+            options.warn_days
+        ));
+    }
+
+    // Issuer.
+    match (identity, ca) {
+        (Identity::Ca, _) => {
+            if cert.verify_signature(None).is_err() {
+                error(
+                    &mut report,
+                    "not self-signed: ca/ca.crt must be the root CA certificate".into(),
+                );
+            }
+            let is_ca = cert
+                .basic_constraints()
+                .ok()
+                .flatten()
+                .map(|bc| bc.value.ca)
+                .unwrap_or(false);
+            if !is_ca {
+                error(
+                    &mut report,
+                    "no basicConstraints CA:TRUE: TLS peers will not accept it as a CA".into(),
+                );
+            }
+            let signs = cert
+                .key_usage()
+                .ok()
+                .flatten()
+                .map(|ku| ku.value.key_cert_sign());
+            if signs.is_none() {
+                report.notes.push(
+                    "no keyUsage extension (as the ContextForge Makefile makes it): strict verifiers such as Python >= 3.13 reject it".into(),
+                );
+            }
+        }
+        (_, Some(ca)) => {
+            if !inspect::issued_by(&cert, ca) {
+                error(
+                    &mut report,
+                    format!(
+                        "not issued by the CA in {} (issuer {}): peers trusting that CA reject it",
+                        layout.ca_cert().display(),
+                        cert.issuer()
+                    ),
+                );
+            }
+        }
+        (_, None) => error(
+            &mut report,
+            "cannot check the issuer: the CA certificate is missing or unreadable".into(),
+        ),
+    }
+    if cert.version() != X509Version::V3 {
+        report.notes.push(format!(
+            "X.509 {:?} certificate (no extensions): rustls refuses it; re-issue it with plugwire certs",
+            cert.version()
+        ));
+    }
+    if identity != &Identity::Ca {
+        let eku = cert.extended_key_usage().ok().flatten().map(|e| e.value);
+        match (identity, eku) {
+            (_, None) => report
+                .notes
+                .push("no extendedKeyUsage: it can act as client and as server".into()),
+            (Identity::Gateway, Some(eku)) if !eku.client_auth && !eku.any => error(
+                &mut report,
+                "extendedKeyUsage lacks clientAuth: plugin servers refuse it".into(),
+            ),
+            (Identity::Plugin(_), Some(eku)) if !eku.server_auth && !eku.any => error(
+                &mut report,
+                "extendedKeyUsage lacks serverAuth: the gateway refuses it".into(),
+            ),
+            _ => {}
+        }
+    }
+
+    // The private key beside it.
+    match inspect::read_key(&paths.key) {
+        Ok(key) if !inspect::key_matches(&key, &cert) => error(
+            &mut report,
+            format!(
+                "{} does not belong to this certificate",
+                paths.key.display()
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) if !paths.key.exists() => {
+            let _ = e;
+            error(&mut report, format!("{} is missing", paths.key.display()));
+        }
+        Err(e) => error(&mut report, format!("key {e}")),
+    }
+
+    // The CA copy beside a leaf.
+    if let (Some(copy), Some(ca_der)) = (&paths.ca_copy, ca_der) {
+        match inspect::read_cert_der(copy) {
+            Ok(copy_der) if copy_der != ca_der => error(
+                &mut report,
+                format!(
+                    "{} differs from {}: peers using it will not trust the current CA; re-issue this identity with --force",
+                    copy.display(),
+                    layout.ca_cert().display()
+                ),
+            ),
+            Ok(_) => {}
+            Err(_) if !copy.exists() => report
+                .notes
+                .push(format!("{} is missing", copy.display())),
+            Err(e) => error(&mut report, e.to_string()),
+        }
+    }
+    report
+}
+
+impl CheckReport {
+    /// The report for people, one block per certificate.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "🔍  Checking MCP certificates in {} (warning window: {} days)\n",
+            self.dir.display(),
+            self.warn_days
+        );
+        for cert in &self.certificates {
+            let title = match (cert.role, &cert.name) {
+                ("ca", _) => "CA certificate".to_string(),
+                ("gateway", _) => "Gateway client certificate".to_string(),
+                (_, Some(name)) => format!("Plugin '{name}'"),
+                (role, None) => role.to_string(),
+            };
+            let mark = match cert.status {
+                Status::Ok => "✅",
+                Status::Warning => "⚠️ ",
+                Status::Error => "❌",
+            };
+            out.push_str(&format!("\n{mark} {title}: {}\n", cert.path.display()));
+            if let Some(subject) = &cert.subject {
+                out.push_str(&format!("   Subject: {subject}\n"));
+            }
+            if let (Some(not_after), Some(days)) = (&cert.not_after, cert.days_remaining) {
+                let when = OffsetDateTime::parse(not_after, &Rfc3339)
+                    .map(human)
+                    .unwrap_or_else(|_| not_after.clone());
+                let left = if days >= 0 {
+                    format!("{days} days left")
+                } else {
+                    format!("expired {} days ago", -days)
+                };
+                out.push_str(&format!("   Expires: {when} ({left})\n"));
+            }
+            for problem in &cert.problems {
+                out.push_str(&format!("   {problem}\n"));
+            }
+            for note in &cert.notes {
+                out.push_str(&format!("   note: {note}\n"));
+            }
+        }
+        let verdict = match self.status {
+            Status::Ok => "all certificates are valid".to_string(),
+            Status::Warning => format!(
+                "some certificates expire within {} days: re-issue them with --force before they do",
+                self.warn_days
+            ),
+            Status::Error => "some certificates are expired, not yet valid, missing, unreadable or not issued by the CA: re-issue them (plugwire certs all --force)".to_string(),
+        };
+        out.push_str(&format!("\n{verdict} (exit code {})\n", self.exit_code));
+        out
+    }
+
+    /// The report as JSON (what `--json` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}

@@ -1,0 +1,80 @@
+//! The crate's one error type: every variant names the file, directory, plugin or option
+//! involved and, where there is one, the fix.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while creating or checking certificates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertsError {
+    /// A plugin name that would be unsafe as a directory name or a DNS name.
+    #[error(
+        "invalid plugin name {name:?}: {reason}; use letters, digits, '_', '-' and '.' (not first), e.g. my-plugin"
+    )]
+    InvalidPluginName { name: String, reason: &'static str },
+
+    /// A `--san` value that is neither `DNS:<name>` nor `IP:<address>`.
+    #[error("invalid --san {value:?}: {reason}; use DNS:host.example or IP:127.0.0.1")]
+    InvalidSan { value: String, reason: String },
+
+    /// `--days` out of range.
+    #[error("invalid validity of {days} days: use 1..=36500")]
+    InvalidDays { days: u32 },
+
+    /// An explicitly given plugin config file does not exist.
+    #[error("plugin config {path} does not exist (given with --config / MCP_PLUGIN_CONFIG); fix the path, or leave it unset to use plugins/external/config.yaml")]
+    ConfigMissing { path: PathBuf },
+
+    /// The plugin config file exists but cannot be read.
+    #[error("cannot read plugin config {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The plugin config is not YAML, or not the shape of a plugins config.
+    #[error("plugin config {path}: {message}")]
+    ConfigInvalid { path: PathBuf, message: String },
+
+    /// An existing identity is incomplete (e.g. a key without its certificate).
+    #[error("{what} in {dir} is incomplete: {present} exists but {missing} is missing; restore it, or replace the identity with --force ({hint})")]
+    Incomplete {
+        what: String,
+        dir: PathBuf,
+        present: String,
+        missing: String,
+        hint: String,
+    },
+
+    /// The CA key on disk does not belong to the CA certificate on disk.
+    #[error("CA key {key} does not match CA certificate {cert}; restore the matching pair, or create a new CA with `plugwire certs ca --force` (then re-issue every certificate with `plugwire certs all --force`)")]
+    CaKeyMismatch { key: PathBuf, cert: PathBuf },
+
+    /// A PEM file that could not be parsed.
+    #[error("cannot parse {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+
+    /// Reading an existing file failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Creating a directory or writing a file failed (nothing of that identity was left behind).
+    #[error("cannot write {path}: {source}; check that the directory is writable or choose another with --dir / MCP_CERT_DIR")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Key generation or signing failed inside the crypto library.
+    #[error("{what}: {reason}")]
+    Crypto { what: String, reason: String },
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = CertsError> = std::result::Result<T, E>;

@@ -1,0 +1,661 @@
+//! Creating identities: decide what exists, generate the missing keys in parallel, sign, and
+//! write each identity atomically. Existing material is never overwritten without `force`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rcgen::{Issuer, KeyPair};
+use time::OffsetDateTime;
+
+use crate::error::{CertsError, Result};
+use crate::fsio::{self, NewFile, CERT_MODE, KEY_MODE};
+use crate::inspect;
+use crate::layout::{regenerate_hint, Identity, IdentityPaths, Layout};
+use crate::names::{plugin_sans, validate_plugin_name, San};
+use crate::profile::{self, KeyType, Validity, DEFAULT_DAYS, MAX_DAYS};
+
+/// How new identities are made.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Key type of newly generated keys (default RSA-4096).
+    pub key_type: KeyType,
+    /// Validity in days (default 825, `MCP_CERT_DAYS`).
+    pub days: u32,
+    /// Extra SANs added to every plugin certificate issued by this call.
+    pub extra_sans: Vec<San>,
+    /// Replace the requested identities even if they exist.
+    pub force: bool,
+    /// Start of the validity window (default: now). Tests use it to make expired or
+    /// not-yet-valid material.
+    pub not_before: Option<OffsetDateTime>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            key_type: KeyType::Rsa4096,
+            days: DEFAULT_DAYS,
+            extra_sans: Vec::new(),
+            force: false,
+            not_before: None,
+        }
+    }
+}
+
+impl Options {
+    /// ECDSA P-256 keys: instant, for tests and demos.
+    pub fn ecdsa() -> Self {
+        Self {
+            key_type: KeyType::EcdsaP256,
+            ..Self::default()
+        }
+    }
+
+    /// Adds extra plugin SANs (`"DNS:x"`, `"IP:127.0.0.1"`); panics on an invalid value, so
+    /// use it with literals in tests.
+    #[allow(clippy::expect_used)]
+    pub fn with_sans(mut self, sans: &[&str]) -> Self {
+        for san in sans {
+            self.extra_sans
+                .push(san.parse().expect("with_sans takes valid SAN literals"));
+        }
+        self
+    }
+}
+
+/// Which identities a call asks for. The CA is always ensured (created when missing); it is
+/// replaced under `force` only when it is itself requested.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The CA itself is a target (`ca`, `all`).
+    pub ca: bool,
+    /// The gateway client identity.
+    pub gateway: bool,
+    /// Plugin server identities, in order.
+    pub plugins: Vec<String>,
+}
+
+impl Request {
+    /// `plugwire certs ca`.
+    pub fn ca() -> Self {
+        Self {
+            ca: true,
+            ..Self::default()
+        }
+    }
+
+    /// `plugwire certs gateway`.
+    pub fn gateway() -> Self {
+        Self {
+            gateway: true,
+            ..Self::default()
+        }
+    }
+
+    /// `plugwire certs plugin NAME`.
+    pub fn plugin(name: impl Into<String>) -> Self {
+        Self {
+            plugins: vec![name.into()],
+            ..Self::default()
+        }
+    }
+
+    /// `plugwire certs all`: CA, gateway and these plugins.
+    pub fn all<S: AsRef<str>>(plugins: &[S]) -> Self {
+        Self {
+            ca: true,
+            gateway: true,
+            plugins: plugins.iter().map(|p| p.as_ref().to_string()).collect(),
+        }
+    }
+}
+
+/// What happened to one identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did not exist and was created.
+    Created,
+    /// It existed and was replaced (`force`).
+    Replaced,
+    /// It existed and was left alone.
+    Existing,
+}
+
+/// Progress and result notifications, for a CLI to print.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The CA is missing and is created first although only leaves were asked for.
+    CaMissing { ca_dir: &'a Path },
+    /// Key generation begins (`count` keys in parallel).
+    KeygenStarted { count: usize, key_type: KeyType },
+    /// One key is ready.
+    KeyReady {
+        identity: &'a Identity,
+        done: usize,
+        total: usize,
+    },
+    /// An identity was written (created or replaced).
+    Written {
+        identity: &'a Identity,
+        paths: &'a IdentityPaths,
+        outcome: Outcome,
+    },
+    /// An identity exists and was left alone.
+    Exists {
+        identity: &'a Identity,
+        paths: &'a IdentityPaths,
+        hint: &'a str,
+    },
+    /// A derived file of an existing identity was missing and was added (`ca.crt` copy,
+    /// `client.pem`); nothing existing was changed.
+    Completed { path: &'a Path },
+    /// Something the user should know that is not an error.
+    Warning { message: &'a str },
+}
+
+/// Receives [`Event`]s; called from key-generation threads, hence `Sync`.
+pub trait Progress: Sync {
+    /// One notification.
+    fn event(&self, event: &Event<'_>);
+}
+
+/// No progress output.
+impl Progress for () {
+    fn event(&self, _event: &Event<'_>) {}
+}
+
+impl<F: Fn(&Event<'_>) + Sync> Progress for F {
+    fn event(&self, event: &Event<'_>) {
+        self(event)
+    }
+}
+
+/// The result of one call.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The tree the files are in.
+    pub layout: Layout,
+    /// Every identity touched or found, CA first, in request order.
+    pub outcomes: Vec<(Identity, Outcome)>,
+}
+
+impl Summary {
+    /// The outcome for one identity, if it was part of the call.
+    pub fn outcome(&self, identity: &Identity) -> Option<Outcome> {
+        self.outcomes
+            .iter()
+            .find(|(i, _)| i == identity)
+            .map(|(_, o)| *o)
+    }
+}
+
+/// Creates the CA, the gateway identity and the named plugin identities under `dir`, with no
+/// progress output. The quickest way for tests: `issue_all(dir, &["p"], &Options::ecdsa())`.
+pub fn issue_all<S: AsRef<str>>(
+    dir: impl AsRef<Path>,
+    plugins: &[S],
+    options: &Options,
+) -> Result<Summary> {
+    issue(dir.as_ref(), &Request::all(plugins), options, &())
+}
+
+/// Whether the files of an identity are there.
+enum State {
+    Missing,
+    Complete,
+    Incomplete { present: PathBuf, missing: PathBuf },
+}
+
+fn state(paths: &IdentityPaths) -> State {
+    match (paths.key.exists(), paths.cert.exists()) {
+        (true, true) => State::Complete,
+        (false, false) => State::Missing,
+        (true, false) => State::Incomplete {
+            present: paths.key.clone(),
+            missing: paths.cert.clone(),
+        },
+        (false, true) => State::Incomplete {
+            present: paths.cert.clone(),
+            missing: paths.key.clone(),
+        },
+    }
+}
+
+/// What to do with one identity.
+struct Step {
+    identity: Identity,
+    paths: IdentityPaths,
+    /// `Some(outcome)` when a new key and certificate are made.
+    generate: Option<Outcome>,
+}
+
+/// Does everything `request` asks for; see the crate docs for the rules.
+pub fn issue(
+    dir: &Path,
+    request: &Request,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Summary> {
+    if options.days == 0 || options.days > MAX_DAYS {
+        return Err(CertsError::InvalidDays { days: options.days });
+    }
+    let mut plugins: Vec<&str> = Vec::new();
+    for name in &request.plugins {
+        validate_plugin_name(name)?;
+        if !plugins.contains(&name.as_str()) {
+            plugins.push(name);
+        }
+    }
+    let layout = Layout::new(dir);
+    let root = layout.root();
+
+    // 1. Decide, before generating or writing anything.
+    let ca_paths = layout.paths(&Identity::Ca);
+    let replace_ca = request.ca && options.force;
+    let ca_generate = match state(&ca_paths) {
+        State::Missing => Some(Outcome::Created),
+        State::Complete if replace_ca => Some(Outcome::Replaced),
+        State::Complete => None,
+        State::Incomplete { .. } if replace_ca => Some(Outcome::Replaced),
+        State::Incomplete { present, missing } => {
+            return Err(incomplete(&Identity::Ca, &ca_paths, present, missing, root))
+        }
+    };
+    let existing_ca = match ca_generate {
+        None => Some(load_ca(&ca_paths)?),
+        Some(_) => None,
+    };
+    let mut leaves: Vec<Identity> = Vec::new();
+    if request.gateway {
+        leaves.push(Identity::Gateway);
+    }
+    leaves.extend(plugins.iter().map(|p| Identity::Plugin(p.to_string())));
+    let mut steps = Vec::with_capacity(leaves.len());
+    for identity in leaves {
+        let paths = layout.paths(&identity);
+        let generate = match state(&paths) {
+            State::Missing => Some(Outcome::Created),
+            State::Complete | State::Incomplete { .. } if options.force => Some(Outcome::Replaced),
+            State::Complete => None,
+            State::Incomplete { present, missing } => {
+                return Err(incomplete(&identity, &paths, present, missing, root))
+            }
+        };
+        steps.push(Step {
+            identity,
+            paths,
+            generate,
+        });
+    }
+    if ca_generate == Some(Outcome::Created) && !request.ca {
+        progress.event(&Event::CaMissing {
+            ca_dir: &ca_paths.dir,
+        });
+    }
+
+    // 2. Generate every key needed, in parallel.
+    let mut wanted: Vec<&Identity> = Vec::new();
+    if ca_generate.is_some() {
+        wanted.push(&Identity::Ca);
+    }
+    wanted.extend(
+        steps
+            .iter()
+            .filter(|s| s.generate.is_some())
+            .map(|s| &s.identity),
+    );
+    let mut keys = generate_keys(&wanted, options.key_type, progress)?.into_iter();
+
+    // 3. The CA: reuse it, or sign and write a new one.
+    let validity = Validity::new(options.not_before, options.days);
+    let mut outcomes = Vec::new();
+    let ca_key = if ca_generate.is_some() {
+        keys.next()
+    } else {
+        None
+    };
+    let (issuer, ca_pem) = match (existing_ca, ca_generate, ca_key) {
+        (Some(ca), _, _) => {
+            outcomes.push((Identity::Ca, Outcome::Existing));
+            if request.ca {
+                progress.event(&Event::Exists {
+                    identity: &Identity::Ca,
+                    paths: &ca_paths,
+                    hint: &regenerate_hint(&Identity::Ca, root),
+                });
+            }
+            (ca.issuer, ca.pem)
+        }
+        (None, Some(outcome), Some(key)) => {
+            let params = profile::ca_params(validity);
+            let cert = params
+                .self_signed(&key)
+                .map_err(profile::signing_error("CA certificate"))?;
+            let pem = cert.pem();
+            fsio::create_dir(&ca_paths.dir)?;
+            fsio::write_all_or_nothing(&[
+                NewFile {
+                    path: ca_paths.key.clone(),
+                    contents: key.serialize_pem().into_bytes(),
+                    mode: KEY_MODE,
+                },
+                NewFile {
+                    path: ca_paths.cert.clone(),
+                    contents: pem.clone().into_bytes(),
+                    mode: CERT_MODE,
+                },
+            ])?;
+            outcomes.push((Identity::Ca, outcome));
+            progress.event(&Event::Written {
+                identity: &Identity::Ca,
+                paths: &ca_paths,
+                outcome,
+            });
+            (Issuer::new(params, key), pem)
+        }
+        _ => {
+            return Err(CertsError::Crypto {
+                what: "preparing the CA".into(),
+                reason: "internal error: no CA key".into(),
+            })
+        }
+    };
+    let ca_der =
+        inspect::cert_der_from_pem(ca_pem.as_bytes()).map_err(|reason| CertsError::Parse {
+            path: ca_paths.cert.clone(),
+            reason,
+        })?;
+    let ca_cert = inspect::parse(&ca_der).map_err(|reason| CertsError::Parse {
+        path: ca_paths.cert.clone(),
+        reason,
+    })?;
+
+    let ca_not_after = ca_cert.validity().not_after.to_datetime();
+    // A day of slack: a CA and leaves made minutes apart with the same --days are fine.
+    let leaf_outlives_ca = ca_not_after + time::Duration::days(1) < validity.not_after;
+    if steps.iter().any(|s| s.generate.is_some()) && leaf_outlives_ca {
+        progress.event(&Event::Warning {
+            message: &format!(
+                "the CA in {} expires on {}, before the certificates issued now ({} days): they stop working with it; consider a new CA (plugwire certs all --force{})",
+                ca_paths.dir.display(),
+                ca_not_after.date(),
+                options.days,
+                dir_arg(root)
+            ),
+        });
+    }
+
+    // 4. The leaves.
+    for step in &steps {
+        let Some(outcome) = step.generate else {
+            keep_existing(step, &ca_cert, ca_pem.as_bytes(), root, progress)?;
+            outcomes.push((step.identity.clone(), Outcome::Existing));
+            continue;
+        };
+        let Some(key) = keys.next() else {
+            return Err(CertsError::Crypto {
+                what: format!("preparing the {}", step.identity),
+                reason: "internal error: no key".into(),
+            });
+        };
+        let (params, what) = match &step.identity {
+            Identity::Gateway => (
+                profile::gateway_params(validity, &key),
+                "gateway client certificate".to_string(),
+            ),
+            Identity::Plugin(name) => (
+                profile::plugin_params(
+                    validity,
+                    name,
+                    &plugin_sans(name, &options.extra_sans),
+                    &key,
+                )?,
+                format!("certificate of plugin '{name}'"),
+            ),
+            Identity::Ca => continue,
+        };
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(profile::signing_error(&what))?;
+        let cert_pem = cert.pem();
+        let key_pem = key.serialize_pem();
+        let mut files = vec![
+            NewFile {
+                path: step.paths.key.clone(),
+                contents: key_pem.clone().into_bytes(),
+                mode: KEY_MODE,
+            },
+            NewFile {
+                path: step.paths.cert.clone(),
+                contents: cert_pem.clone().into_bytes(),
+                mode: CERT_MODE,
+            },
+        ];
+        if let Some(copy) = &step.paths.ca_copy {
+            files.push(NewFile {
+                path: copy.clone(),
+                contents: ca_pem.clone().into_bytes(),
+                mode: CERT_MODE,
+            });
+        }
+        if let Some(bundle) = &step.paths.bundle {
+            files.push(NewFile {
+                path: bundle.clone(),
+                contents: format!("{cert_pem}{key_pem}").into_bytes(),
+                mode: KEY_MODE,
+            });
+        }
+        fsio::create_dir(&step.paths.dir)?;
+        fsio::write_all_or_nothing(&files)?;
+        outcomes.push((step.identity.clone(), outcome));
+        progress.event(&Event::Written {
+            identity: &step.identity,
+            paths: &step.paths,
+            outcome,
+        });
+    }
+    if ca_generate == Some(Outcome::Replaced) {
+        let stale: Vec<String> = layout
+            .existing_leaves()
+            .into_iter()
+            .filter(|leaf| {
+                !outcomes
+                    .iter()
+                    .any(|(i, o)| i == leaf && *o != Outcome::Existing)
+            })
+            .map(|leaf| layout.paths(&leaf).cert.display().to_string())
+            .collect();
+        if !stale.is_empty() {
+            progress.event(&Event::Warning {
+                message: &format!(
+                    "the CA was replaced, but {} still carry the old CA's signature: re-issue them with plugwire certs all --force{}",
+                    stale.join(", "),
+                    dir_arg(root)
+                ),
+            });
+        }
+    }
+    Ok(Summary { layout, outcomes })
+}
+
+/// `--dir X` for hints, empty for the default directory.
+fn dir_arg(root: &Path) -> String {
+    if root == Path::new(crate::layout::DEFAULT_DIR) {
+        String::new()
+    } else {
+        format!(" --dir {}", root.display())
+    }
+}
+
+fn incomplete(
+    identity: &Identity,
+    paths: &IdentityPaths,
+    present: PathBuf,
+    missing: PathBuf,
+    root: &Path,
+) -> CertsError {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    CertsError::Incomplete {
+        what: identity.to_string(),
+        dir: paths.dir.clone(),
+        present: name(&present),
+        missing: name(&missing),
+        hint: regenerate_hint(identity, root),
+    }
+}
+
+/// An existing CA, ready to sign.
+struct LoadedCa {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+fn load_ca(paths: &IdentityPaths) -> Result<LoadedCa> {
+    let pem_bytes = fsio::read(&paths.cert)?;
+    let pem = String::from_utf8(pem_bytes).map_err(|_| CertsError::Parse {
+        path: paths.cert.clone(),
+        reason: "not a PEM file (not UTF-8 text)".into(),
+    })?;
+    let der = inspect::cert_der_from_pem(pem.as_bytes()).map_err(|reason| CertsError::Parse {
+        path: paths.cert.clone(),
+        reason,
+    })?;
+    let cert = inspect::parse(&der).map_err(|reason| CertsError::Parse {
+        path: paths.cert.clone(),
+        reason,
+    })?;
+    let key = inspect::read_key(&paths.key)?;
+    if !inspect::key_matches(&key, &cert) {
+        return Err(CertsError::CaKeyMismatch {
+            key: paths.key.clone(),
+            cert: paths.cert.clone(),
+        });
+    }
+    let issuer =
+        Issuer::from_ca_cert_der(&der.clone().into(), key).map_err(|e| CertsError::Parse {
+            path: paths.cert.clone(),
+            reason: format!("cannot use it as an issuer ({e})"),
+        })?;
+    Ok(LoadedCa { issuer, pem })
+}
+
+/// An existing leaf is left alone; only derived files that are missing are added, and a leaf
+/// that the current CA did not issue is reported.
+fn keep_existing(
+    step: &Step,
+    ca: &x509_parser::certificate::X509Certificate<'_>,
+    ca_pem: &[u8],
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let hint = regenerate_hint(&step.identity, root);
+    progress.event(&Event::Exists {
+        identity: &step.identity,
+        paths: &step.paths,
+        hint: &hint,
+    });
+    // A broken or foreign certificate is reported, not fatal: it is the user's file.
+    let issued_by_ca = inspect::read_cert_der(&step.paths.cert)
+        .ok()
+        .and_then(|der| {
+            inspect::parse(&der)
+                .ok()
+                .map(|c| inspect::issued_by(&c, ca))
+        })
+        .unwrap_or(false);
+    if !issued_by_ca {
+        progress.event(&Event::Warning {
+            message: &format!(
+                "{} is unreadable or was not issued by the CA in {}: peers will reject it; re-issue it with {hint}",
+                step.paths.cert.display(),
+                root.join("ca").display()
+            ),
+        });
+        return Ok(());
+    }
+    if let Some(copy) = step.paths.ca_copy.as_ref().filter(|p| !p.exists()) {
+        fsio::write_all_or_nothing(&[NewFile {
+            path: copy.clone(),
+            contents: ca_pem.to_vec(),
+            mode: CERT_MODE,
+        }])?;
+        progress.event(&Event::Completed { path: copy });
+    }
+    if let Some(bundle) = step.paths.bundle.as_ref().filter(|p| !p.exists()) {
+        let mut contents = fsio::read(&step.paths.cert)?;
+        if !contents.ends_with(b"\n") {
+            contents.push(b'\n');
+        }
+        contents.extend(fsio::read(&step.paths.key)?);
+        fsio::write_all_or_nothing(&[NewFile {
+            path: bundle.clone(),
+            contents,
+            mode: KEY_MODE,
+        }])?;
+        progress.event(&Event::Completed { path: bundle });
+    }
+    Ok(())
+}
+
+/// Generates one key per identity, in parallel on the available cores, in `identities` order.
+fn generate_keys(
+    identities: &[&Identity],
+    key_type: KeyType,
+    progress: &dyn Progress,
+) -> Result<Vec<KeyPair>> {
+    let total = identities.len();
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    progress.event(&Event::KeygenStarted {
+        count: total,
+        key_type,
+    });
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(total);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<KeyPair>>>> = Mutex::new((0..total).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= total {
+                    break;
+                }
+                let result = key_type.generate();
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if result.is_ok() {
+                    progress.event(&Event::KeyReady {
+                        identity: identities[index],
+                        done: finished,
+                        total,
+                    });
+                }
+                if let Ok(mut slots) = slots.lock() {
+                    slots[index] = Some(result);
+                }
+            });
+        }
+    });
+    let slots = slots.into_inner().unwrap_or_default();
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                Err(CertsError::Crypto {
+                    what: "generating keys".into(),
+                    reason: "a key-generation thread failed".into(),
+                })
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,213 @@
+//! Opening connections: TCP, TCP+TLS, or a Unix socket, and counting every one opened.
+//!
+//! The count is how tests (and `plugwire call --repeat`) prove that connections are reused:
+//! N calls at concurrency c must open at most c connections.
+
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Counters shared by every connection a client (or a whole process) opens.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    opened: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl ConnectionStats {
+    /// A fresh set of counters.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    /// Transport connections opened so far (TCP or Unix socket connects; child processes for stdio).
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+    /// JSON-RPC requests and notifications sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    pub(crate) fn count_connection(&self) {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    /// Plain TCP to host:port.
+    Tcp { host: String, port: u16 },
+    /// TCP then TLS; `server_name` is what the certificate is checked against.
+    Tls {
+        host: String,
+        port: u16,
+        connector: TlsConnector,
+        server_name: ServerName<'static>,
+        /// The host as written in the URL, for messages.
+        url_host: String,
+        /// The resolved settings, so failures can name the key or variable to change.
+        settings: Arc<plugwire_tls::ClientTlsSettings>,
+    },
+    /// A Unix domain socket (Streamable HTTP over it; TLS never applies).
+    Unix { path: PathBuf },
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// Socket-level failure (refused, unreachable, no such socket file).
+    Io(io::Error),
+    /// The TLS handshake failed; the message says what was refused and how to fix it.
+    Tls(String),
+}
+
+impl Endpoint {
+    /// Opens one connection; counts it as soon as the socket is connected.
+    pub(crate) async fn connect(&self, stats: &ConnectionStats) -> Result<Stream, ConnectError> {
+        match self {
+            Endpoint::Tcp { host, port } => {
+                let tcp = TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(ConnectError::Io)?;
+                stats.count_connection();
+                let _ = tcp.set_nodelay(true);
+                Ok(Stream::Tcp(tcp))
+            }
+            Endpoint::Tls {
+                host,
+                port,
+                connector,
+                server_name,
+                ..
+            } => {
+                let tcp = TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(ConnectError::Io)?;
+                stats.count_connection();
+                let _ = tcp.set_nodelay(true);
+                let tls = connector
+                    .connect(server_name.clone(), tcp)
+                    .await
+                    .map_err(|e| {
+                        ConnectError::Tls(match find_rustls_error(&e) {
+                            Some(err) => explain_tls(err, self),
+                            None => format!("TLS handshake failed: {e}"),
+                        })
+                    })?;
+                Ok(Stream::Tls(Box::new(tls)))
+            }
+            Endpoint::Unix { path } => {
+                let unix = UnixStream::connect(path).await.map_err(ConnectError::Io)?;
+                stats.count_connection();
+                Ok(Stream::Unix(unix))
+            }
+        }
+    }
+}
+
+/// Explains a TLS failure on this endpoint in the terms of the gateway's settings (which of
+/// the YAML keys / env variables to change).
+pub(crate) fn explain_tls(err: &rustls::Error, endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Tls {
+            url_host, settings, ..
+        } => {
+            let text = plugwire_tls::explain_client_handshake_error(err, url_host, settings);
+            if matches!(
+                err,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+            ) {
+                // Two CAs with the same name (e.g. `certs all` run twice in different places).
+                let bundle = settings
+                    .ca_bundle
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| plugwire_tls::SYSTEM_CA_BUNDLE.to_string());
+                format!(
+                    "{text}. The CA bundle {bundle} holds a CA with the issuer's name but another key \
+                     (was the CA regenerated?): set {} to the CA that issued the plugin server's certificate",
+                    settings.setting("ca_bundle")
+                )
+            } else {
+                text
+            }
+        }
+        _ => format!("TLS error: {err}"),
+    }
+}
+
+/// The rustls error inside a hyper / tokio-rustls error chain, if any.
+pub(crate) fn find_rustls_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    plugwire_tls::rustls_error_in(err)
+}
+
+/// One connection, whichever kind; `Unpin` so the hyper adapters need no pinning tricks.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Wraps the stream for hyper.
+    pub(crate) fn into_hyper(self) -> TokioIo<Stream> {
+        TokioIo::new(self)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

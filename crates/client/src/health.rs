@@ -1,0 +1,151 @@
+//! `GET /health` against a plugin server (the main port over TLS, or the plain port+1000 server),
+//! with the same TLS settings and env variables as plugin entries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request};
+use http_body_util::{BodyExt, Empty, Limited};
+use plugwire_framework::{MCPClientConfig, MCPClientTLSConfig, TransportType};
+
+use crate::connector::{ConnectError, ConnectionStats};
+use crate::endpoint::{build_endpoint, parse_url};
+use crate::error::ClientError;
+use crate::options::ClientOptions;
+
+/// What `/health` answered.
+#[derive(Debug, Clone)]
+pub struct HealthReport {
+    /// The URL actually requested.
+    pub url: String,
+    /// HTTP status.
+    pub status: u16,
+    /// The body (`{"status":"healthy"}` from a healthy server).
+    pub body: String,
+    /// True for 200 with `"status": "healthy"`.
+    pub healthy: bool,
+}
+
+/// The health URL for what a user typed: a base URL, an MCP URL ending in `/mcp`, or the
+/// `/health` URL itself.
+pub fn health_url(url: &str) -> String {
+    let trimmed = url.trim().trim_end_matches('/');
+    if trimmed.ends_with("/health") {
+        trimmed.to_string()
+    } else if let Some(base) = trimmed.strip_suffix("/mcp") {
+        format!("{base}/health")
+    } else {
+        format!("{trimmed}/health")
+    }
+}
+
+/// Requests `/health`; TLS settings as for a plugin entry (`tls` overridden by
+/// `PLUGINS_CLIENT_MTLS_*` from `options.env`).
+pub async fn check_health(
+    url: &str,
+    tls: Option<MCPClientTLSConfig>,
+    uds: Option<String>,
+    options: &ClientOptions,
+    timeout: Duration,
+) -> Result<HealthReport, ClientError> {
+    const WHO: &str = "health";
+    let target = health_url(url);
+    let parsed = parse_url(WHO, &target)?;
+    let mcp = MCPClientConfig {
+        proto: TransportType::StreamableHttp,
+        url: Some(target.clone()),
+        script: None,
+        cmd: None,
+        env: None,
+        cwd: None,
+        uds,
+        tls,
+        reconnect_attempts: 0,
+        reconnect_delay: 0.0,
+    };
+    let (endpoint, display) = build_endpoint(WHO, &mcp, &target, &parsed, options)?;
+    let stats = Arc::new(ConnectionStats::default());
+    let work = async {
+        let stream = endpoint.connect(&stats).await.map_err(|e| match e {
+            ConnectError::Io(io) => ClientError::Connect {
+                plugin: WHO.into(),
+                url: display.clone(),
+                message: io.to_string(),
+            },
+            ConnectError::Tls(message) => ClientError::Tls {
+                plugin: WHO.into(),
+                url: display.clone(),
+                message,
+            },
+        })?;
+        let lost = |message: String| ClientError::ConnectionLost {
+            plugin: WHO.into(),
+            url: display.clone(),
+            message,
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
+            .await
+            .map_err(|e| lost(crate::http::error_chain(&e)))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(parsed.path.as_str())
+            .header(header::HOST, parsed.authority.as_str())
+            .header(header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| lost(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(|e| {
+            match crate::connector::find_rustls_error(&e) {
+                Some(tls) => ClientError::Tls {
+                    plugin: WHO.into(),
+                    url: display.clone(),
+                    message: crate::connector::explain_tls(tls, &endpoint),
+                },
+                None => lost(crate::http::error_chain(&e)),
+            }
+        })?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map_err(|e| lost(format!("reading the body: {e}")))?
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let healthy = status == 200
+            && serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "healthy"))
+                .unwrap_or(false);
+        Ok(HealthReport {
+            url: display.clone(),
+            status,
+            body,
+            healthy,
+        })
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ClientError::Timeout {
+            plugin: WHO.into(),
+            url: target,
+            method: "GET /health".into(),
+            timeout,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_url;
+
+    #[test]
+    fn health_url_forms() {
+        assert_eq!(health_url("https://localhost:8000"), "https://localhost:8000/health");
+        assert_eq!(health_url("https://localhost:8000/"), "https://localhost:8000/health");
+        assert_eq!(health_url("http://localhost:9000/mcp"), "http://localhost:9000/health");
+        assert_eq!(health_url("http://localhost:9000/health"), "http://localhost:9000/health");
+    }
+}

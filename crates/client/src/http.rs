@@ -1,0 +1,353 @@
+//! Streamable HTTP on a small pool of hyper 1 HTTP/1.1 connections.
+//!
+//! Why our own pool: a connection goes back to the pool only after its answer has been read to
+//! its end (JSON or a whole SSE stream), so N calls at concurrency c open at most c connections,
+//! and the count is exact (`ConnectionStats`). The Python client drops its connection after every
+//! SSE answer; we don't.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::connector::{ConnectError, ConnectionStats, Endpoint};
+use crate::error::ClientError;
+
+/// Header names of the MCP Streamable HTTP transport.
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
+/// Negotiated protocol version, sent on every request after `initialize`.
+pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// Session state a Streamable HTTP server may issue.
+#[derive(Debug, Default, Clone)]
+struct HttpSession {
+    id: Option<String>,
+    version: Option<String>,
+}
+
+/// One plugin's HTTP endpoint: URL, pool, session headers.
+pub(crate) struct HttpTransport {
+    plugin: String,
+    /// What error messages show: the URL, plus the socket path for `uds`.
+    display: String,
+    endpoint: Endpoint,
+    /// `Host` header value (from the URL, also for Unix sockets).
+    host: String,
+    /// Path and query of the MCP endpoint.
+    path: String,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    session: std::sync::Mutex<HttpSession>,
+    stats: Arc<ConnectionStats>,
+    max_body: usize,
+}
+
+/// What a POST brought back: the JSON-RPC messages (possibly none, for 202).
+pub(crate) struct Answer {
+    pub(crate) messages: Vec<Value>,
+}
+
+impl HttpTransport {
+    pub(crate) fn new(
+        plugin: String,
+        display: String,
+        endpoint: Endpoint,
+        host: String,
+        path: String,
+        stats: Arc<ConnectionStats>,
+        max_body: usize,
+    ) -> Self {
+        Self {
+            plugin,
+            display,
+            endpoint,
+            host,
+            path,
+            idle: Mutex::new(Vec::new()),
+            session: std::sync::Mutex::new(HttpSession::default()),
+            stats,
+            max_body,
+        }
+    }
+
+    pub(crate) fn display(&self) -> &str {
+        &self.display
+    }
+
+    fn session(&self) -> HttpSession {
+        match self.session.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_session(&self, f: impl FnOnce(&mut HttpSession)) {
+        match self.session.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Forgets the session (before a fresh `initialize`) and every idle connection (after a
+    /// restart they are all stale).
+    pub(crate) async fn reset(&self) {
+        self.set_session(|s| *s = HttpSession::default());
+        self.idle.lock().await.clear();
+    }
+
+    /// Records the negotiated protocol version; sent as `mcp-protocol-version` from now on.
+    pub(crate) fn set_protocol_version(&self, version: &str) {
+        self.set_session(|s| s.version = Some(version.to_string()));
+    }
+
+    /// The session id the server issued, if any.
+    pub(crate) fn session_id(&self) -> Option<String> {
+        self.session().id
+    }
+
+    /// Takes a ready idle connection, or opens a new one.
+    async fn checkout(&self, method: &str) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        loop {
+            let candidate = self.idle.lock().await.pop();
+            match candidate {
+                Some(mut sender) => {
+                    if sender.is_closed() {
+                        continue;
+                    }
+                    if sender.ready().await.is_ok() {
+                        return Ok(sender);
+                    }
+                }
+                None => break,
+            }
+        }
+        let stream = self.endpoint.connect(&self.stats).await.map_err(|e| match e {
+            ConnectError::Io(io) => ClientError::Connect {
+                plugin: self.plugin.clone(),
+                url: self.display.clone(),
+                message: format!("{io} (is the plugin server running? method {method})"),
+            },
+            ConnectError::Tls(message) => ClientError::Tls {
+                plugin: self.plugin.clone(),
+                url: self.display.clone(),
+                message,
+            },
+        })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
+            .await
+            .map_err(|e| self.hyper_error(&e, method))?;
+        tokio::spawn(async move {
+            // Ends when the server closes or the sender is dropped; errors show up on the request.
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    fn hyper_error(&self, e: &hyper::Error, method: &str) -> ClientError {
+        // A TLS alert (e.g. the server refusing our client certificate) arrives on the first read.
+        if let Some(tls) = crate::connector::find_rustls_error(e) {
+            return ClientError::Tls {
+                plugin: self.plugin.clone(),
+                url: self.display.clone(),
+                message: crate::connector::explain_tls(tls, &self.endpoint),
+            };
+        }
+        ClientError::ConnectionLost {
+            plugin: self.plugin.clone(),
+            url: self.display.clone(),
+            message: format!("{method}: {}", error_chain(e)),
+        }
+    }
+
+    /// POSTs one JSON-RPC message and reads the whole answer.
+    pub(crate) async fn post(&self, method: &str, body: &Value) -> Result<Answer, ClientError> {
+        let session = self.session();
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Config {
+            plugin: self.plugin.clone(),
+            message: format!("cannot serialize the {method} request: {e}"),
+        })?;
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.path.as_str())
+            .header(header::HOST, self.host.as_str())
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, concat!("plugwire/", env!("CARGO_PKG_VERSION")));
+        if let Some(id) = &session.id {
+            builder = builder.header(SESSION_HEADER, id.as_str());
+        }
+        if let Some(v) = &session.version {
+            builder = builder.header(VERSION_HEADER, v.as_str());
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| ClientError::Config {
+                plugin: self.plugin.clone(),
+                message: format!("cannot build the HTTP request for {}: {e}", self.display),
+            })?;
+
+        let mut sender = self.checkout(method).await?;
+        self.stats.count_request();
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| self.hyper_error(&e, method))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = self.read_body(response.into_body(), method).await?;
+        // Read to its end: the connection can serve the next call.
+        if !sender.is_closed() {
+            self.idle.lock().await.push(sender);
+        }
+
+        if let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+            if session.id.as_deref() != Some(id) {
+                let id = id.to_string();
+                self.set_session(|s| s.id = Some(id));
+            }
+        }
+        if status == StatusCode::NOT_FOUND {
+            if let Some(id) = session.id {
+                return Err(ClientError::SessionLost {
+                    plugin: self.plugin.clone(),
+                    url: self.display.clone(),
+                    session_id: id,
+                });
+            }
+        }
+        if !status.is_success() {
+            return Err(ClientError::HttpStatus {
+                plugin: self.plugin.clone(),
+                url: self.display.clone(),
+                method: method.to_string(),
+                status: status.as_u16(),
+                body: snippet(&body),
+            });
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Answer {
+                messages: Vec::new(),
+            });
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let messages = if content_type.starts_with("text/event-stream") {
+            plugwire_mcp::sse::decode_messages(&body).map_err(|e| self.malformed(method, e))?
+        } else {
+            let value: Value = serde_json::from_slice(&body).map_err(|e| {
+                self.malformed(
+                    method,
+                    format!("body is not JSON ({e}); starts with {}", snippet(&body)),
+                )
+            })?;
+            vec![value]
+        };
+        // A JSON-RPC batch answer is flattened.
+        let messages = messages
+            .into_iter()
+            .flat_map(|m| match m {
+                Value::Array(items) => items,
+                other => vec![other],
+            })
+            .collect();
+        Ok(Answer { messages })
+    }
+
+    async fn read_body(
+        &self,
+        mut body: hyper::body::Incoming,
+        method: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| match self.hyper_error(&e, method) {
+                ClientError::ConnectionLost { .. } => self.malformed(
+                    method,
+                    format!("the answer was cut off ({})", error_chain(&e)),
+                ),
+                other => other,
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > self.max_body {
+                    return Err(ClientError::ResponseTooLarge {
+                        plugin: self.plugin.clone(),
+                        url: self.display.clone(),
+                        method: method.to_string(),
+                        limit: self.max_body,
+                    });
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
+    }
+
+    fn malformed(&self, method: &str, message: impl std::fmt::Display) -> ClientError {
+        ClientError::Malformed {
+            plugin: self.plugin.clone(),
+            url: self.display.clone(),
+            method: method.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Best-effort `DELETE` of the session on shutdown (as the Python client does).
+    pub(crate) async fn close(&self, timeout: Duration) {
+        let Some(id) = self.session_id() else {
+            self.idle.lock().await.clear();
+            return;
+        };
+        let request = Request::builder()
+            .method(Method::DELETE)
+            .uri(self.path.as_str())
+            .header(header::HOST, self.host.as_str())
+            .header(SESSION_HEADER, id.as_str())
+            .body(Full::new(Bytes::new()));
+        if let Ok(request) = request {
+            let attempt = async {
+                let mut sender = self.checkout("DELETE").await.ok()?;
+                let response = sender.send_request(request).await.ok()?;
+                let _ = response.into_body().collect().await;
+                Some(())
+            };
+            let _ = tokio::time::timeout(timeout, attempt).await;
+        }
+        self.reset().await;
+    }
+}
+
+/// The start of a body, printable, for error messages.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let mut s: String = text.chars().filter(|c| !c.is_control() || *c == ' ').collect();
+    if body.len() > 200 {
+        s.push('…');
+    }
+    if s.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        s
+    }
+}
+
+/// `e: cause: cause` in one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

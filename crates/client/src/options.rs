@@ -1,0 +1,48 @@
+//! Knobs shared by every external plugin a registry creates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugwire_tls::Env;
+
+use crate::connector::ConnectionStats;
+
+/// Default per-call timeout (the Python gateway's plugin timeout is 30 s too).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on one answer (an HTTP body or a stdio line): far above any hook result, low
+/// enough that a broken server cannot exhaust the gateway's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Options for [`crate::ExternalPlugin`]s.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Where connection and request counts go (shared, so a CLI can report totals).
+    pub stats: Arc<ConnectionStats>,
+    /// Bound on one JSON-RPC exchange, connect included.
+    pub call_timeout: Duration,
+    /// Largest answer accepted; bigger ones are a typed error and the connection is dropped.
+    pub max_response_bytes: usize,
+    /// Source of `PLUGINS_CLIENT_MTLS_*` (the process env in production, a map in tests).
+    pub env: Arc<dyn Env + Send + Sync>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            stats: ConnectionStats::new(),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            env: Arc::new(plugwire_tls::ProcessEnv),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("stats", &self.stats)
+            .field("call_timeout", &self.call_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}

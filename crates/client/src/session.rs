@@ -1,0 +1,337 @@
+//! The MCP session over one transport: handshake (`initialize`, `notifications/initialized`,
+//! `tools/list`), `tools/call`, and the recovery the Python 1.0.0 client lacks: after a lost
+//! connection, a server restart or a 404 for a forgotten session, re-initialize and retry the call
+//! once, backing off (bounded) while failures repeat.
+
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::error::ClientError;
+use crate::http::HttpTransport;
+use crate::stdio::StdioTransport;
+
+/// The version we offer (the newest; what the Python client sends too).
+pub const OFFERED_PROTOCOL_VERSION: &str = "2025-11-25";
+/// Versions we accept back (the Python server may answer any of them).
+pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
+    ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// Tools a plugin server must list for us to use it.
+pub const REQUIRED_TOOLS: [&str; 2] = ["get_plugin_config", "invoke_hook"];
+
+/// Longest pause between recovery attempts when failures keep coming.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const BASE_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(crate) enum Transport {
+    Http(HttpTransport),
+    Stdio(StdioTransport),
+}
+
+impl Transport {
+    fn display(&self) -> &str {
+        match self {
+            Transport::Http(t) => t.display(),
+            Transport::Stdio(t) => t.display(),
+        }
+    }
+
+    /// Sends a request and returns the response message carrying `id`.
+    async fn request(&self, method: &str, message: Value, id: i64) -> Result<Value, Exchange> {
+        match self {
+            Transport::Http(t) => {
+                let answer = t.post(method, &message).await.map_err(Exchange::Error)?;
+                answer
+                    .messages
+                    .into_iter()
+                    .find(|m| m.get("id").and_then(Value::as_i64) == Some(id))
+                    .ok_or(Exchange::NoResponse)
+            }
+            Transport::Stdio(t) => match t.send(method, &message, Some(id)).await {
+                Ok(Some(v)) => Ok(v),
+                Ok(None) => Err(Exchange::NoResponse),
+                Err(e) => Err(Exchange::Error(e)),
+            },
+        }
+    }
+
+    async fn notify(&self, method: &str, message: Value) -> Result<(), ClientError> {
+        match self {
+            Transport::Http(t) => t.post(method, &message).await.map(|_| ()),
+            Transport::Stdio(t) => t.send(method, &message, None).await.map(|_| ()),
+        }
+    }
+
+    async fn reset(&self) {
+        match self {
+            Transport::Http(t) => t.reset().await,
+            Transport::Stdio(t) => t.reset().await,
+        }
+    }
+}
+
+enum Exchange {
+    Error(ClientError),
+    NoResponse,
+}
+
+/// What the handshake learned.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// Negotiated protocol version.
+    pub protocol_version: String,
+    /// `serverInfo.name` as the server reported it.
+    pub name: Option<String>,
+    /// Tool names from `tools/list`.
+    pub tools: Vec<String>,
+}
+
+/// One MCP session with a plugin server.
+pub struct Session {
+    plugin: String,
+    transport: Transport,
+    next_id: AtomicI64,
+    /// Bumped at every successful (re-)handshake; a failed call re-initializes only if no other
+    /// call already did it since the failing call started.
+    generation: AtomicU64,
+    reinit: tokio::sync::Mutex<ServerInfo>,
+    consecutive_failures: AtomicU32,
+    timeout: Duration,
+}
+
+impl Session {
+    pub(crate) fn new(plugin: String, transport: Transport, timeout: Duration) -> Self {
+        Self {
+            plugin,
+            transport,
+            next_id: AtomicI64::new(0),
+            generation: AtomicU64::new(0),
+            reinit: tokio::sync::Mutex::new(ServerInfo::default()),
+            consecutive_failures: AtomicU32::new(0),
+            timeout,
+        }
+    }
+
+    /// The endpoint, for messages.
+    pub fn url(&self) -> &str {
+        self.transport.display()
+    }
+
+    /// What the last handshake learned.
+    pub async fn server_info(&self) -> ServerInfo {
+        self.reinit.lock().await.clone()
+    }
+
+    fn error_with(&self, method: &str, make: impl FnOnce(String, String, String) -> ClientError) -> ClientError {
+        make(self.plugin.clone(), self.url().to_string(), method.to_string())
+    }
+
+    /// One JSON-RPC request → the `result` value; JSON-RPC errors and missing answers are typed.
+    async fn rpc(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let exchange = tokio::time::timeout(self.timeout, self.transport.request(method, message, id));
+        let response = match exchange.await {
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    plugin: self.plugin.clone(),
+                    url: self.url().to_string(),
+                    method: method.to_string(),
+                    timeout: self.timeout,
+                })
+            }
+            Ok(Err(Exchange::Error(e))) => return Err(e),
+            Ok(Err(Exchange::NoResponse)) => {
+                return Err(self.error_with(method, |plugin, url, method| ClientError::Malformed {
+                    plugin,
+                    url,
+                    method,
+                    message: format!("no JSON-RPC response with id {id} in the answer"),
+                }))
+            }
+            Ok(Ok(v)) => v,
+        };
+        if let Some(err) = response.get("error") {
+            let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)")
+                .to_string();
+            return Err(ClientError::Rpc {
+                plugin: self.plugin.clone(),
+                url: self.url().to_string(),
+                method: method.to_string(),
+                code,
+                message,
+            });
+        }
+        match response.get("result") {
+            Some(result) => Ok(result.clone()),
+            None => Err(self.error_with(method, |plugin, url, method| ClientError::Malformed {
+                plugin,
+                url,
+                method,
+                message: "JSON-RPC response has neither result nor error".into(),
+            })),
+        }
+    }
+
+    async fn notify(&self, method: &str) -> Result<(), ClientError> {
+        let message = json!({"jsonrpc": "2.0", "method": method});
+        match tokio::time::timeout(self.timeout, self.transport.notify(method, message)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout {
+                plugin: self.plugin.clone(),
+                url: self.url().to_string(),
+                method: method.to_string(),
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    /// `initialize` → `notifications/initialized` → `tools/list`, checking the server is a
+    /// plugin server. Called at start and after every recovery.
+    async fn handshake(&self) -> Result<ServerInfo, ClientError> {
+        self.transport.reset().await;
+        let params = json!({
+            "protocolVersion": OFFERED_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "plugwire", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let result = self.rpc("initialize", params).await?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version.as_str()) {
+            return Err(self.not_plugin_server(format!(
+                "it answered initialize with protocol version {version:?}; supported: {}",
+                SUPPORTED_PROTOCOL_VERSIONS.join(", ")
+            )));
+        }
+        if let Transport::Http(t) = &self.transport {
+            t.set_protocol_version(&version);
+        }
+        self.notify("notifications/initialized").await?;
+        let listed = self.rpc("tools/list", json!({})).await?;
+        let tools: Vec<String> = listed
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = REQUIRED_TOOLS
+            .iter()
+            .copied()
+            .filter(|t| !tools.iter().any(|have| have == t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.not_plugin_server(format!(
+                "tools/list lacks {} (it lists: {})",
+                missing.join(", "),
+                if tools.is_empty() { "nothing".to_string() } else { tools.join(", ") }
+            )));
+        }
+        Ok(ServerInfo {
+            protocol_version: version,
+            name: result
+                .pointer("/serverInfo/name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            tools,
+        })
+    }
+
+    fn not_plugin_server(&self, message: String) -> ClientError {
+        ClientError::NotAPluginServer {
+            plugin: self.plugin.clone(),
+            url: self.url().to_string(),
+            message,
+        }
+    }
+
+    /// The first handshake (plugin start-up). Transient failures (refused, reset) are retried
+    /// up to 3 times with 0.2 s, 0.4 s pauses; TLS and protocol failures are reported at once.
+    pub async fn connect(&self) -> Result<ServerInfo, ClientError> {
+        let mut attempt = 0u32;
+        loop {
+            let mut guard = self.reinit.lock().await;
+            match self.handshake().await {
+                Ok(info) => {
+                    *guard = info.clone();
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                    return Ok(info);
+                }
+                Err(e) if e.is_recoverable() && attempt < 2 => {
+                    drop(guard);
+                    attempt += 1;
+                    tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} failed: {e}; retrying");
+                    tokio::time::sleep(BASE_BACKOFF * 2 * attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Re-initializes unless another call already did since `seen_generation`.
+    async fn recover(&self, seen_generation: u64) -> Result<(), ClientError> {
+        let mut guard = self.reinit.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen_generation {
+            return Ok(());
+        }
+        let info = self.handshake().await?;
+        *guard = info;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        if failures <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32 << (failures - 2).min(6);
+        (BASE_BACKOFF * factor).min(MAX_BACKOFF)
+    }
+
+    /// `tools/call name(arguments)` → the `CallToolResult` object, with one recovery attempt.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, ClientError> {
+        let params = json!({"name": name, "arguments": arguments});
+        let generation = self.generation.load(Ordering::Acquire);
+        match self.rpc("tools/call", params.clone()).await {
+            Ok(v) => {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err(first) if first.is_recoverable() => {
+                let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                let pause = self.backoff(failures);
+                tracing::warn!(plugin = %self.plugin, "{first}; re-initializing the MCP session and retrying once (pause {pause:?})");
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                self.recover(generation).await?;
+                let result = self.rpc("tools/call", params).await;
+                if result.is_ok() {
+                    self.consecutive_failures.store(0, Ordering::Relaxed);
+                }
+                result
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the session (DELETE for HTTP sessions that have an id; stops a stdio child).
+    pub async fn close(&self) {
+        match &self.transport {
+            Transport::Http(t) => t.close(self.timeout.min(Duration::from_secs(5))).await,
+            Transport::Stdio(t) => t.reset().await,
+        }
+    }
+}

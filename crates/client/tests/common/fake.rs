@@ -1,0 +1,220 @@
+//! A raw-socket fake MCP plugin server: full control over the bytes of each answer, so tests can
+//! send SSE, forget sessions (404), and send malformed, truncated or oversized answers.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// How `tools/call invoke_hook` is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A normal answer as SSE, with a session id.
+    Sse,
+    /// 404 for the current session once; the next `initialize` issues a new session.
+    ForgetSession,
+    /// Body that is not JSON.
+    Garbage,
+    /// Content-Length larger than what is sent, then close.
+    Truncated,
+    /// A very large JSON body.
+    Oversized(usize),
+    /// Close the connection without answering.
+    Hangup,
+}
+
+pub struct Fake {
+    pub mode: Mutex<Mode>,
+    pub initializes: AtomicU32,
+    pub connections: AtomicU32,
+    pub invokes: AtomicU32,
+    session: Mutex<u32>,
+}
+
+impl Fake {
+    pub fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+pub async fn start(mode: Mode) -> (u16, Arc<Fake>, tokio::task::JoinHandle<()>) {
+    let fake = Arc::new(Fake {
+        mode: Mutex::new(mode),
+        initializes: AtomicU32::new(0),
+        connections: AtomicU32::new(0),
+        invokes: AtomicU32::new(0),
+        session: Mutex::new(0),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let f = fake.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            f.connections.fetch_add(1, Ordering::SeqCst);
+            let f = f.clone();
+            tokio::spawn(async move {
+                let _ = serve_conn(tcp, f).await;
+            });
+        }
+    });
+    (port, fake, task)
+}
+
+fn result_text(text: String) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": false})
+}
+
+fn config_json() -> Value {
+    json!({"name": "Scrubber", "kind": "fake.Scrubber", "hooks": ["tool_pre_invoke"],
+        "mode": "enforce", "priority": 10, "conditions": [], "config": null, "tags": []})
+}
+
+async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Result<()> {
+    let (r, mut w) = tcp.into_split();
+    let mut reader = BufReader::new(r);
+    loop {
+        // Request line + headers.
+        let mut content_length = 0usize;
+        let mut session: Option<String> = None;
+        let mut first = String::new();
+        if reader.read_line(&mut first).await? == 0 {
+            return Ok(());
+        }
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                let k = k.trim().to_ascii_lowercase();
+                if k == "content-length" {
+                    content_length = v.trim().parse().unwrap_or(0);
+                } else if k == "mcp-session-id" {
+                    session = Some(v.trim().to_string());
+                }
+            }
+        }
+        let mut body = vec![0u8; content_length];
+        reader.read_exact(&mut body).await?;
+        if first.starts_with("DELETE") {
+            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await?;
+            continue;
+        }
+        let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let method = msg["method"].as_str().unwrap_or("").to_string();
+        let id = msg["id"].clone();
+        let mode = *fake.mode.lock().unwrap();
+        let current = format!("s{}", *fake.session.lock().unwrap());
+
+        if method == "initialize" {
+            fake.initializes.fetch_add(1, Ordering::SeqCst);
+            let n = {
+                let mut s = fake.session.lock().unwrap();
+                *s += 1;
+                *s
+            };
+            let answer = json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-03-26",
+                "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "0"}}});
+            write_sse(&mut w, &answer, Some(&format!("s{n}"))).await?;
+            continue;
+        }
+        if session.as_deref() != Some(current.as_str()) {
+            w.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+                .await?;
+            continue;
+        }
+        if method.starts_with("notifications/") {
+            w.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").await?;
+            continue;
+        }
+        if method == "tools/list" {
+            let answer = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [
+                {"name": "get_plugin_configs", "inputSchema": {"type": "object"}},
+                {"name": "get_plugin_config", "inputSchema": {"type": "object"}},
+                {"name": "invoke_hook", "inputSchema": {"type": "object"}}]}});
+            write_sse(&mut w, &answer, Some(&current)).await?;
+            continue;
+        }
+        let tool = msg["params"]["name"].as_str().unwrap_or("");
+        if tool == "get_plugin_config" {
+            let answer = json!({"jsonrpc": "2.0", "id": id, "result": result_text(config_json().to_string())});
+            write_sse(&mut w, &answer, Some(&current)).await?;
+            continue;
+        }
+        // invoke_hook
+        fake.invokes.fetch_add(1, Ordering::SeqCst);
+        let payload = msg["params"]["arguments"]["payload"].clone();
+        let text = json!({"plugin_name": "Scrubber", "result": {"continue_processing": true,
+            "modified_payload": payload, "violation": null, "metadata": {}}})
+        .to_string();
+        let answer = json!({"jsonrpc": "2.0", "id": id, "result": result_text(text)});
+        match mode {
+            Mode::Sse => write_sse(&mut w, &answer, Some(&current)).await?,
+            Mode::ForgetSession => {
+                // Forget: the next request with this id gets 404, a new initialize gets a new id.
+                *fake.session.lock().unwrap() += 1;
+                fake.set(Mode::Sse);
+                w.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await?;
+            }
+            Mode::Garbage => {
+                let body = b"<html>definitely not json</html>";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                w.write_all(head.as_bytes()).await?;
+                w.write_all(body).await?;
+            }
+            Mode::Truncated => {
+                let body = answer.to_string();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len() + 500
+                );
+                w.write_all(head.as_bytes()).await?;
+                w.write_all(&body.as_bytes()[..body.len() / 2]).await?;
+                w.shutdown().await?;
+                return Ok(());
+            }
+            Mode::Oversized(n) => {
+                let filler = "x".repeat(n);
+                let big = json!({"jsonrpc": "2.0", "id": id, "result": result_text(filler)}).to_string();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    big.len()
+                );
+                w.write_all(head.as_bytes()).await?;
+                let _ = w.write_all(big.as_bytes()).await;
+                return Ok(());
+            }
+            Mode::Hangup => return Ok(()),
+        }
+    }
+}
+
+async fn write_sse(
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    msg: &Value,
+    session: Option<&str>,
+) -> std::io::Result<()> {
+    // Chunked SSE like uvicorn: one `message` event, then the terminating chunk.
+    let event = format!("event: message\r\ndata: {msg}\r\n\r\n");
+    let mut head = String::from(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n",
+    );
+    if let Some(s) = session {
+        head.push_str(&format!("mcp-session-id: {s}\r\n"));
+    }
+    head.push_str("\r\n");
+    w.write_all(head.as_bytes()).await?;
+    w.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes()).await?;
+    w.write_all(b"0\r\n\r\n").await?;
+    w.flush().await
+}

@@ -1,0 +1,196 @@
+//! Recovery the Python 1.0.0 client lacks (server restart, lost session, dropped connection),
+//! and typed errors (never a panic) for malformed, truncated and oversized answers.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fake::{self, Mode};
+use common::*;
+use plugwire_client::{ClientOptions, ConnectionStats, ExternalPlugin};
+use plugwire_framework::{Plugin, PluginErrorKind};
+use serde_json::json;
+
+fn plugin_for(port: u16, stats: &Arc<ConnectionStats>, max: usize) -> Arc<ExternalPlugin> {
+    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{port}/mcp")}));
+    let opts = ClientOptions {
+        stats: stats.clone(),
+        env: env(&[]),
+        call_timeout: Duration::from_secs(10),
+        max_response_bytes: max,
+    };
+    Arc::new(ExternalPlugin::new(cfg, &opts).unwrap())
+}
+
+#[tokio::test]
+async fn server_restart_on_the_same_port_during_a_stream_of_calls() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve_on(listener, None).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(addr.port(), &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+
+    // A stream of calls from two workers while the server goes away and comes back.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..2 {
+        let plugin = plugin.clone();
+        let stop = stop.clone();
+        workers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = plugin
+                    .invoke(tool_payload("crap"), &mut ctx(&format!("w{w}-{i}")))
+                    .await;
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let server = serve_on(listener, None).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    // Every call after the restart succeeds, on new connections.
+    for i in 0..10 {
+        let r = plugin
+            .invoke(tool_payload("crap"), &mut ctx(&format!("after-{i}")))
+            .await
+            .unwrap_or_else(|e| panic!("call {i} after restart failed: {e}"));
+        assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "crud");
+    }
+    assert!(stats.connections_opened() >= 2);
+    plugin.shutdown().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_typed_error_naming_plugin_and_url() {
+    // Bind then drop: a port nobody listens on.
+    let port = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    let err = plugin.initialize().await.unwrap_err();
+    assert_eq!(err.kind(), PluginErrorKind::Initialization);
+    assert!(err.message().contains("Scrubber"), "{}", err.message());
+    assert!(err.message().contains(&format!("127.0.0.1:{port}")), "{}", err.message());
+    assert_eq!(err.model.code.as_deref(), Some("CONNECT_ERROR"));
+    // Not initialized: a hook call is a typed error, not a silent pass.
+    let err = plugin.invoke(tool_payload("x"), &mut ctx("r")).await.unwrap_err();
+    assert!(err.message().contains("not initialized"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn sse_answers_keep_the_connection_and_the_session() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+    for i in 0..20 {
+        let r = plugin.invoke(tool_payload("a"), &mut ctx(&format!("r{i}"))).await.unwrap();
+        assert!(r.continue_processing);
+    }
+    assert_eq!(fake.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.connections_opened(), 1);
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 1);
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_404_for_a_lost_session_reinitializes_and_retries_once() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+    plugin.invoke(tool_payload("a"), &mut ctx("r1")).await.unwrap();
+    fake.set(Mode::ForgetSession);
+    let r = plugin.invoke(tool_payload("b"), &mut ctx("r2")).await.unwrap();
+    assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "b");
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 2);
+    // And the session keeps working afterwards.
+    plugin.invoke(tool_payload("c"), &mut ctx("r3")).await.unwrap();
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_on_a_fresh_one() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+    fake.set(Mode::Hangup);
+    let err = plugin.invoke(tool_payload("a"), &mut ctx("r1")).await.unwrap_err();
+    // Retried once (after re-initializing), then a typed error.
+    assert_eq!(err.model.code.as_deref(), Some("CONNECTION_LOST"), "{}", err.message());
+    assert!(fake.initializes.load(Ordering::SeqCst) >= 2);
+    fake.set(Mode::Sse);
+    plugin.invoke(tool_payload("a"), &mut ctx("r2")).await.unwrap();
+    task.abort();
+}
+
+#[tokio::test]
+async fn malformed_truncated_and_oversized_answers_are_typed_errors() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 64 * 1024);
+    plugin.initialize().await.unwrap();
+
+    fake.set(Mode::Garbage);
+    let err = plugin.invoke(tool_payload("a"), &mut ctx("r1")).await.unwrap_err();
+    assert_eq!(err.model.code.as_deref(), Some("MALFORMED_RESPONSE"), "{}", err.message());
+    assert!(err.message().contains("Scrubber") && err.message().contains("127.0.0.1"));
+
+    fake.set(Mode::Truncated);
+    let err = plugin.invoke(tool_payload("a"), &mut ctx("r2")).await.unwrap_err();
+    assert_eq!(err.model.code.as_deref(), Some("MALFORMED_RESPONSE"), "{}", err.message());
+    assert!(err.message().contains("cut off"), "{}", err.message());
+
+    fake.set(Mode::Oversized(1 << 20));
+    let err = plugin.invoke(tool_payload("a"), &mut ctx("r3")).await.unwrap_err();
+    assert_eq!(err.model.code.as_deref(), Some("RESPONSE_TOO_LARGE"), "{}", err.message());
+    assert!(err.message().contains("65536"), "{}", err.message());
+
+    fake.set(Mode::Sse);
+    plugin.invoke(tool_payload("a"), &mut ctx("r4")).await.unwrap();
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_a_plugin_server_is_refused() {
+    // An HTTP server that answers every POST with an empty JSON-RPC result.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                let body = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"1999-01-01"}}"#;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    let err = plugin.initialize().await.unwrap_err();
+    assert_eq!(err.model.code.as_deref(), Some("NOT_A_PLUGIN_SERVER"), "{}", err.message());
+    assert!(err.message().contains("1999-01-01"), "{}", err.message());
+    task.abort();
+}

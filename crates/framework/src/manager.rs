@@ -1,0 +1,599 @@
+//! `PluginManager`: runs the plugins of a hook in priority order with modes, conditions and
+//! timeouts (framework.md §3), and runs one named plugin for the server (corrections.md finding 11).
+//!
+//! Every plugin call runs in its own tokio task under `tokio::time::timeout`: a panic becomes a
+//! `PluginError` (kind `Panic`), a hang is aborted after the timeout (kind `Timeout`). A plugin that
+//! blocks its thread without ever awaiting cannot be pre-empted; on a multi-threaded runtime the
+//! manager still returns the timeout.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::conditions::payload_matches;
+use crate::{
+    Config, ConfigError, GlobalContext, HookPayload, HookType, JsonMap, Plugin, PluginCondition,
+    PluginContext, PluginError, PluginErrorKind, PluginMode, PluginRegistry, PluginResult,
+};
+
+/// Per-plugin contexts of one request, returned by `invoke_hook` and passed back on the next hook
+/// (pre → post) so each plugin finds its `state` again. Keys come from [`context_key`].
+pub type PluginContextTable = HashMap<String, PluginContext>;
+
+/// The table key of a plugin's context: request id and plugin name.
+pub fn context_key(request_id: &str, plugin_name: &str) -> String {
+    format!("{request_id}:{plugin_name}")
+}
+
+/// Metadata key naming the plugin whose decision `http_auth_check_permission` returns.
+pub const DECISION_PLUGIN_KEY: &str = "_decision_plugin";
+
+/// What a chain returns: the combined result and the contexts of the plugins that ran.
+#[derive(Debug, Clone)]
+pub struct HookOutcome {
+    /// On a block: `continue_processing: false` and the violation, whose `plugin_name` is set.
+    pub result: PluginResult,
+    pub contexts: PluginContextTable,
+}
+
+#[derive(Clone)]
+struct HookEntry {
+    plugin: Arc<dyn Plugin>,
+    name: String,
+    mode: PluginMode,
+    priority: i64,
+    conditions: Vec<PluginCondition>,
+}
+
+/// Holds the plugins of one config.
+pub struct PluginManager {
+    config: Config,
+    /// Enabled, constructed plugins in file order.
+    plugins: Vec<Arc<dyn Plugin>>,
+    hooks: HashMap<HookType, Vec<HookEntry>>,
+    timeout: Duration,
+    fail_on_plugin_error: bool,
+}
+
+impl std::fmt::Debug for PluginManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginManager")
+            .field("plugins", &self.plugin_names())
+            .field("timeout", &self.timeout)
+            .field("fail_on_plugin_error", &self.fail_on_plugin_error)
+            .finish()
+    }
+}
+
+impl PluginManager {
+    /// Build every enabled entry through `registry`. Disabled entries are never resolved. An unknown
+    /// kind or a constructor error (bad `config:`) fails here, naming file, plugin and key.
+    /// The timeout is `plugin_settings.plugin_timeout`; see [`PluginManager::set_timeout`].
+    pub fn new(config: Config, registry: &PluginRegistry) -> Result<Self, ConfigError> {
+        let file = config.source_name();
+        let mut plugins = Vec::new();
+        for entry in &config.plugins {
+            if entry.mode == PluginMode::Disabled {
+                tracing::debug!(plugin = %entry.name, "plugin disabled; not loaded");
+                continue;
+            }
+            match registry.create(entry.clone()) {
+                None => {
+                    return Err(ConfigError::UnknownKind {
+                        file,
+                        plugin: entry.name.clone(),
+                        kind: entry.kind.clone(),
+                        known: registry.kinds().join(", "),
+                    })
+                }
+                Some(Err(error)) => {
+                    return Err(ConfigError::Plugin {
+                        file,
+                        plugin: entry.name.clone(),
+                        error: Box::new(error),
+                    })
+                }
+                Some(Ok(p)) => plugins.push(p),
+            }
+        }
+        let timeout = Duration::from_secs(config.plugin_settings.plugin_timeout.max(1) as u64);
+        let fail_on_plugin_error = config.plugin_settings.fail_on_plugin_error;
+        let mut m = PluginManager {
+            config,
+            plugins,
+            hooks: HashMap::new(),
+            timeout,
+            fail_on_plugin_error,
+        };
+        m.rebuild_hooks();
+        Ok(m)
+    }
+
+    /// Replace the per-plugin timeout (e.g. with `PluginSettings::effective_timeout`, which applies
+    /// `PLUGINS_PLUGIN_TIMEOUT`).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Builder form of [`PluginManager::set_timeout`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Names of the loaded (enabled) plugins, in file order.
+    pub fn plugin_names(&self) -> Vec<String> {
+        self.plugins
+            .iter()
+            .map(|p| p.config().name.clone())
+            .collect()
+    }
+
+    /// A loaded plugin by exact name.
+    pub fn plugin(&self, name: &str) -> Option<Arc<dyn Plugin>> {
+        self.plugins
+            .iter()
+            .find(|p| p.config().name == name)
+            .cloned()
+    }
+
+    /// Whether any plugin is registered for `hook` (skip building payloads otherwise).
+    pub fn has_hooks_for(&self, hook: HookType) -> bool {
+        self.hooks.get(&hook).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Plugin names registered for `hook`, in execution order.
+    pub fn plugins_for(&self, hook: HookType) -> Vec<String> {
+        self.hooks
+            .get(&hook)
+            .map(|v| v.iter().map(|e| e.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sort per hook by priority; the stable sort keeps file order for ties. Reads each plugin's
+    /// `config()` now, so remote configs merged during `initialize` are honoured.
+    fn rebuild_hooks(&mut self) {
+        let mut hooks: HashMap<HookType, Vec<HookEntry>> = HashMap::new();
+        for p in &self.plugins {
+            let c = p.config();
+            if c.mode == PluginMode::Disabled {
+                continue;
+            }
+            for h in &c.hooks {
+                let list = hooks.entry(*h).or_default();
+                if list.iter().any(|e| e.name == c.name) {
+                    continue;
+                }
+                list.push(HookEntry {
+                    plugin: p.clone(),
+                    name: c.name.clone(),
+                    mode: c.mode,
+                    priority: c.priority,
+                    conditions: c.conditions.clone(),
+                });
+            }
+        }
+        for list in hooks.values_mut() {
+            list.sort_by_key(|e| e.priority);
+        }
+        self.hooks = hooks;
+    }
+
+    /// Initialize every plugin in file order. A failure is logged and that plugin dropped, unless
+    /// `fail_on_plugin_error` is set: then it is returned (as Python does).
+    pub async fn initialize(&mut self) -> Result<(), PluginError> {
+        let mut kept = Vec::with_capacity(self.plugins.len());
+        for p in std::mem::take(&mut self.plugins) {
+            let name = p.config().name.clone();
+            let task = {
+                let p = p.clone();
+                tokio::spawn(async move { p.initialize().await })
+            };
+            let outcome = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(PluginError::panic(&name, &join_error_text(e))),
+            };
+            match outcome {
+                Ok(()) => kept.push(p),
+                Err(e) if self.fail_on_plugin_error => {
+                    self.plugins = kept;
+                    self.rebuild_hooks();
+                    return Err(PluginError::new(
+                        PluginErrorKind::Initialization,
+                        name.clone(),
+                        format!("Plugin initialization failed: {name} - {e}"),
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %name, error = %e, "plugin failed to initialize; skipped (set plugin_settings.fail_on_plugin_error to abort instead)");
+                }
+            }
+        }
+        self.plugins = kept;
+        self.rebuild_hooks();
+        Ok(())
+    }
+
+    /// Shut every plugin down in reverse order. Panics and hangs (bounded by the timeout) are logged.
+    pub async fn shutdown(&self) {
+        for p in self.plugins.iter().rev() {
+            let name = p.config().name.clone();
+            let p = p.clone();
+            let task = tokio::spawn(async move { p.shutdown().await });
+            let abort = task.abort_handle();
+            match tokio::time::timeout(self.timeout, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(plugin = %name, error = %join_error_text(e), "plugin shutdown panicked")
+                }
+                Err(_) => {
+                    abort.abort();
+                    tracing::warn!(plugin = %name, "plugin shutdown timed out");
+                }
+            }
+        }
+    }
+
+    /// Run the chain for `payload`'s hook.
+    ///
+    /// Plugins run by priority (ties in file order); each receives the payload as modified by the
+    /// ones before. Conditions are checked against the original payload. `enforce` stops on a
+    /// violation and on an error (returned as `Err`); `enforce_ignore_error` stops on a violation and
+    /// logs errors; `permissive` logs both and continues. `fail_on_plugin_error` turns every error into
+    /// `Err`. Enforce-mode plugins' writes to `global_context.state`/`metadata` are merged into
+    /// `global`. Pass the returned `contexts` back on the matching post hook.
+    pub async fn invoke_hook(
+        &self,
+        payload: HookPayload,
+        global: &mut GlobalContext,
+        contexts: Option<PluginContextTable>,
+    ) -> Result<HookOutcome, PluginError> {
+        let hook = payload.hook_type();
+        let mut local = contexts.unwrap_or_default();
+        let mut out = PluginContextTable::new();
+        let Some(entries) = self.hooks.get(&hook).filter(|v| !v.is_empty()) else {
+            return Ok(HookOutcome {
+                result: PluginResult::pass(),
+                contexts: out,
+            });
+        };
+        if payload.is_result_only() {
+            return Err(PluginError::new(
+                PluginErrorKind::InvalidPayload,
+                "",
+                format!("a {hook} result payload is not a hook input"),
+            ));
+        }
+        let original = payload;
+        let mut input = original.clone();
+        let mut current: Option<HookPayload> = None;
+        let mut combined = JsonMap::new();
+        let mut max_retry = 0u64;
+        let mut decision_plugin: Option<String> = None;
+
+        for e in entries {
+            if e.mode == PluginMode::Disabled {
+                continue;
+            }
+            if !payload_matches(&e.conditions, hook, &original, global) {
+                tracing::debug!(plugin = %e.name, %hook, "conditions not met; skipped");
+                continue;
+            }
+            let key = context_key(&global.request_id, &e.name);
+            let mut ctx = local
+                .remove(&key)
+                .unwrap_or_else(|| PluginContext::new(global.clone()));
+            ctx.global_context = global.clone();
+            let fallback_ctx = ctx.clone();
+            let (res, ctx_after) =
+                call_plugin(e.plugin.clone(), &e.name, input.clone(), ctx, self.timeout).await;
+            out.insert(key, ctx_after.unwrap_or(fallback_ctx.clone()));
+            let mut r = match res {
+                Ok(r) => r,
+                Err(err) => {
+                    if self.fail_on_plugin_error || e.mode == PluginMode::Enforce {
+                        tracing::error!(plugin = %e.name, %hook, error = %err, "plugin failed");
+                        return Err(err);
+                    }
+                    tracing::warn!(plugin = %e.name, %hook, mode = %e.mode, error = %err, "plugin failed; ignored because of its mode");
+                    continue;
+                }
+            };
+            if matches!(e.mode, PluginMode::Enforce | PluginMode::EnforceIgnoreError) {
+                if let Some(c) = out.get(&context_key(&global.request_id, &e.name)) {
+                    for (k, v) in &c.global_context.state {
+                        global.state.insert(k.clone(), v.clone());
+                    }
+                    for (k, v) in &c.global_context.metadata {
+                        global.metadata.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            if let Some(meta) = &r.metadata {
+                for (k, v) in meta {
+                    if k != DECISION_PLUGIN_KEY {
+                        combined.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            max_retry = max_retry.max(r.retry_delay_ms);
+            if let Some(v) = r.violation.as_mut() {
+                v.plugin_name = Some(e.name.clone());
+            }
+            let blocked = !r.continue_processing;
+            if blocked && e.mode == PluginMode::Enforce {
+                tracing::warn!(plugin = %e.name, %hook, "blocked by plugin");
+                // The 1.0.0 executor echoes the blocking plugin's input as the modified payload.
+                let echoed = if hook_is_cross_typed(hook) {
+                    current.clone()
+                } else {
+                    Some(input.clone())
+                };
+                return Ok(HookOutcome {
+                    result: self.block_result(hook, echoed, r.violation, combined, decision_plugin),
+                    contexts: out,
+                });
+            }
+            if let Some(m) = r.modified_payload.take() {
+                if accept_modification(hook, &mut input, &mut current, m, &e.name) {
+                    decision_plugin = Some(e.name.clone());
+                }
+            }
+            if blocked {
+                match e.mode {
+                    PluginMode::EnforceIgnoreError => {
+                        tracing::warn!(plugin = %e.name, %hook, "blocked by plugin (enforce_ignore_error)");
+                        return Ok(HookOutcome {
+                            result: self.block_result(
+                                hook,
+                                current,
+                                r.violation,
+                                combined,
+                                decision_plugin,
+                            ),
+                            contexts: out,
+                        });
+                    }
+                    _ => {
+                        let v = r.violation.as_ref();
+                        tracing::warn!(plugin = %e.name, %hook, code = v.map(|v| v.code.as_str()).unwrap_or(""), reason = v.map(|v| v.reason.as_str()).unwrap_or(""), "permissive plugin would block; continuing");
+                    }
+                }
+            }
+        }
+        if hook == HookType::HttpAuthCheckPermission {
+            if let Some(d) = decision_plugin {
+                combined.insert(DECISION_PLUGIN_KEY.into(), Value::String(d));
+            }
+        }
+        Ok(HookOutcome {
+            result: PluginResult {
+                continue_processing: true,
+                modified_payload: current,
+                violation: None,
+                metadata: Some(combined),
+                http_headers: None,
+                retry_delay_ms: max_retry,
+            },
+            contexts: out,
+        })
+    }
+
+    fn block_result(
+        &self,
+        hook: HookType,
+        modified_payload: Option<HookPayload>,
+        violation: Option<crate::PluginViolation>,
+        mut combined: JsonMap,
+        decision_plugin: Option<String>,
+    ) -> PluginResult {
+        if hook == HookType::HttpAuthCheckPermission {
+            if let Some(d) = decision_plugin {
+                combined.insert(DECISION_PLUGIN_KEY.into(), Value::String(d));
+            }
+        }
+        PluginResult {
+            continue_processing: false,
+            modified_payload,
+            violation,
+            metadata: Some(combined),
+            http_headers: None,
+            retry_delay_ms: 0,
+        }
+    }
+
+    /// Run one named plugin for the server's `invoke_hook` tool: exact-name lookup, no chain, no
+    /// conditions, no global-state merge. The plugin's own mode decides errors: `enforce` (or
+    /// `fail_on_plugin_error`) returns them, the other modes swallow them and return
+    /// `PluginResult::pass()`. An enforce block returns `metadata: None` and the input payload as
+    /// `modified_payload` (the 1.0.0 shape); other blocks pass through unchanged.
+    /// Returns the result and the plugin's context after the call.
+    pub async fn invoke_hook_for_plugin(
+        &self,
+        plugin_name: &str,
+        hook: HookType,
+        payload: Value,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self
+            .hooks
+            .get(&hook)
+            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        let payload = HookPayload::from_json(hook, payload)
+            .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
+        self.run_single(entry, payload, context).await
+    }
+
+    /// Typed form of [`PluginManager::invoke_hook_for_plugin`].
+    pub async fn invoke_plugin(
+        &self,
+        plugin_name: &str,
+        payload: HookPayload,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let hook = payload.hook_type();
+        let entry = self
+            .hooks
+            .get(&hook)
+            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        self.run_single(entry, payload, context).await
+    }
+
+    async fn run_single(
+        &self,
+        e: &HookEntry,
+        payload: HookPayload,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let fallback = context.clone();
+        // Only an enforce block echoes the input; avoid copying large payloads otherwise.
+        let echo = (e.mode == PluginMode::Enforce).then(|| payload.clone());
+        let (res, ctx) =
+            call_plugin(e.plugin.clone(), &e.name, payload, context, self.timeout).await;
+        let ctx = ctx.unwrap_or(fallback);
+        match res {
+            Ok(mut r) => {
+                if let Some(v) = r.violation.as_mut() {
+                    v.plugin_name = Some(e.name.clone());
+                }
+                if !r.continue_processing && e.mode == PluginMode::Enforce {
+                    let r = PluginResult {
+                        continue_processing: false,
+                        modified_payload: echo,
+                        violation: r.violation,
+                        metadata: None,
+                        http_headers: None,
+                        retry_delay_ms: 0,
+                    };
+                    return Ok((r, ctx));
+                }
+                Ok((r, ctx))
+            }
+            Err(err) => {
+                if self.fail_on_plugin_error || e.mode == PluginMode::Enforce {
+                    Err(err)
+                } else {
+                    tracing::warn!(plugin = %e.name, mode = %e.mode, error = %err, "plugin failed; ignored because of its mode");
+                    Ok((PluginResult::pass(), ctx))
+                }
+            }
+        }
+    }
+}
+
+fn hook_is_cross_typed(hook: HookType) -> bool {
+    matches!(
+        hook,
+        HookType::HttpPreRequest
+            | HookType::HttpPostRequest
+            | HookType::HttpAuthResolveUser
+            | HookType::HttpAuthCheckPermission
+    )
+}
+
+/// Apply a plugin's `modified_payload`. Same-hook payloads replace the input; the `http_*` result
+/// types become the chain's result (headers are also fed into the next plugin's input). A payload
+/// of another hook is ignored with a warning. Returns whether it was accepted.
+fn accept_modification(
+    hook: HookType,
+    input: &mut HookPayload,
+    current: &mut Option<HookPayload>,
+    m: HookPayload,
+    plugin: &str,
+) -> bool {
+    if m.hook_type() != hook {
+        tracing::warn!(plugin, %hook, returned = %m.hook_type(), "modified_payload of another hook ignored");
+        return false;
+    }
+    match (input, m) {
+        (HookPayload::HttpPreRequest(p), HookPayload::HttpPreRequestHeaders(h)) => {
+            p.headers = h.clone();
+            *current = Some(HookPayload::HttpPreRequestHeaders(h));
+        }
+        (HookPayload::HttpPreRequest(p), HookPayload::HttpPreRequest(full)) => {
+            p.headers = full.headers.clone();
+            *current = Some(HookPayload::HttpPreRequestHeaders(full.headers));
+        }
+        (HookPayload::HttpPostRequest(p), HookPayload::HttpPostRequestHeaders(h)) => {
+            p.headers = h.clone();
+            *current = Some(HookPayload::HttpPostRequestHeaders(h));
+        }
+        (HookPayload::HttpPostRequest(p), HookPayload::HttpPostRequest(full)) => {
+            p.headers = full.headers.clone();
+            *current = Some(HookPayload::HttpPostRequestHeaders(full.headers));
+        }
+        (HookPayload::HttpAuthResolveUser(_), m @ HookPayload::ResolvedUser(_))
+        | (HookPayload::HttpAuthCheckPermission(_), m @ HookPayload::PermissionDecision(_)) => {
+            *current = Some(m);
+        }
+        (inp, m) if !m.is_result_only() && !hook_is_cross_typed(hook) => {
+            *inp = m.clone();
+            *current = Some(m);
+        }
+        (_, m) => {
+            tracing::warn!(plugin, %hook, "modified_payload of an unexpected type ignored: {:?}", m.hook_type());
+            return false;
+        }
+    }
+    true
+}
+
+/// Run one plugin call in its own task with a timeout. Returns the result and, when the call
+/// finished, the context as the plugin left it.
+async fn call_plugin(
+    plugin: Arc<dyn Plugin>,
+    name: &str,
+    payload: HookPayload,
+    ctx: PluginContext,
+    timeout: Duration,
+) -> (Result<PluginResult, PluginError>, Option<PluginContext>) {
+    let task = tokio::spawn(async move {
+        let mut ctx = ctx;
+        let r = plugin.invoke(payload, &mut ctx).await;
+        (r, ctx)
+    });
+    let abort = task.abort_handle();
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok((r, ctx))) => {
+            let r = r.map_err(|mut e| {
+                if e.model.plugin_name.is_empty() {
+                    e.model.plugin_name = name.to_owned();
+                }
+                e
+            });
+            (r, Some(ctx))
+        }
+        Ok(Err(join)) => (Err(PluginError::panic(name, &join_error_text(join))), None),
+        Err(_) => {
+            abort.abort();
+            (Err(PluginError::timeout(name, timeout)), None)
+        }
+    }
+}
+
+fn join_error_text(e: tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        let p = e.into_panic();
+        if let Some(s) = p.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = p.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic with a non-string payload".to_owned()
+        }
+    } else {
+        "task cancelled".to_owned()
+    }
+}

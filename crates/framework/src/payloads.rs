@@ -1,0 +1,362 @@
+//! Hook payloads, field for field the 1.0.0 pydantic models (corrections.md appendix A.0/A.1).
+//!
+//! Optional fields decode from `null`, from absence and from a value. Fields that are
+//! `Optional[...] = {}` in Python keep the difference: absent decodes to `Some({})`, `null` to `None`,
+//! so a payload echoes back exactly as Python would. Unknown keys are dropped (pydantic `extra="ignore"`);
+//! free-form values (`args`, `result`, `content`, `messages`) are kept verbatim, nulls included.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::serde_util::{some_empty_map, strip_top_level_nulls};
+use crate::{HookType, JsonMap, PayloadError};
+
+/// `HttpHeaderPayload`: a RootModel whose JSON is the bare `{str: str}` object. Order is kept.
+pub type HttpHeaderPayload = IndexMap<String, String>;
+
+/// Prompt arguments: strings only (`dict[str, str]` in Python; a number is a validation error).
+pub type PromptArgs = IndexMap<String, String>;
+
+fn some_empty_args() -> Option<PromptArgs> {
+    Some(PromptArgs::new())
+}
+
+/// `prompt_pre_fetch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptPrehookPayload {
+    pub prompt_id: String,
+    #[serde(default = "some_empty_args")]
+    pub args: Option<PromptArgs>,
+}
+
+/// `prompt_post_fetch`. `result` is required but may be null; a missing one decodes as null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptPosthookPayload {
+    pub prompt_id: String,
+    #[serde(default)]
+    pub result: Value,
+}
+
+/// `tool_pre_invoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolPreInvokePayload {
+    pub name: String,
+    #[serde(default = "some_empty_map")]
+    pub args: Option<JsonMap>,
+    #[serde(default)]
+    pub headers: Option<HttpHeaderPayload>,
+}
+
+/// `tool_post_invoke`. `result` is required but may be null; a missing one decodes as null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolPostInvokePayload {
+    pub name: String,
+    #[serde(default)]
+    pub result: Value,
+}
+
+/// `resource_pre_fetch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourcePreFetchPayload {
+    pub uri: String,
+    #[serde(default = "some_empty_map")]
+    pub metadata: Option<JsonMap>,
+}
+
+/// `resource_post_fetch`. `content` is required but may be null; a missing one decodes as null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourcePostFetchPayload {
+    pub uri: String,
+    #[serde(default)]
+    pub content: Value,
+}
+
+/// `agent_pre_invoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentPreInvokePayload {
+    pub agent_id: String,
+    pub messages: Vec<Value>,
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub headers: Option<HttpHeaderPayload>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    #[serde(default = "some_empty_map")]
+    pub parameters: Option<JsonMap>,
+}
+
+/// `agent_post_invoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentPostInvokePayload {
+    pub agent_id: String,
+    pub messages: Vec<Value>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<JsonMap>>,
+}
+
+/// `http_pre_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpPreRequestPayload {
+    pub path: String,
+    pub method: String,
+    #[serde(default)]
+    pub client_host: Option<String>,
+    #[serde(default)]
+    pub client_port: Option<i64>,
+    pub headers: HttpHeaderPayload,
+}
+
+/// `http_post_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpPostRequestPayload {
+    pub path: String,
+    pub method: String,
+    #[serde(default)]
+    pub client_host: Option<String>,
+    #[serde(default)]
+    pub client_port: Option<i64>,
+    pub headers: HttpHeaderPayload,
+    #[serde(default)]
+    pub response_headers: Option<HttpHeaderPayload>,
+    #[serde(default)]
+    pub status_code: Option<i64>,
+}
+
+/// `http_auth_resolve_user`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpAuthResolveUserPayload {
+    #[serde(default)]
+    pub credentials: Option<JsonMap>,
+    pub headers: HttpHeaderPayload,
+    #[serde(default)]
+    pub client_host: Option<String>,
+    #[serde(default)]
+    pub client_port: Option<i64>,
+}
+
+/// `http_auth_check_permission`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpAuthCheckPermissionPayload {
+    pub user_email: String,
+    pub permission: String,
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::serde_util::null_as_default")]
+    pub is_admin: bool,
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    #[serde(default)]
+    pub client_host: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+/// The `modified_payload` type of `http_auth_check_permission` results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpAuthCheckPermissionResultPayload {
+    pub granted: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A payload of any hook. The first 12 variants are hook inputs. The last four are the
+/// "cross-type" `modified_payload` types the four `http_*` hooks return (appendix A.2): they appear
+/// only in `PluginResult::modified_payload`, never as a hook input.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HookPayload {
+    PromptPreFetch(PromptPrehookPayload),
+    PromptPostFetch(PromptPosthookPayload),
+    ToolPreInvoke(ToolPreInvokePayload),
+    ToolPostInvoke(ToolPostInvokePayload),
+    ResourcePreFetch(ResourcePreFetchPayload),
+    ResourcePostFetch(ResourcePostFetchPayload),
+    AgentPreInvoke(AgentPreInvokePayload),
+    AgentPostInvoke(AgentPostInvokePayload),
+    HttpPreRequest(HttpPreRequestPayload),
+    HttpPostRequest(HttpPostRequestPayload),
+    HttpAuthResolveUser(HttpAuthResolveUserPayload),
+    HttpAuthCheckPermission(HttpAuthCheckPermissionPayload),
+    /// Result of `http_pre_request`: the headers to use.
+    HttpPreRequestHeaders(HttpHeaderPayload),
+    /// Result of `http_post_request`: the headers to use.
+    HttpPostRequestHeaders(HttpHeaderPayload),
+    /// Result of `http_auth_resolve_user`: the resolved user as a free-form object.
+    ResolvedUser(JsonMap),
+    /// Result of `http_auth_check_permission`.
+    PermissionDecision(HttpAuthCheckPermissionResultPayload),
+}
+
+/// Required-but-nullable fields that a request must always carry (corrections.md finding 4).
+const ALWAYS_SENT: &[&str] = &["result", "content", "messages"];
+
+fn decode<T: serde::de::DeserializeOwned>(model: &str, v: Value) -> Result<T, PayloadError> {
+    serde_json::from_value(v).map_err(|e| PayloadError::new(model, e))
+}
+
+impl HookPayload {
+    /// The hook this payload belongs to (for the result-only variants: the hook that returns them).
+    pub fn hook_type(&self) -> HookType {
+        match self {
+            HookPayload::PromptPreFetch(_) => HookType::PromptPreFetch,
+            HookPayload::PromptPostFetch(_) => HookType::PromptPostFetch,
+            HookPayload::ToolPreInvoke(_) => HookType::ToolPreInvoke,
+            HookPayload::ToolPostInvoke(_) => HookType::ToolPostInvoke,
+            HookPayload::ResourcePreFetch(_) => HookType::ResourcePreFetch,
+            HookPayload::ResourcePostFetch(_) => HookType::ResourcePostFetch,
+            HookPayload::AgentPreInvoke(_) => HookType::AgentPreInvoke,
+            HookPayload::AgentPostInvoke(_) => HookType::AgentPostInvoke,
+            HookPayload::HttpPreRequest(_) | HookPayload::HttpPreRequestHeaders(_) => {
+                HookType::HttpPreRequest
+            }
+            HookPayload::HttpPostRequest(_) | HookPayload::HttpPostRequestHeaders(_) => {
+                HookType::HttpPostRequest
+            }
+            HookPayload::HttpAuthResolveUser(_) | HookPayload::ResolvedUser(_) => {
+                HookType::HttpAuthResolveUser
+            }
+            HookPayload::HttpAuthCheckPermission(_) | HookPayload::PermissionDecision(_) => {
+                HookType::HttpAuthCheckPermission
+            }
+        }
+    }
+
+    /// True for the four result-only variants (never a valid hook input).
+    pub fn is_result_only(&self) -> bool {
+        matches!(
+            self,
+            HookPayload::HttpPreRequestHeaders(_)
+                | HookPayload::HttpPostRequestHeaders(_)
+                | HookPayload::ResolvedUser(_)
+                | HookPayload::PermissionDecision(_)
+        )
+    }
+
+    /// Decode a hook's input payload.
+    pub fn from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
+        Ok(match hook {
+            HookType::PromptPreFetch => Self::PromptPreFetch(decode("PromptPrehookPayload", v)?),
+            HookType::PromptPostFetch => Self::PromptPostFetch(decode("PromptPosthookPayload", v)?),
+            HookType::ToolPreInvoke => Self::ToolPreInvoke(decode("ToolPreInvokePayload", v)?),
+            HookType::ToolPostInvoke => Self::ToolPostInvoke(decode("ToolPostInvokePayload", v)?),
+            HookType::ResourcePreFetch => {
+                Self::ResourcePreFetch(decode("ResourcePreFetchPayload", v)?)
+            }
+            HookType::ResourcePostFetch => {
+                Self::ResourcePostFetch(decode("ResourcePostFetchPayload", v)?)
+            }
+            HookType::AgentPreInvoke => Self::AgentPreInvoke(decode("AgentPreInvokePayload", v)?),
+            HookType::AgentPostInvoke => {
+                Self::AgentPostInvoke(decode("AgentPostInvokePayload", v)?)
+            }
+            HookType::HttpPreRequest => Self::HttpPreRequest(decode("HttpPreRequestPayload", v)?),
+            HookType::HttpPostRequest => {
+                Self::HttpPostRequest(decode("HttpPostRequestPayload", v)?)
+            }
+            HookType::HttpAuthResolveUser => {
+                Self::HttpAuthResolveUser(decode("HttpAuthResolveUserPayload", v)?)
+            }
+            HookType::HttpAuthCheckPermission => {
+                Self::HttpAuthCheckPermission(decode("HttpAuthCheckPermissionPayload", v)?)
+            }
+        })
+    }
+
+    /// Decode a `modified_payload` of a `hook` result: the hook's payload type, except the cross-type
+    /// `http_*` results (headers, a user object, a permission decision).
+    pub fn result_from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
+        Ok(match hook {
+            HookType::HttpPreRequest => {
+                Self::HttpPreRequestHeaders(decode("HttpHeaderPayload", v)?)
+            }
+            HookType::HttpPostRequest => {
+                Self::HttpPostRequestHeaders(decode("HttpHeaderPayload", v)?)
+            }
+            HookType::HttpAuthResolveUser => Self::ResolvedUser(decode("dict", v)?),
+            HookType::HttpAuthCheckPermission => {
+                Self::PermissionDecision(decode("HttpAuthCheckPermissionResultPayload", v)?)
+            }
+            _ => Self::from_json(hook, v)?,
+        })
+    }
+
+    /// The response form: every model field present, `None` as `null` (what the Python server sends).
+    pub fn to_json(&self) -> Value {
+        let r = match self {
+            HookPayload::PromptPreFetch(p) => serde_json::to_value(p),
+            HookPayload::PromptPostFetch(p) => serde_json::to_value(p),
+            HookPayload::ToolPreInvoke(p) => serde_json::to_value(p),
+            HookPayload::ToolPostInvoke(p) => serde_json::to_value(p),
+            HookPayload::ResourcePreFetch(p) => serde_json::to_value(p),
+            HookPayload::ResourcePostFetch(p) => serde_json::to_value(p),
+            HookPayload::AgentPreInvoke(p) => serde_json::to_value(p),
+            HookPayload::AgentPostInvoke(p) => serde_json::to_value(p),
+            HookPayload::HttpPreRequest(p) => serde_json::to_value(p),
+            HookPayload::HttpPostRequest(p) => serde_json::to_value(p),
+            HookPayload::HttpAuthResolveUser(p) => serde_json::to_value(p),
+            HookPayload::HttpAuthCheckPermission(p) => serde_json::to_value(p),
+            HookPayload::HttpPreRequestHeaders(p) | HookPayload::HttpPostRequestHeaders(p) => {
+                serde_json::to_value(p)
+            }
+            HookPayload::ResolvedUser(p) => serde_json::to_value(p),
+            HookPayload::PermissionDecision(p) => serde_json::to_value(p),
+        };
+        // These types contain only strings, numbers, maps and `Value`s: serialization cannot fail.
+        r.unwrap_or(Value::Null)
+    }
+
+    /// The request form (Python client, `exclude_none=True`): `None` model fields are omitted,
+    /// `result`/`content`/`messages` are always sent, nulls inside free-form values are kept.
+    pub fn to_request_json(&self) -> Value {
+        let mut v = self.to_json();
+        if !matches!(self, HookPayload::ResolvedUser(_)) {
+            strip_top_level_nulls(&mut v, ALWAYS_SENT);
+        }
+        v
+    }
+
+    /// The value a condition's `tools`/`prompts`/`resources`/`agents` list is matched against.
+    pub fn condition_value(&self) -> Option<&str> {
+        match self {
+            HookPayload::PromptPreFetch(p) => Some(&p.prompt_id),
+            HookPayload::PromptPostFetch(p) => Some(&p.prompt_id),
+            HookPayload::ToolPreInvoke(p) => Some(&p.name),
+            HookPayload::ToolPostInvoke(p) => Some(&p.name),
+            HookPayload::ResourcePreFetch(p) => Some(&p.uri),
+            HookPayload::ResourcePostFetch(p) => Some(&p.uri),
+            HookPayload::AgentPreInvoke(p) => Some(&p.agent_id),
+            HookPayload::AgentPostInvoke(p) => Some(&p.agent_id),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! from_payload {
+    ($($ty:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$ty> for HookPayload {
+            fn from(p: $ty) -> Self { HookPayload::$variant(p) }
+        })*
+    };
+}
+
+from_payload!(
+    PromptPrehookPayload => PromptPreFetch,
+    PromptPosthookPayload => PromptPostFetch,
+    ToolPreInvokePayload => ToolPreInvoke,
+    ToolPostInvokePayload => ToolPostInvoke,
+    ResourcePreFetchPayload => ResourcePreFetch,
+    ResourcePostFetchPayload => ResourcePostFetch,
+    AgentPreInvokePayload => AgentPreInvoke,
+    AgentPostInvokePayload => AgentPostInvoke,
+    HttpPreRequestPayload => HttpPreRequest,
+    HttpPostRequestPayload => HttpPostRequest,
+    HttpAuthResolveUserPayload => HttpAuthResolveUser,
+    HttpAuthCheckPermissionPayload => HttpAuthCheckPermission,
+    HttpAuthCheckPermissionResultPayload => PermissionDecision,
+);

@@ -1,0 +1,203 @@
+//! The `Plugin` trait and the `kind` → constructor registry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::payloads::*;
+use crate::{HookPayload, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult};
+
+/// A plugin. Implement `config()` and the hook methods you need; every other hook passes through.
+/// The manager calls `invoke`, whose default dispatches to the per-hook method matching the payload.
+#[async_trait::async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// The entry this plugin was built from. The manager reads `hooks`, `mode`, `priority` and
+    /// `conditions` from it **after** `initialize()`, so an external plugin can merge its remote config there.
+    fn config(&self) -> &PluginConfig;
+
+    /// Called once before any hook (connect, warm caches, ...).
+    async fn initialize(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Called once at shutdown, in reverse registration order. Errors are the plugin's to log.
+    async fn shutdown(&self) {}
+
+    /// Run one hook. The default dispatches to the per-hook methods; ExternalPlugin overrides it.
+    async fn invoke(
+        &self,
+        payload: HookPayload,
+        ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        match payload {
+            HookPayload::PromptPreFetch(p) => self.prompt_pre_fetch(p, ctx).await,
+            HookPayload::PromptPostFetch(p) => self.prompt_post_fetch(p, ctx).await,
+            HookPayload::ToolPreInvoke(p) => self.tool_pre_invoke(p, ctx).await,
+            HookPayload::ToolPostInvoke(p) => self.tool_post_invoke(p, ctx).await,
+            HookPayload::ResourcePreFetch(p) => self.resource_pre_fetch(p, ctx).await,
+            HookPayload::ResourcePostFetch(p) => self.resource_post_fetch(p, ctx).await,
+            HookPayload::AgentPreInvoke(p) => self.agent_pre_invoke(p, ctx).await,
+            HookPayload::AgentPostInvoke(p) => self.agent_post_invoke(p, ctx).await,
+            HookPayload::HttpPreRequest(p) => self.http_pre_request(p, ctx).await,
+            HookPayload::HttpPostRequest(p) => self.http_post_request(p, ctx).await,
+            HookPayload::HttpAuthResolveUser(p) => self.http_auth_resolve_user(p, ctx).await,
+            HookPayload::HttpAuthCheckPermission(p) => {
+                self.http_auth_check_permission(p, ctx).await
+            }
+            other => Err(PluginError::new(
+                PluginErrorKind::InvalidPayload,
+                self.config().name.clone(),
+                format!("a {} result payload is not a hook input", other.hook_type()),
+            )),
+        }
+    }
+
+    async fn prompt_pre_fetch(
+        &self,
+        _payload: PromptPrehookPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn prompt_post_fetch(
+        &self,
+        _payload: PromptPosthookPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn tool_pre_invoke(
+        &self,
+        _payload: ToolPreInvokePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn tool_post_invoke(
+        &self,
+        _payload: ToolPostInvokePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn resource_pre_fetch(
+        &self,
+        _payload: ResourcePreFetchPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn resource_post_fetch(
+        &self,
+        _payload: ResourcePostFetchPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn agent_pre_invoke(
+        &self,
+        _payload: AgentPreInvokePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn agent_post_invoke(
+        &self,
+        _payload: AgentPostInvokePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn http_pre_request(
+        &self,
+        _payload: HttpPreRequestPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn http_post_request(
+        &self,
+        _payload: HttpPostRequestPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn http_auth_resolve_user(
+        &self,
+        _payload: HttpAuthResolveUserPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    async fn http_auth_check_permission(
+        &self,
+        _payload: HttpAuthCheckPermissionPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+}
+
+/// A plugin constructor: receives the whole entry (use `config.config_value()` for its `config:`).
+/// Return an error for a bad `config:` (e.g. a regex that does not compile): it fails start-up with
+/// the file and plugin named.
+pub type PluginConstructor =
+    Arc<dyn Fn(PluginConfig) -> Result<Arc<dyn Plugin>, PluginError> + Send + Sync>;
+
+/// Maps `kind` strings to constructors. Several kinds may share one constructor (our short name
+/// plus the Python dotted paths).
+#[derive(Clone, Default)]
+pub struct PluginRegistry {
+    ctors: BTreeMap<String, PluginConstructor>,
+}
+
+impl fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginRegistry")
+            .field("kinds", &self.ctors.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl PluginRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register `ctor` under every string in `kinds` (a later registration of the same kind replaces it).
+    pub fn register<F>(&mut self, kinds: &[&str], ctor: F)
+    where
+        F: Fn(PluginConfig) -> Result<Arc<dyn Plugin>, PluginError> + Send + Sync + 'static,
+    {
+        let ctor: PluginConstructor = Arc::new(ctor);
+        for k in kinds {
+            self.ctors.insert((*k).to_owned(), ctor.clone());
+        }
+    }
+
+    pub fn contains(&self, kind: &str) -> bool {
+        self.ctors.contains_key(kind)
+    }
+
+    /// All registered kinds, sorted.
+    pub fn kinds(&self) -> Vec<&str> {
+        self.ctors.keys().map(String::as_str).collect()
+    }
+
+    /// Build a plugin for `config.kind`; `None` when the kind is unknown.
+    pub fn create(&self, config: PluginConfig) -> Option<Result<Arc<dyn Plugin>, PluginError>> {
+        let ctor = self.ctors.get(&config.kind)?.clone();
+        Some(ctor(config))
+    }
+}

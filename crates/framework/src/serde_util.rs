@@ -1,0 +1,134 @@
+//! Small serde helpers that reproduce pydantic's defaults and null handling.
+
+use serde::{Deserialize, Deserializer};
+
+use crate::JsonMap;
+
+/// Default for `Optional[dict] = Field(default_factory=dict)`: absent means `{}`, `null` stays `None`.
+pub(crate) fn some_empty_map() -> Option<JsonMap> {
+    Some(JsonMap::new())
+}
+
+/// Default for `Optional[str] = ""` (PluginErrorModel.code).
+pub(crate) fn some_empty_string() -> Option<String> {
+    Some(String::new())
+}
+
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+/// Accept `null` as the type's default. Used for non-nullable containers (`state`, `metadata`, lists),
+/// where being lenient on input costs nothing and a peer sending `null` is not worth a failed call.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+pub(crate) fn null_as_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
+}
+
+pub(crate) fn null_as_default_i64_error_code<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(crate::error::DEFAULT_MCP_ERROR_CODE))
+}
+
+/// Remove the top-level keys whose value is `null`, except `keep`: the Python client's
+/// `exclude_none=True` for model fields. Nulls nested in free-form values are untouched.
+pub(crate) fn strip_top_level_nulls(value: &mut serde_json::Value, keep: &[&str]) {
+    if let serde_json::Value::Object(map) = value {
+        map.retain(|k, v| !v.is_null() || keep.contains(&k.as_str()));
+    }
+}
+
+/// pydantic "lax mode" coercions for config scalars, so a quoted template such as
+/// `port: "{{ env.PORT }}"` or `verify: "{{ env.VERIFY }}"` loads as it does in Python.
+pub(crate) mod lax {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    fn describe(v: &Value) -> String {
+        match v {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        }
+    }
+
+    pub(crate) fn to_i64(v: &Value) -> Result<i64, String> {
+        match v {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .ok_or_else(|| format!("expected an integer, found {n}")),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("expected an integer, found {}", describe(v))),
+            Value::Bool(b) => Ok(i64::from(*b)),
+            other => Err(format!("expected an integer, found {}", describe(other))),
+        }
+    }
+
+    pub(crate) fn to_f64(v: &Value) -> Result<f64, String> {
+        match v {
+            Value::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| format!("expected a number, found {n}")),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("expected a number, found {}", describe(v))),
+            other => Err(format!("expected a number, found {}", describe(other))),
+        }
+    }
+
+    pub(crate) fn to_bool(v: &Value) -> Result<bool, String> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+            Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "on" | "1" => Ok(true),
+                "false" | "f" | "no" | "n" | "off" | "0" => Ok(false),
+                _ => Err(format!("expected true or false, found {}", describe(v))),
+            },
+            other => Err(format!("expected true or false, found {}", describe(other))),
+        }
+    }
+
+    pub(crate) fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        to_i64(&Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub(crate) fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        to_f64(&Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            v => to_i64(&v).map(Some).map_err(D::Error::custom),
+        }
+    }
+
+    /// `null` counts as `false` (the default of every bool setting).
+    pub(crate) fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(false),
+            v => to_bool(&v).map_err(D::Error::custom),
+        }
+    }
+
+    pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            v => to_bool(&v).map(Some).map_err(D::Error::custom),
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! Config loading: defaults (appendix A.0), templating (decision 5), fail-fast errors naming
+//! file/plugin/key (decision 15), transport rules (protocol.md §3.2/§4).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap (team rules)
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugwire_framework::*;
+use serde_json::json;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load(yaml: &str) -> Result<Config, ConfigError> {
+    Config::load_str(yaml, "conf/plugins.yaml", &no_env)
+}
+
+fn err(yaml: &str) -> String {
+    load(yaml).unwrap_err().to_string()
+}
+
+/// The message names the file, the plugin and the key.
+fn assert_names(msg: &str, plugin: &str, key: &str) {
+    assert!(msg.contains("conf/plugins.yaml"), "no file in: {msg}");
+    assert!(msg.contains(&format!("'{plugin}'")), "no plugin in: {msg}");
+    assert!(
+        msg.contains(&format!("`{key}`")),
+        "no key `{key}` in: {msg}"
+    );
+}
+
+#[test]
+fn defaults_follow_the_python_models() {
+    let c = load("plugins:\n  - name: P\n    kind: k\nplugin_settings: {}\n").unwrap();
+    let p = &c.plugins[0];
+    assert_eq!(p.mode, PluginMode::Enforce);
+    assert_eq!(p.priority, 100);
+    assert!(p.hooks.is_empty() && p.tags.is_empty() && p.conditions.is_empty());
+    assert_eq!(p.config, None);
+    assert!(p.is_set("name") && p.is_set("kind") && !p.is_set("mode"));
+    let s = &c.plugin_settings;
+    assert!(!s.parallel_execution_within_band && !s.fail_on_plugin_error);
+    assert_eq!((s.plugin_timeout, s.plugin_health_check_interval), (30, 60));
+    assert!(c.plugin_dirs.is_empty() && c.server_settings.is_none());
+    // An empty file and `plugins: null` load with no plugins.
+    assert!(load("").unwrap().plugins.is_empty());
+    assert!(load("plugins: null\nplugin_settings: {}\n")
+        .unwrap()
+        .plugins
+        .is_empty());
+    // Negative priorities are accepted, as in Python.
+    assert_eq!(
+        load("plugins: [{name: N, kind: k, priority: -10}]")
+            .unwrap()
+            .plugins[0]
+            .priority,
+        -10
+    );
+}
+
+#[test]
+fn plugin_config_serializes_like_get_plugin_config() {
+    let c = load("plugins: [{name: P, kind: k, hooks: [tool_pre_invoke], conditions: [{tools: [b, a], prompts: [], content_types: ['Text/HTML; q=1']}]}]").unwrap();
+    let v = c.plugins[0].to_json();
+    let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "description",
+            "author",
+            "kind",
+            "namespace",
+            "version",
+            "hooks",
+            "tags",
+            "mode",
+            "priority",
+            "conditions",
+            "applied_to",
+            "config",
+            "mcp",
+            "grpc",
+            "unix_socket"
+        ]
+    );
+    assert_eq!(v["mode"], "enforce");
+    assert_eq!(
+        v["conditions"][0],
+        json!({"server_ids": null, "tenant_ids": null, "tools": ["a", "b"], "prompts": null, "resources": null,
+               "agents": null, "user_patterns": null, "content_types": ["text/html"]})
+    );
+}
+
+#[test]
+fn upstream_shaped_config_loads_and_disabled_entries_are_never_resolved() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-like.yaml");
+    let c = Config::load(&path, &no_env).unwrap();
+    assert_eq!(c.plugins.len(), 7);
+    assert!(
+        c.plugin_settings.parallel_execution_within_band,
+        "parsed (and ignored)"
+    );
+    assert_eq!(c.plugin_settings.plugin_timeout, 120);
+    assert_eq!(c.plugin_dirs.len(), 3);
+    assert_eq!(c.source.as_deref(), Some(path.as_path()));
+    let webhook = c.plugin("WebhookNotification").unwrap();
+    let tmpl = webhook.config.as_ref().unwrap()["default_template"]
+        .as_str()
+        .unwrap();
+    assert!(
+        tmpl.contains("{{event}}"),
+        "non-env expressions are kept: {tmpl}"
+    );
+
+    // Only the two enabled entries are resolved: register just their kinds.
+    struct Nop(PluginConfig);
+    #[async_trait]
+    impl Plugin for Nop {
+        fn config(&self) -> &PluginConfig {
+            &self.0
+        }
+    }
+    let mut reg = PluginRegistry::new();
+    reg.register(
+        &[
+            "plugins.regex_filter.search_replace.SearchReplacePlugin",
+            "cpex_retry_with_backoff.RetryWithBackoffPlugin",
+        ],
+        |c| Ok(Arc::new(Nop(c)) as Arc<dyn Plugin>),
+    );
+    let m = PluginManager::new(c, &reg).unwrap();
+    assert_eq!(
+        m.plugin_names(),
+        ["ReplaceBadWordsPlugin", "RetryWithBackoffPlugin"]
+    );
+    assert_eq!(m.timeout(), Duration::from_secs(120));
+}
+
+#[test]
+fn templates_render_the_jinja_forms_users_write() {
+    let env: HashMap<&str, &str> = [
+        ("HOST", "plugins.internal"),
+        ("PORT", "8443"),
+        ("AMP", "a&b<c>"),
+    ]
+    .into();
+    let get = |k: &str| env.get(k).map(|v| v.to_string());
+    let text = r#"# {{ env.NOT_SET_BUT_IN_A_COMMENT }}
+plugin_settings: {}
+plugins:
+  - name: "{{ env.HOST }}"
+    kind: "{{env.PORT}}-{{ env['AMP'] }}"
+    description: "{{ env.get('MISSING', 'dflt') }}/{{ env.MISSING | default('x y') }}"
+    namespace: {{ env.HOST|default("no") }}
+    author: "{% raw %}{{ env.KEEP }}{% endraw %}{# a comment #}"
+    version: "{{ event }}"
+"#;
+    let c = Config::load_str(text, "t.yaml", &get).unwrap();
+    let p = &c.plugins[0];
+    assert_eq!(p.name, "plugins.internal");
+    assert_eq!(p.kind, "8443-a&b<c>", "no HTML escaping");
+    assert_eq!(p.description.as_deref(), Some("dflt/x y"));
+    assert_eq!(p.namespace.as_deref(), Some("plugins.internal"));
+    assert_eq!(p.author.as_deref(), Some("{{ env.KEEP }}"));
+    assert_eq!(p.version.as_deref(), Some("{{ event }}"));
+}
+
+#[test]
+fn an_unset_template_variable_names_file_line_and_variable() {
+    let e = Config::load_str(
+        "plugin_settings: {}\nplugins:\n  - name: \"{{ env.PLUGIN_NAME }}\"\n",
+        "dir/p.yaml",
+        &no_env,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::UnsetVariable { variable, line: 3, .. } if variable == "PLUGIN_NAME"),
+        "{e:?}"
+    );
+    let m = e.to_string();
+    assert!(
+        m.contains("dir/p.yaml") && m.contains("PLUGIN_NAME") && m.contains("default("),
+        "{m}"
+    );
+    let e = Config::load_str("a: {{ env.A", "dir/p.yaml", &no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("dir/p.yaml:1") && e.contains("not closed"),
+        "{e}"
+    );
+    let e = Config::load_str("a: {% if x %}b{% endif %}", "dir/p.yaml", &no_env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unsupported template statement"), "{e}");
+}
+
+#[test]
+fn load_errors_name_file_plugin_and_key() {
+    let e = err("plugins: [{name: P, kind: k, hooks: [tool_pre_invok]}]");
+    assert_names(&e, "P", "hooks");
+    for h in HookType::ALL {
+        assert!(e.contains(h.as_str()), "lists the 12 hooks: {e}");
+    }
+    let e = err("plugins: [{name: P, kind: k, mode: Enforce}]");
+    assert_names(&e, "P", "mode");
+    assert!(e.contains("enforce_ignore_error"), "{e}");
+    let e = err("plugins: [{name: P, kind: k, priority: high}]");
+    assert_names(&e, "P", "priority");
+    let e = err("plugins: [{name: P, kind: k}, {name: P, kind: k2}]");
+    assert_names(&e, "P", "name");
+    assert!(e.contains("duplicate"), "{e}");
+    let e = err("plugins: [{name: P}]");
+    assert_names(&e, "P", "kind");
+    let e = err("plugins: [{kind: k}]");
+    assert!(e.contains("plugins[0].name"), "{e}");
+    let e = err("plugins: [{name: P, kind: k, conditions: [{tools: weather}]}]");
+    assert_names(&e, "P", "conditions[0].tools");
+    let e = err("plugin_settings: {plugin_timeout: -5}");
+    assert!(
+        e.contains("conf/plugins.yaml")
+            && e.contains("`plugin_settings.plugin_timeout`")
+            && e.contains("-5"),
+        "{e}"
+    );
+    let e = err("plugin_settings: {fail_on_plugin_error: maybe}");
+    assert!(e.contains("`plugin_settings.fail_on_plugin_error`"), "{e}");
+    let e = err("server_settings: {tls: {ssl_cert_reqs: 3}}");
+    assert!(e.contains("`server_settings.tls.ssl_cert_reqs`"), "{e}");
+    let e = err("server_settings: {tls: {ssl_cert_reqs: CERT_REQUIRED}}");
+    assert!(e.contains("`server_settings.tls.ssl_cert_reqs`"), "{e}");
+    let e = err("plugins: [unclosed");
+    assert!(
+        e.contains("conf/plugins.yaml") && e.contains("invalid YAML"),
+        "{e}"
+    );
+    let e = err("plugins: {name: P}");
+    assert!(e.contains("`plugins`") && e.contains("list"), "{e}");
+}
+
+#[test]
+fn external_entry_rules() {
+    let e = err("plugins: [{name: X, kind: external}]");
+    assert_names(&e, "X", "mcp");
+    let e = err("plugins: [{name: X, kind: external, grpc: {target: 'h:1'}}]");
+    assert_names(&e, "X", "mcp");
+    assert!(e.contains("grpc"), "{e}");
+    let e = err("plugins: [{name: X, kind: external, config: {a: 1}, mcp: {proto: STREAMABLEHTTP, url: 'https://h/mcp'}}]");
+    assert_names(&e, "X", "config");
+    assert!(e.contains("can only be set on the plugin server"), "{e}");
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STDIO}}]");
+    assert_names(&e, "X", "mcp.script");
+    let e =
+        err("plugins: [{name: X, kind: external, mcp: {proto: STDIO, script: a.py, cmd: [x]}}]");
+    assert_names(&e, "X", "mcp.script");
+    let e =
+        err("plugins: [{name: X, kind: external, mcp: {proto: STDIO, cmd: ['plugwire', ' ']}}]");
+    assert_names(&e, "X", "mcp.cmd");
+    let e = err(
+        "plugins: [{name: X, kind: external, mcp: {proto: STDIO, cmd: [a], tls: {verify: true}}}]",
+    );
+    assert_names(&e, "X", "mcp.tls");
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STREAMABLEHTTP}}]");
+    assert_names(&e, "X", "mcp.url");
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STREAMABLEHTTP, url: 'http://h/mcp', uds: /run/p.sock, tls: {ca_bundle: /ca.pem}}}]");
+    assert_names(&e, "X", "mcp.tls");
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STREAMABLEHTTP, url: 'http://h/mcp', uds: rel.sock}}]");
+    assert_names(&e, "X", "mcp.uds");
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: HTTP, url: 'http://h/mcp'}}]");
+    assert_names(&e, "X", "mcp.proto");
+    let e = err(
+        "plugins: [{name: X, kind: external, mcp: {proto: streamablehttp, url: 'http://h/mcp'}}]",
+    );
+    assert_names(&e, "X", "mcp.proto");
+    let e = err("plugins: [{name: X, kind: external, mcp: {url: 'http://h/mcp'}}]");
+    assert_names(&e, "X", "mcp.proto");
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STREAMABLEHTTP, url: 'http://h/mcp', tls: {verify: sometimes}}}]");
+    assert_names(&e, "X", "mcp.tls.verify");
+
+    let ok = load(
+        "plugins:\n  - name: X\n    kind: external\n    priority: 10\n    mcp:\n      proto: STREAMABLEHTTP\n      url: https://localhost:8000/mcp\n      tls: {ca_bundle: /ca.pem, check_hostname: false}\n  - name: S\n    kind: external\n    config: {}\n    mcp: {proto: STDIO, cmd: [plugwire, serve, --stdio], env: {A: b}, cwd: /tmp}\n",
+    )
+    .unwrap();
+    let x = &ok.plugins[0];
+    assert!(x.is_external() && x.is_set("priority") && !x.is_set("hooks") && !x.is_set("mode"));
+    let tls = x.mcp.as_ref().unwrap().tls.as_ref().unwrap();
+    assert_eq!(
+        (tls.verify, tls.check_hostname),
+        (None, Some(false)),
+        "unset stays None for env layering"
+    );
+    assert_eq!(
+        ok.plugins[1].mcp.as_ref().unwrap().proto,
+        TransportType::Stdio
+    );
+}
+
+#[test]
+fn server_settings_are_parsed_not_defaulted() {
+    let c = load("server_settings:\n  host: 0.0.0.0\n  port: 9000\n  tls:\n    certfile: /c.pem\n    ssl_cert_reqs: 2\nplugin_settings: {}\n").unwrap();
+    let s = c.server_settings.unwrap();
+    assert_eq!(
+        (s.host.as_deref(), s.port, s.uds.as_deref()),
+        (Some("0.0.0.0"), Some(9000), None)
+    );
+    let t = s.tls.unwrap();
+    assert_eq!(
+        (t.certfile.as_deref(), t.keyfile.as_deref(), t.ssl_cert_reqs),
+        (Some("/c.pem"), None, Some(2))
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("absent.yaml");
+    let e = Config::load(&p, &no_env).unwrap_err();
+    assert!(matches!(e, ConfigError::NotFound { .. }));
+    let m = e.to_string();
+    assert!(
+        m.contains("absent.yaml") && m.contains("PLUGINS_CONFIG_PATH") && m.contains("--config"),
+        "{m}"
+    );
+}
+
+#[test]
+fn timeout_env_override_and_path_precedence() {
+    let s = PluginSettings {
+        plugin_timeout: 45,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.effective_timeout(&no_env).unwrap(),
+        Duration::from_secs(45)
+    );
+    assert_eq!(
+        s.effective_timeout(&|k| (k == PLUGINS_PLUGIN_TIMEOUT).then(|| "2.5".to_owned()))
+            .unwrap(),
+        Duration::from_millis(2500)
+    );
+    assert_eq!(
+        s.effective_timeout(&|_| Some(String::new())).unwrap(),
+        Duration::from_secs(45),
+        "empty = unset"
+    );
+    for bad in ["-1", "0", "soon"] {
+        let e = s
+            .effective_timeout(&|_| Some(bad.to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(PLUGINS_PLUGIN_TIMEOUT) && e.contains(bad), "{e}");
+    }
+
+    let env = |k: &str| match k {
+        "PLUGINS_CONFIG_PATH" => Some("/srv/server.yaml".to_owned()),
+        "PLUGINS_CONFIG_FILE" => Some("/gw/gateway.yaml".to_owned()),
+        _ => None,
+    };
+    assert_eq!(
+        resolve_config_path(None, ConfigSide::Server, &env),
+        Path::new("/srv/server.yaml")
+    );
+    assert_eq!(
+        resolve_config_path(None, ConfigSide::Gateway, &env),
+        Path::new("/gw/gateway.yaml")
+    );
+    assert_eq!(
+        resolve_config_path(Some(Path::new("cli.yaml")), ConfigSide::Server, &env),
+        Path::new("cli.yaml")
+    );
+    assert_eq!(
+        resolve_config_path(None, ConfigSide::Server, &no_env),
+        Path::new("./resources/plugins/config.yaml")
+    );
+    assert_eq!(
+        resolve_config_path(None, ConfigSide::Gateway, &no_env),
+        Path::new("plugins/config.yaml")
+    );
+}
+
+#[test]
+fn template_edge_cases() {
+    let env = |k: &str| (k == "X").then(|| "x".to_owned());
+    // Single braces, YAML flow mappings and text after a template stay intact; lines are counted.
+    let out = render_template("a: {b: 1}\nc: '{{ env.X }}{'\n", "f.yaml", &env).unwrap();
+    assert_eq!(out, "a: {b: 1}\nc: 'x{'\n");
+    let e = render_template("a: 1\n\nb: {{ env.get('NOPE') }}\n", "f.yaml", &env).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::UnsetVariable { line: 3, variable, .. } if variable == "NOPE"),
+        "{e:?}"
+    );
+    let e = render_template("a: {{ env.X | upper }}", "f.yaml", &env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("f.yaml:1") && e.contains("upper"), "{e}");
+    // A value that is set but empty is used as is (Jinja semantics), not replaced by the default.
+    let empty = |_: &str| Some(String::new());
+    assert_eq!(
+        render_template("{{ env.X | default('d') }}", "f", &empty).unwrap(),
+        ""
+    );
+    // Indented comment lines are not rendered.
+    assert_eq!(
+        render_template("  # {{ env.UNSET }}\n", "f", &env).unwrap(),
+        "  # {{ env.UNSET }}\n"
+    );
+}
+
+#[test]
+fn quoted_templates_in_typed_fields_load_like_pydantic_lax_mode() {
+    let env = |k: &str| match k {
+        "PORT" => Some("9443".to_owned()),
+        "VERIFY" => Some("false".to_owned()),
+        "TIMEOUT" => Some("12".to_owned()),
+        _ => None,
+    };
+    let text = r#"
+plugin_settings: {plugin_timeout: "{{ env.TIMEOUT }}", fail_on_plugin_error: "yes"}
+server_settings: {port: "{{ env.PORT }}", tls: {ssl_cert_reqs: "2"}}
+plugins:
+  - name: X
+    kind: external
+    priority: "-3"
+    mcp: {proto: STREAMABLEHTTP, url: "https://h/mcp", tls: {verify: "{{ env.VERIFY }}"}}
+"#;
+    let c = Config::load_str(text, "t.yaml", &env).unwrap();
+    assert_eq!(c.plugin_settings.plugin_timeout, 12);
+    assert!(c.plugin_settings.fail_on_plugin_error);
+    let s = c.server_settings.unwrap();
+    assert_eq!(
+        (s.port, s.tls.unwrap().ssl_cert_reqs),
+        (Some(9443), Some(2))
+    );
+    assert_eq!(c.plugins[0].priority, -3);
+    assert_eq!(
+        c.plugins[0]
+            .mcp
+            .as_ref()
+            .unwrap()
+            .tls
+            .as_ref()
+            .unwrap()
+            .verify,
+        Some(false)
+    );
+    let e = err("server_settings: {port: eighty}");
+    assert!(
+        e.contains("`server_settings.port`") && e.contains("eighty"),
+        "{e}"
+    );
+}

@@ -1,0 +1,530 @@
+//! `OutputLengthGuardPlugin` (Python `plugins.output_length_guard.output_length_guard`): keeps tool
+//! output within length bounds, by truncating it or by blocking the call.
+//!
+//! Lengths are counted in characters (`limit_mode: character`, `min_chars`/`max_chars`) or in
+//! estimated tokens (`limit_mode: token`, `min_tokens`/`max_tokens`, one token per
+//! `chars_per_token` characters, rounded up). Handled result shapes, as in Python: an MCP
+//! `CallToolResult` object (`content[]` text items, or `structuredContent` walked recursively with
+//! `content` regenerated from it), a string, an object with a top-level `text`, a list of content
+//! items, a list of strings. Strings that are numbers are never cut. `truncate` only shortens
+//! over-long text (short text passes, annotated in metadata); `block` stops the call with code
+//! `OUTPUT_LENGTH_VIOLATION` (HTTP 422, MCP -32000) when text is out of bounds either way.
+
+use async_trait::async_trait;
+use plugwire_framework::{
+    JsonMap, Plugin, PluginConfig, PluginContext, PluginError, PluginResult, PluginViolation,
+    ToolPostInvokePayload,
+};
+use serde_json::{json, Value};
+
+use crate::settings::Settings;
+
+/// Our short kind.
+pub const KIND: &str = "output_length_guard";
+/// The Python kind path.
+pub const PYTHON_KIND: &str = "plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin";
+/// The violation code.
+pub const CODE: &str = "OUTPUT_LENGTH_VIOLATION";
+
+/// Truncate or block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Truncate,
+    Block,
+}
+
+/// Characters or estimated tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitMode {
+    Character,
+    Token,
+}
+
+/// The parsed `config:` block.
+#[derive(Debug, Clone)]
+pub struct LengthSettings {
+    pub min_chars: usize,
+    pub max_chars: Option<usize>,
+    pub min_tokens: usize,
+    pub max_tokens: Option<usize>,
+    pub chars_per_token: f64,
+    pub limit_mode: LimitMode,
+    pub strategy: Strategy,
+    pub ellipsis: String,
+    pub word_boundary: bool,
+}
+
+const KEYS: [&str; 12] = [
+    "min_chars",
+    "max_chars",
+    "min_tokens",
+    "max_tokens",
+    "chars_per_token",
+    "limit_mode",
+    "strategy",
+    "ellipsis",
+    "word_boundary",
+    // Safety limits of the Python version: accepted so its configs load (we walk in linear time).
+    "max_text_length",
+    "max_structure_size",
+    "max_recursion_depth",
+];
+
+impl LengthSettings {
+    fn parse(config: &PluginConfig) -> Result<Self, PluginError> {
+        let s = Settings::new(config, "OutputLengthGuardPlugin", &KEYS);
+        let usize_of = |k: &str, min: i64| -> Result<Option<usize>, PluginError> {
+            Ok(s.opt_int(k, min)?.map(|n| n as usize))
+        };
+        let min_chars = usize_of("min_chars", 0)?.unwrap_or(0);
+        let max_chars = usize_of("max_chars", 1)?;
+        let min_tokens = usize_of("min_tokens", 0)?.unwrap_or(0);
+        let max_tokens = usize_of("max_tokens", 1)?;
+        for k in ["max_text_length", "max_structure_size", "max_recursion_depth"] {
+            s.opt_int(k, 1)?;
+        }
+        let chars_per_token = s.opt_float("chars_per_token")?.unwrap_or(4.0);
+        if !(chars_per_token.is_finite() && chars_per_token > 0.0) {
+            return Err(s.error("chars_per_token", "must be a positive number (default 4)"));
+        }
+        let limit_mode = match s.string("limit_mode", "character")?.trim().to_ascii_lowercase().as_str() {
+            "character" | "characters" | "char" | "chars" => LimitMode::Character,
+            "token" | "tokens" => LimitMode::Token,
+            other => {
+                return Err(s.error("limit_mode", format!("{other:?} is not one of: character, token")))
+            }
+        };
+        let strategy = match s.string("strategy", "truncate")?.trim().to_ascii_lowercase().as_str() {
+            "truncate" => Strategy::Truncate,
+            "block" => Strategy::Block,
+            other => {
+                return Err(s.error("strategy", format!("invalid strategy {other:?}; must be one of: block, truncate")))
+            }
+        };
+        if let Some(max) = max_chars {
+            if min_chars > max {
+                return Err(s.error(
+                    "min_chars",
+                    format!("min_chars ({min_chars}) cannot be greater than max_chars ({max})"),
+                ));
+            }
+        }
+        if let Some(max) = max_tokens {
+            if min_tokens > max {
+                return Err(s.error(
+                    "min_tokens",
+                    format!("min_tokens ({min_tokens}) cannot be greater than max_tokens ({max})"),
+                ));
+            }
+        }
+        Ok(LengthSettings {
+            min_chars,
+            max_chars,
+            min_tokens,
+            max_tokens,
+            chars_per_token,
+            limit_mode,
+            strategy,
+            ellipsis: s.string("ellipsis", "…")?,
+            word_boundary: s.bool("word_boundary", false)?,
+        })
+    }
+
+    /// (min, max) in the active unit.
+    fn bounds(&self) -> (usize, Option<usize>) {
+        match self.limit_mode {
+            LimitMode::Character => (self.min_chars, self.max_chars),
+            LimitMode::Token => (self.min_tokens, self.max_tokens),
+        }
+    }
+
+    /// Length of `chars` characters in the active unit.
+    fn measure(&self, chars: usize) -> usize {
+        match self.limit_mode {
+            LimitMode::Character => chars,
+            LimitMode::Token => (chars as f64 / self.chars_per_token).ceil() as usize,
+        }
+    }
+
+    /// The character budget for a maximum in the active unit.
+    fn char_budget(&self, max: usize) -> usize {
+        match self.limit_mode {
+            LimitMode::Character => max,
+            LimitMode::Token => (max as f64 * self.chars_per_token).floor() as usize,
+        }
+    }
+}
+
+/// Python's `float(text)` succeeds: integers, decimals, exponents, inf/nan, surrounding spaces.
+fn is_numeric(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty() && t.replace('_', "").parse::<f64>().is_ok() && !t.starts_with('_') && !t.ends_with('_')
+}
+
+/// Cut `value` to at most `max` characters including `ellipsis` (optionally at a word boundary).
+pub fn truncate(value: &str, max: usize, ellipsis: &str, word_boundary: bool) -> String {
+    if max == 0 {
+        return String::new();
+    }
+    let len = value.chars().count();
+    if len <= max {
+        return value.to_owned();
+    }
+    let ell_len = ellipsis.chars().count();
+    let byte_at = |n: usize| value.char_indices().nth(n).map_or(value.len(), |(i, _)| i);
+    if ell_len >= max {
+        return value[..byte_at(max)].to_owned();
+    }
+    let cut = max - ell_len;
+    if word_boundary && cut > 0 {
+        const BOUNDARY: &[char] = &[
+            ' ', '\t', '\n', '\r', '.', ',', ';', ':', '!', '?', '-', '—', '–', '/', '\\', '(', ')',
+            '[', ']', '{', '}',
+        ];
+        let min_search = cut.saturating_sub((max as f64 * 0.2) as usize);
+        let head: Vec<(usize, char)> = value.char_indices().take(cut).collect();
+        for i in (min_search..cut).rev() {
+            if let Some(&(b, c)) = head.get(i) {
+                if BOUNDARY.contains(&c) {
+                    let end = b + c.len_utf8();
+                    return format!("{}{ellipsis}", value[..end].trim_end());
+                }
+            }
+        }
+    }
+    format!("{}{ellipsis}", &value[..byte_at(cut)])
+}
+
+/// The plugin.
+#[derive(Debug)]
+pub struct OutputLengthGuardPlugin {
+    config: PluginConfig,
+    settings: LengthSettings,
+}
+
+/// Outcome for one string.
+struct Checked {
+    text: Option<String>,
+    meta: JsonMap,
+    violation: Option<PluginViolation>,
+}
+
+impl OutputLengthGuardPlugin {
+    pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
+        let settings = LengthSettings::parse(&config)?;
+        Ok(OutputLengthGuardPlugin { config, settings })
+    }
+
+    pub fn settings(&self) -> &LengthSettings {
+        &self.settings
+    }
+
+    fn violation(&self, length: usize, location: Option<&str>) -> PluginViolation {
+        let (min, max) = self.settings.bounds();
+        let strategy = match self.settings.strategy {
+            Strategy::Block => "block",
+            Strategy::Truncate => "truncate",
+        };
+        let shown_max = max.map_or("None".to_owned(), |m| m.to_string());
+        let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+        let mut details = JsonMap::new();
+        details.insert("length".into(), Value::from(length));
+        details.insert("min".into(), Value::from(min));
+        details.insert("max".into(), max.map_or(Value::Null, Value::from));
+        details.insert("strategy".into(), Value::from(strategy));
+        if let Some(l) = location {
+            details.insert("location".into(), Value::from(l));
+        }
+        let mut v = PluginViolation::new(
+            "Output length out of bounds",
+            format!("Result length {length} not in [{min}, {shown_max}]{at}"),
+            CODE,
+        )
+        .with_details(details);
+        v.http_status_code = Some(422);
+        v.mcp_error_code = Some(-32000);
+        v
+    }
+
+    /// Check one string: new text when truncated, metadata, violation when blocking.
+    fn check(&self, text: &str, location: Option<&str>) -> Checked {
+        let chars = text.chars().count();
+        let mut meta = JsonMap::new();
+        meta.insert("original_length".into(), Value::from(chars));
+        if is_numeric(text) {
+            meta.insert("numeric".into(), Value::Bool(true));
+            meta.insert("within_bounds".into(), Value::Bool(true));
+            return Checked { text: None, meta, violation: None };
+        }
+        let (min, max) = self.settings.bounds();
+        let length = self.settings.measure(chars);
+        let below = min > 0 && length < min;
+        let above = max.is_some_and(|m| length > m);
+        meta.insert("within_bounds".into(), Value::Bool(!(below || above)));
+        if !(below || above) {
+            return Checked { text: None, meta, violation: None };
+        }
+        if self.settings.strategy == Strategy::Block {
+            return Checked {
+                text: None,
+                meta,
+                violation: Some(self.violation(length, location)),
+            };
+        }
+        match max {
+            Some(m) if above => {
+                let budget = self.settings.char_budget(m);
+                let new = truncate(text, budget, &self.settings.ellipsis, self.settings.word_boundary);
+                meta.insert("truncated".into(), Value::Bool(true));
+                meta.insert("new_length".into(), Value::from(new.chars().count()));
+                Checked { text: Some(new), meta, violation: None }
+            }
+            _ => {
+                meta.insert("truncated".into(), Value::Bool(false));
+                Checked { text: None, meta, violation: None }
+            }
+        }
+    }
+
+    /// Walk structured content; `Err` on the first violation.
+    fn walk(&self, v: &mut Value, path: &str) -> Result<bool, PluginViolation> {
+        match v {
+            Value::String(s) => {
+                let loc = if path.is_empty() { "root" } else { path };
+                let c = self.check(s, Some(loc));
+                if let Some(violation) = c.violation {
+                    return Err(violation);
+                }
+                match c.text {
+                    Some(t) => {
+                        *s = t;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+            Value::Array(items) => {
+                let mut changed = false;
+                for (i, item) in items.iter_mut().enumerate() {
+                    changed |= self.walk(item, &format!("{path}[{i}]"))?;
+                }
+                Ok(changed)
+            }
+            Value::Object(map) => {
+                let mut changed = false;
+                for (k, item) in map.iter_mut() {
+                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    changed |= self.walk(item, &p)?;
+                }
+                Ok(changed)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Text items of an MCP content list; `Err` on a violation (with that item's metadata).
+    fn content_items(&self, items: &mut [Value]) -> Result<bool, (PluginViolation, JsonMap)> {
+        let mut changed = false;
+        for item in items.iter_mut() {
+            if item.get("type").and_then(Value::as_str) != Some("text") {
+                continue;
+            }
+            if let Some(Value::String(text)) = item.get_mut("text") {
+                let c = self.check(text, None);
+                if let Some(v) = c.violation {
+                    return Err((v, c.meta));
+                }
+                if let Some(t) = c.text {
+                    *text = t;
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Text shown in `content` after `structuredContent` was cut: a single-key object shows its value,
+/// a string itself, anything else compact JSON (as Python does).
+fn text_representation(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(m) if m.len() == 1 => m.values().next().map(text_representation).unwrap_or_default(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn with_meta(mut r: PluginResult, meta: JsonMap) -> PluginResult {
+    r.metadata = Some(meta);
+    r
+}
+
+fn obj(v: Value) -> JsonMap {
+    match v {
+        Value::Object(m) => m,
+        _ => JsonMap::new(),
+    }
+}
+
+#[async_trait]
+impl Plugin for OutputLengthGuardPlugin {
+    fn config(&self) -> &PluginConfig {
+        &self.config
+    }
+
+    async fn tool_post_invoke(
+        &self,
+        mut payload: ToolPostInvokePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        let block = |v: PluginViolation, meta: JsonMap| with_meta(PluginResult::block(v), meta);
+        match &mut payload.result {
+            // An MCP CallToolResult.
+            Value::Object(map) if map.get("content").is_some_and(Value::is_array) => {
+                let struct_key = ["structuredContent", "structured_content"]
+                    .into_iter()
+                    .find(|k| map.get(*k).is_some_and(|v| !v.is_null()));
+                if let Some(key) = struct_key {
+                    let mut structured = map.get(key).cloned().unwrap_or(Value::Null);
+                    return match self.walk(&mut structured, "") {
+                        Err(v) => Ok(block(
+                            v,
+                            obj(json!({"structured_content_blocked": true, "location": key})),
+                        )),
+                        Ok(false) => Ok(with_meta(
+                            PluginResult::pass(),
+                            obj(json!({"mcp_result_processed": true, "items_modified": false, "structured_content_processed": false})),
+                        )),
+                        Ok(true) => {
+                            let text = text_representation(&structured);
+                            map.insert(key.to_owned(), structured);
+                            map.insert("content".into(), json!([{"type": "text", "text": text}]));
+                            Ok(with_meta(
+                                PluginResult::modified(payload),
+                                obj(json!({"mcp_result_processed": true, "items_modified": true, "structured_content_processed": true})),
+                            ))
+                        }
+                    };
+                }
+                let items = map.get_mut("content").and_then(Value::as_array_mut);
+                let changed = match items.map(|i| self.content_items(i)) {
+                    Some(Err((v, meta))) => return Ok(block(v, meta)),
+                    Some(Ok(c)) => c,
+                    None => false,
+                };
+                let meta = obj(json!({"mcp_result_processed": true, "items_modified": changed}));
+                if changed {
+                    Ok(with_meta(PluginResult::modified(payload), meta))
+                } else {
+                    Ok(with_meta(PluginResult::pass(), meta))
+                }
+            }
+            Value::String(s) => {
+                let c = self.check(s, None);
+                if let Some(v) = c.violation {
+                    return Ok(block(v, c.meta));
+                }
+                match c.text {
+                    Some(t) => {
+                        *s = t;
+                        Ok(with_meta(PluginResult::modified(payload), c.meta))
+                    }
+                    None => Ok(with_meta(PluginResult::pass(), c.meta)),
+                }
+            }
+            Value::Object(map) => {
+                let Some(Value::String(text)) = map.get_mut("text") else {
+                    return Ok(PluginResult::pass());
+                };
+                let c = self.check(text, None);
+                if let Some(v) = c.violation {
+                    return Ok(block(v, c.meta));
+                }
+                match c.text {
+                    Some(t) => {
+                        *text = t;
+                        Ok(with_meta(PluginResult::modified(payload), c.meta))
+                    }
+                    None => Ok(with_meta(PluginResult::pass(), c.meta)),
+                }
+            }
+            Value::Array(items) if items.first().is_some_and(|f| f.get("type").is_some()) => {
+                match self.content_items(items) {
+                    Err((v, meta)) => Ok(block(v, meta)),
+                    Ok(changed) => {
+                        let meta = obj(json!({"mcp_content_processed": true}));
+                        if changed {
+                            Ok(with_meta(PluginResult::modified(payload), meta))
+                        } else {
+                            Ok(with_meta(PluginResult::pass(), meta))
+                        }
+                    }
+                }
+            }
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                let mut metas = Vec::with_capacity(items.len());
+                let mut changed = false;
+                let total = items.len();
+                for (idx, item) in items.iter_mut().enumerate() {
+                    let Value::String(s) = item else { continue };
+                    let c = self.check(s, None);
+                    metas.push(Value::Object(c.meta));
+                    if let Some(v) = c.violation {
+                        return Ok(block(
+                            v,
+                            obj(json!({"items": metas, "violation_index": idx, "total_items": total})),
+                        ));
+                    }
+                    if let Some(t) = c.text {
+                        *s = t;
+                        changed = true;
+                    }
+                }
+                let meta = obj(json!({"items": metas}));
+                if changed {
+                    Ok(with_meta(PluginResult::modified(payload), meta))
+                } else {
+                    Ok(with_meta(PluginResult::pass(), meta))
+                }
+            }
+            other => {
+                let kind = match other {
+                    Value::Null => "NoneType",
+                    Value::Bool(_) => "bool",
+                    Value::Number(_) => "number",
+                    _ => "list",
+                };
+                Ok(with_meta(
+                    PluginResult::pass(),
+                    obj(json!({"skipped": true, "reason": format!("unsupported_type_{kind}")})),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_counts_characters_and_respects_word_boundaries() {
+        assert_eq!(truncate("hello world", 20, "…", false), "hello world");
+        assert_eq!(truncate("hello world", 8, "…", false), "hello w…");
+        assert_eq!(truncate("héllo wörld", 8, "...", false), "héllo...");
+        assert_eq!(truncate("hello world again", 14, "…", true), "hello world…");
+        assert_eq!(truncate("hello wonderful world", 14, "…", true), "hello wonderf…");
+        assert_eq!(truncate("abcdefghij", 3, "...", false), "abc");
+        assert_eq!(truncate("😀😀😀😀", 2, "", false), "😀😀");
+    }
+
+    #[test]
+    fn numbers_are_numeric_strings() {
+        for s in ["123", "1.5", "-2e10", " 7 ", "inf", "1_000"] {
+            assert!(is_numeric(s), "{s}");
+        }
+        for s in ["", "abc", "12a", "_1"] {
+            assert!(!is_numeric(s), "{s}");
+        }
+    }
+}

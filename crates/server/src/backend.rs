@@ -1,0 +1,30 @@
+//! What the MCP layer needs from the plugins: the config dump and single-plugin hook calls.
+//!
+//! The HTTP and stdio layers only see this trait, so they are tested with small fakes (a
+//! panicking or hanging plugin) and run in production over the framework's `PluginManager`
+//! ([`crate::ManagerBackend`]).
+
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use serde_json::Value;
+
+/// The plugin side of the three tools.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Every plugin entry of the server's config, as the Python `PluginConfig.model_dump()`.
+    fn plugin_configs(&self) -> Vec<Value>;
+
+    /// One entry by name, case-insensitively; `None` when unknown.
+    fn plugin_config(&self, name: &str) -> Option<Value> {
+        // Python compares `name.lower()`: Unicode-aware, not ASCII-only.
+        let wanted = name.to_lowercase();
+        self.plugin_configs().into_iter().find(|c| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.to_lowercase() == wanted)
+        })
+    }
+
+    /// Runs one hook of one plugin (no chain, no conditions). Every failure (unknown plugin or
+    /// hook, bad payload or context, plugin error, timeout) is an `error` answer, never a panic.
+    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse;
+}

@@ -1,0 +1,99 @@
+//! Start-up errors of `plugwire serve`. Each names the setting (YAML key and/or environment
+//! variable) and says how to fix it; all of them happen before the server accepts anything.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The plugins YAML is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] plugwire_framework::ConfigError),
+    /// `server_settings` / `PLUGINS_SERVER_*` are invalid, or the TLS files are unusable.
+    #[error(transparent)]
+    Tls(#[from] plugwire_tls::TlsError),
+    /// A plugin failed to initialize.
+    #[error("plugin initialization failed: {0}")]
+    PluginInit(#[source] plugwire_framework::PluginError),
+    /// A server option (`--max-body-bytes`, `PLUGINS_SERVER_*` of this crate) is invalid.
+    #[error("invalid {setting} {value:?}: {message}")]
+    InvalidOption {
+        /// The flag and/or variable.
+        setting: String,
+        /// The value given.
+        value: String,
+        /// What is expected.
+        message: String,
+    },
+    /// The host name does not resolve to an address.
+    #[error("cannot resolve the bind host {host:?} ({origin}): {reason}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// Where it came from.
+        origin: String,
+        /// Resolver error.
+        reason: String,
+    },
+    /// The TCP port is taken.
+    #[error("{what} {addr} is already in use ({origin}): stop the process using it or choose another port")]
+    PortInUse {
+        /// "port" or "health port (port + 1000)".
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// The setting that chose the port.
+        origin: String,
+    },
+    /// Any other bind failure (permission denied for ports < 1024, address not local, ...).
+    #[error("cannot listen on {addr} ({origin}): {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The setting that chose it.
+        origin: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// With TLS on, the plain health server needs port + 1000.
+    #[error("with TLS on, the plain-HTTP health server listens on port + 1000 = {health_port}, which is above 65535: choose a port of at most 64535 ({origin})")]
+    HealthPortOutOfRange {
+        /// port + 1000.
+        health_port: u32,
+        /// The setting that chose the port.
+        origin: String,
+    },
+    /// Another server is listening on the Unix socket.
+    #[error("the Unix socket {path:?} ({origin}) is in use by a running server: stop it or choose another path")]
+    UdsInUse {
+        /// The socket path.
+        path: PathBuf,
+        /// The setting.
+        origin: String,
+    },
+    /// The Unix socket path exists and is not a socket.
+    #[error("{path:?} ({origin}) exists and is not a Unix socket; refusing to replace it. Choose another path")]
+    UdsNotSocket {
+        /// The path.
+        path: PathBuf,
+        /// The setting.
+        origin: String,
+    },
+    /// The Unix socket could not be created.
+    #[error("cannot listen on the Unix socket {path:?} ({origin}): {source}")]
+    UdsBind {
+        /// The path.
+        path: PathBuf,
+        /// The setting.
+        origin: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// stdio failed.
+    #[error("stdio transport failed: {0}")]
+    Stdio(#[source] io::Error),
+}

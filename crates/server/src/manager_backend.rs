@@ -1,0 +1,105 @@
+//! The production [`Backend`]: plugwire-framework's `PluginManager`.
+
+use std::sync::Arc;
+
+use plugwire_framework::{HookType, PluginContext, PluginError, PluginManager};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use serde_json::Value;
+
+use crate::backend::Backend;
+
+/// Serves the plugins of one `PluginManager` (already initialized).
+pub struct ManagerBackend {
+    manager: Arc<PluginManager>,
+    /// The config dump, computed once: every entry of the YAML (disabled ones too, as Python
+    /// lists them), with all keys and explicit nulls.
+    configs: Vec<Value>,
+}
+
+impl ManagerBackend {
+    /// Wraps an initialized manager.
+    pub fn new(manager: Arc<PluginManager>) -> Self {
+        let configs = manager
+            .config()
+            .plugins
+            .iter()
+            .map(|p| p.to_json())
+            .collect();
+        ManagerBackend { manager, configs }
+    }
+
+    /// The manager, for shutdown.
+    pub fn manager(&self) -> &Arc<PluginManager> {
+        &self.manager
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for ManagerBackend {
+    fn plugin_configs(&self) -> Vec<Value> {
+        self.configs.clone()
+    }
+
+    fn plugin_config(&self, name: &str) -> Option<Value> {
+        self.manager
+            .config()
+            .plugin_ignore_case(name)
+            .map(|p| p.to_json())
+    }
+
+    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        let InvokeHookArgs {
+            hook_type,
+            plugin_name,
+            payload,
+            context,
+        } = args;
+        let fail = |e: PluginError| InvokeHookResponse::failure(&plugin_name, e.model.to_json());
+        let hook: HookType = match hook_type.parse() {
+            Ok(h) => h,
+            Err(_) => return fail(PluginError::unknown_hook(&plugin_name, &hook_type)),
+        };
+        let ctx = match PluginContext::from_json(Value::Object(context)) {
+            Ok(c) => c,
+            Err(e) => return fail(PluginError::invalid_payload(&plugin_name, &e)),
+        };
+        match self
+            .manager
+            .invoke_hook_for_plugin(&plugin_name, hook, Value::Object(payload), ctx)
+            .await
+        {
+            Ok((result, ctx)) => {
+                // Python returns the context only when the plugin left something in it.
+                let ctx = (!ctx.is_empty()).then(|| ctx.to_json());
+                InvokeHookResponse::success(&plugin_name, result.to_json(), ctx)
+            }
+            Err(e) => {
+                tracing::debug!(plugin = %plugin_name, hook = %hook_type, "hook error: {e}");
+                fail(e)
+            }
+        }
+    }
+}
+
+/// Builds the manager from a loaded config: plugins constructed, the effective timeout
+/// (`plugin_timeout`, or `PLUGINS_PLUGIN_TIMEOUT`, decision 6) applied. Not yet initialized:
+/// call [`initialize_manager`] after the sockets are bound.
+pub fn build_manager(
+    config: plugwire_framework::Config,
+    registry: &plugwire_framework::PluginRegistry,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PluginManager, crate::ServerError> {
+    let timeout = config.plugin_settings.effective_timeout(env)?;
+    Ok(PluginManager::new(config, registry)?.with_timeout(timeout))
+}
+
+/// Runs every plugin's `initialize()`; the first failure stops start-up.
+pub async fn initialize_manager(
+    mut manager: PluginManager,
+) -> Result<Arc<PluginManager>, crate::ServerError> {
+    manager
+        .initialize()
+        .await
+        .map_err(crate::ServerError::PluginInit)?;
+    Ok(Arc::new(manager))
+}

@@ -1,0 +1,381 @@
+//! Start-up: settings → TLS config → bound sockets → serving.
+//!
+//! Every check that can fail (settings, TLS files, key/cert match, port range, port in use,
+//! Unix socket in use) runs in [`prepare`] and [`bind`], before anything is accepted, so a
+//! misconfigured server exits with one clear message instead of half-starting.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use plugwire_framework::MCPServerConfig;
+use plugwire_tls::{
+    resolve_server_settings, ClientCertPolicy, Env, ServerSettings, ServerSettingsLayer,
+    ServerTlsLayer,
+};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::backend::Backend;
+use crate::error::ServerError;
+use crate::host::HostPolicy;
+use crate::http::{App, DEFAULT_MAX_BODY_BYTES};
+use crate::listen::{serve_health, serve_tcp, serve_unix, ConnLimits};
+
+/// Environment variables of this crate (the `PLUGINS_SERVER_*` settings of `server_settings`
+/// live in `plugwire_tls::vars`).
+pub mod vars {
+    /// Request body limit in bytes (default 16 MiB); `--max-body-bytes` wins.
+    pub const PLUGINS_SERVER_MAX_BODY_BYTES: &str = "PLUGINS_SERVER_MAX_BODY_BYTES";
+    /// Extra accepted Host names, comma-separated (`name`, `name:port`, `name:*`).
+    pub const PLUGINS_SERVER_ALLOWED_HOSTS: &str = "PLUGINS_SERVER_ALLOWED_HOSTS";
+    /// `stdio` selects the stdio transport; anything else (or unset) HTTP.
+    pub const PLUGINS_TRANSPORT: &str = "PLUGINS_TRANSPORT";
+}
+
+/// Offset of the plain health port when TLS is on (as the Python runtime).
+pub const HEALTH_PORT_OFFSET: u16 = 1000;
+
+/// Options that are not part of `server_settings`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Request body (and stdio line) limit.
+    pub max_body_bytes: usize,
+    /// Extra Host names (decision 10).
+    pub allowed_hosts: Vec<String>,
+    /// Timeouts.
+    pub limits: ConnLimits,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            allowed_hosts: Vec::new(),
+            limits: ConnLimits::default(),
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Command-line values win over the environment, which wins over the defaults.
+    pub fn resolve(
+        env: &dyn Env,
+        cli_max_body: Option<u64>,
+        cli_allowed_hosts: &[String],
+    ) -> Result<Self, ServerError> {
+        let mut o = ServeOptions::default();
+        let max = match cli_max_body {
+            Some(n) => Some(("--max-body-bytes".to_string(), n.to_string())),
+            None => env
+                .var(vars::PLUGINS_SERVER_MAX_BODY_BYTES)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (vars::PLUGINS_SERVER_MAX_BODY_BYTES.to_string(), v)),
+        };
+        if let Some((setting, value)) = max {
+            o.max_body_bytes = value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1024)
+                .ok_or_else(|| ServerError::InvalidOption {
+                    setting,
+                    value: value.clone(),
+                    message: "expected a number of bytes of at least 1024, e.g. 16777216 (16 MiB, the default)".into(),
+                })?;
+        }
+        o.allowed_hosts = if cli_allowed_hosts.is_empty() {
+            env.var(vars::PLUGINS_SERVER_ALLOWED_HOSTS)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            cli_allowed_hosts.to_vec()
+        };
+        Ok(o)
+    }
+}
+
+/// Whether `--stdio` or `PLUGINS_TRANSPORT=stdio` asks for stdio (decision 4: never guessed
+/// from whether stdin is a terminal).
+pub fn wants_stdio(flag: bool, env: &dyn Env) -> bool {
+    flag || env
+        .var(vars::PLUGINS_TRANSPORT)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("stdio"))
+}
+
+/// Maps the YAML `server_settings` block into the TLS crate's layer.
+pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
+    ServerSettingsLayer {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        uds: cfg.uds.as_ref().map(PathBuf::from),
+        tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
+            certfile: t.certfile.as_ref().map(PathBuf::from),
+            keyfile: t.keyfile.as_ref().map(PathBuf::from),
+            ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
+            keyfile_password: t.keyfile_password.clone(),
+            ssl_cert_reqs: t.ssl_cert_reqs,
+        }),
+    }
+}
+
+/// Resolved settings plus the built TLS config: everything checked, nothing bound.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Host, port, UDS, TLS files and policy, with where each came from.
+    pub settings: ServerSettings,
+    /// The rustls config when TLS is on.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, decision 1) and builds the TLS
+/// config (reads and checks the cert, key, password, CA bundle).
+pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared, ServerError> {
+    let layer = yaml.map(settings_layer);
+    let settings = resolve_server_settings(layer.as_ref(), env)?;
+    let tls = match &settings.tls {
+        Some(t) => Some(plugwire_tls::build_server_config(t)?),
+        None => None,
+    };
+    if tls.is_some() && settings.uds.is_none() {
+        let health = u32::from(settings.port) + u32::from(HEALTH_PORT_OFFSET);
+        if health > u32::from(u16::MAX) {
+            return Err(ServerError::HealthPortOutOfRange {
+                health_port: health,
+                origin: settings.port_origin.to_string(),
+            });
+        }
+    }
+    Ok(Prepared { settings, tls })
+}
+
+/// The main listener.
+#[derive(Debug)]
+pub enum MainListener {
+    /// TCP (plain or TLS).
+    Tcp(TcpListener),
+    /// A Unix socket (removed again on shutdown).
+    Unix {
+        /// The listener.
+        listener: UnixListener,
+        /// Its path.
+        path: PathBuf,
+    },
+}
+
+/// Sockets bound and ready; nothing accepted yet.
+#[derive(Debug)]
+pub struct Bound {
+    /// `/mcp` + `/health`.
+    pub main: MainListener,
+    /// Plain `/health` on port + 1000 when TLS is on.
+    pub health: Option<TcpListener>,
+    /// TLS for the main listener.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Client-certificate policy (for the start-up line).
+    pub client_auth: Option<ClientCertPolicy>,
+    /// Whether the bind address is loopback (or a Unix socket): decides the Host policy.
+    pub loopback: bool,
+}
+
+/// Binds the sockets of `prepared`. Must run inside a Tokio runtime.
+pub fn bind(prepared: &Prepared) -> Result<Bound, ServerError> {
+    let s = &prepared.settings;
+    let client_auth = s.tls.as_ref().map(|t| t.client_auth);
+    if let Some(path) = &s.uds {
+        let origin = s
+            .uds_origin
+            .as_ref()
+            .map_or_else(|| "server_settings.uds".to_string(), |o| o.to_string());
+        let listener = bind_unix(path, &origin)?;
+        return Ok(Bound {
+            main: MainListener::Unix {
+                listener,
+                path: path.clone(),
+            },
+            health: None,
+            tls: None,
+            client_auth: None,
+            loopback: true,
+        });
+    }
+    let origin = format!("host from {}, port from {}", s.host_origin, s.port_origin);
+    let addr = resolve(&s.host, s.port, &origin)?;
+    let main = bind_tcp(addr, "port", &origin)?;
+    let health = match prepared.tls {
+        Some(_) => {
+            let health_addr = SocketAddr::new(addr.ip(), s.port + HEALTH_PORT_OFFSET);
+            Some(bind_tcp(health_addr, "health port (port + 1000)", &origin)?)
+        }
+        None => None,
+    };
+    Ok(Bound {
+        main: MainListener::Tcp(main),
+        health,
+        tls: prepared.tls.clone(),
+        client_auth,
+        loopback: addr.ip().is_loopback(),
+    })
+}
+
+fn resolve(host: &str, port: u16, origin: &str) -> Result<SocketAddr, ServerError> {
+    // Bracketed IPv6 literals (`[::1]`) are accepted as written in URLs.
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let mut addrs = (bare, port)
+        .to_socket_addrs()
+        .map_err(|e| ServerError::Resolve {
+            host: host.to_string(),
+            origin: origin.to_string(),
+            reason: e.to_string(),
+        })?;
+    addrs.next().ok_or_else(|| ServerError::Resolve {
+        host: host.to_string(),
+        origin: origin.to_string(),
+        reason: "no address".into(),
+    })
+}
+
+fn bind_tcp(
+    addr: SocketAddr,
+    what: &'static str,
+    origin: &str,
+) -> Result<TcpListener, ServerError> {
+    let std = std::net::TcpListener::bind(addr).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            ServerError::PortInUse {
+                what,
+                addr: addr.to_string(),
+                origin: origin.to_string(),
+            }
+        } else {
+            ServerError::Bind {
+                addr: addr.to_string(),
+                origin: origin.to_string(),
+                source: e,
+            }
+        }
+    })?;
+    let bind_err = |e: io::Error| ServerError::Bind {
+        addr: addr.to_string(),
+        origin: origin.to_string(),
+        source: e,
+    };
+    std.set_nonblocking(true).map_err(bind_err)?;
+    TcpListener::from_std(std).map_err(bind_err)
+}
+
+/// Binds a Unix socket, replacing a stale socket file left by a crashed server but never a
+/// live one or a non-socket file.
+fn bind_unix(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(ServerError::UdsNotSocket {
+                path: path.to_path_buf(),
+                origin: origin.to_string(),
+            });
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(ServerError::UdsInUse {
+                path: path.to_path_buf(),
+                origin: origin.to_string(),
+            });
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let err = |e: io::Error| ServerError::UdsBind {
+        path: path.to_path_buf(),
+        origin: origin.to_string(),
+        source: e,
+    };
+    let std = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
+    std.set_nonblocking(true).map_err(err)?;
+    UnixListener::from_std(std).map_err(err)
+}
+
+impl Bound {
+    /// The start-up line: what listens where, with which client-certificate policy.
+    pub fn describe(&self) -> String {
+        match &self.main {
+            MainListener::Unix { path, .. } => {
+                format!(
+                    "serving MCP at http+unix://{}:/mcp (Unix socket, no TLS)",
+                    path.display()
+                )
+            }
+            MainListener::Tcp(l) => {
+                let addr = l
+                    .local_addr()
+                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
+                match (&self.tls, self.client_auth) {
+                    (Some(_), policy) => {
+                        let policy = policy.map_or_else(String::new, |p| p.to_string());
+                        let health = self
+                            .health
+                            .as_ref()
+                            .and_then(|h| h.local_addr().ok())
+                            .map_or_else(|| "?".to_string(), |a| a.to_string());
+                        format!(
+                            "serving MCP at https://{addr}/mcp (TLS 1.2/1.3, {policy}); plain health check at http://{health}/health"
+                        )
+                    }
+                    (None, _) => format!("serving MCP at http://{addr}/mcp (plain HTTP, no TLS)"),
+                }
+            }
+        }
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and removes the Unix
+    /// socket file.
+    pub async fn serve(
+        self,
+        backend: Arc<dyn Backend>,
+        opts: &ServeOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let stop = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|v| *v).await;
+            }
+        };
+        let app = Arc::new(App {
+            backend,
+            max_body_bytes: opts.max_body_bytes,
+            host_policy: HostPolicy::new(self.loopback, &opts.allowed_hosts),
+        });
+        let limits = opts.limits;
+        let health = self
+            .health
+            .map(|h| tokio::spawn(serve_health(h, limits, stop())));
+        match self.main {
+            MainListener::Tcp(l) => {
+                let tls = self.tls.map(TlsAcceptor::from);
+                serve_tcp(l, app, tls, limits, stop()).await;
+            }
+            MainListener::Unix { listener, path } => {
+                serve_unix(listener, app, limits, stop()).await;
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        if let Some(h) = health {
+            let _ = h.await;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! MCP over stdio: newline-delimited JSON-RPC on stdin/stdout, for gateways that launch the
+//! plugin server as a child process (`cmd: ["plugwire", "serve", "--stdio"]`).
+//!
+//! stdout carries only JSON-RPC lines (logs go to stderr, set up by the binary). Requests run
+//! concurrently, each in its own task, so one slow plugin does not hold up the others; one
+//! writer task serializes the answers. A line that is not JSON-RPC gets a JSON-RPC error
+//! (there is no HTTP status here) and the loop goes on; a line over the size limit is skipped
+//! to its end and answered with an error. EOF on stdin or `shutdown` stops reading; in-flight
+//! requests are answered before returning.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugwire_mcp::{codes, parse_message, ErrorResponse};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::backend::Backend;
+use crate::dispatch;
+
+/// One line read from the input.
+enum Line {
+    /// A complete line (without the newline).
+    Full(Vec<u8>),
+    /// A line longer than the limit (its bytes were discarded).
+    TooLong,
+}
+
+/// Reads `\n`-terminated lines with a size cap, without ever buffering more than the cap.
+async fn next_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    max: usize,
+) -> io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    let mut seen_any = false;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(match (seen_any, too_long) {
+                (false, _) => None,
+                (true, true) => Some(Line::TooLong),
+                (true, false) => Some(Line::Full(line)),
+            });
+        }
+        seen_any = true;
+        let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if !too_long {
+            if line.len() + chunk.len() > max {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(used);
+        if done {
+            return Ok(Some(if too_long {
+                Line::TooLong
+            } else {
+                Line::Full(line)
+            }));
+        }
+    }
+}
+
+/// Serves JSON-RPC lines from `input` to `output` until EOF or `shutdown`.
+pub async fn serve_stdio<R, W>(
+    backend: Arc<dyn Backend>,
+    input: R,
+    output: W,
+    max_line_bytes: usize,
+    drain_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut output = output;
+        while let Some(mut line) = rx.recv().await {
+            line.push(b'\n');
+            output.write_all(&line).await?;
+            output.flush().await?;
+        }
+        Ok::<_, io::Error>(())
+    });
+
+    let mut reader = BufReader::new(input);
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let line = tokio::select! {
+            _ = &mut shutdown => break,
+            line = next_line(&mut reader, max_line_bytes) => line?,
+        };
+        let bytes = match line {
+            None => break,
+            Some(Line::TooLong) => {
+                send(
+                    &tx,
+                    &ErrorResponse::new(
+                        None,
+                        codes::INVALID_REQUEST,
+                        format!("message longer than {max_line_bytes} bytes; raise PLUGINS_SERVER_MAX_BODY_BYTES (or --max-body-bytes)"),
+                    ),
+                );
+                continue;
+            }
+            Some(Line::Full(b)) => b,
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_message(&bytes) {
+            Err(e) => send(&tx, &e.to_response()),
+            Ok(msg) => {
+                let backend = Arc::clone(&backend);
+                let tx = tx.clone();
+                tasks.spawn(async move {
+                    if let Some(answer) = dispatch::handle_message(&backend, msg).await {
+                        send(&tx, &answer);
+                    }
+                });
+            }
+        }
+        // Reap finished tasks so the set does not grow without bound.
+        while tasks.try_join_next().is_some() {}
+    }
+    let drained = tokio::time::timeout(drain_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "stdio: requests still running after {}s; abandoning them",
+            drain_timeout.as_secs()
+        );
+        tasks.abort_all();
+    }
+    drop(tx);
+    match writer.await {
+        Ok(r) => r,
+        Err(e) => Err(io::Error::other(format!("stdio writer task failed: {e}"))),
+    }
+}
+
+fn send<T: serde::Serialize>(tx: &mpsc::UnboundedSender<Vec<u8>>, v: &T) {
+    let line = serde_json::to_vec(v)
+        .unwrap_or_else(|_| serde_json::to_vec(&Value::Null).unwrap_or_default());
+    // The writer only stops when stdout is gone; then there is nobody to answer.
+    let _ = tx.send(line);
+}

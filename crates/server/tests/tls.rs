@@ -1,0 +1,345 @@
+//! TLS and mTLS at the socket level: certificates from plugwire-certs (ECDSA), the server built
+//! by `serve::prepare` (the same path as `plugwire serve`), a client built by plugwire-tls.
+//! The full refusal matrix is covered in memory by plugwire-tls; here: real sockets, the
+//! health port, plaintext on the TLS port, a silent client, and the log lines.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use http::{Method, StatusCode};
+use plugwire_certs::{issue, issue_all, Layout, Options, Request};
+use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig};
+use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
+use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_rustls::TlsConnector;
+
+fn certs(dir: &Path) -> Layout {
+    issue_all(
+        dir,
+        &["alpha"],
+        &Options::ecdsa().with_sans(&["IP:127.0.0.1"]),
+    )
+    .unwrap();
+    Layout::new(dir)
+}
+
+fn server_yaml(l: &Layout, reqs: i64) -> MCPServerConfig {
+    let p = l.plugin("alpha");
+    MCPServerConfig {
+        host: Some("127.0.0.1".into()),
+        port: Some(8000),
+        uds: None,
+        tls: Some(MCPServerTLSConfig {
+            certfile: Some(p.cert.display().to_string()),
+            keyfile: Some(p.key.display().to_string()),
+            ca_bundle: Some(l.ca_cert().display().to_string()),
+            keyfile_password: None,
+            ssl_cert_reqs: Some(reqs),
+        }),
+    }
+}
+
+struct TlsServer {
+    addr: std::net::SocketAddr,
+    health: std::net::SocketAddr,
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl TlsServer {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap();
+    }
+}
+
+/// Starts a TLS server on 127.0.0.1:0 (+ its health port on another port 0).
+async fn start_tls(l: &Layout, reqs: i64) -> TlsServer {
+    let env: HashMap<&str, &str> = HashMap::new();
+    let prepared = serve::prepare(Some(&server_yaml(l, reqs)), &env).unwrap();
+    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (addr, health_addr) = (main.local_addr().unwrap(), health.local_addr().unwrap());
+    let bound = Bound {
+        main: MainListener::Tcp(main),
+        health: Some(health),
+        tls: prepared.tls.clone(),
+        client_auth: prepared.settings.tls.as_ref().map(|t| t.client_auth),
+        loopback: true,
+    };
+    let desc = bound.describe();
+    assert!(desc.contains(&format!("https://{addr}/mcp")), "{desc}");
+    assert!(
+        desc.contains(&format!("http://{health_addr}/health")),
+        "{desc}"
+    );
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        bound
+            .serve(
+                Arc::new(FakeBackend),
+                &ServeOptions::default(),
+                async move {
+                    let _ = rx.await;
+                },
+            )
+            .await
+    });
+    TlsServer {
+        addr,
+        health: health_addr,
+        stop: tx,
+        handle,
+    }
+}
+
+/// A client config from plugwire-tls: CA + optional client identity.
+fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> TlsConnector {
+    let env: HashMap<&str, &str> = HashMap::new();
+    let layer = ClientTlsLayer {
+        certfile: identity.map(|i| i.0.to_path_buf()),
+        keyfile: identity.map(|i| i.1.to_path_buf()),
+        ca_bundle: Some(ca.to_path_buf()),
+        ..Default::default()
+    };
+    let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
+    TlsConnector::from(build_client_config(&settings).unwrap())
+}
+
+/// One tools/list over TLS; `Err` with the error text when the handshake or request fails.
+async fn tls_call(addr: std::net::SocketAddr, c: &TlsConnector) -> Result<Reply, String> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = c.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let mut conn = Conn::over(tls, &format!("localhost:{}", addr.port())).await;
+    let body = serde_json::to_vec(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).unwrap();
+    conn.send(Method::POST, "/mcp", &[], body)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Captures every log line of this test binary (a global subscriber: scoped ones miss
+/// events from callsites first hit on other test threads).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn global() -> Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let me = logs.clone();
+            let sub = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || me.clone())
+                .finish();
+            tracing::subscriber::set_global_default(sub).unwrap();
+            logs
+        })
+        .clone()
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Copies the CA of `from` into a new tree and issues a gateway certificate there with
+/// `options` (same CA, e.g. expired).
+fn gateway_with(from: &Layout, to: &Path, options: &Options) -> PathBuf {
+    let ca_dir = Layout::new(to).ca_dir();
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    for entry in std::fs::read_dir(from.ca_dir()).unwrap() {
+        let e = entry.unwrap();
+        std::fs::copy(e.path(), ca_dir.join(e.file_name())).unwrap();
+    }
+    issue(to, &Request::gateway(), options, &()).unwrap();
+    to.to_path_buf()
+}
+
+#[tokio::test]
+async fn mtls_required_serves_the_gateway_and_refuses_others() {
+    let logs = Logs::global();
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let srv = start_tls(&l, 2).await;
+    let gw = l.gateway();
+
+    // The gateway identity works.
+    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let r = tls_call(srv.addr, &ok).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["result"]["tools"].as_array().unwrap().len(), 3);
+    let text = logs.text();
+    assert!(text.contains("TLS handshake ok"), "{text}");
+    assert!(text.contains("client_subject"), "{text}");
+
+    // No client certificate: refused, and the log says why.
+    let none = client(&l.ca_cert(), None);
+    assert!(tls_call(srv.addr, &none).await.is_err());
+    let text = logs.text();
+    assert!(text.contains("sent no certificate"), "{text}");
+
+    // A gateway certificate from another CA.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = certs(other_dir.path());
+    let og = other.gateway();
+    let foreign = client(&l.ca_cert(), Some((&og.cert, &og.key)));
+    assert!(tls_call(srv.addr, &foreign).await.is_err());
+    // Same CA name, different key: webpki reports a bad signature (an unrelated CA name gives
+    // "unknown issuer"); either way the log names the refused certificate.
+    let text = logs.text();
+    assert!(
+        text.contains("bad signature") || text.contains("unknown issuer"),
+        "{text}"
+    );
+
+    // An expired gateway certificate from the right CA.
+    let exp_dir = tempfile::tempdir().unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let opts = Options {
+        not_before: Some(past),
+        days: 2,
+        ..Options::ecdsa()
+    };
+    let exp = Layout::new(gateway_with(&l, exp_dir.path(), &opts)).gateway();
+    let expired = client(&l.ca_cert(), Some((&exp.cert, &exp.key)));
+    assert!(tls_call(srv.addr, &expired).await.is_err());
+    assert!(logs.text().contains("expired"), "{}", logs.text());
+
+    // A plugin's server-only certificate used as a client certificate.
+    let p = l.plugin("alpha");
+    let wrong_eku = client(&l.ca_cert(), Some((&p.cert, &p.key)));
+    assert!(tls_call(srv.addr, &wrong_eku).await.is_err());
+    assert!(logs.text().contains("clientAuth"), "{}", logs.text());
+
+    // Plaintext HTTP to the TLS port: a clear 400, never served.
+    let mut tcp = TcpStream::connect(srv.addr).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    tcp.read_to_end(&mut buf).await.unwrap();
+    let reply = String::from_utf8_lossy(&buf);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("HTTPS only"), "{reply}");
+    assert!(!reply.contains("healthy"));
+    assert!(logs.text().contains("plaintext HTTP"), "{}", logs.text());
+
+    // The plain health port needs no certificate.
+    let mut c = Conn::tcp(srv.health).await;
+    let r = c.send(Method::GET, "/health", &[], "").await.unwrap();
+    assert_eq!(&r.body[..], br#"{"status":"healthy"}"#);
+    let r = c
+        .send(
+            Method::POST,
+            "/mcp",
+            &[],
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "health port serves /health only"
+    );
+
+    // Still serving the gateway after all that.
+    assert_eq!(
+        tls_call(srv.addr, &ok).await.unwrap().status,
+        StatusCode::OK
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn optional_and_no_client_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let gw = l.gateway();
+    let other_dir = tempfile::tempdir().unwrap();
+    let og = certs(other_dir.path()).gateway();
+
+    let srv = start_tls(&l, 1).await;
+    let none = client(&l.ca_cert(), None);
+    assert_eq!(
+        tls_call(srv.addr, &none).await.unwrap().status,
+        StatusCode::OK
+    );
+    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    assert_eq!(
+        tls_call(srv.addr, &ok).await.unwrap().status,
+        StatusCode::OK
+    );
+    // Optional still verifies a certificate that is sent.
+    let foreign = client(&l.ca_cert(), Some((&og.cert, &og.key)));
+    assert!(tls_call(srv.addr, &foreign).await.is_err());
+    srv.stop().await;
+
+    let srv = start_tls(&l, 0).await;
+    assert_eq!(
+        tls_call(srv.addr, &none).await.unwrap().status,
+        StatusCode::OK
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_client_does_not_block_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let srv = start_tls(&l, 2).await;
+    let gw = l.gateway();
+    // Connect and say nothing (and a half-sent ClientHello); the accept loop goes on.
+    let _silent = TcpStream::connect(srv.addr).await.unwrap();
+    let mut half = TcpStream::connect(srv.addr).await.unwrap();
+    half.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    for _ in 0..3 {
+        assert_eq!(
+            tls_call(srv.addr, &ok).await.unwrap().status,
+            StatusCode::OK
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn python_style_client_pem_bundle_works() {
+    // The gateway's client.pem holds cert + key (what the Python client loads with keyfile unset).
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let srv = start_tls(&l, 2).await;
+    let bundle = l.gateway().bundle.unwrap();
+    let env: HashMap<&str, &str> = HashMap::new();
+    let layer = ClientTlsLayer {
+        certfile: Some(bundle),
+        ca_bundle: Some(l.ca_cert()),
+        ..Default::default()
+    };
+    let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
+    let c = TlsConnector::from(build_client_config(&settings).unwrap());
+    assert_eq!(tls_call(srv.addr, &c).await.unwrap().status, StatusCode::OK);
+    srv.stop().await;
+}

@@ -1,0 +1,355 @@
+//! The rustls `ClientConfig` a gateway uses to call plugin servers: trust is the CA bundle only
+//! (the system bundle file when none is configured), `check_hostname: false` verifies the chain
+//! but not the name, `verify: false` accepts any certificate (still checking the handshake
+//! signature) with a loud warning, and a client certificate is sent when configured.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::SingleCertAndKey;
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+use crate::certinfo::CertInfo;
+use crate::client_settings::ClientTlsSettings;
+use crate::error::{Origin, TlsError};
+use crate::pem::load_identity;
+use crate::server_config::{describe_certificate_error, load_roots, provider};
+
+/// Used when `verify` is on and no CA bundle is configured (Debian/Ubuntu/Alpine path).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The rustls server name for a URL host: DNS name, IPv4 or IPv6 literal (brackets allowed).
+/// IP literals are accepted on purpose (decision 13); they verify against IP SANs.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    let h = host.trim();
+    let h = h
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(h);
+    ServerName::try_from(h.to_string()).map_err(|_| TlsError::InvalidServerName {
+        host: host.to_string(),
+    })
+}
+
+/// Builds the client config for one plugin entry's resolved settings.
+pub fn build_client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|err| TlsError::Rustls {
+            context: "selecting TLS 1.2 and 1.3".to_string(),
+            err,
+        })?;
+
+    let verifier: Arc<dyn ServerCertVerifier> = if settings.verify {
+        let (bundle, origin) = match &settings.ca_bundle {
+            Some(ca) => (ca.clone(), settings.origins.ca_bundle.clone()),
+            None if Path::new(SYSTEM_CA_BUNDLE).is_file() => {
+                tracing::debug!(
+                    "no CA bundle configured ({}); trusting the system bundle {SYSTEM_CA_BUNDLE}",
+                    settings.setting("ca_bundle")
+                );
+                (PathBuf::from(SYSTEM_CA_BUNDLE), Origin::Default)
+            }
+            None => {
+                return Err(TlsError::NoTrustStore {
+                    ca_bundle: settings.setting("ca_bundle"),
+                    system_bundle: SYSTEM_CA_BUNDLE,
+                })
+            }
+        };
+        let roots = load_roots(&bundle, &origin)?;
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| TlsError::InvalidCaBundle {
+                path: bundle.clone(),
+                origin: origin.clone(),
+                reason: e.to_string(),
+            })?;
+        if !settings.check_hostname {
+            tracing::info!(
+                "{} is false: plugin server certificates are verified against {} but their host names are not checked",
+                settings.setting("check_hostname"),
+                bundle.display()
+            );
+        }
+        Arc::new(ServerChecks {
+            inner,
+            check_hostname: settings.check_hostname,
+            ca_bundle: bundle,
+        })
+    } else {
+        tracing::warn!(
+            "TLS VERIFICATION IS OFF ({} is false): any server certificate is accepted, so anyone on the network path can impersonate the plugin server. Use this only for debugging",
+            settings.setting("verify")
+        );
+        Arc::new(AcceptAnyServerCert {
+            provider: provider.clone(),
+        })
+    };
+
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match &settings.certfile {
+        Some(certfile) => {
+            let o = &settings.origins;
+            let identity = load_identity(
+                (certfile, &o.certfile),
+                settings.keyfile.as_deref().map(|k| (k, &o.keyfile)),
+                settings
+                    .keyfile_password
+                    .as_deref()
+                    .map(|p| (p, &o.keyfile_password)),
+                &settings.key_settings(),
+                &provider,
+            )?;
+            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified)))
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// webpki server verification, optionally ignoring only the host-name check.
+struct ServerChecks {
+    inner: Arc<WebPkiServerVerifier>,
+    check_hostname: bool,
+    ca_bundle: PathBuf,
+}
+
+impl fmt::Debug for ServerChecks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerChecks")
+            .field("check_hostname", &self.check_hostname)
+            .field("ca_bundle", &self.ca_bundle)
+            .finish()
+    }
+}
+
+impl ServerCertVerifier for ServerChecks {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match result {
+            // webpki checks the name only after the chain, validity and EKU have passed, so a
+            // name error here means everything else is fine.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_hostname => {
+                tracing::debug!(server = ?server_name, "server certificate accepted without host-name check (check_hostname=false)");
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(rustls::Error::InvalidCertificate(ce)) => {
+                let info = CertInfo::parse(end_entity);
+                tracing::debug!(server = ?server_name, reason = %describe_certificate_error(&ce, info.as_ref(), Some(&self.ca_bundle)), "server certificate refused");
+                Err(rustls::Error::InvalidCertificate(ce))
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// `verify: false`: any certificate, but the handshake signature is still checked so the
+/// connection is at least bound to the presented certificate's key.
+#[derive(Debug)]
+struct AcceptAnyServerCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The rustls error inside an I/O error from tokio-rustls / hyper, if there is one.
+pub fn rustls_error_in<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+                    return Some(r);
+                }
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Turns a client-side handshake failure into a message for the operator. `host` is the URL's
+/// host; `settings` the entry's resolved TLS settings.
+pub fn explain_client_handshake_error(
+    err: &rustls::Error,
+    host: &str,
+    settings: &ClientTlsSettings,
+) -> String {
+    use rustls::{AlertDescription as A, Error as E};
+    let bundle = settings
+        .ca_bundle
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
+    match err {
+        E::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
+            let presented = match err {
+                E::InvalidCertificate(CertificateError::NotValidForNameContext {
+                    presented, ..
+                }) if !presented.is_empty() => format!(" (it is valid for: {})", presented.join(", ")),
+                _ => String::new(),
+            };
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let san = if bare.parse::<std::net::IpAddr>().is_ok() {
+                format!("IP:{bare}")
+            } else {
+                format!("DNS:{bare}")
+            };
+            format!(
+                "the plugin server's certificate is not valid for the host `{host}` in the URL{presented}. Fix it in one of three ways: \
+                 (1) use a DNS name from the certificate's SANs in the URL, such as `localhost` (https://localhost:PORT/mcp); \
+                 (2) set {} to false (the certificate chain is still verified); \
+                 (3) reissue the plugin certificate with that name: plugwire certs plugin NAME --san {san} --force",
+                settings.setting("check_hostname")
+            )
+        }
+        E::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "the plugin server's certificate was not issued by a CA in the CA bundle {} ({}): set {} to the CA that issued the plugin's certificate (e.g. certs/mcp/ca/ca.crt)",
+            bundle.display(),
+            settings.origins.ca_bundle,
+            settings.setting("ca_bundle"),
+        ),
+        E::InvalidCertificate(
+            ce @ (CertificateError::Expired | CertificateError::ExpiredContext { .. }),
+        ) => format!(
+            "the plugin server's certificate has expired ({}): reissue it, e.g. plugwire certs plugin NAME --force, and restart the plugin server",
+            expired_detail(ce)
+        ),
+        E::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+        ) => "the plugin server's certificate is not valid yet: check the clocks of both machines".to_string(),
+        E::InvalidCertificate(ce) => format!(
+            "the plugin server's certificate was refused: {}",
+            describe_certificate_error(ce, None, Some(&bundle))
+        ),
+        E::AlertReceived(A::CertificateRequired) | E::AlertReceived(A::HandshakeFailure)
+            if settings.certfile.is_none() =>
+        {
+            format!(
+                "the plugin server requires a client certificate (mTLS) and none is configured: set {} (and {})",
+                settings.setting("certfile"),
+                settings.setting("keyfile")
+            )
+        }
+        E::AlertReceived(a @ (A::BadCertificate | A::UnknownCA | A::CertificateExpired | A::UnsupportedCertificate | A::CertificateUnknown | A::CertificateRequired | A::AccessDenied)) => {
+            format!(
+                "the plugin server refused our client certificate {} (alert {a:?}); its log says why. Check it was issued by the CA the server trusts, is not expired, is X.509 v3 and allows clientAuth (plugwire certs gateway)",
+                settings
+                    .certfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        }
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+fn expired_detail(ce: &CertificateError) -> String {
+    match ce {
+        CertificateError::ExpiredContext { time, not_after } => format!(
+            "not valid after Unix time {}, now {}",
+            not_after.as_secs(),
+            time.as_secs()
+        ),
+        _ => "its not-after date has passed".to_string(),
+    }
+}

@@ -1,0 +1,1 @@
+"""DenyListPlugin stand-in (see ../__init__.py)."""

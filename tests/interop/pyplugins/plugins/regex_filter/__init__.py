@@ -1,0 +1,1 @@
+"""SearchReplacePlugin stand-in (see ../__init__.py)."""

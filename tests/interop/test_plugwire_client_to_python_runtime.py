@@ -1,0 +1,138 @@
+"""`plugwire call` (the plugwire gateway-side client) against ContextForge 1.0.0's plugin runtime, over mTLS.
+
+The Python runtime serves the SearchReplace + DenyList config (our stand-in modules at the upstream
+kind paths) with PLUGINS_SERVER_* mTLS through the ssl_cert_reqs wrapper; `plugwire call --config`
+reads a gateway-side YAML with `kind: external` + `mcp.tls` at https://localhost:PORT/mcp.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import harness
+
+
+def _runtime(procs, certs):
+    port = harness.free_port()
+    server_yaml = harness.write_yaml(procs.workdir / "server.yaml", harness.server_config())
+    runtime = harness.start_python_runtime(procs, port, certs, server_yaml)
+    return port, server_yaml, runtime
+
+
+def _gateway_yaml(workdir, port, certs, names=None, file_name="gateway.yaml"):
+    config = harness.gateway_config(port, certs)
+    if names is not None:
+        config["plugins"] = [p for p in config["plugins"] if p["name"] in names]
+    return harness.write_yaml(workdir / file_name, config)
+
+
+def plugwire_call(procs, config, hook, payload, *extra, context=None, timeout=120):
+    """Run `plugwire call` to completion; returns (exit code, parsed stdout JSON, stderr)."""
+    argv = [str(harness.PLUGWIRE), "call", "--config", str(config), "--hook", hook,
+            "--payload", json.dumps(payload), "--compact", *extra]
+    if context is not None:
+        argv += ["--context", json.dumps(context)]
+    done = subprocess.run(argv, cwd=procs.workdir, env=harness.base_env(LOG_LEVEL="INFO"),
+                          capture_output=True, text=True, timeout=timeout)
+    log = procs.workdir / f"plugwire-call-{len(procs.logs) + 1:02d}.log"
+    log.write_text(f"$ {' '.join(argv)}\nexit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
+    procs.add_log("plugwire call", log)
+    try:
+        output = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"plugwire call printed no JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.returncode, output, done.stderr
+
+
+def _drop_nulls(value):
+    """Absent and null are the same on this wire (decision 7); compare without null-valued keys."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def test_plugwire_call_matches_python_client(procs, certs):
+    """Every chain call gives plugwire call the same result the Python gateway client gets."""
+    port, _server_yaml, _runtime_proc = _runtime(procs, certs)
+    gateway_yaml = _gateway_yaml(procs.workdir, port, certs)
+    client = harness.start_python_client(procs)
+    assert client.call(op="init", config=str(gateway_yaml))["ok"]
+    for case_id, hook, payload in harness.CHAIN_CASES:
+        theirs = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+        harness.assert_chain_result(case_id, theirs)  # the reference itself is right
+        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=harness.GLOBAL_CONTEXT)
+        blocked = not theirs["result"]["continue_processing"]
+        assert code == (3 if blocked else 0), f"{case_id}: exit {code}\n{stderr}"
+        assert "result" in ours, f"{case_id}: plugwire call failed: {ours}\n{stderr}"
+        assert _drop_nulls(ours["result"]) == _drop_nulls(theirs["result"]), (
+            f"{case_id}: plugwire call {ours['result']} != Python client {theirs['result']}")
+        assert ours.get("violation_plugin") == theirs["violation_plugin"], f"{case_id}: {ours}"
+    client.close()
+
+
+def test_plugwire_call_keeps_connections_to_python_runtime(procs, certs):
+    """N calls at concurrency C open at most C TCP connections, although the runtime answers in SSE."""
+    port, _server_yaml, _runtime_proc = _runtime(procs, certs)
+    gateway_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"])
+    _case, hook, payload = harness.CHAIN_CASES[2]
+    for repeat, concurrency in ((60, 1), (120, 4)):
+        before = harness.tcp_peer_ports(port)
+        with harness.ConnectionSampler(port) as sampler:
+            code, out, stderr = plugwire_call(procs, gateway_yaml, hook, payload,
+                                              "--repeat", str(repeat), "--concurrency", str(concurrency))
+        assert code == 0 and out.get("failures") == 0, f"exit {code}: {out}\n{stderr}"
+        assert out["result"]["modified_payload"]["args"] == {"q": "yikes", "n": 3}, out
+        stats = out["stats"]
+        assert stats["calls"] == repeat
+        assert 1 <= stats["connections_opened"] <= concurrency, f"client-side count: {stats}"
+        opened = sampler.seen - before
+        assert 1 <= len(opened) <= concurrency, (
+            f"{repeat} calls at concurrency {concurrency} opened {len(opened)} TCP connections "
+            f"(client ports {sorted(opened)}); the client reported {stats}")
+
+
+def test_plugwire_call_recovers_when_python_runtime_restarts(procs, certs):
+    """The runtime is restarted during a stream of calls; the client's calls after the restart succeed.
+
+    The stream must outlive the restart: its length is calibrated from a short run, and the test
+    fails (rather than passes vacuously) if the stream ended before the runtime was back.
+    """
+    port, server_yaml, runtime = _runtime(procs, certs)
+    gateway_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"])
+    _case, hook, payload = harness.CHAIN_CASES[2]
+
+    started = time.monotonic()
+    code, out, stderr = plugwire_call(procs, gateway_yaml, hook, payload, "--repeat", "100")
+    assert code == 0, f"calibration run failed: {out}\n{stderr}"
+    per_call = (time.monotonic() - started) / 100
+    repeat = max(300, min(50000, int(8.0 / per_call)))  # ~8 s of calls
+
+    argv = [harness.PLUGWIRE, "call", "--config", gateway_yaml, "--hook", hook, "--payload", json.dumps(payload),
+            "--compact", "--repeat", str(repeat), "--timeout", "5"]
+    stream = procs.start("plugwire-call-stream", argv, harness.base_env(LOG_LEVEL="INFO"))
+    time.sleep(1.0)
+    assert stream.alive(), f"the call stream ended before the restart:\n{stream.log_text()}"
+    runtime.stop()
+    restarted = harness.start_python_runtime(procs, port, certs, server_yaml, name="python-runtime-restarted")
+    assert stream.alive(), (f"the stream of {repeat} calls ended before the runtime was back; "
+                            f"cannot check recovery:\n{stream.log_text()}")
+    stream.popen.wait(120)
+    text = stream.log_text()
+    last_line = [line for line in text.splitlines() if line.startswith("{")][-1]
+    out = json.loads(last_line)
+    assert "result" in out, f"the last call of the stream failed: {out}"
+    assert out["result"]["modified_payload"]["args"] == {"q": "yikes", "n": 3}, out
+    served_after = restarted.log_text().count("Processing request of type CallToolRequest")
+    assert served_after >= 1, "no call reached the restarted runtime"
+    failed = sorted(int(i) for i in re.findall(r"call (\d+) failed", text))
+    assert len(failed) == out.get("failures", 0), f"failures {out.get('failures')} vs logged {failed}"
+    # sequential calls: everything after the last failure succeeded, and that includes calls to the new runtime
+    last_failed = failed[-1] if failed else -1
+    assert last_failed < repeat - 1, f"the last call failed: {failed}"
+    print(f"{repeat} calls, {len(failed)} failed during the restart ({failed[:10]}...), "
+          f"{served_after} served by the restarted runtime; client stats {out['stats']}")

@@ -1,0 +1,115 @@
+"""The Python 1.0.0 gateway's own plugin client against `plugwire serve`, over mTLS.
+
+The gateway side is ContextForge's `PluginManager` with two `kind: external` entries whose `mcp.tls`
+has the gateway certificate from `plugwire certs` and `check_hostname: true`, at
+`https://localhost:PORT/mcp` (the 1.0.0 client refuses 127.0.0.1). The server is `plugwire serve
+--config` with the SearchReplace + DenyList config under their Python kind paths, mTLS from
+PLUGINS_SERVER_* (ssl_cert_reqs=2).
+"""
+
+import harness
+
+
+def _serve(procs, certs, port=None, name="plugwire-serve"):
+    port = port or harness.free_port()
+    server_yaml = procs.workdir / "server.yaml"
+    if not server_yaml.exists():
+        harness.write_yaml(server_yaml, harness.server_config())
+    proc = harness.start_plugwire_serve(procs, port, certs, server_yaml, name=name)
+    return port, server_yaml, proc
+
+
+def _client(procs, certs, port):
+    gateway_yaml = harness.write_yaml(procs.workdir / "gateway.yaml", harness.gateway_config(port, certs))
+    client = harness.start_python_client(procs)
+    init = client.call(op="init", config=str(gateway_yaml))
+    assert init["ok"], f"the Python gateway could not load the plugins from plugwire serve: {init}"
+    return client, init
+
+
+def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs):
+    port, _server_yaml, _serve_proc = _serve(procs, certs)
+    client, init = _client(procs, certs, port)
+
+    # get_plugin_config answered with the server's config, merged under the local `kind: external` entry
+    plugins = init["plugins"]
+    assert set(plugins) == set(harness.PLUGIN_NAMES)
+    deny, replace = plugins["DenyListPlugin"], plugins["ReplaceBadWordsPlugin"]
+    assert deny["kind"] == "external" and replace["kind"] == "external"
+    assert deny["hooks"] == ["prompt_pre_fetch"]
+    assert replace["hooks"] == ["prompt_pre_fetch", "prompt_post_fetch", "tool_pre_invoke", "tool_post_invoke"]
+    assert (deny["priority"], replace["priority"]) == (100, 150)
+    assert deny["mode"] == replace["mode"] == "enforce"
+    assert deny["config"] == {"words": harness.DENY_WORDS}
+    assert replace["config"] == {"words": harness.REPLACE_WORDS}
+
+    # the whole chain as the gateway runs it: replaced prompt and tool args, DenyList block
+    for case_id, hook, payload in harness.CHAIN_CASES:
+        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+        harness.assert_chain_result(case_id, answer)
+    client.close()
+
+
+def test_same_results_as_python_runtime(procs, certs):
+    """Every chain call gives the Python client identical JSON from plugwire serve and from the Python runtime."""
+    port, server_yaml, _serve_proc = _serve(procs, certs)
+    py_port = harness.free_port()
+    harness.start_python_runtime(procs, py_port, certs, server_yaml)
+    from_plugwire, _ = _client(procs, certs, port)
+    py_gateway_yaml = harness.write_yaml(procs.workdir / "gateway-python.yaml", harness.gateway_config(py_port, certs))
+    from_python = harness.start_python_client(procs)
+    assert from_python.call(op="init", config=str(py_gateway_yaml))["ok"]
+    for case_id, hook, payload in harness.CHAIN_CASES:
+        ours = from_plugwire.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+        theirs = from_python.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+        assert ours == theirs, f"{case_id}: plugwire serve {ours} != Python runtime {theirs}"
+    from_plugwire.close()
+    from_python.close()
+
+
+def test_same_plugin_manager_survives_plugwire_serve_restart(procs, certs):
+    """Decision 11: plugwire serve is stateless, so a restart does not kill the gateway's plugin session."""
+    port, server_yaml, serve_proc = _serve(procs, certs)
+    client, _init = _client(procs, certs, port)
+    case_id, hook, payload = harness.CHAIN_CASES[0]
+    harness.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                     global_context=harness.GLOBAL_CONTEXT))
+
+    code = serve_proc.stop()
+    assert code == 0, f"plugwire serve did not exit 0 on SIGTERM (got {code})"
+    harness.start_plugwire_serve(procs, port, certs, server_yaml, name="plugwire-serve-restarted")
+
+    # the SAME PluginManager (same process, same ExternalPlugin sessions) keeps working
+    for case_id, hook, payload in harness.CHAIN_CASES:
+        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+        harness.assert_chain_result(case_id, answer)
+    client.close()
+
+
+def test_tools_call_errors_stay_recoverable(procs, certs):
+    """Decision 12: a plugin-level error comes back as a PluginError, and the next call on the plugin works."""
+    port, _server_yaml, _serve_proc = _serve(procs, certs)
+    client, _init = _client(procs, certs, port)
+
+    # a hook the server-side plugin does not have
+    unknown_hook = client.call(op="plugin", name="DenyListPlugin", hook="tool_post_invoke",
+                               payload={"name": "search", "result": {"text": "x"}})
+    assert unknown_hook == {"ok": False, "error_type": "PluginError", "error": unknown_hook.get("error")}, unknown_hook
+    assert unknown_hook["error"]["plugin_name"] == "DenyListPlugin"
+    assert "tool_post_invoke" in unknown_hook["error"]["message"], unknown_hook
+
+    # a payload the server cannot validate (sent raw: `name` missing, `args` not an object)
+    bad_payload = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook="tool_pre_invoke",
+                              payload={"args": "not-an-object"}, raw=True)
+    assert bad_payload["ok"] is False and bad_payload["error_type"] == "PluginError", bad_payload
+    assert bad_payload["error"]["plugin_name"] == "ReplaceBadWordsPlugin"
+
+    # both plugins still answer on the same sessions
+    ok = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook="tool_pre_invoke",
+                     payload={"name": "search", "args": {"q": "crap"}})
+    assert ok["ok"], f"the session did not survive the error: {ok}"
+    assert ok["result"]["modified_payload"]["args"] == {"q": "yikes"}
+    case_id, hook, payload = harness.CHAIN_CASES[1]
+    harness.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                     global_context=harness.GLOBAL_CONTEXT))
+    client.close()

@@ -1,0 +1,64 @@
+"""The Python 1.0.0 pair on its own: its gateway client against its runtime, over mTLS.
+
+This proves the harness (venv, ssl_cert_reqs wrapper, stand-in plugins, certificates from
+`plugwire certs`, the driver) independently of plugwire serve, gives the reference results the
+plugwire tests compare against, and pins the 1.0.0 behaviour that decision 11 works around: the
+Python runtime's restart kills a connected Python gateway's plugin session.
+"""
+
+import harness
+
+
+def _pair(procs, certs):
+    port = harness.free_port()
+    server_yaml = harness.write_yaml(procs.workdir / "server.yaml", harness.server_config())
+    runtime = harness.start_python_runtime(procs, port, certs, server_yaml)
+    gateway_yaml = harness.write_yaml(procs.workdir / "gateway.yaml", harness.gateway_config(port, certs))
+    client = harness.start_python_client(procs)
+    return port, server_yaml, runtime, gateway_yaml, client
+
+
+def test_python_client_gets_expected_results_from_python_runtime(procs, certs):
+    _port, _server_yaml, _runtime, gateway_yaml, client = _pair(procs, certs)
+    init = client.call(op="init", config=str(gateway_yaml))
+    assert init["ok"], init
+    assert set(init["plugins"]) == set(harness.PLUGIN_NAMES)
+    # remote config merged under the local entry: hooks/priority/config come from the server
+    assert init["plugins"]["DenyListPlugin"]["hooks"] == ["prompt_pre_fetch"]
+    assert init["plugins"]["ReplaceBadWordsPlugin"]["priority"] == 150
+    for case_id, hook, payload in harness.CHAIN_CASES:
+        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+        harness.assert_chain_result(case_id, answer)
+    # plugin-level errors come back as PluginError inside a normal result, and the session lives on
+    # (the reference for test_tools_call_errors_stay_recoverable against plugwire serve)
+    unknown_hook = client.call(op="plugin", name="DenyListPlugin", hook="tool_post_invoke",
+                               payload={"name": "search", "result": {"text": "x"}})
+    assert unknown_hook["error_type"] == "PluginError" and "tool_post_invoke" in unknown_hook["error"]["message"]
+    bad_payload = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook="tool_pre_invoke",
+                              payload={"args": "not-an-object"}, raw=True)
+    assert bad_payload["error_type"] == "PluginError", bad_payload
+    ok = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook="tool_pre_invoke",
+                     payload={"name": "search", "args": {"q": "crap"}})
+    assert ok["ok"] and ok["result"]["modified_payload"]["args"] == {"q": "yikes"}, ok
+    client.close()
+
+
+def test_python_runtime_restart_kills_python_client_session(procs, certs):
+    """corrections.md finding 2: after the Python runtime restarts, the 1.0.0 client's calls keep failing.
+
+    Measured here: the first call gets the 404 for its lost session and fails in the reconnect
+    ("McpError('Session terminated')"), the next one fails on the torn-down transport
+    ("ClosedResourceError()"); the gateway would need a restart.
+    """
+    port, server_yaml, runtime, gateway_yaml, client = _pair(procs, certs)
+    assert client.call(op="init", config=str(gateway_yaml))["ok"]
+    case_id, hook, payload = harness.CHAIN_CASES[2]
+    first = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook=hook, payload=payload)
+    assert first["ok"], first
+    runtime.stop()
+    harness.start_python_runtime(procs, port, certs, server_yaml, name="python-runtime-restarted")
+    after = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook=hook, payload=payload)
+    again = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook=hook, payload=payload)
+    for answer in (after, again):
+        assert not answer["ok"], f"the 1.0.0 client survived a Python runtime restart, decision 11's premise changed: {answer}"
+    client.kill()
