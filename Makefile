@@ -95,7 +95,11 @@ interop: venv
 	PYTHONDONTWRITEBYTECODE=1 $(VENV_PY) -m pytest tests/interop -q
 
 # ---------------------------------------------------------------- demo
-#@demo-section
+# Builds (debug), creates ECDSA certificates under target/demo, starts `plugwire serve` with mTLS
+# on a free loopback port, sends calls through `plugwire call`, shows an mTLS refusal, and
+# stops the server. Every command is printed so it can be repeated by hand.
+demo:
+	CARGO="$(CARGO)" bash scripts/demo.sh
 
 # ---------------------------------------------------------------- benchmarks
 # Not part of `make test`. Release build, then every figure of docs/benchmarks.md (the harness

@@ -358,7 +358,7 @@ def server_config() -> dict:
                 "description": "blocks prompts with deny words",
                 "version": "0.1.0",
                 "author": "plugwire interop",
-                "hooks": ["prompt_pre_fetch"],
+                "hooks": ["prompt_pre_fetch", "tool_pre_invoke"],
                 "tags": ["plugin", "filter", "denylist"],
                 "mode": "enforce",
                 "priority": 100,
@@ -556,22 +556,26 @@ CHAIN_CASES = [
     ("prompt_replaced", "prompt_pre_fetch", {"prompt_id": "test_prompt", "args": {"user": "what a crap day", "topic": "crud"}}),
     ("prompt_denied", "prompt_pre_fetch", {"prompt_id": "test_prompt", "args": {"user": "an innovative crap idea"}}),
     ("tool_replaced", "tool_pre_invoke", {"name": "search", "args": {"q": "crap", "n": 3}}),
+    ("tool_denied", "tool_pre_invoke", {"name": "search", "args": {"n": 1, "q": "groundbreaking crap"}}),
     ("tool_result_replaced", "tool_post_invoke", {"name": "search", "result": {"text": "crap result", "count": 1}}),
 ]
 
-DENY_VIOLATION = {
-    "reason": "Prompt not allowed",
-    "description": "A deny word was found in the prompt",
-    "code": "deny",
-    "details": {},
-}
+def deny_violation(arg: str) -> dict:
+    return {
+        "reason": "Prompt not allowed",
+        "description": "A deny word was found in the prompt",
+        "code": "deny",
+        "details": {"arg": arg},
+    }
 
-# What each CHAIN_CASES call must give (the spec's SearchReplace/DenyList behaviour, framework.md §4.1-4.2;
-# the same values the Rust plugin tests expect): modified payload, or the DenyList block.
+# What each CHAIN_CASES call must give (SearchReplace as framework.md §4.1, DenyList as the reference
+# server of the wire captures, i.e. what plugwire's built-ins and their Rust tests do): modified
+# payload, or the DenyList block.
 EXPECTED = {
     "prompt_replaced": {"continue_processing": True, "violation_plugin": None,
                         "modified_payload": {"prompt_id": "test_prompt", "args": {"user": "what a yikes day", "topic": "yikes"}}},
-    "prompt_denied": {"continue_processing": False, "violation_plugin": "DenyListPlugin", "violation": DENY_VIOLATION},
+    "prompt_denied": {"continue_processing": False, "violation_plugin": "DenyListPlugin", "violation": deny_violation("user")},
+    "tool_denied": {"continue_processing": False, "violation_plugin": "DenyListPlugin", "violation": deny_violation("q")},
     "tool_replaced": {"continue_processing": True, "violation_plugin": None,
                       "modified_payload": {"name": "search", "args": {"q": "yikes", "n": 3}}},
     "tool_result_replaced": {"continue_processing": True, "violation_plugin": None,

@@ -36,7 +36,7 @@ def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs)
     assert set(plugins) == set(harness.PLUGIN_NAMES)
     deny, replace = plugins["DenyListPlugin"], plugins["ReplaceBadWordsPlugin"]
     assert deny["kind"] == "external" and replace["kind"] == "external"
-    assert deny["hooks"] == ["prompt_pre_fetch"]
+    assert deny["hooks"] == ["prompt_pre_fetch", "tool_pre_invoke"]
     assert replace["hooks"] == ["prompt_pre_fetch", "prompt_post_fetch", "tool_pre_invoke", "tool_post_invoke"]
     assert (deny["priority"], replace["priority"]) == (100, 150)
     assert deny["mode"] == replace["mode"] == "enforce"
@@ -47,6 +47,11 @@ def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs)
     for case_id, hook, payload in harness.CHAIN_CASES:
         answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
         harness.assert_chain_result(case_id, answer)
+    # the plugin's context state written on the server comes back to the gateway's context
+    single = client.call(op="plugin", name="DenyListPlugin", hook="tool_pre_invoke",
+                         payload={"name": "search", "args": {"q": "fine"}})
+    assert single["ok"] and single["result"]["continue_processing"] is True, single
+    assert single["context"]["state"] == {"deny_checked": True}, single
     client.close()
 
 

@@ -24,11 +24,16 @@ def test_python_client_gets_expected_results_from_python_runtime(procs, certs):
     assert init["ok"], init
     assert set(init["plugins"]) == set(harness.PLUGIN_NAMES)
     # remote config merged under the local entry: hooks/priority/config come from the server
-    assert init["plugins"]["DenyListPlugin"]["hooks"] == ["prompt_pre_fetch"]
+    assert init["plugins"]["DenyListPlugin"]["hooks"] == ["prompt_pre_fetch", "tool_pre_invoke"]
     assert init["plugins"]["ReplaceBadWordsPlugin"]["priority"] == 150
     for case_id, hook, payload in harness.CHAIN_CASES:
         answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
         harness.assert_chain_result(case_id, answer)
+    # the plugin's context state written on the server comes back to the gateway's context
+    single = client.call(op="plugin", name="DenyListPlugin", hook="tool_pre_invoke",
+                         payload={"name": "search", "args": {"q": "fine"}})
+    assert single["ok"] and single["result"]["continue_processing"] is True, single
+    assert single["context"]["state"] == {"deny_checked": True}, single
     # plugin-level errors come back as PluginError inside a normal result, and the session lives on
     # (the reference for test_tools_call_errors_stay_recoverable against plugwire serve)
     unknown_hook = client.call(op="plugin", name="DenyListPlugin", hook="tool_post_invoke",

@@ -18,8 +18,13 @@ use crate::procfs;
 pub struct PythonEnv {
     /// The interop venv's interpreter.
     pub python: PathBuf,
-    /// `scripts/bench/python` (client.py, runtime.py, the SearchReplace module).
+    /// `scripts/bench/python` (client.py).
     pub scripts: PathBuf,
+    /// The interop tests' runtime wrapper (`tests/interop/pyruntime.py`: casts `ssl_cert_reqs`).
+    pub runtime: PathBuf,
+    /// The interop tests' plugin modules (`tests/interop/pyplugins`: upstream's SearchReplace
+    /// under its upstream `kind`, which the 1.0.0 wheel does not ship), for `PYTHONPATH`.
+    pub plugins: PathBuf,
 }
 
 /// One step of the plan: `calls` timed calls at `concurrency`.
@@ -62,7 +67,6 @@ pub fn run(
         .arg(env.scripts.join("client.py"))
         .arg(&spec_path)
         .current_dir(work)
-        .env("PYTHONPATH", &env.scripts)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log_file)

@@ -141,6 +141,8 @@ pub struct Report {
     pub footprints: Vec<Footprint>,
     pub handshakes: Vec<Handshakes>,
     pub pairs: Vec<PairResult>,
+    /// `perf report` of an extra c=16 run per Rust server.
+    pub profiles: Vec<(Kind, String)>,
     pub notes: Vec<String>,
 }
 
@@ -234,6 +236,7 @@ impl Report {
             footprints: Vec::new(),
             handshakes: Vec::new(),
             pairs: Vec::new(),
+            profiles: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -608,6 +611,19 @@ impl Report {
         }
         let _ = writeln!(o);
 
+        if !self.profiles.is_empty() {
+            let _ = writeln!(o, "## Where the CPU goes (perf)\n");
+            let _ = writeln!(
+                o,
+                "One extra run per Rust server, not part of the figures above: the load generator at c=16, \
+                 {} calls, under `perf record -e cpu-clock -F 2000 -g -p PID`; `perf report --no-children --sort \
+                 dso,symbol`, symbols above 1.5 % of the server's samples.\n",
+                a.calls_fast
+            );
+            for (kind, text) in &self.profiles {
+                let _ = writeln!(o, "{}:\n\n```text\n{}\n```\n", kind.label(), text);
+            }
+        }
         let _ = writeln!(o, "## Method\n");
         let _ = writeln!(o, "{}", METHOD);
         if !self.notes.is_empty() {
@@ -626,10 +642,10 @@ impl Report {
 
 const METHOD: &str = "\
 - **Servers.** `plugwire serve` (release build) and the ContextForge 1.0.0 Python runtime \
-(`python -m mcpgateway.plugins.framework.external.mcp.server.runtime` through `scripts/bench/python/runtime.py`, \
-which only casts `ssl_cert_reqs` to int; `PLUGINS_TRANSPORT=http`) serve the same YAML: one SearchReplace plugin \
-(`crap` → `crud` → `yikes`). The wheel has no `plugins/` folder, so the Python side loads \
-`scripts/bench/python/plugins/regex_filter/search_replace.py` under the same `kind`. Both are configured by the same \
+(its `runtime.run()` entry point through the interop tests' `tests/interop/pyruntime.py`, which only casts \
+`ssl_cert_reqs` to int; `PLUGINS_TRANSPORT=http`) serve the same YAML: one SearchReplace plugin \
+(`crap` → `crud` → `yikes`). The wheel has no `plugins/` folder, so the Python side loads the interop tests' \
+`tests/interop/pyplugins/plugins/regex_filter/search_replace.py` (upstream's algorithm) under the same `kind`. Both are configured by the same \
 `PLUGINS_SERVER_*` variables: 127.0.0.1, TLS, `ssl_cert_reqs=2`, each server with its default log level. The limit \
 server (`plugwire-bench limit-server`) is hyper + rustls with the same certificates; it reads each request body \
 and answers a fixed copy of the real answer.
@@ -647,3 +663,112 @@ process). Tick resolution is 10 ms, so runs last long enough to make that neglig
 - The load generator, the clients and the servers share the same cores, as on the spike that set the targets: a \
 faster client leaves more CPU to the server.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(calls_per_sec: f64, p99_us: f64, server_cpu_us: f64) -> Sample {
+        Sample {
+            calls: 1000,
+            calls_per_sec,
+            p50_us: p99_us / 2.0,
+            p99_us,
+            server_cpu_us: Some(server_cpu_us),
+            ..Sample::default()
+        }
+    }
+
+    fn report(plugwire_rate: f64) -> Report {
+        let args = <SuiteArgsParser as clap::Parser>::parse_from(["x"]).args;
+        let machine = Machine {
+            cores: 2,
+            cpu_model: "test".into(),
+            mem_total: "1 kB".into(),
+            kernel: String::new(),
+            load_before: String::new(),
+            busy_before: None,
+            load_after: String::new(),
+            date: String::new(),
+            command: String::new(),
+            duration: Duration::ZERO,
+            versions: Vec::new(),
+        };
+        let mut r = Report::new(machine, args, 2);
+        for (kind, rate) in [
+            (Kind::Limit, 40_000.0),
+            (Kind::Plugwire, plugwire_rate),
+            (Kind::Python, 1_000.0),
+        ] {
+            let mut p = PairResult::new("gen", "gen", kind);
+            for c in [1, 16, 64] {
+                for _ in 0..3 {
+                    p.push(c, sample(rate, 250.0, 20.0));
+                }
+            }
+            r.pairs.push(p);
+        }
+        r
+    }
+
+    #[derive(clap::Parser)]
+    struct SuiteArgsParser {
+        #[command(flatten)]
+        args: SuiteArgs,
+    }
+
+    fn status_of(r: &Report, prefix: &str) -> String {
+        r.targets()
+            .into_iter()
+            .find(|(what, _, _)| what.starts_with(prefix))
+            .map(|(_, value, s)| format!("{value} {}", s.text()))
+            .unwrap()
+    }
+
+    #[test]
+    fn targets_follow_the_measured_ratios() {
+        let fast = report(30_000.0);
+        assert_eq!(
+            status_of(&fast, "Same load generator, c=16"),
+            "30× **missed**"
+        );
+        assert_eq!(status_of(&fast, "c=16: within 1.5×"), "1.33× **met**");
+        let faster = report(45_000.0);
+        assert_eq!(
+            status_of(&faster, "Same load generator, c=16"),
+            "45× **met**"
+        );
+        let slow = report(20_000.0);
+        assert_eq!(status_of(&slow, "c=1: within 1.5×"), "2.00× **missed**");
+        assert!(status_of(&slow, "Python client, c=16: ≥ 2.5×").contains("not measured"));
+    }
+
+    #[test]
+    fn rendered_report_has_every_table_and_no_placeholder_numbers() {
+        let text = report(30_000.0).render();
+        for heading in [
+            "## Machine and command",
+            "## Targets (issue 12)",
+            "## Hook round trips",
+            "## Server footprint",
+            "## TLS handshakes",
+            "## `certs all`",
+        ] {
+            assert!(text.contains(heading), "missing {heading}");
+        }
+        assert!(
+            text.contains("| gen → plugwire serve | 16 | 30,000 |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_rounded() {
+        assert_eq!(num(41_496.4), "41,496");
+        assert_eq!(num(12.34), "12.3");
+        assert_eq!(num(0.456), "0.46");
+        assert_eq!(ratio(Some(58.3)), "58×");
+        assert_eq!(ratio(Some(1.14)), "1.14×");
+        assert_eq!(ratio(None), "—");
+    }
+}

@@ -30,9 +30,13 @@ pub struct SuiteArgs {
     /// Python of the interop venv (mcp-contextforge-gateway 1.0.0).
     #[arg(long, default_value = "target/interop-venv/bin/python")]
     pub python: PathBuf,
-    /// scripts/bench (python/ and openssl-certs.sh).
+    /// scripts/bench (python/client.py, openssl-certs.sh, findings.md).
     #[arg(long, default_value = "scripts/bench")]
     pub scripts: PathBuf,
+    /// The interop tests' directory: the Python runtime wrapper (pyruntime.py) and plugin
+    /// modules (pyplugins/) are reused from there.
+    #[arg(long, default_value = "tests/interop")]
+    pub interop: PathBuf,
     /// Repetitions of every measurement; the report quotes medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
@@ -63,6 +67,9 @@ pub struct SuiteArgs {
     /// Runs per tool and key type of the `certs all` timing (RSA-4096 uses at most 3).
     #[arg(long, default_value_t = 5)]
     pub cert_runs: usize,
+    /// Skip the extra profiled run (`perf record` on plugwire serve and the limit at c=16).
+    #[arg(long)]
+    pub no_profile: bool,
     /// Leave out everything that needs Python.
     #[arg(long)]
     pub no_python: bool,
@@ -81,6 +88,7 @@ impl SuiteArgs {
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.no_python = true;
+            self.no_profile = true;
             self.runs = 1;
             self.concurrency = vec![1, 4];
             self.calls_fast = 200;
@@ -196,9 +204,9 @@ impl Ctx {
                     reason: "no venv".into(),
                 })?;
                 let mut cmd = Command::new(&py.python);
-                cmd.arg(py.scripts.join("runtime.py"))
+                cmd.arg(&py.runtime)
                     .env("PLUGINS_TRANSPORT", "http")
-                    .env("PYTHONPATH", &py.scripts);
+                    .env("PYTHONPATH", &py.plugins);
                 cmd
             }
             Kind::Limit => {
@@ -253,6 +261,70 @@ impl RssWatch {
     fn max(&self, pid: u32) -> Option<u64> {
         self.0.lock().ok()?.get(&pid).copied()
     }
+}
+
+/// An extra, unmeasured c=16 run under `perf record -e cpu-clock` (software clock: hardware
+/// counters are often missing in VMs); returns the hottest symbols of the server process.
+async fn profile(
+    ctx: &Ctx,
+    target: &Arc<Target>,
+    session: &load::Session,
+    server: &Server,
+) -> Result<String> {
+    let data = ctx.work.join(format!("perf-{}.data", server.port));
+    let mut perf = Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "2000", "-g", "-o"])
+        .arg(&data)
+        .args(["-p", &server.pid().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|source| BenchError::Spawn {
+            what: "perf (Debian: linux-perf)".into(),
+            source,
+        })?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = gen_sample(ctx, target, session, server, 16, ctx.args.calls_fast, false).await;
+    let _ = Command::new("kill")
+        .args(["-INT", &perf.id().to_string()])
+        .status();
+    let _ = perf.wait();
+    let out = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "-g",
+            "none",
+            "--percent-limit",
+            "1.5",
+            "--sort",
+            "dso,symbol",
+            "-i",
+        ])
+        .arg(&data)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .take(30)
+        .map(|l| {
+            // Drop the empty trailing columns perf pads with ("-      -").
+            let mut l = l.trim_end();
+            while let Some(rest) = l.strip_suffix('-') {
+                l = rest.trim_end();
+            }
+            l.to_string()
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(BenchError::Run {
+            what: "perf report".into(),
+            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(lines.join("\n"))
 }
 
 /// Times `plugwire certs all` and the openssl script for one key type.
@@ -373,7 +445,12 @@ fn machine(args: &SuiteArgs) -> Machine {
             .lines()
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .map(|v| {
-                let kib: f64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(f64::NAN);
+                let kib: f64 = v
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .unwrap_or(f64::NAN);
                 format!("{} ({:.1} GiB)", v.trim(), kib / 1024.0 / 1024.0)
             })
             .unwrap_or_else(|| "unknown".into()),
@@ -447,14 +524,30 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
         source,
     })?;
     args.scripts = scripts.clone();
+    let interop = std::path::absolute(&args.interop)?;
     let py = if args.no_python {
         None
     } else if args.python.exists() {
-        Some(PythonEnv {
+        let env = PythonEnv {
             // Not canonicalized: the venv's `python` is a symlink, and resolving it leaves the venv.
             python: std::path::absolute(&args.python)?,
             scripts: scripts.join("python"),
-        })
+            runtime: interop.join("pyruntime.py"),
+            plugins: interop.join("pyplugins"),
+        };
+        for needed in [&env.runtime, &env.plugins] {
+            if !needed.exists() {
+                return Err(BenchError::Run {
+                    what: "Python peer".into(),
+                    reason: format!(
+                        "{} does not exist (the interop tests' runtime wrapper and plugin modules are \
+                         reused; pass --interop DIR, or --no-python)",
+                        needed.display()
+                    ),
+                });
+            }
+        }
+        Some(env)
     } else {
         return Err(BenchError::Run {
             what: "Python peer".into(),
@@ -607,6 +700,26 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
     for kind in [Kind::Limit, Kind::Plugwire, Kind::Python] {
         if let Some(p) = gen.remove(&kind) {
             report.pairs.push(p);
+        }
+    }
+    if !args.no_profile {
+        for (kind, server) in &servers {
+            if *kind == Kind::Python {
+                continue;
+            }
+            let Some((target, session)) = targets.get(kind) else {
+                continue;
+            };
+            progress(&format!(
+                "profiled extra run (perf): load generator → {}, c=16",
+                kind.label()
+            ));
+            match profile(&ctx, target, session, server).await {
+                Ok(text) => report.profiles.push((*kind, text)),
+                Err(e) => ctx
+                    .notes
+                    .push(format!("perf profile of {}: {e}", kind.label())),
+            }
         }
     }
 

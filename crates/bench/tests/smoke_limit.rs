@@ -101,3 +101,38 @@ async fn a_wrong_answer_is_an_error() {
     assert_eq!(r.errors, 5);
     assert!(r.first_error.unwrap().contains("unexpected answer"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_server_binary_is_measured_from_outside() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certgen::generate(dir.path(), "bench-plugin").unwrap();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_plugwire-bench"));
+    let mut server = plugwire_bench::procs::Server::start_limit(exe, &certs.plugin()).unwrap();
+    let client = tlsfiles::client_config(&certs.gateway()).unwrap();
+    let target = Arc::new(Target::new(
+        ([127, 0, 0, 1], server.port).into(),
+        "localhost",
+        "/mcp",
+        client,
+    ));
+    let spec = LoadSpec {
+        concurrency: 2,
+        calls: 100,
+        new_connection_per_call: false,
+        warmup_per_worker: 1,
+    };
+    let r = load::run(
+        target,
+        Default::default(),
+        RequestTemplate::invoke_hook(),
+        spec,
+        Some(server.pid()),
+    )
+    .await;
+    assert_eq!(r.errors, 0, "{:?}", r.first_error);
+    assert!(r.server_cpu.is_some());
+    assert!(plugwire_bench::procfs::rss_kib(server.pid()).unwrap() > 0);
+    server.stop();
+    assert!(plugwire_bench::procfs::rss_kib(server.pid()).is_none());
+}

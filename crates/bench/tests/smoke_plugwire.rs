@@ -36,21 +36,44 @@ async fn generator_and_plugwire_client_drive_plugwire_serve() {
     let addr = listener.local_addr().unwrap();
     let tls = tokio_rustls::TlsAcceptor::from(tlsfiles::server_config(&certs.plugin()).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_tcp(listener, app, Some(tls), ConnLimits::default(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(serve_tcp(
+        listener,
+        app,
+        Some(tls),
+        ConnLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     // The load generator: stateless server, so no session id; every answer checked.
     let client_tls = tlsfiles::client_config(&certs.gateway()).unwrap();
     let target = Arc::new(Target::new(addr, "localhost", "/mcp", client_tls));
     let session = target.open_session().await.unwrap();
     assert!(session.id.is_none(), "plugwire serve is stateless");
-    let spec = LoadSpec { concurrency: 4, calls: 200, new_connection_per_call: false, warmup_per_worker: 1 };
-    let r = load::run(target.clone(), session.clone(), RequestTemplate::invoke_hook(), spec, None).await;
+    let spec = LoadSpec {
+        concurrency: 4,
+        calls: 200,
+        new_connection_per_call: false,
+        warmup_per_worker: 1,
+    };
+    let r = load::run(
+        target.clone(),
+        session.clone(),
+        RequestTemplate::invoke_hook(),
+        spec,
+        None,
+    )
+    .await;
     assert_eq!(r.errors, 0, "{:?}", r.first_error);
     assert_eq!(r.latencies.len(), 200);
     assert_eq!(r.connections, 4);
-    let spec = LoadSpec { concurrency: 2, calls: 10, new_connection_per_call: true, warmup_per_worker: 0 };
+    let spec = LoadSpec {
+        concurrency: 2,
+        calls: 10,
+        new_connection_per_call: true,
+        warmup_per_worker: 0,
+    };
     let r = load::run(target, session, RequestTemplate::invoke_hook(), spec, None).await;
     assert_eq!((r.errors, r.connections), (0, 10), "{:?}", r.first_error);
 

@@ -71,6 +71,11 @@ pub enum CertsError {
         source: std::io::Error,
     },
 
+    /// A file that did not exist when the command started appeared before it was written
+    /// (another `plugwire certs` running at the same time); it was left alone.
+    #[error("{path} appeared while it was being created (is another `plugwire certs` running?); it was not overwritten and nothing of this identity was written: run the command again")]
+    Appeared { path: PathBuf },
+
     /// Key generation or signing failed inside the crypto library.
     #[error("{what}: {reason}")]
     Crypto { what: String, reason: String },

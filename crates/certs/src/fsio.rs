@@ -21,6 +21,9 @@ pub struct NewFile {
     pub path: PathBuf,
     pub contents: Vec<u8>,
     pub mode: u32,
+    /// Fail instead of replacing a file that appeared since the caller looked (keys and
+    /// certificates of new identities); otherwise an existing file is replaced atomically.
+    pub no_clobber: bool,
 }
 
 /// Creates `dir` and its parents (mode from the umask, as `mkdir -p`).
@@ -31,9 +34,8 @@ pub fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Writes all `files` or none: temporaries first, then renames. If a rename fails, the files
-/// already renamed by this call are removed again (they did not exist before unless the caller
-/// asked to replace them).
+/// Writes all `files` or none: temporaries first, then renames (or links, for `no_clobber`).
+/// If one cannot be put in place, the files already placed by this call are removed again.
 pub fn write_all_or_nothing(files: &[NewFile]) -> Result<()> {
     let mut temps: Vec<(PathBuf, &NewFile)> = Vec::with_capacity(files.len());
     for file in files {
@@ -49,12 +51,25 @@ pub fn write_all_or_nothing(files: &[NewFile]) -> Result<()> {
     }
     let mut done: Vec<&Path> = Vec::new();
     for (index, (tmp, file)) in temps.iter().enumerate() {
-        if let Err(source) = fs::rename(tmp, &file.path) {
+        let placed = if file.no_clobber {
+            // link(2) never replaces an existing name, unlike rename(2).
+            fs::hard_link(tmp, &file.path).map(|()| {
+                let _ = fs::remove_file(tmp);
+            })
+        } else {
+            fs::rename(tmp, &file.path)
+        };
+        if let Err(source) = placed {
             for (tmp, _) in &temps[index..] {
                 let _ = fs::remove_file(tmp);
             }
             for path in done {
                 let _ = fs::remove_file(path);
+            }
+            if file.no_clobber && source.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(CertsError::Appeared {
+                    path: file.path.clone(),
+                });
             }
             return Err(CertsError::Write {
                 path: file.path.clone(),
@@ -131,11 +146,13 @@ mod tests {
                 path: dir.path().join("a.key"),
                 contents: b"k".to_vec(),
                 mode: KEY_MODE,
+                no_clobber: true,
             },
             NewFile {
                 path: dir.path().join("a.crt"),
                 contents: b"c".to_vec(),
                 mode: CERT_MODE,
+                no_clobber: false,
             },
         ];
         write_all_or_nothing(&files).unwrap();
@@ -159,15 +176,49 @@ mod tests {
                 path: dir.path().join("a.key"),
                 contents: b"k".to_vec(),
                 mode: KEY_MODE,
+                no_clobber: true,
             },
             NewFile {
                 path: dir.path().join("missing/a.crt"),
                 contents: b"c".to_vec(),
                 mode: CERT_MODE,
+                no_clobber: false,
             },
         ];
         let err = write_all_or_nothing(&files).unwrap_err();
         assert!(err.to_string().contains("missing/a.crt"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn no_clobber_refuses_a_file_that_appeared_and_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b.crt"), b"someone else's").unwrap();
+        let files = [
+            NewFile {
+                path: dir.path().join("a.key"),
+                contents: b"k".to_vec(),
+                mode: KEY_MODE,
+                no_clobber: true,
+            },
+            NewFile {
+                path: dir.path().join("b.crt"),
+                contents: b"c".to_vec(),
+                mode: CERT_MODE,
+                no_clobber: true,
+            },
+        ];
+        let err = write_all_or_nothing(&files).unwrap_err();
+        assert!(matches!(err, CertsError::Appeared { .. }), "{err}");
+        assert!(err.to_string().contains("b.crt"), "{err}");
+        assert_eq!(
+            fs::read(dir.path().join("b.crt")).unwrap(),
+            b"someone else's"
+        );
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["b.crt"], "a.key rolled back, no temporaries");
     }
 }

@@ -2,194 +2,17 @@
 //! write each identity atomically. Existing material is never overwritten without `force`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use rcgen::{Issuer, KeyPair};
-use time::OffsetDateTime;
 
 use crate::error::{CertsError, Result};
 use crate::fsio::{self, NewFile, CERT_MODE, KEY_MODE};
 use crate::inspect;
+use crate::keygen::generate_keys;
 use crate::layout::{regenerate_hint, Identity, IdentityPaths, Layout};
-use crate::names::{plugin_sans, validate_plugin_name, San};
-use crate::profile::{self, KeyType, Validity, DEFAULT_DAYS, MAX_DAYS};
-
-/// How new identities are made.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Key type of newly generated keys (default RSA-4096).
-    pub key_type: KeyType,
-    /// Validity in days (default 825, `MCP_CERT_DAYS`).
-    pub days: u32,
-    /// Extra SANs added to every plugin certificate issued by this call.
-    pub extra_sans: Vec<San>,
-    /// Replace the requested identities even if they exist.
-    pub force: bool,
-    /// Start of the validity window (default: now). Tests use it to make expired or
-    /// not-yet-valid material.
-    pub not_before: Option<OffsetDateTime>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            key_type: KeyType::Rsa4096,
-            days: DEFAULT_DAYS,
-            extra_sans: Vec::new(),
-            force: false,
-            not_before: None,
-        }
-    }
-}
-
-impl Options {
-    /// ECDSA P-256 keys: instant, for tests and demos.
-    pub fn ecdsa() -> Self {
-        Self {
-            key_type: KeyType::EcdsaP256,
-            ..Self::default()
-        }
-    }
-
-    /// Adds extra plugin SANs (`"DNS:x"`, `"IP:127.0.0.1"`); panics on an invalid value, so
-    /// use it with literals in tests.
-    #[allow(clippy::expect_used)]
-    pub fn with_sans(mut self, sans: &[&str]) -> Self {
-        for san in sans {
-            self.extra_sans
-                .push(san.parse().expect("with_sans takes valid SAN literals"));
-        }
-        self
-    }
-}
-
-/// Which identities a call asks for. The CA is always ensured (created when missing); it is
-/// replaced under `force` only when it is itself requested.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Request {
-    /// The CA itself is a target (`ca`, `all`).
-    pub ca: bool,
-    /// The gateway client identity.
-    pub gateway: bool,
-    /// Plugin server identities, in order.
-    pub plugins: Vec<String>,
-}
-
-impl Request {
-    /// `plugwire certs ca`.
-    pub fn ca() -> Self {
-        Self {
-            ca: true,
-            ..Self::default()
-        }
-    }
-
-    /// `plugwire certs gateway`.
-    pub fn gateway() -> Self {
-        Self {
-            gateway: true,
-            ..Self::default()
-        }
-    }
-
-    /// `plugwire certs plugin NAME`.
-    pub fn plugin(name: impl Into<String>) -> Self {
-        Self {
-            plugins: vec![name.into()],
-            ..Self::default()
-        }
-    }
-
-    /// `plugwire certs all`: CA, gateway and these plugins.
-    pub fn all<S: AsRef<str>>(plugins: &[S]) -> Self {
-        Self {
-            ca: true,
-            gateway: true,
-            plugins: plugins.iter().map(|p| p.as_ref().to_string()).collect(),
-        }
-    }
-}
-
-/// What happened to one identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It did not exist and was created.
-    Created,
-    /// It existed and was replaced (`force`).
-    Replaced,
-    /// It existed and was left alone.
-    Existing,
-}
-
-/// Progress and result notifications, for a CLI to print.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Event<'a> {
-    /// The CA is missing and is created first although only leaves were asked for.
-    CaMissing { ca_dir: &'a Path },
-    /// Key generation begins (`count` keys in parallel).
-    KeygenStarted { count: usize, key_type: KeyType },
-    /// One key is ready.
-    KeyReady {
-        identity: &'a Identity,
-        done: usize,
-        total: usize,
-    },
-    /// An identity was written (created or replaced).
-    Written {
-        identity: &'a Identity,
-        paths: &'a IdentityPaths,
-        outcome: Outcome,
-    },
-    /// An identity exists and was left alone.
-    Exists {
-        identity: &'a Identity,
-        paths: &'a IdentityPaths,
-        hint: &'a str,
-    },
-    /// A derived file of an existing identity was missing and was added (`ca.crt` copy,
-    /// `client.pem`); nothing existing was changed.
-    Completed { path: &'a Path },
-    /// Something the user should know that is not an error.
-    Warning { message: &'a str },
-}
-
-/// Receives [`Event`]s; called from key-generation threads, hence `Sync`.
-pub trait Progress: Sync {
-    /// One notification.
-    fn event(&self, event: &Event<'_>);
-}
-
-/// No progress output.
-impl Progress for () {
-    fn event(&self, _event: &Event<'_>) {}
-}
-
-impl<F: Fn(&Event<'_>) + Sync> Progress for F {
-    fn event(&self, event: &Event<'_>) {
-        self(event)
-    }
-}
-
-/// The result of one call.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    /// The tree the files are in.
-    pub layout: Layout,
-    /// Every identity touched or found, CA first, in request order.
-    pub outcomes: Vec<(Identity, Outcome)>,
-}
-
-impl Summary {
-    /// The outcome for one identity, if it was part of the call.
-    pub fn outcome(&self, identity: &Identity) -> Option<Outcome> {
-        self.outcomes
-            .iter()
-            .find(|(i, _)| i == identity)
-            .map(|(_, o)| *o)
-    }
-}
+use crate::names::{plugin_sans, validate_plugin_name};
+use crate::profile::{self, Validity, MAX_DAYS};
+use crate::request::{Event, Options, Outcome, Progress, Request, Summary};
 
 /// Creates the CA, the gateway identity and the named plugin identities under `dir`, with no
 /// progress output. The quickest way for tests: `issue_all(dir, &["p"], &Options::ecdsa())`.
@@ -340,11 +163,13 @@ pub fn issue(
                     path: ca_paths.key.clone(),
                     contents: key.serialize_pem().into_bytes(),
                     mode: KEY_MODE,
+                    no_clobber: outcome == Outcome::Created,
                 },
                 NewFile {
                     path: ca_paths.cert.clone(),
                     contents: pem.clone().into_bytes(),
                     mode: CERT_MODE,
+                    no_clobber: outcome == Outcome::Created,
                 },
             ])?;
             outcomes.push((Identity::Ca, outcome));
@@ -426,11 +251,13 @@ pub fn issue(
                 path: step.paths.key.clone(),
                 contents: key_pem.clone().into_bytes(),
                 mode: KEY_MODE,
+                no_clobber: outcome == Outcome::Created,
             },
             NewFile {
                 path: step.paths.cert.clone(),
                 contents: cert_pem.clone().into_bytes(),
                 mode: CERT_MODE,
+                no_clobber: outcome == Outcome::Created,
             },
         ];
         if let Some(copy) = &step.paths.ca_copy {
@@ -438,6 +265,7 @@ pub fn issue(
                 path: copy.clone(),
                 contents: ca_pem.clone().into_bytes(),
                 mode: CERT_MODE,
+                no_clobber: false,
             });
         }
         if let Some(bundle) = &step.paths.bundle {
@@ -445,6 +273,7 @@ pub fn issue(
                 path: bundle.clone(),
                 contents: format!("{cert_pem}{key_pem}").into_bytes(),
                 mode: KEY_MODE,
+                no_clobber: false,
             });
         }
         fsio::create_dir(&step.paths.dir)?;
@@ -584,6 +413,7 @@ fn keep_existing(
             path: copy.clone(),
             contents: ca_pem.to_vec(),
             mode: CERT_MODE,
+            no_clobber: true,
         }])?;
         progress.event(&Event::Completed { path: copy });
     }
@@ -597,65 +427,9 @@ fn keep_existing(
             path: bundle.clone(),
             contents,
             mode: KEY_MODE,
+            no_clobber: true,
         }])?;
         progress.event(&Event::Completed { path: bundle });
     }
     Ok(())
-}
-
-/// Generates one key per identity, in parallel on the available cores, in `identities` order.
-fn generate_keys(
-    identities: &[&Identity],
-    key_type: KeyType,
-    progress: &dyn Progress,
-) -> Result<Vec<KeyPair>> {
-    let total = identities.len();
-    if total == 0 {
-        return Ok(Vec::new());
-    }
-    progress.event(&Event::KeygenStarted {
-        count: total,
-        key_type,
-    });
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(total);
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<KeyPair>>>> = Mutex::new((0..total).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= total {
-                    break;
-                }
-                let result = key_type.generate();
-                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if result.is_ok() {
-                    progress.event(&Event::KeyReady {
-                        identity: identities[index],
-                        done: finished,
-                        total,
-                    });
-                }
-                if let Ok(mut slots) = slots.lock() {
-                    slots[index] = Some(result);
-                }
-            });
-        }
-    });
-    let slots = slots.into_inner().unwrap_or_default();
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.unwrap_or_else(|| {
-                Err(CertsError::Crypto {
-                    what: "generating keys".into(),
-                    reason: "a key-generation thread failed".into(),
-                })
-            })
-        })
-        .collect()
 }

@@ -27,7 +27,9 @@
 //!
 //! # Layout
 //!
-//! - `issue`: what to create, parallel key generation, signing, never-overwrite rules.
+//! - `issue`: what exists, what to create, signing, never-overwrite rules.
+//! - `request`: [`Request`], [`Options`], [`Outcome`], [`Summary`], progress [`Event`]s.
+//! - `keygen`: parallel key generation with progress.
 //! - `profile`: key types, subjects and the extensions of the CA, gateway and plugin profiles.
 //! - `layout`: file names and directories of the tree.
 //! - `names`: plugin-name validation and `--san` parsing.
@@ -45,15 +47,18 @@ mod error;
 mod fsio;
 mod inspect;
 mod issue;
+mod keygen;
 mod layout;
 mod names;
 mod profile;
+mod request;
 
 pub use check::{check, CertReport, CheckOptions, CheckReport, Status, DEFAULT_WARN_DAYS};
 pub use config::{external_plugin_names, plugin_names, ConfigSource, PluginList, DEFAULT_CONFIG};
 pub use error::{CertsError, Result};
 pub use fsio::{CERT_MODE, KEY_MODE};
-pub use issue::{issue, issue_all, Event, Options, Outcome, Progress, Request, Summary};
+pub use issue::{issue, issue_all};
 pub use layout::{Identity, IdentityPaths, Layout, DEFAULT_DIR};
 pub use names::{plugin_sans, validate_plugin_name, San, EXAMPLE_PLUGINS};
 pub use profile::{KeyType, CA_SUBJECT, DEFAULT_DAYS, GATEWAY_SUBJECT, MAX_DAYS, PLUGIN_O_OU};
+pub use request::{Event, Options, Outcome, Progress, Request, Summary};

@@ -188,7 +188,11 @@ async fn run_async(args: Args) -> ExitCode {
         let mut g = global.clone();
         match manager.invoke_hook(payload, &mut g, None).await {
             Ok(outcome) => {
-                code = if outcome.result.continue_processing { 0 } else { 3 };
+                code = if outcome.result.continue_processing {
+                    0
+                } else {
+                    3
+                };
                 output = result_json(&outcome.result, &g);
             }
             Err(e) => {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use plugwire_client::health::check_health;
+use plugwire_client::health::{check_health, describe_for_cli};
 use plugwire_client::ClientOptions;
 use plugwire_framework::MCPClientTLSConfig;
 
@@ -109,12 +109,12 @@ pub fn run(args: Args) -> ExitCode {
             );
             ExitCode::from(1)
         }
-        Err(plugwire_client::ClientError::Config { message, .. }) => {
-            eprintln!("plugwire health: {message}");
+        Err(e @ plugwire_client::ClientError::Config { .. }) => {
+            eprintln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("plugwire health: {e}");
+            eprintln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(1)
         }
     }

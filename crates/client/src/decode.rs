@@ -199,7 +199,8 @@ mod tests {
                 "global_context": {"request_id": "other", "state": {"g": 3}, "metadata": {"lost": true}}}})
         .to_string();
         let mut c = ctx();
-        let r = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &wrap(&text), &mut c).unwrap();
+        let r =
+            decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &wrap(&text), &mut c).unwrap();
         assert!(r.continue_processing);
         assert!(r.metadata.is_none());
         assert!(r.modified_payload.is_some());
@@ -226,18 +227,33 @@ mod tests {
         let e = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &wrap("not json"), &mut c)
             .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("JSON_DECODE_ERROR"));
-        let e = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &wrap("{\"x\":1}"), &mut c)
-            .unwrap_err();
+        let e = decode_invoke_hook(
+            "P",
+            "u",
+            HookType::ToolPreInvoke,
+            &wrap("{\"x\":1}"),
+            &mut c,
+        )
+        .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("INVALID_RESPONSE"));
         let tool_err = json!({"content": [{"type": "text", "text": "Unknown tool: invoke_hook"}], "isError": true});
-        let e = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &tool_err, &mut c).unwrap_err();
+        let e =
+            decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &tool_err, &mut c).unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("TOOL_ERROR"));
         assert!(e.message().contains("Unknown tool"), "{}", e.message());
-        let bad_payload = json!({"plugin_name": "P", "result": {"modified_payload": {}}}).to_string();
-        let e = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &wrap(&bad_payload), &mut c)
-            .unwrap_err();
+        let bad_payload =
+            json!({"plugin_name": "P", "result": {"modified_payload": {}}}).to_string();
+        let e = decode_invoke_hook(
+            "P",
+            "u",
+            HookType::ToolPreInvoke,
+            &wrap(&bad_payload),
+            &mut c,
+        )
+        .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("INVALID_RESULT"));
-        let e = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &json!({}), &mut c).unwrap_err();
+        let e =
+            decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &json!({}), &mut c).unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("INVALID_RESPONSE"));
     }
 
@@ -246,7 +262,9 @@ mod tests {
         let none = decode_plugin_config("P", "u", &wrap("{}")).unwrap();
         assert!(none.is_none());
         let text = r#"{"name":"P","kind":"x.Y","hooks":["tool_pre_invoke"],"priority":5,"mode":"enforce","config":{"a":1}}"#;
-        let (cfg, _) = decode_plugin_config("P", "u", &wrap(text)).unwrap().unwrap();
+        let (cfg, _) = decode_plugin_config("P", "u", &wrap(text))
+            .unwrap()
+            .unwrap();
         assert_eq!(cfg.priority, 5);
         assert!(cfg.is_set("config"));
     }

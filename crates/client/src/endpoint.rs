@@ -69,7 +69,11 @@ pub(crate) fn parse_url(plugin: &str, url: &str) -> Result<ParsedUrl, ClientErro
             format!("mcp.url {url:?} carries credentials (user@host); they are not supported"),
         ));
     }
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     if host.is_empty() {
         return Err(config_error(plugin, format!("mcp.url {url:?} has no host")));
     }
@@ -118,7 +122,8 @@ fn tls_connector(
         .map_err(|e| tls_err(e.to_string()))?
         // Neither YAML nor env says anything: verify against the system bundle, no client cert.
         .unwrap_or_default();
-    let config = plugwire_tls::build_client_config(&settings).map_err(|e| tls_err(e.to_string()))?;
+    let config =
+        plugwire_tls::build_client_config(&settings).map_err(|e| tls_err(e.to_string()))?;
     Ok((TlsConnector::from(config), Arc::new(settings)))
 }
 
@@ -273,18 +278,29 @@ mod tests {
     #[test]
     fn urls_parse_with_defaults_and_ip_literals() {
         let p = parse_url("p", "https://localhost:8000/mcp").unwrap();
-        assert_eq!((p.https, p.host.as_str(), p.port, p.path.as_str()), (true, "localhost", 8000, "/mcp"));
+        assert_eq!(
+            (p.https, p.host.as_str(), p.port, p.path.as_str()),
+            (true, "localhost", 8000, "/mcp")
+        );
         let p = parse_url("p", "http://127.0.0.1/mcp/").unwrap();
         assert_eq!((p.https, p.host.as_str(), p.port), (false, "127.0.0.1", 80));
         let p = parse_url("p", "https://[::1]:9/x?y=1").unwrap();
-        assert_eq!((p.host.as_str(), p.authority.as_str(), p.path.as_str()), ("::1", "[::1]:9", "/x?y=1"));
+        assert_eq!(
+            (p.host.as_str(), p.authority.as_str(), p.path.as_str()),
+            ("::1", "[::1]:9", "/x?y=1")
+        );
         let p = parse_url("p", "https://plugin").unwrap();
         assert_eq!((p.port, p.path.as_str()), (443, "/"));
     }
 
     #[test]
     fn bad_urls_name_the_key() {
-        for bad in ["ftp://x/mcp", "localhost:8000/mcp", "https://u:p@host/mcp", "not a url"] {
+        for bad in [
+            "ftp://x/mcp",
+            "localhost:8000/mcp",
+            "https://u:p@host/mcp",
+            "not a url",
+        ] {
             let e = parse_url("p", bad).unwrap_err().to_string();
             assert!(e.contains("mcp.url"), "{bad}: {e}");
         }

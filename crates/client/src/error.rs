@@ -56,7 +56,9 @@ pub enum ClientError {
         message: String,
     },
     /// The server answered 404 for our `mcp-session-id`: it forgot the session (restart).
-    #[error("external plugin '{plugin}': {url} no longer knows MCP session {session_id} (HTTP 404)")]
+    #[error(
+        "external plugin '{plugin}': {url} no longer knows MCP session {session_id} (HTTP 404)"
+    )]
     SessionLost {
         /// Gateway-side plugin name.
         plugin: String,
@@ -104,7 +106,9 @@ pub enum ClientError {
         message: String,
     },
     /// A JSON-RPC error object came back.
-    #[error("external plugin '{plugin}': {url} answered {method} with JSON-RPC error {code}: {message}")]
+    #[error(
+        "external plugin '{plugin}': {url} answered {method} with JSON-RPC error {code}: {message}"
+    )]
     Rpc {
         /// Gateway-side plugin name.
         plugin: String,

@@ -117,7 +117,11 @@ pub async fn check_health(
         let healthy = status == 200
             && serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(|s| s == "healthy"))
+                .and_then(|v| {
+                    v.get("status")
+                        .and_then(|s| s.as_str())
+                        .map(|s| s == "healthy")
+                })
                 .unwrap_or(false);
         Ok(HealthReport {
             url: display.clone(),
@@ -137,15 +141,50 @@ pub async fn check_health(
     }
 }
 
+/// The error in the terms of the `plugwire health` command line: its flags instead of the YAML
+/// keys of a plugin entry, and without the plugin-name prefix.
+pub fn describe_for_cli(err: &ClientError) -> String {
+    let mut text = err.to_string();
+    if let Some(rest) = text.strip_prefix("external plugin 'health': ") {
+        text = rest.to_string();
+    }
+    for (field, flag) in [
+        ("certfile", "--certfile"),
+        ("keyfile", "--keyfile"),
+        ("ca_bundle", "--ca-bundle"),
+        ("keyfile_password", "--keyfile-password"),
+        ("verify", "--no-verify"),
+        ("check_hostname", "--no-check-hostname"),
+    ] {
+        text = text.replace(
+            &format!("YAML key `plugins[health].mcp.tls.{field}`"),
+            &format!("option {flag}"),
+        );
+    }
+    text.replace("plugins[health].mcp.tls.", "--")
+}
+
 #[cfg(test)]
 mod tests {
     use super::health_url;
 
     #[test]
     fn health_url_forms() {
-        assert_eq!(health_url("https://localhost:8000"), "https://localhost:8000/health");
-        assert_eq!(health_url("https://localhost:8000/"), "https://localhost:8000/health");
-        assert_eq!(health_url("http://localhost:9000/mcp"), "http://localhost:9000/health");
-        assert_eq!(health_url("http://localhost:9000/health"), "http://localhost:9000/health");
+        assert_eq!(
+            health_url("https://localhost:8000"),
+            "https://localhost:8000/health"
+        );
+        assert_eq!(
+            health_url("https://localhost:8000/"),
+            "https://localhost:8000/health"
+        );
+        assert_eq!(
+            health_url("http://localhost:9000/mcp"),
+            "http://localhost:9000/health"
+        );
+        assert_eq!(
+            health_url("http://localhost:9000/health"),
+            "http://localhost:9000/health"
+        );
     }
 }

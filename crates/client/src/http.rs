@@ -125,18 +125,22 @@ impl HttpTransport {
                 None => break,
             }
         }
-        let stream = self.endpoint.connect(&self.stats).await.map_err(|e| match e {
-            ConnectError::Io(io) => ClientError::Connect {
-                plugin: self.plugin.clone(),
-                url: self.display.clone(),
-                message: format!("{io} (is the plugin server running? method {method})"),
-            },
-            ConnectError::Tls(message) => ClientError::Tls {
-                plugin: self.plugin.clone(),
-                url: self.display.clone(),
-                message,
-            },
-        })?;
+        let stream = self
+            .endpoint
+            .connect(&self.stats)
+            .await
+            .map_err(|e| match e {
+                ConnectError::Io(io) => ClientError::Connect {
+                    plugin: self.plugin.clone(),
+                    url: self.display.clone(),
+                    message: format!("{io} (is the plugin server running? method {method})"),
+                },
+                ConnectError::Tls(message) => ClientError::Tls {
+                    plugin: self.plugin.clone(),
+                    url: self.display.clone(),
+                    message,
+                },
+            })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
             .await
             .map_err(|e| self.hyper_error(&e, method))?;
@@ -176,19 +180,23 @@ impl HttpTransport {
             .header(header::HOST, self.host.as_str())
             .header(header::ACCEPT, "application/json, text/event-stream")
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, concat!("plugwire/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("plugwire/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(id) = &session.id {
             builder = builder.header(SESSION_HEADER, id.as_str());
         }
         if let Some(v) = &session.version {
             builder = builder.header(VERSION_HEADER, v.as_str());
         }
-        let request = builder
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| ClientError::Config {
-                plugin: self.plugin.clone(),
-                message: format!("cannot build the HTTP request for {}: {e}", self.display),
-            })?;
+        let request =
+            builder
+                .body(Full::new(Bytes::from(bytes)))
+                .map_err(|e| ClientError::Config {
+                    plugin: self.plugin.clone(),
+                    message: format!("cannot build the HTTP request for {}: {e}", self.display),
+                })?;
 
         let mut sender = self.checkout(method).await?;
         self.stats.count_request();
@@ -326,7 +334,10 @@ impl HttpTransport {
 /// The start of a body, printable, for error messages.
 pub(crate) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    let mut s: String = text.chars().filter(|c| !c.is_control() || *c == ' ').collect();
+    let mut s: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == ' ')
+        .collect();
     if body.len() > 200 {
         s.push('…');
     }

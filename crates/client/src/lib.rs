@@ -25,11 +25,13 @@
 //! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation.
 //! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod connector;
 pub mod decode;
 mod endpoint;
-pub mod health;
 pub mod error;
+pub mod health;
 mod http;
 pub mod merge;
 pub mod options;

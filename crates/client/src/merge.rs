@@ -57,7 +57,11 @@ pub fn merge_configs(
     // PLUGINS_CLIENT_MTLS_* from overriding them.
     out.mcp = local.mcp.clone();
     out.kind = local.kind.clone();
-    out.set_fields = remote.set_fields.union(&local.set_fields).cloned().collect();
+    out.set_fields = remote
+        .set_fields
+        .union(&local.set_fields)
+        .cloned()
+        .collect();
 
     if local.is_set("hooks") {
         let missing: Vec<&str> = local
@@ -74,7 +78,12 @@ pub fn merge_configs(
                 if remote.hooks.is_empty() {
                     "none".to_string()
                 } else {
-                    remote.hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+                    remote
+                        .hooks
+                        .iter()
+                        .map(|h| h.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             )));
         }
@@ -113,7 +122,10 @@ mod tests {
         assert_eq!(m.priority, 10);
         assert_eq!(m.kind, "external");
         assert_eq!(m.mode, PluginMode::Enforce);
-        assert_eq!(m.hooks, vec![HookType::PromptPreFetch, HookType::ToolPreInvoke]);
+        assert_eq!(
+            m.hooks,
+            vec![HookType::PromptPreFetch, HookType::ToolPreInvoke]
+        );
         assert_eq!(m.conditions.len(), 1);
         assert_eq!(m.config.as_ref().unwrap()["words"], json!(["x"]));
         assert_eq!(m.description.as_deref(), Some("remote"));
@@ -126,8 +138,10 @@ mod tests {
 
     #[test]
     fn local_conditions_replace_remote_wholesale() {
-        let l = local(json!({"name": "Filter", "kind": "external", "conditions": [],
-            "mcp": {"proto": "STDIO", "script": "x.py"}}));
+        let l = local(
+            json!({"name": "Filter", "kind": "external", "conditions": [],
+            "mcp": {"proto": "STDIO", "script": "x.py"}}),
+        );
         let (r, rj) = remote();
         let m = merge_configs(&l, &r, &rj).unwrap();
         assert!(m.conditions.is_empty());
@@ -136,19 +150,39 @@ mod tests {
     #[test]
     fn conflicts_are_errors() {
         let (r, rj) = remote();
-        let l = local(json!({"name": "filter", "kind": "external", "mcp": {"proto": "STDIO", "script": "x.py"}}));
-        assert!(merge_configs(&l, &r, &rj).unwrap_err().0.contains("rename the gateway entry to 'Filter'"));
-        let l = local(json!({"name": "Filter", "kind": "external", "hooks": ["tool_post_invoke"],
-            "mcp": {"proto": "STDIO", "script": "x.py"}}));
-        assert!(merge_configs(&l, &r, &rj).unwrap_err().0.contains("tool_post_invoke"));
-        let l = local(json!({"name": "Filter", "kind": "external", "config": {"a": 1},
-            "mcp": {"proto": "STDIO", "script": "x.py"}}));
-        assert!(merge_configs(&l, &r, &rj).unwrap_err().0.contains("'config' set"));
+        let l = local(
+            json!({"name": "filter", "kind": "external", "mcp": {"proto": "STDIO", "script": "x.py"}}),
+        );
+        assert!(merge_configs(&l, &r, &rj)
+            .unwrap_err()
+            .0
+            .contains("rename the gateway entry to 'Filter'"));
+        let l = local(
+            json!({"name": "Filter", "kind": "external", "hooks": ["tool_post_invoke"],
+            "mcp": {"proto": "STDIO", "script": "x.py"}}),
+        );
+        assert!(merge_configs(&l, &r, &rj)
+            .unwrap_err()
+            .0
+            .contains("tool_post_invoke"));
+        let l = local(
+            json!({"name": "Filter", "kind": "external", "config": {"a": 1},
+            "mcp": {"proto": "STDIO", "script": "x.py"}}),
+        );
+        assert!(merge_configs(&l, &r, &rj)
+            .unwrap_err()
+            .0
+            .contains("'config' set"));
         let mut rd = rj.clone();
         rd["mode"] = json!("disabled");
         let r2 = PluginConfig::from_json(rd.clone()).unwrap();
-        let l = local(json!({"name": "Filter", "kind": "external", "mode": "permissive",
-            "mcp": {"proto": "STDIO", "script": "x.py"}}));
-        assert!(merge_configs(&l, &r2, &rd).unwrap_err().0.contains("disabled on the server"));
+        let l = local(
+            json!({"name": "Filter", "kind": "external", "mode": "permissive",
+            "mcp": {"proto": "STDIO", "script": "x.py"}}),
+        );
+        assert!(merge_configs(&l, &r2, &rd)
+            .unwrap_err()
+            .0
+            .contains("disabled on the server"));
     }
 }

@@ -116,12 +116,14 @@ impl ExternalPlugin {
                     self.name()
                 ))
             })?;
-        let merged = merge_configs(&self.local, &remote, &remote_json).map_err(|e| {
-            ClientError::Config {
+        let merged =
+            merge_configs(&self.local, &remote, &remote_json).map_err(|e| ClientError::Config {
                 plugin: self.name().to_string(),
-                message: format!("remote config from {} conflicts with the local entry: {e}", self.url()),
-            }
-        })?;
+                message: format!(
+                    "remote config from {} conflicts with the local entry: {e}",
+                    self.url()
+                ),
+            })?;
         let _ = self.merged.set(merged);
         Ok(())
     }

@@ -118,20 +118,38 @@ impl Session {
         self.transport.display()
     }
 
+    /// The `mcp-session-id` the server issued (HTTP servers that keep sessions; `None` for
+    /// stateless servers such as `plugwire serve`, and for stdio).
+    pub fn session_id(&self) -> Option<String> {
+        match &self.transport {
+            Transport::Http(t) => t.session_id(),
+            Transport::Stdio(_) => None,
+        }
+    }
+
     /// What the last handshake learned.
     pub async fn server_info(&self) -> ServerInfo {
         self.reinit.lock().await.clone()
     }
 
-    fn error_with(&self, method: &str, make: impl FnOnce(String, String, String) -> ClientError) -> ClientError {
-        make(self.plugin.clone(), self.url().to_string(), method.to_string())
+    fn error_with(
+        &self,
+        method: &str,
+        make: impl FnOnce(String, String, String) -> ClientError,
+    ) -> ClientError {
+        make(
+            self.plugin.clone(),
+            self.url().to_string(),
+            method.to_string(),
+        )
     }
 
     /// One JSON-RPC request → the `result` value; JSON-RPC errors and missing answers are typed.
     async fn rpc(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let exchange = tokio::time::timeout(self.timeout, self.transport.request(method, message, id));
+        let exchange =
+            tokio::time::timeout(self.timeout, self.transport.request(method, message, id));
         let response = match exchange.await {
             Err(_) => {
                 return Err(ClientError::Timeout {
@@ -143,12 +161,14 @@ impl Session {
             }
             Ok(Err(Exchange::Error(e))) => return Err(e),
             Ok(Err(Exchange::NoResponse)) => {
-                return Err(self.error_with(method, |plugin, url, method| ClientError::Malformed {
-                    plugin,
-                    url,
-                    method,
-                    message: format!("no JSON-RPC response with id {id} in the answer"),
-                }))
+                return Err(
+                    self.error_with(method, |plugin, url, method| ClientError::Malformed {
+                        plugin,
+                        url,
+                        method,
+                        message: format!("no JSON-RPC response with id {id} in the answer"),
+                    }),
+                )
             }
             Ok(Ok(v)) => v,
         };
@@ -169,12 +189,14 @@ impl Session {
         }
         match response.get("result") {
             Some(result) => Ok(result.clone()),
-            None => Err(self.error_with(method, |plugin, url, method| ClientError::Malformed {
-                plugin,
-                url,
-                method,
-                message: "JSON-RPC response has neither result nor error".into(),
-            })),
+            None => Err(
+                self.error_with(method, |plugin, url, method| ClientError::Malformed {
+                    plugin,
+                    url,
+                    method,
+                    message: "JSON-RPC response has neither result nor error".into(),
+                }),
+            ),
         }
     }
 
@@ -236,7 +258,11 @@ impl Session {
             return Err(self.not_plugin_server(format!(
                 "tools/list lacks {} (it lists: {})",
                 missing.join(", "),
-                if tools.is_empty() { "nothing".to_string() } else { tools.join(", ") }
+                if tools.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    tools.join(", ")
+                }
             )));
         }
         Ok(ServerInfo {

@@ -1,5 +1,6 @@
 //! Recovery the Python 1.0.0 client lacks (server restart, lost session, dropped connection),
 //! and typed errors (never a panic) for malformed, truncated and oversized answers.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -14,7 +15,8 @@ use plugwire_framework::{Plugin, PluginErrorKind};
 use serde_json::json;
 
 fn plugin_for(port: u16, stats: &Arc<ConnectionStats>, max: usize) -> Arc<ExternalPlugin> {
-    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{port}/mcp")}));
+    let cfg =
+        entry(json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{port}/mcp")}));
     let opts = ClientOptions {
         stats: stats.clone(),
         env: env(&[]),
@@ -85,11 +87,22 @@ async fn unreachable_server_is_a_typed_error_naming_plugin_and_url() {
     let err = plugin.initialize().await.unwrap_err();
     assert_eq!(err.kind(), PluginErrorKind::Initialization);
     assert!(err.message().contains("Scrubber"), "{}", err.message());
-    assert!(err.message().contains(&format!("127.0.0.1:{port}")), "{}", err.message());
+    assert!(
+        err.message().contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        err.message()
+    );
     assert_eq!(err.model.code.as_deref(), Some("CONNECT_ERROR"));
     // Not initialized: a hook call is a typed error, not a silent pass.
-    let err = plugin.invoke(tool_payload("x"), &mut ctx("r")).await.unwrap_err();
-    assert!(err.message().contains("not initialized"), "{}", err.message());
+    let err = plugin
+        .invoke(tool_payload("x"), &mut ctx("r"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("not initialized"),
+        "{}",
+        err.message()
+    );
 }
 
 #[tokio::test]
@@ -99,7 +112,10 @@ async fn sse_answers_keep_the_connection_and_the_session() {
     let plugin = plugin_for(port, &stats, 1 << 20);
     plugin.initialize().await.unwrap();
     for i in 0..20 {
-        let r = plugin.invoke(tool_payload("a"), &mut ctx(&format!("r{i}"))).await.unwrap();
+        let r = plugin
+            .invoke(tool_payload("a"), &mut ctx(&format!("r{i}")))
+            .await
+            .unwrap();
         assert!(r.continue_processing);
     }
     assert_eq!(fake.connections.load(Ordering::SeqCst), 1);
@@ -114,13 +130,22 @@ async fn a_404_for_a_lost_session_reinitializes_and_retries_once() {
     let stats = ConnectionStats::new();
     let plugin = plugin_for(port, &stats, 1 << 20);
     plugin.initialize().await.unwrap();
-    plugin.invoke(tool_payload("a"), &mut ctx("r1")).await.unwrap();
+    plugin
+        .invoke(tool_payload("a"), &mut ctx("r1"))
+        .await
+        .unwrap();
     fake.set(Mode::ForgetSession);
-    let r = plugin.invoke(tool_payload("b"), &mut ctx("r2")).await.unwrap();
+    let r = plugin
+        .invoke(tool_payload("b"), &mut ctx("r2"))
+        .await
+        .unwrap();
     assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "b");
     assert_eq!(fake.initializes.load(Ordering::SeqCst), 2);
     // And the session keeps working afterwards.
-    plugin.invoke(tool_payload("c"), &mut ctx("r3")).await.unwrap();
+    plugin
+        .invoke(tool_payload("c"), &mut ctx("r3"))
+        .await
+        .unwrap();
     task.abort();
 }
 
@@ -131,12 +156,23 @@ async fn a_dropped_connection_is_retried_on_a_fresh_one() {
     let plugin = plugin_for(port, &stats, 1 << 20);
     plugin.initialize().await.unwrap();
     fake.set(Mode::Hangup);
-    let err = plugin.invoke(tool_payload("a"), &mut ctx("r1")).await.unwrap_err();
+    let err = plugin
+        .invoke(tool_payload("a"), &mut ctx("r1"))
+        .await
+        .unwrap_err();
     // Retried once (after re-initializing), then a typed error.
-    assert_eq!(err.model.code.as_deref(), Some("CONNECTION_LOST"), "{}", err.message());
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("CONNECTION_LOST"),
+        "{}",
+        err.message()
+    );
     assert!(fake.initializes.load(Ordering::SeqCst) >= 2);
     fake.set(Mode::Sse);
-    plugin.invoke(tool_payload("a"), &mut ctx("r2")).await.unwrap();
+    plugin
+        .invoke(tool_payload("a"), &mut ctx("r2"))
+        .await
+        .unwrap();
     task.abort();
 }
 
@@ -148,22 +184,49 @@ async fn malformed_truncated_and_oversized_answers_are_typed_errors() {
     plugin.initialize().await.unwrap();
 
     fake.set(Mode::Garbage);
-    let err = plugin.invoke(tool_payload("a"), &mut ctx("r1")).await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("MALFORMED_RESPONSE"), "{}", err.message());
+    let err = plugin
+        .invoke(tool_payload("a"), &mut ctx("r1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("MALFORMED_RESPONSE"),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("Scrubber") && err.message().contains("127.0.0.1"));
 
     fake.set(Mode::Truncated);
-    let err = plugin.invoke(tool_payload("a"), &mut ctx("r2")).await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("MALFORMED_RESPONSE"), "{}", err.message());
+    let err = plugin
+        .invoke(tool_payload("a"), &mut ctx("r2"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("MALFORMED_RESPONSE"),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("cut off"), "{}", err.message());
 
     fake.set(Mode::Oversized(1 << 20));
-    let err = plugin.invoke(tool_payload("a"), &mut ctx("r3")).await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("RESPONSE_TOO_LARGE"), "{}", err.message());
+    let err = plugin
+        .invoke(tool_payload("a"), &mut ctx("r3"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("RESPONSE_TOO_LARGE"),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("65536"), "{}", err.message());
 
     fake.set(Mode::Sse);
-    plugin.invoke(tool_payload("a"), &mut ctx("r4")).await.unwrap();
+    plugin
+        .invoke(tool_payload("a"), &mut ctx("r4"))
+        .await
+        .unwrap();
     task.abort();
 }
 
@@ -190,7 +253,12 @@ async fn a_server_that_is_not_a_plugin_server_is_refused() {
     let stats = ConnectionStats::new();
     let plugin = plugin_for(port, &stats, 1 << 20);
     let err = plugin.initialize().await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("NOT_A_PLUGIN_SERVER"), "{}", err.message());
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("NOT_A_PLUGIN_SERVER"),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("1999-01-01"), "{}", err.message());
     task.abort();
 }

@@ -2,6 +2,7 @@
 //! only). rmcp's Streamable HTTP server is stateful by default: it issues `mcp-session-id` and
 //! answers every POST as an SSE stream, like the Python runtime. The client must keep its
 //! connections anyway (N calls at concurrency c open at most c connections).
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -72,7 +73,10 @@ impl PluginPeer {
             .to_string();
         }
         let mut payload = args.payload.clone();
-        let text = payload.get("args").map(Value::to_string).unwrap_or_default();
+        let text = payload
+            .get("args")
+            .map(Value::to_string)
+            .unwrap_or_default();
         if text.contains("forbidden") {
             return json!({"plugin_name": "RmcpFilter", "result": {"continue_processing": false,
                 "modified_payload": null, "violation": {"reason": "denied", "description": "forbidden word",
@@ -138,14 +142,19 @@ async fn start_rmcp() -> (u16, tokio::task::JoinHandle<()>) {
 }
 
 fn entry(port: u16) -> PluginConfig {
-    PluginConfig::from_json(json!({"name": "RmcpFilter", "kind": "external", "priority": 5,
-        "mcp": {"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{port}/mcp")}}))
+    PluginConfig::from_json(
+        json!({"name": "RmcpFilter", "kind": "external", "priority": 5,
+        "mcp": {"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{port}/mcp")}}),
+    )
     .unwrap()
 }
 
 fn tool_payload(q: &str) -> HookPayload {
-    HookPayload::from_json(HookType::ToolPreInvoke, json!({"name": "search", "args": {"q": q}}))
-        .unwrap()
+    HookPayload::from_json(
+        HookType::ToolPreInvoke,
+        json!({"name": "search", "args": {"q": q}}),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -164,6 +173,8 @@ async fn rmcp_sse_server_keeps_connections_and_results_decode() {
     assert_eq!(plugin.config().hooks, vec![HookType::ToolPreInvoke]);
     let info = plugin.session().server_info().await;
     assert!(info.tools.iter().any(|t| t == "invoke_hook"));
+    // rmcp is stateful: it issued a session id, which the client keeps and sends.
+    assert!(plugin.session().session_id().is_some());
 
     let mut ctx = PluginContext::new(GlobalContext::new("req-1"));
     let result = plugin.invoke(tool_payload("crap"), &mut ctx).await.unwrap();
@@ -172,7 +183,10 @@ async fn rmcp_sse_server_keeps_connections_and_results_decode() {
     assert_eq!(modified["args"]["q"], "crud");
     assert_eq!(ctx.state["rmcp_seen"], true);
 
-    let blocked = plugin.invoke(tool_payload("forbidden"), &mut ctx).await.unwrap();
+    let blocked = plugin
+        .invoke(tool_payload("forbidden"), &mut ctx)
+        .await
+        .unwrap();
     assert!(!blocked.continue_processing);
     assert_eq!(blocked.violation.unwrap().code, "DENIED");
 
@@ -211,6 +225,10 @@ async fn unknown_plugin_name_is_a_typed_initialize_error() {
     let plugin = ExternalPlugin::new(cfg, &ClientOptions::default()).unwrap();
     let err = plugin.initialize().await.unwrap_err();
     assert!(err.message().contains("NoSuchPlugin"), "{}", err.message());
-    assert!(err.message().contains(&format!("127.0.0.1:{port}")), "{}", err.message());
+    assert!(
+        err.message().contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        err.message()
+    );
     server.abort();
 }

@@ -2,6 +2,7 @@
 //! Python script written by the test (python3 is on every machine that runs the interop tests);
 //! `plugwire serve --stdio` is exercised by the CLI tests. Covers `script` and `cmd`/`env`/`cwd`,
 //! stderr pass-through, logs on stdout being ignored, and restart after the child dies.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -62,8 +63,11 @@ async fn script_transport_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let script = write_server(dir.path());
     let stats = ConnectionStats::new();
-    let plugin =
-        ExternalPlugin::new(entry(json!({"proto": "STDIO", "script": script})), &options(&stats)).unwrap();
+    let plugin = ExternalPlugin::new(
+        entry(json!({"proto": "STDIO", "script": script})),
+        &options(&stats),
+    )
+    .unwrap();
     plugin.initialize().await.unwrap();
     assert_eq!(plugin.config().priority, 7);
     let mut c = ctx("r1");
@@ -90,13 +94,24 @@ async fn cmd_env_cwd_and_restart_after_the_child_dies() {
     plugin.initialize().await.unwrap();
     let mut c = ctx("r1");
     let r = plugin.invoke(tool_payload("crap"), &mut c).await.unwrap();
-    assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "crud|tagged|workdir");
+    assert_eq!(
+        r.modified_payload.unwrap().to_json()["args"]["q"],
+        "crud|tagged|workdir"
+    );
     let first_pid = c.state["pid"].clone();
 
     // The child exits while answering: the call is retried on a fresh child, which exits too,
     // so the caller gets a typed error; the next normal call works on a third child.
-    let err = plugin.invoke(tool_payload("crash"), &mut ctx("r2")).await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("CONNECTION_LOST"), "{}", err.message());
+    let err = plugin
+        .invoke(tool_payload("crash"), &mut ctx("r2"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("CONNECTION_LOST"),
+        "{}",
+        err.message()
+    );
     let mut c2 = ctx("r3");
     let r = plugin.invoke(tool_payload("crap"), &mut c2).await.unwrap();
     assert!(r.continue_processing);
@@ -118,9 +133,12 @@ async fn stdio_entries_reject_http_keys_and_missing_commands() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("mcp.script") && e.contains("mcp.cmd"), "{e}");
-    let e = ExternalPlugin::new(entry(json!({"proto": "SSE", "url": "http://x/sse"})), &ClientOptions::default())
-        .unwrap_err()
-        .to_string();
+    let e = ExternalPlugin::new(
+        entry(json!({"proto": "SSE", "url": "http://x/sse"})),
+        &ClientOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("SSE") && e.contains("STREAMABLEHTTP"), "{e}");
 }
 
@@ -132,6 +150,15 @@ async fn a_missing_program_is_a_typed_connect_error() {
     )
     .unwrap();
     let err = plugin.initialize().await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("CONNECT_ERROR"), "{}", err.message());
-    assert!(err.message().contains("/nonexistent/plugin-server"), "{}", err.message());
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("CONNECT_ERROR"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        err.message().contains("/nonexistent/plugin-server"),
+        "{}",
+        err.message()
+    );
 }

@@ -1,5 +1,6 @@
 //! The client-side refusal matrix: wrong CA, host-name mismatch (and its three fixes), expired
 //! server certificate, missing client certificate; and `verify: false`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -20,7 +21,12 @@ async fn init_error(url: String, tls: Value) -> String {
     let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": url, "tls": tls}));
     let plugin = ExternalPlugin::new(cfg, &options()).unwrap();
     let err = plugin.initialize().await.unwrap_err();
-    assert_eq!(err.model.code.as_deref(), Some("TLS_ERROR"), "{}", err.message());
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("TLS_ERROR"),
+        "{}",
+        err.message()
+    );
     assert!(err.message().contains("Scrubber"), "{}", err.message());
     err.message().to_string()
 }
@@ -29,7 +35,10 @@ async fn init_ok(url: String, tls: Value) {
     let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": url, "tls": tls}));
     let plugin = ExternalPlugin::new(cfg, &options()).unwrap();
     plugin.initialize().await.unwrap();
-    let r = plugin.invoke(tool_payload("crap"), &mut ctx("r")).await.unwrap();
+    let r = plugin
+        .invoke(tool_payload("crap"), &mut ctx("r"))
+        .await
+        .unwrap();
     assert!(r.continue_processing);
     plugin.shutdown().await;
 }
@@ -47,7 +56,10 @@ async fn server_certificate_from_another_ca_is_refused() {
     .await;
     // Both test CAs carry the same name, so webpki reports a bad signature, not an unknown issuer.
     assert!(msg.contains("CA"), "{msg}");
-    assert!(msg.contains("ca_bundle") && msg.contains(&other.ca()), "{msg}");
+    assert!(
+        msg.contains("ca_bundle") && msg.contains(&other.ca()),
+        "{msg}"
+    );
     server.stop().await;
 }
 
@@ -64,11 +76,24 @@ async fn host_name_mismatch_names_the_three_fixes_and_each_fix_works() {
     )
     .await;
     assert!(msg.contains("127.0.0.1"), "{msg}");
-    assert!(msg.contains("localhost"), "fix 1 (a SAN name) missing: {msg}");
-    assert!(msg.contains("check_hostname"), "fix 2 (turn the check off) missing: {msg}");
-    assert!(msg.contains("--san IP:127.0.0.1"), "fix 3 (reissue with an IP SAN) missing: {msg}");
+    assert!(
+        msg.contains("localhost"),
+        "fix 1 (a SAN name) missing: {msg}"
+    );
+    assert!(
+        msg.contains("check_hostname"),
+        "fix 2 (turn the check off) missing: {msg}"
+    );
+    assert!(
+        msg.contains("--san IP:127.0.0.1"),
+        "fix 3 (reissue with an IP SAN) missing: {msg}"
+    );
     // Fix 1: a name from the SANs.
-    init_ok(format!("https://localhost:{port}/mcp"), json!({"ca_bundle": pki.ca()})).await;
+    init_ok(
+        format!("https://localhost:{port}/mcp"),
+        json!({"ca_bundle": pki.ca()}),
+    )
+    .await;
     // Fix 2: check_hostname off (the chain is still verified).
     init_ok(
         format!("https://127.0.0.1:{port}/mcp"),
@@ -135,9 +160,16 @@ async fn verify_false_accepts_an_untrusted_certificate() {
 
 #[tokio::test]
 async fn missing_tls_files_fail_at_construction_naming_the_key() {
-    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": "https://localhost:1/mcp",
-        "tls": {"ca_bundle": "/nonexistent/ca.crt"}}));
-    let err = ExternalPlugin::new(cfg, &options()).unwrap_err().to_string();
-    assert!(err.contains("ca_bundle") && err.contains("/nonexistent/ca.crt"), "{err}");
+    let cfg = entry(
+        json!({"proto": "STREAMABLEHTTP", "url": "https://localhost:1/mcp",
+        "tls": {"ca_bundle": "/nonexistent/ca.crt"}}),
+    );
+    let err = ExternalPlugin::new(cfg, &options())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ca_bundle") && err.contains("/nonexistent/ca.crt"),
+        "{err}"
+    );
     assert!(err.contains("Scrubber"), "{err}");
 }

@@ -1,5 +1,6 @@
 //! Rust client ↔ Rust server (plugwire-server's run API on 127.0.0.1:0 or a Unix socket),
 //! TLS off / TLS / mTLS: results, context, errors, and connection reuse.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -21,7 +22,11 @@ fn options(stats: &Arc<ConnectionStats>) -> ClientOptions {
 /// The behaviour every transport must show, plus reuse: 30 calls at concurrency 3.
 async fn exercise(plugin: Arc<ExternalPlugin>, stats: &Arc<ConnectionStats>) {
     plugin.initialize().await.unwrap();
-    assert_eq!(plugin.config().priority, 50, "remote priority comes through");
+    assert_eq!(
+        plugin.config().priority,
+        50,
+        "remote priority comes through"
+    );
 
     let mut c = ctx("req-1");
     let r = plugin.invoke(tool_payload("crap"), &mut c).await.unwrap();
@@ -32,13 +37,23 @@ async fn exercise(plugin: Arc<ExternalPlugin>, stats: &Arc<ConnectionStats>) {
     assert!(r.continue_processing);
     assert_eq!(c.state["calls"], 2, "state travels to the server and back");
 
-    let blocked = plugin.invoke(tool_payload("forbidden"), &mut ctx("req-2")).await.unwrap();
+    let blocked = plugin
+        .invoke(tool_payload("forbidden"), &mut ctx("req-2"))
+        .await
+        .unwrap();
     assert!(!blocked.continue_processing);
     assert_eq!(blocked.violation.unwrap().code, "PROHIBITED_CONTENT");
 
-    let err = plugin.invoke(tool_payload("boom"), &mut ctx("req-3")).await.unwrap_err();
+    let err = plugin
+        .invoke(tool_payload("boom"), &mut ctx("req-3"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), PluginErrorKind::Plugin);
-    assert!(err.message().contains("boom requested"), "{}", err.message());
+    assert!(
+        err.message().contains("boom requested"),
+        "{}",
+        err.message()
+    );
 
     let before = stats.connections_opened();
     let mut tasks = Vec::new();
@@ -58,7 +73,10 @@ async fn exercise(plugin: Arc<ExternalPlugin>, stats: &Arc<ConnectionStats>) {
         t.await.unwrap();
     }
     let opened = stats.connections_opened() - before;
-    assert!(opened <= 3, "30 calls at concurrency 3 opened {opened} connections");
+    assert!(
+        opened <= 3,
+        "30 calls at concurrency 3 opened {opened} connections"
+    );
     plugin.shutdown().await;
 }
 
@@ -66,9 +84,13 @@ async fn exercise(plugin: Arc<ExternalPlugin>, stats: &Arc<ConnectionStats>) {
 async fn plain_http() {
     let server = start_tcp(None).await;
     let stats = ConnectionStats::new();
-    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{}/mcp", server.port())}));
+    let cfg = entry(
+        json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{}/mcp", server.port())}),
+    );
     let plugin = Arc::new(ExternalPlugin::new(cfg, &options(&stats)).unwrap());
-    exercise(plugin, &stats).await;
+    exercise(plugin.clone(), &stats).await;
+    // plugwire serve is stateless: no session id.
+    assert!(plugin.session().session_id().is_none());
     // Sequential calls before the burst all went over one connection.
     assert!(stats.connections_opened() <= 4);
     server.stop().await;
@@ -80,8 +102,10 @@ async fn unix_socket() {
     let server = start_unix(dir.path()).await;
     let stats = ConnectionStats::new();
     let sock = server.socket.clone().unwrap();
-    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": "http://localhost/mcp",
-        "uds": sock.display().to_string()}));
+    let cfg = entry(
+        json!({"proto": "STREAMABLEHTTP", "url": "http://localhost/mcp",
+        "uds": sock.display().to_string()}),
+    );
     let plugin = Arc::new(ExternalPlugin::new(cfg, &options(&stats)).unwrap());
     assert!(plugin.url().contains("uds="), "{}", plugin.url());
     exercise(plugin, &stats).await;
@@ -147,8 +171,10 @@ async fn env_tls_never_applies_to_unix_sockets() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_unix(dir.path()).await;
     let stats = ConnectionStats::new();
-    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": "https://localhost/mcp",
-        "uds": server.socket.clone().unwrap().display().to_string()}));
+    let cfg = entry(
+        json!({"proto": "STREAMABLEHTTP", "url": "https://localhost/mcp",
+        "uds": server.socket.clone().unwrap().display().to_string()}),
+    );
     let opts = ClientOptions {
         stats: stats.clone(),
         env: env(&[("PLUGINS_CLIENT_MTLS_CA_BUNDLE", "/nonexistent/ca.crt")]),
@@ -164,7 +190,9 @@ async fn required_but_null_fields_are_sent_and_null_model_fields_omitted() {
     // tool_post_invoke with result: null must reach the server (Python rejects a missing result).
     let server = start_tcp(None).await;
     let stats = ConnectionStats::new();
-    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{}/mcp", server.port())}));
+    let cfg = entry(
+        json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{}/mcp", server.port())}),
+    );
     let plugin = ExternalPlugin::new(cfg, &options(&stats)).unwrap();
     plugin.initialize().await.unwrap();
     let payload = plugwire_framework::HookPayload::from_json(
@@ -175,8 +203,15 @@ async fn required_but_null_fields_are_sent_and_null_model_fields_omitted() {
     let req = payload.to_request_json();
     assert_eq!(req.get("result"), Some(&Value::Null));
     // The Scrubber has no tool_post_invoke: the server answers with an `error` object naming it.
-    let err = plugin.invoke_hook(&payload, &mut ctx("req-9")).await.unwrap_err();
-    assert!(err.message().contains("tool_post_invoke"), "{}", err.message());
+    let err = plugin
+        .invoke_hook(&payload, &mut ctx("req-9"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("tool_post_invoke"),
+        "{}",
+        err.message()
+    );
     let mut g = ctx("req-10");
     g.global_context.tenant_id = None;
     let wire = g.to_request_json();

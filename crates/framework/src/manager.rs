@@ -127,6 +127,11 @@ impl PluginManager {
         self.timeout
     }
 
+    /// `plugin_settings.fail_on_plugin_error`: every plugin error fails the chain, whatever the mode.
+    pub fn fail_on_plugin_error(&self) -> bool {
+        self.fail_on_plugin_error
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -360,3 +360,10 @@ from_payload!(
     HttpAuthCheckPermissionPayload => HttpAuthCheckPermission,
     HttpAuthCheckPermissionResultPayload => PermissionDecision,
 );
+
+/// Serializes as [`HookPayload::to_json`] (the bare payload object, explicit nulls).
+impl Serialize for HookPayload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}

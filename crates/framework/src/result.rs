@@ -192,3 +192,10 @@ impl PluginResult {
         })
     }
 }
+
+/// Serializes as [`PluginResult::to_json`] (6 keys, explicit nulls).
+impl Serialize for PluginResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}

@@ -132,3 +132,29 @@ pub(crate) mod lax {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::lax;
+    use serde_json::json;
+
+    #[test]
+    fn lax_coercions_match_pydantic() {
+        assert_eq!(lax::to_i64(&json!(" 42 ")), Ok(42));
+        assert_eq!(lax::to_i64(&json!(7.0)), Ok(7));
+        assert!(lax::to_i64(&json!(7.5)).is_err());
+        assert!(lax::to_i64(&json!("7.5")).is_err());
+        assert_eq!(lax::to_f64(&json!("0.25")), Ok(0.25));
+        for t in ["true", "True", "YES", "on", "1", "t", "y"] {
+            assert_eq!(lax::to_bool(&json!(t)), Ok(true), "{t}");
+        }
+        for f in ["false", "Off", "no", "0", "f", "n"] {
+            assert_eq!(lax::to_bool(&json!(f)), Ok(false), "{f}");
+        }
+        assert_eq!(lax::to_bool(&json!(1)), Ok(true));
+        let e = lax::to_bool(&json!("maybe")).unwrap_err();
+        assert!(e.contains("maybe"), "{e}");
+        assert!(lax::to_bool(&json!(2)).is_err());
+    }
+}

@@ -100,7 +100,12 @@ fn plugin_config_serializes_like_get_plugin_config() {
 fn upstream_shaped_config_loads_and_disabled_entries_are_never_resolved() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-like.yaml");
     let c = Config::load(&path, &no_env).unwrap();
-    assert_eq!(c.plugins.len(), 7);
+    assert_eq!(c.plugins.len(), 8);
+    let rl = c.plugin("RateLimiterPlugin").unwrap();
+    assert_eq!(
+        rl.config.as_ref().unwrap()["redis_url"],
+        "redis://redis:6379/0"
+    );
     assert!(
         c.plugin_settings.parallel_execution_within_band,
         "parsed (and ignored)"
@@ -452,5 +457,30 @@ plugins:
     assert!(
         e.contains("`server_settings.port`") && e.contains("eighty"),
         "{e}"
+    );
+}
+
+#[test]
+fn nested_defaults_as_upstream_writes_them() {
+    let line = r#"redis_url: '{{ env.RATELIMITER_REDIS_URL | default(env.REDIS_URL | default("redis://redis:6379/0")) }}'"#;
+    assert_eq!(
+        render_template(line, "f", &no_env).unwrap(),
+        "redis_url: 'redis://redis:6379/0'"
+    );
+    let env = |k: &str| (k == "REDIS_URL").then(|| "redis://r:1".to_owned());
+    assert_eq!(
+        render_template(line, "f", &env).unwrap(),
+        "redis_url: 'redis://r:1'"
+    );
+    let e = render_template("{{ env.A | default(env.B) }}", "f", &no_env).unwrap_err();
+    assert!(matches!(e, ConfigError::UnsetVariable { .. }), "{e:?}");
+    assert_eq!(
+        render_template("{{ env.get('A', env.get('B', 3)) }}", "f", &no_env).unwrap(),
+        "3"
+    );
+    // Expressions that do not start with `env` are not ours to render.
+    assert_eq!(
+        render_template("{{ 'x' }} {{ x.y }}", "f", &no_env).unwrap(),
+        "{{ 'x' }} {{ x.y }}"
     );
 }

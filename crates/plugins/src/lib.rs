@@ -47,24 +47,25 @@ fn arc<P: Plugin>(r: Result<P, PluginError>) -> Result<Arc<dyn Plugin>, PluginEr
 /// `(kinds, constructor)` of each built-in: our short kind first, then the Python paths.
 pub fn builtins() -> Vec<(&'static [&'static str], Ctor)> {
     vec![
-        (
-            &[search_replace::KIND, search_replace::PYTHON_KIND],
-            |c| arc(SearchReplacePlugin::new(c)),
-        ),
-        (
-            &[deny_list::KIND, deny_list::PYTHON_KIND],
-            |c| arc(DenyListPlugin::new(c)),
-        ),
-        (
-            &[pii::KIND, pii::PYTHON_KIND, pii::CPEX_KIND],
-            |c| arc(PiiFilterPlugin::new(c)),
-        ),
+        (&[search_replace::KIND, search_replace::PYTHON_KIND], |c| {
+            arc(SearchReplacePlugin::new(c))
+        }),
+        (&[deny_list::KIND, deny_list::PYTHON_KIND], |c| {
+            arc(DenyListPlugin::new(c))
+        }),
+        (&[pii::KIND, pii::PYTHON_KIND, pii::CPEX_KIND], |c| {
+            arc(PiiFilterPlugin::new(c))
+        }),
         (
             &[output_length_guard::KIND, output_length_guard::PYTHON_KIND],
             |c| arc(OutputLengthGuardPlugin::new(c)),
         ),
         (
-            &[url_reputation::KIND, url_reputation::PYTHON_KIND, url_reputation::CPEX_KIND],
+            &[
+                url_reputation::KIND,
+                url_reputation::PYTHON_KIND,
+                url_reputation::CPEX_KIND,
+            ],
             |c| arc(UrlReputationPlugin::new(c)),
         ),
     ]

@@ -22,7 +22,8 @@ use crate::settings::Settings;
 /// Our short kind.
 pub const KIND: &str = "output_length_guard";
 /// The Python kind path.
-pub const PYTHON_KIND: &str = "plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin";
+pub const PYTHON_KIND: &str =
+    "plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin";
 /// The violation code.
 pub const CODE: &str = "OUTPUT_LENGTH_VIOLATION";
 
@@ -80,25 +81,45 @@ impl LengthSettings {
         let max_chars = usize_of("max_chars", 1)?;
         let min_tokens = usize_of("min_tokens", 0)?.unwrap_or(0);
         let max_tokens = usize_of("max_tokens", 1)?;
-        for k in ["max_text_length", "max_structure_size", "max_recursion_depth"] {
+        for k in [
+            "max_text_length",
+            "max_structure_size",
+            "max_recursion_depth",
+        ] {
             s.opt_int(k, 1)?;
         }
         let chars_per_token = s.opt_float("chars_per_token")?.unwrap_or(4.0);
         if !(chars_per_token.is_finite() && chars_per_token > 0.0) {
             return Err(s.error("chars_per_token", "must be a positive number (default 4)"));
         }
-        let limit_mode = match s.string("limit_mode", "character")?.trim().to_ascii_lowercase().as_str() {
+        let limit_mode = match s
+            .string("limit_mode", "character")?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "character" | "characters" | "char" | "chars" => LimitMode::Character,
             "token" | "tokens" => LimitMode::Token,
             other => {
-                return Err(s.error("limit_mode", format!("{other:?} is not one of: character, token")))
+                return Err(s.error(
+                    "limit_mode",
+                    format!("{other:?} is not one of: character, token"),
+                ))
             }
         };
-        let strategy = match s.string("strategy", "truncate")?.trim().to_ascii_lowercase().as_str() {
+        let strategy = match s
+            .string("strategy", "truncate")?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "truncate" => Strategy::Truncate,
             "block" => Strategy::Block,
             other => {
-                return Err(s.error("strategy", format!("invalid strategy {other:?}; must be one of: block, truncate")))
+                return Err(s.error(
+                    "strategy",
+                    format!("invalid strategy {other:?}; must be one of: block, truncate"),
+                ))
             }
         };
         if let Some(max) = max_chars {
@@ -158,7 +179,10 @@ impl LengthSettings {
 /// Python's `float(text)` succeeds: integers, decimals, exponents, inf/nan, surrounding spaces.
 fn is_numeric(text: &str) -> bool {
     let t = text.trim();
-    !t.is_empty() && t.replace('_', "").parse::<f64>().is_ok() && !t.starts_with('_') && !t.ends_with('_')
+    !t.is_empty()
+        && t.replace('_', "").parse::<f64>().is_ok()
+        && !t.starts_with('_')
+        && !t.ends_with('_')
 }
 
 /// Cut `value` to at most `max` characters including `ellipsis` (optionally at a word boundary).
@@ -178,8 +202,8 @@ pub fn truncate(value: &str, max: usize, ellipsis: &str, word_boundary: bool) ->
     let cut = max - ell_len;
     if word_boundary && cut > 0 {
         const BOUNDARY: &[char] = &[
-            ' ', '\t', '\n', '\r', '.', ',', ';', ':', '!', '?', '-', '—', '–', '/', '\\', '(', ')',
-            '[', ']', '{', '}',
+            ' ', '\t', '\n', '\r', '.', ',', ';', ':', '!', '?', '-', '—', '–', '/', '\\', '(',
+            ')', '[', ']', '{', '}',
         ];
         let min_search = cut.saturating_sub((max as f64 * 0.2) as usize);
         let head: Vec<(usize, char)> = value.char_indices().take(cut).collect();
@@ -254,7 +278,11 @@ impl OutputLengthGuardPlugin {
         if is_numeric(text) {
             meta.insert("numeric".into(), Value::Bool(true));
             meta.insert("within_bounds".into(), Value::Bool(true));
-            return Checked { text: None, meta, violation: None };
+            return Checked {
+                text: None,
+                meta,
+                violation: None,
+            };
         }
         let (min, max) = self.settings.bounds();
         let length = self.settings.measure(chars);
@@ -262,7 +290,11 @@ impl OutputLengthGuardPlugin {
         let above = max.is_some_and(|m| length > m);
         meta.insert("within_bounds".into(), Value::Bool(!(below || above)));
         if !(below || above) {
-            return Checked { text: None, meta, violation: None };
+            return Checked {
+                text: None,
+                meta,
+                violation: None,
+            };
         }
         if self.settings.strategy == Strategy::Block {
             return Checked {
@@ -274,26 +306,39 @@ impl OutputLengthGuardPlugin {
         match max {
             Some(m) if above => {
                 let budget = self.settings.char_budget(m);
-                let new = truncate(text, budget, &self.settings.ellipsis, self.settings.word_boundary);
+                let new = truncate(
+                    text,
+                    budget,
+                    &self.settings.ellipsis,
+                    self.settings.word_boundary,
+                );
                 meta.insert("truncated".into(), Value::Bool(true));
                 meta.insert("new_length".into(), Value::from(new.chars().count()));
-                Checked { text: Some(new), meta, violation: None }
+                Checked {
+                    text: Some(new),
+                    meta,
+                    violation: None,
+                }
             }
             _ => {
                 meta.insert("truncated".into(), Value::Bool(false));
-                Checked { text: None, meta, violation: None }
+                Checked {
+                    text: None,
+                    meta,
+                    violation: None,
+                }
             }
         }
     }
 
     /// Walk structured content; `Err` on the first violation.
-    fn walk(&self, v: &mut Value, path: &str) -> Result<bool, PluginViolation> {
+    fn walk(&self, v: &mut Value, path: &str) -> Result<bool, Box<PluginViolation>> {
         match v {
             Value::String(s) => {
                 let loc = if path.is_empty() { "root" } else { path };
                 let c = self.check(s, Some(loc));
                 if let Some(violation) = c.violation {
-                    return Err(violation);
+                    return Err(Box::new(violation));
                 }
                 match c.text {
                     Some(t) => {
@@ -313,7 +358,11 @@ impl OutputLengthGuardPlugin {
             Value::Object(map) => {
                 let mut changed = false;
                 for (k, item) in map.iter_mut() {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     changed |= self.walk(item, &p)?;
                 }
                 Ok(changed)
@@ -323,7 +372,7 @@ impl OutputLengthGuardPlugin {
     }
 
     /// Text items of an MCP content list; `Err` on a violation (with that item's metadata).
-    fn content_items(&self, items: &mut [Value]) -> Result<bool, (PluginViolation, JsonMap)> {
+    fn content_items(&self, items: &mut [Value]) -> Result<bool, Box<(PluginViolation, JsonMap)>> {
         let mut changed = false;
         for item in items.iter_mut() {
             if item.get("type").and_then(Value::as_str) != Some("text") {
@@ -332,7 +381,7 @@ impl OutputLengthGuardPlugin {
             if let Some(Value::String(text)) = item.get_mut("text") {
                 let c = self.check(text, None);
                 if let Some(v) = c.violation {
-                    return Err((v, c.meta));
+                    return Err(Box::new((v, c.meta)));
                 }
                 if let Some(t) = c.text {
                     *text = t;
@@ -349,7 +398,11 @@ impl OutputLengthGuardPlugin {
 fn text_representation(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Object(m) if m.len() == 1 => m.values().next().map(text_representation).unwrap_or_default(),
+        Value::Object(m) if m.len() == 1 => m
+            .values()
+            .next()
+            .map(text_representation)
+            .unwrap_or_default(),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
@@ -388,12 +441,14 @@ impl Plugin for OutputLengthGuardPlugin {
                     let mut structured = map.get(key).cloned().unwrap_or(Value::Null);
                     return match self.walk(&mut structured, "") {
                         Err(v) => Ok(block(
-                            v,
+                            *v,
                             obj(json!({"structured_content_blocked": true, "location": key})),
                         )),
                         Ok(false) => Ok(with_meta(
                             PluginResult::pass(),
-                            obj(json!({"mcp_result_processed": true, "items_modified": false, "structured_content_processed": false})),
+                            obj(
+                                json!({"mcp_result_processed": true, "items_modified": false, "structured_content_processed": false}),
+                            ),
                         )),
                         Ok(true) => {
                             let text = text_representation(&structured);
@@ -401,14 +456,19 @@ impl Plugin for OutputLengthGuardPlugin {
                             map.insert("content".into(), json!([{"type": "text", "text": text}]));
                             Ok(with_meta(
                                 PluginResult::modified(payload),
-                                obj(json!({"mcp_result_processed": true, "items_modified": true, "structured_content_processed": true})),
+                                obj(
+                                    json!({"mcp_result_processed": true, "items_modified": true, "structured_content_processed": true}),
+                                ),
                             ))
                         }
                     };
                 }
                 let items = map.get_mut("content").and_then(Value::as_array_mut);
                 let changed = match items.map(|i| self.content_items(i)) {
-                    Some(Err((v, meta))) => return Ok(block(v, meta)),
+                    Some(Err(e)) => {
+                        let (v, meta) = *e;
+                        return Ok(block(v, meta));
+                    }
                     Some(Ok(c)) => c,
                     None => false,
                 };
@@ -450,7 +510,10 @@ impl Plugin for OutputLengthGuardPlugin {
             }
             Value::Array(items) if items.first().is_some_and(|f| f.get("type").is_some()) => {
                 match self.content_items(items) {
-                    Err((v, meta)) => Ok(block(v, meta)),
+                    Err(e) => {
+                        let (v, meta) = *e;
+                        Ok(block(v, meta))
+                    }
                     Ok(changed) => {
                         let meta = obj(json!({"mcp_content_processed": true}));
                         if changed {
@@ -472,7 +535,9 @@ impl Plugin for OutputLengthGuardPlugin {
                     if let Some(v) = c.violation {
                         return Ok(block(
                             v,
-                            obj(json!({"items": metas, "violation_index": idx, "total_items": total})),
+                            obj(
+                                json!({"items": metas, "violation_index": idx, "total_items": total}),
+                            ),
                         ));
                     }
                     if let Some(t) = c.text {
@@ -504,6 +569,7 @@ impl Plugin for OutputLengthGuardPlugin {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -513,7 +579,10 @@ mod tests {
         assert_eq!(truncate("hello world", 8, "…", false), "hello w…");
         assert_eq!(truncate("héllo wörld", 8, "...", false), "héllo...");
         assert_eq!(truncate("hello world again", 14, "…", true), "hello world…");
-        assert_eq!(truncate("hello wonderful world", 14, "…", true), "hello wonderf…");
+        assert_eq!(
+            truncate("hello wonderful world", 14, "…", true),
+            "hello wonderf…"
+        );
         assert_eq!(truncate("abcdefghij", 3, "...", false), "abc");
         assert_eq!(truncate("😀😀😀😀", 2, "", false), "😀😀");
     }

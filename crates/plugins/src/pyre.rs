@@ -64,7 +64,10 @@ pub fn translate_pattern(pattern: &str) -> Result<String, PyRegexError> {
                 )));
             };
             if !in_class && next.is_ascii_digit() && next != '0' {
-                return Err(unsupported(pattern, &format!("the back-reference \\{next}")));
+                return Err(unsupported(
+                    pattern,
+                    &format!("the back-reference \\{next}"),
+                ));
             }
             if next == 'Z' && !in_class {
                 out.push_str("\\z");
@@ -150,7 +153,8 @@ pub fn translate_pattern(pattern: &str) -> Result<String, PyRegexError> {
                     hi = Some(h);
                 }
                 let closed = chars.get(j) == Some(&'}');
-                let valid = closed && (!lo.is_empty() || hi.as_deref().is_some_and(|h| !h.is_empty()));
+                let valid =
+                    closed && (!lo.is_empty() || hi.as_deref().is_some_and(|h| !h.is_empty()));
                 if valid {
                     out.push('{');
                     out.push_str(if lo.is_empty() { "0" } else { &lo });
@@ -382,13 +386,11 @@ impl SubRule {
         }
         let out = match self.replacement.literal() {
             Some(lit) => self.regex.replace_all(text, regex::NoExpand(lit)),
-            None => self
-                .regex
-                .replace_all(text, |caps: &Captures<'_>| {
-                    let mut s = String::new();
-                    self.replacement.expand(caps, &mut s);
-                    s
-                }),
+            None => self.regex.replace_all(text, |caps: &Captures<'_>| {
+                let mut s = String::new();
+                self.replacement.expand(caps, &mut s);
+                s
+            }),
         };
         Some(out.into_owned())
     }
@@ -408,6 +410,7 @@ pub fn apply_all(rules: &[SubRule], text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -477,11 +480,26 @@ mod tests {
 
     #[test]
     fn bad_replacements_are_refused() {
-        assert!(SubRule::new("(a)", r"\2").unwrap_err().0.contains("group 2"));
-        assert!(SubRule::new("(a)", r"\g<nope>").unwrap_err().0.contains("<nope>"));
-        assert!(SubRule::new("(a)", r"\q").unwrap_err().0.contains("bad escape"));
-        assert!(SubRule::new("(a)", "x\\").unwrap_err().0.contains("lone backslash"));
-        assert!(SubRule::new("(unclosed", "x").unwrap_err().0.contains("does not compile"));
+        assert!(SubRule::new("(a)", r"\2")
+            .unwrap_err()
+            .0
+            .contains("group 2"));
+        assert!(SubRule::new("(a)", r"\g<nope>")
+            .unwrap_err()
+            .0
+            .contains("<nope>"));
+        assert!(SubRule::new("(a)", r"\q")
+            .unwrap_err()
+            .0
+            .contains("bad escape"));
+        assert!(SubRule::new("(a)", "x\\")
+            .unwrap_err()
+            .0
+            .contains("lone backslash"));
+        assert!(SubRule::new("(unclosed", "x")
+            .unwrap_err()
+            .0
+            .contains("does not compile"));
     }
 
     #[test]
@@ -490,7 +508,10 @@ mod tests {
             SubRule::new("crap", "crud").unwrap(),
             SubRule::new("crud", "yikes").unwrap(),
         ];
-        assert_eq!(apply_all(&rules, "what a crap day").as_deref(), Some("what a yikes day"));
+        assert_eq!(
+            apply_all(&rules, "what a crap day").as_deref(),
+            Some("what a yikes day")
+        );
         assert_eq!(apply_all(&rules, "crud").as_deref(), Some("yikes"));
         assert_eq!(apply_all(&rules, "fine"), None);
     }

@@ -92,7 +92,11 @@ impl SearchReplacePlugin {
             let search = w.required_string("search")?;
             let replace = w.required_string("replace")?;
             let rule = SubRule::new(&search, &replace).map_err(|e| {
-                let key = if e.0.starts_with("replacement") { "replace" } else { "search" };
+                let key = if e.0.starts_with("replacement") {
+                    "replace"
+                } else {
+                    "search"
+                };
                 w.error(key, e)
             })?;
             rules.push(rule);
@@ -144,7 +148,8 @@ impl Plugin for SearchReplacePlugin {
         };
         // Python assumes text content and fails on an image; we rewrite text and skip the rest.
         for m in messages.iter_mut() {
-            if let Some(Value::String(text)) = m.get_mut("content").and_then(|c| c.get_mut("text")) {
+            if let Some(Value::String(text)) = m.get_mut("content").and_then(|c| c.get_mut("text"))
+            {
                 self.rules.apply_in_place(text);
             }
         }

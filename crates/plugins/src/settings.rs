@@ -32,11 +32,7 @@ pub(crate) struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     /// The entry's `config:` block; `known` lists the keys the plugin reads (others are warned about).
-    pub(crate) fn new(
-        config: &'a PluginConfig,
-        plugin_type: &'static str,
-        known: &[&str],
-    ) -> Self {
+    pub(crate) fn new(config: &'a PluginConfig, plugin_type: &'static str, known: &[&str]) -> Self {
         let map = config.config.clone().unwrap_or_default();
         let unknown: Vec<&str> = map
             .keys()

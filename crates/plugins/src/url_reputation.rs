@@ -64,8 +64,13 @@ pub fn scheme_and_host(uri: &str) -> (Option<String>, Option<String>) {
     };
     let scheme = &uri[..colon];
     let valid_scheme = !scheme.is_empty()
-        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        && scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
     if !valid_scheme {
         return (None, None);
     }
@@ -85,9 +90,12 @@ pub fn scheme_and_host(uri: &str) -> (Option<String>, Option<String>) {
 }
 
 fn matches_domain(host: &str, domains: &[String]) -> bool {
-    domains
-        .iter()
-        .any(|d| host == d || host.strip_suffix(d.as_str()).is_some_and(|p| p.ends_with('.')))
+    domains.iter().any(|d| {
+        host == d
+            || host
+                .strip_suffix(d.as_str())
+                .is_some_and(|p| p.ends_with('.'))
+    })
 }
 
 /// Shannon entropy (bits per character) of the registrable part of a host name.
@@ -132,7 +140,10 @@ impl UrlSettings {
                 .map(|(i, d)| {
                     let n = normalize_domain(d);
                     if n.is_empty() || n.contains('/') {
-                        Err(s.error(&format!("{k}[{i}]"), format!("{d:?} is not a domain name (write e.g. example.com)")))
+                        Err(s.error(
+                            &format!("{k}[{i}]"),
+                            format!("{d:?} is not a domain name (write e.g. example.com)"),
+                        ))
                     } else {
                         Ok(n)
                     }
@@ -142,13 +153,19 @@ impl UrlSettings {
         let patterns = |k: &str| -> Result<Vec<String>, PluginError> {
             let list = s.string_list(k)?;
             if let Some(i) = list.iter().position(String::is_empty) {
-                return Err(s.error(&format!("{k}[{i}]"), "is empty, which would match every URL"));
+                return Err(s.error(
+                    &format!("{k}[{i}]"),
+                    "is empty, which would match every URL",
+                ));
             }
             Ok(list)
         };
         let entropy_threshold = s.opt_float("entropy_threshold")?.unwrap_or(3.65);
         if !(entropy_threshold.is_finite() && entropy_threshold > 0.0) {
-            return Err(s.error("entropy_threshold", "must be a positive number (default 3.65)"));
+            return Err(s.error(
+                "entropy_threshold",
+                "must be a positive number (default 3.65)",
+            ));
         }
         Ok(UrlSettings {
             whitelist_domains: domains("whitelist_domains")?,
@@ -169,7 +186,11 @@ impl UrlSettings {
                 return Verdict::Allowed;
             }
         }
-        if self.allowed_patterns.iter().any(|p| uri.contains(p.as_str())) {
+        if self
+            .allowed_patterns
+            .iter()
+            .any(|p| uri.contains(p.as_str()))
+        {
             return Verdict::Allowed;
         }
         if let Some(h) = &host {
@@ -177,7 +198,11 @@ impl UrlSettings {
                 return Verdict::BlockedDomain(h.clone());
             }
         }
-        if let Some(p) = self.blocked_patterns.iter().find(|p| uri.contains(p.as_str())) {
+        if let Some(p) = self
+            .blocked_patterns
+            .iter()
+            .find(|p| uri.contains(p.as_str()))
+        {
             return Verdict::BlockedPattern(p.clone());
         }
         if self.block_non_secure_http && scheme.as_deref() == Some("http") {
@@ -192,12 +217,19 @@ impl UrlSettings {
                     };
                 }
                 let labels: Vec<&str> = h.split('.').collect();
-                let name = if labels.len() >= 2 { labels[labels.len() - 2] } else { h.as_str() };
+                let name = if labels.len() >= 2 {
+                    labels[labels.len() - 2]
+                } else {
+                    h.as_str()
+                };
                 let e = entropy(name);
                 if h.parse::<std::net::IpAddr>().is_err() && e > self.entropy_threshold {
                     return Verdict::Suspicious {
                         host: h.clone(),
-                        why: format!("looks generated (entropy {e:.2} > {})", self.entropy_threshold),
+                        why: format!(
+                            "looks generated (entropy {e:.2} > {})",
+                            self.entropy_threshold
+                        ),
                     };
                 }
             }
@@ -274,6 +306,7 @@ impl Plugin for UrlReputationPlugin {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -287,7 +320,10 @@ mod tests {
             scheme_and_host("http://[::1]:80/"),
             (Some("http".into()), Some("::1".into()))
         );
-        assert_eq!(scheme_and_host("file:///etc/passwd"), (Some("file".into()), None));
+        assert_eq!(
+            scheme_and_host("file:///etc/passwd"),
+            (Some("file".into()), None)
+        );
         assert_eq!(scheme_and_host("no scheme here"), (None, None));
         assert_eq!(
             scheme_and_host("https://bücher.de/x"),

@@ -4,6 +4,8 @@
 //! `plugwire serve` does), and the result (and context, when the capture has one) compared with
 //! the captured answer, JSON value for value.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use plugwire_framework::{Config, HookType, PluginContext, PluginManager};
@@ -13,7 +15,8 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn fixture(name: &str) -> Value {
+/// The capture whose file name starts with `prefix` and ends with `suffix`.
+fn fixture(prefix: &str, suffix: &str) -> Value {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wire");
     let entry = std::fs::read_dir(&dir)
         .unwrap()
@@ -21,9 +24,9 @@ fn fixture(name: &str) -> Value {
         .find(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(name))
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
         })
-        .unwrap_or_else(|| panic!("no fixture {name}"));
+        .unwrap_or_else(|| panic!("no fixture {prefix}*{suffix}"));
     serde_json::from_str(&std::fs::read_to_string(entry).unwrap()).unwrap()
 }
 
@@ -36,20 +39,12 @@ async fn manager() -> PluginManager {
 
 /// Run the capture `n` and return (our answer, the Python answer), both as the `invoke_hook` text JSON.
 async fn replay(m: &PluginManager, n: &str) -> (Value, Value) {
-    let req = fixture(&format!("{n}-"));
-    let req_name = req["params"]["arguments"]["plugin_name"].as_str().unwrap().to_owned();
-    let resp_file = {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wire");
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                let f = p.file_name().unwrap().to_str().unwrap();
-                f.starts_with(&format!("{n}-")) && f.ends_with(".response.json")
-            })
-            .unwrap()
-    };
-    let resp: Value = serde_json::from_str(&std::fs::read_to_string(resp_file).unwrap()).unwrap();
+    let req = fixture(&format!("{n}-"), ".request.json");
+    let req_name = req["params"]["arguments"]["plugin_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = fixture(&format!("{n}-"), ".response.json");
     let python: Value =
         serde_json::from_str(resp["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
 
@@ -87,7 +82,10 @@ async fn replace_bad_words_rewrites_prompt_args_in_rule_order() {
     let m = manager().await;
     let (ours, python) = replay(&m, "13").await;
     assert_eq!(ours, python);
-    assert_eq!(ours["result"]["modified_payload"]["args"]["user"], "what a yikes day");
+    assert_eq!(
+        ours["result"]["modified_payload"]["args"]["user"],
+        "what a yikes day"
+    );
 }
 
 #[tokio::test]

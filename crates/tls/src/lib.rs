@@ -6,7 +6,7 @@
 //! user can get wrong fails at start-up with a [`TlsError`] naming the YAML key or variable.
 //!
 //! # Layout
-//! - [`env`]: the [`Env`] trait (process env or a `HashMap`), [`vars`] names, bool parsing.
+//! - [`env`](mod@env): the [`Env`] trait (process env or a `HashMap`), [`vars`] names, bool parsing.
 //! - [`error`]: [`TlsError`] and [`Origin`] (YAML key / env var / default a value came from).
 //! - [`server_settings`]: `server_settings` + `PLUGINS_SERVER_*` → [`ServerSettings`].
 //! - [`client_settings`]: `mcp.tls` + `PLUGINS_CLIENT_MTLS_*` → [`ClientTlsSettings`].

@@ -206,7 +206,7 @@ pub fn describe_certificate_error(
             }
         }
         CertificateError::BadSignature => {
-            "bad signature: the certificate was not signed by the CA it names".to_string()
+            "bad signature: the certificate was not signed by the key of the CA it names (was the CA regenerated? use the ca.crt that issued it)".to_string()
         }
         CertificateError::Revoked => "revoked".to_string(),
         CertificateError::BadEncoding => "not a valid X.509 certificate".to_string(),

@@ -242,6 +242,15 @@ pub(crate) fn check_uds(path: &Path, origin: &Origin) -> Result<(), TlsError> {
             parent: parent.to_path_buf(),
         });
     }
+    // As Python: a world-writable directory (without the sticky bit) lets any local user
+    // replace the socket; worth a warning, not a refusal (/tmp-style dirs are common in tests).
+    if let Ok(meta) = std::fs::metadata(parent) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            tracing::warn!(dir = %parent.display(), "the Unix socket's directory is world-writable: any local user could replace the socket");
+        }
+    }
     Ok(())
 }
 

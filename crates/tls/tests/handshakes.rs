@@ -150,6 +150,33 @@ fn mtls_over_tls12_too() {
 }
 
 #[test]
+fn client_pem_bundle_is_sent_as_client_certificate() {
+    let w = world();
+    let (cert, key) = w.pki.gateway("gw");
+    let bundle = w.dir.join("client.pem");
+    let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&bundle, text).unwrap();
+    let settings = ClientTlsSettings {
+        certfile: Some(bundle),
+        ca_bundle: Some(w.pki.ca_crt.clone()),
+        ..Default::default()
+    };
+    let out = handshake(
+        w.server(ClientCertPolicy::Required),
+        build_client_config(&settings).unwrap(),
+        "localhost",
+    );
+    assert!(
+        out.server.is_ok() && out.client.is_ok(),
+        "{:?} {:?}",
+        out.server,
+        out.client
+    );
+    let peer = out.server_conn.peer_certificates().unwrap();
+    assert_eq!(CertInfo::parse(&peer[0]).unwrap().subject, "CN=mcp-gateway");
+}
+
+#[test]
 fn eku_less_v3_cert_accepted() {
     let w = world();
     let id = w

@@ -1,15 +1,15 @@
-//! Decision 1, rule by rule: defaults ← YAML ← each set env var, with a HashMap env (never
+//! Decision 1 on the server side, rule by rule: defaults ← YAML ← each set env var, with a HashMap env (never
 //! `set_var`), and error messages that name the variable or YAML key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plugwire_tls::{
-    resolve_client_tls, resolve_client_tls_named, resolve_server_settings, vars, ClientCertPolicy,
-    ClientTlsLayer, Origin, ServerSettingsLayer, ServerTlsLayer, TlsError,
+    resolve_server_settings, vars, ClientCertPolicy, Origin, ServerSettingsLayer, ServerTlsLayer,
+    TlsError,
 };
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -19,32 +19,7 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
-struct Files {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    ca: PathBuf,
-    bundle: PathBuf,
-}
-
-fn files() -> Files {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let pki = common::Pki::new(&root, "test");
-    let (cert, key) = pki.server("server");
-    let bundle = root.join("bundle.pem");
-    let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
-    std::fs::write(&bundle, text).unwrap();
-    Files {
-        ca: pki.ca_crt.clone(),
-        _dir: dir,
-        root,
-        cert,
-        key,
-        bundle,
-    }
-}
+use common::{files, Files};
 
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
@@ -498,120 +473,177 @@ fn password_from_env_overrides_yaml() {
     );
 }
 
-// ---------------------------------------------------------------- client side
-
+/// Decision 1 as one table: each row is YAML + env → (host, port, TLS on?, ssl_cert_reqs) or an
+/// error that must mention every listed word.
 #[test]
-fn client_nothing_configured_is_none() {
-    assert!(resolve_client_tls(None, &env(&[])).unwrap().is_none());
-    assert!(
-        resolve_client_tls(None, &env(&[(vars::PLUGINS_CLIENT_MTLS_VERIFY, "")]))
-            .unwrap()
-            .is_none()
-    );
-}
-
-#[test]
-fn client_yaml_only_with_defaults() {
+fn precedence_table() {
     let f = files();
-    let layer = ClientTlsLayer {
-        ca_bundle: Some(f.ca.clone()),
-        ..Default::default()
-    };
-    let st = resolve_client_tls(Some(&layer), &env(&[]))
-        .unwrap()
-        .unwrap();
-    assert!(st.verify && st.check_hostname);
-    assert_eq!(st.ca_bundle, Some(f.ca.clone()));
-    assert_eq!(st.certfile, None);
-}
-
-#[test]
-fn client_env_overrides_yaml_field_by_field() {
-    let f = files();
-    let other = f.root.join("other-ca.crt");
-    std::fs::copy(&f.ca, &other).unwrap();
-    let layer = ClientTlsLayer {
-        certfile: Some(f.cert.clone()),
-        keyfile: Some(f.key.clone()),
-        ca_bundle: Some(f.ca.clone()),
-        check_hostname: Some(true),
-        ..Default::default()
-    };
-    let e = env(&[
-        (vars::PLUGINS_CLIENT_MTLS_CA_BUNDLE, &s(&other)),
-        (vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME, "No"),
-    ]);
-    let st = resolve_client_tls(Some(&layer), &e).unwrap().unwrap();
-    assert_eq!(st.ca_bundle, Some(other));
-    assert_eq!(st.certfile, Some(f.cert.clone()), "certfile from YAML kept");
-    assert!(!st.check_hostname && st.verify);
-    assert_eq!(
-        st.origins.check_hostname,
-        Origin::Env(vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME)
+    let (cert, key, ca) = (s(&f.cert), s(&f.key), s(&f.ca));
+    let full_tls = Some(tls_layer(&f));
+    type Want = Result<(&'static str, u16, bool, Option<u8>), Vec<&'static str>>;
+    type Row<'a> = (
+        &'a str,
+        Option<ServerSettingsLayer>,
+        Vec<(&'a str, &'a str)>,
+        Want,
     );
-    assert_eq!(st.origins.certfile, Origin::Yaml("mcp.tls.certfile".into()));
-
-    let st = resolve_client_tls(
-        Some(&layer),
-        &env(&[(vars::PLUGINS_CLIENT_MTLS_VERIFY, "off")]),
-    )
-    .unwrap()
-    .unwrap();
-    assert!(!st.verify);
-}
-
-#[test]
-fn client_env_only() {
-    let f = files();
-    let e = env(&[
-        (vars::PLUGINS_CLIENT_MTLS_CERTFILE, &s(&f.bundle)),
-        (vars::PLUGINS_CLIENT_MTLS_CA_BUNDLE, &s(&f.ca)),
-    ]);
-    let st = resolve_client_tls(None, &e).unwrap().unwrap();
-    assert_eq!(st.certfile, Some(f.bundle.clone()));
-    assert_eq!(st.keyfile, None, "key comes from the client.pem bundle");
-}
-
-#[test]
-fn client_errors_name_variables_and_keys() {
-    let f = files();
-    let msg = err_text(resolve_client_tls(
-        None,
-        &env(&[(vars::PLUGINS_CLIENT_MTLS_VERIFY, "sure")]),
-    ));
-    assert!(
-        msg.contains("PLUGINS_CLIENT_MTLS_VERIFY") && msg.contains("sure"),
-        "{msg}"
-    );
-
-    let layer = ClientTlsLayer {
-        keyfile: Some(f.key.clone()),
-        ..Default::default()
-    };
-    let msg = err_text(resolve_client_tls(Some(&layer), &env(&[])));
-    assert!(
-        msg.contains("`mcp.tls.keyfile`") && msg.contains("mcp.tls.certfile"),
-        "{msg}"
-    );
-
-    let layer = ClientTlsLayer {
-        ca_bundle: Some(f.root.join("missing-ca.crt")),
-        ..Default::default()
-    };
-    let msg = err_text(resolve_client_tls_named(
-        "MyFilter",
-        Some(&layer),
-        &env(&[]),
-    ));
-    assert!(
-        msg.contains("`plugins[MyFilter].mcp.tls.ca_bundle`") && msg.contains("missing-ca.crt"),
-        "{msg}"
-    );
-
-    let layer = ClientTlsLayer {
-        certfile: Some(f.cert.clone()),
-        ..Default::default()
-    };
-    let msg = err_text(resolve_client_tls(Some(&layer), &env(&[])));
-    assert!(msg.contains("PLUGINS_CLIENT_MTLS_KEYFILE"), "{msg}");
+    let rows: Vec<Row> = vec![
+        (
+            "defaults",
+            None,
+            vec![],
+            Ok(("127.0.0.1", 8000, false, None)),
+        ),
+        (
+            "yaml only",
+            Some(ServerSettingsLayer {
+                host: Some("0.0.0.0".into()),
+                port: Some(9000),
+                ..Default::default()
+            }),
+            vec![],
+            Ok(("0.0.0.0", 9000, false, None)),
+        ),
+        (
+            "env only",
+            None,
+            vec![
+                (vars::PLUGINS_SERVER_HOST, "::1"),
+                (vars::PLUGINS_SERVER_PORT, "1"),
+            ],
+            Ok(("::1", 1, false, None)),
+        ),
+        (
+            "env beats yaml, per field",
+            Some(ServerSettingsLayer {
+                host: Some("0.0.0.0".into()),
+                port: Some(9000),
+                ..Default::default()
+            }),
+            vec![(vars::PLUGINS_SERVER_PORT, "9001")],
+            Ok(("0.0.0.0", 9001, false, None)),
+        ),
+        (
+            "empty env = unset",
+            Some(ServerSettingsLayer {
+                port: Some(9000),
+                ..Default::default()
+            }),
+            vec![(vars::PLUGINS_SERVER_PORT, "")],
+            Ok(("127.0.0.1", 9000, false, None)),
+        ),
+        (
+            "yaml tls, enabled unset",
+            Some(ServerSettingsLayer {
+                tls: full_tls.clone(),
+                ..Default::default()
+            }),
+            vec![],
+            Ok(("127.0.0.1", 8000, true, Some(2))),
+        ),
+        (
+            "yaml tls, enabled=false",
+            Some(ServerSettingsLayer {
+                tls: full_tls.clone(),
+                ..Default::default()
+            }),
+            vec![(vars::PLUGINS_SERVER_SSL_ENABLED, "FALSE")],
+            Ok(("127.0.0.1", 8000, false, None)),
+        ),
+        (
+            "yaml tls, SSL var overrides field",
+            Some(ServerSettingsLayer {
+                tls: full_tls.clone(),
+                ..Default::default()
+            }),
+            vec![(vars::PLUGINS_SERVER_SSL_CERT_REQS, "0")],
+            Ok(("127.0.0.1", 8000, true, Some(0))),
+        ),
+        (
+            "enabled=true, files from env",
+            None,
+            vec![
+                (vars::PLUGINS_SERVER_SSL_ENABLED, "On"),
+                (vars::PLUGINS_SERVER_SSL_CERTFILE, &cert),
+                (vars::PLUGINS_SERVER_SSL_KEYFILE, &key),
+                (vars::PLUGINS_SERVER_SSL_CA_CERTS, &ca),
+            ],
+            Ok(("127.0.0.1", 8000, true, Some(2))),
+        ),
+        (
+            "enabled=true, nothing else",
+            None,
+            vec![(vars::PLUGINS_SERVER_SSL_ENABLED, "1")],
+            Err(vec![
+                "server_settings.tls.certfile",
+                "PLUGINS_SERVER_SSL_CERTFILE",
+            ]),
+        ),
+        (
+            "SSL var while TLS off",
+            None,
+            vec![(vars::PLUGINS_SERVER_SSL_CA_CERTS, &ca)],
+            Err(vec!["PLUGINS_SERVER_SSL_CA_CERTS", "not enabled"]),
+        ),
+        (
+            "bad bool",
+            None,
+            vec![(vars::PLUGINS_SERVER_SSL_ENABLED, "y")],
+            Err(vec!["PLUGINS_SERVER_SSL_ENABLED", "\"y\""]),
+        ),
+        (
+            "bad port env",
+            None,
+            vec![(vars::PLUGINS_SERVER_PORT, "http")],
+            Err(vec!["PLUGINS_SERVER_PORT"]),
+        ),
+        (
+            "bad port yaml",
+            Some(ServerSettingsLayer {
+                port: Some(100_000),
+                ..Default::default()
+            }),
+            vec![],
+            Err(vec!["server_settings.port"]),
+        ),
+        (
+            "bad cert_reqs env",
+            Some(ServerSettingsLayer {
+                tls: full_tls.clone(),
+                ..Default::default()
+            }),
+            vec![(vars::PLUGINS_SERVER_SSL_CERT_REQS, "CERT_REQUIRED")],
+            Err(vec!["PLUGINS_SERVER_SSL_CERT_REQS"]),
+        ),
+        (
+            "uds + tls",
+            Some(ServerSettingsLayer {
+                uds: Some(f.root.join("s.sock")),
+                tls: full_tls.clone(),
+                ..Default::default()
+            }),
+            vec![],
+            Err(vec!["Unix domain socket", "server_settings.uds"]),
+        ),
+    ];
+    for (what, yaml, pairs, want) in rows {
+        let got = resolve_server_settings(yaml.as_ref(), &env(&pairs));
+        match (got, want) {
+            (Ok(st), Ok((host, port, tls, reqs))) => {
+                assert_eq!(
+                    (st.host.as_str(), st.port, st.tls.is_some()),
+                    (host, port, tls),
+                    "{what}"
+                );
+                assert_eq!(st.tls.map(|t| t.client_auth.as_int()), reqs, "{what}");
+            }
+            (Err(e), Err(words)) => {
+                let msg = e.to_string();
+                for w in words {
+                    assert!(msg.contains(w), "{what}: {w:?} not in {msg}");
+                }
+            }
+            (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+        }
+    }
 }

@@ -104,7 +104,8 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
         let mut body = vec![0u8; content_length];
         reader.read_exact(&mut body).await?;
         if first.starts_with("DELETE") {
-            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await?;
+            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await?;
             continue;
         }
         let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -131,7 +132,8 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
             continue;
         }
         if method.starts_with("notifications/") {
-            w.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").await?;
+            w.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                .await?;
             continue;
         }
         if method == "tools/list" {
@@ -161,7 +163,8 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
                 // Forget: the next request with this id gets 404, a new initialize gets a new id.
                 *fake.session.lock().unwrap() += 1;
                 fake.set(Mode::Sse);
-                w.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await?;
+                w.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    .await?;
             }
             Mode::Garbage => {
                 let body = b"<html>definitely not json</html>";
@@ -185,7 +188,8 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
             }
             Mode::Oversized(n) => {
                 let filler = "x".repeat(n);
-                let big = json!({"jsonrpc": "2.0", "id": id, "result": result_text(filler)}).to_string();
+                let big =
+                    json!({"jsonrpc": "2.0", "id": id, "result": result_text(filler)}).to_string();
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                     big.len()
@@ -214,7 +218,8 @@ async fn write_sse(
     }
     head.push_str("\r\n");
     w.write_all(head.as_bytes()).await?;
-    w.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes()).await?;
+    w.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes())
+        .await?;
     w.write_all(b"0\r\n\r\n").await?;
     w.flush().await
 }

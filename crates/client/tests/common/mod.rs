@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plugwire_framework::{
-    async_trait, Config, GlobalContext, HookPayload, HookType, Plugin, PluginConfig,
-    PluginContext, PluginError, PluginManager, PluginRegistry, PluginResult, PluginViolation,
+    async_trait, Config, GlobalContext, HookPayload, HookType, Plugin, PluginConfig, PluginContext,
+    PluginError, PluginManager, PluginRegistry, PluginResult, PluginViolation,
     ToolPreInvokePayload,
 };
 use plugwire_server::{App, ConnLimits, HostPolicy, ManagerBackend};
@@ -221,8 +221,11 @@ pub fn entry(mcp: Value) -> PluginConfig {
 }
 
 pub fn tool_payload(q: &str) -> HookPayload {
-    HookPayload::from_json(HookType::ToolPreInvoke, json!({"name": "search", "args": {"q": q}}))
-        .unwrap()
+    HookPayload::from_json(
+        HookType::ToolPreInvoke,
+        json!({"name": "search", "args": {"q": q}}),
+    )
+    .unwrap()
 }
 
 pub fn ctx(id: &str) -> PluginContext {

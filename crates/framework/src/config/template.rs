@@ -3,7 +3,8 @@
 //! Python renders the whole file with Jinja and `env = os.environ`. We render the same forms once for
 //! the whole file, without HTML escaping, and an unset variable is an error (decision 5) instead of an
 //! empty string. Supported: `{{ env.VAR }}`, `{{env.VAR}}`, `{{ env['VAR'] }}`, `{{ env.get('VAR') }}`,
-//! `{{ env.get('VAR', 'x') }}`, `{{ env.VAR | default('x') }}`, `{% raw %}…{% endraw %}` and
+//! `{{ env.get('VAR', 'x') }}`, `{{ env.VAR | default('x') }}` (defaults may nest:
+//! `default(env.B | default("x"))`), `{% raw %}…{% endraw %}` and
 //! `{# comments #}`. Expressions that do not read `env` (e.g. a webhook template's `{{event}}`) are
 //! left as written; YAML comment lines are not rendered at all.
 
@@ -155,142 +156,191 @@ enum Rendered {
     Bad(String),
 }
 
-fn render_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Rendered {
-    let parts = split_filters(expr);
-    let base = parts[0].trim();
-    if !(base == "env" || base.starts_with("env.") || base.starts_with("env[")) {
-        return Rendered::NotEnv;
+/// The expression language: `env` references, quoted literals and the `default` filter, which may
+/// nest (`env.A | default(env.B | default("x"))`, as upstream's config uses).
+enum Expr {
+    /// `env.NAME` / `env['NAME']`, or `env.get('NAME', fallback)`.
+    Env(String, Option<Box<Expr>>),
+    Lit(String),
+    Default(Box<Expr>, Box<Expr>),
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
     }
-    let (name, mut default) = match parse_env_ref(base) {
-        Ok(x) => x,
-        Err(m) => return Rendered::Bad(m),
-    };
-    for filter in &parts[1..] {
-        let f = filter.trim();
-        let args = f.strip_prefix("default").or_else(|| {
-            f.strip_prefix('d')
-                .filter(|r| r.trim_start().starts_with('('))
-        });
-        let Some(args) = args else {
-            return Rendered::Bad(format!(
-                "unsupported filter `{f}`; only `default('value')` is supported"
-            ));
-        };
-        let inner = args.trim();
-        let Some(inner) = inner.strip_prefix('(').and_then(|x| x.strip_suffix(')')) else {
-            return Rendered::Bad(format!("malformed filter `{f}`"));
-        };
-        let first = inner.split(',').next().unwrap_or("").trim();
-        match parse_literal(first) {
-            Some(v) => default = Some(v),
-            None => {
-                return Rendered::Bad(format!(
-                    "the default in `{f}` must be a quoted string or a number"
-                ))
-            }
+
+    fn ws(&mut self) {
+        let r = self.rest();
+        self.pos += r.len() - r.trim_start().len();
+    }
+
+    fn eat(&mut self, tok: &str) -> bool {
+        self.ws();
+        if self.rest().starts_with(tok) {
+            self.pos += tok.len();
+            true
+        } else {
+            false
         }
     }
-    match env(&name) {
-        Some(v) => Rendered::Value(v),
-        None => match default {
-            Some(d) => Rendered::Value(d),
-            None => Rendered::Unset(name),
+
+    fn ident(&mut self) -> Option<&'a str> {
+        self.ws();
+        let r = self.rest();
+        let n = r
+            .char_indices()
+            .find(|(i, c)| {
+                !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit())
+            })
+            .map_or(r.len(), |(i, _)| i);
+        (n > 0).then(|| {
+            self.pos += n;
+            &r[..n]
+        })
+    }
+
+    /// A quoted string or a number.
+    fn literal(&mut self) -> Option<String> {
+        self.ws();
+        let r = self.rest();
+        let q = r.chars().next()?;
+        if q == '\'' || q == '"' {
+            let end = r[1..].find(q)?;
+            self.pos += end + 2;
+            return Some(r[1..end + 1].to_owned());
+        }
+        let n = r
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .unwrap_or(r.len());
+        let num = &r[..n];
+        if n > 0 && num.parse::<f64>().is_ok() {
+            self.pos += n;
+            return Some(num.to_owned());
+        }
+        None
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        let mut e = self.primary()?;
+        while self.eat("|") {
+            let f = self.ident().ok_or("expected a filter name after `|`")?;
+            if f != "default" && f != "d" {
+                return Err(format!(
+                    "unsupported filter `{f}`; only `default(...)` is supported"
+                ));
+            }
+            if !self.eat("(") {
+                return Err(format!("`{f}` needs an argument, e.g. default('value')"));
+            }
+            let arg = self.expr()?;
+            if self.eat(",") {
+                // default(value, boolean): the flag (also apply to empty values) is accepted and ignored.
+                self.ident()
+                    .ok_or("expected true or false as the second argument of `default`")?;
+            }
+            if !self.eat(")") {
+                return Err("missing `)`".to_owned());
+            }
+            e = Expr::Default(Box::new(e), Box::new(arg));
+        }
+        Ok(e)
+    }
+
+    fn primary(&mut self) -> Result<Expr, String> {
+        if let Some(l) = self.literal() {
+            return Ok(Expr::Lit(l));
+        }
+        let start = self.pos;
+        match self.ident() {
+            Some("env") => {}
+            Some(_) | None => {
+                self.pos = start;
+                return Err(NOT_ENV.to_owned());
+            }
+        }
+        if self.eat("[") {
+            let name = self
+                .literal()
+                .ok_or("`env[...]` needs a quoted variable name")?;
+            if !self.eat("]") {
+                return Err("missing `]`".to_owned());
+            }
+            return Ok(Expr::Env(name, None));
+        }
+        if !self.eat(".") {
+            return Err("write `env.VAR`, `env['VAR']` or `env.get('VAR', 'default')`".to_owned());
+        }
+        let name = self
+            .ident()
+            .ok_or("expected a variable name after `env.`")?;
+        if name == "get" && self.eat("(") {
+            let var = self
+                .literal()
+                .ok_or("`env.get` needs a quoted variable name")?;
+            let fallback = if self.eat(",") {
+                Some(Box::new(self.expr()?))
+            } else {
+                None
+            };
+            if !self.eat(")") {
+                return Err("missing `)`".to_owned());
+            }
+            return Ok(Expr::Env(var, fallback));
+        }
+        Ok(Expr::Env(name.to_owned(), None))
+    }
+}
+
+const NOT_ENV: &str = "\u{0}not-env";
+
+/// Evaluate; `Err(name)` is the first unset variable that had no default.
+fn eval(e: &Expr, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    match e {
+        Expr::Lit(s) => Ok(s.clone()),
+        Expr::Env(name, fallback) => match (env(name), fallback) {
+            (Some(v), _) => Ok(v),
+            (None, Some(f)) => eval(f, env),
+            (None, None) => Err(name.clone()),
+        },
+        Expr::Default(inner, dflt) => match eval(inner, env) {
+            Ok(v) => Ok(v),
+            Err(_) => eval(dflt, env),
         },
     }
 }
 
-/// Split on top-level `|` (outside quotes).
-fn split_filters(expr: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut start = 0;
-    for (i, c) in expr.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '|') => {
-                parts.push(&expr[start..i]);
-                start = i + 1;
-            }
-            _ => {}
+fn render_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Rendered {
+    // Only expressions that start with `env` are ours; anything else (`{{event}}`) is kept.
+    let first: String = expr
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if first != "env" {
+        return Rendered::NotEnv;
+    }
+    let mut p = Parser { s: expr, pos: 0 };
+    let parsed = match p.expr() {
+        Ok(e) => e,
+        Err(m) if m == NOT_ENV => {
+            return Rendered::Bad(
+                "only `env` references and quoted literals are supported".to_owned(),
+            )
         }
+        Err(m) => return Rendered::Bad(m),
+    };
+    p.ws();
+    if !p.rest().is_empty() {
+        return Rendered::Bad(format!("unexpected `{}`", p.rest().trim()));
     }
-    parts.push(&expr[start..]);
-    parts
-}
-
-/// `env.NAME`, `env['NAME']`, `env.get('NAME')`, `env.get('NAME', 'default')`.
-fn parse_env_ref(base: &str) -> Result<(String, Option<String>), String> {
-    if let Some(args) = base.strip_prefix("env.get") {
-        let inner = args
-            .trim()
-            .strip_prefix('(')
-            .and_then(|x| x.strip_suffix(')'))
-            .ok_or("malformed `env.get(...)`")?;
-        let mut it = split_args(inner).into_iter();
-        let name = it
-            .next()
-            .and_then(|a| parse_literal(a.trim()))
-            .ok_or("`env.get` needs a quoted variable name")?;
-        let default = match it.next() {
-            Some(a) => Some(
-                parse_literal(a.trim())
-                    .ok_or("the default of `env.get` must be a quoted string or a number")?,
-            ),
-            None => None,
-        };
-        return Ok((name, default));
+    match eval(&parsed, env) {
+        Ok(v) => Rendered::Value(v),
+        Err(name) => Rendered::Unset(name),
     }
-    if let Some(name) = base.strip_prefix("env.") {
-        let name = name.trim();
-        if is_ident(name) {
-            return Ok((name.to_owned(), None));
-        }
-        return Err(format!("`{name}` is not a valid variable name"));
-    }
-    if let Some(idx) = base.strip_prefix("env[").and_then(|x| x.strip_suffix(']')) {
-        let name = parse_literal(idx.trim()).ok_or("`env[...]` needs a quoted variable name")?;
-        return Ok((name, None));
-    }
-    Err("write `env.VAR`, `env['VAR']` or `env.get('VAR', 'default')`".to_owned())
-}
-
-fn split_args(s: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => quote = Some(c),
-            (None, ',') => {
-                parts.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// A quoted string (single or double) or a bare number.
-fn parse_literal(s: &str) -> Option<String> {
-    for q in ['\'', '"'] {
-        if let Some(inner) = s.strip_prefix(q).and_then(|x| x.strip_suffix(q)) {
-            if s.len() >= 2 {
-                return Some(inner.to_owned());
-            }
-        }
-    }
-    if !s.is_empty() && s.parse::<f64>().is_ok() {
-        return Some(s.to_owned());
-    }
-    None
 }

@@ -192,10 +192,13 @@ impl Default for Detectors {
 /// ASCII word boundary (see the module doc).
 const B: &str = r"(?-u:\b)";
 
-fn builtin(d: &Detectors) -> Vec<(PiiType, String, MaskStrategy, Option<fn(&str) -> bool>)> {
+/// A built-in pattern: type, regex source, strategy, extra validation.
+type Builtin = (PiiType, String, MaskStrategy, Option<fn(&str) -> bool>);
+
+fn builtin(d: &Detectors) -> Vec<Builtin> {
     use MaskStrategy::{Partial, Redact};
     use PiiType::*;
-    let mut v: Vec<(PiiType, String, MaskStrategy, Option<fn(&str) -> bool>)> = Vec::new();
+    let mut v: Vec<Builtin> = Vec::new();
     let mut add = |t, p: String, s| v.push((t, p, s, None));
     if d.ssn {
         add(Ssn, format!(r"{B}\d{{3}}-\d{{2}}-\d{{4}}{B}"), Partial);
@@ -204,7 +207,11 @@ fn builtin(d: &Detectors) -> Vec<(PiiType, String, MaskStrategy, Option<fn(&str)
         add(Bsn, format!(r"{B}\d{{9}}{B}"), Partial);
     }
     if d.credit_card {
-        add(CreditCard, format!(r"{B}(?:\d{{4}}[-\s]?){{3}}\d{{4}}{B}"), Partial);
+        add(
+            CreditCard,
+            format!(r"{B}(?:\d{{4}}[-\s]?){{3}}\d{{4}}{B}"),
+            Partial,
+        );
     }
     if d.email {
         add(
@@ -224,15 +231,23 @@ fn builtin(d: &Detectors) -> Vec<(PiiType, String, MaskStrategy, Option<fn(&str)
     if d.ip_address {
         add(
             IpAddress,
-            format!(r"{B}(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){{3}}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?){B}"),
+            format!(
+                r"{B}(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){{3}}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?){B}"
+            ),
             Redact,
         );
-        add(IpAddress, format!(r"{B}(?:[A-Fa-f0-9]{{1,4}}:){{7}}[A-Fa-f0-9]{{1,4}}{B}"), Redact);
+        add(
+            IpAddress,
+            format!(r"{B}(?:[A-Fa-f0-9]{{1,4}}:){{7}}[A-Fa-f0-9]{{1,4}}{B}"),
+            Redact,
+        );
     }
     if d.date_of_birth {
         add(
             DateOfBirth,
-            format!(r"{B}(?:DOB|Date of Birth|Born|Birthday)[:\s]+\d{{1,2}}[-/]\d{{1,2}}[-/]\d{{2,4}}{B}"),
+            format!(
+                r"{B}(?:DOB|Date of Birth|Born|Birthday)[:\s]+\d{{1,2}}[-/]\d{{1,2}}[-/]\d{{2,4}}{B}"
+            ),
             Redact,
         );
         add(
@@ -253,7 +268,11 @@ fn builtin(d: &Detectors) -> Vec<(PiiType, String, MaskStrategy, Option<fn(&str)
     }
     if d.bank_account {
         add(BankAccount, format!(r"{B}\d{{8,17}}{B}"), Redact);
-        add(BankAccount, format!(r"{B}[A-Z]{{2}}\d{{2}}[A-Z0-9]{{4}}\d{{7}}(?:\d{{3}})?{B}"), Partial);
+        add(
+            BankAccount,
+            format!(r"{B}[A-Z]{{2}}\d{{2}}[A-Z0-9]{{4}}\d{{7}}(?:\d{{3}})?{B}"),
+            Partial,
+        );
     }
     if d.medical_record {
         add(
@@ -269,7 +288,9 @@ fn builtin(d: &Detectors) -> Vec<(PiiType, String, MaskStrategy, Option<fn(&str)
     if d.api_keys {
         add(
             ApiKey,
-            format!(r#"{B}(?:api[_-]?key|apikey|api_token|access[_-]?token)[:\s]+['"]?[A-Za-z0-9\-_]{{20,}}['"]?{B}"#),
+            format!(
+                r#"{B}(?:api[_-]?key|apikey|api_token|access[_-]?token)[:\s]+['"]?[A-Za-z0-9\-_]{{20,}}['"]?{B}"#
+            ),
             Redact,
         );
     }
@@ -304,7 +325,7 @@ pub fn luhn_valid(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The compiled detector.
@@ -503,6 +524,7 @@ impl PiiDetector {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -538,13 +560,22 @@ mod tests {
 
     #[test]
     fn partial_formats_match_python() {
-        assert_eq!(run(&only(|d| d.ssn = true), "SSN 123-45-6789."), "SSN ***-**-6789.");
-        assert_eq!(run(&only(|d| d.bsn = true), "BSN 123456782"), "BSN *****6782");
+        assert_eq!(
+            run(&only(|d| d.ssn = true), "SSN 123-45-6789."),
+            "SSN ***-**-6789."
+        );
+        assert_eq!(
+            run(&only(|d| d.bsn = true), "BSN 123456782"),
+            "BSN *****6782"
+        );
         assert_eq!(
             run(&only(|d| d.email = true), "mail john.doe@example.com now"),
             "mail j***e@example.com now"
         );
-        assert_eq!(run(&only(|d| d.email = true), "jo@example.com"), "***@example.com");
+        assert_eq!(
+            run(&only(|d| d.email = true), "jo@example.com"),
+            "***@example.com"
+        );
         assert_eq!(
             run(&only(|d| d.phone = true), "call (555) 123-4567"),
             "call (***-***-4567"
@@ -571,17 +602,17 @@ mod tests {
             d.api_keys = true;
         });
         assert_eq!(run(&d, "from 10.0.0.1"), "from [REDACTED]");
-        assert_eq!(run(&d, "v6 2001:0db8:85a3:0000:0000:8a2e:0370:7334"), "v6 [REDACTED]");
+        assert_eq!(
+            run(&d, "v6 2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+            "v6 [REDACTED]"
+        );
         assert_eq!(run(&d, "DOB: 1/2/1990"), "[REDACTED]");
         assert_eq!(run(&d, "on 12/31/1999"), "on [REDACTED]");
         assert_eq!(run(&d, "passport X1234567"), "passport [REDACTED]");
         assert_eq!(run(&d, "DL# D1234567"), "[REDACTED]");
         assert_eq!(run(&d, "MRN: 12345678"), "[REDACTED]");
         assert_eq!(run(&d, "key AKIAIOSFODNN7EXAMPLE"), "key [REDACTED]");
-        assert_eq!(
-            run(&d, "api_key: abcdefghijklmnopqrstuvwxyz"),
-            "[REDACTED]"
-        );
+        assert_eq!(run(&d, "api_key: abcdefghijklmnopqrstuvwxyz"), "[REDACTED]");
     }
 
     #[test]
@@ -590,12 +621,18 @@ mod tests {
         assert!(luhn_valid("5500-0000-0000-0004"));
         assert!(!luhn_valid("1234-5678-9012-3456"));
         let d = only(|d| d.credit_card = true);
-        assert_eq!(run(&d, "order 1234-5678-9012-3456"), "order 1234-5678-9012-3456");
+        assert_eq!(
+            run(&d, "order 1234-5678-9012-3456"),
+            "order 1234-5678-9012-3456"
+        );
         let no_luhn = only(|d| {
             d.credit_card = true;
             d.luhn_check = false;
         });
-        assert_eq!(run(&no_luhn, "order 1234-5678-9012-3456"), "order ****-****-****-3456");
+        assert_eq!(
+            run(&no_luhn, "order 1234-5678-9012-3456"),
+            "order ****-****-****-3456"
+        );
     }
 
     #[test]
@@ -633,13 +670,19 @@ mod tests {
     fn unicode_text_keeps_char_boundaries() {
         let d = det(Detectors::default());
         assert_eq!(
-            run(&d, "Grüße, schreib an juergen@example.com 😀 SSN 123-45-6789 ✓"),
+            run(
+                &d,
+                "Grüße, schreib an juergen@example.com 😀 SSN 123-45-6789 ✓"
+            ),
             "Grüße, schreib an j***n@example.com 😀 SSN ***-**-6789 ✓"
         );
         // The ASCII-only local part is still found next to a non-ASCII letter (Python finds nothing).
         assert_eq!(run(&d, "jürgen@example.com"), "jür***n@example.com");
         // Other-type partial counts characters.
-        assert_eq!(d.mask_value("äbcdé", PiiType::Passport, MaskStrategy::Partial), "ä***é");
+        assert_eq!(
+            d.mask_value("äbcdé", PiiType::Passport, MaskStrategy::Partial),
+            "ä***é"
+        );
     }
 
     #[test]

@@ -82,7 +82,11 @@ pub struct PiiFilterSettings {
 
 impl PiiFilterSettings {
     fn parse(config: &PluginConfig) -> Result<Self, PluginError> {
-        let known: Vec<&str> = DETECT_KEYS.iter().chain(OTHER_KEYS.iter()).copied().collect();
+        let known: Vec<&str> = DETECT_KEYS
+            .iter()
+            .chain(OTHER_KEYS.iter())
+            .copied()
+            .collect();
         let s = Settings::new(config, "PIIFilterPlugin", &known);
         let b = |k: &str| s.bool(k, true);
         let detectors = Detectors {
@@ -111,7 +115,12 @@ impl PiiFilterSettings {
             s.opt_int(k, 0)?;
         }
         let mut custom_patterns = Vec::new();
-        for (i, item) in s.object_list("custom_patterns")?.unwrap_or_default().into_iter().enumerate() {
+        for (i, item) in s
+            .object_list("custom_patterns")?
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let c = s.nested(item, format!("custom_patterns[{i}]."));
             let pii_type = c
                 .string("type", "custom")?
@@ -160,7 +169,10 @@ pub struct PiiFilterPlugin {
 }
 
 fn type_names(types: &[PiiType]) -> Vec<Value> {
-    types.iter().map(|t| Value::String(t.as_str().to_owned())).collect()
+    types
+        .iter()
+        .map(|t| Value::String(t.as_str().to_owned()))
+        .collect()
 }
 
 impl PiiFilterPlugin {
@@ -217,7 +229,11 @@ impl PiiFilterPlugin {
         if !self.settings.include_detection_details || w.found.is_empty() {
             return;
         }
-        let places: Vec<Value> = w.found.iter().map(|f| Value::String(f.path.clone())).collect();
+        let places: Vec<Value> = w
+            .found
+            .iter()
+            .map(|f| Value::String(f.path.clone()))
+            .collect();
         let summary = json!({
             "detected": true,
             list_key: places,
@@ -267,7 +283,9 @@ impl Plugin for PiiFilterPlugin {
             let masked = w.string(value, key, usize::MAX);
             let Some(masked) = masked else { continue };
             let found = &w.found[before..];
-            let types: Vec<PiiType> = found.iter().flat_map(|f| f.types.clone()).collect();
+            let mut types: Vec<PiiType> = found.iter().flat_map(|f| f.types.clone()).collect();
+            types.sort();
+            types.dedup();
             let count: usize = found.iter().map(|f| f.count).sum();
             self.log(&format!("prompt argument '{key}'"), &types);
             if self.settings.block_on_detection {
@@ -317,7 +335,8 @@ impl Plugin for PiiFilterPlugin {
                 .and_then(Value::as_str)
                 .unwrap_or("unknown")
                 .to_owned();
-            if let Some(Value::String(text)) = m.get_mut("content").and_then(|c| c.get_mut("text")) {
+            if let Some(Value::String(text)) = m.get_mut("content").and_then(|c| c.get_mut("text"))
+            {
                 if let Some(masked) = w.string(text, &format!("message_{role}"), usize::MAX) {
                     *text = masked;
                 }
@@ -402,8 +421,12 @@ impl Plugin for PiiFilterPlugin {
                     "Detected PII in nested tool result data".to_owned()
                 };
                 return Ok(PluginResult::block(
-                    PluginViolation::new("PII detected in tool result", description, CODE_TOOL_RESULT)
-                        .with_details(details),
+                    PluginViolation::new(
+                        "PII detected in tool result",
+                        description,
+                        CODE_TOOL_RESULT,
+                    )
+                    .with_details(details),
                 ));
             }
             self.count(w.total(), true);

@@ -38,23 +38,23 @@ impl<'a> Walker<'a> {
         if json_depth < MAX_JSON_IN_STRING_DEPTH && (t.starts_with('{') || t.starts_with('[')) {
             if let Ok(mut v) = serde_json::from_str::<Value>(s) {
                 let inner = format!("{path}(json)");
-                return if self.value(&mut v, &inner, json_depth + 1) {
-                    serde_json::to_string(&v).ok()
-                } else {
-                    None
-                };
+                if self.value(&mut v, &inner, json_depth + 1) {
+                    if let Ok(text) = serde_json::to_string(&v) {
+                        return Some(text);
+                    }
+                }
+                // Nothing in its strings: still scan the raw text, as Python does, so PII in
+                // numbers or keys is not let through.
             }
         }
         let detections = self.det.detect(s);
         if detections.is_empty() {
             return None;
         }
-        let mut types: Vec<PiiType> = Vec::new();
-        for d in &detections {
-            if !types.contains(&d.pii_type) {
-                types.push(d.pii_type);
-            }
-        }
+        // Detector order, as Python's per-type dict.
+        let mut types: Vec<PiiType> = detections.iter().map(|d| d.pii_type).collect();
+        types.sort();
+        types.dedup();
         self.found.push(Found {
             path: path.to_owned(),
             types,
@@ -95,16 +95,15 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Distinct types over everything found, first-seen order.
+    /// Distinct types over everything found, in detector order.
     pub fn types(&self) -> Vec<PiiType> {
-        let mut out: Vec<PiiType> = Vec::new();
-        for f in &self.found {
-            for t in &f.types {
-                if !out.contains(t) {
-                    out.push(*t);
-                }
-            }
-        }
+        let mut out: Vec<PiiType> = self
+            .found
+            .iter()
+            .flat_map(|f| f.types.iter().copied())
+            .collect();
+        out.sort();
+        out.dedup();
         out
     }
 
@@ -114,6 +113,7 @@ impl<'a> Walker<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::detect::Detectors;
     use super::*;
@@ -141,9 +141,13 @@ mod tests {
         let paths: Vec<&str> = w.found.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["args.user.email", "args.user.tags[1]", "args.payload(json).contact.mail"]
+            [
+                "args.user.email",
+                "args.user.tags[1]",
+                "args.payload(json).contact.mail"
+            ]
         );
-        assert_eq!(w.types(), [PiiType::Email, PiiType::Ssn]);
+        assert_eq!(w.types(), [PiiType::Ssn, PiiType::Email]);
         assert_eq!(w.total(), 3);
     }
 
@@ -151,9 +155,15 @@ mod tests {
     fn unchanged_json_strings_keep_their_formatting() {
         let det = PiiDetector::new(&Detectors::default(), &[], &[], "[R]").unwrap();
         let mut w = Walker::new(&det);
-        let mut v = json!({"doc": "{ \"a\" : \"no pii\" }", "broken": "{not json 123-45-6789"});
+        let mut v = json!({
+            "doc": "{ \"a\" : \"no pii\" }",
+            "broken": "{not json 123-45-6789",
+            "numbers": "[123456782, 7]",
+        });
         assert!(w.value(&mut v, "args", 0));
         assert_eq!(v["doc"], "{ \"a\" : \"no pii\" }");
         assert_eq!(v["broken"], "{not json ***-**-6789");
+        // PII in JSON numbers is caught by the raw-text scan (as in Python).
+        assert_eq!(v["numbers"], "[*****6782, 7]");
     }
 }

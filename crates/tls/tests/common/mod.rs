@@ -275,3 +275,31 @@ pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
     (out, text)
 }
+
+pub struct Files {
+    pub _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub bundle: PathBuf,
+}
+
+/// A CA, a server identity, and the identity as a cert+key bundle, in a tempdir.
+pub fn files() -> Files {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let pki = Pki::new(&root, "test");
+    let (cert, key) = pki.server("server");
+    let bundle = root.join("bundle.pem");
+    let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&bundle, text).unwrap();
+    Files {
+        ca: pki.ca_crt.clone(),
+        _dir: dir,
+        root,
+        cert,
+        key,
+        bundle,
+    }
+}

@@ -1,7 +1,10 @@
-"""Deny list, as upstream's plugins/deny_filter/deny.py (1.0.0) behaves: prompt_pre_fetch only.
+"""Deny list, as the Python reference server of the wire captures behaves (spec wire-samples 12-17).
 
-The first argument containing a deny word (case-sensitive substring) blocks the prompt with the
-violation upstream returns; otherwise the payload comes back unchanged as `modified_payload`.
+That is upstream's plugins/deny_filter/deny.py (1.0.0) plus what the captured peer adds, and what
+plugwire's built-in DenyListPlugin does too: the first argument containing a deny word (case-sensitive
+substring) blocks with reason "Prompt not allowed", code "deny" and details {"arg": <argument name>},
+returning the payload unchanged; `tool_pre_invoke` checks top-level string arguments, records
+`deny_checked: true` in the plugin's context state and returns no payload when nothing matched.
 """
 
 from pydantic import BaseModel
@@ -13,6 +16,8 @@ from mcpgateway.plugins.framework import (
     PluginViolation,
     PromptPrehookPayload,
     PromptPrehookResult,
+    ToolPreInvokePayload,
+    ToolPreInvokeResult,
 )
 
 
@@ -21,21 +26,36 @@ class _Config(BaseModel):
 
 
 class DenyListPlugin(Plugin):
-    """Blocks prompts whose arguments contain a configured word."""
+    """Blocks prompts and tool calls whose arguments contain a configured word."""
 
     def __init__(self, config: PluginConfig) -> None:
         super().__init__(config)
         self._words = _Config.model_validate(self._config.config).words
 
+    def _find(self, args: dict) -> str | None:
+        for key, value in args.items():
+            if isinstance(value, str) and any(word in value for word in self._words):
+                return key
+        return None
+
+    @staticmethod
+    def _violation(arg: str) -> PluginViolation:
+        return PluginViolation(
+            reason="Prompt not allowed",
+            description="A deny word was found in the prompt",
+            code="deny",
+            details={"arg": arg},
+        )
+
     async def prompt_pre_fetch(self, payload: PromptPrehookPayload, context: PluginContext) -> PromptPrehookResult:
-        if payload.args:
-            for key in payload.args:
-                if any(word in payload.args[key] for word in self._words):
-                    violation = PluginViolation(
-                        reason="Prompt not allowed",
-                        description="A deny word was found in the prompt",
-                        code="deny",
-                        details={},
-                    )
-                    return PromptPrehookResult(modified_payload=payload, violation=violation, continue_processing=False)
+        arg = self._find(payload.args or {})
+        if arg is not None:
+            return PromptPrehookResult(modified_payload=payload, violation=self._violation(arg), continue_processing=False)
         return PromptPrehookResult(modified_payload=payload)
+
+    async def tool_pre_invoke(self, payload: ToolPreInvokePayload, context: PluginContext) -> ToolPreInvokeResult:
+        context.state["deny_checked"] = True
+        arg = self._find(payload.args or {})
+        if arg is not None:
+            return ToolPreInvokeResult(modified_payload=payload, violation=self._violation(arg), continue_processing=False)
+        return ToolPreInvokeResult()

@@ -1,0 +1,388 @@
+//! `plugwire call` and `plugwire health` as a user runs them: the real binary against a
+//! plugwire server on 127.0.0.1:0 (in this process) or `plugwire serve --stdio` as a child.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use plugwire_framework::{Config, PluginManager};
+use plugwire_server::{App, ConnLimits, HostPolicy, ManagerBackend};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
+
+const SERVER_YAML: &str = r#"
+plugins:
+  - name: ReplaceBadWordsPlugin
+    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
+    hooks: [prompt_pre_fetch, tool_pre_invoke]
+    mode: enforce
+    priority: 150
+    config:
+      words:
+        - search: crap
+          replace: crud
+  - name: DenyListPlugin
+    kind: plugins.deny_filter.deny.DenyListPlugin
+    hooks: [prompt_pre_fetch]
+    mode: enforce
+    priority: 100
+    config:
+      words: [innovative]
+"#;
+
+struct Server {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+async fn start_server() -> Server {
+    let config = Config::load_str(SERVER_YAML, "server.yaml", &|_| None).unwrap();
+    let mut manager = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
+    manager.initialize().await.unwrap();
+    let app = Arc::new(App {
+        backend: Arc::new(ManagerBackend::new(Arc::new(manager))),
+        max_body_bytes: plugwire_server::DEFAULT_MAX_BODY_BYTES,
+        host_policy: HostPolicy::new(true, &[]),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = ConnLimits {
+        drain_timeout: std::time::Duration::from_millis(200),
+        ..ConnLimits::default()
+    };
+    let task = tokio::spawn(async move {
+        plugwire_server::serve_tcp(listener, app, None, limits, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Server {
+        port,
+        stop: Some(tx),
+        task,
+    }
+}
+
+fn gateway_yaml(dir: &Path, port: u16, names: &[&str]) -> std::path::PathBuf {
+    let mut text = String::from("plugins:\n");
+    for name in names {
+        text.push_str(&format!(
+            "  - name: {name}\n    kind: external\n    mcp:\n      proto: STREAMABLEHTTP\n      url: http://127.0.0.1:{port}/mcp\n"
+        ));
+    }
+    let path = dir.join("gateway.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the binary off the async runtime's threads; a clean env for the variables we read.
+async fn plugwire(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args)
+            .env_remove("PLUGINS_CONFIG_FILE")
+            .env("RUST_LOG", "warn");
+        for var in [
+            "PLUGINS_CLIENT_MTLS_CERTFILE",
+            "PLUGINS_CLIENT_MTLS_KEYFILE",
+            "PLUGINS_CLIENT_MTLS_CA_BUNDLE",
+            "PLUGINS_CLIENT_MTLS_VERIFY",
+            "PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME",
+            "PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD",
+        ] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test]
+async fn call_runs_the_chain_over_http_and_reports_reuse() {
+    let server = start_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = gateway_yaml(
+        dir.path(),
+        server.port,
+        &["ReplaceBadWordsPlugin", "DenyListPlugin"],
+    );
+    let cfg = config.display().to_string();
+
+    // A prompt modified by SearchReplace (exit 0).
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &cfg,
+            "--hook",
+            "prompt_pre_fetch",
+            "--payload",
+            r#"{"prompt_id":"p","args":{"text":"so crap"}}"#,
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["result"]["modified_payload"]["args"]["text"], "so crud");
+
+    // A prompt blocked by DenyList (exit 3), the violating plugin named.
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &cfg,
+            "--hook",
+            "prompt_pre_fetch",
+            "--payload",
+            r#"{"prompt_id":"p","args":{"text":"innovative"}}"#,
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["result"]["continue_processing"], false);
+    assert_eq!(v["violation_plugin"], "DenyListPlugin");
+
+    // 40 tool calls at concurrency 4 through one plugin: at most 4 connections.
+    let one = dir.path().join("one");
+    std::fs::create_dir(&one).unwrap();
+    let cfg1 = gateway_yaml(&one, server.port, &["ReplaceBadWordsPlugin"])
+        .display()
+        .to_string();
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &cfg1,
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            r#"{"name":"search","args":{"q":"crap"}}"#,
+            "--repeat",
+            "40",
+            "--concurrency",
+            "4",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["stats"]["calls"], 40);
+    assert_eq!(v["failures"], 0);
+    let opened = v["stats"]["connections_opened"].as_u64().unwrap();
+    assert!(
+        (1..=4).contains(&opened),
+        "40 calls at concurrency 4 opened {opened} connections"
+    );
+    assert_eq!(v["result"]["modified_payload"]["args"]["q"], "crud");
+
+    // PLUGINS_CONFIG_FILE is the default config path.
+    let out = plugwire(
+        args(&[
+            "call",
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            r#"{"name":"t","args":{"q":"crap"}}"#,
+        ]),
+        vec![("PLUGINS_CONFIG_FILE".into(), cfg1.clone())],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout_json(&out)["result"]["modified_payload"]["args"]["q"],
+        "crud"
+    );
+
+    // health on the plain port.
+    let out = plugwire(
+        args(&["health", &format!("http://127.0.0.1:{}", server.port)]),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("healthy"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn call_over_stdio_to_plugwire_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_yaml = dir.path().join("server.yaml");
+    std::fs::write(&server_yaml, SERVER_YAML).unwrap();
+    let gateway = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &gateway,
+        format!(
+            "plugins:\n  - name: ReplaceBadWordsPlugin\n    kind: external\n    mcp:\n      proto: STDIO\n      cmd: [\"{BIN}\", \"serve\", \"--stdio\", \"--config\", \"{}\"]\n",
+            server_yaml.display()
+        ),
+    )
+    .unwrap();
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &gateway.display().to_string(),
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            r#"{"name":"search","args":{"q":"crap"}}"#,
+            "--repeat",
+            "5",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["result"]["modified_payload"]["args"]["q"], "crud");
+    assert_eq!(
+        v["stats"]["connections_opened"], 1,
+        "one child process for all calls"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gives_exit_2_or_1_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bad payload JSON names the flag.
+    let cfg = gateway_yaml(dir.path(), 1, &["ReplaceBadWordsPlugin"])
+        .display()
+        .to_string();
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &cfg,
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            "{nope",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--payload"));
+    // Unknown hook.
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &cfg,
+            "--hook",
+            "tool_pre_nope",
+            "--payload",
+            "{}",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tool_pre_nope"));
+    // Unreachable plugin server: the chain is not run partially; plugin and URL are named.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = gateway_yaml(dir.path(), port, &["ReplaceBadWordsPlugin"])
+        .display()
+        .to_string();
+    let out = plugwire(
+        args(&[
+            "call",
+            "--config",
+            &cfg,
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            r#"{"name":"t","args":{}}"#,
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ReplaceBadWordsPlugin") && err.contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    // health on a closed port: exit 1 and the URL named.
+    let out = plugwire(
+        args(&[
+            "health",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "2",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")));
+}
