@@ -19,7 +19,7 @@ VENV := target/interop-venv
 VENV_PY := $(VENV)/bin/python
 INTEROP_CONSTRAINTS := tests/interop/contextforge-1.0.0-constraints.txt
 
-.PHONY: help build test lint unit interop venv demo bench clean-certs \
+.PHONY: help build test lint unit interop venv demo bench \
         certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check
 
 help:

@@ -167,6 +167,27 @@ echo "$OUT"
 grep -q '"q":"crud"' <<<"$OUT" || { echo "expected the tool arguments to be rewritten" >&2; exit 1; }
 
 bold "8. Without a client certificate the server refuses the connection (mTLS)"
+NO_CERT_YAML="$DEMO_DIR/gateway-no-client-cert.yaml"
+cat > "$NO_CERT_YAML" <<EOF
+plugins:
+  - name: ReplaceBadWordsPlugin
+    kind: external
+    mcp:
+      proto: STREAMABLEHTTP
+      url: https://localhost:$PORT/mcp
+      tls:
+        ca_bundle: $CERTS/ca/ca.crt
+EOF
+show "cat $NO_CERT_YAML"
+sed 's/^/    /' "$NO_CERT_YAML"
+show "$PLUGWIRE call --config $NO_CERT_YAML --hook tool_pre_invoke --payload '{\"name\":\"search\",\"args\":{\"q\":\"crap\"}}'"
+set +e
+"$PLUGWIRE" call --config "$NO_CERT_YAML" --compact --hook tool_pre_invoke \
+    --payload '{"name":"search","args":{"q":"crap"}}'
+STATUS=$?
+set -e
+echo "(exit code $STATUS)"
+[ "$STATUS" != 0 ] || { echo "expected the server to refuse a gateway without client certificate" >&2; exit 1; }
 show "$PLUGWIRE health https://localhost:$PORT --ca-bundle $CERTS/ca/ca.crt   # no --certfile/--keyfile"
 set +e
 "$PLUGWIRE" health "https://localhost:$PORT" --ca-bundle "$CERTS/ca/ca.crt" --timeout 5

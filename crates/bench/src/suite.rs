@@ -397,6 +397,64 @@ fn time_certs(
     (ours, theirs, first_dir)
 }
 
+/// New connection per call against every server, `runs` times.
+async fn handshakes(ctx: &Ctx, servers: &[(Kind, Server)], key_type: &str) -> Vec<Handshakes> {
+    let args = &ctx.args;
+    let mut out = Vec::new();
+    for (kind, server) in servers {
+        let mut series = Series {
+            concurrency: args.handshake_concurrency,
+            samples: Vec::new(),
+        };
+        let prepared = match ctx.target(server.port) {
+            Ok(t) => t.open_session().await.map(|s| (t, s)),
+            Err(e) => Err(e),
+        };
+        let (target, session) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                series.samples.push(Sample {
+                    errors: 1,
+                    first_error: Some(e.to_string()),
+                    ..Sample::default()
+                });
+                out.push(Handshakes {
+                    kind: *kind,
+                    key_type: key_type.into(),
+                    series,
+                });
+                continue;
+            }
+        };
+        for run in 0..args.runs {
+            progress(&format!(
+                "run {}/{}: handshakes ({key_type}) → {}, {} new connections",
+                run + 1,
+                args.runs,
+                kind.label(),
+                args.handshakes
+            ));
+            let s = gen_sample(
+                ctx,
+                &target,
+                &session,
+                server,
+                args.handshake_concurrency,
+                args.handshakes,
+                true,
+            )
+            .await;
+            series.samples.push(s);
+        }
+        out.push(Handshakes {
+            kind: *kind,
+            key_type: key_type.into(),
+            series,
+        });
+    }
+    out
+}
+
 async fn gen_sample(
     ctx: &Ctx,
     target: &Arc<Target>,
@@ -576,6 +634,7 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
 
     // 1. `certs all` against openssl; the servers then use plugwire's certificates.
     let mut server_certs = None;
+    let mut cert_dirs = Vec::new();
     for key_type in ["ecdsa-p256", "rsa4096"] {
         if args.smoke && key_type == "rsa4096" {
             continue;
@@ -590,7 +649,10 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
         ));
         let (ours, theirs, dir) = time_certs(&ctx, key_type, runs);
         if key_type == args.key_type {
-            server_certs = dir;
+            server_certs = dir.clone();
+        }
+        if let Some(d) = dir {
+            cert_dirs.push((key_type.to_string(), d));
         }
         report.certs.push(ours);
         report.certs.push(theirs);
@@ -816,41 +878,33 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
         }
     }
 
-    // 7. TLS handshakes: a new connection for every call.
-    for (kind, server) in &servers {
-        let target = ctx.target(server.port)?;
-        let session = targets
-            .get(kind)
-            .map(|(_, s)| s.clone())
-            .unwrap_or_default();
-        let mut series = Series {
-            concurrency: args.handshake_concurrency,
-            samples: Vec::new(),
-        };
-        for run in 0..args.runs {
-            progress(&format!(
-                "run {}/{}: handshakes → {}, {} new connections",
-                run + 1,
-                args.runs,
-                kind.label(),
-                args.handshakes
-            ));
-            let s = gen_sample(
-                &ctx,
-                &target,
-                &session,
-                server,
-                args.handshake_concurrency,
-                args.handshakes,
-                true,
-            )
-            .await;
-            series.samples.push(s);
+    // 7. TLS handshakes: a new connection for every call; then the same with the other key type.
+    let key_label = report.server_key_type.clone();
+    report
+        .handshakes
+        .extend(handshakes(&ctx, &servers, &key_label).await);
+    for (key_type, root) in &cert_dirs {
+        if *key_type == args.key_type || report.server_key_type != args.key_type {
+            continue;
         }
-        report.handshakes.push(Handshakes {
-            kind: *kind,
-            series,
-        });
+        for (_, mut s) in servers.drain(..) {
+            s.stop();
+        }
+        ctx.certs = CertDir {
+            root: root.clone(),
+            plugin: "example-plugin-a".into(),
+        };
+        for &kind in &kinds {
+            match ctx.start(kind, 100) {
+                Ok(s) => servers.push((kind, s)),
+                Err(e) => ctx
+                    .notes
+                    .push(format!("{} with {key_type} certificates: {e}", kind.label())),
+            }
+        }
+        report
+            .handshakes
+            .extend(handshakes(&ctx, &servers, key_type).await);
     }
 
     for (_, mut s) in servers {

@@ -61,12 +61,15 @@ fn roots(path: &Path) -> Result<RootCertStore> {
     Ok(store)
 }
 
-/// Client side of mTLS: trust only `id.ca`, present `id.cert`.
+/// Client side of mTLS: trust only `id.ca`, present `id.cert`. Session resumption is off, so
+/// every new connection is a full handshake (certificates, signatures), as the Python client's
+/// are; a handshake benchmark with resumption would measure a ticket lookup instead.
 pub fn client_config(id: &Identity) -> Result<Arc<ClientConfig>> {
-    let config = ClientConfig::builder_with_provider(provider())
+    let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(&id.ca)?)
         .with_client_auth_cert(certs(&id.cert)?, key(&id.key)?)?;
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 

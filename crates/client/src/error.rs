@@ -57,7 +57,7 @@ pub enum ClientError {
     },
     /// The server answered 404 for our `mcp-session-id`: it forgot the session (restart).
     #[error(
-        "external plugin '{plugin}': {url} no longer knows MCP session {session_id} (HTTP 404)"
+        "external plugin '{plugin}': {url} no longer knows MCP session {session_id} (HTTP {status})"
     )]
     SessionLost {
         /// Gateway-side plugin name.
@@ -66,6 +66,8 @@ pub enum ClientError {
         url: String,
         /// The session id the server refused.
         session_id: String,
+        /// 404 (the MCP rule), or 400 with a body about the session.
+        status: u16,
     },
     /// A non-success HTTP status.
     #[error("external plugin '{plugin}': {url} answered HTTP {status} to {method}: {body}")]

@@ -109,8 +109,11 @@ impl HttpTransport {
         self.session().id
     }
 
-    /// Takes a ready idle connection, or opens a new one.
-    async fn checkout(&self, method: &str) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+    /// Takes a ready idle connection (`true`: reused), or opens a new one.
+    async fn checkout(
+        &self,
+        method: &str,
+    ) -> Result<(SendRequest<Full<Bytes>>, bool), ClientError> {
         loop {
             let candidate = self.idle.lock().await.pop();
             match candidate {
@@ -119,12 +122,17 @@ impl HttpTransport {
                         continue;
                     }
                     if sender.ready().await.is_ok() {
-                        return Ok(sender);
+                        return Ok((sender, true));
                     }
                 }
                 None => break,
             }
         }
+        Ok((self.connect_new(method).await?, false))
+    }
+
+    /// Opens, handshakes (TLS) and starts one new HTTP/1.1 connection.
+    async fn connect_new(&self, method: &str) -> Result<SendRequest<Full<Bytes>>, ClientError> {
         let stream = self
             .endpoint
             .connect(&self.stats)
@@ -198,12 +206,26 @@ impl HttpTransport {
                     message: format!("cannot build the HTTP request for {}: {e}", self.display),
                 })?;
 
-        let mut sender = self.checkout(method).await?;
+        let (mut sender, mut reused) = self.checkout(method).await?;
         self.stats.count_request();
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| self.hyper_error(&e, method))?;
+        let mut request = request;
+        let response = loop {
+            match sender.try_send_request(request).await {
+                Ok(response) => break response,
+                Err(mut e) => match e.take_message() {
+                    // The pooled connection closed (e.g. the server's keep-alive timeout) before
+                    // our request went out: nothing reached the server, so a fresh connection
+                    // may carry it without re-initializing.
+                    Some(unsent) if reused => {
+                        tracing::debug!(plugin = %self.plugin, "pooled connection closed before {method} was sent; using a new one");
+                        sender = self.connect_new(method).await?;
+                        reused = false;
+                        request = unsent;
+                    }
+                    _ => return Err(self.hyper_error(e.error(), method)),
+                },
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let body = self.read_body(response.into_body(), method).await?;
@@ -224,8 +246,22 @@ impl HttpTransport {
                     plugin: self.plugin.clone(),
                     url: self.display.clone(),
                     session_id: id,
+                    status: 404,
                 });
             }
+        }
+        // Some servers answer a forgotten (or missing) session with 400 and say so in the body.
+        if status == StatusCode::BAD_REQUEST
+            && String::from_utf8_lossy(&body)
+                .to_ascii_lowercase()
+                .contains("session")
+        {
+            return Err(ClientError::SessionLost {
+                plugin: self.plugin.clone(),
+                url: self.display.clone(),
+                session_id: session.id.unwrap_or_else(|| "(none)".to_string()),
+                status: 400,
+            });
         }
         if !status.is_success() {
             return Err(ClientError::HttpStatus {
@@ -275,11 +311,14 @@ impl HttpTransport {
     ) -> Result<Vec<u8>, ClientError> {
         let mut out = Vec::new();
         while let Some(frame) = body.frame().await {
+            // A body that ends early means the connection went away mid-answer (typically a
+            // server shutting down): a connection loss, so the call is recovered and retried.
             let frame = frame.map_err(|e| match self.hyper_error(&e, method) {
-                ClientError::ConnectionLost { .. } => self.malformed(
-                    method,
-                    format!("the answer was cut off ({})", error_chain(&e)),
-                ),
+                ClientError::ConnectionLost { plugin, url, .. } => ClientError::ConnectionLost {
+                    plugin,
+                    url,
+                    message: format!("{method}: the answer was cut off ({})", error_chain(&e)),
+                },
                 other => other,
             })?;
             if let Ok(data) = frame.into_data() {
@@ -320,7 +359,7 @@ impl HttpTransport {
             .body(Full::new(Bytes::new()));
         if let Ok(request) = request {
             let attempt = async {
-                let mut sender = self.checkout("DELETE").await.ok()?;
+                let (mut sender, _) = self.checkout("DELETE").await.ok()?;
                 let response = sender.send_request(request).await.ok()?;
                 let _ = response.into_body().collect().await;
                 Some(())

@@ -23,7 +23,11 @@
 //! - [`decode`]: `invoke_hook` / `get_plugin_config` answers as the Python 1.0.0 client reads them.
 //! - [`merge`]: remote config under the locally set keys, and the conflicts that cannot work.
 //! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation.
+//! - [`options`]: [`ClientOptions`] (timeout, answer size cap, env source, shared counters).
+//! - [`health`]: `GET /health` with the same TLS settings (behind `plugwire health`).
 //! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
+//!
+//! User guide: `docs/client.md`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -14,7 +14,7 @@ use crate::endpoint::build_transport;
 use crate::error::ClientError;
 use crate::merge::merge_configs;
 use crate::options::ClientOptions;
-use crate::session::Session;
+use crate::session::{Session, StartPolicy};
 
 /// Tool names of the plugin server (protocol.md §1).
 pub const GET_PLUGIN_CONFIG: &str = "get_plugin_config";
@@ -66,7 +66,12 @@ impl ExternalPlugin {
         }
         let transport = build_transport(&name, mcp, options)?;
         Ok(Self {
-            session: Session::new(name, transport, options.call_timeout),
+            session: Session::new(
+                name,
+                transport,
+                options.call_timeout,
+                StartPolicy::from_config(mcp.reconnect_attempts, mcp.reconnect_delay),
+            ),
             local: config,
             merged: OnceLock::new(),
             stats: options.stats.clone(),

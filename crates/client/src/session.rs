@@ -3,7 +3,7 @@
 //! connection, a server restart or a 404 for a forgotten session, re-initialize and retry the call
 //! once, backing off (bounded) while failures repeat.
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -58,7 +58,11 @@ impl Transport {
 
     async fn notify(&self, method: &str, message: Value) -> Result<(), ClientError> {
         match self {
-            Transport::Http(t) => t.post(method, &message).await.map(|_| ()),
+            // A notification has no answer; a body we cannot parse does not matter.
+            Transport::Http(t) => match t.post(method, &message).await {
+                Ok(_) | Err(ClientError::Malformed { .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
             Transport::Stdio(t) => t.send(method, &message, None).await.map(|_| ()),
         }
     }
@@ -97,11 +101,53 @@ pub struct Session {
     generation: AtomicU64,
     reinit: tokio::sync::Mutex<ServerInfo>,
     consecutive_failures: AtomicU32,
+    /// The last re-initialization failed, so there is no usable session: the next call
+    /// re-initializes before sending (else it would go out without a session id).
+    broken: AtomicBool,
     timeout: Duration,
+    start: StartPolicy,
+}
+
+/// How hard the first handshake tries: the entry's `mcp.reconnect_attempts` and
+/// `mcp.reconnect_delay` (1.0.0 keys; linear backoff `delay × attempt`, as Python).
+#[derive(Debug, Clone, Copy)]
+pub struct StartPolicy {
+    /// Handshake attempts at start-up (at least 1).
+    pub attempts: u32,
+    /// Base pause between attempts.
+    pub delay: Duration,
+}
+
+impl Default for StartPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            delay: Duration::from_millis(100),
+        }
+    }
+}
+
+impl StartPolicy {
+    /// From `mcp.reconnect_attempts` / `mcp.reconnect_delay`, clamped to sane bounds
+    /// (1..=20 attempts, 0..=30 s) so a typo cannot stall a gateway's start for hours.
+    pub fn from_config(attempts: i64, delay_secs: f64) -> Self {
+        let attempts = attempts.clamp(1, 20) as u32;
+        let delay = if delay_secs.is_finite() && delay_secs > 0.0 {
+            Duration::from_secs_f64(delay_secs.min(30.0))
+        } else {
+            Duration::ZERO
+        };
+        Self { attempts, delay }
+    }
 }
 
 impl Session {
-    pub(crate) fn new(plugin: String, transport: Transport, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        plugin: String,
+        transport: Transport,
+        timeout: Duration,
+        start: StartPolicy,
+    ) -> Self {
         Self {
             plugin,
             transport,
@@ -109,7 +155,9 @@ impl Session {
             generation: AtomicU64::new(0),
             reinit: tokio::sync::Mutex::new(ServerInfo::default()),
             consecutive_failures: AtomicU32::new(0),
+            broken: AtomicBool::new(false),
             timeout,
+            start,
         }
     }
 
@@ -283,8 +331,9 @@ impl Session {
         }
     }
 
-    /// The first handshake (plugin start-up). Transient failures (refused, reset) are retried
-    /// up to 3 times with 0.2 s, 0.4 s pauses; TLS and protocol failures are reported at once.
+    /// The first handshake (plugin start-up). Transient failures (refused, reset) are retried up
+    /// to `StartPolicy::attempts` times in all, pausing `delay × attempt`; TLS and protocol
+    /// failures are reported at once.
     pub async fn connect(&self) -> Result<ServerInfo, ClientError> {
         let mut attempt = 0u32;
         loop {
@@ -295,11 +344,11 @@ impl Session {
                     self.generation.fetch_add(1, Ordering::AcqRel);
                     return Ok(info);
                 }
-                Err(e) if e.is_recoverable() && attempt < 2 => {
+                Err(e) if e.is_recoverable() && attempt + 1 < self.start.attempts => {
                     drop(guard);
                     attempt += 1;
-                    tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} failed: {e}; retrying");
-                    tokio::time::sleep(BASE_BACKOFF * 2 * attempt).await;
+                    tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} of {} failed: {e}; retrying", self.start.attempts);
+                    tokio::time::sleep(self.start.delay * attempt).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -312,10 +361,18 @@ impl Session {
         if self.generation.load(Ordering::Acquire) != seen_generation {
             return Ok(());
         }
-        let info = self.handshake().await?;
-        *guard = info;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        match self.handshake().await {
+            Ok(info) => {
+                *guard = info;
+                self.broken.store(false, Ordering::Release);
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => {
+                self.broken.store(true, Ordering::Release);
+                Err(e)
+            }
+        }
     }
 
     fn backoff(&self, failures: u32) -> Duration {
@@ -329,7 +386,17 @@ impl Session {
     /// `tools/call name(arguments)` → the `CallToolResult` object, with one recovery attempt.
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, ClientError> {
         let params = json!({"name": name, "arguments": arguments});
-        let generation = self.generation.load(Ordering::Acquire);
+        let mut generation = self.generation.load(Ordering::Acquire);
+        if self.broken.load(Ordering::Acquire) {
+            let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            let pause = self.backoff(failures);
+            tracing::info!(plugin = %self.plugin, "no MCP session since the last failure; re-initializing (pause {pause:?})");
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            self.recover(generation).await?;
+            generation = self.generation.load(Ordering::Acquire);
+        }
         match self.rpc("tools/call", params.clone()).await {
             Ok(v) => {
                 self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -359,5 +426,42 @@ impl Session {
             Transport::Http(t) => t.close(self.timeout.min(Duration::from_secs(5))).await,
             Transport::Stdio(t) => t.reset().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_policy_is_clamped() {
+        let p = StartPolicy::from_config(0, -1.0);
+        assert_eq!((p.attempts, p.delay), (1, Duration::ZERO));
+        let p = StartPolicy::from_config(1000, 1e9);
+        assert_eq!((p.attempts, p.delay), (20, Duration::from_secs(30)));
+        let p = StartPolicy::from_config(3, 0.1);
+        assert_eq!((p.attempts, p.delay), (3, Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let stats = crate::ConnectionStats::new();
+        let t = StdioTransport::new(
+            "p".into(),
+            crate::stdio::StdioSpec::from_script("x.sh"),
+            stats,
+            1024,
+        );
+        let s = Session::new(
+            "p".into(),
+            Transport::Stdio(t),
+            Duration::from_secs(1),
+            StartPolicy::default(),
+        );
+        assert_eq!(s.backoff(1), Duration::ZERO);
+        assert_eq!(s.backoff(2), BASE_BACKOFF);
+        assert_eq!(s.backoff(3), BASE_BACKOFF * 2);
+        assert!(s.backoff(4) > s.backoff(3));
+        assert_eq!(s.backoff(50), MAX_BACKOFF);
     }
 }

@@ -218,9 +218,14 @@ impl StdioTransport {
     pub(crate) async fn reset(&self) {
         let running = self.running.lock().await.take();
         if let Some(mut r) = running {
+            // Closing stdin is the polite stop (EOF ends a stdio server); kill if it lingers.
             drop(r.stdin);
-            let _ = r.child.start_kill();
-            let _ = r.child.wait().await;
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_secs(2), r.child.wait()).await;
+            if waited.is_err() {
+                let _ = r.child.start_kill();
+                let _ = r.child.wait().await;
+            }
         }
     }
 }

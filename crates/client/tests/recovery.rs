@@ -150,6 +150,66 @@ async fn a_404_for_a_lost_session_reinitializes_and_retries_once() {
 }
 
 #[tokio::test]
+async fn a_failed_reinitialization_is_repeated_before_the_next_call() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+    // The session is forgotten and the server is not ready for the next initialize yet.
+    fake.set(Mode::ForgetSession);
+    fake.fail_initializes.store(1, Ordering::SeqCst);
+    let err = plugin
+        .invoke(tool_payload("a"), &mut ctx("r1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.model.code.as_deref(),
+        Some("CONNECTION_LOST"),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("initialize"), "{}", err.message());
+    // The next call first re-initializes, then succeeds on the new session.
+    let before = fake.invokes.load(Ordering::SeqCst);
+    let r = plugin
+        .invoke(tool_payload("b"), &mut ctx("r2"))
+        .await
+        .unwrap();
+    assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "b");
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 3);
+    assert_eq!(fake.invokes.load(Ordering::SeqCst), before + 1);
+    assert_eq!(
+        fake.missing_session.load(Ordering::SeqCst),
+        0,
+        "no call went out without a session"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn idle_connections_closed_by_the_server_are_replaced_without_a_new_session() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+    fake.set(Mode::SseThenClose);
+    for i in 0..10 {
+        let r = plugin
+            .invoke(tool_payload("a"), &mut ctx(&format!("r{i}")))
+            .await
+            .unwrap();
+        assert!(r.continue_processing);
+    }
+    assert_eq!(
+        fake.initializes.load(Ordering::SeqCst),
+        1,
+        "no re-initialization"
+    );
+    assert!(stats.connections_opened() >= 10);
+    task.abort();
+}
+
+#[tokio::test]
 async fn a_dropped_connection_is_retried_on_a_fresh_one() {
     let (port, fake, task) = fake::start(Mode::Sse).await;
     let stats = ConnectionStats::new();
@@ -196,18 +256,21 @@ async fn malformed_truncated_and_oversized_answers_are_typed_errors() {
     );
     assert!(err.message().contains("Scrubber") && err.message().contains("127.0.0.1"));
 
+    // A cut-off answer is a lost connection: recovered (re-initialized) and retried once.
     fake.set(Mode::Truncated);
+    let inits = fake.initializes.load(Ordering::SeqCst);
     let err = plugin
         .invoke(tool_payload("a"), &mut ctx("r2"))
         .await
         .unwrap_err();
     assert_eq!(
         err.model.code.as_deref(),
-        Some("MALFORMED_RESPONSE"),
+        Some("CONNECTION_LOST"),
         "{}",
         err.message()
     );
     assert!(err.message().contains("cut off"), "{}", err.message());
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), inits + 1);
 
     fake.set(Mode::Oversized(1 << 20));
     let err = plugin

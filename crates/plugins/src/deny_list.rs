@@ -9,8 +9,8 @@
 //!
 //! `prompt_pre_fetch` returns the payload unchanged when nothing matched (sample 12).
 //! `tool_pre_invoke` (the reference server's extension; upstream's class only has the prompt hook)
-//! checks top-level string arguments, records `deny_checked: true` in the plugin's context state
-//! and returns no payload when nothing matched (sample 15).
+//! checks top-level string arguments; when nothing matched it records `deny_checked: true` in the
+//! plugin's context state and returns no payload (sample 15).
 
 use async_trait::async_trait;
 use plugwire_framework::{
@@ -100,7 +100,6 @@ impl Plugin for DenyListPlugin {
         payload: ToolPreInvokePayload,
         ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
-        ctx.set_state("deny_checked", Value::Bool(true));
         let hit = payload.args.as_ref().and_then(|args| {
             self.find(
                 args.iter()
@@ -114,6 +113,9 @@ impl Plugin for DenyListPlugin {
             r.modified_payload = Some(payload.into());
             return Ok(r);
         }
+        // Only a call that passed the check is marked (a blocked call's context stays empty, as in
+        // wire sample 17, so the server sends no `context` with the violation).
+        ctx.set_state("deny_checked", Value::Bool(true));
         Ok(PluginResult::pass())
     }
 }

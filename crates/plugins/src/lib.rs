@@ -10,8 +10,8 @@
 //! | [`UrlReputationPlugin`] | `url_reputation` | `plugins.url_reputation.url_reputation.URLReputationPlugin`, `cpex_url_reputation.URLReputationPlugin` |
 //!
 //! A bad `config:` block fails the plugin's constructor with the plugin type and the key named
-//! (`SearchReplacePlugin config key `words[1].search`: ...`); the framework's loader adds the file
-//! and the plugin's name.
+//! (``SearchReplacePlugin config key `words[1].search`: ...``); the framework's loader adds the
+//! file and the plugin's name.
 //!
 //! # Layout
 //! - `settings`: reading a `config:` block key by key with Python's lax typing.

@@ -206,14 +206,15 @@ pub fn truncate(value: &str, max: usize, ellipsis: &str, word_boundary: bool) ->
             ')', '[', ']', '{', '}',
         ];
         let min_search = cut.saturating_sub((max as f64 * 0.2) as usize);
-        let head: Vec<(usize, char)> = value.char_indices().take(cut).collect();
-        for i in (min_search..cut).rev() {
-            if let Some(&(b, c)) = head.get(i) {
-                if BOUNDARY.contains(&c) {
-                    let end = b + c.len_utf8();
-                    return format!("{}{ellipsis}", value[..end].trim_end());
-                }
-            }
+        // Only the search window is materialised (it is 20% of `max`, never the whole text).
+        let window: Vec<(usize, char)> = value
+            .char_indices()
+            .skip(min_search)
+            .take(cut - min_search)
+            .collect();
+        if let Some(&(b, c)) = window.iter().rev().find(|(_, c)| BOUNDARY.contains(c)) {
+            let end = b + c.len_utf8();
+            return format!("{}{ellipsis}", value[..end].trim_end());
         }
     }
     format!("{}{ellipsis}", &value[..byte_at(cut)])

@@ -71,6 +71,17 @@ pub fn translate_pattern(pattern: &str) -> Result<String, PyRegexError> {
             }
             if next == 'Z' && !in_class {
                 out.push_str("\\z");
+            } else if matches!(next, 'p' | 'P') && chars.get(i + 2) == Some(&'{') {
+                // `\p{Greek}` (not Python syntax, but unambiguous): copy through the closing brace.
+                let close = chars[i + 2..]
+                    .iter()
+                    .position(|&c| c == '}')
+                    .map(|p| i + 2 + p);
+                let end = close.unwrap_or(chars.len() - 1);
+                out.extend(&chars[i..=end]);
+                i = end + 1;
+                class_start = false;
+                continue;
             } else {
                 out.push('\\');
                 out.push(next);
@@ -457,6 +468,7 @@ mod tests {
         assert_eq!(sub("[]a]", "-", "]a"), "--");
         assert_eq!(sub("[^]a]", "-", "]ab"), "]a-");
         assert_eq!(sub("[&&]", "+", "a&&b"), "a++b");
+        assert_eq!(sub(r"\p{Greek}+", "G", "alpha αβγ"), "alpha G");
     }
 
     #[test]

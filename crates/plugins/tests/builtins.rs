@@ -533,3 +533,26 @@ async fn all_builtins_chain_in_priority_order() {
         "yikes, mail it to a***n@example.com or a***n@example.net"
     );
 }
+
+#[tokio::test]
+async fn pii_detection_details_can_be_turned_off() {
+    let p = plugin(
+        "pii_filter",
+        json!({"include_detection_details": "false", "log_detections": false}),
+    );
+    let (r, c) = run(&p, tool_pre(json!({"to": "eve@example.com"}))).await;
+    assert_eq!(out(&r)["args"]["to"], "e***e@example.com");
+    assert!(c.metadata.get("pii_detections").is_none());
+}
+
+#[tokio::test]
+async fn url_reputation_allowed_patterns_win_over_blocks() {
+    let p = plugin(
+        "url_reputation",
+        json!({"blocked_domains": ["example.com"], "allowed_patterns": ["/public/"]}),
+    );
+    let (r, _) = run(&p, fetch("https://example.com/public/readme")).await;
+    assert!(r.violation.is_none());
+    let (r, _) = run(&p, fetch("https://example.com/private/x")).await;
+    assert_eq!(r.violation.unwrap().reason, "Blocked domain");
+}

@@ -118,6 +118,19 @@ async fn deny_list_blocks_a_tool_call_naming_the_argument() {
     let (ours, python) = replay(&m, "17").await;
     assert_eq!(ours, python);
     assert_eq!(ours["result"]["violation"]["details"]["arg"], "text");
+    // The capture has no `context`: the blocked call left the plugin's context empty.
+    let req = fixture("17-", ".request.json");
+    let args = &req["params"]["arguments"];
+    let (_, ctx) = m
+        .invoke_hook_for_plugin(
+            "DenyListPlugin",
+            HookType::ToolPreInvoke,
+            args["payload"].clone(),
+            PluginContext::from_json(args["context"].clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(ctx.is_empty());
 }
 
 #[tokio::test]

@@ -24,6 +24,10 @@ pub enum Mode {
     Oversized(usize),
     /// Close the connection without answering.
     Hangup,
+    /// A normal SSE answer, then close the connection (a keep-alive timeout right after).
+    SseThenClose,
+    /// Never answer (keep the connection open).
+    Stall,
 }
 
 pub struct Fake {
@@ -31,6 +35,10 @@ pub struct Fake {
     pub initializes: AtomicU32,
     pub connections: AtomicU32,
     pub invokes: AtomicU32,
+    /// This many coming `initialize` requests get a cut-off answer (a server still starting).
+    pub fail_initializes: AtomicU32,
+    /// Requests that came without `mcp-session-id` after the handshake (answered 400).
+    pub missing_session: AtomicU32,
     session: Mutex<u32>,
 }
 
@@ -46,6 +54,8 @@ pub async fn start(mode: Mode) -> (u16, Arc<Fake>, tokio::task::JoinHandle<()>) 
         initializes: AtomicU32::new(0),
         connections: AtomicU32::new(0),
         invokes: AtomicU32::new(0),
+        fail_initializes: AtomicU32::new(0),
+        missing_session: AtomicU32::new(0),
         session: Mutex::new(0),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -116,6 +126,16 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
 
         if method == "initialize" {
             fake.initializes.fetch_add(1, Ordering::SeqCst);
+            let failing = fake
+                .fail_initializes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"js")
+                    .await?;
+                w.shutdown().await?;
+                return Ok(());
+            }
             let n = {
                 let mut s = fake.session.lock().unwrap();
                 *s += 1;
@@ -124,6 +144,18 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
             let answer = json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-03-26",
                 "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "0"}}});
             write_sse(&mut w, &answer, Some(&format!("s{n}"))).await?;
+            continue;
+        }
+        if session.is_none() {
+            // As the Python SDK answers a stateful endpoint without a session id.
+            fake.missing_session.fetch_add(1, Ordering::SeqCst);
+            let body = r#"{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,"message":"Bad Request: Missing session ID"}}"#;
+            let head = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            w.write_all(head.as_bytes()).await?;
+            w.write_all(body.as_bytes()).await?;
             continue;
         }
         if session.as_deref() != Some(current.as_str()) {
@@ -199,6 +231,15 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
                 return Ok(());
             }
             Mode::Hangup => return Ok(()),
+            Mode::Stall => {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                return Ok(());
+            }
+            Mode::SseThenClose => {
+                write_sse(&mut w, &answer, Some(&current)).await?;
+                w.shutdown().await?;
+                return Ok(());
+            }
         }
     }
 }

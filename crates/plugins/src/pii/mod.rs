@@ -10,6 +10,7 @@
 //! and logs carry types only.
 
 pub mod detect;
+pub mod types;
 pub mod walk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
