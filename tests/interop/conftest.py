@@ -13,6 +13,7 @@ import tempfile
 
 import pytest
 
+import cases
 import harness
 
 IMPORT_CHECK = "import mcpgateway.plugins.framework, mcpgateway.plugins.framework.external.mcp.server.runtime"
@@ -60,8 +61,8 @@ def procs(request, workdir):
 @pytest.fixture
 def certs(plugwire_bin, workdir):
     """ECDSA certificates from `plugwire certs all --config <gateway config>` (server uses the first plugin's)."""
-    cfg = harness.write_yaml(workdir / "certs-gateway.yaml", harness.gateway_config(1, None))
-    return harness.plugwire_certs(workdir / "certs", cfg, harness.PLUGIN_NAMES[0])
+    cfg = cases.write_yaml(workdir / "certs-gateway.yaml", cases.gateway_config(1, None))
+    return harness.plugwire_certs(workdir / "certs", cfg, cases.PLUGIN_NAMES[0])
 
 
 @pytest.hookimpl(hookwrapper=True)

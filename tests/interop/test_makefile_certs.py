@@ -7,11 +7,12 @@ to re-issue the gateway certificate (`plugwire certs gateway --force`).
 
 import re
 
+import cases
 import harness
 
 
 def _makefile_certs(workdir):
-    certs = harness.makefile_way_certs(workdir / "certs-makefile", harness.PLUGIN_NAMES)
+    certs = harness.makefile_way_certs(workdir / "certs-makefile", cases.PLUGIN_NAMES)
     assert harness.cert_version(certs.client_cert) == 1, "the Makefile's gateway certificate should be X.509 v1"
     assert harness.cert_version(certs.server_cert) == 3
     return certs
@@ -21,27 +22,27 @@ def test_python_pair_accepts_makefile_certs(procs, workdir):
     """Control: the same files work between the Python client and the Python runtime."""
     certs = _makefile_certs(workdir)
     port = harness.free_port()
-    server_yaml = harness.write_yaml(workdir / "server.yaml", harness.server_config())
+    server_yaml = cases.write_yaml(workdir / "server.yaml", cases.server_config())
     harness.start_python_runtime(procs, port, certs, server_yaml)
-    gateway_yaml = harness.write_yaml(workdir / "gateway.yaml", harness.gateway_config(port, certs))
+    gateway_yaml = cases.write_yaml(workdir / "gateway.yaml", cases.gateway_config(port, certs))
     client = harness.start_python_client(procs)
     assert client.call(op="init", config=str(gateway_yaml))["ok"]
-    case_id, hook, payload = harness.CHAIN_CASES[2]
-    harness.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
-                                                     global_context=harness.GLOBAL_CONTEXT))
+    case_id, hook, payload = cases.CHAIN_CASES[2]
+    cases.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                     global_context=cases.GLOBAL_CONTEXT))
     client.close()
 
 
 def test_plugwire_serve_refuses_v1_gateway_cert_with_clear_log(procs, workdir, plugwire_bin):
     certs = _makefile_certs(workdir)
     port = harness.free_port()
-    server_yaml = harness.write_yaml(workdir / "server.yaml", harness.server_config())
+    server_yaml = cases.write_yaml(workdir / "server.yaml", cases.server_config())
     # default log level: an operator sees the refusal without turning on DEBUG
     serve = harness.start_plugwire_serve(procs, port, certs, server_yaml, wait=False, LOG_LEVEL="INFO")
     # ready = the plain-HTTP health port (port+1000) answers; the TLS port refuses our v1 client cert
     assert harness.wait_http_health(serve, f"http://127.0.0.1:{port + 1000}/health") == {"status": "healthy"}
 
-    gateway_yaml = harness.write_yaml(workdir / "gateway.yaml", harness.gateway_config(port, certs))
+    gateway_yaml = cases.write_yaml(workdir / "gateway.yaml", cases.gateway_config(port, certs))
     client = harness.start_python_client(procs)
     init = client.call(op="init", config=str(gateway_yaml))
     assert not init["ok"], f"plugwire serve accepted the Makefile's X.509 v1 gateway certificate: {init}"

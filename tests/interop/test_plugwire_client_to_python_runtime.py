@@ -12,21 +12,22 @@ import re
 import subprocess
 import time
 
+import cases
 import harness
 
 
 def _runtime(procs, certs):
     port = harness.free_port()
-    server_yaml = harness.write_yaml(procs.workdir / "server.yaml", harness.server_config())
+    server_yaml = cases.write_yaml(procs.workdir / "server.yaml", cases.server_config())
     runtime = harness.start_python_runtime(procs, port, certs, server_yaml)
     return port, server_yaml, runtime
 
 
 def _gateway_yaml(workdir, port, certs, names=None, file_name="gateway.yaml"):
-    config = harness.gateway_config(port, certs)
+    config = cases.gateway_config(port, certs)
     if names is not None:
         config["plugins"] = [p for p in config["plugins"] if p["name"] in names]
-    return harness.write_yaml(workdir / file_name, config)
+    return cases.write_yaml(workdir / file_name, config)
 
 
 def plugwire_call(procs, config, hook, payload, *extra, context=None, timeout=120):
@@ -54,10 +55,10 @@ def test_plugwire_call_matches_python_client(procs, certs):
     gateway_yaml = _gateway_yaml(procs.workdir, port, certs)
     client = harness.start_python_client(procs)
     assert client.call(op="init", config=str(gateway_yaml))["ok"]
-    for case_id, hook, payload in harness.CHAIN_CASES:
-        theirs = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
-        harness.assert_chain_result(case_id, theirs)  # the reference itself is right
-        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=harness.GLOBAL_CONTEXT)
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        theirs = client.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
+        cases.assert_chain_result(case_id, theirs)  # the reference itself is right
+        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=cases.GLOBAL_CONTEXT)
         blocked = not theirs["result"]["continue_processing"]
         assert code == (3 if blocked else 0), f"{case_id}: exit {code}\n{stderr}"
         assert "result" in ours, f"{case_id}: plugwire call failed: {ours}\n{stderr}"
@@ -71,7 +72,7 @@ def test_plugwire_call_keeps_connections_to_python_runtime(procs, certs):
     """N calls at concurrency C open at most C TCP connections, although the runtime answers in SSE."""
     port, _server_yaml, _runtime_proc = _runtime(procs, certs)
     gateway_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"])
-    _case, hook, payload = harness.CHAIN_CASES[2]
+    _case, hook, payload = cases.CHAIN_CASES[2]
 
     # Control (proves the counter can see more than C connections): the 1.0.0 client reads the runtime's
     # SSE answer only up to the result event and then closes the response, so most of its calls open a
@@ -112,7 +113,7 @@ def test_plugwire_call_recovers_when_python_runtime_restarts(procs, certs):
     """
     port, server_yaml, runtime = _runtime(procs, certs)
     gateway_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"])
-    _case, hook, payload = harness.CHAIN_CASES[2]
+    _case, hook, payload = cases.CHAIN_CASES[2]
 
     durations = []
     for n in (1, 201):  # the difference cancels process start-up and initialization

@@ -7,6 +7,7 @@ has the gateway certificate from `plugwire certs` and `check_hostname: true`, at
 PLUGINS_SERVER_* (ssl_cert_reqs=2).
 """
 
+import cases
 import harness
 
 
@@ -14,13 +15,13 @@ def _serve(procs, certs, port=None, name="plugwire-serve"):
     port = port or harness.free_port()
     server_yaml = procs.workdir / "server.yaml"
     if not server_yaml.exists():
-        harness.write_yaml(server_yaml, harness.server_config())
+        cases.write_yaml(server_yaml, cases.server_config())
     proc = harness.start_plugwire_serve(procs, port, certs, server_yaml, name=name)
     return port, server_yaml, proc
 
 
 def _client(procs, certs, port):
-    gateway_yaml = harness.write_yaml(procs.workdir / "gateway.yaml", harness.gateway_config(port, certs))
+    gateway_yaml = cases.write_yaml(procs.workdir / "gateway.yaml", cases.gateway_config(port, certs))
     client = harness.start_python_client(procs)
     init = client.call(op="init", config=str(gateway_yaml))
     assert init["ok"], f"the Python gateway could not load the plugins from plugwire serve: {init}"
@@ -33,20 +34,20 @@ def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs)
 
     # get_plugin_config answered with the server's config, merged under the local `kind: external` entry
     plugins = init["plugins"]
-    assert set(plugins) == set(harness.PLUGIN_NAMES)
+    assert set(plugins) == set(cases.PLUGIN_NAMES)
     deny, replace = plugins["DenyListPlugin"], plugins["ReplaceBadWordsPlugin"]
     assert deny["kind"] == "external" and replace["kind"] == "external"
     assert deny["hooks"] == ["prompt_pre_fetch", "tool_pre_invoke"]
     assert replace["hooks"] == ["prompt_pre_fetch", "prompt_post_fetch", "tool_pre_invoke", "tool_post_invoke"]
     assert (deny["priority"], replace["priority"]) == (100, 150)
     assert deny["mode"] == replace["mode"] == "enforce"
-    assert deny["config"] == {"words": harness.DENY_WORDS}
-    assert replace["config"] == {"words": harness.REPLACE_WORDS}
+    assert deny["config"] == {"words": cases.DENY_WORDS}
+    assert replace["config"] == {"words": cases.REPLACE_WORDS}
 
     # the whole chain as the gateway runs it: replaced prompt and tool args, DenyList block
-    for case_id, hook, payload in harness.CHAIN_CASES:
-        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
-        harness.assert_chain_result(case_id, answer)
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
+        cases.assert_chain_result(case_id, answer)
     # the plugin's context state written on the server comes back to the gateway's context
     single = client.call(op="plugin", name="DenyListPlugin", hook="tool_pre_invoke",
                          payload={"name": "search", "args": {"q": "fine"}})
@@ -61,12 +62,12 @@ def test_same_results_as_python_runtime(procs, certs):
     py_port = harness.free_port()
     harness.start_python_runtime(procs, py_port, certs, server_yaml)
     from_plugwire, _ = _client(procs, certs, port)
-    py_gateway_yaml = harness.write_yaml(procs.workdir / "gateway-python.yaml", harness.gateway_config(py_port, certs))
+    py_gateway_yaml = cases.write_yaml(procs.workdir / "gateway-python.yaml", cases.gateway_config(py_port, certs))
     from_python = harness.start_python_client(procs)
     assert from_python.call(op="init", config=str(py_gateway_yaml))["ok"]
-    for case_id, hook, payload in harness.CHAIN_CASES:
-        ours = from_plugwire.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
-        theirs = from_python.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        ours = from_plugwire.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
+        theirs = from_python.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
         assert ours == theirs, f"{case_id}: plugwire serve {ours} != Python runtime {theirs}"
     from_plugwire.close()
     from_python.close()
@@ -76,18 +77,18 @@ def test_same_plugin_manager_survives_plugwire_serve_restart(procs, certs):
     """Decision 11: plugwire serve is stateless, so a restart does not kill the gateway's plugin session."""
     port, server_yaml, serve_proc = _serve(procs, certs)
     client, _init = _client(procs, certs, port)
-    case_id, hook, payload = harness.CHAIN_CASES[0]
-    harness.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
-                                                     global_context=harness.GLOBAL_CONTEXT))
+    case_id, hook, payload = cases.CHAIN_CASES[0]
+    cases.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                     global_context=cases.GLOBAL_CONTEXT))
 
     code = serve_proc.stop()
     assert code == 0, f"plugwire serve did not exit 0 on SIGTERM (got {code})"
     harness.start_plugwire_serve(procs, port, certs, server_yaml, name="plugwire-serve-restarted")
 
     # the SAME PluginManager (same process, same ExternalPlugin sessions) keeps working
-    for case_id, hook, payload in harness.CHAIN_CASES:
-        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
-        harness.assert_chain_result(case_id, answer)
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
+        cases.assert_chain_result(case_id, answer)
     client.close()
 
 
@@ -114,7 +115,7 @@ def test_tools_call_errors_stay_recoverable(procs, certs):
                      payload={"name": "search", "args": {"q": "crap"}})
     assert ok["ok"], f"the session did not survive the error: {ok}"
     assert ok["result"]["modified_payload"]["args"] == {"q": "yikes"}
-    case_id, hook, payload = harness.CHAIN_CASES[1]
-    harness.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
-                                                     global_context=harness.GLOBAL_CONTEXT))
+    case_id, hook, payload = cases.CHAIN_CASES[1]
+    cases.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                     global_context=cases.GLOBAL_CONTEXT))
     client.close()

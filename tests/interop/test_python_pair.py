@@ -6,14 +6,15 @@ plugwire tests compare against, and pins the 1.0.0 behaviour that decision 11 wo
 Python runtime's restart kills a connected Python gateway's plugin session.
 """
 
+import cases
 import harness
 
 
 def _pair(procs, certs):
     port = harness.free_port()
-    server_yaml = harness.write_yaml(procs.workdir / "server.yaml", harness.server_config())
+    server_yaml = cases.write_yaml(procs.workdir / "server.yaml", cases.server_config())
     runtime = harness.start_python_runtime(procs, port, certs, server_yaml)
-    gateway_yaml = harness.write_yaml(procs.workdir / "gateway.yaml", harness.gateway_config(port, certs))
+    gateway_yaml = cases.write_yaml(procs.workdir / "gateway.yaml", cases.gateway_config(port, certs))
     client = harness.start_python_client(procs)
     return port, server_yaml, runtime, gateway_yaml, client
 
@@ -22,13 +23,13 @@ def test_python_client_gets_expected_results_from_python_runtime(procs, certs):
     _port, _server_yaml, _runtime, gateway_yaml, client = _pair(procs, certs)
     init = client.call(op="init", config=str(gateway_yaml))
     assert init["ok"], init
-    assert set(init["plugins"]) == set(harness.PLUGIN_NAMES)
+    assert set(init["plugins"]) == set(cases.PLUGIN_NAMES)
     # remote config merged under the local entry: hooks/priority/config come from the server
     assert init["plugins"]["DenyListPlugin"]["hooks"] == ["prompt_pre_fetch", "tool_pre_invoke"]
     assert init["plugins"]["ReplaceBadWordsPlugin"]["priority"] == 150
-    for case_id, hook, payload in harness.CHAIN_CASES:
-        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=harness.GLOBAL_CONTEXT)
-        harness.assert_chain_result(case_id, answer)
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        answer = client.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
+        cases.assert_chain_result(case_id, answer)
     # the plugin's context state written on the server comes back to the gateway's context
     single = client.call(op="plugin", name="DenyListPlugin", hook="tool_pre_invoke",
                          payload={"name": "search", "args": {"q": "fine"}})
@@ -57,7 +58,7 @@ def test_python_runtime_restart_kills_python_client_session(procs, certs):
     """
     port, server_yaml, runtime, gateway_yaml, client = _pair(procs, certs)
     assert client.call(op="init", config=str(gateway_yaml))["ok"]
-    case_id, hook, payload = harness.CHAIN_CASES[2]
+    case_id, hook, payload = cases.CHAIN_CASES[2]
     first = client.call(op="plugin", name="ReplaceBadWordsPlugin", hook=hook, payload=payload)
     assert first["ok"], first
     runtime.stop()

@@ -41,7 +41,10 @@ impl Args {
 /// Runs the server until SIGTERM/SIGINT (or stdin EOF in stdio mode). Exit code 0 after a
 /// clean drain, 1 when start-up fails (the message names the file, key or variable).
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("plugwire serve: cannot start the async runtime: {e}");
@@ -51,7 +54,6 @@ pub fn run(args: Args) -> ExitCode {
     match runtime.block_on(serve_main(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("plugwire serve: {e}");
             ExitCode::FAILURE
         }

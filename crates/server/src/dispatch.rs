@@ -72,9 +72,11 @@ pub async fn handle_request(backend: &Arc<dyn Backend>, req: Request) -> Value {
 async fn call_tool(backend: &Arc<dyn Backend>, params: Option<Value>) -> CallToolResult {
     let params: CallToolParams = match serde_json::from_value(params.unwrap_or(Value::Null)) {
         Ok(p) => p,
-        Err(e) => return CallToolResult::error(format!(
+        Err(e) => {
+            return CallToolResult::error(format!(
             "Invalid tools/call params: {e} (expected {{\"name\": string, \"arguments\": object}})"
-        )),
+        ))
+        }
     };
     let args = params.arguments.unwrap_or_default();
     match params.name.as_str() {

@@ -37,6 +37,6 @@ pub use backend::Backend;
 pub use error::ServerError;
 pub use host::HostPolicy;
 pub use http::{App, DEFAULT_MAX_BODY_BYTES};
-pub use listen::{serve_health, serve_tcp, serve_unix, ConnLimits};
+pub use listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
 pub use manager_backend::{build_manager, initialize_manager, ManagerBackend};
 pub use stdio::serve_stdio;

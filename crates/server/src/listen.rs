@@ -23,6 +23,32 @@ use tokio_rustls::TlsAcceptor;
 use crate::http::{self, App};
 use crate::tls_log;
 
+/// Where a TLS listener gets its rustls config: fixed, or re-read from the certificate files
+/// (each new connection takes the current one; established connections keep theirs).
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// One config for the listener's lifetime.
+    Fixed(Arc<rustls::ServerConfig>),
+    /// Swapped when the files change (plugwire-tls polls them).
+    Reloadable(Arc<plugwire_tls::ReloadableServerConfig>),
+}
+
+impl TlsSource {
+    /// The config a new connection uses.
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        match self {
+            TlsSource::Fixed(c) => Arc::clone(c),
+            TlsSource::Reloadable(r) => r.current(),
+        }
+    }
+}
+
+impl From<Arc<rustls::ServerConfig>> for TlsSource {
+    fn from(c: Arc<rustls::ServerConfig>) -> Self {
+        TlsSource::Fixed(c)
+    }
+}
+
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
@@ -49,7 +75,7 @@ impl Default for ConnLimits {
 pub async fn serve_tcp(
     listener: TcpListener,
     app: Arc<App>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsSource>,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -66,7 +92,8 @@ pub async fn serve_tcp(
                 let _ = tcp.set_nodelay(true);
                 match tls {
                     None => serve_main_io(tcp, app, limits, watcher).await,
-                    Some(acceptor) => {
+                    Some(source) => {
+                        let acceptor = TlsAcceptor::from(source.config());
                         tls_connection(tcp, peer, acceptor, app, limits, watcher, stopping).await
                     }
                 }

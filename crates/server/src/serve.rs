@@ -9,21 +9,21 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use plugwire_framework::MCPServerConfig;
 use plugwire_tls::{
-    resolve_server_settings, ClientCertPolicy, Env, ServerSettings, ServerSettingsLayer,
-    ServerTlsLayer,
+    resolve_server_settings, ClientCertPolicy, Env, ReloadableServerConfig, ServerSettings,
+    ServerSettingsLayer, ServerTlsLayer,
 };
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::backend::Backend;
 use crate::error::ServerError;
 use crate::host::HostPolicy;
 use crate::http::{App, DEFAULT_MAX_BODY_BYTES};
-use crate::listen::{serve_health, serve_tcp, serve_unix, ConnLimits};
+use crate::listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
 
 /// Environment variables of this crate (the `PLUGINS_SERVER_*` settings of `server_settings`
 /// live in `plugwire_tls::vars`).
@@ -48,6 +48,9 @@ pub struct ServeOptions {
     pub allowed_hosts: Vec<String>,
     /// Timeouts.
     pub limits: ConnLimits,
+    /// How often the certificate, key and CA files are re-read; changed files are used for
+    /// new connections (cert-manager renewals, `plugwire certs ... --force`) without a restart.
+    pub cert_reload_interval: Duration,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +59,7 @@ impl Default for ServeOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             allowed_hosts: Vec::new(),
             limits: ConnLimits::default(),
+            cert_reload_interval: Duration::from_secs(10),
         }
     }
 }
@@ -132,8 +136,8 @@ pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
 pub struct Prepared {
     /// Host, port, UDS, TLS files and policy, with where each came from.
     pub settings: ServerSettings,
-    /// The rustls config when TLS is on.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The rustls config when TLS is on (reloadable when built from files).
+    pub tls: Option<TlsSource>,
 }
 
 /// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, decision 1) and builds the TLS
@@ -142,7 +146,9 @@ pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared
     let layer = yaml.map(settings_layer);
     let settings = resolve_server_settings(layer.as_ref(), env)?;
     let tls = match &settings.tls {
-        Some(t) => Some(plugwire_tls::build_server_config(t)?),
+        Some(t) => Some(TlsSource::Reloadable(Arc::new(
+            ReloadableServerConfig::new(t.clone())?,
+        ))),
         None => None,
     };
     if tls.is_some() && settings.uds.is_none() {
@@ -179,7 +185,7 @@ pub struct Bound {
     /// Plain `/health` on port + 1000 when TLS is on.
     pub health: Option<TcpListener>,
     /// TLS for the main listener.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<TlsSource>,
     /// Client-certificate policy (for the start-up line).
     pub client_auth: Option<ClientCertPolicy>,
     /// Whether the bind address is loopback (or a Unix socket): decides the Host policy.
@@ -364,10 +370,12 @@ impl Bound {
         let health = self
             .health
             .map(|h| tokio::spawn(serve_health(h, limits, stop())));
+        if let Some(TlsSource::Reloadable(r)) = &self.tls {
+            tokio::spawn(Arc::clone(r).watch(opts.cert_reload_interval, stop()));
+        }
         match self.main {
             MainListener::Tcp(l) => {
-                let tls = self.tls.map(TlsAcceptor::from);
-                serve_tcp(l, app, tls, limits, stop()).await;
+                serve_tcp(l, app, self.tls, limits, stop()).await;
             }
             MainListener::Unix { listener, path } => {
                 serve_unix(listener, app, limits, stop()).await;

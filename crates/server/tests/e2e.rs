@@ -25,7 +25,10 @@ async fn replay_over(conn: &mut Conn) {
     let r = conn.rpc(wire_sample("01-initialize.request.json")).await;
     let mut ours = r.json();
     let theirs = wire_sample("01-initialize.response.json");
-    assert_eq!(ours["result"]["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        ours["result"]["serverInfo"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
     ours["result"]["serverInfo"]["version"] = theirs["result"]["serverInfo"]["version"].clone();
     assert_eq!(ours, theirs);
     let r = conn.rpc(wire_sample("04-tools_list.request.json")).await;
@@ -95,9 +98,9 @@ where
 
 #[tokio::test]
 async fn replay_over_stdio() {
-    let (client_end, server_end) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_end);
-    let (client_read, mut client_write) = tokio::io::split(client_end);
+    // Two pipes, as stdin and stdout are: closing ours of stdin is EOF for the server.
+    let (mut client_write, server_read) = tokio::io::duplex(1 << 20);
+    let (server_write, client_read) = tokio::io::duplex(1 << 20);
     let backend = peer_backend().await;
     let server = tokio::spawn(plugwire_server::serve_stdio(
         backend,
@@ -130,9 +133,8 @@ async fn replay_over_stdio() {
 
 #[tokio::test]
 async fn stdio_line_over_limit_is_skipped_with_an_error() {
-    let (client_end, server_end) = tokio::io::duplex(1 << 16);
-    let (server_read, server_write) = tokio::io::split(server_end);
-    let (client_read, mut client_write) = tokio::io::split(client_end);
+    let (mut client_write, server_read) = tokio::io::duplex(1 << 16);
+    let (server_write, client_read) = tokio::io::duplex(1 << 16);
     let server = tokio::spawn(plugwire_server::serve_stdio(
         Arc::new(FakeBackend),
         server_read,
@@ -169,11 +171,31 @@ async fn context_state_round_trips_and_blocks_are_reported() {
     let mut c = Conn::tcp(srv.addr).await;
     // Every hook of each plugin, through the same connection.
     for (plugin, hook, payload) in [
-        ("ReplaceBadWordsPlugin", "prompt_pre_fetch", json!({"prompt_id": "p", "args": {"a": "crap"}})),
-        ("ReplaceBadWordsPlugin", "tool_pre_invoke", json!({"name": "t", "args": {"a": "crap"}})),
-        ("ReplaceBadWordsPlugin", "tool_post_invoke", json!({"name": "t", "result": {"text": "crap"}})),
-        ("DenyListPlugin", "prompt_pre_fetch", json!({"prompt_id": "p", "args": {"a": "so innovative"}})),
-        ("DenyListPlugin", "tool_pre_invoke", json!({"name": "t", "args": {"a": "so innovative"}})),
+        (
+            "ReplaceBadWordsPlugin",
+            "prompt_pre_fetch",
+            json!({"prompt_id": "p", "args": {"a": "crap"}}),
+        ),
+        (
+            "ReplaceBadWordsPlugin",
+            "tool_pre_invoke",
+            json!({"name": "t", "args": {"a": "crap"}}),
+        ),
+        (
+            "ReplaceBadWordsPlugin",
+            "tool_post_invoke",
+            json!({"name": "t", "result": {"text": "crap"}}),
+        ),
+        (
+            "DenyListPlugin",
+            "prompt_pre_fetch",
+            json!({"prompt_id": "p", "args": {"a": "so innovative"}}),
+        ),
+        (
+            "DenyListPlugin",
+            "tool_pre_invoke",
+            json!({"name": "t", "args": {"a": "so innovative"}}),
+        ),
     ] {
         let a = c.rpc(invoke(1, plugin, hook, payload)).await.hook_answer();
         assert_eq!(a["plugin_name"], plugin, "{a}");
@@ -184,17 +206,36 @@ async fn context_state_round_trips_and_blocks_are_reported() {
         } else {
             assert_eq!(result["continue_processing"], true, "{a}");
             let text = result["modified_payload"].to_string();
-            assert!(text.contains("yikes") && !text.contains("crap"), "{hook}: {a}");
+            assert!(
+                text.contains("yikes") && !text.contains("crap"),
+                "{hook}: {a}"
+            );
         }
     }
     // Bad context (no request_id): an error answer, not an HTTP error.
-    let mut req = invoke(2, "DenyListPlugin", "tool_pre_invoke", json!({"name": "t", "args": {}}));
+    let mut req = invoke(
+        2,
+        "DenyListPlugin",
+        "tool_pre_invoke",
+        json!({"name": "t", "args": {}}),
+    );
     req["params"]["arguments"]["context"] = json!({"global_context": {}});
     let a = c.rpc(req).await.hook_answer();
-    assert!(a["error"]["message"].as_str().unwrap().contains("request_id"), "{a}");
+    assert!(
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request_id"),
+        "{a}"
+    );
     // Bad payload for the hook.
     let a = c
-        .rpc(invoke(3, "DenyListPlugin", "tool_pre_invoke", json!({"args": "nope"})))
+        .rpc(invoke(
+            3,
+            "DenyListPlugin",
+            "tool_pre_invoke",
+            json!({"args": "nope"}),
+        ))
         .await
         .hook_answer();
     assert!(a.get("error").is_some(), "{a}");
@@ -203,6 +244,74 @@ async fn context_state_round_trips_and_blocks_are_reported() {
         .rpc(invoke(4, "DenyListPlugin", "tool_pre_fetch", json!({})))
         .await
         .hook_answer();
-    assert!(a["error"]["message"].as_str().unwrap().contains("tool_pre_fetch"), "{a}");
+    assert!(
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tool_pre_fetch"),
+        "{a}"
+    );
+    srv.shutdown().await;
+}
+
+/// Plugins that hang or panic, run by the real PluginManager.
+struct Misbehaving(plugwire_framework::PluginConfig);
+
+#[async_trait::async_trait]
+impl plugwire_framework::Plugin for Misbehaving {
+    fn config(&self) -> &plugwire_framework::PluginConfig {
+        &self.0
+    }
+    async fn tool_pre_invoke(
+        &self,
+        _payload: plugwire_framework::payloads::ToolPreInvokePayload,
+        _ctx: &mut plugwire_framework::PluginContext,
+    ) -> Result<plugwire_framework::PluginResult, plugwire_framework::PluginError> {
+        if self.0.name == "Hangs" {
+            std::future::pending::<()>().await;
+        }
+        panic!("plugin bug");
+    }
+}
+
+#[tokio::test]
+async fn hanging_and_panicking_plugins_answer_errors_and_the_connection_lives() {
+    let yaml = r#"
+plugins:
+  - name: Hangs
+    kind: test.misbehaving
+    hooks: ["tool_pre_invoke"]
+  - name: Panics
+    kind: test.misbehaving
+    hooks: ["tool_pre_invoke"]
+"#;
+    let env = |k: &str| (k == "PLUGINS_PLUGIN_TIMEOUT").then(|| "0.2".to_string());
+    let config = plugwire_framework::Config::load_str(yaml, "m.yaml", &env).unwrap();
+    let mut registry = plugwire_framework::PluginRegistry::new();
+    registry.register(&["test.misbehaving"], |c| {
+        Ok(Arc::new(Misbehaving(c)) as Arc<dyn plugwire_framework::Plugin>)
+    });
+    let manager = plugwire_server::build_manager(config, &registry, &env).unwrap();
+    let manager = plugwire_server::initialize_manager(manager).await.unwrap();
+    let backend = Arc::new(plugwire_server::ManagerBackend::new(manager));
+    let srv = start_plain(peer_app(backend)).await;
+    let mut c = Conn::tcp(srv.addr).await;
+    for plugin in ["Hangs", "Panics", "Hangs"] {
+        let r = c
+            .rpc(invoke(1, plugin, "tool_pre_invoke", json!({"name": "t"})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let a = r.hook_answer();
+        assert_eq!(a["plugin_name"], plugin);
+        let msg = a["error"]["message"].as_str().unwrap();
+        if plugin == "Hangs" {
+            assert!(msg.contains("timeout"), "{msg}");
+        } else {
+            assert!(
+                msg.contains("plugin bug") || msg.contains("panick"),
+                "{msg}"
+            );
+        }
+    }
     srv.shutdown().await;
 }

@@ -65,6 +65,23 @@ impl TlsServer {
 
 /// Starts a TLS server on 127.0.0.1:0 (+ its health port on another port 0).
 async fn start_tls(l: &Layout, reqs: i64) -> TlsServer {
+    start_tls_with(l, reqs, Arc::new(FakeBackend)).await
+}
+
+async fn start_tls_with(
+    l: &Layout,
+    reqs: i64,
+    backend: Arc<dyn plugwire_server::Backend>,
+) -> TlsServer {
+    start_tls_opts(l, reqs, backend, ServeOptions::default()).await
+}
+
+async fn start_tls_opts(
+    l: &Layout,
+    reqs: i64,
+    backend: Arc<dyn plugwire_server::Backend>,
+    opts: ServeOptions,
+) -> TlsServer {
     let env: HashMap<&str, &str> = HashMap::new();
     let prepared = serve::prepare(Some(&server_yaml(l, reqs)), &env).unwrap();
     let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -86,13 +103,9 @@ async fn start_tls(l: &Layout, reqs: i64) -> TlsServer {
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         bound
-            .serve(
-                Arc::new(FakeBackend),
-                &ServeOptions::default(),
-                async move {
-                    let _ = rx.await;
-                },
-            )
+            .serve(backend, &opts, async move {
+                let _ = rx.await;
+            })
             .await
     });
     TlsServer {
@@ -114,6 +127,14 @@ fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> TlsConnector {
     };
     let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
     TlsConnector::from(build_client_config(&settings).unwrap())
+}
+
+/// A kept-alive HTTP connection over TLS.
+async fn tls_conn(addr: std::net::SocketAddr, c: &TlsConnector) -> Conn {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = c.connect(name, tcp).await.unwrap();
+    Conn::over(tls, &format!("localhost:{}", addr.port())).await
 }
 
 /// One tools/list over TLS; `Err` with the error text when the handshake or request fails.
@@ -341,5 +362,74 @@ async fn python_style_client_pem_bundle_works() {
     let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
     let c = TlsConnector::from(build_client_config(&settings).unwrap());
     assert_eq!(tls_call(srv.addr, &c).await.unwrap().status, StatusCode::OK);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn python_captures_replay_over_mtls() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let srv = start_tls_with(&l, 2, peer_backend().await).await;
+    let gw = l.gateway();
+    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let mut conn = tls_conn(srv.addr, &ok).await;
+    for (name, req, theirs) in replay_pairs() {
+        let r = conn.rpc(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}");
+        assert_same_answer(&name, &r.json(), &theirs);
+    }
+    srv.stop().await;
+}
+
+/// The server certificate a fresh connection is given.
+async fn served_cert(addr: std::net::SocketAddr, c: &TlsConnector) -> Vec<u8> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = c.connect(name, tcp).await.unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn rotated_certificate_files_are_used_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let opts = ServeOptions {
+        cert_reload_interval: std::time::Duration::from_millis(20),
+        ..ServeOptions::default()
+    };
+    let srv = start_tls_opts(&l, 2, Arc::new(FakeBackend), opts).await;
+    let gw = l.gateway();
+    let c = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let before = served_cert(srv.addr, &c).await;
+    let mut kept = Conn::over(
+        {
+            let tcp = TcpStream::connect(srv.addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            c.connect(name, tcp).await.unwrap()
+        },
+        "localhost",
+    )
+    .await;
+
+    // Rotate the plugin certificate in place (same CA), as cert-manager or `--force` does.
+    let force = Options {
+        force: true,
+        ..Options::ecdsa().with_sans(&["IP:127.0.0.1"])
+    };
+    issue(dir.path(), &Request::plugin("alpha"), &force, &()).unwrap();
+    let mut rotated = false;
+    for _ in 0..500 {
+        if served_cert(srv.addr, &c).await != before {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(rotated, "new connections never got the rotated certificate");
+    // A connection opened before the rotation keeps working.
+    let r = kept
+        .post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
     srv.stop().await;
 }
