@@ -6,26 +6,10 @@ use plugwire_framework::{
     HookType, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginErrorModel,
     PluginResult,
 };
+use plugwire_mcp::{
+    plugin_config_from_result, CallToolResult, InvokeHookResponse, ResponseDecodeError,
+};
 use serde_json::Value;
-
-/// The text items of a `CallToolResult`, in order (non-text contents are skipped).
-fn texts(call_result: &Value) -> Vec<&str> {
-    call_result
-        .get("content")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter(|c| c.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|c| c.get("text").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn is_error(call_result: &Value) -> bool {
-    call_result.get("isError").and_then(Value::as_bool) == Some(true)
-}
 
 fn protocol_error(plugin: &str, url: &str, code: &str, message: String) -> PluginError {
     PluginError::new(
@@ -36,66 +20,76 @@ fn protocol_error(plugin: &str, url: &str, code: &str, message: String) -> Plugi
     .with_code(code)
 }
 
-/// Decodes an `invoke_hook` answer into the hook's result, updating `ctx`.
+/// A tool-level error (`isError: true`: unknown tool, bad arguments), `what` then its texts.
+fn tool_error(plugin: &str, url: &str, what: &str, call_result: &CallToolResult) -> PluginError {
+    let texts = call_result.texts().collect::<Vec<_>>().join("\n");
+    protocol_error(plugin, url, "TOOL_ERROR", format!("{what}: {texts}"))
+}
+
+/// Decodes an `invoke_hook` answer into the hook's result, updating `ctx`. Which text item
+/// decides is [`InvokeHookResponse::from_result`]'s job (the Python 1.0.0 walk); this turns the
+/// answer into framework types and each failure into a coded `PluginError`.
 pub fn decode_invoke_hook(
     plugin: &str,
     url: &str,
     hook: HookType,
-    call_result: &Value,
+    call_result: &CallToolResult,
     ctx: &mut PluginContext,
 ) -> Result<PluginResult, PluginError> {
-    if is_error(call_result) {
-        let text = texts(call_result).join("\n");
-        return Err(protocol_error(
+    // The Python client ignores `isError` (and then fails on the text as JSON); saying that the
+    // server refused the call is the clearer message.
+    if call_result.is_error {
+        let what = "the server rejected the invoke_hook call";
+        return Err(tool_error(plugin, url, what, call_result));
+    }
+    let invalid_response = || {
+        let dump = serde_json::to_vec(call_result).unwrap_or_default();
+        protocol_error(
             plugin,
             url,
-            "TOOL_ERROR",
-            format!("the server rejected the invoke_hook call: {text}"),
-        ));
-    }
-    for text in texts(call_result) {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
+            "INVALID_RESPONSE",
+            format!(
+                "Received invalid response: no text content with 'result' or 'error'. Result = {}",
+                crate::http::snippet(&dump)
+            ),
+        )
+    };
+    let answer = InvokeHookResponse::from_result(call_result).map_err(|e| match e {
+        ResponseDecodeError::NotJson { snippet, reason } => protocol_error(
+            plugin,
+            url,
+            "JSON_DECODE_ERROR",
+            format!(
+                "Error trying to decode json: {reason}; text starts with {:?}",
+                snippet.chars().take(120).collect::<String>()
+            ),
+        ),
+        _ => invalid_response(),
+    })?;
+    if let Some(context) = answer.context {
+        let returned = PluginContext::from_json(context).map_err(|e| {
             protocol_error(
                 plugin,
                 url,
-                "JSON_DECODE_ERROR",
-                format!(
-                    "Error trying to decode json: {e}; text starts with {:?}",
-                    text.chars().take(120).collect::<String>()
-                ),
+                "INVALID_CONTEXT",
+                format!("invalid context in invoke_hook answer: {e}"),
             )
         })?;
-        let Some(object) = value.as_object() else {
-            continue;
-        };
-        if !object.contains_key("result") && !object.contains_key("error") {
-            continue;
-        }
-        if let Some(context) = object.get("context").filter(|c| !c.is_null()) {
-            let returned = PluginContext::from_json(context.clone()).map_err(|e| {
-                protocol_error(
-                    plugin,
-                    url,
-                    "INVALID_CONTEXT",
-                    format!("invalid context in invoke_hook answer: {e}"),
-                )
-            })?;
-            ctx.state = returned.state;
-            ctx.metadata = returned.metadata;
-            ctx.global_context.state = returned.global_context.state;
-        }
-        if let Some(result) = object.get("result") {
-            return PluginResult::from_json(hook, result.clone()).map_err(|e| {
-                protocol_error(
-                    plugin,
-                    url,
-                    "INVALID_RESULT",
-                    format!("invalid {} result: {e}", hook.as_str()),
-                )
-            });
-        }
-        if let Some(error) = object.get("error") {
-            let model = PluginErrorModel::from_json(error.clone()).map_err(|e| {
+        ctx.state = returned.state;
+        ctx.metadata = returned.metadata;
+        ctx.global_context.state = returned.global_context.state;
+    }
+    match (answer.result, answer.error) {
+        (Some(result), _) => PluginResult::from_json(hook, result).map_err(|e| {
+            protocol_error(
+                plugin,
+                url,
+                "INVALID_RESULT",
+                format!("invalid {} result: {e}", hook.as_str()),
+            )
+        }),
+        (None, Some(error)) => {
+            let model = PluginErrorModel::from_json(error).map_err(|e| {
                 protocol_error(
                     plugin,
                     url,
@@ -103,75 +97,57 @@ pub fn decode_invoke_hook(
                     format!("invalid error object in invoke_hook answer: {e}"),
                 )
             })?;
-            return Err(PluginError::from_model(model));
+            Err(PluginError::from_model(model))
         }
+        // `from_result` only returns an answer that holds one of the two.
+        (None, None) => Err(invalid_response()),
     }
-    Err(protocol_error(
-        plugin,
-        url,
-        "INVALID_RESPONSE",
-        format!(
-            "Received invalid response: no text content with 'result' or 'error'. Result = {}",
-            crate::http::snippet(call_result.to_string().as_bytes())
-        ),
-    ))
 }
 
-/// Decodes a `get_plugin_config` answer: the first text content, a JSON object; `{}` means the
-/// server has no plugin of that name (`Ok(None)`).
+/// Decodes a `get_plugin_config` answer (first text item, a JSON object); `{}` means the server
+/// has no plugin of that name (`Ok(None)`).
 pub fn decode_plugin_config(
     plugin: &str,
     url: &str,
-    call_result: &Value,
+    call_result: &CallToolResult,
 ) -> Result<Option<(PluginConfig, Value)>, PluginError> {
-    if is_error(call_result) {
-        return Err(protocol_error(
-            plugin,
-            url,
-            "TOOL_ERROR",
-            format!(
-                "get_plugin_config failed on the server: {}",
-                texts(call_result).join("\n")
-            ),
-        ));
+    if call_result.is_error {
+        let what = "get_plugin_config failed on the server";
+        return Err(tool_error(plugin, url, what, call_result));
     }
-    let Some(text) = texts(call_result).into_iter().next() else {
-        return Err(protocol_error(
+    let remote = plugin_config_from_result(call_result).map_err(|e| match e {
+        ResponseDecodeError::NoText => protocol_error(
             plugin,
             url,
             "INVALID_RESPONSE",
             "get_plugin_config returned no text content".into(),
-        ));
-    };
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        protocol_error(
+        ),
+        ResponseDecodeError::NotJson { reason, .. } => protocol_error(
             plugin,
             url,
             "JSON_DECODE_ERROR",
-            format!("get_plugin_config returned text that is not JSON: {e}"),
-        )
-    })?;
-    match &value {
-        Value::Object(m) if m.is_empty() => Ok(None),
-        Value::Null => Ok(None),
-        Value::Object(_) => {
-            let cfg = PluginConfig::from_json(value.clone()).map_err(|e| {
-                protocol_error(
-                    plugin,
-                    url,
-                    "INVALID_CONFIG",
-                    format!("the remote plugin config does not decode: {e}"),
-                )
-            })?;
-            Ok(Some((cfg, value)))
-        }
-        _ => Err(protocol_error(
+            format!("get_plugin_config returned text that is not JSON: {reason}"),
+        ),
+        _ => protocol_error(
             plugin,
             url,
             "INVALID_CONFIG",
             "get_plugin_config returned JSON that is not an object".into(),
-        )),
-    }
+        ),
+    })?;
+    let Some(remote) = remote else {
+        return Ok(None);
+    };
+    let value = Value::Object(remote);
+    let cfg = PluginConfig::from_json(value.clone()).map_err(|e| {
+        protocol_error(
+            plugin,
+            url,
+            "INVALID_CONFIG",
+            format!("the remote plugin config does not decode: {e}"),
+        )
+    })?;
+    Ok(Some((cfg, value)))
 }
 
 #[cfg(test)]
@@ -186,8 +162,14 @@ mod tests {
         c
     }
 
-    fn wrap(text: &str) -> Value {
-        json!({"content": [{"type": "image", "data": "x"}, {"type": "text", "text": text}], "isError": false})
+    fn result(v: Value) -> CallToolResult {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn wrap(text: &str) -> CallToolResult {
+        result(
+            json!({"content": [{"type": "image", "data": "x"}, {"type": "text", "text": text}], "isError": false}),
+        )
     }
 
     #[test]
@@ -237,10 +219,13 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("INVALID_RESPONSE"));
         let tool_err = json!({"content": [{"type": "text", "text": "Unknown tool: invoke_hook"}], "isError": true});
-        let e =
-            decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &tool_err, &mut c).unwrap_err();
+        let e = decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &result(tool_err), &mut c)
+            .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("TOOL_ERROR"));
-        assert!(e.message().contains("Unknown tool"), "{}", e.message());
+        assert_eq!(
+            e.message(),
+            "external plugin 'P' (u): the server rejected the invoke_hook call: Unknown tool: invoke_hook"
+        );
         let bad_payload =
             json!({"plugin_name": "P", "result": {"modified_payload": {}}}).to_string();
         let e = decode_invoke_hook(
@@ -252,15 +237,72 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("INVALID_RESULT"));
-        let e =
-            decode_invoke_hook("P", "u", HookType::ToolPreInvoke, &json!({}), &mut c).unwrap_err();
+        let e = decode_invoke_hook(
+            "P",
+            "u",
+            HookType::ToolPreInvoke,
+            &result(json!({})),
+            &mut c,
+        )
+        .unwrap_err();
         assert_eq!(e.model.code.as_deref(), Some("INVALID_RESPONSE"));
+        assert_eq!(
+            e.message(),
+            "external plugin 'P' (u): Received invalid response: no text content with 'result' or 'error'. \
+             Result = {\"content\":[],\"isError\":false}"
+        );
+    }
+
+    #[test]
+    fn texts_are_walked_in_order_until_result_or_error() {
+        let two = |a: &str, b: &str| {
+            result(json!({"content": [{"type": "text", "text": a}, {"type": "text", "text": b}]}))
+        };
+        let pass = r#"{"plugin_name":"P","result":{"continue_processing":true}}"#;
+        // JSON without `result`/`error` is skipped ...
+        let r = decode_invoke_hook(
+            "P",
+            "u",
+            HookType::ToolPreInvoke,
+            &two("{\"note\":1}", pass),
+            &mut ctx(),
+        );
+        assert!(r.unwrap().continue_processing);
+        // ... but text that is not JSON ends the walk, as in the Python client.
+        let e = decode_invoke_hook(
+            "P",
+            "u",
+            HookType::ToolPreInvoke,
+            &two("oops", pass),
+            &mut ctx(),
+        )
+        .unwrap_err();
+        assert_eq!(e.model.code.as_deref(), Some("JSON_DECODE_ERROR"));
+        assert_eq!(
+            e.message(),
+            "external plugin 'P' (u): Error trying to decode json: expected value at line 1 column 1; \
+             text starts with \"oops\""
+        );
+        // A present `result: null` is reported, not mistaken for an error answer.
+        let e = decode_invoke_hook(
+            "P",
+            "u",
+            HookType::ToolPreInvoke,
+            &wrap(r#"{"result":null,"error":{"message":"m"}}"#),
+            &mut ctx(),
+        )
+        .unwrap_err();
+        assert_eq!(e.model.code.as_deref(), Some("INVALID_RESULT"));
     }
 
     #[test]
     fn empty_remote_config_means_not_found() {
         let none = decode_plugin_config("P", "u", &wrap("{}")).unwrap();
         assert!(none.is_none());
+        let e = decode_plugin_config("P", "u", &wrap("[]")).unwrap_err();
+        assert_eq!(e.model.code.as_deref(), Some("INVALID_CONFIG"));
+        let e = decode_plugin_config("P", "u", &wrap("nope")).unwrap_err();
+        assert_eq!(e.model.code.as_deref(), Some("JSON_DECODE_ERROR"));
         let text = r#"{"name":"P","kind":"x.Y","hooks":["tool_pre_invoke"],"priority":5,"mode":"enforce","config":{"a":1}}"#;
         let (cfg, _) = decode_plugin_config("P", "u", &wrap(text))
             .unwrap()

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::{BodyExt, Empty, Limited};
 use plugwire_framework::{MCPClientConfig, MCPClientTLSConfig, TransportType};
+use plugwire_mcp::headers::APPLICATION_JSON;
 
 use crate::connector::{ConnectError, ConnectionStats};
 use crate::endpoint::{build_endpoint, parse_url};
@@ -94,7 +95,7 @@ pub async fn check_health(
             .method(Method::GET)
             .uri(parsed.path.as_str())
             .header(header::HOST, parsed.authority.as_str())
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, APPLICATION_JSON)
             .body(Empty::<Bytes>::new())
             .map_err(|e| lost(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(|e| {

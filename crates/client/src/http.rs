@@ -12,22 +12,21 @@ use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
+use plugwire_mcp::headers::{
+    ACCEPT_JSON_AND_SSE, APPLICATION_JSON, MCP_PROTOCOL_VERSION, MCP_SESSION_ID, TEXT_EVENT_STREAM,
+};
+use plugwire_mcp::{message_from_value, Message, ProtocolVersion};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
 use crate::error::ClientError;
 
-/// Header names of the MCP Streamable HTTP transport.
-pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
-/// Negotiated protocol version, sent on every request after `initialize`.
-pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
-
 /// Session state a Streamable HTTP server may issue.
 #[derive(Debug, Default, Clone)]
 struct HttpSession {
     id: Option<String>,
-    version: Option<String>,
+    version: Option<ProtocolVersion>,
 }
 
 /// One plugin's HTTP endpoint: URL, pool, session headers.
@@ -46,9 +45,10 @@ pub(crate) struct HttpTransport {
     max_body: usize,
 }
 
-/// What a POST brought back: the JSON-RPC messages (possibly none, for 202).
+/// What a POST brought back: the JSON-RPC messages (possibly none, for 202). Values that are
+/// not JSON-RPC messages are dropped: only an answer to our request id matters.
 pub(crate) struct Answer {
-    pub(crate) messages: Vec<Value>,
+    pub(crate) messages: Vec<Message>,
 }
 
 impl HttpTransport {
@@ -100,8 +100,8 @@ impl HttpTransport {
     }
 
     /// Records the negotiated protocol version; sent as `mcp-protocol-version` from now on.
-    pub(crate) fn set_protocol_version(&self, version: &str) {
-        self.set_session(|s| s.version = Some(version.to_string()));
+    pub(crate) fn set_protocol_version(&self, version: ProtocolVersion) {
+        self.set_session(|s| s.version = Some(version));
     }
 
     /// The session id the server issued, if any.
@@ -176,9 +176,9 @@ impl HttpTransport {
     }
 
     /// POSTs one JSON-RPC message and reads the whole answer.
-    pub(crate) async fn post(&self, method: &str, body: &Value) -> Result<Answer, ClientError> {
+    pub(crate) async fn post(&self, method: &str, body: &Message) -> Result<Answer, ClientError> {
         let session = self.session();
-        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Config {
+        let bytes = serde_json::to_vec(&body.to_value()).map_err(|e| ClientError::Config {
             plugin: self.plugin.clone(),
             message: format!("cannot serialize the {method} request: {e}"),
         })?;
@@ -186,17 +186,17 @@ impl HttpTransport {
             .method(Method::POST)
             .uri(self.path.as_str())
             .header(header::HOST, self.host.as_str())
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, ACCEPT_JSON_AND_SSE)
+            .header(header::CONTENT_TYPE, APPLICATION_JSON)
             .header(
                 header::USER_AGENT,
                 concat!("plugwire/", env!("CARGO_PKG_VERSION")),
             );
         if let Some(id) = &session.id {
-            builder = builder.header(SESSION_HEADER, id.as_str());
+            builder = builder.header(MCP_SESSION_ID, id.as_str());
         }
-        if let Some(v) = &session.version {
-            builder = builder.header(VERSION_HEADER, v.as_str());
+        if let Some(v) = session.version {
+            builder = builder.header(MCP_PROTOCOL_VERSION, v.as_str());
         }
         let request =
             builder
@@ -234,7 +234,7 @@ impl HttpTransport {
             self.idle.lock().await.push(sender);
         }
 
-        if let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+        if let Some(id) = headers.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) {
             if session.id.as_deref() != Some(id) {
                 let id = id.to_string();
                 self.set_session(|s| s.id = Some(id));
@@ -282,7 +282,7 @@ impl HttpTransport {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let messages = if content_type.starts_with("text/event-stream") {
+        let messages = if content_type.starts_with(TEXT_EVENT_STREAM) {
             plugwire_mcp::sse::decode_messages(&body).map_err(|e| self.malformed(method, e))?
         } else {
             let value: Value = serde_json::from_slice(&body).map_err(|e| {
@@ -300,6 +300,7 @@ impl HttpTransport {
                 Value::Array(items) => items,
                 other => vec![other],
             })
+            .filter_map(|m| message_from_value(m).ok())
             .collect();
         Ok(Answer { messages })
     }
@@ -355,7 +356,7 @@ impl HttpTransport {
             .method(Method::DELETE)
             .uri(self.path.as_str())
             .header(header::HOST, self.host.as_str())
-            .header(SESSION_HEADER, id.as_str())
+            .header(MCP_SESSION_ID, id.as_str())
             .body(Full::new(Bytes::new()));
         if let Ok(request) = request {
             let attempt = async {

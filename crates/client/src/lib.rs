@@ -18,9 +18,12 @@
 //! - `http`: Streamable HTTP on a small pool of hyper 1 HTTP/1.1 connections; session headers;
 //!   body size cap; JSON and SSE answers.
 //! - `stdio`: a child process speaking newline-delimited JSON-RPC.
-//! - [`session`]: the MCP handshake, `tools/call`, and recovery with bounded backoff.
+//! - [`session`]: the MCP handshake, `tools/call`, and recovery with bounded backoff. Every
+//!   wire shape (JSON-RPC messages, `initialize`, `tools/list`, `tools/call`, protocol versions,
+//!   header names, SSE framing) comes from `plugwire-mcp`, the crate the server speaks too.
 //! - `endpoint`: turning an `mcp:` block (+ `PLUGINS_CLIENT_MTLS_*`) into a transport.
-//! - [`decode`]: `invoke_hook` / `get_plugin_config` answers as the Python 1.0.0 client reads them.
+//! - [`decode`]: `invoke_hook` / `get_plugin_config` answers (found by `plugwire-mcp` with the
+//!   Python 1.0.0 rules) turned into framework types and coded errors.
 //! - [`merge`]: remote config under the locally set keys, and the conflicts that cannot work.
 //! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation.
 //! - [`options`]: [`ClientOptions`] (timeout, answer size cap, env source, shared counters).

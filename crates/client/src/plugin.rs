@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use plugwire_framework::{
     HookPayload, Plugin, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult,
 };
-use serde_json::{json, Value};
+use plugwire_mcp::{GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG, INVOKE_HOOK};
+use serde_json::Value;
 
 use crate::connector::ConnectionStats;
 use crate::decode::{decode_invoke_hook, decode_plugin_config};
@@ -15,11 +16,6 @@ use crate::error::ClientError;
 use crate::merge::merge_configs;
 use crate::options::ClientOptions;
 use crate::session::{Session, StartPolicy};
-
-/// Tool names of the plugin server (protocol.md §1).
-pub const GET_PLUGIN_CONFIG: &str = "get_plugin_config";
-/// The hook tool.
-pub const INVOKE_HOOK: &str = "invoke_hook";
 
 /// A plugin that runs on a plugin server. Each hook is one `tools/call invoke_hook` on a kept
 /// connection; the merged config (remote, overridden by the local entry) is what the manager sees
@@ -103,9 +99,12 @@ impl ExternalPlugin {
         if self.merged.get().is_some() {
             return Ok(());
         }
+        let args = GetPluginConfigArgs {
+            name: self.name().to_string(),
+        };
         let answer = self
             .session
-            .call_tool(GET_PLUGIN_CONFIG, json!({"name": self.name()}))
+            .call_tool(GET_PLUGIN_CONFIG, args.to_arguments())
             .await?;
         let not_plugin = |message: String| ClientError::NotAPluginServer {
             plugin: self.name().to_string(),
@@ -151,15 +150,30 @@ impl ExternalPlugin {
             ));
         }
         let hook = payload.hook_type();
-        let arguments = json!({
-            "hook_type": hook.as_str(),
-            "plugin_name": self.name(),
-            "payload": payload.to_request_json(),
-            "context": ctx.to_request_json(),
-        });
-        let answer: Value = self
+        // Payloads and contexts are structs and maps: they always serialize to objects.
+        let (Value::Object(payload), Value::Object(context)) =
+            (payload.to_request_json(), ctx.to_request_json())
+        else {
+            return Err(PluginError::new(
+                PluginErrorKind::Transport,
+                self.name(),
+                format!(
+                    "external plugin '{}' ({}): the {} payload or context is not a JSON object",
+                    self.name(),
+                    self.url(),
+                    hook.as_str()
+                ),
+            ));
+        };
+        let args = InvokeHookArgs {
+            hook_type: hook.as_str().to_string(),
+            plugin_name: self.name().to_string(),
+            payload,
+            context,
+        };
+        let answer = self
             .session
-            .call_tool(INVOKE_HOOK, arguments)
+            .call_tool(INVOKE_HOOK, args.to_arguments())
             .await
             .map_err(|e| to_plugin_error(PluginErrorKind::Transport, self.name(), &e))?;
         decode_invoke_hook(self.name(), self.url(), hook, &answer, ctx)

@@ -6,19 +6,20 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use plugwire_mcp::jsonrpc::ErrorObject;
+use plugwire_mcp::{
+    methods, CallToolParams, CallToolResult, InitializeParams, InitializeResult, ListToolsResult,
+    Message, Notification, ProtocolVersion, Request, RequestId, GET_PLUGIN_CONFIG, INVOKE_HOOK,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 use crate::error::ClientError;
 use crate::http::HttpTransport;
 use crate::stdio::StdioTransport;
 
-/// The version we offer (the newest; what the Python client sends too).
-pub const OFFERED_PROTOCOL_VERSION: &str = "2025-11-25";
-/// Versions we accept back (the Python server may answer any of them).
-pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
-    ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 /// Tools a plugin server must list for us to use it.
-pub const REQUIRED_TOOLS: [&str; 2] = ["get_plugin_config", "invoke_hook"];
+pub const REQUIRED_TOOLS: [&str; 2] = [GET_PLUGIN_CONFIG, INVOKE_HOOK];
 
 /// Longest pause between recovery attempts when failures keep coming.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -37,33 +38,30 @@ impl Transport {
         }
     }
 
-    /// Sends a request and returns the response message carrying `id`.
-    async fn request(&self, method: &str, message: Value, id: i64) -> Result<Value, Exchange> {
-        match self {
-            Transport::Http(t) => {
-                let answer = t.post(method, &message).await.map_err(Exchange::Error)?;
-                answer
-                    .messages
-                    .into_iter()
-                    .find(|m| m.get("id").and_then(Value::as_i64) == Some(id))
-                    .ok_or(Exchange::NoResponse)
-            }
-            Transport::Stdio(t) => match t.send(method, &message, Some(id)).await {
-                Ok(Some(v)) => Ok(v),
-                Ok(None) => Err(Exchange::NoResponse),
-                Err(e) => Err(Exchange::Error(e)),
-            },
-        }
+    /// Sends a request and returns the answer to it: its `result`, or its JSON-RPC error.
+    /// Other messages (server requests, notifications, answers to other ids) are passed over.
+    async fn request(&self, method: &str, request: Request) -> Result<Reply, Exchange> {
+        let id = request.id.clone();
+        let message = Message::Request(request);
+        let answers = match self {
+            Transport::Http(t) => t.post(method, &message).await.map(|a| a.messages),
+            Transport::Stdio(t) => t.send(method, &message).await.map(Vec::from_iter),
+        };
+        answers
+            .map_err(Exchange::Error)?
+            .into_iter()
+            .find_map(|m| m.into_reply_to(&id))
+            .ok_or(Exchange::NoResponse)
     }
 
-    async fn notify(&self, method: &str, message: Value) -> Result<(), ClientError> {
+    async fn notify(&self, method: &str, message: Message) -> Result<(), ClientError> {
         match self {
             // A notification has no answer; a body we cannot parse does not matter.
             Transport::Http(t) => match t.post(method, &message).await {
                 Ok(_) | Err(ClientError::Malformed { .. }) => Ok(()),
                 Err(e) => Err(e),
             },
-            Transport::Stdio(t) => t.send(method, &message, None).await.map(|_| ()),
+            Transport::Stdio(t) => t.send(method, &message).await.map(|_| ()),
         }
     }
 
@@ -75,6 +73,9 @@ impl Transport {
     }
 }
 
+/// The outcome of one request: its `result`, or the error object the server sent.
+type Reply = Result<Value, ErrorObject>;
+
 enum Exchange {
     Error(ClientError),
     NoResponse,
@@ -83,8 +84,8 @@ enum Exchange {
 /// What the handshake learned.
 #[derive(Debug, Clone, Default)]
 pub struct ServerInfo {
-    /// Negotiated protocol version.
-    pub protocol_version: String,
+    /// Negotiated protocol version (`None` before the first handshake).
+    pub protocol_version: Option<ProtocolVersion>,
     /// `serverInfo.name` as the server reported it.
     pub name: Option<String>,
     /// Tool names from `tools/list`.
@@ -192,13 +193,20 @@ impl Session {
         )
     }
 
+    /// Request params as JSON (the mcp types always serialize; the error is for completeness).
+    fn params(&self, method: &str, params: &impl Serialize) -> Result<Value, ClientError> {
+        serde_json::to_value(params).map_err(|e| ClientError::Config {
+            plugin: self.plugin.clone(),
+            message: format!("cannot serialize the {method} params: {e}"),
+        })
+    }
+
     /// One JSON-RPC request → the `result` value; JSON-RPC errors and missing answers are typed.
     async fn rpc(&self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let exchange =
-            tokio::time::timeout(self.timeout, self.transport.request(method, message, id));
-        let response = match exchange.await {
+        let id = RequestId::from(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let request = Request::new(id.clone(), method, Some(params));
+        let exchange = tokio::time::timeout(self.timeout, self.transport.request(method, request));
+        let reply = match exchange.await {
             Err(_) => {
                 return Err(ClientError::Timeout {
                     plugin: self.plugin.clone(),
@@ -218,38 +226,19 @@ impl Session {
                     }),
                 )
             }
-            Ok(Ok(v)) => v,
+            Ok(Ok(reply)) => reply,
         };
-        if let Some(err) = response.get("error") {
-            let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("(no message)")
-                .to_string();
-            return Err(ClientError::Rpc {
-                plugin: self.plugin.clone(),
-                url: self.url().to_string(),
-                method: method.to_string(),
-                code,
-                message,
-            });
-        }
-        match response.get("result") {
-            Some(result) => Ok(result.clone()),
-            None => Err(
-                self.error_with(method, |plugin, url, method| ClientError::Malformed {
-                    plugin,
-                    url,
-                    method,
-                    message: "JSON-RPC response has neither result nor error".into(),
-                }),
-            ),
-        }
+        reply.map_err(|error| ClientError::Rpc {
+            plugin: self.plugin.clone(),
+            url: self.url().to_string(),
+            method: method.to_string(),
+            code: error.code,
+            message: error.message,
+        })
     }
 
     async fn notify(&self, method: &str) -> Result<(), ClientError> {
-        let message = json!({"jsonrpc": "2.0", "method": method});
+        let message = Message::Notification(Notification::new(method, None));
         match tokio::time::timeout(self.timeout, self.transport.notify(method, message)).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Timeout {
@@ -265,38 +254,33 @@ impl Session {
     /// plugin server. Called at start and after every recovery.
     async fn handshake(&self) -> Result<ServerInfo, ClientError> {
         self.transport.reset().await;
-        let params = json!({
-            "protocolVersion": OFFERED_PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "plugwire", "version": env!("CARGO_PKG_VERSION")},
-        });
-        let result = self.rpc("initialize", params).await?;
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version.as_str()) {
-            return Err(self.not_plugin_server(format!(
-                "it answered initialize with protocol version {version:?}; supported: {}",
-                SUPPORTED_PROTOCOL_VERSIONS.join(", ")
-            )));
-        }
+        // We offer the newest version, as the Python client does.
+        let offer = InitializeParams::new(
+            ProtocolVersion::LATEST,
+            "plugwire",
+            env!("CARGO_PKG_VERSION"),
+        );
+        let params = self.params(methods::INITIALIZE, &offer)?;
+        let answer = self.rpc(methods::INITIALIZE, params).await?;
+        let answer: InitializeResult = serde_json::from_value(answer).map_err(|e| {
+            self.not_plugin_server(format!("its initialize answer does not decode: {e}"))
+        })?;
+        let version = answer.version().map_err(|_| {
+            self.not_plugin_server(format!(
+                "it answered initialize with protocol version {:?}; supported: {}",
+                answer.protocol_version,
+                ProtocolVersion::supported_list()
+            ))
+        })?;
         if let Transport::Http(t) = &self.transport {
-            t.set_protocol_version(&version);
+            t.set_protocol_version(version);
         }
-        self.notify("notifications/initialized").await?;
-        let listed = self.rpc("tools/list", json!({})).await?;
-        let tools: Vec<String> = listed
-            .get("tools")
-            .and_then(Value::as_array)
-            .map(|tools| {
-                tools
-                    .iter()
-                    .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        self.notify(methods::INITIALIZED).await?;
+        let listed = self.rpc(methods::TOOLS_LIST, json!({})).await?;
+        let listed: ListToolsResult = serde_json::from_value(listed).map_err(|e| {
+            self.not_plugin_server(format!("its tools/list answer does not decode: {e}"))
+        })?;
+        let tools: Vec<String> = listed.names().map(str::to_string).collect();
         let missing: Vec<&str> = REQUIRED_TOOLS
             .iter()
             .copied()
@@ -314,11 +298,8 @@ impl Session {
             )));
         }
         Ok(ServerInfo {
-            protocol_version: version,
-            name: result
-                .pointer("/serverInfo/name")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            protocol_version: Some(version),
+            name: Some(answer.server_info.name).filter(|n| !n.is_empty()),
             tools,
         })
     }
@@ -383,9 +364,27 @@ impl Session {
         (BASE_BACKOFF * factor).min(MAX_BACKOFF)
     }
 
-    /// `tools/call name(arguments)` → the `CallToolResult` object, with one recovery attempt.
-    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, ClientError> {
-        let params = json!({"name": name, "arguments": arguments});
+    /// `tools/call name(arguments)` → the tool's result, with one recovery attempt.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<CallToolResult, ClientError> {
+        let params = self.params(methods::TOOLS_CALL, &CallToolParams::new(name, arguments))?;
+        let result = self.call_with_recovery(params).await?;
+        serde_json::from_value(result).map_err(|e| {
+            self.error_with(methods::TOOLS_CALL, |plugin, url, method| {
+                ClientError::Malformed {
+                    plugin,
+                    url,
+                    method,
+                    message: format!("the result is not an MCP CallToolResult: {e}"),
+                }
+            })
+        })
+    }
+
+    async fn call_with_recovery(&self, params: Value) -> Result<Value, ClientError> {
         let mut generation = self.generation.load(Ordering::Acquire);
         if self.broken.load(Ordering::Acquire) {
             let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -397,7 +396,7 @@ impl Session {
             self.recover(generation).await?;
             generation = self.generation.load(Ordering::Acquire);
         }
-        match self.rpc("tools/call", params.clone()).await {
+        match self.rpc(methods::TOOLS_CALL, params.clone()).await {
             Ok(v) => {
                 self.consecutive_failures.store(0, Ordering::Relaxed);
                 Ok(v)
@@ -410,7 +409,7 @@ impl Session {
                     tokio::time::sleep(pause).await;
                 }
                 self.recover(generation).await?;
-                let result = self.rpc("tools/call", params).await;
+                let result = self.rpc(methods::TOOLS_CALL, params).await;
                 if result.is_ok() {
                     self.consecutive_failures.store(0, Ordering::Relaxed);
                 }

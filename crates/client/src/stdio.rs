@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use serde_json::Value;
+use plugwire_mcp::{parse_message, Message, ParseError, RequestId};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{oneshot, Mutex};
@@ -60,7 +60,7 @@ impl StdioSpec {
 /// Callers waiting for an answer; `closed` once the reader ended (no answer will ever come).
 #[derive(Default)]
 struct PendingMap {
-    waiting: HashMap<i64, oneshot::Sender<Value>>,
+    waiting: HashMap<RequestId, oneshot::Sender<Message>>,
     closed: bool,
 }
 
@@ -150,14 +150,18 @@ impl StdioTransport {
         })
     }
 
-    /// Writes one message; for a request (`id` given) waits for the response with that id.
+    /// Writes one message; for a request waits for the response with its id.
     pub(crate) async fn send(
         &self,
         method: &str,
-        message: &Value,
-        id: Option<i64>,
-    ) -> Result<Option<Value>, ClientError> {
-        let mut line = serde_json::to_vec(message).map_err(|e| self.lost(e.to_string()))?;
+        message: &Message,
+    ) -> Result<Option<Message>, ClientError> {
+        let id = match message {
+            Message::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        let mut line =
+            serde_json::to_vec(&message.to_value()).map_err(|e| self.lost(e.to_string()))?;
         line.push(b'\n');
         let receiver = {
             let mut guard = self.running.lock().await;
@@ -255,19 +259,19 @@ async fn read_loop(stdout: ChildStdout, pending: Pending, max_line: usize, plugi
         if text.is_empty() {
             continue;
         }
-        let value: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) => {
+        let message = match parse_message(text.as_bytes()) {
+            Ok(m) => m,
+            Err(ParseError::NotJson(_)) => {
                 tracing::warn!(plugin = %plugin, "stdio plugin server wrote a non-JSON line to stdout (logs belong on stderr): {:.120}", text);
                 continue;
             }
+            // JSON but not a JSON-RPC message: nobody waits for it.
+            Err(_) => continue,
         };
-        let id = value.get("id").and_then(Value::as_i64);
-        let is_response = value.get("result").is_some() || value.get("error").is_some();
-        if let (Some(id), true) = (id, is_response) {
-            let sender = pending.lock().ok().and_then(|mut p| p.waiting.remove(&id));
+        if let Some(id) = message.response_id() {
+            let sender = pending.lock().ok().and_then(|mut p| p.waiting.remove(id));
             if let Some(tx) = sender {
-                let _ = tx.send(value);
+                let _ = tx.send(message);
             }
         }
     }

@@ -192,6 +192,26 @@ impl Message {
         // Serializing these plain structs cannot fail (string keys, no maps with non-string keys).
         v.unwrap_or(Value::Null)
     }
+
+    /// The id a response or an error response answers (`None` for requests, notifications and
+    /// errors with a `null` id). A client routes answers by it.
+    pub fn response_id(&self) -> Option<&RequestId> {
+        match self {
+            Message::Response(r) => Some(&r.id),
+            Message::Error(e) => e.id.as_ref(),
+            Message::Request(_) | Message::Notification(_) => None,
+        }
+    }
+
+    /// Client side: the outcome of request `id` if this message answers it (`Ok(result)` or
+    /// `Err(error)`); `None` for anything else (another id, a server request, a notification).
+    pub fn into_reply_to(self, id: &RequestId) -> Option<Result<Value, ErrorObject>> {
+        match self {
+            Message::Response(r) if &r.id == id => Some(Ok(r.result)),
+            Message::Error(e) if e.id.as_ref() == Some(id) => Some(Err(e.error)),
+            _ => None,
+        }
+    }
 }
 
 /// Why a body is not a usable JSON-RPC message.
@@ -441,6 +461,36 @@ mod tests {
         }
         let err = parse_message(br#"{"jsonrpc":"1.0","id":9,"method":"ping"}"#).unwrap_err();
         assert_eq!(err.to_response().id, Some(RequestId::from(9)));
+    }
+
+    #[test]
+    fn replies_are_matched_by_id() {
+        let id = RequestId::from(4);
+        let ok = parse_message(br#"{"jsonrpc":"2.0","id":4,"result":{"a":1}}"#).unwrap();
+        assert_eq!(ok.response_id(), Some(&id));
+        assert_eq!(ok.into_reply_to(&id), Some(Ok(json!({"a": 1}))));
+        let err =
+            parse_message(br#"{"jsonrpc":"2.0","id":4,"error":{"code":-32601,"message":"no"}}"#)
+                .unwrap();
+        let Some(Err(e)) = err.into_reply_to(&id) else {
+            panic!("not an error reply")
+        };
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (codes::METHOD_NOT_FOUND, "no")
+        );
+        let other = parse_message(br#"{"jsonrpc":"2.0","id":5,"result":{}}"#).unwrap();
+        assert_eq!(other.into_reply_to(&id), None);
+        let string_id = parse_message(br#"{"jsonrpc":"2.0","id":"4","result":{}}"#).unwrap();
+        assert_eq!(string_id.into_reply_to(&id), None);
+        // A server request with the same id is not an answer.
+        let request = parse_message(br#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#).unwrap();
+        assert_eq!(request.response_id(), None);
+        assert_eq!(request.into_reply_to(&id), None);
+        let null_id =
+            parse_message(br#"{"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"m"}}"#)
+                .unwrap();
+        assert_eq!(null_id.response_id(), None);
     }
 
     #[test]

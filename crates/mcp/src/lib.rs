@@ -12,7 +12,8 @@
 //! - [`lifecycle`]: `initialize` params and result, the plugin server's identity and capabilities.
 //! - [`tools`]: generic `tools/list` / `tools/call` shapes ([`CallToolResult`], [`Content`]).
 //! - [`plugin_tools`]: the three plugin tools: names, input schemas, argument validation with
-//!   FastMCP's wording, and the `{plugin_name, result|error, context?}` answer.
+//!   FastMCP's wording, the `{plugin_name, result|error, context?}` answer, and the client-side
+//!   decoding of `invoke_hook` / `get_plugin_config` results by the Python 1.0.0 rules.
 //! - [`headers`]: HTTP header names and content types of Streamable HTTP.
 //! - `sse`: decoding `text/event-stream` bodies into JSON-RPC messages (client side).
 
@@ -28,13 +29,13 @@ pub mod version;
 pub mod sse;
 
 pub use jsonrpc::{
-    codes, parse_message, ErrorObject, ErrorResponse, Message, Notification, ParseError, Request,
-    RequestId, Response,
+    codes, message_from_value, parse_message, ErrorObject, ErrorResponse, Message, Notification,
+    ParseError, Request, RequestId, Response,
 };
 pub use lifecycle::{InitializeParams, InitializeResult};
 pub use plugin_tools::{
-    GetPluginConfigArgs, InvokeHookArgs, InvokeHookResponse, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS,
-    INVOKE_HOOK,
+    plugin_config_from_result, GetPluginConfigArgs, InvokeHookArgs, InvokeHookResponse,
+    ResponseDecodeError, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS, INVOKE_HOOK,
 };
 pub use tools::{CallToolParams, CallToolResult, Content, ListToolsResult, Tool};
 pub use version::ProtocolVersion;

@@ -14,7 +14,7 @@ pub const SERVER_NAME: &str = "MCP Plugin Server";
 pub const SERVER_INSTRUCTIONS: &str = "External plugin server for ContextForge";
 
 /// `clientInfo` / `serverInfo`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Implementation {
     /// Program name.
     pub name: String,
@@ -66,12 +66,15 @@ impl InitializeParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitializeResult {
-    /// The negotiated version (a string so that a client can report one it does not know).
+    /// The negotiated version (a string so that a client can report one it does not know;
+    /// empty when missing, so the client reports it as unsupported rather than unreadable).
+    #[serde(default)]
     pub protocol_version: String,
     /// Server capabilities; kept as JSON so any server's answer decodes.
     #[serde(default)]
     pub capabilities: Value,
-    /// Who answers.
+    /// Who answers (empty when a server leaves it out: the client needs only the version).
+    #[serde(default)]
     pub server_info: Implementation,
     /// Free text for the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +119,20 @@ mod tests {
         assert_eq!(r.protocol_version, "2025-11-25");
         let r = InitializeResult::plugin_server("2025-03-26", "0.1.0");
         assert_eq!(r.version().unwrap(), ProtocolVersion::V2025_03_26);
+    }
+
+    #[test]
+    fn client_reads_a_sparse_answer_and_sends_the_python_shape() {
+        let r: InitializeResult =
+            serde_json::from_value(json!({"protocolVersion": "1999-01-01"})).unwrap();
+        assert_eq!(r.protocol_version, "1999-01-01");
+        assert!(r.version().is_err());
+        assert_eq!(r.server_info.name, "");
+        let p = InitializeParams::new(ProtocolVersion::LATEST, "plugwire", "1.2.3");
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plugwire","version":"1.2.3"}}"#
+        );
     }
 
     #[test]

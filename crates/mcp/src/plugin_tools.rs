@@ -361,34 +361,68 @@ impl InvokeHookResponse {
         CallToolResult::text(self.to_text())
     }
 
-    /// Client side: finds the answer in a tool result the way the Python client does: the
-    /// first text item that decodes to an object with `result` or `error`.
+    /// Client side: finds the answer in a tool result as the Python 1.0.0 client does
+    /// (`client.py:463-480`): the text items in order; a text that is not JSON stops the walk
+    /// with [`ResponseDecodeError::NotJson`]; JSON that is not an object, or an object with
+    /// neither `result` nor `error`, is skipped; the first object with either decides.
+    ///
+    /// Lenient where the Python client is: `plugin_name` is not checked (empty when absent), a
+    /// `null` `context` counts as absent, and a present `result`/`error` member is kept even
+    /// when `null`, so the caller's validation reports it.
     pub fn from_result(r: &CallToolResult) -> Result<Self, ResponseDecodeError> {
         let mut last_err = ResponseDecodeError::NoText;
         for text in r.texts() {
             match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(obj))
+                Ok(Value::Object(mut obj))
                     if obj.contains_key("result") || obj.contains_key("error") =>
                 {
-                    return serde_json::from_value(Value::Object(obj))
-                        .map_err(|e| ResponseDecodeError::Malformed(e.to_string()));
+                    let plugin_name = match obj.get("plugin_name") {
+                        Some(Value::String(s)) => s.clone(),
+                        _ => String::new(),
+                    };
+                    return Ok(InvokeHookResponse {
+                        plugin_name,
+                        result: obj.remove("result"),
+                        error: obj.remove("error"),
+                        context: obj.remove("context").filter(|c| !c.is_null()),
+                    });
                 }
                 Ok(other) => {
                     last_err = ResponseDecodeError::NoResultOrError(json_kind(&other).to_string())
                 }
-                Err(e) => {
-                    last_err = ResponseDecodeError::NotJson {
-                        snippet: text.chars().take(200).collect(),
-                        reason: e.to_string(),
-                    }
-                }
+                Err(e) => return Err(not_json(text, &e)),
             }
         }
         Err(last_err)
     }
 }
 
-/// Why a tool result does not hold an `invoke_hook` answer.
+/// Client side: the config in a `get_plugin_config` result as the Python 1.0.0 client reads it
+/// (`client.py:524-530`): the first text item, as JSON; `{}` (the server's "unknown plugin")
+/// and `null` are `None`.
+pub fn plugin_config_from_result(
+    r: &CallToolResult,
+) -> Result<Option<Map<String, Value>>, ResponseDecodeError> {
+    let text = r.texts().next().ok_or(ResponseDecodeError::NoText)?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) if m.is_empty() => Ok(None),
+        Ok(Value::Null) => Ok(None),
+        Ok(Value::Object(m)) => Ok(Some(m)),
+        Ok(other) => Err(ResponseDecodeError::NotAnObject(
+            json_kind(&other).to_string(),
+        )),
+        Err(e) => Err(not_json(text, &e)),
+    }
+}
+
+fn not_json(text: &str, e: &serde_json::Error) -> ResponseDecodeError {
+    ResponseDecodeError::NotJson {
+        snippet: text.chars().take(200).collect(),
+        reason: e.to_string(),
+    }
+}
+
+/// Why a tool result does not hold the answer a client expects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResponseDecodeError {
@@ -398,17 +432,17 @@ pub enum ResponseDecodeError {
     /// A text item that is not JSON (e.g. a FastMCP `isError` message).
     #[error("the tool result text is not JSON ({reason}): {snippet}")]
     NotJson {
-        /// The start of the text.
+        /// The start of the text (200 characters at most).
         snippet: String,
         /// The JSON error.
         reason: String,
     },
-    /// JSON without `result` or `error`.
+    /// No JSON object with `result` or `error` (the kind of the last JSON text seen).
     #[error("the tool result JSON ({0}) has neither \"result\" nor \"error\"")]
     NoResultOrError(String),
-    /// `plugin_name` missing or of the wrong type.
-    #[error("malformed invoke_hook answer: {0}")]
-    Malformed(String),
+    /// `get_plugin_config` answered JSON that is not an object.
+    #[error("the tool result JSON is {0}, not an object")]
+    NotAnObject(String),
 }
 
 /// A `PluginErrorModel` JSON object with only a message (the Python
@@ -499,25 +533,85 @@ mod tests {
         assert_eq!(back, r);
     }
 
+    fn texts(items: &[&str]) -> CallToolResult {
+        CallToolResult {
+            content: items.iter().map(|t| Content::text(*t)).collect(),
+            ..CallToolResult::text("")
+        }
+    }
+
     #[test]
-    fn from_result_skips_non_matching_texts() {
-        let mut r = CallToolResult::text("not json");
-        assert!(matches!(
+    fn from_result_walks_texts_like_the_python_client() {
+        // JSON without `result`/`error` (object or not) and non-text items are skipped.
+        let mut r = texts(&["[1]", r#"{"plugin_name":"P"}"#]);
+        r.content.insert(
+            0,
+            serde_json::from_value(json!({"type": "image", "data": "x"})).unwrap(),
+        );
+        assert_eq!(
             InvokeHookResponse::from_result(&r),
-            Err(ResponseDecodeError::NotJson { .. })
+            Err(ResponseDecodeError::NoResultOrError("an object".into()))
+        );
+        r.content.push(Content::text(
+            r#"{"result":{"continue_processing":true},"context":null}"#,
         ));
         r.content
-            .push(Content::text(r#"{"plugin_name":"P","result":{}}"#));
+            .push(Content::text(r#"{"plugin_name":"Q","error":{}}"#));
+        let first = InvokeHookResponse::from_result(&r).unwrap();
+        assert_eq!(first.plugin_name, "", "plugin_name is not required");
+        assert_eq!(first.result, Some(json!({"continue_processing": true})));
+        assert_eq!((first.error, first.context), (None, None));
+        // A present but null `result` is kept for the caller to reject.
+        let null_result = InvokeHookResponse::from_result(&texts(&[r#"{"result":null}"#]));
+        assert_eq!(null_result.unwrap().result, Some(Value::Null));
         assert_eq!(
-            InvokeHookResponse::from_result(&r).unwrap().result,
-            Some(json!({}))
+            InvokeHookResponse::from_result(&texts(&[])),
+            Err(ResponseDecodeError::NoText)
         );
-        let empty = CallToolResult {
-            content: vec![],
-            ..CallToolResult::text("")
+    }
+
+    #[test]
+    fn from_result_stops_at_the_first_text_that_is_not_json() {
+        let r = texts(&["not json", r#"{"plugin_name":"P","result":{}}"#]);
+        let Err(ResponseDecodeError::NotJson { snippet, reason }) =
+            InvokeHookResponse::from_result(&r)
+        else {
+            panic!("a later valid text must not be reached")
         };
+        assert_eq!(snippet, "not json");
+        assert_eq!(reason, "expected ident at line 1 column 2");
+        let long = "x".repeat(500);
+        let Err(ResponseDecodeError::NotJson { snippet, .. }) =
+            InvokeHookResponse::from_result(&texts(&[&long]))
+        else {
+            panic!()
+        };
+        assert_eq!(snippet.len(), 200);
+    }
+
+    #[test]
+    fn plugin_config_answer_round_trips() {
+        let cfg = json!({"name": "P", "kind": "x.Y", "priority": 5});
+        let decoded = plugin_config_from_result(&plugin_config_result(Some(&cfg))).unwrap();
+        assert_eq!(decoded.map(Value::Object), Some(cfg));
         assert_eq!(
-            InvokeHookResponse::from_result(&empty),
+            plugin_config_from_result(&plugin_config_result(None)),
+            Ok(None)
+        );
+        assert_eq!(
+            plugin_config_from_result(&texts(&["null", "{\"a\":1}"])),
+            Ok(None)
+        );
+        assert_eq!(
+            plugin_config_from_result(&texts(&["[1]"])),
+            Err(ResponseDecodeError::NotAnObject("an array".into()))
+        );
+        assert!(matches!(
+            plugin_config_from_result(&texts(&["Unknown tool"])),
+            Err(ResponseDecodeError::NotJson { .. })
+        ));
+        assert_eq!(
+            plugin_config_from_result(&texts(&[])),
             Err(ResponseDecodeError::NoText)
         );
     }

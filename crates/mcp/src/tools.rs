@@ -15,7 +15,9 @@ pub struct Tool {
     /// For humans and LLMs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the arguments object.
+    /// JSON Schema of the arguments object (`null` when a sloppy server leaves it out: a
+    /// client only needs the name).
+    #[serde(default)]
     pub input_schema: Value,
     /// JSON Schema of `structuredContent`; when present the result MUST carry it (the Python
     /// client validates it, `protocol.md` §1.1).
@@ -30,7 +32,8 @@ pub struct Tool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListToolsResult {
-    /// The tools.
+    /// The tools (absent reads as none, so the client can say which tools are missing).
+    #[serde(default)]
     pub tools: Vec<Tool>,
     /// Pagination cursor (we never page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +51,13 @@ pub struct CallToolParams {
     /// `_meta` and anything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl ListToolsResult {
+    /// The tool names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.iter().map(|t| t.name.as_str())
+    }
 }
 
 impl CallToolParams {
@@ -158,6 +168,15 @@ mod tests {
         let r: CallToolResult = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(r.texts().collect::<Vec<_>>(), vec!["hi"]);
         assert_eq!(serde_json::to_value(&r).unwrap(), v);
+    }
+
+    #[test]
+    fn sparse_tool_lists_decode() {
+        let r: ListToolsResult =
+            serde_json::from_value(json!({"tools": [{"name": "a"}, {"name": "b"}]})).unwrap();
+        assert_eq!(r.names().collect::<Vec<_>>(), ["a", "b"]);
+        let r: ListToolsResult = serde_json::from_value(json!({})).unwrap();
+        assert!(r.tools.is_empty());
     }
 
     #[test]

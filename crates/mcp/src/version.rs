@@ -45,6 +45,11 @@ impl ProtocolVersion {
         }
     }
 
+    /// `2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25`, for error messages.
+    pub fn supported_list() -> String {
+        ProtocolVersion::ALL.map(ProtocolVersion::as_str).join(", ")
+    }
+
     /// Server side: the version to answer an `initialize` that asked for `requested`.
     pub fn negotiate(requested: &str) -> ProtocolVersion {
         requested.parse().unwrap_or(ProtocolVersion::LATEST)
@@ -59,7 +64,7 @@ impl fmt::Display for ProtocolVersion {
 
 /// A version string we do not support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported MCP protocol version {0:?} (supported: 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25)")]
+#[error("unsupported MCP protocol version {0:?} (supported: {list})", list = ProtocolVersion::supported_list())]
 pub struct UnsupportedVersion(pub String);
 
 impl FromStr for ProtocolVersion {
@@ -106,7 +111,10 @@ mod tests {
     fn parse_and_order() {
         assert!("2025-06-18".parse::<ProtocolVersion>().is_ok());
         let err = "2025-13-01".parse::<ProtocolVersion>().unwrap_err();
-        assert!(err.to_string().contains("2025-13-01"));
+        assert_eq!(
+            err.to_string(),
+            "unsupported MCP protocol version \"2025-13-01\" (supported: 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25)"
+        );
         assert!(ProtocolVersion::V2024_11_05 < ProtocolVersion::LATEST);
         let json = serde_json::to_string(&ProtocolVersion::V2025_03_26).unwrap();
         assert_eq!(json, "\"2025-03-26\"");

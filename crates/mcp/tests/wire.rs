@@ -95,9 +95,13 @@ fn get_plugin_config_text_is_byte_identical() {
         let config: Value = serde_json::from_str(text).unwrap();
         let ours = plugin_config_result(Some(&config));
         assert_eq!(ours, theirs, "{n}");
+        // And the client reads the config back out of their answer.
+        let decoded = plugin_config_from_result(&theirs).unwrap().unwrap();
+        assert_eq!(Value::Object(decoded), config, "{n}");
     }
     let unknown = result_of(&read("26-curl-tools_call-get_plugin_config.response.json"));
     assert_eq!(plugin_config_result(None), unknown);
+    assert_eq!(plugin_config_from_result(&unknown), Ok(None));
 }
 
 #[test]

@@ -121,9 +121,9 @@ pub async fn serve_on(
     let addr = listener.local_addr().unwrap();
     let manager = server_manager().await;
     let (tx, rx) = oneshot::channel::<()>();
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let tls = tls.map(plugwire_server::TlsSource::Fixed);
     let task = tokio::spawn(async move {
-        plugwire_server::serve_tcp(listener, app(manager), acceptor, limits(), async {
+        plugwire_server::serve_tcp(listener, app(manager), tls, limits(), async {
             let _ = rx.await;
         })
         .await;
