@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// The whole benchmark; writes the report (docs/benchmarks.md).
     Run(crate::suite::SuiteArgs),
+    /// Rewrite the report from the JSON a `run` saved (same measurements, current findings.md).
+    Render(crate::suite::RenderArgs),
     /// One measurement: `tools/call invoke_hook` against URL, result as JSON on stdout.
     Load(LoadArgs),
     /// The limit server: mTLS HTTP/1.1, fixed JSON answer. Prints `port N`, runs until killed
@@ -112,6 +114,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => rt.block_on(crate::suite::run(args, cli.threads)),
+        Command::Render(args) => crate::suite::render(args),
         Command::Load(args) => rt.block_on(load_cmd(args)),
         Command::LimitServer(args) => rt.block_on(limit_cmd(args)),
         Command::GenCerts(args) => crate::certgen::generate(&args.dir, &args.plugin).map(|_| ()),

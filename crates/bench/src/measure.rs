@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::LoadResult;
 use crate::procfs;
 use crate::stats::median;
 
 /// What one timed run measured. Per-call CPU figures are in microseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Sample {
     pub calls: usize,
     pub errors: usize,
@@ -67,7 +67,7 @@ impl CpuMark {
 }
 
 /// Medians of repeated runs at one concurrency.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Series {
     pub concurrency: usize,
     pub samples: Vec<Sample>,
@@ -95,17 +95,22 @@ impl Series {
     pub fn client_cpu_us(&self) -> Option<f64> {
         med(self.samples.iter().filter_map(|s| s.client_cpu_us))
     }
+    /// Most connections the client opened in one run (a pooled client opens them in the first
+    /// run and reuses them later, so a median would hide them).
     pub fn connections(&self) -> Option<f64> {
-        med(self
-            .samples
+        self.samples
             .iter()
-            .filter_map(|s| s.connections.map(|c| c as f64)))
+            .filter_map(|s| s.connections)
+            .max()
+            .map(|c| c as f64)
     }
+    /// Most connections the kernel accepted during one run.
     pub fn tcp_opened(&self) -> Option<f64> {
-        med(self
-            .samples
+        self.samples
             .iter()
-            .filter_map(|s| s.tcp_opened.map(|c| c as f64)))
+            .filter_map(|s| s.tcp_opened)
+            .max()
+            .map(|c| c as f64)
     }
     pub fn errors(&self) -> usize {
         self.samples.iter().map(|s| s.errors).sum()

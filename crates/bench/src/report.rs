@@ -10,7 +10,7 @@ use crate::stats::median;
 use crate::suite::{Kind, SuiteArgs};
 
 /// The machine and the invocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub cpu_model: String,
@@ -27,7 +27,7 @@ pub struct Machine {
 }
 
 /// Wall-clock times of one certificate tool for one key type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CertsTiming {
     pub tool: String,
     pub key_type: String,
@@ -52,7 +52,7 @@ impl CertsTiming {
 }
 
 /// Start-up and memory of one server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Footprint {
     pub kind: Kind,
     pub start_to_healthy: Vec<Duration>,
@@ -85,7 +85,7 @@ impl Footprint {
 }
 
 /// New connection per call against one server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Handshakes {
     pub kind: Kind,
     /// Key type of both sides' certificates.
@@ -94,21 +94,21 @@ pub struct Handshakes {
 }
 
 /// One client → server pair at every concurrency.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PairResult {
     /// `gen` (load generator), `pwc` (plugwire client), `pyc` (Python client).
-    pub key: &'static str,
-    pub client: &'static str,
+    pub key: String,
+    pub client: String,
     pub kind: Kind,
     pub series: Vec<Series>,
     pub error: Option<String>,
 }
 
 impl PairResult {
-    pub fn new(key: &'static str, client: &'static str, kind: Kind) -> Self {
+    pub fn new(key: &str, client: &str, kind: Kind) -> Self {
         Self {
-            key,
-            client,
+            key: key.into(),
+            client: client.into(),
             kind,
             series: Vec::new(),
             error: None,
@@ -133,7 +133,7 @@ impl PairResult {
 }
 
 /// Everything one run measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub machine: Machine,
     pub args: SuiteArgs,
@@ -397,6 +397,12 @@ impl Report {
             "| load average before → after | {} → {} |",
             m.load_before, m.load_after
         );
+        let _ = writeln!(
+            o,
+            "| CPU busy (all processes) in the second before the run | {} |",
+            m.busy_before
+                .map_or("—".into(), |b| format!("{:.0} % of all cores", b * 100.0))
+        );
         let _ = writeln!(o, "| command | {} |", m.command);
         let _ = writeln!(o, "| duration | {:.0} s |", m.duration.as_secs_f64());
         for (k, v) in &m.versions {
@@ -428,8 +434,9 @@ impl Report {
              *× Python* compares calls/s with the Python runtime driven by the same client family: the load \
              generator rows with *load generator → Python runtime*, the gateway-client rows with *Python client → \
              Python runtime* (what a ContextForge gateway gets today). *limit ÷* is the limit server's calls/s over \
-             the row's at the same concurrency. TCP connections: the client's own count / connections the kernel \
-             accepted meanwhile (`PassiveOpens` in `/proc/net/snmp`, host-wide), warm-up included.\n",
+             the row's at the same concurrency. TCP connections: the most one run opened, by the client's own count / \
+             by the kernel's (`PassiveOpens` in `/proc/net/snmp`, host-wide), warm-up included; the runs go \
+             c=1, 16, 64 and repeat, so a pooled client opens its connections in the first run and reuses them.\n",
             crate::payload::RequestTemplate::invoke_hook().with_id(1).len(),
             a.runs
         );
@@ -450,7 +457,7 @@ impl Report {
             }
             for s in &p.series {
                 let c = s.concurrency;
-                let reference = match p.key {
+                let reference = match p.key.as_str() {
                     "gen" => self.rate("gen", Kind::Python, c),
                     _ => self.rate("pyc", Kind::Python, c),
                 };

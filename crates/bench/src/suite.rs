@@ -19,7 +19,7 @@ use crate::pyclient::{self, PythonEnv, Step};
 use crate::report::{CertsTiming, Footprint, Handshakes, Machine, PairResult, Report};
 
 /// Options of `plugwire-bench run`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct SuiteArgs {
     /// Where to write the report.
     #[arg(long, default_value = "docs/benchmarks.md")]
@@ -79,6 +79,10 @@ pub struct SuiteArgs {
     /// Keep certificates and logs here instead of a temporary directory.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// Where to keep every measurement as JSON (`plugwire-bench render` rewrites the report
+    /// from it, e.g. after editing scripts/bench/findings.md).
+    #[arg(long, default_value = "target/bench-results.json")]
+    pub results: PathBuf,
     /// The command the user typed (e.g. `make bench`), printed beside this process's arguments.
     #[arg(long)]
     pub command: Option<String>,
@@ -149,7 +153,7 @@ fn progress(msg: &str) {
 }
 
 /// Which process plays which server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Limit,
     Plugwire,
@@ -564,6 +568,33 @@ fn tool_versions(ctx: &Ctx) -> Vec<(String, String)> {
     v
 }
 
+/// Options of `plugwire-bench render`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RenderArgs {
+    /// The JSON a `run` saved.
+    #[arg(long, default_value = "target/bench-results.json")]
+    pub results: PathBuf,
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+    /// scripts/bench, for findings.md.
+    #[arg(long, default_value = "scripts/bench")]
+    pub scripts: PathBuf,
+}
+
+/// Rewrites the report from a saved run (same measurements; the current findings.md).
+pub fn render(args: RenderArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.results).map_err(|source| BenchError::Read {
+        path: args.results.clone(),
+        source,
+    })?;
+    let mut report: Report = serde_json::from_str(&text).map_err(|e| BenchError::Run {
+        what: format!("reading {}", args.results.display()),
+        reason: e.to_string(),
+    })?;
+    report.args.scripts = args.scripts;
+    write(&args.out, &report.render())
+}
+
 /// Runs everything and writes the report.
 pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
     args.apply_smoke();
@@ -897,9 +928,10 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
         for &kind in &kinds {
             match ctx.start(kind, 100) {
                 Ok(s) => servers.push((kind, s)),
-                Err(e) => ctx
-                    .notes
-                    .push(format!("{} with {key_type} certificates: {e}", kind.label())),
+                Err(e) => ctx.notes.push(format!(
+                    "{} with {key_type} certificates: {e}",
+                    kind.label()
+                )),
             }
         }
         report
@@ -929,6 +961,10 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     write(&args.out, &text)?;
+    match serde_json::to_string_pretty(&report) {
+        Ok(json) => write(&args.results, &json)?,
+        Err(e) => progress(&format!("cannot save {}: {e}", args.results.display())),
+    }
     progress(&format!(
         "wrote {} in {:.0} s",
         args.out.display(),

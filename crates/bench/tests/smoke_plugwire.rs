@@ -12,7 +12,7 @@ use plugwire_bench::{certgen, pwclient, suite, tlsfiles};
 use plugwire_framework::Config;
 use plugwire_server::{
     build_manager, initialize_manager, serve_tcp, App, ConnLimits, HostPolicy, ManagerBackend,
-    DEFAULT_MAX_BODY_BYTES,
+    TlsSource, DEFAULT_MAX_BODY_BYTES,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +34,7 @@ async fn generator_and_plugwire_client_drive_plugwire_serve() {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let tls = tokio_rustls::TlsAcceptor::from(tlsfiles::server_config(&certs.plugin()).unwrap());
+    let tls = TlsSource::Fixed(tlsfiles::server_config(&certs.plugin()).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_tcp(
         listener,
