@@ -4,7 +4,10 @@
 //! `initialize` (README decision 11), and every `tools/call` gets a normal result, with plugin
 //! errors inside it (decision 12). Only an unknown *method* gets a JSON-RPC error object.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use plugwire_mcp::plugin_tools::{
     list_tools_result, plugin_config_result, plugin_configs_result, unknown_tool,
@@ -93,26 +96,25 @@ async fn call_tool(backend: &Arc<dyn Backend>, params: Option<Value>) -> CallToo
     }
 }
 
-/// Runs the hook in its own task so that a panicking plugin becomes an `error` answer and
-/// the connection (and the gateway's session) lives on.
+/// Runs the hook so that a panicking backend becomes an `error` answer and the connection
+/// (and the gateway's session) lives on. The panic is caught in place rather than by spawning
+/// a task: the framework's manager already runs each plugin in a task of its own (with the
+/// timeout), so a second spawn per call would only add scheduling to the hot path.
 async fn invoke_isolated(backend: &Arc<dyn Backend>, args: InvokeHookArgs) -> InvokeHookResponse {
     let plugin_name = args.plugin_name.clone();
     let hook = args.hook_type.clone();
-    let backend = Arc::clone(backend);
-    match tokio::spawn(async move { backend.invoke_hook(args).await }).await {
+    match AssertUnwindSafe(backend.invoke_hook(args))
+        .catch_unwind()
+        .await
+    {
         Ok(resp) => resp,
-        Err(join) => {
-            let what = if join.is_panic() {
-                let payload = join.into_panic();
-                let detail = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic payload".to_string());
-                format!("plugin {plugin_name} panicked in {hook}: {detail}")
-            } else {
-                format!("plugin {plugin_name} was cancelled in {hook} (server shutting down)")
-            };
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_string());
+            let what = format!("plugin {plugin_name} panicked in {hook}: {detail}");
             tracing::error!(plugin = %plugin_name, hook = %hook, "{what}");
             InvokeHookResponse::failure_message(&plugin_name, what)
         }

@@ -93,7 +93,8 @@ pub fn build_manager(
     Ok(PluginManager::new(config, registry)?.with_timeout(timeout))
 }
 
-/// Runs every plugin's `initialize()`; the first failure stops start-up.
+/// Runs every plugin's `initialize()`. A failing plugin is logged and skipped, as in Python,
+/// unless `plugin_settings.fail_on_plugin_error` is set: then start-up stops with its error.
 pub async fn initialize_manager(
     mut manager: PluginManager,
 ) -> Result<Arc<PluginManager>, crate::ServerError> {
