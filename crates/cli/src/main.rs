@@ -12,6 +12,12 @@ mod logging;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc malloc: the server allocates per request on one worker thread and
+/// frees on another, which made glibc's arena locks the largest cost under load (perf, see
+/// docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]

@@ -168,4 +168,10 @@ impl PluginContext {
     pub fn from_json(v: Value) -> Result<Self, PayloadError> {
         serde_json::from_value(v).map_err(|e| PayloadError::new("PluginContext", e))
     }
+
+    /// [`PluginContext::from_json`] from the JSON text (same acceptance; error messages also
+    /// name the line and column).
+    pub fn from_json_str(text: &str) -> Result<Self, PayloadError> {
+        serde_json::from_str(text).map_err(|e| PayloadError::new("PluginContext", e))
+    }
 }

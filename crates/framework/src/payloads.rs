@@ -196,8 +196,29 @@ pub enum HookPayload {
 /// Required-but-nullable fields that a request must always carry (corrections.md finding 4).
 const ALWAYS_SENT: &[&str] = &["result", "content", "messages"];
 
-fn decode<T: serde::de::DeserializeOwned>(model: &str, v: Value) -> Result<T, PayloadError> {
-    serde_json::from_value(v).map_err(|e| PayloadError::new(model, e))
+/// Where a payload is decoded from: an already-parsed `Value`, or the JSON text itself (the
+/// server's fast path, which skips building a `Value` tree per request).
+pub(crate) trait JsonSource {
+    fn decode<T: serde::de::DeserializeOwned>(self, model: &str) -> Result<T, PayloadError>;
+}
+
+impl JsonSource for Value {
+    fn decode<T: serde::de::DeserializeOwned>(self, model: &str) -> Result<T, PayloadError> {
+        serde_json::from_value(self).map_err(|e| PayloadError::new(model, e))
+    }
+}
+
+impl JsonSource for &str {
+    fn decode<T: serde::de::DeserializeOwned>(self, model: &str) -> Result<T, PayloadError> {
+        serde_json::from_str(self).map_err(|e| PayloadError::new(model, e))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    model: &str,
+    v: impl JsonSource,
+) -> Result<T, PayloadError> {
+    v.decode(model)
 }
 
 impl HookPayload {
@@ -240,6 +261,17 @@ impl HookPayload {
 
     /// Decode a hook's input payload.
     pub fn from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
+        Self::decode_input(hook, v)
+    }
+
+    /// [`HookPayload::from_json`] from the JSON text. Accepts the same payloads; its error
+    /// messages also name the line and column, so callers that must report exactly what
+    /// [`HookPayload::from_json`] reports decode again that way on failure.
+    pub fn from_json_str(hook: HookType, text: &str) -> Result<Self, PayloadError> {
+        Self::decode_input(hook, text)
+    }
+
+    fn decode_input(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
         Ok(match hook {
             HookType::PromptPreFetch => Self::PromptPreFetch(decode("PromptPrehookPayload", v)?),
             HookType::PromptPostFetch => Self::PromptPostFetch(decode("PromptPosthookPayload", v)?),
@@ -288,27 +320,8 @@ impl HookPayload {
 
     /// The response form: every model field present, `None` as `null` (what the Python server sends).
     pub fn to_json(&self) -> Value {
-        let r = match self {
-            HookPayload::PromptPreFetch(p) => serde_json::to_value(p),
-            HookPayload::PromptPostFetch(p) => serde_json::to_value(p),
-            HookPayload::ToolPreInvoke(p) => serde_json::to_value(p),
-            HookPayload::ToolPostInvoke(p) => serde_json::to_value(p),
-            HookPayload::ResourcePreFetch(p) => serde_json::to_value(p),
-            HookPayload::ResourcePostFetch(p) => serde_json::to_value(p),
-            HookPayload::AgentPreInvoke(p) => serde_json::to_value(p),
-            HookPayload::AgentPostInvoke(p) => serde_json::to_value(p),
-            HookPayload::HttpPreRequest(p) => serde_json::to_value(p),
-            HookPayload::HttpPostRequest(p) => serde_json::to_value(p),
-            HookPayload::HttpAuthResolveUser(p) => serde_json::to_value(p),
-            HookPayload::HttpAuthCheckPermission(p) => serde_json::to_value(p),
-            HookPayload::HttpPreRequestHeaders(p) | HookPayload::HttpPostRequestHeaders(p) => {
-                serde_json::to_value(p)
-            }
-            HookPayload::ResolvedUser(p) => serde_json::to_value(p),
-            HookPayload::PermissionDecision(p) => serde_json::to_value(p),
-        };
         // These types contain only strings, numbers, maps and `Value`s: serialization cannot fail.
-        r.unwrap_or(Value::Null)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The request form (Python client, `exclude_none=True`): `None` model fields are omitted,
@@ -361,9 +374,28 @@ from_payload!(
     HttpAuthCheckPermissionResultPayload => PermissionDecision,
 );
 
-/// Serializes as [`HookPayload::to_json`] (the bare payload object, explicit nulls).
+/// Serializes as [`HookPayload::to_json`] (the bare payload object, explicit nulls), straight
+/// from the typed payload: no intermediate `Value` on the server's answer path.
 impl Serialize for HookPayload {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
+        match self {
+            HookPayload::PromptPreFetch(p) => p.serialize(s),
+            HookPayload::PromptPostFetch(p) => p.serialize(s),
+            HookPayload::ToolPreInvoke(p) => p.serialize(s),
+            HookPayload::ToolPostInvoke(p) => p.serialize(s),
+            HookPayload::ResourcePreFetch(p) => p.serialize(s),
+            HookPayload::ResourcePostFetch(p) => p.serialize(s),
+            HookPayload::AgentPreInvoke(p) => p.serialize(s),
+            HookPayload::AgentPostInvoke(p) => p.serialize(s),
+            HookPayload::HttpPreRequest(p) => p.serialize(s),
+            HookPayload::HttpPostRequest(p) => p.serialize(s),
+            HookPayload::HttpAuthResolveUser(p) => p.serialize(s),
+            HookPayload::HttpAuthCheckPermission(p) => p.serialize(s),
+            HookPayload::HttpPreRequestHeaders(p) | HookPayload::HttpPostRequestHeaders(p) => {
+                p.serialize(s)
+            }
+            HookPayload::ResolvedUser(p) => p.serialize(s),
+            HookPayload::PermissionDecision(p) => p.serialize(s),
+        }
     }
 }

@@ -140,35 +140,8 @@ impl PluginResult {
 
     /// The 6-key JSON object, in the Python key order, explicit nulls (response form).
     pub fn to_json(&self) -> Value {
-        let mut m = JsonMap::new();
-        m.insert(
-            "continue_processing".into(),
-            Value::Bool(self.continue_processing),
-        );
-        m.insert(
-            "modified_payload".into(),
-            self.modified_payload
-                .as_ref()
-                .map_or(Value::Null, HookPayload::to_json),
-        );
-        m.insert(
-            "violation".into(),
-            self.violation
-                .as_ref()
-                .map_or(Value::Null, PluginViolation::to_json),
-        );
-        m.insert(
-            "metadata".into(),
-            self.metadata
-                .as_ref()
-                .map_or(Value::Null, |x| Value::Object(x.clone())),
-        );
-        m.insert(
-            "http_headers".into(),
-            serde_json::to_value(&self.http_headers).unwrap_or(Value::Null),
-        );
-        m.insert("retry_delay_ms".into(), Value::from(self.retry_delay_ms));
-        Value::Object(m)
+        // Strings, numbers, maps and `Value`s only: serialization cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// Decode a result of `hook` from the wire. Accepts the b896 4-key shape too (defaults).
@@ -193,9 +166,18 @@ impl PluginResult {
     }
 }
 
-/// Serializes as [`PluginResult::to_json`] (6 keys, explicit nulls).
+/// Serializes as [`PluginResult::to_json`] (6 keys in the Python order, explicit nulls), written
+/// straight from the typed fields.
 impl Serialize for PluginResult {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PluginResult", 6)?;
+        st.serialize_field("continue_processing", &self.continue_processing)?;
+        st.serialize_field("modified_payload", &self.modified_payload)?;
+        st.serialize_field("violation", &self.violation)?;
+        st.serialize_field("metadata", &self.metadata)?;
+        st.serialize_field("http_headers", &self.http_headers)?;
+        st.serialize_field("retry_delay_ms", &self.retry_delay_ms)?;
+        st.end()
     }
 }

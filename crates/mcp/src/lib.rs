@@ -14,12 +14,15 @@
 //! - [`plugin_tools`]: the three plugin tools: names, input schemas, argument validation with
 //!   FastMCP's wording, the `{plugin_name, result|error, context?}` answer, and the client-side
 //!   decoding of `invoke_hook` / `get_plugin_config` results by the Python 1.0.0 rules.
+//! - [`invoke_call`]: the hot path's request (`tools/call invoke_hook`) decoded in one pass,
+//!   payload and context left as raw JSON, and the answer envelope written without a `Value`.
 //! - [`headers`]: HTTP header names and content types of Streamable HTTP.
 //! - `sse`: decoding `text/event-stream` bodies into JSON-RPC messages (client side).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod headers;
+pub mod invoke_call;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod plugin_tools;
@@ -28,6 +31,7 @@ pub mod version;
 
 pub mod sse;
 
+pub use invoke_call::{success_json, InvokeHookCall, RawInvokeHookArgs};
 pub use jsonrpc::{
     codes, message_from_value, parse_message, ErrorObject, ErrorResponse, Message, Notification,
     ParseError, Request, RequestId, Response,

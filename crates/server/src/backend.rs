@@ -4,7 +4,7 @@
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs};
 use serde_json::Value;
 
 /// The plugin side of the three tools.
@@ -27,4 +27,19 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs one hook of one plugin (no chain, no conditions). Every failure (unknown plugin or
     /// hook, bad payload or context, plugin error, timeout) is an `error` answer, never a panic.
     async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse;
+
+    /// The same call with the payload and context still as JSON text, answering the result's
+    /// text directly: the server's hot path, which lets a backend decode straight into its own
+    /// types. The answer must be exactly `invoke_hook(args.to_args()).to_text()`; this default
+    /// is that, so other backends need not implement it.
+    async fn invoke_hook_text(&self, args: RawInvokeHookArgs<'_>) -> String {
+        match args.to_args() {
+            Ok(a) => self.invoke_hook(a).await.to_text(),
+            Err(e) => InvokeHookResponse::failure_message(
+                &args.plugin_name,
+                format!("invoke_hook arguments are not JSON objects: {e}"),
+            )
+            .to_text(),
+        }
+    }
 }

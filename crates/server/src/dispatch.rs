@@ -13,9 +13,10 @@ use plugwire_mcp::plugin_tools::{
     list_tools_result, plugin_config_result, plugin_configs_result, unknown_tool,
 };
 use plugwire_mcp::{
-    codes, methods, CallToolParams, CallToolResult, ErrorResponse, GetPluginConfigArgs,
-    InitializeResult, InvokeHookArgs, InvokeHookResponse, Message, ProtocolVersion, Request,
-    Response, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS, INVOKE_HOOK,
+    codes, methods, success_json, CallToolParams, CallToolResult, ErrorResponse,
+    GetPluginConfigArgs, InitializeResult, InvokeHookArgs, InvokeHookCall, InvokeHookResponse,
+    Message, ProtocolVersion, Request, Response, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS,
+    INVOKE_HOOK,
 };
 use serde_json::{json, Value};
 
@@ -98,17 +99,39 @@ async fn call_tool(backend: &Arc<dyn Backend>, params: Option<Value>) -> CallToo
 
 /// Runs the hook so that a panicking backend becomes an `error` answer and the connection
 /// (and the gateway's session) lives on. The panic is caught in place rather than by spawning
-/// a task: the framework's manager already runs each plugin in a task of its own (with the
-/// timeout), so a second spawn per call would only add scheduling to the hot path.
+/// a task: a spawn per call would only add a cross-thread wake-up to the hot path. (The
+/// framework's manager also catches plugin panics; this covers the backend itself.)
 async fn invoke_isolated(backend: &Arc<dyn Backend>, args: InvokeHookArgs) -> InvokeHookResponse {
     let plugin_name = args.plugin_name.clone();
     let hook = args.hook_type.clone();
-    match AssertUnwindSafe(backend.invoke_hook(args))
+    catch_backend_panic(&plugin_name, &hook, backend.invoke_hook(args))
+        .await
+        .unwrap_or_else(|what| InvokeHookResponse::failure_message(&plugin_name, what))
+}
+
+/// The hot path: answers a `tools/call invoke_hook` request straight from the body (see
+/// [`plugwire_mcp::invoke_call`]), or `None` when the body is anything else, for
+/// [`handle_message`] to answer. The bytes are the ones the generic path would send.
+pub async fn answer_invoke_hook(backend: &Arc<dyn Backend>, body: &[u8]) -> Option<Vec<u8>> {
+    let call = InvokeHookCall::parse(body)?;
+    let plugin_name = call.args.plugin_name.clone();
+    let hook = call.args.hook_type.clone();
+    let text = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook_text(call.args))
+        .await
+        .unwrap_or_else(|what| InvokeHookResponse::failure_message(&plugin_name, what).to_text());
+    success_json(&call.id, &CallToolResult::text(text)).ok()
+}
+
+/// Awaits `fut`; a panic becomes `Err` with a message naming the plugin and hook (also logged).
+async fn catch_backend_panic<T>(
+    plugin_name: &str,
+    hook: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    AssertUnwindSafe(fut)
         .catch_unwind()
         .await
-    {
-        Ok(resp) => resp,
-        Err(payload) => {
+        .map_err(|payload| {
             let detail = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -116,9 +139,8 @@ async fn invoke_isolated(backend: &Arc<dyn Backend>, args: InvokeHookArgs) -> In
                 .unwrap_or_else(|| "non-string panic payload".to_string());
             let what = format!("plugin {plugin_name} panicked in {hook}: {detail}");
             tracing::error!(plugin = %plugin_name, hook = %hook, "{what}");
-            InvokeHookResponse::failure_message(&plugin_name, what)
-        }
-    }
+            what
+        })
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {

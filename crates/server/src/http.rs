@@ -138,6 +138,9 @@ async fn post(app: &App, req: Request<Incoming>) -> HttpResponse {
             );
         }
     };
+    if let Some(answer) = dispatch::answer_invoke_hook(&app.backend, &body).await {
+        return json_response(StatusCode::OK, Bytes::from(answer));
+    }
     let msg = match parse_message(&body) {
         Ok(m) => m,
         Err(e) => {

@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
-use plugwire_framework::{HookType, PluginContext, PluginError, PluginManager};
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use plugwire_framework::{
+    HookPayload, HookType, PluginContext, PluginError, PluginManager, PluginResult,
+};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::backend::Backend;
@@ -78,6 +81,59 @@ impl Backend for ManagerBackend {
                 fail(e)
             }
         }
+    }
+
+    async fn invoke_hook_text(&self, args: RawInvokeHookArgs<'_>) -> String {
+        let Some((payload, ctx)) = Self::decode_raw(&args) else {
+            return match args.to_args() {
+                Ok(a) => self.invoke_hook(a).await.to_text(),
+                Err(e) => failure_text(&args.plugin_name, e.to_string()),
+            };
+        };
+        let name = args.plugin_name.as_str();
+        match self.manager.invoke_plugin(name, payload, ctx).await {
+            Ok((result, ctx)) => {
+                let answer = HookAnswer {
+                    plugin_name: name,
+                    result: &result,
+                    // Python returns the context only when the plugin left something in it.
+                    context: (!ctx.is_empty()).then_some(&ctx),
+                };
+                serde_json::to_string_pretty(&answer).unwrap_or_else(|e| {
+                    failure_text(name, format!("cannot encode the result: {e}"))
+                })
+            }
+            Err(e) => {
+                tracing::debug!(plugin = %name, hook = %args.hook_type, "hook error: {e}");
+                InvokeHookResponse::failure(name, e.model.to_json()).to_text()
+            }
+        }
+    }
+}
+
+fn failure_text(plugin_name: &str, message: String) -> String {
+    InvokeHookResponse::failure_message(plugin_name, message).to_text()
+}
+
+/// The success answer `{plugin_name, result, context?}`, serialized from the typed result: the
+/// same text as `InvokeHookResponse::success(..).to_text()`, without the `Value` copies.
+#[derive(Serialize)]
+struct HookAnswer<'a> {
+    plugin_name: &'a str,
+    result: &'a PluginResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a PluginContext>,
+}
+
+impl ManagerBackend {
+    /// The hot path's decoding: hook name, context and payload straight from the JSON text.
+    /// `None` when any of them does not decode; the caller then takes the `Value` path, which
+    /// reports the problem in its exact words and order.
+    fn decode_raw(args: &RawInvokeHookArgs<'_>) -> Option<(HookPayload, PluginContext)> {
+        let hook: HookType = args.hook_type.parse().ok()?;
+        let ctx = PluginContext::from_json_str(args.context.get()).ok()?;
+        let payload = HookPayload::from_json_str(hook, args.payload.get()).ok()?;
+        Some((payload, ctx))
     }
 }
 
