@@ -21,7 +21,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::payload::{tool_payload, PLUGIN_NAME};
 
 /// The JSON-RPC answer SearchReplace gives to [`crate::payload::RequestTemplate::invoke_hook`]
-/// (id 1), in the 1.0.0 shape: one text content holding the result JSON.
+/// (id 1), in the 1.0.0 shape: one text content holding the result JSON. The same bytes
+/// `plugwire serve` answers (`tests/smoke_plugwire.rs` checks it), so the two servers send and
+/// encrypt the same amount.
 pub fn fixed_answer() -> Bytes {
     let mut payload = tool_payload();
     if let Some(Value::Object(args)) = payload.get_mut("args") {
@@ -34,8 +36,10 @@ pub fn fixed_answer() -> Bytes {
     let result = json!({"plugin_name": PLUGIN_NAME, "result": {
         "continue_processing": true, "modified_payload": payload, "violation": null,
         "metadata": {}, "http_headers": null, "retry_delay_ms": 0}});
+    // Two-space indent, as the Python runtime (and so plugwire) writes the text.
+    let text = serde_json::to_string_pretty(&result).unwrap_or_default();
     let body = json!({"jsonrpc": "2.0", "id": 1, "result": {
-        "content": [{"type": "text", "text": result.to_string()}], "isError": false}});
+        "content": [{"type": "text", "text": text}], "isError": false}});
     Bytes::from(body.to_string())
 }
 

@@ -90,3 +90,24 @@ async fn generator_and_plugwire_client_drive_plugwire_serve() {
     let _ = stop.send(());
     server.await.unwrap();
 }
+
+/// The limit server must answer exactly what plugwire answers (same bytes to encrypt and send),
+/// or "× limit" would compare different work.
+#[tokio::test]
+async fn limit_answer_is_byte_for_byte_plugwires_answer() {
+    let no_env = |_: &str| None;
+    let config = Config::load_str(suite::SERVER_YAML, "bench server.yaml", &no_env).unwrap();
+    let registry = plugwire_plugins::builtin_registry();
+    let manager = initialize_manager(build_manager(config, &registry, &no_env).unwrap())
+        .await
+        .unwrap();
+    let backend: Arc<dyn plugwire_server::Backend> = Arc::new(ManagerBackend::new(manager));
+    let body = RequestTemplate::invoke_hook().with_id(1);
+    let ours = plugwire_server::dispatch::answer_invoke_hook(&backend, &body)
+        .await
+        .expect("the benchmark request takes the hot path");
+    assert_eq!(
+        String::from_utf8(ours).unwrap(),
+        String::from_utf8(plugwire_bench::limit::fixed_answer().to_vec()).unwrap()
+    );
+}

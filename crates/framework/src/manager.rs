@@ -301,10 +301,9 @@ impl PluginManager {
                 .remove(&key)
                 .unwrap_or_else(|| PluginContext::new(global.clone()));
             ctx.global_context = global.clone();
-            let fallback_ctx = ctx.clone();
-            let (res, ctx_after) =
-                call_plugin(e.plugin.clone(), &e.name, input.clone(), ctx, self.timeout).await;
-            out.insert(key, ctx_after.unwrap_or(fallback_ctx.clone()));
+            let res = call_plugin(&e.plugin, &e.name, input.clone(), &mut ctx, self.timeout).await;
+            // As the plugin left it, also after an error (Python mutates the context in place).
+            out.insert(key, ctx);
             let mut r = match res {
                 Ok(r) => r,
                 Err(err) => {
@@ -432,14 +431,10 @@ impl PluginManager {
         payload: Value,
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let entry = self
-            .hooks
-            .get(&hook)
-            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
-            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        self.single_entry(plugin_name, hook)?;
         let payload = HookPayload::from_json(hook, payload)
             .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
-        self.run_single(entry, payload, context).await
+        self.invoke_plugin(plugin_name, payload, context).await
     }
 
     /// Typed form of [`PluginManager::invoke_hook_for_plugin`].
@@ -449,27 +444,41 @@ impl PluginManager {
         payload: HookPayload,
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let hook = payload.hook_type();
-        let entry = self
-            .hooks
+        let entry = self.single_entry(plugin_name, payload.hook_type())?;
+        // Only an enforce block echoes the input; avoid copying large payloads otherwise.
+        let echo = (entry.mode == PluginMode::Enforce).then(|| payload.clone());
+        self.run_single(entry, payload, context, move || echo).await
+    }
+
+    /// [`PluginManager::invoke_plugin`] for a caller that can rebuild the input payload itself:
+    /// an enforce block echoes the input, and `echo` supplies it only then, instead of a copy
+    /// made before every call. The server passes a closure that decodes the request text again.
+    pub async fn invoke_plugin_echo_with(
+        &self,
+        plugin_name: &str,
+        payload: HookPayload,
+        context: PluginContext,
+        echo: impl FnOnce() -> Option<HookPayload>,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self.single_entry(plugin_name, payload.hook_type())?;
+        self.run_single(entry, payload, context, echo).await
+    }
+
+    fn single_entry(&self, plugin_name: &str, hook: HookType) -> Result<&HookEntry, PluginError> {
+        self.hooks
             .get(&hook)
             .and_then(|v| v.iter().find(|e| e.name == plugin_name))
-            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
-        self.run_single(entry, payload, context).await
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))
     }
 
     async fn run_single(
         &self,
         e: &HookEntry,
         payload: HookPayload,
-        context: PluginContext,
+        mut ctx: PluginContext,
+        echo: impl FnOnce() -> Option<HookPayload>,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let fallback = context.clone();
-        // Only an enforce block echoes the input; avoid copying large payloads otherwise.
-        let echo = (e.mode == PluginMode::Enforce).then(|| payload.clone());
-        let (res, ctx) =
-            call_plugin(e.plugin.clone(), &e.name, payload, context, self.timeout).await;
-        let ctx = ctx.unwrap_or(fallback);
+        let res = call_plugin(&e.plugin, &e.name, payload, &mut ctx, self.timeout).await;
         match res {
             Ok(mut r) => {
                 if let Some(v) = r.violation.as_mut() {
@@ -478,7 +487,7 @@ impl PluginManager {
                 if !r.continue_processing && e.mode == PluginMode::Enforce {
                     let r = PluginResult {
                         continue_processing: false,
-                        modified_payload: echo,
+                        modified_payload: echo(),
                         violation: r.violation,
                         metadata: None,
                         http_headers: None,
@@ -557,8 +566,8 @@ fn accept_modification(
     true
 }
 
-/// Run one plugin call under the timeout, catching a panic. Returns the result and, when the
-/// call finished, the context as the plugin left it.
+/// Run one plugin call under the timeout, catching a panic. The context is the caller's, so it
+/// stays as the plugin left it whatever happens (Python mutates it in place too).
 ///
 /// The call runs in the caller's task, not a spawned one: a spawn per call costs a cross-thread
 /// wake-up on every hook (the largest latency item at concurrency 1), and it buys nothing for
@@ -566,26 +575,22 @@ fn accept_modification(
 /// aborted task would be. A plugin that blocks its thread cannot be interrupted either way (as
 /// in Python, where it blocks the event loop).
 async fn call_plugin(
-    plugin: Arc<dyn Plugin>,
+    plugin: &Arc<dyn Plugin>,
     name: &str,
     payload: HookPayload,
-    ctx: PluginContext,
+    ctx: &mut PluginContext,
     timeout: Duration,
-) -> (Result<PluginResult, PluginError>, Option<PluginContext>) {
-    let mut ctx = ctx;
-    let call = AssertUnwindSafe(plugin.invoke(payload, &mut ctx)).catch_unwind();
+) -> Result<PluginResult, PluginError> {
+    let call = AssertUnwindSafe(plugin.invoke(payload, ctx)).catch_unwind();
     match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(r)) => {
-            let r = r.map_err(|mut e| {
-                if e.model.plugin_name.is_empty() {
-                    e.model.plugin_name = name.to_owned();
-                }
-                e
-            });
-            (r, Some(ctx))
-        }
-        Ok(Err(panic)) => (Err(PluginError::panic(name, &panic_text(&*panic))), None),
-        Err(_) => (Err(PluginError::timeout(name, timeout)), None),
+        Ok(Ok(r)) => r.map_err(|mut e| {
+            if e.model.plugin_name.is_empty() {
+                e.model.plugin_name = name.to_owned();
+            }
+            e
+        }),
+        Ok(Err(panic)) => Err(PluginError::panic(name, &panic_text(&*panic))),
+        Err(_) => Err(PluginError::timeout(name, timeout)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde_json::Value;
 
 /// The plugin side of the three tools.
@@ -28,18 +28,20 @@ pub trait Backend: Send + Sync + 'static {
     /// hook, bad payload or context, plugin error, timeout) is an `error` answer, never a panic.
     async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse;
 
-    /// The same call with the payload and context still as JSON text, answering the result's
-    /// text directly: the server's hot path, which lets a backend decode straight into its own
-    /// types. The answer must be exactly `invoke_hook(args.to_args()).to_text()`; this default
-    /// is that, so other backends need not implement it.
-    async fn invoke_hook_text(&self, args: RawInvokeHookArgs<'_>) -> String {
-        match args.to_args() {
+    /// The same call with the payload and context still as JSON text, writing the result's
+    /// text straight into the response: the server's hot path, which lets a backend decode
+    /// into its own types and skip every intermediate `Value`. The text must be exactly
+    /// `invoke_hook(args.to_args()).to_text()`; this default is that, so other backends need
+    /// not implement it.
+    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
+        let text = match args.to_args() {
             Ok(a) => self.invoke_hook(a).await.to_text(),
             Err(e) => InvokeHookResponse::failure_message(
                 &args.plugin_name,
                 format!("invoke_hook arguments are not JSON objects: {e}"),
             )
             .to_text(),
-        }
+        };
+        out.push_str(&text);
     }
 }

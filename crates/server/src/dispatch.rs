@@ -13,10 +13,9 @@ use plugwire_mcp::plugin_tools::{
     list_tools_result, plugin_config_result, plugin_configs_result, unknown_tool,
 };
 use plugwire_mcp::{
-    codes, methods, success_json, CallToolParams, CallToolResult, ErrorResponse,
-    GetPluginConfigArgs, InitializeResult, InvokeHookArgs, InvokeHookCall, InvokeHookResponse,
-    Message, ProtocolVersion, Request, Response, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS,
-    INVOKE_HOOK,
+    codes, methods, CallToolParams, CallToolResult, ErrorResponse, GetPluginConfigArgs,
+    InitializeResult, InvokeHookArgs, InvokeHookCall, InvokeHookResponse, Message, ProtocolVersion,
+    Request, Response, TextResultWriter, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS, INVOKE_HOOK,
 };
 use serde_json::{json, Value};
 
@@ -116,10 +115,19 @@ pub async fn answer_invoke_hook(backend: &Arc<dyn Backend>, body: &[u8]) -> Opti
     let call = InvokeHookCall::parse(body)?;
     let plugin_name = call.args.plugin_name.clone();
     let hook = call.args.hook_type.clone();
-    let text = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook_text(call.args))
-        .await
-        .unwrap_or_else(|what| InvokeHookResponse::failure_message(&plugin_name, what).to_text());
-    success_json(&call.id, &CallToolResult::text(text)).ok()
+    let mut out = TextResultWriter::new(&call.id);
+    let answered = catch_backend_panic(
+        &plugin_name,
+        &hook,
+        backend.invoke_hook_into(call.args, &mut out),
+    )
+    .await;
+    if let Err(what) = answered {
+        // Whatever the backend wrote before it panicked is dropped.
+        out = TextResultWriter::new(&call.id);
+        out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());
+    }
+    Some(out.finish())
 }
 
 /// Awaits `fut`; a panic becomes `Err` with a message naming the plugin and hook (also logged).

@@ -41,10 +41,13 @@ pub type HttpResponse = Response<Full<Bytes>>;
 
 /// The main port's service: `/mcp` and `/health`.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // The request line is copied for the log only when debug logging is on (hot path).
+    let logged = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let resp = route(&app, req).await;
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Some((method, path)) = logged {
+        tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    }
     Ok(resp)
 }
 
@@ -68,11 +71,10 @@ async fn route(app: &App, req: Request<Incoming>) -> HttpResponse {
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    if !app.host_policy.allows_host(host.as_deref()) {
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if !app.host_policy.allows_host(host) {
         tracing::warn!(
-            host = host.as_deref().unwrap_or("<none>"),
+            host = host.unwrap_or("<none>"),
             "refused Host header (421); add the name to PLUGINS_SERVER_ALLOWED_HOSTS to accept it"
         );
         return text(StatusCode::MISDIRECTED_REQUEST, "Invalid Host header");

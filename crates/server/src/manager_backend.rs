@@ -5,7 +5,7 @@ use std::sync::Arc;
 use plugwire_framework::{
     HookPayload, HookType, PluginContext, PluginError, PluginManager, PluginResult,
 };
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -83,15 +83,23 @@ impl Backend for ManagerBackend {
         }
     }
 
-    async fn invoke_hook_text(&self, args: RawInvokeHookArgs<'_>) -> String {
+    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         let Some((payload, ctx)) = Self::decode_raw(&args) else {
-            return match args.to_args() {
+            let text = match args.to_args() {
                 Ok(a) => self.invoke_hook(a).await.to_text(),
                 Err(e) => failure_text(&args.plugin_name, e.to_string()),
             };
+            return out.push_str(&text);
         };
         let name = args.plugin_name.as_str();
-        match self.manager.invoke_plugin(name, payload, ctx).await {
+        // An enforce block echoes the input: decode it again then, rather than copy it per call.
+        let hook = payload.hook_type();
+        let echo = || HookPayload::from_json_str(hook, args.payload.get()).ok();
+        match self
+            .manager
+            .invoke_plugin_echo_with(name, payload, ctx, echo)
+            .await
+        {
             Ok((result, ctx)) => {
                 let answer = HookAnswer {
                     plugin_name: name,
@@ -99,13 +107,18 @@ impl Backend for ManagerBackend {
                     // Python returns the context only when the plugin left something in it.
                     context: (!ctx.is_empty()).then_some(&ctx),
                 };
-                serde_json::to_string_pretty(&answer).unwrap_or_else(|e| {
-                    failure_text(name, format!("cannot encode the result: {e}"))
-                })
+                let mark = out.mark();
+                if let Err(e) = serde_json::to_writer_pretty(&mut *out, &answer) {
+                    out.truncate(mark);
+                    out.push_str(&failure_text(
+                        name,
+                        format!("cannot encode the result: {e}"),
+                    ));
+                }
             }
             Err(e) => {
                 tracing::debug!(plugin = %name, hook = %args.hook_type, "hook error: {e}");
-                InvokeHookResponse::failure(name, e.model.to_json()).to_text()
+                out.push_str(&InvokeHookResponse::failure(name, e.model.to_json()).to_text());
             }
         }
     }
