@@ -15,20 +15,25 @@ use plugwire_server::{
     TlsSource, DEFAULT_MAX_BODY_BYTES,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generator_and_plugwire_client_drive_plugwire_serve() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let certs = certgen::generate(dir.path(), "example-plugin-a").unwrap();
-
+/// `plugwire serve`'s backend over the benchmark's server config, initialized.
+async fn bench_backend() -> Arc<dyn plugwire_server::Backend> {
     let no_env = |_: &str| None;
     let config = Config::load_str(suite::SERVER_YAML, "bench server.yaml", &no_env).unwrap();
     let registry = plugwire_plugins::builtin_registry();
     let manager = initialize_manager(build_manager(config, &registry, &no_env).unwrap())
         .await
         .unwrap();
+    Arc::new(ManagerBackend::new(manager))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generator_and_plugwire_client_drive_plugwire_serve() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certgen::generate(dir.path(), "example-plugin-a").unwrap();
+
     let app = Arc::new(App {
-        backend: Arc::new(ManagerBackend::new(manager)),
+        backend: bench_backend().await,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         host_policy: HostPolicy::new(true, &[]),
     });
@@ -95,13 +100,7 @@ async fn generator_and_plugwire_client_drive_plugwire_serve() {
 /// or "× limit" would compare different work.
 #[tokio::test]
 async fn limit_answer_is_byte_for_byte_plugwires_answer() {
-    let no_env = |_: &str| None;
-    let config = Config::load_str(suite::SERVER_YAML, "bench server.yaml", &no_env).unwrap();
-    let registry = plugwire_plugins::builtin_registry();
-    let manager = initialize_manager(build_manager(config, &registry, &no_env).unwrap())
-        .await
-        .unwrap();
-    let backend: Arc<dyn plugwire_server::Backend> = Arc::new(ManagerBackend::new(manager));
+    let backend = bench_backend().await;
     let body = RequestTemplate::invoke_hook().with_id(1);
     let ours = plugwire_server::dispatch::answer_invoke_hook(&backend, &body)
         .await
