@@ -431,10 +431,10 @@ impl PluginManager {
         payload: Value,
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        self.single_entry(plugin_name, hook)?;
+        let entry = self.single_entry(plugin_name, hook)?;
         let payload = HookPayload::from_json(hook, payload)
             .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
-        self.invoke_plugin(plugin_name, payload, context).await
+        self.run_copying_echo(entry, payload, context).await
     }
 
     /// Typed form of [`PluginManager::invoke_hook_for_plugin`].
@@ -445,9 +445,7 @@ impl PluginManager {
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
         let entry = self.single_entry(plugin_name, payload.hook_type())?;
-        // Only an enforce block echoes the input; avoid copying large payloads otherwise.
-        let echo = (entry.mode == PluginMode::Enforce).then(|| payload.clone());
-        self.run_single(entry, payload, context, move || echo).await
+        self.run_copying_echo(entry, payload, context).await
     }
 
     /// [`PluginManager::invoke_plugin`] for a caller that can rebuild the input payload itself:
@@ -462,6 +460,19 @@ impl PluginManager {
     ) -> Result<(PluginResult, PluginContext), PluginError> {
         let entry = self.single_entry(plugin_name, payload.hook_type())?;
         self.run_single(entry, payload, context, echo).await
+    }
+
+    /// [`PluginManager::run_single`] with the echo copied before the call, for callers that
+    /// cannot rebuild the input afterwards.
+    async fn run_copying_echo(
+        &self,
+        entry: &HookEntry,
+        payload: HookPayload,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        // Only an enforce block echoes the input; avoid copying large payloads otherwise.
+        let echo = (entry.mode == PluginMode::Enforce).then(|| payload.clone());
+        self.run_single(entry, payload, context, move || echo).await
     }
 
     fn single_entry(&self, plugin_name: &str, hook: HookType) -> Result<&HookEntry, PluginError> {

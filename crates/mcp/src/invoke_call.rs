@@ -10,11 +10,11 @@
 //! It accepts only requests the generic path would answer the same way, and says `None` for
 //! anything else (a notification, another method or tool, a member of an unexpected type,
 //! duplicate members): the caller then takes the generic path, so errors keep their exact
-//! wording. [`success_json`] writes the answer envelope byte for byte as the generic path does.
+//! wording. [`TextResultWriter`] writes the answer envelope byte for byte as the generic path does.
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Map;
 
@@ -98,9 +98,9 @@ impl<'a> InvokeHookCall<'a> {
 
 /// Builds the success response of a one-text `tools/call` result while the text is being
 /// produced: the text is written through [`std::io::Write`] (a serializer writes straight into
-/// it, no intermediate `String` or `Value`), then escaped into the response in one pass by
-/// serde_json's own string escaping. [`TextResultWriter::finish`] gives the same bytes as
-/// [`success_json`] of `CallToolResult::text(text)`.
+/// it, no intermediate `String` or `Value`), then escaped into the response in one pass.
+/// [`TextResultWriter::finish`] gives the same bytes as serializing
+/// `Response::new(id, to_value(CallToolResult::text(text)))`, the generic path's answer.
 #[derive(Debug)]
 pub struct TextResultWriter {
     head: Vec<u8>,
@@ -227,38 +227,13 @@ impl std::io::Write for TextResultWriter {
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        // A pretty-printing serializer writes hundreds of one- to few-byte fragments; a byte
-        // loop beats a `memcpy` call for those.
-        if bytes.len() <= 8 {
-            for &b in bytes {
-                self.text.push(b);
-            }
-        } else {
-            self.text.extend_from_slice(bytes);
-        }
+        self.text.extend_from_slice(bytes);
         Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-#[derive(Serialize)]
-struct SuccessRef<'a, T> {
-    jsonrpc: &'static str,
-    id: &'a RequestId,
-    result: &'a T,
-}
-
-/// The JSON-RPC success response for `id` with `result`, serialized straight from the typed
-/// result: the same bytes as serializing `Response::new(id, to_value(result))`.
-pub fn success_json<T: Serialize>(id: &RequestId, result: &T) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&SuccessRef {
-        jsonrpc: JSONRPC_VERSION,
-        id,
-        result,
-    })
 }
 
 #[cfg(test)]
@@ -336,21 +311,14 @@ mod tests {
         assert!(InvokeHookCall::parse(b"{not json").is_none());
     }
 
-    #[test]
-    fn success_json_matches_the_value_path_byte_for_byte() {
-        let result = CallToolResult::text("{\n  \"plugin_name\": \"P\"\n}");
-        for id in [RequestId::from(3), RequestId::String("x\"y".into())] {
-            let generic = serde_json::to_vec(&Response::new(
-                id.clone(),
-                serde_json::to_value(&result).unwrap(),
-            ))
-            .unwrap();
-            assert_eq!(success_json(&id, &result).unwrap(), generic);
-        }
+    /// The generic path's answer bytes for a one-text result.
+    fn generic_answer(id: &RequestId, text: &str) -> Vec<u8> {
+        let result = serde_json::to_value(CallToolResult::text(text)).unwrap();
+        serde_json::to_vec(&Response::new(id.clone(), result)).unwrap()
     }
 
     #[test]
-    fn text_result_writer_matches_success_json() {
+    fn text_result_writer_matches_the_generic_path_byte_for_byte() {
         use std::io::Write;
         let mut text: String = (0u8..0x80).map(char::from).collect();
         text.push_str("é \u{1F600} \\ \" end");
@@ -362,8 +330,12 @@ mod tests {
                 text.extend(std::iter::repeat_n('\u{1F600}', n % 3));
             }
         }
-        for id in [RequestId::from(0), RequestId::String("s\"\n".into())] {
-            let expected = success_json(&id, &CallToolResult::text(text.clone())).unwrap();
+        for id in [
+            RequestId::from(0),
+            RequestId::from(3),
+            RequestId::String("s\"\n".into()),
+        ] {
+            let expected = generic_answer(&id, &text);
             // Byte by byte, so a write splits every UTF-8 sequence.
             let mut w = TextResultWriter::new(&id);
             for b in text.as_bytes() {

@@ -31,7 +31,7 @@ pub mod version;
 
 pub mod sse;
 
-pub use invoke_call::{success_json, InvokeHookCall, RawInvokeHookArgs, TextResultWriter};
+pub use invoke_call::{InvokeHookCall, RawInvokeHookArgs, TextResultWriter};
 pub use jsonrpc::{
     codes, message_from_value, parse_message, ErrorObject, ErrorResponse, Message, Notification,
     ParseError, Request, RequestId, Response,

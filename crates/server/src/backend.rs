@@ -34,14 +34,23 @@ pub trait Backend: Send + Sync + 'static {
     /// `invoke_hook(args.to_args()).to_text()`; this default is that, so other backends need
     /// not implement it.
     async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
-        let text = match args.to_args() {
-            Ok(a) => self.invoke_hook(a).await.to_text(),
-            Err(e) => InvokeHookResponse::failure_message(
-                &args.plugin_name,
-                format!("invoke_hook arguments are not JSON objects: {e}"),
-            )
-            .to_text(),
-        };
-        out.push_str(&text);
+        out.push_str(&invoke_hook_through_values(self, &args).await);
+    }
+}
+
+/// [`Backend::invoke_hook`] for raw arguments: converts them to `Value` maps and returns the
+/// answer's text. The default hot path, and the fallback of a backend whose own raw decoding
+/// failed (the `Value` path words every error).
+pub async fn invoke_hook_through_values<B: Backend + ?Sized>(
+    backend: &B,
+    args: &RawInvokeHookArgs<'_>,
+) -> String {
+    match args.to_args() {
+        Ok(a) => backend.invoke_hook(a).await.to_text(),
+        Err(e) => InvokeHookResponse::failure_message(
+            &args.plugin_name,
+            format!("invoke_hook arguments are not JSON objects: {e}"),
+        )
+        .to_text(),
     }
 }

@@ -9,7 +9,7 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::Backend;
+use crate::backend::{invoke_hook_through_values, Backend};
 
 /// Serves the plugins of one `PluginManager` (already initialized).
 pub struct ManagerBackend {
@@ -85,11 +85,7 @@ impl Backend for ManagerBackend {
 
     async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         let Some((payload, ctx)) = Self::decode_raw(&args) else {
-            let text = match args.to_args() {
-                Ok(a) => self.invoke_hook(a).await.to_text(),
-                Err(e) => failure_text(&args.plugin_name, e.to_string()),
-            };
-            return out.push_str(&text);
+            return out.push_str(&invoke_hook_through_values(self, &args).await);
         };
         let name = args.plugin_name.as_str();
         // An enforce block echoes the input: decode it again then, rather than copy it per call.
@@ -110,10 +106,8 @@ impl Backend for ManagerBackend {
                 let mark = out.mark();
                 if let Err(e) = serde_json::to_writer_pretty(&mut *out, &answer) {
                     out.truncate(mark);
-                    out.push_str(&failure_text(
-                        name,
-                        format!("cannot encode the result: {e}"),
-                    ));
+                    let what = format!("cannot encode the result: {e}");
+                    out.push_str(&InvokeHookResponse::failure_message(name, what).to_text());
                 }
             }
             Err(e) => {
@@ -122,10 +116,6 @@ impl Backend for ManagerBackend {
             }
         }
     }
-}
-
-fn failure_text(plugin_name: &str, message: String) -> String {
-    InvokeHookResponse::failure_message(plugin_name, message).to_text()
 }
 
 /// The success answer `{plugin_name, result, context?}`, serialized from the typed result: the
