@@ -125,3 +125,17 @@ def assert_chain_result(case_id: str, answer: dict) -> None:
         assert payload is not None, f"{case_id}: no modified_payload in {result}"
         for key, value in expected["modified_payload"].items():
             assert payload[key] == value, f"{case_id}: modified_payload.{key} = {payload[key]!r}, expected {value!r}"
+
+
+# Per-process or timing values inside a 1.1.0 chain result's `executions` records (a uuid per plugin
+# instance, nanoseconds measured): they differ between any two runs, so comparisons drop them.
+_VOLATILE_EXECUTION_KEYS = ("plugin_id", "duration_ns")
+
+
+def comparable(answer: dict) -> dict:
+    """A pyclient answer with the volatile `executions` fields removed (1.0.0 results have no executions)."""
+    result = answer.get("result")
+    if not isinstance(result, dict) or not result.get("executions"):
+        return answer
+    executions = [{k: v for k, v in record.items() if k not in _VOLATILE_EXECUTION_KEYS} for record in result["executions"]]
+    return {**answer, "result": {**result, "executions": executions}}

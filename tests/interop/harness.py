@@ -22,10 +22,24 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from era import CURRENT as ERA
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PYPLUGINS = HERE / "pyplugins"
-PLUGWIRE = Path(os.environ.get("PLUGWIRE_BIN", REPO / "target" / "debug" / "plugwire"))
+
+
+def _plugwire_path() -> Path:
+    """PLUGWIRE_BIN (the Makefile passes it), else $CARGO_TARGET_DIR/debug/plugwire, else target/debug."""
+    if os.environ.get("PLUGWIRE_BIN"):
+        return Path(os.environ["PLUGWIRE_BIN"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    if not target.is_absolute():
+        target = REPO / target
+    return target / "debug" / "plugwire"
+
+
+PLUGWIRE = _plugwire_path()
 
 # How long a server may take to come up (the Python runtime needs ~2 s; debug builds are slower).
 START_TIMEOUT = 30.0
@@ -62,8 +76,9 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    """Environment for the Python peer: our stand-in plugins on PYTHONPATH, quiet gateway settings."""
-    return base_env(PYTHONPATH=str(PYPLUGINS), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", **extra)
+    """Environment for the Python peer: our stand-in plugins and `era` on PYTHONPATH, the era fixed."""
+    return base_env(PYTHONPATH=f"{PYPLUGINS}{os.pathsep}{HERE}", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
+                    INTEROP_ERA=ERA.name, **extra)
 
 
 class Proc:

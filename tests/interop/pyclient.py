@@ -1,12 +1,12 @@
-"""The Python 1.0.0 gateway's own plugin client, driven line by line by the interop tests.
+"""The Python gateway's own plugin client (1.0.0 or cpex 1.1.0, per `era`), driven line by line by the tests.
 
 Run with the interop venv's python from a directory without `.env`. It reads one JSON command per
 line on stdin and writes one JSON answer per line on the stdout it started with (library output and
 logs are moved to stderr so they cannot corrupt the answers). It keeps ONE `PluginManager` for its
 whole life, so a test can restart the plugin server between two commands and check that the same
-manager's next call works (spec/README.md decision 11). As in the gateway, the manager is initialized
-and shut down by one long-lived task and each hook call runs in a task of its own, so a 1.0.0 session
-that dies (anyio cancel scopes) is reported as an error answer instead of killing the driver.
+manager's next call works. As in the gateway, the manager is initialized
+and shut down by one long-lived task and each hook call runs in a task of its own, so a session
+that dies (anyio cancel scopes, in both eras) is reported as an error answer instead of killing the driver.
 
 Commands:
   {"op": "init", "config": PATH}
@@ -33,8 +33,16 @@ _ANSWERS = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
 
-from mcpgateway.plugins.framework import GlobalContext, PluginContext, PluginError, PluginManager  # noqa: E402
-from mcpgateway.plugins.framework.hooks.registry import get_hook_registry  # noqa: E402
+import importlib  # noqa: E402
+
+from era import CURRENT  # noqa: E402
+
+_framework = importlib.import_module(CURRENT.framework)
+GlobalContext = _framework.GlobalContext
+PluginContext = _framework.PluginContext
+PluginError = _framework.PluginError
+PluginManager = _framework.PluginManager
+get_hook_registry = importlib.import_module(CURRENT.framework + ".hooks.registry").get_hook_registry
 
 
 def _answer(obj):

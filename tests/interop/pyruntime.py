@@ -1,17 +1,23 @@
-"""Start ContextForge 1.0.0's external plugin runtime with its `ssl_cert_reqs` bug worked around.
+"""Start the running era's MCP plugin runtime with its TLS start-up crash worked around.
 
-The unmodified runtime passes `ssl_cert_reqs` to uvicorn as a string ("2"), which uvicorn 0.44
-rejects at start-up under TLS (`ValueError: '2' is not a valid VerifyMode`; corrections.md finding
-10). This wrapper casts it to int and then runs the real entry point,
-`mcpgateway.plugins.framework.external.mcp.server.runtime.run()`. Everything else (PLUGINS_CONFIG_PATH,
-PLUGINS_TRANSPORT, PLUGINS_SERVER_*) is read by the runtime itself.
+Both eras' runtimes (1.0.0 `mcpgateway.plugins.framework.external.mcp.server.runtime`, class
+`SSLCapableFastMCP`; 1.1.0 `cpex.framework.external.mcp.server.runtime`, class `SSLCapableMCPServer`)
+build uvicorn's TLS settings with `ssl_cert_reqs` as a *string* ("2"). uvicorn wants an
+`ssl.VerifyMode` int and exits at start-up with `ValueError: '2' is not a valid VerifyMode` whenever
+TLS is on, so the unmodified runtime cannot serve TLS at all. This wrapper replaces
+`_get_ssl_config` by one returning the same dict with that one value cast to int, then runs the real
+entry point `runtime.run()`. Everything else (PLUGINS_CONFIG_PATH, PLUGINS_TRANSPORT,
+PLUGINS_SERVER_*) is read by the runtime itself, unchanged.
 """
 
 import asyncio
+import importlib
 
-from mcpgateway.plugins.framework.external.mcp.server import runtime
+from era import CURRENT
 
-_original_get_ssl_config = runtime.SSLCapableFastMCP._get_ssl_config
+runtime = importlib.import_module(CURRENT.mcp_runtime)
+_server_class = getattr(runtime, CURRENT.ssl_server_class)
+_original_get_ssl_config = _server_class._get_ssl_config
 
 
 def _get_ssl_config_int(self):
@@ -21,7 +27,7 @@ def _get_ssl_config_int(self):
     return config
 
 
-runtime.SSLCapableFastMCP._get_ssl_config = _get_ssl_config_int
+_server_class._get_ssl_config = _get_ssl_config_int
 
 if __name__ == "__main__":
     asyncio.run(runtime.run())

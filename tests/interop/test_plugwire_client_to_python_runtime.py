@@ -1,8 +1,12 @@
-"""`plugwire call` (the plugwire gateway-side client) against ContextForge 1.0.0's plugin runtime, over mTLS.
+"""`plugwire call` (the plugwire gateway-side client) against the era's Python MCP plugin runtime, over mTLS.
 
-The Python runtime serves the SearchReplace + DenyList config (our stand-in modules at the upstream
-kind paths) with PLUGINS_SERVER_* mTLS through the ssl_cert_reqs wrapper; `plugwire call --config`
-reads a gateway-side YAML with `kind: external` + `mcp.tls` at https://localhost:PORT/mcp.
+The Python runtime (1.0.0's, or cpex's under 1.1.0) serves the SearchReplace + DenyList config (our
+stand-in modules at the upstream kind paths) with PLUGINS_SERVER_* mTLS through the ssl_cert_reqs
+wrapper; `plugwire call --config` reads a gateway-side YAML with `kind: external` + `mcp.tls` (or no
+`tls`, and PLUGINS_CLIENT_MTLS_* in the environment) at https://localhost:PORT/mcp.
+
+Under 1.1.0 these fail until plugwire's client accepts cpex's mode names: a cpex server reports
+`mode: sequential` even for a YAML that says `enforce`.
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ def _gateway_yaml(workdir, port, certs, names=None, file_name="gateway.yaml"):
     return cases.write_yaml(workdir / file_name, config)
 
 
-def plugwire_call(procs, config, hook, payload, *extra, context=None, timeout=120):
+def plugwire_call(procs, config, hook, payload, *extra, context=None, timeout=120, env=None):
     """Run `plugwire call` to completion; returns (exit code, parsed stdout JSON, stderr)."""
     argv = [str(harness.PLUGWIRE), "call", "--config", str(config), "--hook", hook,
             "--payload", json.dumps(payload), "--compact", *extra]
     if context is not None:
         argv += ["--context", json.dumps(context)]
-    done = subprocess.run(argv, cwd=procs.workdir, env=harness.base_env(LOG_LEVEL="INFO"),
+    done = subprocess.run(argv, cwd=procs.workdir, env=harness.base_env(LOG_LEVEL="INFO", **(env or {})),
                           capture_output=True, text=True, timeout=timeout)
     log = procs.workdir / f"plugwire-call-{len(procs.logs) + 1:02d}.log"
     log.write_text(f"$ {' '.join(argv)}\nexit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
@@ -75,10 +79,10 @@ def test_plugwire_call_keeps_connections_to_python_runtime(procs, certs):
     gateway_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"])
     _case, hook, payload = cases.CHAIN_CASES[2]
 
-    # Control (proves the counter can see more than C connections): the 1.0.0 client reads the runtime's
+    # Control (proves the counter can see more than C connections): the Python client reads the runtime's
     # SSE answer only up to the result event and then closes the response, so most of its calls open a
-    # new connection (decision 9; measured 4-10 per 10 calls: a connection survives only when the end of
-    # the stream had already arrived).
+    # new connection (decision 9; 1.0.0: measured 4-10 per 10 calls, a connection survives only when the
+    # end of the stream had already arrived; 1.1.0: one per call).
     python_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"], file_name="gw-py.yaml")
     client = harness.start_python_client(procs)
     assert client.call(op="init", config=str(python_yaml))["ok"]
@@ -141,7 +145,7 @@ def test_plugwire_call_recovers_when_python_runtime_restarts(procs, certs):
     out = json.loads(last_line)
     assert "result" in out, f"the last call of the stream failed: {out}"
     assert out["result"]["modified_payload"]["args"] == {"q": "yikes", "n": 3}, out
-    served_after = restarted.log_text().count("Processing request of type CallToolRequest")
+    served_after = restarted.log_text().count("interop-plugin-call ReplaceBadWordsPlugin tool_pre_invoke")
     assert served_after >= 1, "no call reached the restarted runtime"
     failures = [(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp(), int(i))
                 for ts, i in re.findall(r"^(\S+Z)\s+ERROR call (\d+) failed", text, re.MULTILINE)]
@@ -155,3 +159,30 @@ def test_plugwire_call_recovers_when_python_runtime_restarts(procs, certs):
     last = f", the last {back_at - max(at for at, _ in failures):.2f} s before it was back" if failures else ""
     print(f"{repeat} calls, {len(failed)} failed during the restart ({failed[:10]}){last}; "
           f"{served_after} served by the restarted runtime; client stats {out['stats']}")
+
+
+def test_plugwire_call_tls_from_env(procs, certs):
+    """An entry without `mcp.tls` takes its mTLS material from PLUGINS_CLIENT_MTLS_* (the names both eras'
+    clients read); the results are the expected ones, and without the variables the call fails."""
+    port, _server_yaml, _runtime_proc = _runtime(procs, certs)
+    gateway_yaml = _gateway_yaml(procs.workdir, port, None, file_name="gateway-env-tls.yaml")
+    tls_env = {
+        "PLUGINS_CLIENT_MTLS_CERTFILE": str(certs.client_cert),
+        "PLUGINS_CLIENT_MTLS_KEYFILE": str(certs.client_key),
+        "PLUGINS_CLIENT_MTLS_CA_BUNDLE": str(certs.ca),
+        "PLUGINS_CLIENT_MTLS_VERIFY": "true",
+        "PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME": "true",
+    }
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=cases.GLOBAL_CONTEXT, env=tls_env)
+        expected = cases.EXPECTED[case_id]
+        assert code == (0 if expected["continue_processing"] else 3), f"{case_id}: exit {code}: {ours}\n{stderr}"
+        cases.assert_chain_result(case_id, {"ok": True, "result": ours["result"],
+                                            "violation_plugin": ours.get("violation_plugin")})
+    # control: the same entry without the variables has neither our CA nor a client certificate
+    _case, hook, payload = cases.CHAIN_CASES[2]
+    done = subprocess.run([str(harness.PLUGWIRE), "call", "--config", str(gateway_yaml), "--hook", hook,
+                           "--payload", json.dumps(payload), "--compact"], cwd=procs.workdir,
+                          env=harness.base_env(LOG_LEVEL="INFO"), capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and '"result"' not in done.stdout, (
+        f"plugwire call succeeded without PLUGINS_CLIENT_MTLS_*:\n{done.stdout}\n{done.stderr}")

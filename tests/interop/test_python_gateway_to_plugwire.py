@@ -1,14 +1,15 @@
-"""The Python 1.0.0 gateway's own plugin client against `plugwire serve`, over mTLS.
+"""The Python gateway's own plugin client (1.0.0, or cpex under 1.1.0) against `plugwire serve`.
 
-The gateway side is ContextForge's `PluginManager` with two `kind: external` entries whose `mcp.tls`
+The gateway side is the era's `PluginManager` with two `kind: external` entries whose `mcp.tls`
 has the gateway certificate from `plugwire certs` and `check_hostname: true`, at
-`https://localhost:PORT/mcp` (the 1.0.0 client refuses 127.0.0.1). The server is `plugwire serve
---config` with the SearchReplace + DenyList config under their Python kind paths, mTLS from
-PLUGINS_SERVER_* (ssl_cert_reqs=2).
+`https://localhost:PORT/mcp` (the 1.0.0 client refuses 127.0.0.1, the 1.1.0 client's SSRF guard
+refuses 127.0.0.1 literals). The server is `plugwire serve --config` with the SearchReplace + DenyList
+config under their Python kind paths, mTLS from PLUGINS_SERVER_* (ssl_cert_reqs=2), or a Unix socket.
 """
 
 import cases
 import harness
+import transports
 
 
 def _serve(procs, certs, port=None, name="plugwire-serve"):
@@ -28,7 +29,7 @@ def _client(procs, certs, port):
     return client, init
 
 
-def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs):
+def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs, current_era):
     port, _server_yaml, _serve_proc = _serve(procs, certs)
     client, init = _client(procs, certs, port)
 
@@ -40,7 +41,8 @@ def test_python_gateway_loads_remote_configs_and_gets_hook_results(procs, certs)
     assert deny["hooks"] == ["prompt_pre_fetch", "tool_pre_invoke"]
     assert replace["hooks"] == ["prompt_pre_fetch", "prompt_post_fetch", "tool_pre_invoke", "tool_post_invoke"]
     assert (deny["priority"], replace["priority"]) == (100, 150)
-    assert deny["mode"] == replace["mode"] == "enforce"
+    # plugwire reports the 1.0.0 name; a 1.1.0 client migrates it on input
+    assert deny["mode"] == replace["mode"] == current_era.mode_name("enforce")
     assert deny["config"] == {"words": cases.DENY_WORDS}
     assert replace["config"] == {"words": cases.REPLACE_WORDS}
 
@@ -68,13 +70,14 @@ def test_same_results_as_python_runtime(procs, certs):
     for case_id, hook, payload in cases.CHAIN_CASES:
         ours = from_plugwire.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
         theirs = from_python.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
-        assert ours == theirs, f"{case_id}: plugwire serve {ours} != Python runtime {theirs}"
+        assert cases.comparable(ours) == cases.comparable(theirs), f"{case_id}: plugwire serve {ours} != Python runtime {theirs}"
     from_plugwire.close()
     from_python.close()
 
 
 def test_same_plugin_manager_survives_plugwire_serve_restart(procs, certs):
-    """Decision 11: plugwire serve is stateless, so a restart does not kill the gateway's plugin session."""
+    """plugwire serve issues no MCP session, so its restart does not break the gateway's plugin sessions
+    (both eras' clients fail for good once a session they hold is lost, see test_python_pair)."""
     port, server_yaml, serve_proc = _serve(procs, certs)
     client, _init = _client(procs, certs, port)
     case_id, hook, payload = cases.CHAIN_CASES[0]
@@ -93,7 +96,8 @@ def test_same_plugin_manager_survives_plugwire_serve_restart(procs, certs):
 
 
 def test_tools_call_errors_stay_recoverable(procs, certs):
-    """Decision 12: a plugin-level error comes back as a PluginError, and the next call on the plugin works."""
+    """A plugin-level error comes back as a PluginError inside a normal result (never a JSON-RPC error
+    or an HTTP error, which both eras' clients turn into a dead session), and the next call works."""
     port, _server_yaml, _serve_proc = _serve(procs, certs)
     client, _init = _client(procs, certs, port)
 
@@ -118,4 +122,30 @@ def test_tools_call_errors_stay_recoverable(procs, certs):
     case_id, hook, payload = cases.CHAIN_CASES[1]
     cases.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
                                                      global_context=cases.GLOBAL_CONTEXT))
+    client.close()
+
+
+def test_python_gateway_over_unix_socket(procs, workdir):
+    """`mcp.uds` entries → `plugwire serve` on PLUGINS_SERVER_UDS: configs merged, the whole chain, the
+    plugin's context state, and a restart of plugwire serve survived by the same PluginManager."""
+    path = transports.socket_path(workdir, "pw")
+    server_yaml = cases.write_yaml(workdir / "server.yaml", cases.server_config())
+    serve = transports.start_plugwire_serve_uds(procs, path, server_yaml)
+    gateway_yaml = cases.write_yaml(workdir / "gateway.yaml", transports.mcp_uds_gateway_config(path))
+    client = harness.start_python_client(procs)
+    init = client.call(op="init", config=str(gateway_yaml))
+    assert init["ok"], f"the Python gateway could not load the plugins over the Unix socket: {init}"
+    assert init["plugins"]["DenyListPlugin"]["hooks"] == ["prompt_pre_fetch", "tool_pre_invoke"], init
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        cases.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                         global_context=cases.GLOBAL_CONTEXT))
+    single = client.call(op="plugin", name="DenyListPlugin", hook="tool_pre_invoke",
+                         payload={"name": "search", "args": {"q": "fine"}})
+    assert single["ok"] and single["context"]["state"] == {"deny_checked": True}, single
+
+    assert serve.stop() == 0, "plugwire serve did not exit 0 on SIGTERM"
+    transports.start_plugwire_serve_uds(procs, path, server_yaml, name="plugwire-serve-uds-restarted")
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        cases.assert_chain_result(case_id, client.call(op="invoke", hook=hook, payload=payload,
+                                                         global_context=cases.GLOBAL_CONTEXT))
     client.close()

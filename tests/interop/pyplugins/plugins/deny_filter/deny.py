@@ -9,7 +9,7 @@ returning the payload unchanged; `tool_pre_invoke` checks top-level string argum
 
 from pydantic import BaseModel
 
-from mcpgateway.plugins.framework import (
+from plugins._framework import (
     Plugin,
     PluginConfig,
     PluginContext,
@@ -18,6 +18,7 @@ from mcpgateway.plugins.framework import (
     PromptPrehookResult,
     ToolPreInvokePayload,
     ToolPreInvokeResult,
+    served,
 )
 
 
@@ -48,12 +49,14 @@ class DenyListPlugin(Plugin):
         )
 
     async def prompt_pre_fetch(self, payload: PromptPrehookPayload, context: PluginContext) -> PromptPrehookResult:
+        served(self, "prompt_pre_fetch")
         arg = self._find(payload.args or {})
         if arg is not None:
             return PromptPrehookResult(modified_payload=payload, violation=self._violation(arg), continue_processing=False)
         return PromptPrehookResult(modified_payload=payload)
 
     async def tool_pre_invoke(self, payload: ToolPreInvokePayload, context: PluginContext) -> ToolPreInvokeResult:
+        served(self, "tool_pre_invoke")
         context.state["deny_checked"] = True
         arg = self._find(payload.args or {})
         if arg is not None:

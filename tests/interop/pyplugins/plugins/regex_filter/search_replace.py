@@ -9,7 +9,7 @@ import re
 
 from pydantic import BaseModel
 
-from mcpgateway.plugins.framework import (
+from plugins._framework import (
     Plugin,
     PluginConfig,
     PluginContext,
@@ -21,6 +21,7 @@ from mcpgateway.plugins.framework import (
     ToolPostInvokeResult,
     ToolPreInvokePayload,
     ToolPreInvokeResult,
+    served,
 )
 
 
@@ -55,11 +56,13 @@ class SearchReplacePlugin(Plugin):
         return {k: self._apply(v) if isinstance(v, str) else v for k, v in args.items()}
 
     async def prompt_pre_fetch(self, payload: PromptPrehookPayload, context: PluginContext) -> PromptPrehookResult:
+        served(self, "prompt_pre_fetch")
         if payload.args:
             return PromptPrehookResult(modified_payload=payload.model_copy(update={"args": self._apply_args(payload.args)}))
         return PromptPrehookResult()
 
     async def prompt_post_fetch(self, payload: PromptPosthookPayload, context: PluginContext) -> PromptPosthookResult:
+        served(self, "prompt_post_fetch")
         if payload.result.messages:
             result = copy.deepcopy(payload.result)
             for message in result.messages:
@@ -68,11 +71,13 @@ class SearchReplacePlugin(Plugin):
         return PromptPosthookResult()
 
     async def tool_pre_invoke(self, payload: ToolPreInvokePayload, context: PluginContext) -> ToolPreInvokeResult:
+        served(self, "tool_pre_invoke")
         if payload.args:
             return ToolPreInvokeResult(modified_payload=payload.model_copy(update={"args": self._apply_args(payload.args)}))
         return ToolPreInvokeResult()
 
     async def tool_post_invoke(self, payload: ToolPostInvokePayload, context: PluginContext) -> ToolPostInvokeResult:
+        served(self, "tool_post_invoke")
         if isinstance(payload.result, dict):
             return ToolPostInvokeResult(modified_payload=payload.model_copy(update={"result": self._apply_args(payload.result)}))
         if isinstance(payload.result, str):
