@@ -76,9 +76,15 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    """Environment for the Python peer: our stand-in plugins and `era` on PYTHONPATH, the era fixed."""
+    """Environment for the Python peer: our stand-in plugins and `era` on PYTHONPATH, the era fixed.
+
+    PLUGINS_FAIL_ON_PLUGIN_ERROR=true: a plugin that cannot load fails the manager instead of being
+    left out. 1.0.0 also reads it from the YAML's `plugin_settings` (which the test configs set);
+    cpex ignores `plugin_settings` and reads only the variable.
+    """
+    env = {"PLUGINS_FAIL_ON_PLUGIN_ERROR": "true", **extra}
     return base_env(PYTHONPATH=f"{PYPLUGINS}{os.pathsep}{HERE}", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
-                    INTEROP_ERA=ERA.name, **extra)
+                    INTEROP_ERA=ERA.name, **env)
 
 
 class Proc:
