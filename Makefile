@@ -4,8 +4,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 CARGO ?= cargo
-PYTHON ?= python3
-PLUGWIRE := target/debug/plugwire
+# Where cargo puts binaries: CARGO_TARGET_DIR when set (cargo honours it, so must we), else target/.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+PLUGWIRE := $(TARGET_DIR)/debug/plugwire
 
 # Certificates (same variables as ContextForge's Makefile).
 MCP_CERT_DAYS ?= 825
@@ -14,12 +15,24 @@ MCP_CERT_DIR ?= certs/mcp
 MCP_PLUGIN_CONFIG ?=
 MCP_KEY_TYPE ?= rsa4096
 
-# Python peer (interop tests, benchmarks): a venv under target/, pinned.
+# Python peers (interop tests, benchmarks): one venv per ContextForge era under target/, each pinned
+# by its constraints file and rebuilt only when its requirements or pins change (stamp .installed).
+#   1.0.0: mcp-contextforge-gateway[grpc]==1.0.0 on Python 3.11 (PYTHON, default python3)
+#   1.1.0: mcp-contextforge-gateway==1.1.0 + cpex[grpc]==0.1.4 on Python 3.12 (PYTHON312)
+PYTHON ?= python3
 VENV := target/interop-venv
 VENV_PY := $(VENV)/bin/python
-INTEROP_CONSTRAINTS := tests/interop/contextforge-1.0.0-constraints.txt
+VENV_1_1 := target/interop-venv-1.1.0
+INTEROP_REQS_1_0 := tests/interop/contextforge-1.0.0-requirements.txt tests/interop/contextforge-1.0.0-constraints.txt
+INTEROP_REQS_1_1 := tests/interop/contextforge-1.1.0-requirements.txt tests/interop/contextforge-1.1.0-constraints.txt
+# A working python3.12: on PATH (a pyenv shim that refuses does not count), else pyenv's 3.12.x.
+PYTHON312_CANDIDATES = python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)
+# (`?=` is expanded lazily: probed only when the 1.1.0 venv is built.)
+PYTHON312 ?= $(firstword $(foreach p,$(PYTHON312_CANDIDATES),$(shell "$(p)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && echo "$(p)")))
+# pytest arguments of `make interop`: needs_grpc tests wait for plugwire's gRPC/raw-socket side.
+INTEROP_PYTEST_ARGS ?= -q -m "not needs_grpc"
 
-.PHONY: help build test lint unit interop venv demo bench \
+.PHONY: help build test lint unit interop venv venv-1.0.0 venv-1.1.0 demo bench \
         certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check
 
 help:
@@ -78,28 +91,50 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-venv: $(VENV)/.installed
+venv: venv-1.0.0 venv-1.1.0
+venv-1.0.0: $(VENV)/.installed
+venv-1.1.0: $(VENV_1_1)/.installed
 
-$(VENV)/.installed: $(INTEROP_CONSTRAINTS) tests/interop/requirements-test.txt
+# A venv that cannot be installed fails the run, loudly; it is never skipped.
+$(VENV)/.installed: $(INTEROP_REQS_1_0) tests/interop/requirements-test.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check \
-	    mcp-contextforge-gateway==1.0.0 -r tests/interop/requirements-test.txt -c $(INTEROP_CONSTRAINTS) \
-	  || { echo "interop: could not install mcp-contextforge-gateway==1.0.0 into $(VENV): the interop tests cannot run" >&2; exit 1; }
+	    -r tests/interop/contextforge-1.0.0-requirements.txt -r tests/interop/requirements-test.txt \
+	    -c tests/interop/contextforge-1.0.0-constraints.txt \
+	  || { echo "interop: could not install ContextForge 1.0.0 into $(VENV): the interop tests cannot run" >&2; exit 1; }
 	touch $@
 
-# Interop with the real Python package (mcp-contextforge-gateway 1.0.0, pinned in the venv):
-# the Python gateway client against `plugwire serve`, `plugwire call` against the Python runtime.
-interop: venv
-	$(CARGO) build --quiet -p plugwire
-	PYTHONDONTWRITEBYTECODE=1 $(VENV_PY) -m pytest tests/interop -q
+$(VENV_1_1)/.installed: $(INTEROP_REQS_1_1) tests/interop/requirements-test.txt
+	@if [ -z "$(PYTHON312)" ]; then \
+	  echo "interop: ContextForge 1.1.0 needs Python 3.12; none works among: $(PYTHON312_CANDIDATES)" >&2; \
+	  echo "interop: install Python 3.12 or run with PYTHON312=/path/to/python3.12" >&2; exit 1; fi
+	rm -rf $(VENV_1_1)
+	"$(PYTHON312)" -m venv $(VENV_1_1)
+	$(VENV_1_1)/bin/python -m pip install --quiet --disable-pip-version-check \
+	    -r tests/interop/contextforge-1.1.0-requirements.txt -r tests/interop/requirements-test.txt \
+	    -c tests/interop/contextforge-1.1.0-constraints.txt \
+	  || { echo "interop: could not install ContextForge 1.1.0 + cpex into $(VENV_1_1) with $(PYTHON312): the interop tests cannot run" >&2; exit 1; }
+	touch $@
+
+# Interop with the real Python packages of both eras (docs/interop.md): the same suite under each
+# venv, the era forced by INTEROP_ERA; both eras always run, and the target fails if either did.
+interop: venv build
+	@status=0; \
+	for era in 1.0.0 1.1.0; do \
+	  py=$(VENV_PY); [ "$$era" = 1.1.0 ] && py=$(VENV_1_1)/bin/python; \
+	  echo "interop: ContextForge $$era ($$py)"; start=$$SECONDS; \
+	  PLUGWIRE_BIN="$(abspath $(PLUGWIRE))" INTEROP_ERA=$$era PYTHONDONTWRITEBYTECODE=1 \
+	    "$$py" -m pytest tests/interop $(INTEROP_PYTEST_ARGS) || status=1; \
+	  echo "interop: ContextForge $$era done in $$((SECONDS - start)) s"; \
+	done; exit $$status
 
 # ---------------------------------------------------------------- demo
 # Builds (debug), creates ECDSA certificates under target/demo, starts `plugwire serve` with mTLS
 # on a free loopback port, sends calls through `plugwire call`, shows an mTLS refusal, and
 # stops the server. Every command is printed so it can be repeated by hand.
-demo:
-	CARGO="$(CARGO)" bash scripts/demo.sh
+demo: build
+	CARGO="$(CARGO)" PLUGWIRE="$(PLUGWIRE)" bash scripts/demo.sh
 
 # ---------------------------------------------------------------- benchmarks
 # Not part of `make test`. Release build, then every figure of docs/benchmarks.md (the harness
@@ -107,12 +142,12 @@ demo:
 # BENCH_ARGS, e.g. `make bench BENCH_ARGS="--runs 5"`.
 BENCH_ARGS ?=
 .PHONY: bench-smoke
-bench: venv
+bench: venv-1.0.0
 	$(CARGO) build --release --quiet -p plugwire -p plugwire-bench
-	target/release/plugwire-bench run --plugwire target/release/plugwire --python $(VENV_PY) \
+	$(TARGET_DIR)/release/plugwire-bench run --plugwire $(TARGET_DIR)/release/plugwire --python $(VENV_PY) \
 	    --scripts scripts/bench --out docs/benchmarks.md --command "$(strip make bench $(BENCH_ARGS))" $(BENCH_ARGS)
 
 # A few calls of everything except Python, debug build: checks the harness; the numbers mean nothing.
 bench-smoke:
 	$(CARGO) build --quiet -p plugwire -p plugwire-bench
-	target/debug/plugwire-bench run --smoke --plugwire target/debug/plugwire --out target/bench-smoke.md
+	$(TARGET_DIR)/debug/plugwire-bench run --smoke --plugwire $(TARGET_DIR)/debug/plugwire --out target/bench-smoke.md
