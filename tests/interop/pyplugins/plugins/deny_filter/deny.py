@@ -1,7 +1,7 @@
-"""Deny list, as the Python reference server of the wire captures behaves (spec wire-samples 12-17).
+"""Deny list, as upstream's reference plugin server behaves on the wire.
 
-That is upstream's plugins/deny_filter/deny.py (1.0.0) plus what the captured peer adds, and what
-plugwire's built-in DenyListPlugin does too: the first argument containing a deny word (case-sensitive
+That is upstream's plugins/deny_filter/deny.py (1.0.0) plus what that server adds, and what
+plugwire's built-in DenyListPlugin does too (the same module serves both eras): the first argument containing a deny word (case-sensitive
 substring) blocks with reason "Prompt not allowed", code "deny" and details {"arg": <argument name>},
 returning the payload unchanged; `tool_pre_invoke` checks top-level string arguments, records
 `deny_checked: true` in the plugin's context state and returns no payload when nothing matched.
