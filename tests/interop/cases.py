@@ -127,6 +127,9 @@ def assert_chain_result(case_id: str, answer: dict) -> None:
             assert payload[key] == value, f"{case_id}: modified_payload.{key} = {payload[key]!r}, expected {value!r}"
 
 
+# The keys of a 1.0.0 PluginResult (a 1.1.0 one adds modified_extensions, denial_metadata, executions).
+RESULT_KEYS_1_0 = ("continue_processing", "modified_payload", "violation", "metadata", "http_headers", "retry_delay_ms")
+
 # Per-process or timing values inside a 1.1.0 chain result's `executions` records (a uuid per plugin
 # instance, nanoseconds measured): they differ between any two runs, so comparisons drop them.
 _VOLATILE_EXECUTION_KEYS = ("plugin_id", "duration_ns")

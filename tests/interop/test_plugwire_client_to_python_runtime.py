@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 
 import cases
+import era
 import harness
 
 
@@ -53,9 +54,10 @@ def plugwire_call(procs, config, hook, payload, *extra, context=None, timeout=12
     return done.returncode, output, done.stderr
 
 
-def test_plugwire_call_matches_python_client(procs, certs):
+def test_plugwire_call_matches_python_client(procs, certs, current_era):
     """Every chain call gives plugwire call the same result JSON the Python gateway client gets (key for key,
-    explicit nulls included), the same violating plugin, and the exit code for a block (3)."""
+    explicit nulls included; under 1.1.0 the 1.0.0 keys and any new key plugwire prints), the same violating
+    plugin, and the exit code for a block (3)."""
     port, _server_yaml, _runtime_proc = _runtime(procs, certs)
     gateway_yaml = _gateway_yaml(procs.workdir, port, certs)
     client = harness.start_python_client(procs)
@@ -67,8 +69,19 @@ def test_plugwire_call_matches_python_client(procs, certs):
         blocked = not theirs["result"]["continue_processing"]
         assert code == (3 if blocked else 0), f"{case_id}: exit {code}\n{stderr}"
         assert "result" in ours, f"{case_id}: plugwire call failed: {ours}\n{stderr}"
-        assert ours["result"] == theirs["result"], (
-            f"{case_id}: plugwire call {ours['result']} != Python client {theirs['result']}")
+        if current_era.name == era.ERA_1_0:
+            assert ours["result"] == theirs["result"], (
+                f"{case_id}: plugwire call {ours['result']} != Python client {theirs['result']}")
+        else:
+            # cpex's chain result adds modified_extensions, denial_metadata and executions (records with a
+            # per-process plugin id and measured durations, which a plugwire gateway need not emit): the
+            # six 1.0.0 keys must be equal, and a new key plugwire prints must equal the Python client's.
+            for key in cases.RESULT_KEYS_1_0:
+                assert ours["result"][key] == theirs["result"][key], (
+                    f"{case_id}: {key}: plugwire call {ours['result'][key]!r} != Python client {theirs['result'][key]!r}")
+            for key in ("modified_extensions", "denial_metadata"):
+                if key in ours["result"]:
+                    assert ours["result"][key] == theirs["result"][key], f"{case_id}: {key}: {ours['result']}"
         assert ours.get("violation_plugin") == theirs["violation_plugin"], f"{case_id}: {ours}"
     client.close()
 
