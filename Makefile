@@ -107,7 +107,7 @@ $(VENV)/.installed: $(INTEROP_REQS_1_0) tests/interop/requirements-test.txt
 
 $(VENV_1_1)/.installed: $(INTEROP_REQS_1_1) tests/interop/requirements-test.txt
 	@if [ -z "$(PYTHON312)" ]; then \
-	  echo "interop: ContextForge 1.1.0 needs Python 3.12; none works among: $(PYTHON312_CANDIDATES)" >&2; \
+	  echo "interop: ContextForge 1.1.0 needs Python 3.12 and none was found: looked for a working python3.12 on PATH and $(HOME)/.pyenv/versions/3.12*/bin/python3.12" >&2; \
 	  echo "interop: install Python 3.12 or run with PYTHON312=/path/to/python3.12" >&2; exit 1; fi
 	rm -rf $(VENV_1_1)
 	"$(PYTHON312)" -m venv $(VENV_1_1)
