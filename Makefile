@@ -141,7 +141,8 @@ $(K8S_VENV)/.installed: tests/k8s/requirements.txt tests/k8s/constraints.txt
 
 k8s-validate: k8s-venv
 	$(CARGO) build --quiet -p plugwire
-	PYTHONDONTWRITEBYTECODE=1 $(K8S_PY) -m pytest tests/k8s -q -p no:cacheprovider
+	# PYTEST_DISABLE_PLUGIN_AUTOLOAD: cloudcoil registers a pytest plugin for live clusters that needs more packages.
+	PYTHONDONTWRITEBYTECODE=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(K8S_PY) -m pytest tests/k8s -q -p no:cacheprovider
 
 # The cert-manager resources for the plugins of MCP_PLUGIN_CONFIG (as certs-mcp-all reads it),
 # written where the kustomize tree takes them from.

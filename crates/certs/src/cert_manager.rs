@@ -244,18 +244,20 @@ struct Generator<'a> {
 
 impl Generator<'_> {
     fn metadata(&self, name: &str, component: &str) -> Value {
-        let mut meta = json!({
-            "name": name,
-            "labels": {
+        let mut meta = serde_json::Map::new();
+        meta.insert("name".into(), json!(name));
+        if let Some(ns) = &self.options.namespace {
+            meta.insert("namespace".into(), json!(ns));
+        }
+        meta.insert(
+            "labels".into(),
+            json!({
                 "app.kubernetes.io/part-of": "plugwire",
                 "app.kubernetes.io/component": component,
                 "app.kubernetes.io/managed-by": "plugwire-certs",
-            },
-        });
-        if let (Some(ns), Some(map)) = (&self.options.namespace, meta.as_object_mut()) {
-            map.insert("namespace".into(), json!(ns));
-        }
-        meta
+            }),
+        );
+        Value::Object(meta)
     }
 
     fn issuer(&self, name: &str, spec: Value) -> Value {
