@@ -51,7 +51,7 @@ pub enum CertManagerError {
     #[error("plugin {name:?}: {source}")]
     Plugin {
         name: String,
-        source: crate::error::CertsError,
+        source: Box<crate::error::CertsError>,
     },
     /// Lifetime and renewal window that cert-manager would refuse or never renew.
     #[error("--renew-days {renew} must be at least 1 and smaller than --days {days}")]
@@ -98,9 +98,9 @@ impl Default for CertManagerOptions {
 /// turned into `-`, because Service names must be RFC 1035 labels while plugin names may use
 /// upper case, `_` and `.`.
 pub fn plugin_service_name(name: &str) -> Result<String, CertManagerError> {
-    validate_plugin_name(name).map_err(|source| CertManagerError::Plugin {
+    validate_plugin_name(name).map_err(|e| CertManagerError::Plugin {
         name: name.to_string(),
-        source,
+        source: Box::new(e),
     })?;
     let label: String = format!("mcp-plugin-{name}")
         .chars()

@@ -19,7 +19,7 @@ fn mount(secret: &Path, cert: &Path, key: &Path, ca: &Path) {
 
 fn tree(options: &Options) -> (tempfile::TempDir, Layout) {
     let dir = tempfile::tempdir().unwrap();
-    issue_all(&dir.path().join("local"), &["alpha"], options).unwrap();
+    issue_all(dir.path().join("local"), &["alpha"], options).unwrap();
     let layout = Layout::new(dir.path().join("local"));
     (dir, layout)
 }
