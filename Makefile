@@ -27,6 +27,7 @@ help:
 	@echo "make test    formatting, clippy, unit + end-to-end tests, interop with the Python package"
 	@echo "make bench   benchmarks against the Python runtime (writes docs/benchmarks.md)"
 	@echo "make certs-mcp-all | certs-mcp-ca | certs-mcp-gateway | certs-mcp-plugin PLUGIN_NAME=x | certs-mcp-check"
+	@echo "make k8s-validate | certs-mcp-k8s | static | image   Kubernetes (docs/kubernetes.md)"
 
 build:
 	$(CARGO) build --quiet -p plugwire
@@ -139,9 +140,10 @@ $(K8S_VENV)/.installed: tests/k8s/requirements.txt tests/k8s/constraints.txt
 	  || { echo "k8s-validate: could not install the pinned validators (tests/k8s/requirements.txt) into $(K8S_VENV)" >&2; exit 1; }
 	touch $@
 
+# PYTEST_DISABLE_PLUGIN_AUTOLOAD: cloudcoil registers a pytest plugin for live clusters that needs
+# packages this venv does not have.
 k8s-validate: k8s-venv
 	$(CARGO) build --quiet -p plugwire
-	# PYTEST_DISABLE_PLUGIN_AUTOLOAD: cloudcoil registers a pytest plugin for live clusters that needs more packages.
 	PYTHONDONTWRITEBYTECODE=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(K8S_PY) -m pytest tests/k8s -q -p no:cacheprovider
 
 # The cert-manager resources for the plugins of MCP_PLUGIN_CONFIG (as certs-mcp-all reads it),
