@@ -103,12 +103,12 @@ pub struct CheckReport {
     pub certificates: Vec<CertReport>,
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 /// `2029-02-26 02:24:18 UTC`, for people.
-fn human(t: OffsetDateTime) -> String {
+pub(crate) fn human(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",

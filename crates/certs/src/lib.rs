@@ -35,29 +35,37 @@
 //! - `names`: plugin-name validation and `--san` parsing.
 //! - `config`: the `kind: external` plugin names of a plugins YAML (`all`).
 //! - `check`: expiry, issuer and key checks with exit codes 0/1/2.
+//! - `cert_manager`: cert-manager Issuers and Certificates for the same plugin list (Kubernetes).
+//! - `k8s_check`: `check` for mounted Kubernetes Secrets (`tls.crt`, `tls.key`, `ca.crt`).
 //! - `fsio`: all-or-nothing writes (temp file + rename) with exact modes.
 //! - `inspect`: reading certificates and keys back.
 //! - `error`: [`CertsError`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cert_manager;
 mod check;
 mod config;
 mod error;
 mod fsio;
 mod inspect;
 mod issue;
+mod k8s_check;
 mod keygen;
 mod layout;
 mod names;
 mod profile;
 mod request;
 
+pub use cert_manager::{
+    cert_manager_resources, cert_manager_yaml, CertManagerError, CertManagerOptions,
+};
 pub use check::{check, CertReport, CheckOptions, CheckReport, Status, DEFAULT_WARN_DAYS};
 pub use config::{external_plugin_names, plugin_names, ConfigSource, PluginList, DEFAULT_CONFIG};
 pub use error::{CertsError, Result};
 pub use fsio::{CERT_MODE, KEY_MODE};
 pub use issue::{issue, issue_all};
+pub use k8s_check::{check_k8s, K8S_CA, K8S_CERT, K8S_KEY};
 pub use layout::{Identity, IdentityPaths, Layout, DEFAULT_DIR};
 pub use names::{plugin_sans, validate_plugin_name, San, EXAMPLE_PLUGINS};
 pub use profile::{KeyType, CA_SUBJECT, DEFAULT_DAYS, GATEWAY_SUBJECT, MAX_DAYS, PLUGIN_O_OU};

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use plugwire_certs::{
-    CheckOptions, ConfigSource, Event, Identity, KeyType, Options, Outcome, Request, San,
+    CertManagerOptions, CheckOptions, ConfigSource, Event, Identity, KeyType, Options, Outcome,
+    Request, San,
 };
 
 /// Exit code of `ca|gateway|plugin|all` when something went wrong (clap uses 2 for usage errors).
@@ -67,6 +68,10 @@ enum CertsCommand {
         /// Certificate directory.
         #[arg(long, value_name = "DIR", default_value = plugwire_certs::DEFAULT_DIR)]
         dir: PathBuf,
+        /// Check mounted Kubernetes Secrets instead: DIR holds tls.crt, tls.key and ca.crt (one
+        /// Secret), or one such subdirectory per Secret. Roles come from the key usages.
+        #[arg(long, value_name = "DIR", conflicts_with = "dir")]
+        k8s_dir: Option<PathBuf>,
         /// Warn (exit 1) when a certificate expires within this many days.
         #[arg(long, value_name = "N", default_value_t = plugwire_certs::DEFAULT_WARN_DAYS)]
         warn_days: u32,
@@ -74,6 +79,38 @@ enum CertsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print cert-manager resources (YAML) for Kubernetes: a self-signed bootstrap Issuer, the
+    /// CA Certificate, the CA Issuer, the gateway's client Certificate and one server
+    /// Certificate per `kind: external` plugin of the same config `all` reads.
+    CertManager(CertManagerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CertManagerArgs {
+    /// Plugins config to read the external plugin names from [default:
+    /// plugins/external/config.yaml, with example-plugin-a and example-plugin-b when it does
+    /// not exist]. A path given here must exist.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Namespace of every resource; also adds the plugin Services' in-cluster DNS names
+    /// (svc.NS, svc.NS.svc, svc.NS.svc.cluster.local) to the plugin certificates.
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Name of the CA Issuer that signs the gateway and plugin certificates.
+    #[arg(long, value_name = "NAME", default_value = plugwire_certs::cert_manager::DEFAULT_ISSUER)]
+    issuer: String,
+    /// Key type of every key: rsa4096 or ecdsa-p256.
+    #[arg(long, value_name = "TYPE", default_value = "rsa4096")]
+    key_type: KeyType,
+    /// URI SAN for the gateway certificate, e.g. spiffe://cluster.local/ns/mcp/sa/gateway.
+    #[arg(long, value_name = "URI")]
+    gateway_uri: Option<String>,
+    /// Lifetime of the gateway and plugin certificates in days.
+    #[arg(long, value_name = "N", default_value_t = plugwire_certs::cert_manager::DEFAULT_LEAF_DAYS)]
+    days: u32,
+    /// Renew the gateway and plugin certificates this many days before they expire.
+    #[arg(long, value_name = "N", default_value_t = plugwire_certs::cert_manager::DEFAULT_RENEW_DAYS)]
+    renew_days: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,9 +143,11 @@ pub fn run(args: Args) -> ExitCode {
     match args.command {
         CertsCommand::Check {
             dir,
+            k8s_dir,
             warn_days,
             json,
-        } => run_check(dir, warn_days, json),
+        } => run_check(dir, k8s_dir, warn_days, json),
+        CertsCommand::CertManager(args) => run_cert_manager(args),
         CertsCommand::Ca(issue) => run_issue(Request::ca(), issue, Vec::new()),
         CertsCommand::Gateway(issue) => run_issue(Request::gateway(), issue, Vec::new()),
         CertsCommand::Plugin { name, issue, sans } => {
@@ -270,14 +309,15 @@ fn key_type_label(key_type: KeyType) -> &'static str {
 }
 
 /// Runs `check` and maps its verdict to the documented exit codes.
-fn run_check(dir: PathBuf, warn_days: u32, json: bool) -> ExitCode {
-    let report = plugwire_certs::check(
-        &dir,
-        &CheckOptions {
-            warn_days,
-            now: None,
-        },
-    );
+fn run_check(dir: PathBuf, k8s_dir: Option<PathBuf>, warn_days: u32, json: bool) -> ExitCode {
+    let options = CheckOptions {
+        warn_days,
+        now: None,
+    };
+    let report = match k8s_dir {
+        Some(k8s_dir) => plugwire_certs::check_k8s(&k8s_dir, &options),
+        None => plugwire_certs::check(&dir, &options),
+    };
     if json {
         match serde_json::to_string_pretty(&report.to_json()) {
             Ok(text) => println!("{text}"),
@@ -287,4 +327,36 @@ fn run_check(dir: PathBuf, warn_days: u32, json: bool) -> ExitCode {
         print!("{}", report.to_text());
     }
     ExitCode::from(report.exit_code)
+}
+
+/// Prints the cert-manager resources on stdout (only YAML there, so it can be piped to
+/// `kubectl apply -f -`); the plugin list's origin goes to stderr.
+fn run_cert_manager(args: CertManagerArgs) -> ExitCode {
+    let source = ConfigSource::from_option(args.config);
+    let list = match plugwire_certs::plugin_names(&source) {
+        Ok(list) => list,
+        Err(err) => return fail(&err),
+    };
+    if list.examples {
+        eprintln!(
+            "📋  {} not found: certificates for the example plugins {}",
+            source.path().display(),
+            list.names.join(", ")
+        );
+    }
+    let options = CertManagerOptions {
+        namespace: args.namespace,
+        issuer: args.issuer,
+        key_type: args.key_type,
+        gateway_uri: args.gateway_uri,
+        days: args.days,
+        renew_days: args.renew_days,
+    };
+    match plugwire_certs::cert_manager_yaml(&list.names, &options) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err),
+    }
 }
