@@ -9,6 +9,7 @@
 //! items, a list of strings. Strings that are numbers are never cut. `truncate` only shortens
 //! over-long text (short text passes, annotated in metadata); `block` stops the call with code
 //! `OUTPUT_LENGTH_VIOLATION` (HTTP 422, MCP -32000) when text is out of bounds either way.
+//! The `cpex_output_length_guard` kinds follow that package where it differs ([`crate::olg_cpex`]).
 
 use async_trait::async_trait;
 use plugwire_framework::{
@@ -17,6 +18,8 @@ use plugwire_framework::{
 };
 use serde_json::{json, Value};
 
+use crate::cpex::Flavor;
+use crate::olg_cpex::{self, Guard, StructureLimits};
 use crate::settings::Settings;
 
 /// Our short kind.
@@ -53,6 +56,10 @@ pub struct LengthSettings {
     pub strategy: Strategy,
     pub ellipsis: String,
     pub word_boundary: bool,
+    /// Whose behaviour this entry follows (from its kind).
+    pub flavor: Flavor,
+    /// The package's `structuredContent` limits (cpex kinds only).
+    pub structure: Option<StructureLimits>,
 }
 
 const KEYS: [&str; 12] = [
@@ -72,23 +79,33 @@ const KEYS: [&str; 12] = [
 ];
 
 impl LengthSettings {
-    fn parse(config: &PluginConfig) -> Result<Self, PluginError> {
+    fn parse(config: &PluginConfig, flavor: Flavor) -> Result<Self, PluginError> {
         let s = Settings::new(config, "OutputLengthGuardPlugin", &KEYS);
         let usize_of = |k: &str, min: i64| -> Result<Option<usize>, PluginError> {
             Ok(s.opt_int(k, min)?.map(|n| n as usize))
         };
+        let cpex = flavor.is_cpex();
         let min_chars = usize_of("min_chars", 0)?.unwrap_or(0);
-        let max_chars = usize_of("max_chars", 1)?;
         let min_tokens = usize_of("min_tokens", 0)?.unwrap_or(0);
-        let max_tokens = usize_of("max_tokens", 1)?;
-        for k in [
-            "max_text_length",
-            "max_structure_size",
-            "max_recursion_depth",
-        ] {
-            s.opt_int(k, 1)?;
-        }
-        let chars_per_token = s.opt_float("chars_per_token")?.unwrap_or(4.0);
+        let (max_chars, max_tokens, structure) = if cpex {
+            let max = |k: &str| olg_cpex::max_or_none(&s, k);
+            let limits = StructureLimits::parse(&s)?;
+            (max("max_chars")?, max("max_tokens")?, Some(limits))
+        } else {
+            // Accepted so the Python plugin's later configs load; not enforced.
+            for k in [
+                "max_text_length",
+                "max_structure_size",
+                "max_recursion_depth",
+            ] {
+                s.opt_int(k, 1)?;
+            }
+            (usize_of("max_chars", 1)?, usize_of("max_tokens", 1)?, None)
+        };
+        let chars_per_token = match cpex {
+            true => olg_cpex::chars_per_token(&s)?,
+            false => s.opt_float("chars_per_token")?.unwrap_or(4.0),
+        };
         if !(chars_per_token.is_finite() && chars_per_token > 0.0) {
             return Err(s.error("chars_per_token", "must be a positive number (default 4)"));
         }
@@ -148,6 +165,8 @@ impl LengthSettings {
             strategy,
             ellipsis: s.string("ellipsis", "…")?,
             word_boundary: s.bool("word_boundary", false)?,
+            flavor,
+            structure,
         })
     }
 
@@ -163,6 +182,8 @@ impl LengthSettings {
     fn measure(&self, chars: usize) -> usize {
         match self.limit_mode {
             LimitMode::Character => chars,
+            // The package rounds the estimate down, the Python plugin up.
+            LimitMode::Token if self.flavor.is_cpex() => chars / self.chars_per_token as usize,
             LimitMode::Token => (chars as f64 / self.chars_per_token).ceil() as usize,
         }
     }
@@ -236,7 +257,8 @@ struct Checked {
 
 impl OutputLengthGuardPlugin {
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
-        let settings = LengthSettings::parse(&config)?;
+        let flavor = Flavor::of(&config.kind, &crate::cpex::OUTPUT_LENGTH_GUARD_KINDS);
+        let settings = LengthSettings::parse(&config, flavor)?;
         Ok(OutputLengthGuardPlugin { config, settings })
     }
 
@@ -260,10 +282,18 @@ impl OutputLengthGuardPlugin {
         if let Some(l) = location {
             details.insert("location".into(), Value::from(l));
         }
+        let over_tokens = self.settings.flavor.is_cpex()
+            && self.settings.limit_mode == LimitMode::Token
+            && max.is_some_and(|m| length > m);
+        let code = if over_tokens {
+            olg_cpex::TOKEN_CODE
+        } else {
+            CODE
+        };
         let mut v = PluginViolation::new(
             "Output length out of bounds",
             format!("Result length {length} not in [{min}, {shown_max}]{at}"),
-            CODE,
+            code,
         )
         .with_details(details);
         v.http_status_code = Some(422);
@@ -332,8 +362,15 @@ impl OutputLengthGuardPlugin {
         }
     }
 
-    /// Walk structured content; `Err` on the first violation.
-    fn walk(&self, v: &mut Value, path: &str) -> Result<bool, Box<PluginViolation>> {
+    /// Walk structured content at `depth`; `Err` on the first violation.
+    fn walk(&self, v: &mut Value, path: &str, depth: usize) -> Result<bool, Box<PluginViolation>> {
+        if let Some(limits) = &self.settings.structure {
+            match limits.guard(v, path, depth, self.settings.strategy == Strategy::Block) {
+                Guard::Walk => {}
+                Guard::Keep => return Ok(false),
+                Guard::Block(violation) => return Err(violation),
+            }
+        }
         match v {
             Value::String(s) => {
                 let loc = if path.is_empty() { "root" } else { path };
@@ -352,7 +389,7 @@ impl OutputLengthGuardPlugin {
             Value::Array(items) => {
                 let mut changed = false;
                 for (i, item) in items.iter_mut().enumerate() {
-                    changed |= self.walk(item, &format!("{path}[{i}]"))?;
+                    changed |= self.walk(item, &format!("{path}[{i}]"), depth + 1)?;
                 }
                 Ok(changed)
             }
@@ -364,7 +401,7 @@ impl OutputLengthGuardPlugin {
                     } else {
                         format!("{path}.{k}")
                     };
-                    changed |= self.walk(item, &p)?;
+                    changed |= self.walk(item, &p, depth + 1)?;
                 }
                 Ok(changed)
             }
@@ -440,7 +477,7 @@ impl Plugin for OutputLengthGuardPlugin {
                     .find(|k| map.get(*k).is_some_and(|v| !v.is_null()));
                 if let Some(key) = struct_key {
                     let mut structured = map.get(key).cloned().unwrap_or(Value::Null);
-                    return match self.walk(&mut structured, "") {
+                    return match self.walk(&mut structured, "", 0) {
                         Err(v) => Ok(block(
                             *v,
                             obj(json!({"structured_content_blocked": true, "location": key})),
