@@ -109,36 +109,7 @@ impl LengthSettings {
         if !(chars_per_token.is_finite() && chars_per_token > 0.0) {
             return Err(s.error("chars_per_token", "must be a positive number (default 4)"));
         }
-        let limit_mode = match s
-            .string("limit_mode", "character")?
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "character" | "characters" | "char" | "chars" => LimitMode::Character,
-            "token" | "tokens" => LimitMode::Token,
-            other => {
-                return Err(s.error(
-                    "limit_mode",
-                    format!("{other:?} is not one of: character, token"),
-                ))
-            }
-        };
-        let strategy = match s
-            .string("strategy", "truncate")?
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "truncate" => Strategy::Truncate,
-            "block" => Strategy::Block,
-            other => {
-                return Err(s.error(
-                    "strategy",
-                    format!("invalid strategy {other:?}; must be one of: block, truncate"),
-                ))
-            }
-        };
+        let (limit_mode, strategy) = modes(&s)?;
         if let Some(max) = max_chars {
             if min_chars > max {
                 return Err(s.error(
@@ -195,6 +166,41 @@ impl LengthSettings {
             LimitMode::Token => (max as f64 * self.chars_per_token).floor() as usize,
         }
     }
+}
+
+/// `limit_mode` and `strategy`.
+fn modes(s: &Settings<'_>) -> Result<(LimitMode, Strategy), PluginError> {
+    let limit_mode = match s
+        .string("limit_mode", "character")?
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "character" | "characters" | "char" | "chars" => LimitMode::Character,
+        "token" | "tokens" => LimitMode::Token,
+        other => {
+            return Err(s.error(
+                "limit_mode",
+                format!("{other:?} is not one of: character, token"),
+            ))
+        }
+    };
+    let strategy = match s
+        .string("strategy", "truncate")?
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "truncate" => Strategy::Truncate,
+        "block" => Strategy::Block,
+        other => {
+            return Err(s.error(
+                "strategy",
+                format!("invalid strategy {other:?}; must be one of: block, truncate"),
+            ))
+        }
+    };
+    Ok((limit_mode, strategy))
 }
 
 /// Python's `float(text)` succeeds: integers, decimals, exponents, inf/nan, surrounding spaces.

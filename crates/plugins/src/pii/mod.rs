@@ -155,15 +155,7 @@ impl PiiFilterSettings {
             api_keys: !cpex && b("detect_api_keys")?,
             luhn_check: b("credit_card_luhn_check")?,
         };
-        // The package reads an unknown strategy as `redact`; the Python plugin refuses it.
-        let strategy = |set: &Settings<'_>, key: &str, default: &str| {
-            let parsed = set.string(key, default)?.parse::<MaskStrategy>();
-            match parsed {
-                Err(_) if cpex => Ok(MaskStrategy::Redact),
-                other => other.map_err(|e| set.error(key, e)),
-            }
-        };
-        let default_mask_strategy = strategy(&s, "default_mask_strategy", "redact")?;
+        let default_mask_strategy = mask_strategy(&s, "default_mask_strategy", cpex)?;
         let limits = if cpex {
             Some(limits::Limits::parse(&s)?)
         } else {
@@ -173,41 +165,7 @@ impl PiiFilterSettings {
             }
             None
         };
-        let mut custom_patterns = Vec::new();
-        for (i, item) in s
-            .object_list("custom_patterns")?
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            let c = s.nested(item, format!("custom_patterns[{i}]."));
-            let pii_type = c
-                .string("type", "custom")?
-                .parse::<PiiType>()
-                .map_err(|e| c.error("type", e))?;
-            let pattern = c.required_string("pattern")?;
-            // Python defaults a custom pattern to `redact`; an explicit `default_mask_strategy`
-            // is what an operator expects to apply when the pattern names none.
-            let strategy = if c.raw("mask_strategy").is_some() {
-                strategy(&c, "mask_strategy", "redact")?
-            } else if s.raw("default_mask_strategy").is_some() {
-                default_mask_strategy
-            } else {
-                MaskStrategy::Redact
-            };
-            let enabled = c.bool("enabled", true)?;
-            if cpex {
-                c.required_string("description")?;
-            } else {
-                c.opt_string("description")?;
-            }
-            custom_patterns.push(CustomPattern {
-                pii_type,
-                pattern,
-                strategy,
-                enabled,
-            });
-        }
+        let custom_patterns = custom_patterns(&s, default_mask_strategy, cpex)?;
         Ok(PiiFilterSettings {
             detectors,
             default_mask_strategy,
@@ -221,6 +179,58 @@ impl PiiFilterSettings {
             limits,
         })
     }
+}
+
+/// A masking strategy key. The package reads an unknown strategy as `redact`; Python refuses it.
+fn mask_strategy(set: &Settings<'_>, key: &str, cpex: bool) -> Result<MaskStrategy, PluginError> {
+    match set.string(key, "redact")?.parse::<MaskStrategy>() {
+        Err(_) if cpex => Ok(MaskStrategy::Redact),
+        other => other.map_err(|e| set.error(key, e)),
+    }
+}
+
+/// The `custom_patterns` list (the package requires a `description` on each).
+fn custom_patterns(
+    s: &Settings<'_>,
+    default_mask_strategy: MaskStrategy,
+    cpex: bool,
+) -> Result<Vec<CustomPattern>, PluginError> {
+    let mut out = Vec::new();
+    for (i, item) in s
+        .object_list("custom_patterns")?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let c = s.nested(item, format!("custom_patterns[{i}]."));
+        let pii_type = c
+            .string("type", "custom")?
+            .parse::<PiiType>()
+            .map_err(|e| c.error("type", e))?;
+        let pattern = c.required_string("pattern")?;
+        // Python defaults a custom pattern to `redact`; an explicit `default_mask_strategy`
+        // is what an operator expects to apply when the pattern names none.
+        let strategy = if c.raw("mask_strategy").is_some() {
+            mask_strategy(&c, "mask_strategy", cpex)?
+        } else if s.raw("default_mask_strategy").is_some() {
+            default_mask_strategy
+        } else {
+            MaskStrategy::Redact
+        };
+        let enabled = c.bool("enabled", true)?;
+        if cpex {
+            c.required_string("description")?;
+        } else {
+            c.opt_string("description")?;
+        }
+        out.push(CustomPattern {
+            pii_type,
+            pattern,
+            strategy,
+            enabled,
+        });
+    }
+    Ok(out)
 }
 
 /// The plugin.
