@@ -22,12 +22,13 @@
 //! - `settings`: reading a `config:` block key by key with Python's lax typing.
 //! - `pyre`: Python `re` patterns and `re.sub` replacements on the linear-time `regex` crate.
 //! - `search_replace`, `deny_list`, `output_length_guard`, `url_reputation`: one plugin each
-//!   (`olg_cpex`: what the cpex output length guard does differently).
+//!   (`olg_cpex`: what the cpex output length guard does differently; `olg_text`: its text helpers).
 //! - `pii`: the PII filter (`detect`: detectors and masking, `walk`: recursive JSON walk).
 
 pub mod cpex;
 pub mod deny_list;
 pub mod olg_cpex;
+mod olg_text;
 pub mod output_length_guard;
 pub mod pii;
 pub mod pyre;
