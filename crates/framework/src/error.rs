@@ -69,7 +69,7 @@ pub enum PluginErrorKind {
     InvalidPayload,
     /// No plugin with that name is registered for that hook.
     UnknownPlugin,
-    /// The hook name is not one of the 12.
+    /// The hook name is not one of the known hooks.
     UnknownHook,
     /// Construction or `initialize()` failed.
     Initialization,
@@ -155,7 +155,7 @@ impl PluginError {
         )
     }
 
-    /// A hook string that is not one of the 12.
+    /// A hook string that is not one of the known hooks.
     pub fn unknown_hook(plugin_name: &str, hook: &str) -> Self {
         Self::new(
             PluginErrorKind::UnknownHook,

@@ -1,4 +1,7 @@
-//! The 12 hook points of the 1.0.0 framework, named exactly as on the wire.
+//! The hook points, named exactly as on the wire: the 12 of the 1.0.0 framework, and the 11 that
+//! cpex 0.1.4 (ContextForge 1.1.0) registers once its identity and message hook modules are
+//! imported — 23 in all. A config may name any of them; an unknown name is a start-up error that
+//! lists them all.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,11 +23,33 @@ pub enum HookType {
     HttpPostRequest,
     HttpAuthResolveUser,
     HttpAuthCheckPermission,
+    /// cpex `identity_resolve`: [`crate::IdentityPayload`] in, [`crate::IdentityResult`] out.
+    IdentityResolve,
+    /// cpex `token_delegate`: [`crate::DelegationPayload`] in, [`crate::DelegationResult`] out.
+    TokenDelegate,
+    /// cpex `evaluate`: generic message evaluation ([`crate::MessagePayload`] in and out).
+    Evaluate,
+    /// cpex `cmf.tool_pre_invoke` ([`crate::MessagePayload`]).
+    CmfToolPreInvoke,
+    /// cpex `cmf.tool_post_invoke` ([`crate::MessagePayload`]).
+    CmfToolPostInvoke,
+    /// cpex `cmf.llm_input` ([`crate::MessagePayload`]).
+    CmfLlmInput,
+    /// cpex `cmf.llm_output` ([`crate::MessagePayload`]).
+    CmfLlmOutput,
+    /// cpex `cmf.resource_pre_fetch` ([`crate::MessagePayload`]).
+    CmfResourcePreFetch,
+    /// cpex `cmf.resource_post_fetch` ([`crate::MessagePayload`]).
+    CmfResourcePostFetch,
+    /// cpex `cmf.prompt_pre_fetch` ([`crate::MessagePayload`]).
+    CmfPromptPreFetch,
+    /// cpex `cmf.prompt_post_fetch` ([`crate::MessagePayload`]).
+    CmfPromptPostFetch,
 }
 
 impl HookType {
-    /// Every hook, in the order the Python registry prints them.
-    pub const ALL: [HookType; 12] = [
+    /// Every hook: the 12 of 1.0.0 in the order the Python registry prints them, then cpex's 11.
+    pub const ALL: [HookType; 23] = [
         HookType::PromptPreFetch,
         HookType::PromptPostFetch,
         HookType::ToolPreInvoke,
@@ -37,7 +62,43 @@ impl HookType {
         HookType::HttpPostRequest,
         HookType::HttpAuthResolveUser,
         HookType::HttpAuthCheckPermission,
+        HookType::IdentityResolve,
+        HookType::TokenDelegate,
+        HookType::Evaluate,
+        HookType::CmfToolPreInvoke,
+        HookType::CmfToolPostInvoke,
+        HookType::CmfLlmInput,
+        HookType::CmfLlmOutput,
+        HookType::CmfResourcePreFetch,
+        HookType::CmfResourcePostFetch,
+        HookType::CmfPromptPreFetch,
+        HookType::CmfPromptPostFetch,
     ];
+
+    /// The 11 hooks only cpex registers. A 1.0.x peer does not know them (its client refuses to
+    /// call them and its server answers "Unable to find"), and the 1.1.0 gateway itself has no
+    /// call site for them: they are reached through cpex APIs or plugwire's own manager.
+    pub const fn is_cpex_only(self) -> bool {
+        matches!(
+            self,
+            HookType::IdentityResolve
+                | HookType::TokenDelegate
+                | HookType::Evaluate
+                | HookType::CmfToolPreInvoke
+                | HookType::CmfToolPostInvoke
+                | HookType::CmfLlmInput
+                | HookType::CmfLlmOutput
+                | HookType::CmfResourcePreFetch
+                | HookType::CmfResourcePostFetch
+                | HookType::CmfPromptPreFetch
+                | HookType::CmfPromptPostFetch
+        )
+    }
+
+    /// True for the hooks whose payload is a [`crate::MessagePayload`].
+    pub const fn is_message_hook(self) -> bool {
+        self.is_cpex_only() && !matches!(self, HookType::IdentityResolve | HookType::TokenDelegate)
+    }
 
     /// The Python string for this hook.
     pub const fn as_str(self) -> &'static str {
@@ -54,10 +115,21 @@ impl HookType {
             HookType::HttpPostRequest => "http_post_request",
             HookType::HttpAuthResolveUser => "http_auth_resolve_user",
             HookType::HttpAuthCheckPermission => "http_auth_check_permission",
+            HookType::IdentityResolve => "identity_resolve",
+            HookType::TokenDelegate => "token_delegate",
+            HookType::Evaluate => "evaluate",
+            HookType::CmfToolPreInvoke => "cmf.tool_pre_invoke",
+            HookType::CmfToolPostInvoke => "cmf.tool_post_invoke",
+            HookType::CmfLlmInput => "cmf.llm_input",
+            HookType::CmfLlmOutput => "cmf.llm_output",
+            HookType::CmfResourcePreFetch => "cmf.resource_pre_fetch",
+            HookType::CmfResourcePostFetch => "cmf.resource_post_fetch",
+            HookType::CmfPromptPreFetch => "cmf.prompt_pre_fetch",
+            HookType::CmfPromptPostFetch => "cmf.prompt_post_fetch",
         }
     }
 
-    /// The 12 names joined with ", ", for error messages that must list them.
+    /// All 23 names joined with ", ", for error messages that must list them.
     pub fn known_list() -> String {
         HookType::ALL
             .iter()
@@ -67,7 +139,7 @@ impl HookType {
     }
 
     /// The payload field a condition's `tools`/`prompts`/`resources`/`agents` list is matched against
-    /// (framework.md §3.8). The `http_*` hooks have none.
+    /// (the 1.0.0 condition rules). The `http_*` hooks and cpex's new hooks have none.
     pub(crate) fn condition_field(self) -> Option<ConditionField> {
         match self {
             HookType::ToolPreInvoke | HookType::ToolPostInvoke => Some(ConditionField::Tools),
@@ -95,7 +167,7 @@ impl fmt::Display for HookType {
     }
 }
 
-/// A hook name that is not one of the 12.
+/// A hook name that is not one of the 23.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown hook `{name}`; the known hooks are: {}",

@@ -1,14 +1,17 @@
 //! plugwire-framework: the part of plugwire that decides what a plugin does with a prompt, a tool
 //! call or a resource, independent of any network.
 //!
-//! It reads the ContextForge plugins YAML unchanged, defines the 12 hooks and their payloads with
-//! JSON that is field for field the Python 1.0.0 models (they travel to and from Python peers), and
+//! It reads the ContextForge plugins YAML unchanged, defines the hooks (1.0.0's 12, cpex's 11) and
+//! their payloads with JSON that is field for field the Python models (they travel to and from
+//! Python peers), and
 //! runs plugins with the Python manager's semantics: priority order, payload chaining, modes,
 //! conditions, per-plugin timeouts.
 //!
 //! # Layout
-//! - `hooks`: [`HookType`], the 12 hook names.
-//! - `payloads`: one struct per hook payload, [`HookPayload`] (enum over them).
+//! - `hooks`: [`HookType`], the 23 hook names (1.0.0's 12 and cpex's 11).
+//! - `payloads`: one struct per 1.0.0 hook payload, [`HookPayload`] (enum over all hooks).
+//! - `payloads_cpex`: the payloads of cpex's hooks ([`IdentityPayload`], [`DelegationPayload`],
+//!   [`MessagePayload`], their results, [`SecretStr`]).
 //! - `result`: [`PluginResult`] (6 keys) and [`PluginViolation`] (7 keys).
 //! - `context`: [`GlobalContext`], [`PluginContext`], [`UserContext`].
 //! - `error`: [`PluginErrorModel`] (wire), [`PluginError`] (typed), [`PayloadError`].
@@ -29,6 +32,7 @@ pub mod error;
 pub mod hooks;
 pub mod manager;
 pub mod payloads;
+pub mod payloads_cpex;
 pub mod plugin;
 pub mod result;
 mod serde_util;
@@ -56,6 +60,10 @@ pub use payloads::{
     HttpPostRequestPayload, HttpPreRequestPayload, PromptArgs, PromptPosthookPayload,
     PromptPrehookPayload, ResourcePostFetchPayload, ResourcePreFetchPayload, ToolPostInvokePayload,
     ToolPreInvokePayload,
+};
+pub use payloads_cpex::{
+    AttenuationConfig, Channel, DelegationPayload, DelegationResult, IdentityPayload,
+    IdentityResult, Message, MessageHookType, MessagePayload, Role, SecretStr,
 };
 pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
 pub use result::{PluginResult, PluginViolation};

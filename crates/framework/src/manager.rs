@@ -527,6 +527,8 @@ fn hook_is_cross_typed(hook: HookType) -> bool {
             | HookType::HttpPostRequest
             | HookType::HttpAuthResolveUser
             | HookType::HttpAuthCheckPermission
+            | HookType::IdentityResolve
+            | HookType::TokenDelegate
     )
 }
 
@@ -562,7 +564,9 @@ fn accept_modification(
             *current = Some(HookPayload::HttpPostRequestHeaders(full.headers));
         }
         (HookPayload::HttpAuthResolveUser(_), m @ HookPayload::ResolvedUser(_))
-        | (HookPayload::HttpAuthCheckPermission(_), m @ HookPayload::PermissionDecision(_)) => {
+        | (HookPayload::HttpAuthCheckPermission(_), m @ HookPayload::PermissionDecision(_))
+        | (HookPayload::IdentityResolve(_), m @ HookPayload::IdentityResult(_))
+        | (HookPayload::TokenDelegate(_), m @ HookPayload::DelegationResult(_)) => {
             *current = Some(m);
         }
         (inp, m) if !m.is_result_only() && !hook_is_cross_typed(hook) => {

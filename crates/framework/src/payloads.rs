@@ -1,4 +1,5 @@
-//! Hook payloads, field for field the 1.0.0 pydantic models (corrections.md appendix A.0/A.1).
+//! Hook payloads, field for field the 1.0.0 pydantic models; cpex's 11 newer hooks are in
+//! [`crate::payloads_cpex`] and join [`HookPayload`] here.
 //!
 //! Optional fields decode from `null`, from absence and from a value. Fields that are
 //! `Optional[...] = {}` in Python keep the difference: absent decodes to `Some({})`, `null` to `None`,
@@ -9,6 +10,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::payloads_cpex::{
+    DelegationPayload, DelegationResult, IdentityPayload, IdentityResult, MessagePayload,
+};
 use crate::serde_util::{some_empty_map, strip_top_level_nulls};
 use crate::{HookType, JsonMap, PayloadError};
 
@@ -165,9 +169,10 @@ pub struct HttpAuthCheckPermissionResultPayload {
     pub reason: Option<String>,
 }
 
-/// A payload of any hook. The first 12 variants are hook inputs. The last four are the
-/// "cross-type" `modified_payload` types the four `http_*` hooks return (appendix A.2): they appear
-/// only in `PluginResult::modified_payload`, never as a hook input.
+/// A payload of any hook: one variant per hook input (23), plus the "cross-type"
+/// `modified_payload` types that the four `http_*` hooks and cpex's `identity_resolve` and
+/// `token_delegate` return. Those six appear only in `PluginResult::modified_payload`, never as a
+/// hook input. The nine message hooks share [`MessagePayload`], which is also their result type.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum HookPayload {
@@ -191,6 +196,21 @@ pub enum HookPayload {
     ResolvedUser(JsonMap),
     /// Result of `http_auth_check_permission`.
     PermissionDecision(HttpAuthCheckPermissionResultPayload),
+    IdentityResolve(IdentityPayload),
+    TokenDelegate(DelegationPayload),
+    Evaluate(MessagePayload),
+    CmfToolPreInvoke(MessagePayload),
+    CmfToolPostInvoke(MessagePayload),
+    CmfLlmInput(MessagePayload),
+    CmfLlmOutput(MessagePayload),
+    CmfResourcePreFetch(MessagePayload),
+    CmfResourcePostFetch(MessagePayload),
+    CmfPromptPreFetch(MessagePayload),
+    CmfPromptPostFetch(MessagePayload),
+    /// Result of `identity_resolve`.
+    IdentityResult(IdentityResult),
+    /// Result of `token_delegate`.
+    DelegationResult(DelegationResult),
 }
 
 /// Required-but-nullable fields that a request must always carry (corrections.md finding 4).
@@ -245,6 +265,54 @@ impl HookPayload {
             HookPayload::HttpAuthCheckPermission(_) | HookPayload::PermissionDecision(_) => {
                 HookType::HttpAuthCheckPermission
             }
+            HookPayload::IdentityResolve(_) | HookPayload::IdentityResult(_) => {
+                HookType::IdentityResolve
+            }
+            HookPayload::TokenDelegate(_) | HookPayload::DelegationResult(_) => {
+                HookType::TokenDelegate
+            }
+            HookPayload::Evaluate(_) => HookType::Evaluate,
+            HookPayload::CmfToolPreInvoke(_) => HookType::CmfToolPreInvoke,
+            HookPayload::CmfToolPostInvoke(_) => HookType::CmfToolPostInvoke,
+            HookPayload::CmfLlmInput(_) => HookType::CmfLlmInput,
+            HookPayload::CmfLlmOutput(_) => HookType::CmfLlmOutput,
+            HookPayload::CmfResourcePreFetch(_) => HookType::CmfResourcePreFetch,
+            HookPayload::CmfResourcePostFetch(_) => HookType::CmfResourcePostFetch,
+            HookPayload::CmfPromptPreFetch(_) => HookType::CmfPromptPreFetch,
+            HookPayload::CmfPromptPostFetch(_) => HookType::CmfPromptPostFetch,
+        }
+    }
+
+    /// The payload of a message hook (`evaluate`, `cmf.*`) as the variant of `hook`; `None` when
+    /// `hook` is not a message hook.
+    pub fn message(hook: HookType, p: MessagePayload) -> Option<Self> {
+        Some(match hook {
+            HookType::Evaluate => Self::Evaluate(p),
+            HookType::CmfToolPreInvoke => Self::CmfToolPreInvoke(p),
+            HookType::CmfToolPostInvoke => Self::CmfToolPostInvoke(p),
+            HookType::CmfLlmInput => Self::CmfLlmInput(p),
+            HookType::CmfLlmOutput => Self::CmfLlmOutput(p),
+            HookType::CmfResourcePreFetch => Self::CmfResourcePreFetch(p),
+            HookType::CmfResourcePostFetch => Self::CmfResourcePostFetch(p),
+            HookType::CmfPromptPreFetch => Self::CmfPromptPreFetch(p),
+            HookType::CmfPromptPostFetch => Self::CmfPromptPostFetch(p),
+            _ => return None,
+        })
+    }
+
+    /// The [`MessagePayload`] of a message-hook variant.
+    pub fn as_message(&self) -> Option<&MessagePayload> {
+        match self {
+            HookPayload::Evaluate(p)
+            | HookPayload::CmfToolPreInvoke(p)
+            | HookPayload::CmfToolPostInvoke(p)
+            | HookPayload::CmfLlmInput(p)
+            | HookPayload::CmfLlmOutput(p)
+            | HookPayload::CmfResourcePreFetch(p)
+            | HookPayload::CmfResourcePostFetch(p)
+            | HookPayload::CmfPromptPreFetch(p)
+            | HookPayload::CmfPromptPostFetch(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -256,6 +324,8 @@ impl HookPayload {
                 | HookPayload::HttpPostRequestHeaders(_)
                 | HookPayload::ResolvedUser(_)
                 | HookPayload::PermissionDecision(_)
+                | HookPayload::IdentityResult(_)
+                | HookPayload::DelegationResult(_)
         )
     }
 
@@ -297,6 +367,15 @@ impl HookPayload {
             HookType::HttpAuthCheckPermission => {
                 Self::HttpAuthCheckPermission(decode("HttpAuthCheckPermissionPayload", v)?)
             }
+            HookType::IdentityResolve => Self::IdentityResolve(decode("IdentityPayload", v)?),
+            HookType::TokenDelegate => Self::TokenDelegate(decode("DelegationPayload", v)?),
+            // The nine message hooks (every other hook is matched above).
+            message_hook => {
+                let p: MessagePayload = decode("MessagePayload", v)?;
+                Self::message(message_hook, p).ok_or_else(|| {
+                    PayloadError::new("MessagePayload", format!("{message_hook} takes no message"))
+                })?
+            }
         })
     }
 
@@ -314,6 +393,8 @@ impl HookPayload {
             HookType::HttpAuthCheckPermission => {
                 Self::PermissionDecision(decode("HttpAuthCheckPermissionResultPayload", v)?)
             }
+            HookType::IdentityResolve => Self::IdentityResult(decode("IdentityResult", v)?),
+            HookType::TokenDelegate => Self::DelegationResult(decode("DelegationResult", v)?),
             _ => Self::from_json(hook, v)?,
         })
     }
@@ -372,6 +453,10 @@ from_payload!(
     HttpAuthResolveUserPayload => HttpAuthResolveUser,
     HttpAuthCheckPermissionPayload => HttpAuthCheckPermission,
     HttpAuthCheckPermissionResultPayload => PermissionDecision,
+    IdentityPayload => IdentityResolve,
+    DelegationPayload => TokenDelegate,
+    IdentityResult => IdentityResult,
+    DelegationResult => DelegationResult,
 );
 
 /// Serializes as [`HookPayload::to_json`] (the bare payload object, explicit nulls), straight
@@ -396,6 +481,19 @@ impl Serialize for HookPayload {
             }
             HookPayload::ResolvedUser(p) => p.serialize(s),
             HookPayload::PermissionDecision(p) => p.serialize(s),
+            HookPayload::IdentityResolve(p) => p.serialize(s),
+            HookPayload::TokenDelegate(p) => p.serialize(s),
+            HookPayload::IdentityResult(p) => p.serialize(s),
+            HookPayload::DelegationResult(p) => p.serialize(s),
+            HookPayload::Evaluate(p)
+            | HookPayload::CmfToolPreInvoke(p)
+            | HookPayload::CmfToolPostInvoke(p)
+            | HookPayload::CmfLlmInput(p)
+            | HookPayload::CmfLlmOutput(p)
+            | HookPayload::CmfResourcePreFetch(p)
+            | HookPayload::CmfResourcePostFetch(p)
+            | HookPayload::CmfPromptPreFetch(p)
+            | HookPayload::CmfPromptPostFetch(p) => p.serialize(s),
         }
     }
 }

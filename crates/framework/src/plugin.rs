@@ -5,10 +5,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::payloads::*;
+use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
 use crate::{HookPayload, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult};
 
 /// A plugin. Implement `config()` and the hook methods you need; every other hook passes through.
 /// The manager calls `invoke`, whose default dispatches to the per-hook method matching the payload.
+///
+/// There is one method per hook, named after it (`cmf.tool_pre_invoke` → `cmf_tool_pre_invoke`).
+/// cpex's hooks follow the same pattern: `identity_resolve` and `token_delegate` return their
+/// result ([`crate::IdentityResult`], [`crate::DelegationResult`]) as the `modified_payload`, the
+/// nine message hooks return a changed [`MessagePayload`]. A plugin is only called for the hooks
+/// its config entry lists.
 #[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// The entry this plugin was built from. The manager reads `hooks`, `mode`, `priority` and
@@ -44,6 +51,17 @@ pub trait Plugin: Send + Sync + 'static {
             HookPayload::HttpAuthCheckPermission(p) => {
                 self.http_auth_check_permission(p, ctx).await
             }
+            HookPayload::IdentityResolve(p) => self.identity_resolve(p, ctx).await,
+            HookPayload::TokenDelegate(p) => self.token_delegate(p, ctx).await,
+            HookPayload::Evaluate(p) => self.evaluate(p, ctx).await,
+            HookPayload::CmfToolPreInvoke(p) => self.cmf_tool_pre_invoke(p, ctx).await,
+            HookPayload::CmfToolPostInvoke(p) => self.cmf_tool_post_invoke(p, ctx).await,
+            HookPayload::CmfLlmInput(p) => self.cmf_llm_input(p, ctx).await,
+            HookPayload::CmfLlmOutput(p) => self.cmf_llm_output(p, ctx).await,
+            HookPayload::CmfResourcePreFetch(p) => self.cmf_resource_pre_fetch(p, ctx).await,
+            HookPayload::CmfResourcePostFetch(p) => self.cmf_resource_post_fetch(p, ctx).await,
+            HookPayload::CmfPromptPreFetch(p) => self.cmf_prompt_pre_fetch(p, ctx).await,
+            HookPayload::CmfPromptPostFetch(p) => self.cmf_prompt_post_fetch(p, ctx).await,
             other => Err(PluginError::new(
                 PluginErrorKind::InvalidPayload,
                 self.config().name.clone(),
@@ -143,6 +161,106 @@ pub trait Plugin: Send + Sync + 'static {
     async fn http_auth_check_permission(
         &self,
         _payload: HttpAuthCheckPermissionPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `identity_resolve`: return an [`crate::IdentityResult`] as `modified_payload`
+    /// to resolve or reject the caller. Over a wire the token arrives as `"**********"`.
+    async fn identity_resolve(
+        &self,
+        _payload: IdentityPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `token_delegate`: return a [`crate::DelegationResult`] as `modified_payload`.
+    async fn token_delegate(
+        &self,
+        _payload: DelegationPayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `evaluate` (generic message evaluation).
+    async fn evaluate(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.tool_pre_invoke`.
+    async fn cmf_tool_pre_invoke(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.tool_post_invoke`.
+    async fn cmf_tool_post_invoke(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.llm_input`.
+    async fn cmf_llm_input(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.llm_output`.
+    async fn cmf_llm_output(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.resource_pre_fetch`.
+    async fn cmf_resource_pre_fetch(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.resource_post_fetch`.
+    async fn cmf_resource_post_fetch(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.prompt_pre_fetch`.
+    async fn cmf_prompt_pre_fetch(
+        &self,
+        _payload: MessagePayload,
+        _ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        Ok(PluginResult::pass())
+    }
+
+    /// cpex `cmf.prompt_post_fetch`.
+    async fn cmf_prompt_post_fetch(
+        &self,
+        _payload: MessagePayload,
         _ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
         Ok(PluginResult::pass())

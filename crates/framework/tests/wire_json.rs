@@ -496,3 +496,167 @@ fn hook_names_parse_and_unknown_ones_list_the_twelve() {
         assert!(e.contains(h.as_str()), "{e}");
     }
 }
+
+// ---------------------------------------------------------------- cpex's newer hooks
+
+/// Payloads of cpex's hooks as a Python peer encodes them (every field, secrets redacted).
+fn cpex_samples() -> Vec<(HookType, Value)> {
+    let message = json!({
+        "message": {
+            "schema_version": "2.0",
+            "role": "assistant",
+            "content": [
+                {"content_type": "text", "text": "Let me look that up."},
+                {"content_type": "tool_call", "content": {"tool_call_id": "tc_001",
+                 "name": "get_weather", "arguments": {"city": "London", "days": null}}}
+            ],
+            "channel": "final"
+        },
+        "hook": "tool_pre_invoke"
+    });
+    let mut v = vec![
+        (
+            HookType::IdentityResolve,
+            json!({"raw_token": "**********", "source": "mtls",
+                   "headers": {"authorization": "Bearer x", "x-b": "2"},
+                   "client_host": "10.0.0.7", "client_port": 51234}),
+        ),
+        (
+            HookType::TokenDelegate,
+            json!({"target_name": "get_compensation", "target_type": "tool",
+                   "target_audience": "https://hr.example.com", "required_permissions": ["read:comp"],
+                   "trust_domain": "example.com", "auth_enforced_by": "target",
+                   "route_attenuation": {"capabilities": ["read:comp"],
+                     "resource_template": "hr://employees/{{ args.id }}", "actions": ["read"],
+                     "ttl_seconds": 60},
+                   "bearer_token": "**********"}),
+        ),
+    ];
+    for h in HookType::ALL.into_iter().filter(|h| h.is_message_hook()) {
+        v.push((h, message.clone()));
+    }
+    v
+}
+
+#[test]
+fn cpex_payloads_round_trip_value_for_value() {
+    let samples = cpex_samples();
+    assert_eq!(samples.len(), 11);
+    for (hook, wire) in samples {
+        let p = HookPayload::from_json(hook, wire.clone()).unwrap();
+        assert_eq!(p.hook_type(), hook);
+        assert!(!p.is_result_only());
+        assert_eq!(p.to_json(), wire, "{hook}");
+        assert_eq!(
+            HookPayload::from_json(hook, p.to_json()).unwrap(),
+            p,
+            "{hook}"
+        );
+        // The result type of the message hooks is the payload itself.
+        if hook.is_message_hook() {
+            let r = HookPayload::result_from_json(hook, wire.clone()).unwrap();
+            assert_eq!(r, p);
+            assert_eq!(r.as_message().unwrap().message.role, Role::Assistant);
+        }
+    }
+    // Defaults fill in as cpex's models do; the response form then shows them.
+    let p = HookPayload::from_json(HookType::IdentityResolve, json!({"raw_token": "t"})).unwrap();
+    assert_eq!(
+        p.to_json(),
+        json!({"raw_token": "**********", "source": "bearer", "headers": {},
+               "client_host": null, "client_port": null})
+    );
+    assert_eq!(
+        p.to_request_json(),
+        json!({"raw_token": "**********", "source": "bearer", "headers": {}})
+    );
+    let p =
+        HookPayload::from_json(HookType::Evaluate, json!({"message": {"role": "user"}})).unwrap();
+    assert_eq!(
+        p.to_json(),
+        json!({"message": {"schema_version": "2.0", "role": "user", "content": [],
+               "channel": null}, "hook": "evaluate"})
+    );
+}
+
+#[test]
+fn cpex_results_round_trip_and_decode_as_their_own_types() {
+    let identity = json!({"subject": {"id": "alice@corp.com", "type": "user", "roles": ["a"]},
+        "delegation": null, "rejected": false, "reject_status": 401, "reject_reason": "",
+        "raw_claims": {"sub": "alice", "exp": 1}});
+    let r = HookPayload::result_from_json(HookType::IdentityResolve, identity.clone()).unwrap();
+    assert!(matches!(&r, HookPayload::IdentityResult(i) if !i.rejected));
+    assert!(r.is_result_only());
+    assert_eq!(r.hook_type(), HookType::IdentityResolve);
+    assert_eq!(r.to_json(), identity);
+    let delegation = json!({"delegated_token": "eyJ.delegated", "delegation_update": {"chain": [],
+        "depth": 1, "origin_subject_id": "alice", "actor_subject_id": "svc", "delegated": true,
+        "age_seconds": 0.5}, "forwarded_headers": {"Authorization": "Bearer eyJ.delegated"},
+        "cache_key": "k", "cache_ttl": 30});
+    let r = HookPayload::result_from_json(HookType::TokenDelegate, delegation.clone()).unwrap();
+    assert!(matches!(&r, HookPayload::DelegationResult(_)));
+    assert_eq!(r.to_json(), delegation);
+    // A whole PluginResult carrying them, as a server answers.
+    let wire = json!({"continue_processing": true, "modified_payload": identity,
+        "violation": null, "metadata": {}, "http_headers": null, "retry_delay_ms": 0});
+    let res = PluginResult::from_json(HookType::IdentityResolve, wire.clone()).unwrap();
+    assert_eq!(res.to_json(), wire);
+    // An empty result gets cpex's defaults (an empty DelegationExtension included).
+    let r = HookPayload::result_from_json(HookType::TokenDelegate, json!({})).unwrap();
+    assert_eq!(r.to_json()["delegation_update"]["depth"], 0);
+    assert_eq!(r.to_json()["delegation_update"]["chain"], json!([]));
+    let r = HookPayload::result_from_json(HookType::IdentityResolve, json!({})).unwrap();
+    assert_eq!(r.to_json()["reject_status"], 401);
+}
+
+#[test]
+fn secrets_never_leave_in_clear_and_bad_messages_are_refused() {
+    let p = IdentityPayload {
+        raw_token: SecretStr::new("eyJhbGciOi.real"),
+        source: "bearer".into(),
+        headers: Default::default(),
+        client_host: None,
+        client_port: None,
+    };
+    assert_eq!(p.raw_token.expose_secret(), "eyJhbGciOi.real");
+    let wire = HookPayload::from(p.clone()).to_json();
+    assert_eq!(wire["raw_token"], "**********");
+    assert!(!format!("{p:?}").contains("real"), "Debug shows the secret");
+    let back = HookPayload::from_json(HookType::IdentityResolve, wire).unwrap();
+    assert!(matches!(back, HookPayload::IdentityResolve(b) if b.raw_token.is_redacted()));
+    // An empty secret stays empty, as pydantic prints it.
+    let d = DelegationPayload {
+        target_name: "t".into(),
+        target_type: "tool".into(),
+        target_audience: None,
+        required_permissions: vec![],
+        trust_domain: None,
+        auth_enforced_by: "caller".into(),
+        route_attenuation: None,
+        bearer_token: Some(SecretStr::new("")),
+    };
+    assert_eq!(HookPayload::from(d).to_json()["bearer_token"], "");
+
+    // Message forbids unknown keys and knows its roles; errors name the model and the field.
+    let e = HookPayload::from_json(
+        HookType::CmfLlmInput,
+        json!({"message": {"role": "user", "extensions": {}}}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("MessagePayload") && e.contains("extensions"),
+        "{e}"
+    );
+    let e = HookPayload::from_json(HookType::CmfLlmInput, json!({"message": {"role": "robot"}}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("robot"), "{e}");
+    let e = HookPayload::from_json(HookType::TokenDelegate, json!({}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("DelegationPayload") && e.contains("target_name"),
+        "{e}"
+    );
+}

@@ -5,21 +5,30 @@
 //! |---|---|---|
 //! | [`SearchReplacePlugin`] | `search_replace` | `plugins.regex_filter.search_replace.SearchReplacePlugin` |
 //! | [`DenyListPlugin`] | `deny_list` | `plugins.deny_filter.deny.DenyListPlugin` |
-//! | [`PiiFilterPlugin`] | `pii_filter` | `plugins.pii_filter.pii_filter.PIIFilterPlugin`, `cpex_pii_filter.PIIFilterPlugin` |
-//! | [`OutputLengthGuardPlugin`] | `output_length_guard` | `plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin` |
-//! | [`UrlReputationPlugin`] | `url_reputation` | `plugins.url_reputation.url_reputation.URLReputationPlugin`, `cpex_url_reputation.URLReputationPlugin` |
+//! | [`PiiFilterPlugin`] | `pii_filter` | `plugins.pii_filter.pii_filter.PIIFilterPlugin`; cpex: `cpex_pii_filter.pii_filter.PIIFilterPlugin`, `cpex_pii_filter.PIIFilterPlugin` |
+//! | [`OutputLengthGuardPlugin`] | `output_length_guard` | `plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin`; cpex: `cpex_output_length_guard.output_length_guard.OutputLengthGuardPlugin`, `cpex_output_length_guard.OutputLengthGuardPlugin` |
+//! | [`UrlReputationPlugin`] | `url_reputation` | `plugins.url_reputation.url_reputation.URLReputationPlugin`; cpex: `cpex_url_reputation.url_reputation.URLReputationPlugin`, `cpex_url_reputation.URLReputationPlugin` |
+//!
+//! The cpex kinds (the `cpex-*` packages of ContextForge 1.1.0) follow their package where it
+//! differs from the Python plugin (see [`cpex`]). No built-in handles cpex's newer hooks
+//! (`identity_resolve`, `token_delegate`, `evaluate`, `cmf.*`): listing one is a start-up error.
 //!
 //! A bad `config:` block fails the plugin's constructor with the plugin type and the key named
 //! (``SearchReplacePlugin config key `words[1].search`: ...``); the framework's loader adds the
 //! file and the plugin's name.
 //!
 //! # Layout
+//! - `cpex`: the cpex package kinds and their [`cpex::Flavor`].
 //! - `settings`: reading a `config:` block key by key with Python's lax typing.
 //! - `pyre`: Python `re` patterns and `re.sub` replacements on the linear-time `regex` crate.
-//! - `search_replace`, `deny_list`, `output_length_guard`, `url_reputation`: one plugin each.
+//! - `search_replace`, `deny_list`, `output_length_guard`, `url_reputation`: one plugin each
+//!   (`olg_cpex`: what the cpex output length guard does differently; `olg_text`: its text helpers).
 //! - `pii`: the PII filter (`detect`: detectors and masking, `walk`: recursive JSON walk).
 
+pub mod cpex;
 pub mod deny_list;
+pub mod olg_cpex;
+mod olg_text;
 pub mod output_length_guard;
 pub mod pii;
 pub mod pyre;
@@ -29,7 +38,7 @@ pub mod url_reputation;
 
 use std::sync::Arc;
 
-use plugwire_framework::{Plugin, PluginConfig, PluginError, PluginRegistry};
+use plugwire_framework::{Plugin, PluginConfig, PluginError, PluginErrorKind, PluginRegistry};
 
 pub use deny_list::DenyListPlugin;
 pub use output_length_guard::OutputLengthGuardPlugin;
@@ -44,6 +53,26 @@ fn arc<P: Plugin>(r: Result<P, PluginError>) -> Result<Arc<dyn Plugin>, PluginEr
     r.map(|p| Arc::new(p) as Arc<dyn Plugin>)
 }
 
+/// Refuse an entry that lists one of cpex's newer hooks: no built-in implements them, and a plugin
+/// that silently passes every such call would look like a working guard.
+fn no_cpex_hooks(
+    c: PluginConfig,
+    ctor: fn(PluginConfig) -> Result<Arc<dyn Plugin>, PluginError>,
+) -> Result<Arc<dyn Plugin>, PluginError> {
+    if let Some(h) = c.hooks.iter().find(|h| h.is_cpex_only()) {
+        return Err(PluginError::new(
+            PluginErrorKind::Initialization,
+            c.name.clone(),
+            format!(
+                "built-in plugin kind `{}` does not implement hook `{h}` (key `hooks`); \
+                 only Rust plugins of your own can handle cpex's newer hooks",
+                c.kind
+            ),
+        ));
+    }
+    ctor(c)
+}
+
 /// `(kinds, constructor)` of each built-in: our short kind first, then the Python paths.
 pub fn builtins() -> Vec<(&'static [&'static str], Ctor)> {
     vec![
@@ -53,17 +82,29 @@ pub fn builtins() -> Vec<(&'static [&'static str], Ctor)> {
         (&[deny_list::KIND, deny_list::PYTHON_KIND], |c| {
             arc(DenyListPlugin::new(c))
         }),
-        (&[pii::KIND, pii::PYTHON_KIND, pii::CPEX_KIND], |c| {
-            arc(PiiFilterPlugin::new(c))
-        }),
         (
-            &[output_length_guard::KIND, output_length_guard::PYTHON_KIND],
+            &[
+                pii::KIND,
+                pii::PYTHON_KIND,
+                pii::CPEX_CANONICAL_KIND,
+                pii::CPEX_KIND,
+            ],
+            |c| arc(PiiFilterPlugin::new(c)),
+        ),
+        (
+            &[
+                output_length_guard::KIND,
+                output_length_guard::PYTHON_KIND,
+                cpex::OUTPUT_LENGTH_GUARD_KINDS[0],
+                cpex::OUTPUT_LENGTH_GUARD_KINDS[1],
+            ],
             |c| arc(OutputLengthGuardPlugin::new(c)),
         ),
         (
             &[
                 url_reputation::KIND,
                 url_reputation::PYTHON_KIND,
+                cpex::URL_REPUTATION_KINDS[0],
                 url_reputation::CPEX_KIND,
             ],
             |c| arc(UrlReputationPlugin::new(c)),
@@ -74,7 +115,7 @@ pub fn builtins() -> Vec<(&'static [&'static str], Ctor)> {
 /// Register every built-in under its kinds (ours and the Python dotted paths).
 pub fn register_builtins(registry: &mut PluginRegistry) {
     for (kinds, ctor) in builtins() {
-        registry.register(kinds, ctor);
+        registry.register(kinds, move |c| no_cpex_hooks(c, ctor));
     }
 }
 

@@ -9,6 +9,7 @@
 //! items, a list of strings. Strings that are numbers are never cut. `truncate` only shortens
 //! over-long text (short text passes, annotated in metadata); `block` stops the call with code
 //! `OUTPUT_LENGTH_VIOLATION` (HTTP 422, MCP -32000) when text is out of bounds either way.
+//! The `cpex_output_length_guard` kinds follow that package where it differs ([`crate::olg_cpex`]).
 
 use async_trait::async_trait;
 use plugwire_framework::{
@@ -17,6 +18,10 @@ use plugwire_framework::{
 };
 use serde_json::{json, Value};
 
+use crate::cpex::Flavor;
+use crate::olg_cpex::{self, Guard, StructureLimits};
+use crate::olg_text::is_numeric;
+pub use crate::olg_text::truncate;
 use crate::settings::Settings;
 
 /// Our short kind.
@@ -53,6 +58,10 @@ pub struct LengthSettings {
     pub strategy: Strategy,
     pub ellipsis: String,
     pub word_boundary: bool,
+    /// Whose behaviour this entry follows (from its kind).
+    pub flavor: Flavor,
+    /// The package's `structuredContent` limits (cpex kinds only).
+    pub structure: Option<StructureLimits>,
 }
 
 const KEYS: [&str; 12] = [
@@ -72,56 +81,37 @@ const KEYS: [&str; 12] = [
 ];
 
 impl LengthSettings {
-    fn parse(config: &PluginConfig) -> Result<Self, PluginError> {
+    fn parse(config: &PluginConfig, flavor: Flavor) -> Result<Self, PluginError> {
         let s = Settings::new(config, "OutputLengthGuardPlugin", &KEYS);
         let usize_of = |k: &str, min: i64| -> Result<Option<usize>, PluginError> {
             Ok(s.opt_int(k, min)?.map(|n| n as usize))
         };
+        let cpex = flavor.is_cpex();
         let min_chars = usize_of("min_chars", 0)?.unwrap_or(0);
-        let max_chars = usize_of("max_chars", 1)?;
         let min_tokens = usize_of("min_tokens", 0)?.unwrap_or(0);
-        let max_tokens = usize_of("max_tokens", 1)?;
-        for k in [
-            "max_text_length",
-            "max_structure_size",
-            "max_recursion_depth",
-        ] {
-            s.opt_int(k, 1)?;
-        }
-        let chars_per_token = s.opt_float("chars_per_token")?.unwrap_or(4.0);
+        let (max_chars, max_tokens, structure) = if cpex {
+            let max = |k: &str| olg_cpex::max_or_none(&s, k);
+            let limits = StructureLimits::parse(&s)?;
+            (max("max_chars")?, max("max_tokens")?, Some(limits))
+        } else {
+            // Accepted so the Python plugin's later configs load; not enforced.
+            for k in [
+                "max_text_length",
+                "max_structure_size",
+                "max_recursion_depth",
+            ] {
+                s.opt_int(k, 1)?;
+            }
+            (usize_of("max_chars", 1)?, usize_of("max_tokens", 1)?, None)
+        };
+        let chars_per_token = match cpex {
+            true => olg_cpex::chars_per_token(&s)?,
+            false => s.opt_float("chars_per_token")?.unwrap_or(4.0),
+        };
         if !(chars_per_token.is_finite() && chars_per_token > 0.0) {
             return Err(s.error("chars_per_token", "must be a positive number (default 4)"));
         }
-        let limit_mode = match s
-            .string("limit_mode", "character")?
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "character" | "characters" | "char" | "chars" => LimitMode::Character,
-            "token" | "tokens" => LimitMode::Token,
-            other => {
-                return Err(s.error(
-                    "limit_mode",
-                    format!("{other:?} is not one of: character, token"),
-                ))
-            }
-        };
-        let strategy = match s
-            .string("strategy", "truncate")?
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "truncate" => Strategy::Truncate,
-            "block" => Strategy::Block,
-            other => {
-                return Err(s.error(
-                    "strategy",
-                    format!("invalid strategy {other:?}; must be one of: block, truncate"),
-                ))
-            }
-        };
+        let (limit_mode, strategy) = modes(&s)?;
         if let Some(max) = max_chars {
             if min_chars > max {
                 return Err(s.error(
@@ -148,6 +138,8 @@ impl LengthSettings {
             strategy,
             ellipsis: s.string("ellipsis", "…")?,
             word_boundary: s.bool("word_boundary", false)?,
+            flavor,
+            structure,
         })
     }
 
@@ -163,6 +155,8 @@ impl LengthSettings {
     fn measure(&self, chars: usize) -> usize {
         match self.limit_mode {
             LimitMode::Character => chars,
+            // The package rounds the estimate down, the Python plugin up.
+            LimitMode::Token if self.flavor.is_cpex() => chars / self.chars_per_token as usize,
             LimitMode::Token => (chars as f64 / self.chars_per_token).ceil() as usize,
         }
     }
@@ -176,48 +170,39 @@ impl LengthSettings {
     }
 }
 
-/// Python's `float(text)` succeeds: integers, decimals, exponents, inf/nan, surrounding spaces.
-fn is_numeric(text: &str) -> bool {
-    let t = text.trim();
-    !t.is_empty()
-        && t.replace('_', "").parse::<f64>().is_ok()
-        && !t.starts_with('_')
-        && !t.ends_with('_')
-}
-
-/// Cut `value` to at most `max` characters including `ellipsis` (optionally at a word boundary).
-pub fn truncate(value: &str, max: usize, ellipsis: &str, word_boundary: bool) -> String {
-    if max == 0 {
-        return String::new();
-    }
-    let len = value.chars().count();
-    if len <= max {
-        return value.to_owned();
-    }
-    let ell_len = ellipsis.chars().count();
-    let byte_at = |n: usize| value.char_indices().nth(n).map_or(value.len(), |(i, _)| i);
-    if ell_len >= max {
-        return value[..byte_at(max)].to_owned();
-    }
-    let cut = max - ell_len;
-    if word_boundary && cut > 0 {
-        const BOUNDARY: &[char] = &[
-            ' ', '\t', '\n', '\r', '.', ',', ';', ':', '!', '?', '-', '—', '–', '/', '\\', '(',
-            ')', '[', ']', '{', '}',
-        ];
-        let min_search = cut.saturating_sub((max as f64 * 0.2) as usize);
-        // Only the search window is materialised (it is 20% of `max`, never the whole text).
-        let window: Vec<(usize, char)> = value
-            .char_indices()
-            .skip(min_search)
-            .take(cut - min_search)
-            .collect();
-        if let Some(&(b, c)) = window.iter().rev().find(|(_, c)| BOUNDARY.contains(c)) {
-            let end = b + c.len_utf8();
-            return format!("{}{ellipsis}", value[..end].trim_end());
+/// `limit_mode` and `strategy`.
+fn modes(s: &Settings<'_>) -> Result<(LimitMode, Strategy), PluginError> {
+    let limit_mode = match s
+        .string("limit_mode", "character")?
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "character" | "characters" | "char" | "chars" => LimitMode::Character,
+        "token" | "tokens" => LimitMode::Token,
+        other => {
+            return Err(s.error(
+                "limit_mode",
+                format!("{other:?} is not one of: character, token"),
+            ))
         }
-    }
-    format!("{}{ellipsis}", &value[..byte_at(cut)])
+    };
+    let strategy = match s
+        .string("strategy", "truncate")?
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "truncate" => Strategy::Truncate,
+        "block" => Strategy::Block,
+        other => {
+            return Err(s.error(
+                "strategy",
+                format!("invalid strategy {other:?}; must be one of: block, truncate"),
+            ))
+        }
+    };
+    Ok((limit_mode, strategy))
 }
 
 /// The plugin.
@@ -236,7 +221,8 @@ struct Checked {
 
 impl OutputLengthGuardPlugin {
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
-        let settings = LengthSettings::parse(&config)?;
+        let flavor = Flavor::of(&config.kind, &crate::cpex::OUTPUT_LENGTH_GUARD_KINDS);
+        let settings = LengthSettings::parse(&config, flavor)?;
         Ok(OutputLengthGuardPlugin { config, settings })
     }
 
@@ -260,10 +246,18 @@ impl OutputLengthGuardPlugin {
         if let Some(l) = location {
             details.insert("location".into(), Value::from(l));
         }
+        let over_tokens = self.settings.flavor.is_cpex()
+            && self.settings.limit_mode == LimitMode::Token
+            && max.is_some_and(|m| length > m);
+        let code = if over_tokens {
+            olg_cpex::TOKEN_CODE
+        } else {
+            CODE
+        };
         let mut v = PluginViolation::new(
             "Output length out of bounds",
             format!("Result length {length} not in [{min}, {shown_max}]{at}"),
-            CODE,
+            code,
         )
         .with_details(details);
         v.http_status_code = Some(422);
@@ -332,8 +326,15 @@ impl OutputLengthGuardPlugin {
         }
     }
 
-    /// Walk structured content; `Err` on the first violation.
-    fn walk(&self, v: &mut Value, path: &str) -> Result<bool, Box<PluginViolation>> {
+    /// Walk structured content at `depth`; `Err` on the first violation.
+    fn walk(&self, v: &mut Value, path: &str, depth: usize) -> Result<bool, Box<PluginViolation>> {
+        if let Some(limits) = &self.settings.structure {
+            match limits.guard(v, path, depth, self.settings.strategy == Strategy::Block) {
+                Guard::Walk => {}
+                Guard::Keep => return Ok(false),
+                Guard::Block(violation) => return Err(violation),
+            }
+        }
         match v {
             Value::String(s) => {
                 let loc = if path.is_empty() { "root" } else { path };
@@ -352,7 +353,7 @@ impl OutputLengthGuardPlugin {
             Value::Array(items) => {
                 let mut changed = false;
                 for (i, item) in items.iter_mut().enumerate() {
-                    changed |= self.walk(item, &format!("{path}[{i}]"))?;
+                    changed |= self.walk(item, &format!("{path}[{i}]"), depth + 1)?;
                 }
                 Ok(changed)
             }
@@ -364,7 +365,7 @@ impl OutputLengthGuardPlugin {
                     } else {
                         format!("{path}.{k}")
                     };
-                    changed |= self.walk(item, &p)?;
+                    changed |= self.walk(item, &p, depth + 1)?;
                 }
                 Ok(changed)
             }
@@ -440,7 +441,7 @@ impl Plugin for OutputLengthGuardPlugin {
                     .find(|k| map.get(*k).is_some_and(|v| !v.is_null()));
                 if let Some(key) = struct_key {
                     let mut structured = map.get(key).cloned().unwrap_or(Value::Null);
-                    return match self.walk(&mut structured, "") {
+                    return match self.walk(&mut structured, "", 0) {
                         Err(v) => Ok(block(
                             *v,
                             obj(json!({"structured_content_blocked": true, "location": key})),
@@ -565,36 +566,6 @@ impl Plugin for OutputLengthGuardPlugin {
                     obj(json!({"skipped": true, "reason": format!("unsupported_type_{kind}")})),
                 ))
             }
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_counts_characters_and_respects_word_boundaries() {
-        assert_eq!(truncate("hello world", 20, "…", false), "hello world");
-        assert_eq!(truncate("hello world", 8, "…", false), "hello w…");
-        assert_eq!(truncate("héllo wörld", 8, "...", false), "héllo...");
-        assert_eq!(truncate("hello world again", 14, "…", true), "hello world…");
-        assert_eq!(
-            truncate("hello wonderful world", 14, "…", true),
-            "hello wonderf…"
-        );
-        assert_eq!(truncate("abcdefghij", 3, "...", false), "abc");
-        assert_eq!(truncate("😀😀😀😀", 2, "", false), "😀😀");
-    }
-
-    #[test]
-    fn numbers_are_numeric_strings() {
-        for s in ["123", "1.5", "-2e10", " 7 ", "inf", "1_000"] {
-            assert!(is_numeric(s), "{s}");
-        }
-        for s in ["", "abc", "12a", "_1"] {
-            assert!(!is_numeric(s), "{s}");
         }
     }
 }

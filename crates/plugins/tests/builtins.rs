@@ -168,8 +168,9 @@ async fn deny_list_is_a_case_sensitive_substring_match() {
 
 #[tokio::test]
 async fn pii_masks_nested_tool_args_and_json_inside_strings() {
+    // The Python plugin's defaults record detection details (the cpex package's do not).
     let p = plugin(
-        "cpex_pii_filter.PIIFilterPlugin",
+        "plugins.pii_filter.pii_filter.PIIFilterPlugin",
         json!({"detect_phone": false}),
     );
     let args = json!({

@@ -8,8 +8,15 @@
 //! gateway maps it to HTTP 422), `PII_DETECTED_IN_TOOL_ARGS` and `PII_DETECTED_IN_TOOL_RESULT`.
 //! Detection summaries go to `context.metadata["pii_detections"]` as in Python; values never do,
 //! and logs carry types only.
+//!
+//! The `cpex_pii_filter` kinds follow that package where it differs ([`Flavor::Cpex`]): 11
+//! detectors (no AWS/API keys; those keys are ignored, as the package ignores unknown keys),
+//! `log_detections` and `include_detection_details` off by default, an unknown masking strategy
+//! means `redact`, a custom pattern needs a `description`, and the input limits
+//! ([`limits::Limits`]) are enforced.
 
 pub mod detect;
+pub mod limits;
 pub mod types;
 pub mod walk;
 
@@ -17,11 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use plugwire_framework::{
-    JsonMap, Plugin, PluginConfig, PluginContext, PluginError, PluginResult, PluginViolation,
-    PromptPosthookPayload, PromptPrehookPayload, ToolPostInvokePayload, ToolPreInvokePayload,
+    JsonMap, Plugin, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult,
+    PluginViolation, PromptPosthookPayload, PromptPrehookPayload, ToolPostInvokePayload,
+    ToolPreInvokePayload,
 };
 use serde_json::{json, Value};
 
+use crate::cpex::Flavor;
 use crate::settings::Settings;
 pub use detect::{CustomPattern, Detection, Detectors, MaskStrategy, PiiDetector, PiiType};
 pub use walk::{Found, Walker};
@@ -30,8 +39,10 @@ pub use walk::{Found, Walker};
 pub const KIND: &str = "pii_filter";
 /// The in-tree Python kind path (b896).
 pub const PYTHON_KIND: &str = "plugins.pii_filter.pii_filter.PIIFilterPlugin";
-/// The external package's kind path (upstream `plugins/config.yaml` since 6f2).
-pub const CPEX_KIND: &str = "cpex_pii_filter.PIIFilterPlugin";
+/// The `cpex-pii-filter` package's top-level kind (upstream `plugins/config.yaml` since 6f2).
+pub const CPEX_KIND: &str = crate::cpex::PII_KINDS[1];
+/// The `cpex-pii-filter` package's canonical kind.
+pub const CPEX_CANONICAL_KIND: &str = crate::cpex::PII_KINDS[0];
 
 pub const CODE_PROMPT: &str = "PII_DETECTED";
 pub const CODE_TOOL_ARGS: &str = "PII_DETECTED_IN_TOOL_ARGS";
@@ -68,6 +79,31 @@ const OTHER_KEYS: [&str; 11] = [
     "max_collection_items",
 ];
 
+/// The keys `cpex-pii-filter` reads (its manifest's `default_configs`).
+const CPEX_KEYS: [&str; 19] = [
+    "detect_ssn",
+    "detect_bsn",
+    "detect_credit_card",
+    "detect_email",
+    "detect_phone",
+    "detect_ip_address",
+    "detect_date_of_birth",
+    "detect_passport",
+    "detect_driver_license",
+    "detect_bank_account",
+    "detect_medical_record",
+    "default_mask_strategy",
+    "redaction_text",
+    "block_on_detection",
+    "log_detections",
+    "include_detection_details",
+    "max_text_bytes",
+    "max_nested_depth",
+    "max_collection_items",
+];
+/// `custom_patterns` and `whitelist_patterns`, read by both flavours.
+const CPEX_LIST_KEYS: [&str; 2] = ["custom_patterns", "whitelist_patterns"];
+
 /// The parsed `config:` block.
 #[derive(Debug, Clone)]
 pub struct PiiFilterSettings {
@@ -79,15 +115,27 @@ pub struct PiiFilterSettings {
     pub include_detection_details: bool,
     pub custom_patterns: Vec<CustomPattern>,
     pub whitelist_patterns: Vec<String>,
+    /// Whose behaviour this entry follows (from its kind).
+    pub flavor: Flavor,
+    /// The package's input limits (cpex kinds only).
+    pub limits: Option<limits::Limits>,
 }
 
 impl PiiFilterSettings {
-    fn parse(config: &PluginConfig) -> Result<Self, PluginError> {
-        let known: Vec<&str> = DETECT_KEYS
-            .iter()
-            .chain(OTHER_KEYS.iter())
-            .copied()
-            .collect();
+    fn parse(config: &PluginConfig, flavor: Flavor) -> Result<Self, PluginError> {
+        let known: Vec<&str> = match flavor {
+            Flavor::Python => DETECT_KEYS
+                .iter()
+                .chain(OTHER_KEYS.iter())
+                .copied()
+                .collect(),
+            Flavor::Cpex => CPEX_KEYS
+                .iter()
+                .chain(CPEX_LIST_KEYS.iter())
+                .copied()
+                .collect(),
+        };
+        let cpex = flavor.is_cpex();
         let s = Settings::new(config, "PIIFilterPlugin", &known);
         let b = |k: &str| s.bool(k, true);
         let detectors = Detectors {
@@ -102,61 +150,87 @@ impl PiiFilterSettings {
             driver_license: b("detect_driver_license")?,
             bank_account: b("detect_bank_account")?,
             medical_record: b("detect_medical_record")?,
-            aws_keys: b("detect_aws_keys")?,
-            api_keys: b("detect_api_keys")?,
+            // The package has no AWS/API key detectors.
+            aws_keys: !cpex && b("detect_aws_keys")?,
+            api_keys: !cpex && b("detect_api_keys")?,
             luhn_check: b("credit_card_luhn_check")?,
         };
-        let strategy = |set: &Settings<'_>, key: &str, default: &str| {
-            set.string(key, default)?
-                .parse::<MaskStrategy>()
-                .map_err(|e| set.error(key, e))
+        let default_mask_strategy = mask_strategy(&s, "default_mask_strategy", cpex)?;
+        let limits = if cpex {
+            Some(limits::Limits::parse(&s)?)
+        } else {
+            // Accepted so the package's configs load under the Python kinds too; not enforced.
+            for k in ["max_text_bytes", "max_nested_depth", "max_collection_items"] {
+                s.opt_int(k, 0)?;
+            }
+            None
         };
-        let default_mask_strategy = strategy(&s, "default_mask_strategy", "redact")?;
-        for k in ["max_text_bytes", "max_nested_depth", "max_collection_items"] {
-            s.opt_int(k, 0)?;
-        }
-        let mut custom_patterns = Vec::new();
-        for (i, item) in s
-            .object_list("custom_patterns")?
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            let c = s.nested(item, format!("custom_patterns[{i}]."));
-            let pii_type = c
-                .string("type", "custom")?
-                .parse::<PiiType>()
-                .map_err(|e| c.error("type", e))?;
-            let pattern = c.required_string("pattern")?;
-            // Python defaults a custom pattern to `redact`; an explicit `default_mask_strategy`
-            // is what an operator expects to apply when the pattern names none.
-            let strategy = if c.raw("mask_strategy").is_some() {
-                strategy(&c, "mask_strategy", "redact")?
-            } else if s.raw("default_mask_strategy").is_some() {
-                default_mask_strategy
-            } else {
-                MaskStrategy::Redact
-            };
-            let enabled = c.bool("enabled", true)?;
-            c.opt_string("description")?;
-            custom_patterns.push(CustomPattern {
-                pii_type,
-                pattern,
-                strategy,
-                enabled,
-            });
-        }
+        let custom_patterns = custom_patterns(&s, default_mask_strategy, cpex)?;
         Ok(PiiFilterSettings {
             detectors,
             default_mask_strategy,
             redaction_text: s.string("redaction_text", "[REDACTED]")?,
             block_on_detection: s.bool("block_on_detection", false)?,
-            log_detections: s.bool("log_detections", true)?,
-            include_detection_details: s.bool("include_detection_details", true)?,
+            log_detections: s.bool("log_detections", !cpex)?,
+            include_detection_details: s.bool("include_detection_details", !cpex)?,
             custom_patterns,
             whitelist_patterns: s.string_list("whitelist_patterns")?,
+            flavor,
+            limits,
         })
     }
+}
+
+/// A masking strategy key. The package reads an unknown strategy as `redact`; Python refuses it.
+fn mask_strategy(set: &Settings<'_>, key: &str, cpex: bool) -> Result<MaskStrategy, PluginError> {
+    match set.string(key, "redact")?.parse::<MaskStrategy>() {
+        Err(_) if cpex => Ok(MaskStrategy::Redact),
+        other => other.map_err(|e| set.error(key, e)),
+    }
+}
+
+/// The `custom_patterns` list (the package requires a `description` on each).
+fn custom_patterns(
+    s: &Settings<'_>,
+    default_mask_strategy: MaskStrategy,
+    cpex: bool,
+) -> Result<Vec<CustomPattern>, PluginError> {
+    let mut out = Vec::new();
+    for (i, item) in s
+        .object_list("custom_patterns")?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let c = s.nested(item, format!("custom_patterns[{i}]."));
+        let pii_type = c
+            .string("type", "custom")?
+            .parse::<PiiType>()
+            .map_err(|e| c.error("type", e))?;
+        let pattern = c.required_string("pattern")?;
+        // Python defaults a custom pattern to `redact`; an explicit `default_mask_strategy`
+        // is what an operator expects to apply when the pattern names none.
+        let strategy = if c.raw("mask_strategy").is_some() {
+            mask_strategy(&c, "mask_strategy", cpex)?
+        } else if s.raw("default_mask_strategy").is_some() {
+            default_mask_strategy
+        } else {
+            MaskStrategy::Redact
+        };
+        let enabled = c.bool("enabled", true)?;
+        if cpex {
+            c.required_string("description")?;
+        } else {
+            c.opt_string("description")?;
+        }
+        out.push(CustomPattern {
+            pii_type,
+            pattern,
+            strategy,
+            enabled,
+        });
+    }
+    Ok(out)
 }
 
 /// The plugin.
@@ -178,7 +252,8 @@ fn type_names(types: &[PiiType]) -> Vec<Value> {
 
 impl PiiFilterPlugin {
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
-        let settings = PiiFilterSettings::parse(&config)?;
+        let flavor = Flavor::of(&config.kind, &crate::cpex::PII_KINDS);
+        let settings = PiiFilterSettings::parse(&config, flavor)?;
         let detector = PiiDetector::new(
             &settings.detectors,
             &settings.custom_patterns,
@@ -209,6 +284,20 @@ impl PiiFilterPlugin {
 
     pub fn settings(&self) -> &PiiFilterSettings {
         &self.settings
+    }
+
+    /// The package's input limits (cpex kinds): over a limit the call fails, as the package raises.
+    fn within_limits(
+        &self,
+        check: impl FnOnce(&limits::Limits) -> Result<(), String>,
+    ) -> Result<(), PluginError> {
+        let Some(l) = &self.settings.limits else {
+            return Ok(());
+        };
+        check(l).map_err(|m| {
+            tracing::warn!(plugin = %self.config.name, "PII scan refused: {m}");
+            PluginError::new(PluginErrorKind::Plugin, self.config.name.clone(), m)
+        })
     }
 
     fn count(&self, n: usize, masked: bool) {
@@ -278,6 +367,10 @@ impl Plugin for PiiFilterPlugin {
         let Some(args) = payload.args.as_mut().filter(|a| !a.is_empty()) else {
             return Ok(PluginResult::pass());
         };
+        self.within_limits(|l| {
+            l.size(args.len(), "mapping")?;
+            args.values().try_for_each(|a| l.text(a))
+        })?;
         let mut w = Walker::new(&self.detector);
         for (key, value) in args.iter_mut() {
             let before = w.found.len();
@@ -329,6 +422,7 @@ impl Plugin for PiiFilterPlugin {
         else {
             return Ok(PluginResult::pass());
         };
+        self.within_limits(|l| l.collection(messages.iter(), "list", 0))?;
         let mut w = Walker::new(&self.detector);
         for m in messages.iter_mut() {
             let role = m
@@ -365,6 +459,7 @@ impl Plugin for PiiFilterPlugin {
         let Some(args) = payload.args.as_mut().filter(|a| !a.is_empty()) else {
             return Ok(PluginResult::pass());
         };
+        self.within_limits(|l| l.collection(args.values(), "mapping", 0))?;
         let mut w = Walker::new(&self.detector);
         let mut changed = false;
         for (k, v) in args.iter_mut() {
@@ -403,6 +498,7 @@ impl Plugin for PiiFilterPlugin {
         mut payload: ToolPostInvokePayload,
         ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
+        self.within_limits(|l| l.value(&payload.result, 0))?;
         let is_string = payload.result.is_string();
         let mut w = Walker::new(&self.detector);
         let changed = w.value(&mut payload.result, "result", 0);
