@@ -18,6 +18,8 @@
 //! - [`stdio`]: newline-delimited JSON-RPC on stdin/stdout.
 //! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
 //! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
+//! - [`metered`]: [`metered::Metered`], a [`Backend`] decorator counting and timing hook calls.
+//! - [`metrics_route`]: `/metrics/prometheus` and `/metrics` (plugwire-metrics' exposition).
 //! - [`error`]: [`ServerError`], every start-up failure with the setting to fix.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -29,6 +31,8 @@ pub mod host;
 pub mod http;
 pub mod listen;
 pub mod manager_backend;
+pub mod metered;
+pub mod metrics_route;
 pub mod serve;
 pub mod stdio;
 pub mod tls_log;
