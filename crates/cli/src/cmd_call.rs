@@ -297,7 +297,9 @@ fn print_metrics() {
     if m.enabled() {
         eprint!("{}", m.encode());
     } else {
-        eprintln!("plugwire call: --metrics: metrics are disabled (ENABLE_METRICS is not \"true\")");
+        eprintln!(
+            "plugwire call: --metrics: metrics are disabled (ENABLE_METRICS is not \"true\")"
+        );
     }
 }
 
