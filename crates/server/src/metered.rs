@@ -8,6 +8,7 @@
 //! depth is found by searching for a newline, that many spaces and the quoted key, which no
 //! payload content can imitate. A few byte searches per call, no allocation.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use memchr::memmem;
@@ -18,14 +19,14 @@ use serde_json::Value;
 use crate::backend::Backend;
 
 /// Wraps a backend and records every `invoke_hook` into `metrics`.
-pub struct Metered<B> {
-    inner: B,
+pub struct Metered<B: ?Sized> {
+    inner: Arc<B>,
     metrics: &'static ServerMetrics,
 }
 
-impl<B: Backend> Metered<B> {
+impl<B: Backend + ?Sized> Metered<B> {
     /// Wraps `inner`; the series of every configured plugin × hook are created now, at zero.
-    pub fn new(inner: B, metrics: &'static ServerMetrics) -> Self {
+    pub fn new(inner: Arc<B>, metrics: &'static ServerMetrics) -> Self {
         let configs = inner.plugin_configs();
         let pairs = configs.iter().flat_map(|c| {
             let name = c.get("name").and_then(Value::as_str).unwrap_or("");
@@ -41,13 +42,13 @@ impl<B: Backend> Metered<B> {
     }
 
     /// The wrapped backend.
-    pub fn inner(&self) -> &B {
+    pub fn inner(&self) -> &Arc<B> {
         &self.inner
     }
 }
 
 #[async_trait::async_trait]
-impl<B: Backend> Backend for Metered<B> {
+impl<B: Backend + ?Sized> Backend for Metered<B> {
     fn plugin_configs(&self) -> Vec<Value> {
         self.inner.plugin_configs()
     }

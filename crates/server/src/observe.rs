@@ -7,7 +7,8 @@ use std::io;
 use std::sync::Arc;
 
 use plugwire_metrics::{CertRole, HandshakeResult, ServerMetrics, Transport};
-use plugwire_tls::ServerTlsSettings;
+use plugwire_tls::{CertRefusal, ServerTlsSettings};
+use rustls::{CertificateError, OtherError};
 
 use crate::backend::Backend;
 use crate::metered::Metered;
@@ -29,7 +30,22 @@ pub fn handshake_accepted() {
 
 /// A handshake rustls (or the socket) failed; the reason is read from the error.
 pub fn handshake_failed(err: &io::Error) {
-    ServerMetrics::global().tls_handshake(MAIN_LISTENER, HandshakeResult::from_io_error(err));
+    ServerMetrics::global().tls_handshake(MAIN_LISTENER, classify(err));
+}
+
+/// The reason of a failed handshake: plugwire-tls's own refusals (checked before webpki's)
+/// first, then rustls' typed errors.
+pub fn classify(err: &io::Error) -> HandshakeResult {
+    let tls = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    if let Some(rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(e)))) = tls {
+        return match e.downcast_ref::<CertRefusal>() {
+            Some(CertRefusal::NoClientAuthEku { .. }) => HandshakeResult::WrongEku,
+            _ => HandshakeResult::Other,
+        };
+    }
+    HandshakeResult::from_io_error(err)
 }
 
 /// A handshake that never started properly: nothing sent, plaintext, timeout.
@@ -37,8 +53,13 @@ pub fn handshake_other() {
     ServerMetrics::global().tls_handshake(MAIN_LISTENER, HandshakeResult::Other);
 }
 
-/// The production backend, metered.
+/// A backend, metered into [`ServerMetrics::global`].
 pub fn metered<B: Backend>(backend: B) -> Arc<dyn Backend> {
+    metered_arc(Arc::new(backend))
+}
+
+/// [`metered`] for a backend already shared.
+pub fn metered_arc(backend: Arc<dyn Backend>) -> Arc<dyn Backend> {
     Arc::new(Metered::new(backend, ServerMetrics::global()))
 }
 
