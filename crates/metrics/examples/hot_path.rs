@@ -10,8 +10,11 @@ fn main() {
     let m = ServerMetrics::new(true);
     let plugins = ["PIIFilterPlugin", "DenyListPlugin", "ReplaceBadWordsPlugin"];
     let hooks = ["tool_pre_invoke", "tool_post_invoke", "prompt_pre_fetch"];
-    m.calls()
-        .preregister(plugins.iter().flat_map(|p| hooks.iter().map(move |h| (*p, *h))));
+    m.calls().preregister(
+        plugins
+            .iter()
+            .flat_map(|p| hooks.iter().map(move |h| (*p, *h))),
+    );
     let n = 2_000_000u64;
     let start = Instant::now();
     for i in 0..n {

@@ -70,6 +70,9 @@ struct Slot {
 
 type HistogramFamily = Family<PairLabels, Histogram, fn() -> Histogram>;
 
+/// plugin → hook → handles.
+type Slots = HashMap<Box<str>, HashMap<Box<str>, Slot>>;
+
 /// Calls per plugin × hook.
 pub struct CallMetrics {
     enabled: bool,
@@ -77,7 +80,7 @@ pub struct CallMetrics {
     violations: Family<ViolationLabels, Counter>,
     duration: HistogramFamily,
     /// plugin → hook → handles. Read-locked on every call; written once per new pair.
-    slots: RwLock<HashMap<Box<str>, HashMap<Box<str>, Slot>>>,
+    slots: RwLock<Slots>,
 }
 
 fn new_histogram() -> Histogram {
@@ -185,12 +188,7 @@ impl CallMetrics {
 
     /// Adds the pair's slot unless present; past [`MAX_PAIRS`] the pair is the overflow pair.
     /// Returns the labels actually used.
-    fn insert<'a>(
-        &self,
-        slots: &mut HashMap<Box<str>, HashMap<Box<str>, Slot>>,
-        plugin: &'a str,
-        hook: &'a str,
-    ) -> (&'a str, &'a str) {
+    fn insert<'a>(&self, slots: &mut Slots, plugin: &'a str, hook: &'a str) -> (&'a str, &'a str) {
         if slots.get(plugin).is_some_and(|h| h.contains_key(hook)) {
             return (plugin, hook);
         }

@@ -99,16 +99,13 @@ impl HandshakeResult {
         match err {
             E::NoCertificatesPresented => HandshakeResult::NoCert,
             E::InvalidCertificate(c) => Self::from_certificate_error(c),
-            E::PeerIncompatible(p) => match p {
+            E::PeerIncompatible(
                 PeerIncompatible::Tls12NotOffered
                 | PeerIncompatible::Tls12NotOfferedOrEnabled
                 | PeerIncompatible::Tls13RequiredForQuic
                 | PeerIncompatible::SupportedVersionsExtensionRequired
-                | PeerIncompatible::ServerDoesNotSupportTls12Or13 => {
-                    HandshakeResult::ProtocolVersion
-                }
-                _ => HandshakeResult::Other,
-            },
+                | PeerIncompatible::ServerDoesNotSupportTls12Or13,
+            ) => HandshakeResult::ProtocolVersion,
             E::AlertReceived(AlertDescription::ProtocolVersion) => HandshakeResult::ProtocolVersion,
             // The client refused *our* certificate: not a client-identity problem.
             _ => HandshakeResult::Other,
