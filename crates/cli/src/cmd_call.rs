@@ -44,6 +44,10 @@ pub struct Args {
     /// Print compact JSON even on a terminal.
     #[arg(long)]
     compact: bool,
+    /// After the calls, print the gateway-side metrics (Prometheus text) to stderr; stdout
+    /// keeps only the JSON result.
+    #[arg(long)]
+    metrics: bool,
 }
 
 impl Args {
@@ -220,6 +224,9 @@ async fn run_async(args: Args) -> ExitCode {
     });
     manager.shutdown().await;
     print_json(&output, args.compact);
+    if args.metrics {
+        print_metrics();
+    }
     ExitCode::from(code)
 }
 
@@ -282,6 +289,18 @@ async fn repeat_calls(
         }
     }
     (last, failures, blocked)
+}
+
+/// The exposition of the client metrics on stderr (or why there is none).
+fn print_metrics() {
+    let m = plugwire_metrics::ClientMetrics::global();
+    if m.enabled() {
+        eprint!("{}", m.encode());
+    } else {
+        eprintln!(
+            "plugwire call: --metrics: metrics are disabled (ENABLE_METRICS is not \"true\")"
+        );
+    }
 }
 
 /// Pretty JSON on a terminal (plus a one-line verdict on stderr), compact JSON otherwise.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry};
 use plugwire_server::serve::{self, ServeOptions};
-use plugwire_server::{Backend, ManagerBackend, ServerError};
+use plugwire_server::{ManagerBackend, ServerError};
 use plugwire_tls::{Env, ProcessEnv};
 
 /// `plugwire serve` arguments. Everything else comes from the YAML's `server_settings` and the
@@ -74,7 +74,8 @@ async fn serve_main(args: Args) -> Result<(), ServerError> {
     if stdio {
         let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
         let manager = plugwire_server::initialize_manager(manager).await?;
-        let backend: Arc<dyn Backend> = Arc::new(ManagerBackend::new(Arc::clone(&manager)));
+        let backend = plugwire_server::observe::metered(ManagerBackend::new(Arc::clone(&manager)));
+        plugwire_server::observe::server_started("stdio", None);
         tracing::info!(
             config = %path.display(),
             plugins = %manager.plugin_names().join(", "),
@@ -98,7 +99,8 @@ async fn serve_main(args: Args) -> Result<(), ServerError> {
     let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
     let bound = serve::bind(&prepared)?;
     let manager = plugwire_server::initialize_manager(manager).await?;
-    let backend: Arc<dyn Backend> = Arc::new(ManagerBackend::new(Arc::clone(&manager)));
+    let backend = plugwire_server::observe::metered(ManagerBackend::new(Arc::clone(&manager)));
+    plugwire_server::observe::server_started("http", prepared.settings.tls.as_ref());
     tracing::info!(
         config = %path.display(),
         plugins = %manager.plugin_names().join(", "),

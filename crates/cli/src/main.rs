@@ -29,6 +29,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
     // aws-lc-rs is the only provider compiled in; installing it makes every rustls config agree.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let stdio_mode = matches!(&cli.command, Command::Serve(args) if args.wants_stdio());
-    logging::init(stdio_mode);
+    logging::init(stdio_mode, &cli.log);
     match cli.command {
         Command::Certs(args) => cmd_certs::run(args),
         Command::Serve(args) => cmd_serve::run(args),

@@ -149,6 +149,7 @@ impl HttpTransport {
                     message,
                 },
             })?;
+        crate::metrics::connection_opened(&self.plugin, &self.endpoint);
         let (sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
             .await
             .map_err(|e| self.hyper_error(&e, method))?;

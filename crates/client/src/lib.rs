@@ -24,6 +24,7 @@
 //! - `endpoint`: turning an `mcp:` block (+ `PLUGINS_CLIENT_MTLS_*`) into a transport.
 //! - [`decode`]: `invoke_hook` / `get_plugin_config` answers (found by `plugwire-mcp` with the
 //!   Python 1.0.0 rules) turned into framework types and coded errors.
+//! - [`metrics`]: calls, connections and reconnects recorded into `plugwire_client_*`.
 //! - [`merge`]: remote config under the locally set keys, and the conflicts that cannot work.
 //! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation.
 //! - [`options`]: [`ClientOptions`] (timeout, answer size cap, env source, shared counters).
@@ -41,6 +42,7 @@ pub mod error;
 pub mod health;
 mod http;
 pub mod merge;
+pub mod metrics;
 pub mod options;
 pub mod plugin;
 pub mod session;

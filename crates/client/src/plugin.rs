@@ -201,6 +201,9 @@ impl Plugin for ExternalPlugin {
         payload: HookPayload,
         ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
-        self.invoke_hook(&payload, ctx).await
+        let (start, hook) = (std::time::Instant::now(), payload.hook_type());
+        let result = self.invoke_hook(&payload, ctx).await;
+        crate::metrics::record_call(self.name(), hook.as_str(), &result, start);
+        result
     }
 }

@@ -342,6 +342,7 @@ impl Session {
         if self.generation.load(Ordering::Acquire) != seen_generation {
             return Ok(());
         }
+        crate::metrics::reconnect(&self.plugin);
         match self.handshake().await {
             Ok(info) => {
                 *guard = info;

@@ -133,6 +133,7 @@ impl StdioTransport {
             ),
         })?;
         self.stats.count_connection();
+        crate::metrics::child_started(&self.plugin);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(self.lost("the child process has no stdin/stdout pipes"));
         };

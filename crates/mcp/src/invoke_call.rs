@@ -134,6 +134,12 @@ impl TextResultWriter {
         self.text.len()
     }
 
+    /// The text written since `mark`, e.g. for a metrics layer that classifies the answer
+    /// without decoding it again.
+    pub fn written_since(&self, mark: usize) -> &[u8] {
+        self.text.get(mark..).unwrap_or_default()
+    }
+
     /// Drops the text written after `mark` (a writer that failed half-way).
     pub fn truncate(&mut self, mark: usize) {
         self.text.truncate(mark);

@@ -53,6 +53,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpRespons
 
 /// The plain-HTTP health port (port+1000 when TLS is on): `/health` only.
 pub async fn handle_health_only(req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+    if let Some(r) = crate::metrics_route::route(req.method(), req.uri().path()) {
+        return Ok(r);
+    }
     Ok(match req.uri().path() {
         "/health" => health(req.method()),
         _ => text(StatusCode::NOT_FOUND, "Not Found"),
@@ -63,6 +66,9 @@ async fn route(app: &App, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path();
     if path == "/health" {
         return health(req.method());
+    }
+    if let Some(r) = crate::metrics_route::route(req.method(), path) {
+        return r;
     }
     if path != MCP_PATH && path != "/mcp/" {
         return text(StatusCode::NOT_FOUND, "Not Found");

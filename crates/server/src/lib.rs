@@ -18,6 +18,9 @@
 //! - [`stdio`]: newline-delimited JSON-RPC on stdin/stdout.
 //! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
 //! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
+//! - [`metered`]: [`metered::Metered`], a [`Backend`] decorator counting and timing hook calls.
+//! - [`observe`]: one-line metric hooks for the accept loops and start-up.
+//! - [`metrics_route`]: `/metrics/prometheus` and `/metrics` (plugwire-metrics' exposition).
 //! - [`error`]: [`ServerError`], every start-up failure with the setting to fix.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -29,6 +32,9 @@ pub mod host;
 pub mod http;
 pub mod listen;
 pub mod manager_backend;
+pub mod metered;
+pub mod metrics_route;
+pub mod observe;
 pub mod serve;
 pub mod stdio;
 pub mod tls_log;

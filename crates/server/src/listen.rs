@@ -21,7 +21,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::{self, App};
+use crate::observe;
 use crate::tls_log;
+use plugwire_metrics::Transport;
 
 /// Where a TLS listener gets its rustls config: fixed, or re-read from the certificate files
 /// (each new connection takes the current one; established connections keep theirs).
@@ -88,7 +90,12 @@ pub async fn serve_tcp(
         move |(tcp, peer): (TcpStream, SocketAddr), watcher, stopping| {
             let app = Arc::clone(&app);
             let tls = tls.clone();
-            tokio::spawn(async move {
+            let transport = if tls.is_some() {
+                Transport::Https
+            } else {
+                Transport::Http
+            };
+            tokio::spawn(observe::counted(transport, async move {
                 let _ = tcp.set_nodelay(true);
                 match tls {
                     None => serve_main_io(tcp, app, limits, watcher).await,
@@ -97,7 +104,7 @@ pub async fn serve_tcp(
                         tls_connection(tcp, peer, acceptor, app, limits, watcher, stopping).await
                     }
                 }
-            });
+            }));
         },
         limits.drain_timeout,
         shutdown,
@@ -120,7 +127,10 @@ pub async fn serve_unix(
         },
         move |(stream, _addr), watcher, _stopping| {
             let app = Arc::clone(&app);
-            tokio::spawn(serve_main_io(stream, app, limits, watcher));
+            tokio::spawn(observe::counted(
+                Transport::Unix,
+                serve_main_io(stream, app, limits, watcher),
+            ));
         },
         limits.drain_timeout,
         shutdown,
@@ -142,7 +152,10 @@ pub async fn serve_health(
             async move { l.accept().await }
         },
         move |(tcp, _peer): (TcpStream, SocketAddr), watcher, _stopping| {
-            tokio::spawn(serve_health_io(tcp, limits, watcher));
+            tokio::spawn(observe::counted(
+                Transport::Http,
+                serve_health_io(tcp, limits, watcher),
+            ));
         },
         limits.drain_timeout,
         shutdown,
@@ -258,20 +271,24 @@ async fn tls_connection(
     };
     let n = match peeked {
         Err(_) => {
+            observe::handshake_other();
             tracing::debug!(%peer, "TLS handshake failed: the client sent nothing for {}s", limits.handshake_timeout.as_secs());
             return;
         }
         Ok(Err(e)) => {
+            observe::handshake_other();
             tracing::debug!(%peer, "TLS handshake failed: {e}");
             return;
         }
         Ok(Ok(n)) => n,
     };
     if n == 0 {
+        observe::handshake_other();
         tracing::debug!(%peer, "TLS handshake failed: the client closed the connection without sending anything");
         return;
     }
     if first[0] != 0x16 {
+        observe::handshake_other();
         // 0x16 starts every TLS handshake record; a letter means someone spoke HTTP.
         if first[0].is_ascii_alphabetic() {
             tracing::debug!(%peer, "TLS handshake failed: the client sent plaintext HTTP to the TLS port (use https://)");
@@ -293,15 +310,18 @@ async fn tls_connection(
     };
     let stream = match accepted {
         Err(_) => {
+            observe::handshake_other();
             tracing::debug!(%peer, "TLS handshake failed: not completed within {}s", limits.handshake_timeout.as_secs());
             return;
         }
         Ok(Err(e)) => {
+            observe::handshake_failed(&e);
             tracing::debug!(%peer, "TLS handshake failed: {}", tls_log::describe_error(&e));
             return;
         }
         Ok(Ok(s)) => s,
     };
+    observe::handshake_accepted();
     tls_log::log_success(peer, stream.get_ref().1);
     serve_main_io(stream, app, limits, watcher).await
 }

@@ -1,0 +1,59 @@
+//! What the gateway side records into `plugwire_client_*` (plugwire-metrics): each call to a
+//! remote plugin by outcome and latency, connections opened, sessions re-initialized. The
+//! call sites elsewhere in this crate are one line each.
+
+use std::time::Instant;
+
+use plugwire_framework::{PluginError, PluginErrorKind, PluginResult};
+use plugwire_metrics::{ClientMetrics, Outcome};
+
+use crate::connector::Endpoint;
+
+/// How a call ended, as the client sees it: the remote answer's violation or modification, or
+/// the error (a timeout, whether the framework's or the transport's, is its own outcome).
+pub fn classify(result: &Result<PluginResult, PluginError>) -> (Outcome, Option<&str>) {
+    match result {
+        Ok(r) => match (&r.violation, &r.modified_payload) {
+            (Some(v), _) => (Outcome::Violation, Some(v.code.as_str())),
+            (None, Some(_)) => (Outcome::Modified, None),
+            (None, None) => (Outcome::Continue, None),
+        },
+        Err(e) if e.kind == PluginErrorKind::Timeout => (Outcome::Timeout, None),
+        Err(e) if e.model.code.as_deref() == Some("TIMEOUT") => (Outcome::Timeout, None),
+        Err(_) => (Outcome::Error, None),
+    }
+}
+
+/// Records one finished call of `plugin`'s `hook` started at `start`.
+pub(crate) fn record_call(
+    plugin: &str,
+    hook: &str,
+    result: &Result<PluginResult, PluginError>,
+    start: Instant,
+) {
+    let m = ClientMetrics::global();
+    if m.enabled() {
+        let (outcome, code) = classify(result);
+        m.call(plugin, hook, outcome, code, start.elapsed());
+    }
+}
+
+/// Counts one connection opened for `plugin` to `endpoint`.
+pub(crate) fn connection_opened(plugin: &str, endpoint: &Endpoint) {
+    let transport = match endpoint {
+        Endpoint::Tcp { .. } => "http",
+        Endpoint::Tls { .. } => "https",
+        Endpoint::Unix { .. } => "unix",
+    };
+    ClientMetrics::global().connection_opened(plugin, transport);
+}
+
+/// Counts one stdio child process started for `plugin`.
+pub(crate) fn child_started(plugin: &str) {
+    ClientMetrics::global().connection_opened(plugin, "stdio");
+}
+
+/// Counts one MCP session re-initialization of `plugin`.
+pub(crate) fn reconnect(plugin: &str) {
+    ClientMetrics::global().reconnect(plugin);
+}

@@ -1,0 +1,253 @@
+//! [`Metered`]: a [`Backend`] decorator that times every hook call and counts its outcome in
+//! `plugwire_hook_*` (see `docs/metrics.md`). It wraps any backend, so the plugin manager and
+//! the test fakes are measured the same way and neither knows about metrics.
+//!
+//! The hot path's answer is text written straight into the response; rather than decode it
+//! again, the outcome is read from the pretty-printed JSON's layout: the printer indents
+//! every level by two spaces and escapes every newline inside strings, so a key at a given
+//! depth is found by searching for a newline, that many spaces and the quoted key, which no
+//! payload content can imitate. A few byte searches per call, no allocation.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use memchr::memmem;
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_metrics::{Outcome, ServerMetrics};
+use serde_json::Value;
+
+use crate::backend::Backend;
+
+/// Wraps a backend and records every `invoke_hook` into `metrics`.
+pub struct Metered<B: ?Sized> {
+    inner: Arc<B>,
+    metrics: &'static ServerMetrics,
+}
+
+impl<B: Backend + ?Sized> Metered<B> {
+    /// Wraps `inner`; the series of every configured plugin × hook are created now, at zero.
+    pub fn new(inner: Arc<B>, metrics: &'static ServerMetrics) -> Self {
+        let configs = inner.plugin_configs();
+        let pairs = configs.iter().flat_map(|c| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let hooks = c.get("hooks").and_then(Value::as_array);
+            hooks
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(move |h| (name, h))
+        });
+        metrics.calls().preregister(pairs);
+        Metered { inner, metrics }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &Arc<B> {
+        &self.inner
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: Backend + ?Sized> Backend for Metered<B> {
+    fn plugin_configs(&self) -> Vec<Value> {
+        self.inner.plugin_configs()
+    }
+
+    fn plugin_config(&self, name: &str) -> Option<Value> {
+        self.inner.plugin_config(name)
+    }
+
+    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        if !self.metrics.enabled() {
+            return self.inner.invoke_hook(args).await;
+        }
+        let start = Instant::now();
+        let (plugin, hook) = (args.plugin_name.clone(), args.hook_type.clone());
+        let answer = self.inner.invoke_hook(args).await;
+        let (outcome, code) = classify_response(&answer);
+        self.metrics
+            .hook_call(&plugin, &hook, outcome, code, start.elapsed());
+        answer
+    }
+
+    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
+        if !self.metrics.enabled() {
+            return self.inner.invoke_hook_into(args, out).await;
+        }
+        let start = Instant::now();
+        let mark = out.mark();
+        // The names are moved into the call; keep copies on the stack, not the heap.
+        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        self.inner.invoke_hook_into(args, out).await;
+        let (outcome, code) = classify_text(out.written_since(mark));
+        self.metrics.hook_call(
+            plugin.as_str(),
+            hook.as_str(),
+            outcome,
+            code,
+            start.elapsed(),
+        );
+    }
+}
+
+/// A copy of a plugin or hook name: inline up to 96 bytes (every real name), on the heap
+/// beyond, so the hot path allocates nothing for its labels.
+enum Name {
+    Inline([u8; 96], u8),
+    Heap(String),
+}
+
+impl Name {
+    fn new(s: &str) -> Self {
+        let bytes = s.as_bytes();
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= 96 => {
+                let mut buf = [0u8; 96];
+                buf[..bytes.len()].copy_from_slice(bytes);
+                Name::Inline(buf, len)
+            }
+            _ => Name::Heap(s.to_string()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `str`: always UTF-8.
+            Name::Inline(buf, len) => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(""),
+            Name::Heap(s) => s,
+        }
+    }
+}
+
+/// The outcome of a `Value` answer.
+pub fn classify_response(answer: &InvokeHookResponse) -> (Outcome, Option<&str>) {
+    if let Some(err) = &answer.error {
+        let message = err.get("message").and_then(Value::as_str).unwrap_or("");
+        return (error_outcome(message.as_bytes()), None);
+    }
+    let Some(result) = &answer.result else {
+        return (Outcome::Error, None);
+    };
+    let present = |k: &str| result.get(k).is_some_and(|v| !v.is_null());
+    if present("violation") {
+        let code = result
+            .get("violation")
+            .and_then(|v| v.get("code"))
+            .and_then(Value::as_str);
+        return (Outcome::Violation, code);
+    }
+    if present("modified_payload") {
+        return (Outcome::Modified, None);
+    }
+    (Outcome::Continue, None)
+}
+
+/// The outcome of an answer's pretty-printed text (`{"plugin_name", "result"|"error", ...}`).
+pub fn classify_text(text: &[u8]) -> (Outcome, Option<&str>) {
+    if let Some(at) = memmem::find(text, b"\n  \"error\": ") {
+        let message = string_value(&text[at..], b"\n    \"message\": ").unwrap_or(b"");
+        return (error_outcome(message), None);
+    }
+    let Some(at) = memmem::find(text, b"\n  \"result\": {") else {
+        return (Outcome::Error, None);
+    };
+    let result = &text[at..];
+    if let Some(v) = memmem::find(result, b"\n    \"violation\": ") {
+        let after = &result[v + b"\n    \"violation\": ".len()..];
+        if !after.starts_with(b"null") {
+            let code = string_value(after, b"\n      \"code\": ")
+                .and_then(|c| std::str::from_utf8(c).ok());
+            return (Outcome::Violation, code);
+        }
+    }
+    if let Some(m) = memmem::find(result, b"\n    \"modified_payload\": ") {
+        let after = &result[m + b"\n    \"modified_payload\": ".len()..];
+        if !after.starts_with(b"null") {
+            return (Outcome::Modified, None);
+        }
+    }
+    (Outcome::Continue, None)
+}
+
+/// The raw bytes of the string value after `key` (first occurrence), without the quotes;
+/// `None` for a missing key or a value that is not a string. Escapes are left as they are.
+fn string_value<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let at = memmem::find(text, key)? + key.len();
+    let rest = text.get(at..)?.strip_prefix(b"\"")?;
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(&rest[..i]),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A plugin error, or the manager's timeout (worded `Plugin X exceeded Ns timeout`, as the
+/// Python manager words it: the wire carries no other sign of a timeout).
+fn error_outcome(message: &[u8]) -> Outcome {
+    if message.ends_with(b"s timeout")
+        && message.starts_with(b"Plugin ")
+        && memmem::find(message, b" exceeded ").is_some()
+    {
+        Outcome::Timeout
+    } else {
+        Outcome::Error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn both(answer: InvokeHookResponse) -> (Outcome, Option<String>) {
+        let (o, c) = classify_response(&answer);
+        let text = answer.to_text();
+        let (to, tc) = classify_text(text.as_bytes());
+        assert_eq!((o, c), (to, tc), "text and value disagree on {text}");
+        (o, c.map(str::to_string))
+    }
+
+    fn result(modified: Value, violation: Value) -> Value {
+        json!({"continue_processing": violation.is_null(), "modified_payload": modified,
+               "violation": violation, "metadata": {}, "http_headers": null, "retry_delay_ms": 0})
+    }
+
+    #[test]
+    fn text_and_value_paths_classify_alike() {
+        let ok = InvokeHookResponse::success("p", result(Value::Null, Value::Null), None);
+        assert_eq!(both(ok), (Outcome::Continue, None));
+        // A payload that *contains* the words of a violation is still only "modified".
+        let tricky = json!({"name": "x", "args": {"violation": {"code": "FAKE"}, "text": "\n    \"violation\": {"}});
+        let modified = InvokeHookResponse::success("p", result(tricky, Value::Null), None);
+        assert_eq!(both(modified), (Outcome::Modified, None));
+        let v = json!({"reason": "r", "description": "d", "code": "PII_DETECTED",
+                       "details": {"code": "inner"}, "mcp_error_code": null});
+        let blocked = InvokeHookResponse::success("p", result(Value::Null, v), None);
+        assert_eq!(
+            both(blocked),
+            (Outcome::Violation, Some("PII_DETECTED".to_string()))
+        );
+        let err = InvokeHookResponse::failure_message("p", "boom");
+        assert_eq!(both(err), (Outcome::Error, None));
+        let slow = InvokeHookResponse::failure_message("p", "Plugin p exceeded 0.05s timeout");
+        assert_eq!(both(slow), (Outcome::Timeout, None));
+    }
+
+    #[test]
+    fn names_keep_their_text_inline_or_not() {
+        assert_eq!(Name::new("tool_pre_invoke").as_str(), "tool_pre_invoke");
+        assert_eq!(Name::new("é".repeat(48).as_str()).as_str(), "é".repeat(48));
+        let long = "x".repeat(200);
+        assert!(matches!(Name::new(&long), Name::Heap(_)));
+        assert_eq!(Name::new(&long).as_str(), long);
+    }
+
+    #[test]
+    fn unknown_text_is_an_error() {
+        assert_eq!(classify_text(b"not json"), (Outcome::Error, None));
+    }
+}
