@@ -2,17 +2,17 @@
 //! `DEBUG`, as ContextForge operators already set it); logs always go to stderr so that stdout
 //! stays clean for JSON output and for the stdio transport.
 
+use plugwire_env::{vars, Env};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `stdio_mode` forces plain (uncoloured) stderr output.
-pub fn init(stdio_mode: bool) {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.trim().is_empty() => EnvFilter::new(value),
-        _ => {
-            let level = std::env::var("LOG_LEVEL")
-                .ok()
-                .map(|v| v.trim().to_ascii_lowercase())
-                .filter(|v| !v.is_empty())
+pub fn init(env: &dyn Env, stdio_mode: bool) {
+    let filter = match env.get(vars::RUST_LOG) {
+        Some(value) => EnvFilter::new(value),
+        None => {
+            let level = env
+                .get(vars::LOG_LEVEL)
+                .map(|v| v.to_ascii_lowercase())
                 .map(|v| match v.as_str() {
                     "warning" => "warn".to_string(),
                     "critical" | "fatal" => "error".to_string(),

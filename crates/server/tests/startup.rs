@@ -27,6 +27,7 @@ fn tls_yaml(l: &Layout, reqs: Option<i64>, ca: bool) -> MCPServerConfig {
             ca_bundle: ca.then(|| l.ca_cert().display().to_string()),
             keyfile_password: None,
             ssl_cert_reqs: reqs,
+            require_valid_certificate: None,
         }),
     }
 }

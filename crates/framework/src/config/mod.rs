@@ -461,7 +461,15 @@ pub struct MCPServerTLSConfig {
     pub ca_bundle: Option<String>,
     #[serde(default)]
     pub keyfile_password: Option<String>,
-    /// 0 = no client cert, 1 = optional, 2 = required (decision 3: an integer).
+    /// 0 = no client cert, 1 = optional, 2 = required (docs/decisions.md #3: an integer).
     #[serde(default, deserialize_with = "lax::opt_i64")]
     pub ssl_cert_reqs: Option<i64>,
+    /// `true`: refuse an expired or not-yet-valid certificate instead of warning (plugwire only;
+    /// `PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT` overrides).
+    #[serde(
+        default,
+        deserialize_with = "lax::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_valid_certificate: Option<bool>,
 }
