@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry};
 use plugwire_env::Env;
+use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry};
 use plugwire_server::serve::{self, ServeOptions};
 use plugwire_server::transport::{resolve_transports, Transport, Transports};
 use plugwire_server::{Backend, ManagerBackend, ServerError};

@@ -29,9 +29,10 @@ pub trait Env {
     fn get_bool(&self, name: &'static str) -> Result<Option<bool>, InvalidBool> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => parse_bool(&v)
-                .map(Some)
-                .ok_or(InvalidBool { var: name, value: v }),
+            Some(v) => parse_bool(&v).map(Some).ok_or(InvalidBool {
+                var: name,
+                value: v,
+            }),
         }
     }
 }
@@ -295,7 +296,11 @@ mod tests {
             (&[], Some(1), Some((1, Origin::Yaml("s.port".into())))),
             (&[("P", "2")], Some(1), Some((2, Origin::Env("P")))),
             (&[("P", " 3 ")], None, Some((3, Origin::Env("P")))),
-            (&[("P", "  ")], Some(1), Some((1, Origin::Yaml("s.port".into())))),
+            (
+                &[("P", "  ")],
+                Some(1),
+                Some((1, Origin::Yaml("s.port".into()))),
+            ),
         ];
         for (pairs, yaml, want) in cases {
             let got: Option<Sourced<u16>> = layer(
@@ -306,7 +311,11 @@ mod tests {
                 |v, _| v.parse().map_err(|_| v),
             )
             .unwrap();
-            assert_eq!(got.map(|s| (s.value, s.origin)), want.clone(), "{pairs:?} {yaml:?}");
+            assert_eq!(
+                got.map(|s| (s.value, s.origin)),
+                want.clone(),
+                "{pairs:?} {yaml:?}"
+            );
         }
     }
 
@@ -322,9 +331,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got.map(|s| s.value), Some(5));
-        let err = layer(&env(&[]), &key, Some(-1i64), |_, o| Err(format!("bad {o}")), |v, _| {
-            v.parse::<i64>().map_err(|e| e.to_string())
-        })
+        let err = layer(
+            &env(&[]),
+            &key,
+            Some(-1i64),
+            |_, o| Err(format!("bad {o}")),
+            |v, _| v.parse::<i64>().map_err(|e| e.to_string()),
+        )
         .unwrap_err();
         assert_eq!(err, "bad YAML key `s.port`");
     }
@@ -333,7 +346,9 @@ mod tests {
     fn layer_bool_names_the_variable() {
         let key = Key::new("mcp.tls", "verify", "V");
         assert_eq!(
-            layer_bool(&env(&[("V", "off")]), &key, Some(true)).unwrap().map(|s| s.value),
+            layer_bool(&env(&[("V", "off")]), &key, Some(true))
+                .unwrap()
+                .map(|s| s.value),
             Some(false)
         );
         let err = layer_bool(&env(&[("V", "sure")]), &key, None).unwrap_err();

@@ -48,5 +48,6 @@ pub use settings::{resolve_server_settings, ServerSettings, ServerSettingsLayer}
 pub use stdio::serve_stdio;
 pub use transport::{
     resolve_grpc_server_settings, resolve_transports, resolve_unix_socket_settings,
-    GrpcServerLayer, GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
+    GrpcServerLayer, GrpcServerSettings, Transport, Transports, UnixSocketLayer,
+    UnixSocketSettings,
 };

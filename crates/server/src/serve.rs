@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use plugwire_env::Env;
 use plugwire_framework::MCPServerConfig;
-use plugwire_tls::{ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
+use plugwire_tls::{CertificateStatus, ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
@@ -145,6 +145,20 @@ pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared
         }
     }
     Ok(Prepared { settings, tls })
+}
+
+impl Prepared {
+    /// The validity of the server certificate in use (`None` without TLS), for `/health`.
+    pub fn certificate(&self) -> Option<CertificateStatus> {
+        certificate_of(self.tls.as_ref())
+    }
+}
+
+fn certificate_of(tls: Option<&TlsSource>) -> Option<CertificateStatus> {
+    match tls {
+        Some(TlsSource::Reloadable(r)) => r.certificate(),
+        _ => None,
+    }
 }
 
 /// The main listener.
@@ -295,6 +309,12 @@ fn bind_unix(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
 }
 
 impl Bound {
+    /// The validity of the server certificate in use (`None` without TLS), for `/health`: it
+    /// follows reloads.
+    pub fn certificate(&self) -> Option<CertificateStatus> {
+        certificate_of(self.tls.as_ref())
+    }
+
     /// The start-up line: what listens where, with which client-certificate policy.
     pub fn describe(&self) -> String {
         match &self.main {

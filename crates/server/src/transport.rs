@@ -96,7 +96,8 @@ pub fn parse_transports(text: &str, origin: &str) -> Result<Transports, ServerEr
     if list.len() > 1 && list.contains(&Transport::Stdio) {
         return Err(ServerError::TransportConflict {
             origin: origin.to_string(),
-            message: "stdio owns stdin and stdout and runs alone: choose stdio, or a list without it",
+            message:
+                "stdio owns stdin and stdout and runs alone: choose stdio, or a list without it",
         });
     }
     Ok(Transports {
@@ -208,9 +209,14 @@ pub fn resolve_unix_socket_settings(
 ) -> Result<UnixSocketSettings, ServerError> {
     let yaml_path = yaml.and_then(|y| y.path.clone());
     let key = |var| Key::new("unix_socket_server_settings", "path", var);
-    let path = layer_plain(env, &key(vars::PLUGINS_UNIX_SOCKET_PATH), None, PathBuf::from)
-        .or_else(|| layer_plain(env, &key(vars::UNIX_SOCKET_PATH), yaml_path, PathBuf::from))
-        .unwrap_or_else(|| Sourced::default_value(PathBuf::from(DEFAULT_UNIX_SOCKET_PATH)));
+    let path = layer_plain(
+        env,
+        &key(vars::PLUGINS_UNIX_SOCKET_PATH),
+        None,
+        PathBuf::from,
+    )
+    .or_else(|| layer_plain(env, &key(vars::UNIX_SOCKET_PATH), yaml_path, PathBuf::from))
+    .unwrap_or_else(|| Sourced::default_value(PathBuf::from(DEFAULT_UNIX_SOCKET_PATH)));
     check_uds(&path.value, &path.origin)?;
     Ok(UnixSocketSettings { path })
 }

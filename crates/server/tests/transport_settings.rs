@@ -53,21 +53,33 @@ fn unknown_transport_names_the_variable_and_the_valid_values() {
     let err = resolve_transports(false, Some("nope"), &env(&[]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("--transport") && err.contains("\"nope\""), "{err}");
+    assert!(
+        err.contains("--transport") && err.contains("\"nope\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn transport_precedence() {
     let e = env(&[(vars::PLUGINS_TRANSPORT, "grpc")]);
-    assert_eq!(resolve_transports(false, None, &e).unwrap().list, [Transport::Grpc]);
+    assert_eq!(
+        resolve_transports(false, None, &e).unwrap().list,
+        [Transport::Grpc]
+    );
     assert_eq!(
         resolve_transports(false, Some("http"), &e).unwrap().list,
         [Transport::Http],
         "--transport wins over the variable"
     );
-    assert!(resolve_transports(true, None, &e).unwrap().is_stdio(), "--stdio wins");
+    assert!(
+        resolve_transports(true, None, &e).unwrap().is_stdio(),
+        "--stdio wins"
+    );
     let d = resolve_transports(false, None, &env(&[(vars::PLUGINS_TRANSPORT, " ")])).unwrap();
-    assert_eq!((d.list, d.origin), (vec![Transport::Http], Origin::Default.to_string()));
+    assert_eq!(
+        (d.list, d.origin),
+        (vec![Transport::Http], Origin::Default.to_string())
+    );
 }
 
 #[test]
@@ -75,9 +87,14 @@ fn stdio_runs_alone() {
     let err = parse_transports("http,stdio", "PLUGINS_TRANSPORT")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("stdio") && err.contains("PLUGINS_TRANSPORT"), "{err}");
+    assert!(
+        err.contains("stdio") && err.contains("PLUGINS_TRANSPORT"),
+        "{err}"
+    );
     assert!(resolve_transports(true, Some("grpc"), &env(&[])).is_err());
-    assert!(resolve_transports(true, Some("stdio"), &env(&[])).unwrap().is_stdio());
+    assert!(resolve_transports(true, Some("stdio"), &env(&[]))
+        .unwrap()
+        .is_stdio());
 }
 
 #[test]
@@ -101,20 +118,24 @@ fn grpc_defaults_and_env_over_yaml_field_by_field() {
     .unwrap();
     // Upstream drops every variable when the YAML block exists; we keep the field-by-field rule.
     assert_eq!(s.endpoint.port.value, 7000);
-    assert_eq!(s.endpoint.port.origin, Origin::Env(vars::PLUGINS_GRPC_SERVER_PORT));
+    assert_eq!(
+        s.endpoint.port.origin,
+        Origin::Env(vars::PLUGINS_GRPC_SERVER_PORT)
+    );
     assert_eq!(s.endpoint.host.value, "0.0.0.0");
     assert_eq!(
         s.endpoint.host.origin,
         Origin::Yaml("grpc_server_settings.host".into())
     );
 
-    let err = resolve_grpc_server_settings(
-        None,
-        &env(&[(vars::PLUGINS_GRPC_SERVER_PORT, "70000")]),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("PLUGINS_GRPC_SERVER_PORT") && err.contains("70000"), "{err}");
+    let err =
+        resolve_grpc_server_settings(None, &env(&[(vars::PLUGINS_GRPC_SERVER_PORT, "70000")]))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("PLUGINS_GRPC_SERVER_PORT") && err.contains("70000"),
+        "{err}"
+    );
 }
 
 fn grpc_tls(f: &common::Files, client_auth: Option<&str>) -> ServerTlsLayer {
@@ -153,7 +174,11 @@ fn grpc_client_auth_words_any_case_default_require() {
         &env(&[(vars::PLUGINS_GRPC_SERVER_SSL_CLIENT_AUTH, "require")]),
     )
     .unwrap();
-    assert_eq!(s.tls.unwrap().client_auth, ClientCertPolicy::Required, "env wins");
+    assert_eq!(
+        s.tls.unwrap().client_auth,
+        ClientCertPolicy::Required,
+        "env wins"
+    );
 
     let yaml = GrpcServerLayer {
         tls: Some(grpc_tls(&f, Some("sometimes"))),
@@ -163,7 +188,8 @@ fn grpc_client_auth_words_any_case_default_require() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("grpc_server_settings.tls.client_auth") && err.contains("none, optional or require"),
+        err.contains("grpc_server_settings.tls.client_auth")
+            && err.contains("none, optional or require"),
         "{err}"
     );
 }
@@ -228,7 +254,10 @@ fn grpc_tls_by_env_and_its_errors_name_grpc_settings() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("PLUGINS_GRPC_SERVER_UDS") && err.contains("not supported"), "{err}");
+    assert!(
+        err.contains("PLUGINS_GRPC_SERVER_UDS") && err.contains("not supported"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -239,9 +268,19 @@ fn unix_socket_path_precedence() {
         path: Some(PathBuf::from(p("yaml.sock"))),
     };
     let (a, b) = (p("a.sock"), p("b.sock"));
-    type Row<'a> = (Vec<(&'a str, &'a str)>, Option<&'a UnixSocketLayer>, String, Origin);
+    type Row<'a> = (
+        Vec<(&'a str, &'a str)>,
+        Option<&'a UnixSocketLayer>,
+        String,
+        Origin,
+    );
     let rows: Vec<Row> = vec![
-        (vec![], None, DEFAULT_UNIX_SOCKET_PATH.into(), Origin::Default),
+        (
+            vec![],
+            None,
+            DEFAULT_UNIX_SOCKET_PATH.into(),
+            Origin::Default,
+        ),
         (
             vec![],
             Some(&yaml),
@@ -255,13 +294,19 @@ fn unix_socket_path_precedence() {
             Origin::Env(vars::UNIX_SOCKET_PATH),
         ),
         (
-            vec![(vars::PLUGINS_UNIX_SOCKET_PATH, &a), (vars::UNIX_SOCKET_PATH, &b)],
+            vec![
+                (vars::PLUGINS_UNIX_SOCKET_PATH, &a),
+                (vars::UNIX_SOCKET_PATH, &b),
+            ],
             Some(&yaml),
             a.clone(),
             Origin::Env(vars::PLUGINS_UNIX_SOCKET_PATH),
         ),
         (
-            vec![(vars::PLUGINS_UNIX_SOCKET_PATH, ""), (vars::UNIX_SOCKET_PATH, &b)],
+            vec![
+                (vars::PLUGINS_UNIX_SOCKET_PATH, ""),
+                (vars::UNIX_SOCKET_PATH, &b),
+            ],
             None,
             b.clone(),
             Origin::Env(vars::UNIX_SOCKET_PATH),
@@ -272,8 +317,12 @@ fn unix_socket_path_precedence() {
         assert_eq!(s.path.value, PathBuf::from(&want), "{pairs:?}");
         assert_eq!(s.path.origin, origin, "{pairs:?}");
     }
-    let err = resolve_unix_socket_settings(None, &env(&[(vars::PLUGINS_UNIX_SOCKET_PATH, "rel.sock")]))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("PLUGINS_UNIX_SOCKET_PATH") && err.contains("absolute"), "{err}");
+    let err =
+        resolve_unix_socket_settings(None, &env(&[(vars::PLUGINS_UNIX_SOCKET_PATH, "rel.sock")]))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("PLUGINS_UNIX_SOCKET_PATH") && err.contains("absolute"),
+        "{err}"
+    );
 }

@@ -1,9 +1,9 @@
 //! Client (gateway-side) TLS settings: a plugin entry's YAML `tls` block and the client
 //! variables. MCP (`mcp.tls` + `PLUGINS_CLIENT_MTLS_*`): each set variable wins over the YAML,
 //! field by field (docs/decisions.md #1; Python uses the variables only when `mcp.tls` is
-//! absent); callers apply this only to `STREAMABLEHTTP` entries without `uds`. gRPC (`grpc.tls`
-//! + `PLUGINS_GRPC_CLIENT_MTLS_*`): the variables apply only when the entry has no `tls` block,
-//! as upstream does (docs/decisions.md #31).
+//! absent); callers apply this only to `STREAMABLEHTTP` entries without `uds`. gRPC
+//! (`grpc.tls` with `PLUGINS_GRPC_CLIENT_MTLS_*`): the variables apply only when the entry has no
+//! `tls` block, as upstream does (docs/decisions.md #31).
 
 use std::path::PathBuf;
 
@@ -194,7 +194,12 @@ pub fn resolve_client_tls_named(
     yaml: Option<&ClientTlsLayer>,
     env: &dyn Env,
 ) -> Result<Option<ClientTlsSettings>, TlsError> {
-    resolve_client_tls_for(format!("plugins[{plugin}].mcp.tls"), yaml, env, &MCP_CLIENT_TLS)
+    resolve_client_tls_for(
+        format!("plugins[{plugin}].mcp.tls"),
+        yaml,
+        env,
+        &MCP_CLIENT_TLS,
+    )
 }
 
 /// Resolves one plugin entry's gRPC TLS: `grpc.tls` when the entry has one, else the
@@ -233,9 +238,8 @@ pub fn resolve_client_tls_for(
     let empty = ClientTlsLayer::default();
     let y = yaml.unwrap_or(&empty);
     let key = |field: &str| Key::new(&prefix, field, names.var(field));
-    let path = |field: &str, v: &Option<PathBuf>| {
-        layer_plain(env, &key(field), v.clone(), PathBuf::from)
-    };
+    let path =
+        |field: &str, v: &Option<PathBuf>| layer_plain(env, &key(field), v.clone(), PathBuf::from);
     let certfile = path("certfile", &y.certfile);
     let keyfile = path("keyfile", &y.keyfile);
     let ca_bundle = path("ca_bundle", &y.ca_bundle);

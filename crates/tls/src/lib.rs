@@ -19,12 +19,13 @@ pub use client_config::{
     SYSTEM_CA_BUNDLE,
 };
 pub use client_settings::{
-    resolve_client_tls, resolve_client_tls_for, resolve_client_tls_named,
-    resolve_grpc_client_tls, ClientTlsLayer, ClientTlsNames, ClientTlsOrigins, ClientTlsSettings,
-    GRPC_CLIENT_TLS, MCP_CLIENT_TLS,
+    resolve_client_tls, resolve_client_tls_for, resolve_client_tls_named, resolve_grpc_client_tls,
+    ClientTlsLayer, ClientTlsNames, ClientTlsOrigins, ClientTlsSettings, GRPC_CLIENT_TLS,
+    MCP_CLIENT_TLS,
 };
 pub use env::{vars, Env, ProcessEnv};
 pub use error::{Origin, Setting, TlsError};
+pub use plugwire_env::{Key, Sourced};
 pub use reload::ReloadableServerConfig;
 pub use server_config::{
     build_server_config, describe_certificate_error, describe_server_handshake_error, provider,
@@ -35,7 +36,6 @@ pub use server_tls::{
     ServerTlsOrigins, ServerTlsSettings, GRPC_SERVER_TLS, MCP_SERVER_TLS,
 };
 pub use validity::{certificate_status, check_certificate, CertificateStatus};
-pub use plugwire_env::{Key, Sourced};
 
 /// Re-exported so dependents use the same rustls as the configs built here.
 pub use rustls;

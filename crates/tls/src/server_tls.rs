@@ -409,7 +409,12 @@ pub fn resolve_server_tls(
     Ok(Some(ServerTlsSettings {
         origins: ServerTlsOrigins {
             enabled_by,
-            keyfile: origin_of(keyfile.as_ref().map(|k| &k.origin).or(Some(&certfile.origin))),
+            keyfile: origin_of(
+                keyfile
+                    .as_ref()
+                    .map(|k| &k.origin)
+                    .or(Some(&certfile.origin)),
+            ),
             certfile: certfile.origin,
             ca_bundle: origin_of(ca_bundle.as_ref().map(|c| &c.origin)),
             keyfile_password: origin_of(password.as_ref().map(|p| &p.origin)),

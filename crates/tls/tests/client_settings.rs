@@ -155,29 +155,42 @@ fn grpc_client_env_applies_only_without_a_tls_block() {
         (vars::PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE, &s(&f.ca)),
         (vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY, "false"),
     ]);
-    assert!(resolve_grpc_client_tls("G", None, &env(&[])).unwrap().is_none());
+    assert!(resolve_grpc_client_tls("G", None, &env(&[]))
+        .unwrap()
+        .is_none());
     let t = resolve_grpc_client_tls("G", None, &e).unwrap().unwrap();
     assert_eq!(t.ca_bundle.as_deref(), Some(f.ca.as_path()));
     assert!(!t.verify);
-    assert_eq!(t.origins.verify, Origin::Env(vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY));
+    assert_eq!(
+        t.origins.verify,
+        Origin::Env(vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY)
+    );
 
     // As upstream: an entry with `grpc.tls` ignores every variable.
     let yaml = ClientTlsLayer {
         certfile: Some(f.bundle.clone()),
         ..Default::default()
     };
-    let t = resolve_grpc_client_tls("G", Some(&yaml), &e).unwrap().unwrap();
+    let t = resolve_grpc_client_tls("G", Some(&yaml), &e)
+        .unwrap()
+        .unwrap();
     assert_eq!(t.ca_bundle, None);
     assert!(t.verify && t.check_hostname);
-    assert_eq!(t.origins.certfile, Origin::Yaml("plugins[G].grpc.tls.certfile".into()));
+    assert_eq!(
+        t.origins.certfile,
+        Origin::Yaml("plugins[G].grpc.tls.certfile".into())
+    );
 
     // The MCP variables never reach gRPC entries, and errors name gRPC's keys.
     let mcp_only = env(&[(vars::PLUGINS_CLIENT_MTLS_VERIFY, "false")]);
-    assert!(resolve_grpc_client_tls("G", None, &mcp_only).unwrap().is_none());
+    assert!(resolve_grpc_client_tls("G", None, &mcp_only)
+        .unwrap()
+        .is_none());
     let bad = env(&[(vars::PLUGINS_GRPC_CLIENT_MTLS_KEYFILE, &s(&f.key))]);
     let msg = err_text(resolve_grpc_client_tls("G", None, &bad));
     assert!(
-        msg.contains("PLUGINS_GRPC_CLIENT_MTLS_KEYFILE") && msg.contains("plugins[G].grpc.tls.certfile"),
+        msg.contains("PLUGINS_GRPC_CLIENT_MTLS_KEYFILE")
+            && msg.contains("plugins[G].grpc.tls.certfile"),
         "{msg}"
     );
 }

@@ -34,14 +34,27 @@ fn valid_certificate_is_reported_valid_without_warning() {
 fn expired_and_future_certificates_warn_with_file_and_date() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "t");
-    for (v, word) in [(Validity::Expired, "expired on"), (Validity::NotYetValid, "not valid before")] {
+    for (v, word) in [
+        (Validity::Expired, "expired on"),
+        (Validity::NotYetValid, "not valid before"),
+    ] {
         let s = server(&pki, &format!("{v:?}"), v);
         let (r, logs) = capture_logs(|| ReloadableServerConfig::new(s.clone()));
-        let status = r.expect("a warning, not a refusal, by default").certificate().unwrap();
+        let status = r
+            .expect("a warning, not a refusal, by default")
+            .certificate()
+            .unwrap();
         assert!(!status.valid, "{status:?}");
         let file = s.certfile.display().to_string();
-        assert!(logs.contains("WARN") && logs.contains(&file) && logs.contains(word), "{logs}");
-        let date = if v == Validity::Expired { &status.not_after } else { &status.not_before };
+        assert!(
+            logs.contains("WARN") && logs.contains(&file) && logs.contains(word),
+            "{logs}"
+        );
+        let date = if v == Validity::Expired {
+            &status.not_after
+        } else {
+            &status.not_before
+        };
         assert!(logs.contains(date.as_str()), "{logs}");
     }
 }
@@ -59,7 +72,9 @@ fn require_valid_certificate_refuses_by_yaml_and_by_variable() {
         ..Default::default()
     };
     let none: HashMap<String, String> = HashMap::new();
-    let s = resolve_server_tls(Some(&yaml), &none, &MCP_SERVER_TLS).unwrap().unwrap();
+    let s = resolve_server_tls(Some(&yaml), &none, &MCP_SERVER_TLS)
+        .unwrap()
+        .unwrap();
     let err = ReloadableServerConfig::new(s).unwrap_err().to_string();
     assert!(
         err.contains(&cert.display().to_string())
@@ -72,11 +87,19 @@ fn require_valid_certificate_refuses_by_yaml_and_by_variable() {
         require_valid_certificate: None,
         ..yaml
     };
-    let env: HashMap<String, String> =
-        [(vars::PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT.to_string(), "yes".to_string())].into();
-    let s = resolve_server_tls(Some(&off), &env, &MCP_SERVER_TLS).unwrap().unwrap();
+    let env: HashMap<String, String> = [(
+        vars::PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT.to_string(),
+        "yes".to_string(),
+    )]
+    .into();
+    let s = resolve_server_tls(Some(&off), &env, &MCP_SERVER_TLS)
+        .unwrap()
+        .unwrap();
     let err = ReloadableServerConfig::new(s).unwrap_err().to_string();
-    assert!(err.contains("PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT"), "{err}");
+    assert!(
+        err.contains("PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -91,8 +114,14 @@ fn reload_to_an_expired_certificate_warns_and_updates_the_status() {
     std::fs::copy(&key, s.keyfile.as_ref().unwrap()).unwrap();
     let (changed, logs) = capture_logs(|| r.reload_if_changed());
     assert!(changed.unwrap());
-    assert!(logs.contains("expired on") && logs.contains(&s.certfile.display().to_string()), "{logs}");
+    assert!(
+        logs.contains("expired on") && logs.contains(&s.certfile.display().to_string()),
+        "{logs}"
+    );
     assert!(!r.certificate().unwrap().valid);
     assert!(rx.has_changed().unwrap(), "subscribers see the new config");
-    assert!(std::sync::Arc::ptr_eq(&rx.borrow_and_update(), &r.current()));
+    assert!(std::sync::Arc::ptr_eq(
+        &rx.borrow_and_update(),
+        &r.current()
+    ));
 }

@@ -407,7 +407,7 @@ fn default_reconnect_delay() -> f64 {
 }
 
 /// `mcp.tls`. `verify`/`check_hostname` are `None` when the YAML does not set them, so env
-/// variables can override field by field (decision 1); they serialize as their default `true`.
+/// variables can override field by field (docs/decisions.md #1); they serialize as their default `true`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MCPClientTLSConfig {
     #[serde(default)]
