@@ -105,6 +105,7 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
         return result;
     }
 
+    let shutdown = shutdown_signal();
     let prepared = serve::prepare(config.server_settings.as_ref(), env)?;
     let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
     let bound = serve::bind(&prepared)?;
@@ -116,7 +117,7 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
         "{}",
         bound.describe()
     );
-    bound.serve(backend, &opts, shutdown_signal()).await;
+    bound.serve(backend, &opts, shutdown).await;
     manager.shutdown().await;
     tracing::info!("stopped");
     Ok(())
@@ -145,21 +146,25 @@ fn refuse_unbuilt(transports: &Transports, env: &dyn Env) -> Result<(), ServerEr
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: called before the sockets are bound, a SIGTERM sent as soon as
+/// the socket appears is a drain, never the default "killed by signal 15".
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
-                _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
+                    _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
+                }
             }
-        }
-        _ => {
-            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+                std::future::pending::<()>().await
+            }
         }
     }
 }
