@@ -254,7 +254,8 @@ fn start_up_errors_name_the_setting() {
 fn unknown_or_unbuilt_transports_stop_start_up_with_a_named_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
-    let rows: [(&[&str], &[(&str, &str)], &[&str]); 3] = [
+    type Row<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let rows: [Row; 3] = [
         (
             &[],
             &[("PLUGINS_TRANSPORT", "grcp")],
