@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugwire_client::{ClientOptions, ConnectionStats};
+use plugwire_env::Env;
 use plugwire_framework::{
     resolve_config_path, Config, ConfigSide, GlobalContext, HookPayload, HookType, PluginManager,
     PluginMode, PluginRegistry, PluginResult,
@@ -57,17 +58,13 @@ impl Args {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 /// A usage or configuration problem: message to stderr, exit 2.
 fn usage(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("plugwire call: {message}");
     ExitCode::from(2)
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -75,7 +72,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return usage(format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(run_async(args))
+    runtime.block_on(run_async(args, env))
 }
 
 struct Prepared {
@@ -85,7 +82,7 @@ struct Prepared {
     global: GlobalContext,
 }
 
-async fn prepare(args: &Args) -> Result<Prepared, String> {
+async fn prepare(args: &Args, env: Arc<dyn Env + Send + Sync>) -> Result<Prepared, String> {
     let hook: HookType = args.hook.parse().map_err(|e| format!("--hook: {e}"))?;
     let payload_json: Value = serde_json::from_str(&args.payload)
         .map_err(|e| format!("--payload is not valid JSON: {e}"))?;
@@ -111,6 +108,7 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
         return Err("--timeout must be a positive number of seconds".into());
     }
 
+    let env_var = |name: &str| env.var(name);
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Gateway, &env_var);
     let config = Config::load(&path, &env_var).map_err(|e| e.to_string())?;
     let timeout = config
@@ -132,6 +130,7 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
         ClientOptions {
             stats: stats.clone(),
             call_timeout: Duration::from_secs_f64(args.timeout),
+            env: Arc::clone(&env),
             ..ClientOptions::default()
         },
     );
@@ -174,8 +173,8 @@ fn result_json(result: &PluginResult, global: &GlobalContext) -> Value {
     out
 }
 
-async fn run_async(args: Args) -> ExitCode {
-    let prepared = match prepare(&args).await {
+async fn run_async(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
+    let prepared = match prepare(&args, env).await {
         Ok(p) => p,
         Err(message) => return usage(message),
     };

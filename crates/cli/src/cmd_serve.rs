@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use plugwire_env::Env;
 use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry};
 use plugwire_server::serve::{self, ServeOptions};
+use plugwire_server::transport::{resolve_transports, Transport, Transports};
 use plugwire_server::{ManagerBackend, ServerError};
-use plugwire_tls::{Env, ProcessEnv};
 
 /// `plugwire serve` arguments. Everything else comes from the YAML's `server_settings` and the
 /// `PLUGINS_SERVER_*` variables (the variables win, field by field).
@@ -19,9 +20,13 @@ pub struct Args {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Speak newline-delimited JSON-RPC on stdin/stdout instead of HTTP (for gateways that
-    /// launch the plugin server as a child process). Same as PLUGINS_TRANSPORT=stdio.
+    /// launch the plugin server as a child process). Same as --transport stdio.
     #[arg(long)]
     pub stdio: bool,
+    /// Transports to serve: http, stdio, grpc, unix, or a comma list such as http,grpc
+    /// [default: $PLUGINS_TRANSPORT, else http].
+    #[arg(long, value_name = "LIST")]
+    pub transport: Option<String>,
     /// Largest accepted request body in bytes [default: $PLUGINS_SERVER_MAX_BODY_BYTES, else 16777216].
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<u64>,
@@ -32,15 +37,20 @@ pub struct Args {
 }
 
 impl Args {
-    /// Whether this run speaks stdio (main.rs keeps every log line off stdout then).
-    pub fn wants_stdio(&self) -> bool {
-        serve::wants_stdio(self.stdio, &ProcessEnv)
+    /// Whether this run speaks stdio (main.rs keeps every log line off stdout then). A bad
+    /// transport setting is reported by [`run`]; here it only means "not stdio".
+    pub fn wants_stdio(&self, env: &dyn Env) -> bool {
+        self.transports(env).is_ok_and(|t| t.is_stdio())
+    }
+
+    fn transports(&self, env: &dyn Env) -> Result<Transports, ServerError> {
+        resolve_transports(self.stdio, self.transport.as_deref(), env)
     }
 }
 
 /// Runs the server until SIGTERM/SIGINT (or stdin EOF in stdio mode). Exit code 0 after a
 /// clean drain, 1 when start-up fails (the message names the file, key or variable).
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args, env: &dyn Env) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,7 +61,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve_main(args)) {
+    match runtime.block_on(serve_main(args, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("plugwire serve: {e}");
@@ -60,13 +70,14 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-async fn serve_main(args: Args) -> Result<(), ServerError> {
-    let env = ProcessEnv;
+async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
     let env_fn = |name: &str| env.var(name);
-    let stdio = args.wants_stdio();
+    let transports = args.transports(env)?;
+    let stdio = transports.is_stdio();
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &env_fn);
     let config = Config::load(&path, &env_fn)?;
-    let opts = ServeOptions::resolve(&env, args.max_body_bytes, &args.allowed_hosts)?;
+    let opts = ServeOptions::resolve(env, args.max_body_bytes, &args.allowed_hosts)?;
+    refuse_unbuilt(&transports, env)?;
 
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
@@ -95,7 +106,8 @@ async fn serve_main(args: Args) -> Result<(), ServerError> {
         return result;
     }
 
-    let prepared = serve::prepare(config.server_settings.as_ref(), &env)?;
+    let shutdown = shutdown_signal();
+    let prepared = serve::prepare(config.server_settings.as_ref(), env)?;
     let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
     let bound = serve::bind(&prepared)?;
     let manager = plugwire_server::initialize_manager(manager).await?;
@@ -107,27 +119,54 @@ async fn serve_main(args: Args) -> Result<(), ServerError> {
         "{}",
         bound.describe()
     );
-    bound.serve(backend, &opts, shutdown_signal()).await;
+    bound.serve(backend, &opts, shutdown).await;
     manager.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// gRPC and the raw Unix socket have settings ([`plugwire_server::transport`]) but no server in
+/// this binary yet: their settings are checked (so a bad one is named), then start-up stops with
+/// a clear error instead of silently serving something else.
+fn refuse_unbuilt(transports: &Transports, env: &dyn Env) -> Result<(), ServerError> {
+    if transports.contains(Transport::Grpc) {
+        // The framework's YAML structs for `grpc_server_settings` arrive with the gRPC transport;
+        // until then the section is resolved from the variables alone.
+        plugwire_server::resolve_grpc_server_settings(None, env)?;
+        return Err(ServerError::TransportNotBuilt {
+            transport: "grpc",
+            origin: transports.origin.clone(),
+        });
+    }
+    if transports.contains(Transport::Unix) {
+        plugwire_server::resolve_unix_socket_settings(None, env)?;
+        return Err(ServerError::TransportNotBuilt {
+            transport: "unix",
+            origin: transports.origin.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: called before the sockets are bound, a SIGTERM sent as soon as
+/// the socket appears is a drain, never the default "killed by signal 15".
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
-                _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
+                    _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
+                }
             }
-        }
-        _ => {
-            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+                std::future::pending::<()>().await
+            }
         }
     }
 }

@@ -5,12 +5,10 @@
 //! log pipelines; `text` (the default) is the human format. Logs always go to stderr so that
 //! stdout stays clean for JSON output and for the stdio transport.
 
+use plugwire_env::{vars, Env};
 use tracing_subscriber::EnvFilter;
 
-/// Variable selecting the log line format: `text` (default) or `json`.
-pub const LOG_FORMAT: &str = "LOG_FORMAT";
-/// Variable selecting the level (ContextForge's name; `WARNING`/`CRITICAL` accepted).
-pub const LOG_LEVEL: &str = "LOG_LEVEL";
+use plugwire_env::vars::{LOG_FORMAT, LOG_LEVEL};
 
 /// The global logging flags.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
@@ -60,19 +58,18 @@ pub fn format(value: Option<&str>) -> Result<Format, String> {
 }
 
 /// Installs the global subscriber. `stdio_mode` forces plain (uncoloured) stderr output.
-pub fn init(stdio_mode: bool, args: &LogArgs) {
-    let env = |n: &str| std::env::var(n).ok();
-    let filter = match env("RUST_LOG") {
-        Some(value) if !value.trim().is_empty() => EnvFilter::new(value),
-        _ => {
-            let level = level(args.verbose, env(LOG_LEVEL).as_deref());
+pub fn init(env: &dyn Env, stdio_mode: bool, args: &LogArgs) {
+    let filter = match env.get(vars::RUST_LOG) {
+        Some(value) => EnvFilter::new(value),
+        None => {
+            let level = level(args.verbose, env.get(LOG_LEVEL).as_deref());
             EnvFilter::try_new(&level).unwrap_or_else(|_| {
                 eprintln!("plugwire: {LOG_LEVEL}={level:?} is not a log level (error, warning, info, debug, trace); using info");
                 EnvFilter::new("info")
             })
         }
     };
-    let format = format(env(LOG_FORMAT).as_deref()).unwrap_or_else(|message| {
+    let format = format(env.get(LOG_FORMAT).as_deref()).unwrap_or_else(|message| {
         eprintln!("plugwire: {message}");
         Format::Text
     });

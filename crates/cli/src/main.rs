@@ -1,8 +1,9 @@
 //! `plugwire`: certificates, an external plugin server and a gateway-side client for
 //! ContextForge-compatible MCP plugins, secured by mutual TLS.
 //!
-//! Each subcommand lives in its own module; `main` only parses arguments, sets up logging
-//! and installs the one crypto provider (aws-lc-rs).
+//! Each subcommand lives in its own module; `main` only parses arguments, sets up logging,
+//! installs the one crypto provider (aws-lc-rs), and creates the one [`ProcessEnv`]: the only
+//! place that touches the process environment. Every other module takes a `&dyn Env`.
 
 mod cmd_call;
 mod cmd_certs;
@@ -11,6 +12,10 @@ mod cmd_serve;
 mod logging;
 
 use std::process::ExitCode;
+
+use std::sync::Arc;
+
+use plugwire_env::{Env, ProcessEnv};
 
 /// mimalloc instead of glibc malloc: the server allocates per request on one worker thread and
 /// frees on another, which made glibc's arena locks the largest cost under load (perf, see
@@ -49,12 +54,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // aws-lc-rs is the only provider compiled in; installing it makes every rustls config agree.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let stdio_mode = matches!(&cli.command, Command::Serve(args) if args.wants_stdio());
-    logging::init(stdio_mode, &cli.log);
+    let env: Arc<dyn Env + Send + Sync> = Arc::new(ProcessEnv);
+    let stdio_mode = matches!(&cli.command, Command::Serve(args) if args.wants_stdio(&*env));
+    logging::init(&*env, stdio_mode, &cli.log);
     match cli.command {
         Command::Certs(args) => cmd_certs::run(args),
-        Command::Serve(args) => cmd_serve::run(args),
-        Command::Call(args) => cmd_call::run(args),
+        Command::Serve(args) => cmd_serve::run(args, &*env),
+        Command::Call(args) => cmd_call::run(args, env),
         Command::Health(args) => cmd_health::run(args),
     }
 }

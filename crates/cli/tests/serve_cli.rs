@@ -249,3 +249,42 @@ fn start_up_errors_name_the_setting() {
     assert!(err.contains("PLUGINS_SERVER_MAX_BODY_BYTES"), "{err}");
     drop(taken);
 }
+
+#[test]
+fn unknown_or_unbuilt_transports_stop_start_up_with_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    type Row<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let rows: [Row; 3] = [
+        (
+            &[],
+            &[("PLUGINS_TRANSPORT", "grcp")],
+            &["PLUGINS_TRANSPORT", "\"grcp\"", "http, stdio, grpc or unix"],
+        ),
+        (
+            &["--transport", "http,sse"],
+            &[],
+            &["--transport", "\"sse\""],
+        ),
+        (
+            &[],
+            &[("PLUGINS_TRANSPORT", "grpc")],
+            &["transport grpc is not built into this binary yet"],
+        ),
+    ];
+    for (args, envs, wants) in rows {
+        let out = plugwire()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?} {envs:?}: {err}");
+        for w in wants {
+            assert!(err.contains(w), "{args:?} {envs:?}: missing {w}: {err}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! From a plugin entry's `mcp:` block (plus `PLUGINS_CLIENT_MTLS_*`) to a transport: URL parsing,
-//! TLS resolution (env wins field by field, decision 1; only for STREAMABLEHTTP without `uds`),
+//! TLS resolution (env wins field by field, docs/decisions.md #1; only for STREAMABLEHTTP without `uds`),
 //! Unix socket, or child process.
 
 use std::path::PathBuf;

@@ -4,6 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use plugwire_env::Origin;
+
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,6 +28,74 @@ pub enum ServerError {
         value: String,
         /// What is expected.
         message: String,
+    },
+    /// A port that is not an integer in 1..=65535.
+    #[error("invalid port {value:?} in {origin}: it must be an integer from 1 to 65535")]
+    InvalidPort {
+        /// Where it came from.
+        origin: Origin,
+        /// What it held.
+        value: String,
+    },
+    /// An empty or blank host.
+    #[error("invalid host {value:?} in {origin}: give an address or name to bind, e.g. 127.0.0.1 or 0.0.0.0")]
+    InvalidHost {
+        /// Where it came from.
+        origin: Origin,
+        /// What it held.
+        value: String,
+    },
+    /// A Unix socket path that is relative.
+    #[error("Unix socket path {path:?} in {origin} must be absolute")]
+    UdsNotAbsolute {
+        /// Where it came from.
+        origin: Origin,
+        /// The path.
+        path: PathBuf,
+    },
+    /// A Unix socket path whose directory does not exist.
+    #[error("the directory {parent:?} of the Unix socket path {path:?} in {origin} does not exist: create it first")]
+    UdsParentMissing {
+        /// Where it came from.
+        origin: Origin,
+        /// The socket path.
+        path: PathBuf,
+        /// Its parent directory.
+        parent: PathBuf,
+    },
+    /// TLS and a Unix socket together.
+    #[error("TLS is not supported on a Unix domain socket ({uds_origin} sets one, {tls_origin} turns TLS on): a Unix socket is protected by its file permissions and never leaves the host. Remove one of the two")]
+    UdsWithTls {
+        /// Where the socket path came from.
+        uds_origin: Origin,
+        /// Where TLS was turned on.
+        tls_origin: Origin,
+    },
+    /// A transport name plugwire does not know.
+    #[error("unknown transport {value:?} in {origin}: use {valid}, or a comma-separated list of them (e.g. http,grpc)")]
+    UnknownTransport {
+        /// `PLUGINS_TRANSPORT` or `--transport`.
+        origin: String,
+        /// The name given.
+        value: String,
+        /// The names plugwire knows.
+        valid: &'static str,
+    },
+    /// A transport combination that cannot run in one process.
+    #[error("{message} ({origin})")]
+    TransportConflict {
+        /// `PLUGINS_TRANSPORT` or `--transport`.
+        origin: String,
+        /// Why.
+        message: &'static str,
+    },
+    /// A transport this binary cannot serve yet.
+    #[error("transport {transport} is not built into this binary yet ({origin})")]
+    TransportNotBuilt {
+        /// The transport.
+        transport: &'static str,
+        /// `PLUGINS_TRANSPORT` or `--transport`.
+        origin: String,
     },
     /// The host name does not resolve to an address.
     #[error("cannot resolve the bind host {host:?} ({origin}): {reason}")]

@@ -16,6 +16,9 @@
 //!   connection's task under a timeout, graceful drain.
 //! - [`tls_log`]: handshake logging (peer, client certificate subject/issuer, failure reason).
 //! - [`stdio`]: newline-delimited JSON-RPC on stdin/stdout.
+//! - [`settings`]: host, port and Unix socket of `server_settings` (+ `PLUGINS_SERVER_*`).
+//! - [`transport`]: which transports run (`PLUGINS_TRANSPORT`, `--transport`), and the gRPC and
+//!   raw Unix-socket settings.
 //! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
 //! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
 //! - [`metered`]: [`metered::Metered`], a [`Backend`] decorator counting and timing hook calls.
@@ -36,8 +39,10 @@ pub mod metered;
 pub mod metrics_route;
 pub mod observe;
 pub mod serve;
+pub mod settings;
 pub mod stdio;
 pub mod tls_log;
+pub mod transport;
 
 pub use backend::Backend;
 pub use error::ServerError;
@@ -45,4 +50,10 @@ pub use host::HostPolicy;
 pub use http::{App, DEFAULT_MAX_BODY_BYTES};
 pub use listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
 pub use manager_backend::{build_manager, initialize_manager, ManagerBackend};
+pub use settings::{resolve_server_settings, ServerSettings, ServerSettingsLayer};
 pub use stdio::serve_stdio;
+pub use transport::{
+    resolve_grpc_server_settings, resolve_transports, resolve_unix_socket_settings,
+    GrpcServerLayer, GrpcServerSettings, Transport, Transports, UnixSocketLayer,
+    UnixSocketSettings,
+};

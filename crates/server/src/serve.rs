@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use plugwire_env::Env;
 use plugwire_framework::MCPServerConfig;
-use plugwire_tls::{
-    resolve_server_settings, ClientCertPolicy, Env, ReloadableServerConfig, ServerSettings,
-    ServerSettingsLayer, ServerTlsLayer,
-};
+use plugwire_tls::{CertificateStatus, ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
@@ -24,17 +22,10 @@ use crate::error::ServerError;
 use crate::host::HostPolicy;
 use crate::http::{App, DEFAULT_MAX_BODY_BYTES};
 use crate::listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
+use crate::settings::{resolve_server_settings, ServerSettings, ServerSettingsLayer};
 
-/// Environment variables of this crate (the `PLUGINS_SERVER_*` settings of `server_settings`
-/// live in `plugwire_tls::vars`).
-pub mod vars {
-    /// Request body limit in bytes (default 16 MiB); `--max-body-bytes` wins.
-    pub const PLUGINS_SERVER_MAX_BODY_BYTES: &str = "PLUGINS_SERVER_MAX_BODY_BYTES";
-    /// Extra accepted Host names, comma-separated (`name`, `name:port`, `name:*`).
-    pub const PLUGINS_SERVER_ALLOWED_HOSTS: &str = "PLUGINS_SERVER_ALLOWED_HOSTS";
-    /// `stdio` selects the stdio transport; anything else (or unset) HTTP.
-    pub const PLUGINS_TRANSPORT: &str = "PLUGINS_TRANSPORT";
-}
+/// Every variable name, from the one list (`plugwire_env::vars`).
+pub use plugwire_env::vars;
 
 /// Offset of the plain health port when TLS is on (as the Python runtime).
 pub const HEALTH_PORT_OFFSET: u16 = 1000;
@@ -44,7 +35,7 @@ pub const HEALTH_PORT_OFFSET: u16 = 1000;
 pub struct ServeOptions {
     /// Request body (and stdio line) limit.
     pub max_body_bytes: usize,
-    /// Extra Host names (decision 10).
+    /// Extra Host names (docs/decisions.md #10).
     pub allowed_hosts: Vec<String>,
     /// Timeouts.
     pub limits: ConnLimits,
@@ -75,8 +66,7 @@ impl ServeOptions {
         let max = match cli_max_body {
             Some(n) => Some(("--max-body-bytes".to_string(), n.to_string())),
             None => env
-                .var(vars::PLUGINS_SERVER_MAX_BODY_BYTES)
-                .filter(|v| !v.trim().is_empty())
+                .get(vars::PLUGINS_SERVER_MAX_BODY_BYTES)
                 .map(|v| (vars::PLUGINS_SERVER_MAX_BODY_BYTES.to_string(), v)),
         };
         if let Some((setting, value)) = max {
@@ -92,7 +82,7 @@ impl ServeOptions {
                 })?;
         }
         o.allowed_hosts = if cli_allowed_hosts.is_empty() {
-            env.var(vars::PLUGINS_SERVER_ALLOWED_HOSTS)
+            env.get(vars::PLUGINS_SERVER_ALLOWED_HOSTS)
                 .map(|v| {
                     v.split(',')
                         .map(|s| s.trim().to_string())
@@ -107,15 +97,7 @@ impl ServeOptions {
     }
 }
 
-/// Whether `--stdio` or `PLUGINS_TRANSPORT=stdio` asks for stdio (decision 4: never guessed
-/// from whether stdin is a terminal).
-pub fn wants_stdio(flag: bool, env: &dyn Env) -> bool {
-    flag || env
-        .var(vars::PLUGINS_TRANSPORT)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("stdio"))
-}
-
-/// Maps the YAML `server_settings` block into the TLS crate's layer.
+/// Maps the YAML `server_settings` block into the settings layer.
 pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
     ServerSettingsLayer {
         host: cfg.host.clone(),
@@ -127,6 +109,8 @@ pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
             ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
             keyfile_password: t.keyfile_password.clone(),
             ssl_cert_reqs: t.ssl_cert_reqs,
+            client_auth: None,
+            require_valid_certificate: t.require_valid_certificate,
         }),
     }
 }
@@ -140,7 +124,7 @@ pub struct Prepared {
     pub tls: Option<TlsSource>,
 }
 
-/// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, decision 1) and builds the TLS
+/// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, docs/decisions.md #1) and builds the TLS
 /// config (reads and checks the cert, key, password, CA bundle).
 pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared, ServerError> {
     let layer = yaml.map(settings_layer);
@@ -161,6 +145,20 @@ pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared
         }
     }
     Ok(Prepared { settings, tls })
+}
+
+impl Prepared {
+    /// The validity of the server certificate in use (`None` without TLS), for `/health`.
+    pub fn certificate(&self) -> Option<CertificateStatus> {
+        certificate_of(self.tls.as_ref())
+    }
+}
+
+fn certificate_of(tls: Option<&TlsSource>) -> Option<CertificateStatus> {
+    match tls {
+        Some(TlsSource::Reloadable(r)) => r.certificate(),
+        _ => None,
+    }
 }
 
 /// The main listener.
@@ -311,6 +309,12 @@ fn bind_unix(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
 }
 
 impl Bound {
+    /// The validity of the server certificate in use (`None` without TLS), for `/health`: it
+    /// follows reloads.
+    pub fn certificate(&self) -> Option<CertificateStatus> {
+        certificate_of(self.tls.as_ref())
+    }
+
     /// The start-up line: what listens where, with which client-certificate policy.
     pub fn describe(&self) -> String {
         match &self.main {

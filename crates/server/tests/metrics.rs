@@ -347,6 +347,7 @@ fn server_yaml(l: &Layout) -> MCPServerConfig {
             ca_bundle: Some(l.ca_cert().display().to_string()),
             keyfile_password: None,
             ssl_cert_reqs: Some(2),
+            require_valid_certificate: None,
         }),
     }
 }

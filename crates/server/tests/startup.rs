@@ -27,6 +27,7 @@ fn tls_yaml(l: &Layout, reqs: Option<i64>, ca: bool) -> MCPServerConfig {
             ca_bundle: ca.then(|| l.ca_cert().display().to_string()),
             keyfile_password: None,
             ssl_cert_reqs: reqs,
+            require_valid_certificate: None,
         }),
     }
 }
@@ -236,14 +237,13 @@ fn serve_options_precedence_and_validation() {
 
 #[test]
 fn transport_is_explicit() {
-    assert!(!serve::wants_stdio(false, &env(&[])));
-    assert!(serve::wants_stdio(true, &env(&[])));
-    assert!(serve::wants_stdio(
-        false,
-        &env(&[("PLUGINS_TRANSPORT", "STDIO")])
-    ));
-    assert!(!serve::wants_stdio(
-        false,
-        &env(&[("PLUGINS_TRANSPORT", "http")])
-    ));
+    fn stdio(flag: bool, e: &[(&'static str, &'static str)]) -> bool {
+        plugwire_server::resolve_transports(flag, None, &env(e))
+            .unwrap()
+            .is_stdio()
+    }
+    assert!(!stdio(false, &[]));
+    assert!(stdio(true, &[]));
+    assert!(stdio(false, &[("PLUGINS_TRANSPORT", "STDIO")]));
+    assert!(!stdio(false, &[("PLUGINS_TRANSPORT", "http")]));
 }

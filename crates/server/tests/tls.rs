@@ -45,6 +45,7 @@ fn server_yaml(l: &Layout, reqs: i64) -> MCPServerConfig {
             ca_bundle: Some(l.ca_cert().display().to_string()),
             keyfile_password: None,
             ssl_cert_reqs: Some(reqs),
+            require_valid_certificate: None,
         }),
     }
 }

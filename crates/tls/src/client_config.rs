@@ -24,7 +24,7 @@ use crate::server_config::{describe_certificate_error, load_roots, provider};
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The rustls server name for a URL host: DNS name, IPv4 or IPv6 literal (brackets allowed).
-/// IP literals are accepted on purpose (decision 13); they verify against IP SANs.
+/// IP literals are accepted on purpose (docs/decisions.md #13); they verify against IP SANs.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     let h = host.trim();
     let h = h

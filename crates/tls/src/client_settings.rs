@@ -1,12 +1,86 @@
-//! Client (gateway-side) TLS settings: the plugin entry's YAML `mcp.tls`, then each set
-//! `PLUGINS_CLIENT_MTLS_*` variable, field by field (decision 1). Python uses the variables only
-//! when `mcp.tls` is absent. Callers apply this only to `STREAMABLEHTTP` entries without `uds`.
+//! Client (gateway-side) TLS settings: a plugin entry's YAML `tls` block and the client
+//! variables. MCP (`mcp.tls` + `PLUGINS_CLIENT_MTLS_*`): each set variable wins over the YAML,
+//! field by field (docs/decisions.md #1; Python uses the variables only when `mcp.tls` is
+//! absent); callers apply this only to `STREAMABLEHTTP` entries without `uds`. gRPC
+//! (`grpc.tls` with `PLUGINS_GRPC_CLIENT_MTLS_*`): the variables apply only when the entry has no
+//! `tls` block, as upstream does (docs/decisions.md #31).
 
 use std::path::PathBuf;
 
-use crate::env::{get, get_bool, vars, Env};
+use plugwire_env::{layer_bool, layer_plain, Key, Sourced};
+
+use crate::env::{vars, Env};
 use crate::error::{Origin, Setting, TlsError};
-use crate::server_settings::check_readable;
+use crate::server_tls::check_readable;
+
+/// The variables of one client side, and how they combine with the YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTlsNames {
+    /// Certificate file.
+    pub certfile: &'static str,
+    /// Key file.
+    pub keyfile: &'static str,
+    /// CA bundle.
+    pub ca_bundle: &'static str,
+    /// Key password.
+    pub keyfile_password: &'static str,
+    /// `verify`.
+    pub verify: &'static str,
+    /// `check_hostname` (`None`: not a setting on this side, always true).
+    pub check_hostname: Option<&'static str>,
+    /// `true`: variables apply field by field over the YAML; `false`: only when the entry has
+    /// no `tls` block at all.
+    pub env_over_yaml: bool,
+}
+
+/// `mcp.tls` + `PLUGINS_CLIENT_MTLS_*`.
+pub const MCP_CLIENT_TLS: ClientTlsNames = ClientTlsNames {
+    certfile: vars::PLUGINS_CLIENT_MTLS_CERTFILE,
+    keyfile: vars::PLUGINS_CLIENT_MTLS_KEYFILE,
+    ca_bundle: vars::PLUGINS_CLIENT_MTLS_CA_BUNDLE,
+    keyfile_password: vars::PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD,
+    verify: vars::PLUGINS_CLIENT_MTLS_VERIFY,
+    check_hostname: Some(vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME),
+    env_over_yaml: true,
+};
+
+/// `grpc.tls` + `PLUGINS_GRPC_CLIENT_MTLS_*`.
+pub const GRPC_CLIENT_TLS: ClientTlsNames = ClientTlsNames {
+    certfile: vars::PLUGINS_GRPC_CLIENT_MTLS_CERTFILE,
+    keyfile: vars::PLUGINS_GRPC_CLIENT_MTLS_KEYFILE,
+    ca_bundle: vars::PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE,
+    keyfile_password: vars::PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD,
+    verify: vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY,
+    check_hostname: None,
+    env_over_yaml: false,
+};
+
+impl ClientTlsNames {
+    fn var(&self, field: &str) -> &'static str {
+        match field {
+            "certfile" => self.certfile,
+            "keyfile" => self.keyfile,
+            "ca_bundle" => self.ca_bundle,
+            "keyfile_password" => self.keyfile_password,
+            "verify" => self.verify,
+            _ => self
+                .check_hostname
+                .unwrap_or(vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME),
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            self.certfile,
+            self.keyfile,
+            self.ca_bundle,
+            self.keyfile_password,
+            self.verify,
+        ]
+        .into_iter()
+        .chain(self.check_hostname)
+    }
+}
 
 /// The YAML `mcp.tls` block of a plugin entry as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +118,8 @@ pub struct ClientTlsSettings {
     pub origins: ClientTlsOrigins,
     /// YAML prefix used in messages, e.g. `mcp.tls` or `plugins[MyFilter].mcp.tls`.
     pub yaml_prefix: String,
+    /// The variables of this side, for messages.
+    pub names: ClientTlsNames,
 }
 
 /// Where each client TLS value came from.
@@ -82,6 +158,7 @@ impl Default for ClientTlsSettings {
                 check_hostname: Origin::Default,
             },
             yaml_prefix: "mcp.tls".to_string(),
+            names: MCP_CLIENT_TLS,
         }
     }
 }
@@ -89,7 +166,7 @@ impl Default for ClientTlsSettings {
 impl ClientTlsSettings {
     /// The two places a field can be set, for messages.
     pub fn setting(&self, field: &str) -> Setting {
-        client_setting(&self.yaml_prefix, field)
+        Key::new(&self.yaml_prefix, field, self.names.var(field))
     }
 
     pub(crate) fn key_settings(&self) -> crate::pem::KeySettings {
@@ -101,30 +178,15 @@ impl ClientTlsSettings {
     }
 }
 
-fn client_setting(prefix: &str, field: &str) -> Setting {
-    let env = match field {
-        "certfile" => vars::PLUGINS_CLIENT_MTLS_CERTFILE,
-        "keyfile" => vars::PLUGINS_CLIENT_MTLS_KEYFILE,
-        "ca_bundle" => vars::PLUGINS_CLIENT_MTLS_CA_BUNDLE,
-        "keyfile_password" => vars::PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD,
-        "verify" => vars::PLUGINS_CLIENT_MTLS_VERIFY,
-        _ => vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME,
-    };
-    Setting {
-        yaml: format!("{prefix}.{field}"),
-        env,
-    }
-}
-
 /// [`resolve_client_tls_named`] without a plugin name (messages say `mcp.tls.FIELD`).
 pub fn resolve_client_tls(
     yaml: Option<&ClientTlsLayer>,
     env: &dyn Env,
 ) -> Result<Option<ClientTlsSettings>, TlsError> {
-    resolve_with_prefix("mcp.tls".to_string(), yaml, env)
+    resolve_client_tls_for("mcp.tls".to_string(), yaml, env, &MCP_CLIENT_TLS)
 }
 
-/// Resolves one plugin entry's TLS (decision 1): `mcp.tls`, then each set
+/// Resolves one plugin entry's MCP TLS (docs/decisions.md #1): `mcp.tls`, then each set
 /// `PLUGINS_CLIENT_MTLS_*` variable. `Ok(None)` when neither gives anything (plain HTTP, or the
 /// caller's own default). Messages name the plugin: `plugins[NAME].mcp.tls.certfile`.
 pub fn resolve_client_tls_named(
@@ -132,113 +194,117 @@ pub fn resolve_client_tls_named(
     yaml: Option<&ClientTlsLayer>,
     env: &dyn Env,
 ) -> Result<Option<ClientTlsSettings>, TlsError> {
-    resolve_with_prefix(format!("plugins[{plugin}].mcp.tls"), yaml, env)
+    resolve_client_tls_for(
+        format!("plugins[{plugin}].mcp.tls"),
+        yaml,
+        env,
+        &MCP_CLIENT_TLS,
+    )
 }
 
-fn resolve_with_prefix(
-    prefix: String,
+/// Resolves one plugin entry's gRPC TLS: `grpc.tls` when the entry has one, else the
+/// `PLUGINS_GRPC_CLIENT_MTLS_*` variables (as upstream). `Ok(None)`: neither.
+pub fn resolve_grpc_client_tls(
+    plugin: &str,
     yaml: Option<&ClientTlsLayer>,
     env: &dyn Env,
 ) -> Result<Option<ClientTlsSettings>, TlsError> {
-    let any_env = vars::CLIENT.iter().any(|v| get(env, v).is_some());
+    resolve_client_tls_for(
+        format!("plugins[{plugin}].grpc.tls"),
+        yaml,
+        env,
+        &GRPC_CLIENT_TLS,
+    )
+}
+
+/// The one client resolver: `prefix` names the YAML block in messages, `names` the variables.
+pub fn resolve_client_tls_for(
+    prefix: String,
+    yaml: Option<&ClientTlsLayer>,
+    env: &dyn Env,
+    names: &ClientTlsNames,
+) -> Result<Option<ClientTlsSettings>, TlsError> {
+    let any_env = names.all().any(|v| env.get(v).is_some());
     if yaml.is_none() && !any_env {
         return Ok(None);
     }
+    // Where variables apply only without a YAML block, a block hides them all.
+    let no_env: std::collections::HashMap<String, String> = Default::default();
+    let env: &dyn Env = if names.env_over_yaml || yaml.is_none() {
+        env
+    } else {
+        &no_env
+    };
     let empty = ClientTlsLayer::default();
     let y = yaml.unwrap_or(&empty);
-    let yaml_origin = |field: &str| Origin::Yaml(format!("{prefix}.{field}"));
-
-    let path_field =
-        |var: &'static str, yv: &Option<PathBuf>, field: &str| -> Option<(PathBuf, Origin)> {
-            match get(env, var) {
-                Some(v) => Some((PathBuf::from(v.trim()), Origin::Env(var))),
-                None => yv.clone().map(|p| (p, yaml_origin(field))),
-            }
-        };
-    let bool_field =
-        |var: &'static str, yv: Option<bool>, field: &str| -> Result<(bool, Origin), TlsError> {
-            Ok(match get_bool(env, var)? {
-                Some(b) => (b, Origin::Env(var)),
-                None => match yv {
-                    Some(b) => (b, yaml_origin(field)),
-                    None => (true, Origin::Default),
-                },
-            })
-        };
-
-    let certfile = path_field(vars::PLUGINS_CLIENT_MTLS_CERTFILE, &y.certfile, "certfile");
-    let keyfile = path_field(vars::PLUGINS_CLIENT_MTLS_KEYFILE, &y.keyfile, "keyfile");
-    let ca_bundle = path_field(
-        vars::PLUGINS_CLIENT_MTLS_CA_BUNDLE,
-        &y.ca_bundle,
-        "ca_bundle",
+    let key = |field: &str| Key::new(&prefix, field, names.var(field));
+    let path =
+        |field: &str, v: &Option<PathBuf>| layer_plain(env, &key(field), v.clone(), PathBuf::from);
+    let certfile = path("certfile", &y.certfile);
+    let keyfile = path("keyfile", &y.keyfile);
+    let ca_bundle = path("ca_bundle", &y.ca_bundle);
+    let password = layer_plain(
+        env,
+        &key("keyfile_password"),
+        y.keyfile_password.clone().filter(|p| !p.is_empty()),
+        |v| v,
     );
-    let password = match get(env, vars::PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD) {
-        Some(p) => Some((p, Origin::Env(vars::PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD))),
-        None => y
-            .keyfile_password
-            .clone()
-            .filter(|p| !p.is_empty())
-            .map(|p| (p, yaml_origin("keyfile_password"))),
+    let flag = |field: &str, v: Option<bool>| -> Result<Sourced<bool>, TlsError> {
+        Ok(layer_bool(env, &key(field), v)?.unwrap_or_else(|| Sourced::default_value(true)))
     };
-    let (verify, verify_origin) = bool_field(vars::PLUGINS_CLIENT_MTLS_VERIFY, y.verify, "verify")?;
-    let (check_hostname, check_origin) = bool_field(
-        vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME,
-        y.check_hostname,
-        "check_hostname",
-    )?;
+    let verify = flag("verify", y.verify)?;
+    let check_hostname = match names.check_hostname {
+        Some(_) => flag("check_hostname", y.check_hostname)?,
+        None => Sourced::default_value(true),
+    };
 
-    if let (None, Some((_, keyfile_origin))) = (&certfile, &keyfile) {
+    if let (None, Some(k)) = (&certfile, &keyfile) {
         return Err(TlsError::KeyfileWithoutCertfile {
-            keyfile_origin: keyfile_origin.clone(),
-            certfile: client_setting(&prefix, "certfile"),
+            keyfile_origin: k.origin.clone(),
+            certfile: key("certfile"),
         });
     }
-    if let Some((c, o)) = &certfile {
-        check_readable("client certificate file", c, o)?;
+    if let Some(c) = &certfile {
+        check_readable("client certificate file", &c.value, &c.origin)?;
         match &keyfile {
-            Some((k, ko)) => check_readable("client key file", k, ko)?,
-            None if !crate::pem::file_has_private_key(c) => {
+            Some(k) => check_readable("client key file", &k.value, &k.origin)?,
+            None if !crate::pem::file_has_private_key(&c.value) => {
                 return Err(TlsError::MissingKey {
-                    keyfile: client_setting(&prefix, "keyfile"),
-                    certfile: c.clone(),
-                    certfile_origin: o.clone(),
+                    keyfile: key("keyfile"),
+                    certfile: c.value.clone(),
+                    certfile_origin: c.origin.clone(),
                 })
             }
             None => {}
         }
     }
-    if let Some((c, o)) = &ca_bundle {
-        check_readable("CA bundle", c, o)?;
+    if let Some(c) = &ca_bundle {
+        check_readable("CA bundle", &c.value, &c.origin)?;
     }
 
-    let origin_of = |v: &Option<(PathBuf, Origin)>| {
-        v.as_ref()
-            .map(|(_, o)| o.clone())
-            .unwrap_or(Origin::Default)
-    };
-    let keyfile_origin = match (&keyfile, &certfile) {
-        (Some((_, o)), _) | (None, Some((_, o))) => o.clone(),
-        (None, None) => Origin::Default,
-    };
+    let origin_of = |v: Option<&Origin>| v.cloned().unwrap_or(Origin::Default);
+    let keyfile_origin = origin_of(
+        keyfile
+            .as_ref()
+            .map(|k| &k.origin)
+            .or(certfile.as_ref().map(|c| &c.origin)),
+    );
     Ok(Some(ClientTlsSettings {
         origins: ClientTlsOrigins {
-            certfile: origin_of(&certfile),
+            certfile: origin_of(certfile.as_ref().map(|c| &c.origin)),
             keyfile: keyfile_origin,
-            ca_bundle: origin_of(&ca_bundle),
-            keyfile_password: password
-                .as_ref()
-                .map(|(_, o)| o.clone())
-                .unwrap_or(Origin::Default),
-            verify: verify_origin,
-            check_hostname: check_origin,
+            ca_bundle: origin_of(ca_bundle.as_ref().map(|c| &c.origin)),
+            keyfile_password: origin_of(password.as_ref().map(|p| &p.origin)),
+            verify: verify.origin,
+            check_hostname: check_hostname.origin,
         },
-        certfile: certfile.map(|(p, _)| p),
-        keyfile: keyfile.map(|(p, _)| p),
-        ca_bundle: ca_bundle.map(|(p, _)| p),
-        keyfile_password: password.map(|(p, _)| p),
-        verify,
-        check_hostname,
+        certfile: certfile.map(|c| c.value),
+        keyfile: keyfile.map(|k| k.value),
+        ca_bundle: ca_bundle.map(|c| c.value),
+        keyfile_password: password.map(|p| p.value),
+        verify: verify.value,
+        check_hostname: check_hostname.value,
         yaml_prefix: prefix,
+        names: names.clone(),
     }))
 }

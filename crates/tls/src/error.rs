@@ -1,51 +1,12 @@
 //! One typed error for the crate. Every variant names where the bad value came from (a YAML key
 //! or an environment variable) and, where there is one, how to fix it.
 
-use std::fmt;
 use std::path::PathBuf;
 
-/// Where a resolved value came from, so error messages point at the right place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Origin {
-    /// Built-in default.
-    Default,
-    /// A YAML key, spelled out in full (e.g. `server_settings.tls.certfile`).
-    Yaml(String),
-    /// An environment variable.
-    Env(&'static str),
-}
+pub use plugwire_env::{InvalidBool, Key as Setting, Origin};
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Default => f.write_str("the built-in default"),
-            Origin::Yaml(key) => write!(f, "YAML key `{key}`"),
-            Origin::Env(var) => write!(f, "environment variable {var}"),
-        }
-    }
-}
-
-/// A setting that can be given in two places; used in "set X" messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting {
-    /// Full YAML key.
-    pub yaml: String,
-    /// Environment variable.
-    pub env: &'static str,
-}
-
-impl fmt::Display for Setting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "YAML key `{}` or environment variable {}",
-            self.yaml, self.env
-        )
-    }
-}
-
-/// Everything that can go wrong resolving settings or building a rustls config.
+/// Everything that can go wrong resolving TLS settings or building a rustls config. Host, port
+/// and socket paths are the server crate's concern, not this one's.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
@@ -57,17 +18,9 @@ pub enum TlsError {
         /// What it held.
         value: String,
     },
-    /// A port that is not an integer in 1..=65535.
-    #[error("invalid port {value:?} in {origin}: it must be an integer from 1 to 65535")]
-    InvalidPort {
-        /// Where it came from.
-        origin: Origin,
-        /// What it held.
-        value: String,
-    },
-    /// An empty or blank host.
-    #[error("invalid host {value:?} in {origin}: give an address or name to bind, e.g. 127.0.0.1 or 0.0.0.0")]
-    InvalidHost {
+    /// A gRPC `client_auth` that is not none, optional or require.
+    #[error("invalid client_auth {value:?} in {origin}: use none, optional or require (any case)")]
+    InvalidClientAuth {
         /// Where it came from.
         origin: Origin,
         /// What it held.
@@ -80,32 +33,6 @@ pub enum TlsError {
         origin: Origin,
         /// What it held.
         value: String,
-    },
-    /// A Unix socket path that is relative.
-    #[error("Unix socket path {path:?} in {origin} must be absolute")]
-    UdsNotAbsolute {
-        /// Where it came from.
-        origin: Origin,
-        /// The path.
-        path: PathBuf,
-    },
-    /// A Unix socket path whose directory does not exist.
-    #[error("the directory {parent:?} of the Unix socket path {path:?} in {origin} does not exist: create it first")]
-    UdsParentMissing {
-        /// Where it came from.
-        origin: Origin,
-        /// The socket path.
-        path: PathBuf,
-        /// Its parent directory.
-        parent: PathBuf,
-    },
-    /// TLS and a Unix socket together.
-    #[error("TLS is not supported on a Unix domain socket ({uds_origin} sets one, {tls_origin} turns TLS on): a Unix socket is protected by its file permissions and never leaves the host. Remove one of the two")]
-    UdsWithTls {
-        /// Where the socket path came from.
-        uds_origin: Origin,
-        /// Where TLS was turned on.
-        tls_origin: Origin,
     },
     /// TLS on but no certificate anywhere.
     #[error("TLS is enabled ({enabled_by}) but no certificate is configured: set {certfile} (and {keyfile}, unless the certificate file also holds the key)")]
@@ -138,20 +65,26 @@ pub enum TlsError {
         certfile: Setting,
     },
     /// Client certificates requested but nothing to verify them against.
-    #[error("ssl_cert_reqs={cert_reqs} ({cert_reqs_origin}) asks clients for certificates but no CA bundle is configured to verify them: set {ca_bundle}, or set ssl_cert_reqs to 0")]
+    #[error("{cert_reqs} ({cert_reqs_origin}) asks clients for certificates but no CA bundle is configured to verify them: set {ca_bundle}, or set {no_client_auth}")]
     MissingCaBundle {
-        /// The policy value.
-        cert_reqs: u8,
+        /// The policy as configured, e.g. `ssl_cert_reqs=2` or `client_auth=require`.
+        cert_reqs: String,
+        /// How to turn client certificates off, e.g. `ssl_cert_reqs to 0`.
+        no_client_auth: &'static str,
         /// Where it came from.
         cert_reqs_origin: Origin,
         /// Where a CA bundle can be given.
         ca_bundle: Setting,
     },
     /// Server TLS file variables set while TLS is off.
-    #[error("{var} is set but server TLS is not enabled: set PLUGINS_SERVER_SSL_ENABLED=true (or add server_settings.tls to the YAML), or unset {var}. plugwire never silently serves plaintext when TLS files are configured")]
+    #[error("{var} is set but server TLS is not enabled: set {enabled_var}=true (or add {tls_key} to the YAML), or unset {var}. plugwire never silently serves plaintext when TLS files are configured")]
     TlsVarWithoutTls {
         /// The variable that was set.
         var: &'static str,
+        /// The variable that turns TLS on.
+        enabled_var: &'static str,
+        /// The YAML block that turns TLS on.
+        tls_key: &'static str,
     },
     /// A file that cannot be read.
     #[error("cannot read {what} {path:?} ({origin}): {err}")]
@@ -250,6 +183,18 @@ pub enum TlsError {
         /// Where it came from.
         keyfile_origin: Origin,
     },
+    /// The server certificate is outside its validity period and the operator asked to refuse it.
+    #[error("the server certificate {path:?} ({origin}) {status}; refusing it because {refuse} is true. Renew the certificate (e.g. plugwire certs plugin NAME --force), or unset {refuse} to start with a warning")]
+    CertificateNotValid {
+        /// The certificate file.
+        path: std::path::PathBuf,
+        /// Where it came from.
+        origin: Origin,
+        /// "expired on DATE" / "is not valid before DATE".
+        status: String,
+        /// The setting that asked for the refusal.
+        refuse: Setting,
+    },
     /// Client: nothing to trust.
     #[error("server certificate verification is on but no CA bundle is configured and the system bundle {system_bundle} does not exist: set {ca_bundle}")]
     NoTrustStore {
@@ -273,4 +218,13 @@ pub enum TlsError {
         #[source]
         err: rustls::Error,
     },
+}
+
+impl From<InvalidBool> for TlsError {
+    fn from(e: InvalidBool) -> Self {
+        TlsError::InvalidBool {
+            var: e.var,
+            value: e.value,
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Reading certificates and private keys from PEM files, in every form decision 14 lists:
+//! Reading certificates and private keys from PEM files, in every form docs/decisions.md #14 lists:
 //! PKCS#8, encrypted PKCS#8 (with the password setting), PKCS#1 RSA, SEC1 EC, and a key inside
 //! the certificate file (`client.pem`). Legacy `Proc-Type: 4,ENCRYPTED` keys get an error that
 //! says how to convert them.

@@ -6,6 +6,11 @@
 //! Changes are detected by comparing file contents (not mtimes: Kubernetes swaps secret
 //! volumes through symlinks). A half-written rotation (new certificate, old key) fails to build;
 //! the old config stays in use and the failure is logged once, until the files change again.
+//!
+//! Each config put in use is also published on a `tokio::sync::watch` channel
+//! ([`ReloadableServerConfig::subscribe`]) for listeners that hold a config (gRPC, metrics),
+//! and the certificate's validity is checked at start and at each reload
+//! ([`crate::validity`]).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -16,7 +21,8 @@ use rustls::ServerConfig;
 
 use crate::error::TlsError;
 use crate::server_config::build_server_config;
-use crate::server_settings::ServerTlsSettings;
+use crate::server_tls::ServerTlsSettings;
+use crate::validity::{check_certificate, CertificateStatus};
 
 /// Contents of the certificate, key and CA files (`None` for an unreadable one).
 type Fingerprint = Vec<Option<Vec<u8>>>;
@@ -28,6 +34,10 @@ pub struct ReloadableServerConfig {
     current: ArcSwap<ServerConfig>,
     /// What the current config was built from, and the last fingerprint that failed to build.
     state: Mutex<(Fingerprint, Option<Fingerprint>)>,
+    /// The validity of the certificate in use.
+    status: Mutex<CertificateStatus>,
+    /// Every config put in use, for subscribers.
+    publish: tokio::sync::watch::Sender<Arc<ServerConfig>>,
 }
 
 fn fingerprint(s: &ServerTlsSettings) -> Fingerprint {
@@ -41,12 +51,41 @@ impl ReloadableServerConfig {
     /// Builds the first config; fails like [`build_server_config`].
     pub fn new(settings: ServerTlsSettings) -> Result<Self, TlsError> {
         let print = fingerprint(&settings);
+        let status = check_certificate(&settings)?;
         let config = build_server_config(&settings)?;
+        let (publish, _) = tokio::sync::watch::channel(Arc::clone(&config));
         Ok(ReloadableServerConfig {
             settings,
             current: ArcSwap::new(config),
             state: Mutex::new((print, None)),
+            status: Mutex::new(status),
+            publish,
         })
+    }
+
+    /// A receiver that sees every config put in use (the current one first).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<ServerConfig>> {
+        self.publish.subscribe()
+    }
+
+    /// The validity of the certificate in use, for `/health` and logs.
+    pub fn certificate(&self) -> Option<CertificateStatus> {
+        self.status.lock().ok().map(|s| s.clone())
+    }
+
+    /// Checks validity, builds, and puts the result in use (on error nothing changes).
+    fn rebuild(&self, print: Fingerprint) -> Result<(), TlsError> {
+        let status = check_certificate(&self.settings)?;
+        let config = build_server_config(&self.settings)?;
+        self.current.store(Arc::clone(&config));
+        self.publish.send_replace(config);
+        if let Ok(mut st) = self.status.lock() {
+            *st = status;
+        }
+        if let Ok(mut st) = self.state.lock() {
+            *st = (print, None);
+        }
+        Ok(())
     }
 
     /// The config new connections should use.
@@ -61,12 +100,7 @@ impl ReloadableServerConfig {
 
     /// Rebuilds from the files unconditionally; on error the old config stays in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let print = fingerprint(&self.settings);
-        let config = build_server_config(&self.settings)?;
-        self.current.store(config);
-        if let Ok(mut st) = self.state.lock() {
-            *st = (print, None);
-        }
+        self.rebuild(fingerprint(&self.settings))?;
         tracing::info!(certfile = %self.settings.certfile.display(), "TLS certificate reloaded");
         Ok(())
     }
@@ -85,12 +119,8 @@ impl ReloadableServerConfig {
                 return Ok(false);
             }
         }
-        match build_server_config(&self.settings) {
-            Ok(config) => {
-                self.current.store(config);
-                if let Ok(mut st) = self.state.lock() {
-                    *st = (print, None);
-                }
+        match self.rebuild(print.clone()) {
+            Ok(()) => {
                 tracing::info!(certfile = %self.settings.certfile.display(), "TLS certificate files changed: new connections use the new certificate");
                 Ok(true)
             }

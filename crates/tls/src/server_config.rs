@@ -2,7 +2,7 @@
 //! client-certificate policy of `ssl_cert_reqs`, with checks webpki alone does not explain well:
 //! X.509 v1 certificates (what the Python Makefile issues to the gateway) and EKUs without
 //! clientAuth are refused with a message that says so, and every refusal is logged with the
-//! certificate's subject and the precise reason (decision 2).
+//! certificate's subject and the precise reason (docs/decisions.md #2).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ use rustls::{
 use crate::certinfo::CertInfo;
 use crate::error::{Origin, TlsError};
 use crate::pem::{load_certificates, load_identity};
-use crate::server_settings::{server_key_settings, ClientCertPolicy, ServerTlsSettings};
+use crate::server_tls::{missing_ca_bundle, ClientCertPolicy, ServerTlsSettings};
 
 /// The only crypto provider plugwire uses (never ring).
 pub fn provider() -> Arc<CryptoProvider> {
@@ -51,7 +51,7 @@ pub fn load_roots(path: &std::path::Path, origin: &Origin) -> Result<RootCertSto
 /// or unreadable file, a bad key, a wrong password or a key that does not match the certificate.
 pub fn build_server_config(settings: &ServerTlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
-    let names = server_key_settings();
+    let names = settings.names.key_settings();
     let o = &settings.origins;
     let identity = load_identity(
         (&settings.certfile, &o.certfile),
@@ -77,14 +77,11 @@ pub fn build_server_config(settings: &ServerTlsSettings) -> Result<Arc<ServerCon
             let (ca, ca_origin) = match &settings.ca_bundle {
                 Some(ca) => (ca, &o.ca_bundle),
                 None => {
-                    return Err(TlsError::MissingCaBundle {
-                        cert_reqs: policy.as_int(),
-                        cert_reqs_origin: o.ssl_cert_reqs.clone(),
-                        ca_bundle: crate::error::Setting {
-                            yaml: "server_settings.tls.ca_bundle".to_string(),
-                            env: crate::vars::PLUGINS_SERVER_SSL_CA_CERTS,
-                        },
-                    })
+                    return Err(missing_ca_bundle(
+                        &settings.names,
+                        policy,
+                        o.ssl_cert_reqs.clone(),
+                    ))
                 }
             };
             let roots = load_roots(ca, ca_origin)?;

@@ -1,4 +1,4 @@
-//! Decision 1 on the gateway side: `mcp.tls` ← each set `PLUGINS_CLIENT_MTLS_*` variable, with a
+//! docs/decisions.md #1 on the gateway side: `mcp.tls` ← each set `PLUGINS_CLIENT_MTLS_*` variable, with a
 //! HashMap env, and errors that name the variable or the plugin's YAML key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +9,8 @@ use std::path::Path;
 
 use common::files;
 use plugwire_tls::{
-    resolve_client_tls, resolve_client_tls_named, vars, ClientTlsLayer, Origin, TlsError,
+    resolve_client_tls, resolve_client_tls_named, resolve_grpc_client_tls, vars, ClientTlsLayer,
+    Origin, TlsError,
 };
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -143,4 +144,53 @@ fn client_errors_name_variables_and_keys() {
     };
     let msg = err_text(resolve_client_tls(Some(&layer), &env(&[])));
     assert!(msg.contains("PLUGINS_CLIENT_MTLS_KEYFILE"), "{msg}");
+}
+
+// ---------------------------------------------------------------- gRPC client
+
+#[test]
+fn grpc_client_env_applies_only_without_a_tls_block() {
+    let f = files();
+    let e = env(&[
+        (vars::PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE, &s(&f.ca)),
+        (vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY, "false"),
+    ]);
+    assert!(resolve_grpc_client_tls("G", None, &env(&[]))
+        .unwrap()
+        .is_none());
+    let t = resolve_grpc_client_tls("G", None, &e).unwrap().unwrap();
+    assert_eq!(t.ca_bundle.as_deref(), Some(f.ca.as_path()));
+    assert!(!t.verify);
+    assert_eq!(
+        t.origins.verify,
+        Origin::Env(vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY)
+    );
+
+    // As upstream: an entry with `grpc.tls` ignores every variable.
+    let yaml = ClientTlsLayer {
+        certfile: Some(f.bundle.clone()),
+        ..Default::default()
+    };
+    let t = resolve_grpc_client_tls("G", Some(&yaml), &e)
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.ca_bundle, None);
+    assert!(t.verify && t.check_hostname);
+    assert_eq!(
+        t.origins.certfile,
+        Origin::Yaml("plugins[G].grpc.tls.certfile".into())
+    );
+
+    // The MCP variables never reach gRPC entries, and errors name gRPC's keys.
+    let mcp_only = env(&[(vars::PLUGINS_CLIENT_MTLS_VERIFY, "false")]);
+    assert!(resolve_grpc_client_tls("G", None, &mcp_only)
+        .unwrap()
+        .is_none());
+    let bad = env(&[(vars::PLUGINS_GRPC_CLIENT_MTLS_KEYFILE, &s(&f.key))]);
+    let msg = err_text(resolve_grpc_client_tls("G", None, &bad));
+    assert!(
+        msg.contains("PLUGINS_GRPC_CLIENT_MTLS_KEYFILE")
+            && msg.contains("plugins[G].grpc.tls.certfile"),
+        "{msg}"
+    );
 }

@@ -293,7 +293,7 @@ fn expired_and_not_yet_valid_client_certs_refused() {
 
 #[test]
 fn server_auth_only_cert_refused_as_client_cert() {
-    // A plugin's server certificate used to pose as the gateway (decision 2).
+    // A plugin's server certificate used to pose as the gateway (docs/decisions.md #2).
     let w = world();
     let plugin = w.pki.leaf(
         "other-plugin",
@@ -481,7 +481,7 @@ fn client_name_mismatch_lists_the_three_fixes() {
         ..settings.clone()
     };
     client_result(&w, &w.server_cert, &lax, "127.0.0.1").unwrap();
-    // Fix 3: an IP SAN; IP-literal server names work (decision 13), v4 and v6.
+    // Fix 3: an IP SAN; IP-literal server names work (docs/decisions.md #13), v4 and v6.
     let ip = w.pki.leaf(
         "ip",
         "example-plugin",

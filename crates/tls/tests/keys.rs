@@ -1,4 +1,4 @@
-//! Every key form of decision 14 loads (and builds a server config); every bad key gets an error
+//! Every key form of docs/decisions.md #14 loads (and builds a server config); every bad key gets an error
 //! that names the file and the setting to fix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

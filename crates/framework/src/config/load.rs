@@ -228,6 +228,7 @@ const SERVER_TLS_CHECKS: &[(&str, Check)] = &[
     ("ca_bundle", chk::<Option<String>>),
     ("keyfile_password", chk::<Option<String>>),
     ("ssl_cert_reqs", cert_reqs),
+    ("require_valid_certificate", lax_opt_bool),
 ];
 
 const ENTRY_CHECKS: &[(&str, Check)] = &[

@@ -407,7 +407,7 @@ fn default_reconnect_delay() -> f64 {
 }
 
 /// `mcp.tls`. `verify`/`check_hostname` are `None` when the YAML does not set them, so env
-/// variables can override field by field (decision 1); they serialize as their default `true`.
+/// variables can override field by field (docs/decisions.md #1); they serialize as their default `true`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MCPClientTLSConfig {
     #[serde(default)]
@@ -461,7 +461,15 @@ pub struct MCPServerTLSConfig {
     pub ca_bundle: Option<String>,
     #[serde(default)]
     pub keyfile_password: Option<String>,
-    /// 0 = no client cert, 1 = optional, 2 = required (decision 3: an integer).
+    /// 0 = no client cert, 1 = optional, 2 = required (docs/decisions.md #3: an integer).
     #[serde(default, deserialize_with = "lax::opt_i64")]
     pub ssl_cert_reqs: Option<i64>,
+    /// `true`: refuse an expired or not-yet-valid certificate instead of warning (plugwire only;
+    /// `PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT` overrides).
+    #[serde(
+        default,
+        deserialize_with = "lax::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_valid_certificate: Option<bool>,
 }

@@ -1,16 +1,17 @@
-//! Decision 1 on the server side, rule by rule: defaults ← YAML ← each set env var, with a HashMap env (never
+//! docs/decisions.md #1 on the server side, rule by rule: defaults ← YAML ← each set env var, with a HashMap env (never
 //! `set_var`), and error messages that name the variable or YAML key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The TLS crate's rcgen test PKI (files in a tempdir), shared rather than copied.
+#[path = "../../tls/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use plugwire_tls::{
-    resolve_server_settings, vars, ClientCertPolicy, Origin, ServerSettingsLayer, ServerTlsLayer,
-    TlsError,
-};
+use plugwire_env::vars;
+use plugwire_server::{resolve_server_settings, ServerError, ServerSettingsLayer};
+use plugwire_tls::{ClientCertPolicy, Origin, ServerTlsLayer};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -32,10 +33,12 @@ fn tls_layer(f: &Files) -> ServerTlsLayer {
         ca_bundle: Some(f.ca.clone()),
         keyfile_password: None,
         ssl_cert_reqs: None,
+        client_auth: None,
+        require_valid_certificate: None,
     }
 }
 
-fn err_text(r: Result<impl std::fmt::Debug, TlsError>) -> String {
+fn err_text(r: Result<impl std::fmt::Debug, ServerError>) -> String {
     r.expect_err("expected an error").to_string()
 }
 

@@ -1,0 +1,135 @@
+//! Every environment variable plugwire reads, in one place (linkerd2-proxy habit): a reader of
+//! this module sees the whole surface; code never spells a name twice.
+
+// ---- plugwire serve: MCP over HTTP (`server_settings`) ----
+/// Bind address of `plugwire serve`.
+pub const PLUGINS_SERVER_HOST: &str = "PLUGINS_SERVER_HOST";
+/// TCP port of `plugwire serve` (1-65535).
+pub const PLUGINS_SERVER_PORT: &str = "PLUGINS_SERVER_PORT";
+/// Unix socket path; excludes TLS.
+pub const PLUGINS_SERVER_UDS: &str = "PLUGINS_SERVER_UDS";
+/// Turns server TLS on (`true`) or off (`false`, even if the YAML has `tls`).
+pub const PLUGINS_SERVER_SSL_ENABLED: &str = "PLUGINS_SERVER_SSL_ENABLED";
+/// Server private key file.
+pub const PLUGINS_SERVER_SSL_KEYFILE: &str = "PLUGINS_SERVER_SSL_KEYFILE";
+/// Server certificate (chain) file.
+pub const PLUGINS_SERVER_SSL_CERTFILE: &str = "PLUGINS_SERVER_SSL_CERTFILE";
+/// CA bundle that client certificates must chain to.
+pub const PLUGINS_SERVER_SSL_CA_CERTS: &str = "PLUGINS_SERVER_SSL_CA_CERTS";
+/// Client certificate policy: 0 none, 1 optional, 2 required.
+pub const PLUGINS_SERVER_SSL_CERT_REQS: &str = "PLUGINS_SERVER_SSL_CERT_REQS";
+/// Password of an encrypted PKCS#8 server key.
+pub const PLUGINS_SERVER_SSL_KEYFILE_PASSWORD: &str = "PLUGINS_SERVER_SSL_KEYFILE_PASSWORD";
+/// `true`: refuse to start (and to reload) with an expired or not-yet-valid server certificate.
+pub const PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT: &str = "PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT";
+/// Request body limit in bytes (default 16 MiB); `--max-body-bytes` wins.
+pub const PLUGINS_SERVER_MAX_BODY_BYTES: &str = "PLUGINS_SERVER_MAX_BODY_BYTES";
+/// Extra accepted Host names, comma-separated (`name`, `name:port`, `name:*`).
+pub const PLUGINS_SERVER_ALLOWED_HOSTS: &str = "PLUGINS_SERVER_ALLOWED_HOSTS";
+
+// ---- plugwire serve: which transports ----
+/// Transports to serve: `http`, `stdio`, `grpc`, `unix`, or a comma list (`http,grpc`).
+pub const PLUGINS_TRANSPORT: &str = "PLUGINS_TRANSPORT";
+
+// ---- plugwire serve: gRPC (`grpc_server_settings`) ----
+/// gRPC bind address.
+pub const PLUGINS_GRPC_SERVER_HOST: &str = "PLUGINS_GRPC_SERVER_HOST";
+/// gRPC TCP port (default 50051).
+pub const PLUGINS_GRPC_SERVER_PORT: &str = "PLUGINS_GRPC_SERVER_PORT";
+/// gRPC over a Unix socket instead of TCP.
+pub const PLUGINS_GRPC_SERVER_UDS: &str = "PLUGINS_GRPC_SERVER_UDS";
+/// Turns gRPC server TLS on or off.
+pub const PLUGINS_GRPC_SERVER_SSL_ENABLED: &str = "PLUGINS_GRPC_SERVER_SSL_ENABLED";
+/// gRPC server certificate (chain) file.
+pub const PLUGINS_GRPC_SERVER_SSL_CERTFILE: &str = "PLUGINS_GRPC_SERVER_SSL_CERTFILE";
+/// gRPC server private key file.
+pub const PLUGINS_GRPC_SERVER_SSL_KEYFILE: &str = "PLUGINS_GRPC_SERVER_SSL_KEYFILE";
+/// CA bundle gRPC client certificates must chain to.
+pub const PLUGINS_GRPC_SERVER_SSL_CA_CERTS: &str = "PLUGINS_GRPC_SERVER_SSL_CA_CERTS";
+/// Password of an encrypted PKCS#8 gRPC server key.
+pub const PLUGINS_GRPC_SERVER_SSL_KEYFILE_PASSWORD: &str =
+    "PLUGINS_GRPC_SERVER_SSL_KEYFILE_PASSWORD";
+/// gRPC client certificate policy: `none`, `optional` or `require` (any case).
+pub const PLUGINS_GRPC_SERVER_SSL_CLIENT_AUTH: &str = "PLUGINS_GRPC_SERVER_SSL_CLIENT_AUTH";
+
+// ---- plugwire serve: raw Unix socket (`unix_socket_server_settings`) ----
+/// Path of the raw Unix-socket transport.
+pub const PLUGINS_UNIX_SOCKET_PATH: &str = "PLUGINS_UNIX_SOCKET_PATH";
+/// Older spelling of [`PLUGINS_UNIX_SOCKET_PATH`], read when that one is unset.
+pub const UNIX_SOCKET_PATH: &str = "UNIX_SOCKET_PATH";
+
+// ---- gateway side: MCP client (`mcp.tls`) ----
+/// Gateway client certificate file (or cert+key bundle).
+pub const PLUGINS_CLIENT_MTLS_CERTFILE: &str = "PLUGINS_CLIENT_MTLS_CERTFILE";
+/// Gateway client private key file.
+pub const PLUGINS_CLIENT_MTLS_KEYFILE: &str = "PLUGINS_CLIENT_MTLS_KEYFILE";
+/// CA bundle plugin server certificates must chain to.
+pub const PLUGINS_CLIENT_MTLS_CA_BUNDLE: &str = "PLUGINS_CLIENT_MTLS_CA_BUNDLE";
+/// `false` accepts any server certificate (dangerous).
+pub const PLUGINS_CLIENT_MTLS_VERIFY: &str = "PLUGINS_CLIENT_MTLS_VERIFY";
+/// `false` verifies the chain but not the host name.
+pub const PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME: &str = "PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME";
+/// Password of an encrypted PKCS#8 client key.
+pub const PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD: &str = "PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD";
+
+// ---- gateway side: gRPC client (`grpc.tls`) ----
+/// Gateway gRPC client certificate file.
+pub const PLUGINS_GRPC_CLIENT_MTLS_CERTFILE: &str = "PLUGINS_GRPC_CLIENT_MTLS_CERTFILE";
+/// Gateway gRPC client private key file.
+pub const PLUGINS_GRPC_CLIENT_MTLS_KEYFILE: &str = "PLUGINS_GRPC_CLIENT_MTLS_KEYFILE";
+/// CA bundle gRPC plugin server certificates must chain to.
+pub const PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE: &str = "PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE";
+/// Password of an encrypted PKCS#8 gRPC client key.
+pub const PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD: &str =
+    "PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD";
+/// `false` accepts any gRPC server certificate (dangerous).
+pub const PLUGINS_GRPC_CLIENT_MTLS_VERIFY: &str = "PLUGINS_GRPC_CLIENT_MTLS_VERIFY";
+
+// ---- plugins YAML ----
+/// The plugin server's plugins YAML.
+pub const PLUGINS_CONFIG_PATH: &str = "PLUGINS_CONFIG_PATH";
+/// The gateway side's plugins YAML.
+pub const PLUGINS_CONFIG_FILE: &str = "PLUGINS_CONFIG_FILE";
+/// Per-plugin timeout override in seconds.
+pub const PLUGINS_PLUGIN_TIMEOUT: &str = "PLUGINS_PLUGIN_TIMEOUT";
+
+// ---- logging ----
+/// A `tracing` filter (wins over [`LOG_LEVEL`]).
+pub const RUST_LOG: &str = "RUST_LOG";
+/// `DEBUG`, `INFO`, `WARNING`, `ERROR` (the Python runtime's variable).
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+/// Log line format: `text` (default) or `json` (one JSON object per line, for log pipelines).
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// Upstream's switch for `/metrics/prometheus` (anything but `true` turns metrics off).
+pub const ENABLE_METRICS: &str = "ENABLE_METRICS";
+
+/// The MCP server's variables, for docs and diagnostics.
+pub const SERVER: [&str; 10] = [
+    PLUGINS_SERVER_HOST,
+    PLUGINS_SERVER_PORT,
+    PLUGINS_SERVER_UDS,
+    PLUGINS_SERVER_SSL_ENABLED,
+    PLUGINS_SERVER_SSL_KEYFILE,
+    PLUGINS_SERVER_SSL_CERTFILE,
+    PLUGINS_SERVER_SSL_CA_CERTS,
+    PLUGINS_SERVER_SSL_CERT_REQS,
+    PLUGINS_SERVER_SSL_KEYFILE_PASSWORD,
+    PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT,
+];
+/// The MCP client's variables, for docs and diagnostics.
+pub const CLIENT: [&str; 6] = [
+    PLUGINS_CLIENT_MTLS_CERTFILE,
+    PLUGINS_CLIENT_MTLS_KEYFILE,
+    PLUGINS_CLIENT_MTLS_CA_BUNDLE,
+    PLUGINS_CLIENT_MTLS_VERIFY,
+    PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME,
+    PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD,
+];
+/// The gRPC client's variables.
+pub const GRPC_CLIENT: [&str; 5] = [
+    PLUGINS_GRPC_CLIENT_MTLS_CERTFILE,
+    PLUGINS_GRPC_CLIENT_MTLS_KEYFILE,
+    PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE,
+    PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD,
+    PLUGINS_GRPC_CLIENT_MTLS_VERIFY,
+];
