@@ -111,21 +111,7 @@ async fn serve_main(args: Args) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
+/// Completes on SIGTERM or SIGINT; SIGHUP is logged and ignored.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
-                _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
-            }
-        }
-        _ => {
-            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await
-        }
-    }
+    plugwire_server::signals::shutdown_signal().await
 }

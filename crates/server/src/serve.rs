@@ -72,6 +72,7 @@ impl ServeOptions {
         cli_allowed_hosts: &[String],
     ) -> Result<Self, ServerError> {
         let mut o = ServeOptions::default();
+        o.limits = crate::limits::resolve_limits(env)?;
         let max = match cli_max_body {
             Some(n) => Some(("--max-body-bytes".to_string(), n.to_string())),
             None => env
