@@ -4,8 +4,9 @@
 //! connections instead of reconnecting (and re-handshaking TLS) after each call. No
 //! `mcp-session-id` is issued and any or none is accepted (decision 11). HTTP errors exist only
 //! for requests that are not JSON-RPC at all (400), too large (413), for a refused Host (421)
-//! or for a method `/mcp` does not serve (405), for a body that stalls (408); every JSON-RPC
-//! request gets 200 (decision 12).
+//! or for a method `/mcp` does not serve (405), for a body that stalls (408), a non-JSON
+//! `content-type` (415) or an `accept` without JSON (406); every JSON-RPC request gets 200
+//! (decision 12).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -145,6 +146,9 @@ async fn post(app: &App, body_limits: BodyLimits, req: Request<Incoming>) -> Htt
             );
         }
     }
+    if let Some(refusal) = check_media_types(req.headers()) {
+        return refusal;
+    }
     let limit = app.max_body_bytes;
     let declared = req
         .headers()
@@ -192,6 +196,49 @@ async fn post(app: &App, body_limits: BodyLimits, req: Request<Incoming>) -> Htt
         Some(v) => json_response(StatusCode::OK, to_bytes(&v)),
         None => json_response(StatusCode::ACCEPTED, Bytes::new()),
     }
+}
+
+/// 415 for a body declared as something else than JSON, 406 for a client that accepts no JSON
+/// answer. Missing headers are accepted: both Python clients (ContextForge 1.0.0 and 1.1.0)
+/// always send `content-type: application/json` and `accept: application/json,
+/// text/event-stream`, so refusing explicit mismatches costs them nothing, while a hand-written
+/// `curl` without headers keeps working (the body must still be JSON-RPC).
+fn check_media_types(headers: &http::HeaderMap) -> Option<HttpResponse> {
+    fn essence(v: &str) -> String {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = essence(ct.to_str().unwrap_or("<not ASCII>"));
+        if ct != APPLICATION_JSON && !ct.ends_with("+json") {
+            return Some(rpc_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::INVALID_REQUEST,
+                &format!("Unsupported Media Type: content-type {ct:?}; send the JSON-RPC body as application/json"),
+            ));
+        }
+    }
+    let accepts: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(','))
+        .map(essence)
+        .filter(|r| !r.is_empty())
+        .collect();
+    let json_ok = accepts
+        .iter()
+        .any(|r| r == APPLICATION_JSON || r == "application/*" || r == "*/*");
+    if !accepts.is_empty() && !json_ok {
+        return Some(rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            codes::INVALID_REQUEST,
+            "Not Acceptable: this server answers application/json; accept application/json (MCP clients send `accept: application/json, text/event-stream`)",
+        ));
+    }
+    None
 }
 
 enum BodyError {

@@ -311,3 +311,50 @@ async fn listener_refuses_new_connections_during_the_drain() {
     assert_eq!(r.headers["connection"], "close");
     stop.await.unwrap();
 }
+
+/// Explicitly wrong media types are refused (415/406); missing headers are accepted (the
+/// Python clients always send both, hand-written tools often none).
+#[tokio::test]
+async fn wrong_content_type_or_accept_is_refused_missing_is_accepted() {
+    let srv = start_with(ConnLimits::default()).await;
+    let body = echo_call(1);
+    let mut c = Conn::tcp(srv.addr).await;
+    let cases: [(&[(&str, &str)], StatusCode); 6] = [
+        (
+            &[("content-type", "text/plain")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            &[("content-type", "application/x-www-form-urlencoded")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            &[("accept", "text/event-stream")],
+            StatusCode::NOT_ACCEPTABLE,
+        ),
+        (&[], StatusCode::OK),
+        (
+            &[
+                ("accept", "*/*"),
+                ("content-type", "application/json; charset=utf-8"),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            &[
+                ("accept", "application/json, text/event-stream"),
+                ("content-type", "application/json"),
+            ],
+            StatusCode::OK,
+        ),
+    ];
+    for (headers, want) in cases {
+        let r = c
+            .send(http::Method::POST, "/mcp", headers, body.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.status, want, "{headers:?}");
+        r.json();
+    }
+    srv.shutdown().await;
+}
