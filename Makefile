@@ -116,3 +116,14 @@ bench: venv
 bench-smoke:
 	$(CARGO) build --quiet -p plugwire -p plugwire-bench
 	target/debug/plugwire-bench run --smoke --plugwire target/debug/plugwire --out target/bench-smoke.md
+
+# ---------------------------------------------------------------- reliability
+# Not part of `make test`. FUZZ_SECONDS per target; a crash is kept in crates/fuzz/corpus (replayed by make test).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz soak
+fuzz:
+	$(CARGO) run --quiet --release -p plugwire-fuzz -- run --seconds $(FUZZ_SECONDS)
+# SOAK_CALLS (default 1,000,000) at c=16 over mTLS, with rotation, SIGTERM/restart and abuse (scripts/soak).
+soak:
+	$(CARGO) build --quiet -p plugwire -p plugwire-bench
+	bash scripts/soak/soak.sh
