@@ -139,7 +139,7 @@ fn duplicate_line(text: &str, key: &str) -> Option<usize> {
         }
         let Some(k) = line_key(rest) else { continue };
         match scopes.iter_mut().find(|(c, _)| *c == col) {
-            Some((_, keys)) if keys.iter().any(|seen| *seen == k) => {
+            Some((_, keys)) if keys.contains(&k) => {
                 if k == key {
                     return Some(i + 1);
                 }
