@@ -207,3 +207,14 @@ image:
 	echo "make image: no working container builder (docker, podman or buildah with a reachable engine) on this machine." >&2; \
 	echo "The binary it packages is built and checked by 'make static'; build the image elsewhere with: docker build -f deploy/Dockerfile -t $(IMAGE) ." >&2; \
 	exit 1
+
+# ---------------------------------------------------------------- reliability
+# Not part of `make test`. FUZZ_SECONDS per target; a crash is kept in crates/fuzz/corpus (replayed by make test).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz soak
+fuzz:
+	$(CARGO) run --quiet --release -p plugwire-fuzz -- run --seconds $(FUZZ_SECONDS)
+# SOAK_CALLS (default 1,000,000) at c=16 over mTLS, with rotation, SIGTERM/restart and abuse (scripts/soak).
+soak:
+	$(CARGO) build --quiet -p plugwire -p plugwire-bench
+	SOAK_BIN_DIR="$(TARGET_DIR)/debug" bash scripts/soak/soak.sh

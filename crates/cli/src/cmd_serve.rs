@@ -148,25 +148,9 @@ fn refuse_unbuilt(transports: &Transports, env: &dyn Env) -> Result<(), ServerEr
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
-/// the future is first polled: called before the sockets are bound, a SIGTERM sent as soon as
-/// the socket appears is a drain, never the default "killed by signal 15".
+/// Completes on SIGTERM or SIGINT; SIGHUP is logged and ignored. The future is created (and
+/// so its handlers installed on the runtime) before the sockets are bound: a SIGTERM sent as soon
+/// as the socket appears is a drain, never the default "killed by signal 15".
 fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: draining in-flight requests"),
-                    _ = int.recv() => tracing::info!("SIGINT: draining in-flight requests"),
-                }
-            }
-            _ => {
-                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-                std::future::pending::<()>().await
-            }
-        }
-    }
+    plugwire_server::signals::shutdown_signal()
 }

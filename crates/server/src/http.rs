@@ -4,14 +4,17 @@
 //! connections instead of reconnecting (and re-handshaking TLS) after each call. No
 //! `mcp-session-id` is issued and any or none is accepted (decision 11). HTTP errors exist only
 //! for requests that are not JSON-RPC at all (400), too large (413), for a refused Host (421)
-//! or for a method `/mcp` does not serve (405); every JSON-RPC request gets 200 (decision 12).
+//! or for a method `/mcp` does not serve (405), for a body that stalls (408), a non-JSON
+//! `content-type` (415) or an `accept` without JSON (406); every JSON-RPC request gets 200
+//! (decision 12).
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use plugwire_mcp::headers::{APPLICATION_JSON, MCP_PATH, MCP_PROTOCOL_VERSION};
 use plugwire_mcp::{codes, parse_message, ErrorResponse, ProtocolVersion};
@@ -39,12 +42,36 @@ pub struct App {
 /// The response type of every route.
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// The main port's service: `/mcp` and `/health`.
+/// How long a request body may take (see [`crate::limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// The whole body must arrive within this.
+    pub timeout: Duration,
+    /// Slowest average rate in bytes/s after [`crate::limits::BODY_RATE_GRACE`] (0: none).
+    pub min_rate: u64,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        crate::listen::ConnLimits::default().body()
+    }
+}
+
+/// The main port's service: `/mcp` and `/health`, with the default body limits.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+    handle_with(app, BodyLimits::default(), req).await
+}
+
+/// The main port's service with explicit body limits.
+pub async fn handle_with(
+    app: Arc<App>,
+    body: BodyLimits,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
     // The request line is copied for the log only when debug logging is on (hot path).
     let logged = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
-    let resp = route(&app, req).await;
+    let resp = route(&app, body, req).await;
     if let Some((method, path)) = logged {
         tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     }
@@ -62,7 +89,7 @@ pub async fn handle_health_only(req: Request<Incoming>) -> Result<HttpResponse, 
     })
 }
 
-async fn route(app: &App, req: Request<Incoming>) -> HttpResponse {
+async fn route(app: &App, body: BodyLimits, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path();
     if path == "/health" {
         return health(req.method());
@@ -94,7 +121,7 @@ async fn route(app: &App, req: Request<Incoming>) -> HttpResponse {
         return text(StatusCode::FORBIDDEN, "Invalid Origin header");
     }
     match *req.method() {
-        Method::POST => post(app, req).await,
+        Method::POST => post(app, body, req).await,
         // Stateless: there is no session to terminate, and DELETE is how the Python client
         // says goodbye (with the session id some other server gave it).
         Method::DELETE => json_response(StatusCode::OK, Bytes::new()),
@@ -112,7 +139,7 @@ async fn route(app: &App, req: Request<Incoming>) -> HttpResponse {
     }
 }
 
-async fn post(app: &App, req: Request<Incoming>) -> HttpResponse {
+async fn post(app: &App, body_limits: BodyLimits, req: Request<Incoming>) -> HttpResponse {
     if let Some(v) = req.headers().get(MCP_PROTOCOL_VERSION) {
         let v = v.to_str().unwrap_or("<not ASCII>");
         if v.parse::<ProtocolVersion>().is_err() {
@@ -125,6 +152,9 @@ async fn post(app: &App, req: Request<Incoming>) -> HttpResponse {
             );
         }
     }
+    if let Some(refusal) = check_media_types(req.headers()) {
+        return refusal;
+    }
     let limit = app.max_body_bytes;
     let declared = req
         .headers()
@@ -134,10 +164,21 @@ async fn post(app: &App, req: Request<Incoming>) -> HttpResponse {
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(limit),
-        Err(e) => {
+    let body = match read_body(req.into_body(), limit, declared, body_limits).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(limit),
+        Err(BodyError::Stalled(why)) => {
+            tracing::warn!("request body {why}; answered 408 and closed the connection");
+            let mut r = rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::INVALID_REQUEST,
+                &format!("Request Timeout: the request body {why}"),
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Err(BodyError::Read(e)) => {
             tracing::debug!("reading request body failed: {e}");
             return rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -160,6 +201,111 @@ async fn post(app: &App, req: Request<Incoming>) -> HttpResponse {
     match dispatch::handle_message(&app.backend, msg).await {
         Some(v) => json_response(StatusCode::OK, to_bytes(&v)),
         None => json_response(StatusCode::ACCEPTED, Bytes::new()),
+    }
+}
+
+/// 415 for a body declared as something else than JSON, 406 for a client that accepts no JSON
+/// answer. Missing headers are accepted: both Python clients (ContextForge 1.0.0 and 1.1.0)
+/// always send `content-type: application/json` and `accept: application/json,
+/// text/event-stream`, so refusing explicit mismatches costs them nothing, while a hand-written
+/// `curl` without headers keeps working (the body must still be JSON-RPC).
+fn check_media_types(headers: &http::HeaderMap) -> Option<HttpResponse> {
+    fn essence(v: &str) -> String {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = essence(ct.to_str().unwrap_or("<not ASCII>"));
+        if ct != APPLICATION_JSON && !ct.ends_with("+json") {
+            return Some(rpc_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::INVALID_REQUEST,
+                &format!("Unsupported Media Type: content-type {ct:?}; send the JSON-RPC body as application/json"),
+            ));
+        }
+    }
+    let accepts: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(','))
+        .map(essence)
+        .filter(|r| !r.is_empty())
+        .collect();
+    let json_ok = accepts
+        .iter()
+        .any(|r| r == APPLICATION_JSON || r == "application/*" || r == "*/*");
+    if !accepts.is_empty() && !json_ok {
+        return Some(rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            codes::INVALID_REQUEST,
+            "Not Acceptable: this server answers application/json; accept application/json (MCP clients send `accept: application/json, text/event-stream`)",
+        ));
+    }
+    None
+}
+
+enum BodyError {
+    TooLarge,
+    /// Why, in words that end "… the request body {why}".
+    Stalled(String),
+    Read(hyper::Error),
+}
+
+/// Reads a body of at most `limit` bytes under the body timeout and minimum rate. A stalled
+/// body would otherwise hold its connection and the bytes received so far for ever.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    declared: Option<u64>,
+    t: BodyLimits,
+) -> Result<Bytes, BodyError> {
+    let start = tokio::time::Instant::now();
+    let deadline = start + t.timeout;
+    // Reserve what the header announces (at most 1 MiB up front: a declared length costs
+    // nothing to send), so a body is not copied again as it grows.
+    let reserve = declared.map_or(0, |n| n.min(1 << 20) as usize);
+    let mut buf = BytesMut::with_capacity(reserve);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                None => return Ok(buf.freeze()),
+                Some(Err(e)) => return Err(BodyError::Read(e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if buf.len() + data.len() > limit {
+                            return Err(BodyError::TooLarge);
+                        }
+                        buf.extend_from_slice(&data);
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(BodyError::Stalled(format!(
+                    "did not arrive within {:.1}s ({} bytes received); PLUGINS_SERVER_BODY_TIMEOUT sets the limit",
+                    t.timeout.as_secs_f64(),
+                    buf.len()
+                )));
+            }
+            _ = tick.tick() => {
+                let elapsed = start.elapsed();
+                if t.min_rate > 0 && elapsed >= crate::limits::BODY_RATE_GRACE {
+                    let expected = t.min_rate as f64 * elapsed.as_secs_f64();
+                    if (buf.len() as f64) < expected {
+                        return Err(BodyError::Stalled(format!(
+                            "arrived slower than {} bytes/s ({} bytes in {:.1}s); PLUGINS_SERVER_BODY_MIN_RATE sets the limit",
+                            t.min_rate,
+                            buf.len(),
+                            elapsed.as_secs_f64()
+                        )));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -13,7 +13,10 @@
 //! - [`http`]: the hyper service: `/mcp`, `/health`, body limit, Host policy, status codes.
 //! - [`host`]: the Host/Origin policy (README decision 10).
 //! - [`listen`]: accept loops (TCP plain/TLS, Unix socket, health port), TLS handshake in the
-//!   connection's task under a timeout, graceful drain.
+//!   connection's task under a timeout, the per-listener connection cap.
+//! - `drain`: graceful drain of a kept-alive connection without losing a request already sent.
+//! - [`limits`]: timeouts, minimum body rate, connection cap, drain deadline, and their variables.
+//! - [`signals`]: SIGTERM/SIGINT start the drain; SIGHUP is logged and ignored.
 //! - [`tls_log`]: handshake logging (peer, client certificate subject/issuer, failure reason).
 //! - [`stdio`]: newline-delimited JSON-RPC on stdin/stdout.
 //! - [`settings`]: host, port and Unix socket of `server_settings` (+ `PLUGINS_SERVER_*`).
@@ -30,9 +33,11 @@
 
 pub mod backend;
 pub mod dispatch;
+mod drain;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod limits;
 pub mod listen;
 pub mod manager_backend;
 pub mod metered;
@@ -40,6 +45,7 @@ pub mod metrics_route;
 pub mod observe;
 pub mod serve;
 pub mod settings;
+pub mod signals;
 pub mod stdio;
 pub mod tls_log;
 pub mod transport;
@@ -48,6 +54,7 @@ pub use backend::Backend;
 pub use error::ServerError;
 pub use host::HostPolicy;
 pub use http::{App, DEFAULT_MAX_BODY_BYTES};
+pub use limits::resolve_limits;
 pub use listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
 pub use manager_backend::{build_manager, initialize_manager, ManagerBackend};
 pub use settings::{resolve_server_settings, ServerSettings, ServerSettingsLayer};

@@ -1,9 +1,9 @@
 //! Accept loops: TCP (plain or TLS), Unix socket, and the plain health port.
 //!
-//! Each connection runs in its own task; with TLS the handshake runs there too, under a
-//! timeout, so a slow or silent client never holds up the accept loop or anyone else. On
-//! shutdown the loop stops accepting, tells every open connection to finish its in-flight
-//! request and close (hyper's graceful shutdown), and waits up to the drain timeout.
+//! Each connection runs in its own task, under a permit of its listener's connection cap; with
+//! TLS the handshake runs there too, under a timeout, so a slow or silent client never holds
+//! up the accept loop or anyone else. On shutdown the listener is closed at once and every
+//! connection drains (see [`crate::drain`]) for at most the drain timeout.
 
 use std::future::Future;
 use std::io;
@@ -14,15 +14,16 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::http::{self, App};
+use crate::drain::{Drain, Phase};
+use crate::http::{self, App, BodyLimits};
 use crate::observe;
-use crate::tls_log;
+use crate::{limits, tls_log};
 use plugwire_metrics::Transport;
 
 /// Where a TLS listener gets its rustls config: fixed, or re-read from the certificate files
@@ -51,15 +52,23 @@ impl From<Arc<rustls::ServerConfig>> for TlsSource {
     }
 }
 
-/// Per-connection limits.
+/// Per-connection and per-listener limits (see [`crate::limits`] for the variables).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
     /// Longest a TLS handshake (or the first byte of it) may take.
     pub handshake_timeout: Duration,
-    /// Longest a client may take to send a request's headers (slowloris guard).
+    /// Longest a client may take to send a request's headers (slowloris guard); also how long
+    /// a kept-alive connection may stay idle.
     pub header_read_timeout: Duration,
     /// Longest shutdown waits for in-flight requests before closing connections anyway.
     pub drain_timeout: Duration,
+    /// Longest a request body may take in full (then 408 and the connection is closed).
+    pub body_timeout: Duration,
+    /// Slowest average body rate in bytes/s, checked after [`limits::BODY_RATE_GRACE`]
+    /// (0: no rate check).
+    pub min_body_rate: u64,
+    /// Most open connections per listener; more are refused at accept.
+    pub max_connections: usize,
 }
 
 impl Default for ConnLimits {
@@ -67,7 +76,20 @@ impl Default for ConnLimits {
         ConnLimits {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: limits::DEFAULT_DRAIN_TIMEOUT,
+            body_timeout: limits::DEFAULT_BODY_TIMEOUT,
+            min_body_rate: limits::DEFAULT_BODY_MIN_RATE,
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ConnLimits {
+    /// The body limits the HTTP layer applies.
+    pub fn body(&self) -> BodyLimits {
+        BodyLimits {
+            timeout: self.body_timeout,
+            min_rate: self.min_body_rate,
         }
     }
 }
@@ -87,7 +109,7 @@ pub async fn serve_tcp(
             let l = Arc::clone(&listener);
             async move { l.accept().await }
         },
-        move |(tcp, peer): (TcpStream, SocketAddr), watcher, stopping| {
+        move |(tcp, peer): (TcpStream, SocketAddr), drain: Drain| {
             let app = Arc::clone(&app);
             let tls = tls.clone();
             let transport = if tls.is_some() {
@@ -98,15 +120,16 @@ pub async fn serve_tcp(
             tokio::spawn(observe::counted(transport, async move {
                 let _ = tcp.set_nodelay(true);
                 match tls {
-                    None => serve_main_io(tcp, app, limits, watcher).await,
+                    None => serve_main_io(tcp, app, limits, drain).await,
                     Some(source) => {
                         let acceptor = TlsAcceptor::from(source.config());
-                        tls_connection(tcp, peer, acceptor, app, limits, watcher, stopping).await
+                        tls_connection(tcp, peer, acceptor, app, limits, drain).await
                     }
                 }
             }));
         },
-        limits.drain_timeout,
+        limits,
+        "main",
         shutdown,
     )
     .await
@@ -125,14 +148,15 @@ pub async fn serve_unix(
             let l = Arc::clone(&listener);
             async move { l.accept().await }
         },
-        move |(stream, _addr), watcher, _stopping| {
+        move |(stream, _addr), drain: Drain| {
             let app = Arc::clone(&app);
             tokio::spawn(observe::counted(
                 Transport::Unix,
-                serve_main_io(stream, app, limits, watcher),
+                serve_main_io(stream, app, limits, drain),
             ));
         },
-        limits.drain_timeout,
+        limits,
+        "unix",
         shutdown,
     )
     .await
@@ -151,36 +175,47 @@ pub async fn serve_health(
             let l = Arc::clone(&listener);
             async move { l.accept().await }
         },
-        move |(tcp, _peer): (TcpStream, SocketAddr), watcher, _stopping| {
+        move |(tcp, _peer): (TcpStream, SocketAddr), drain: Drain| {
             tokio::spawn(observe::counted(
                 Transport::Http,
-                serve_health_io(tcp, limits, watcher),
+                serve_health_io(tcp, limits, drain),
             ));
         },
-        limits.drain_timeout,
+        limits,
+        "health",
         shutdown,
     )
     .await
 }
 
+/// Accepts until `shutdown`, each connection under a permit of the listener's cap; then closes
+/// the listener at once (new connections are refused, not left in the backlog) and drains.
 async fn accept_loop<T, F, A, C>(
     mut accept: A,
     on_conn: C,
-    drain_timeout: Duration,
+    limits: ConnLimits,
+    listener: &'static str,
     shutdown: impl Future<Output = ()>,
 ) where
     A: FnMut() -> F,
     F: Future<Output = io::Result<T>>,
-    C: Fn(T, Watcher, Stopping),
+    C: Fn(T, Drain),
 {
-    let graceful = GracefulShutdown::new();
-    let (stopping_tx, stopping) = watch::channel(false);
+    let cap = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(cap));
+    let (phase_tx, phase) = watch::channel(Phase::Serving);
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             res = accept() => match res {
-                Ok(conn) => on_conn(conn, graceful.watcher(), Stopping(stopping.clone())),
+                Ok(conn) => match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => on_conn(conn, Drain::new(phase.clone(), permit)),
+                    // Dropping the stream closes it: the peer sees the refusal at once
+                    // instead of waiting in a queue that grows without bound.
+                    Err(_) => refusals.note(listener, cap),
+                },
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning, keep serving.
                     tracing::warn!("accept failed: {e}");
@@ -189,30 +224,52 @@ async fn accept_loop<T, F, A, C>(
             }
         }
     }
-    let _ = stopping_tx.send(true);
-    let open = graceful.count();
+    // Closes the listening socket (the closure owns the last reference to it).
+    drop(accept);
+    let _ = phase_tx.send(Phase::Draining);
+    let open = cap - permits.available_permits();
     if open > 0 {
-        tracing::info!(connections = open, "draining in-flight requests");
+        tracing::info!(listener, connections = open, "draining in-flight requests");
     }
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    let all_closed = permits.acquire_many(cap as u32);
+    if tokio::time::timeout(limits.drain_timeout, all_closed)
         .await
         .is_err()
     {
         tracing::warn!(
-            "connections still busy after {}s; closing them",
-            drain_timeout.as_secs()
+            listener,
+            "connections still busy after {:.1}s (PLUGINS_SERVER_DRAIN_TIMEOUT); closing them",
+            limits.drain_timeout.as_secs_f64()
         );
+        let _ = phase_tx.send(Phase::Closed);
+        // Each connection task returns on `Closed`; give them a moment to drop their sockets.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), permits.acquire_many(cap as u32)).await;
     }
 }
 
-/// Tells connections still in their TLS handshake that the server is stopping: they are
-/// dropped instead of holding up the drain (they have no request in flight).
-#[derive(Clone)]
-struct Stopping(watch::Receiver<bool>);
+/// Counts connections refused over the cap, logged at most once a second.
+#[derive(Default)]
+struct Refusals {
+    since_log: u64,
+    last_log: Option<Instant>,
+}
 
-impl Stopping {
-    async fn wait(&mut self) {
-        let _ = self.0.wait_for(|v| *v).await;
+impl Refusals {
+    fn note(&mut self, listener: &str, cap: usize) {
+        self.since_log += 1;
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                listener,
+                refused = self.since_log,
+                "connection refused: {cap} connections open (PLUGINS_SERVER_MAX_CONNECTIONS)"
+            );
+            self.since_log = 0;
+            self.last_log = Some(Instant::now());
+        }
     }
 }
 
@@ -225,30 +282,44 @@ fn http1_builder(limits: ConnLimits) -> http1::Builder {
     builder
 }
 
-/// Serves `/mcp` + `/health` on one connection; the watcher lets shutdown finish the
-/// in-flight request, then close.
-async fn serve_main_io<I>(io: I, app: Arc<App>, limits: ConnLimits, watcher: Watcher)
+/// Serves `/mcp` + `/health` on one connection until it closes or the drain ends it.
+async fn serve_main_io<I>(io: I, app: Arc<App>, limits: ConnLimits, drain: Drain)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let builder = http1_builder(limits);
-    let conn = builder.serve_connection(
-        TokioIo::new(io),
-        service_fn(move |req| http::handle(Arc::clone(&app), req)),
-    );
-    if let Err(e) = watcher.watch(conn).await {
+    let body = limits.body();
+    let track = drain.tracker();
+    let svc = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        let track = track.clone();
+        async move {
+            let _busy = track.begin();
+            let resp = http::handle_with(app, body, req).await;
+            Ok::<_, std::convert::Infallible>(track.finish(resp?))
+        }
+    });
+    let conn = http1_builder(limits).serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = drain.run(conn).await {
         tracing::debug!("connection closed with error: {e}");
     }
 }
 
 /// Serves `/health` only on one connection.
-async fn serve_health_io<I>(io: I, limits: ConnLimits, watcher: Watcher)
+async fn serve_health_io<I>(io: I, limits: ConnLimits, drain: Drain)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let builder = http1_builder(limits);
-    let conn = builder.serve_connection(TokioIo::new(io), service_fn(http::handle_health_only));
-    if let Err(e) = watcher.watch(conn).await {
+    let track = drain.tracker();
+    let svc = service_fn(move |req| {
+        let track = track.clone();
+        async move {
+            let _busy = track.begin();
+            let resp = http::handle_health_only(req).await;
+            Ok::<_, std::convert::Infallible>(track.finish(resp?))
+        }
+    });
+    let conn = http1_builder(limits).serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = drain.run(conn).await {
         tracing::debug!("health connection closed with error: {e}");
     }
 }
@@ -261,12 +332,11 @@ async fn tls_connection(
     acceptor: TlsAcceptor,
     app: Arc<App>,
     limits: ConnLimits,
-    watcher: Watcher,
-    mut stopping: Stopping,
+    mut drain: Drain,
 ) {
     let mut first = [0u8; 8];
     let peeked = tokio::select! {
-        _ = stopping.wait() => return,
+        _ = drain.stopping() => return,
         r = tokio::time::timeout(limits.handshake_timeout, tcp.peek(&mut first)) => r,
     };
     let n = match peeked {
@@ -305,7 +375,7 @@ async fn tls_connection(
         return;
     }
     let accepted = tokio::select! {
-        _ = stopping.wait() => return,
+        _ = drain.stopping() => return,
         r = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => r,
     };
     let stream = match accepted {
@@ -323,5 +393,5 @@ async fn tls_connection(
     };
     observe::handshake_accepted();
     tls_log::log_success(peer, stream.get_ref().1);
-    serve_main_io(stream, app, limits, watcher).await
+    serve_main_io(stream, app, limits, drain).await
 }

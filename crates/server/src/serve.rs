@@ -62,7 +62,10 @@ impl ServeOptions {
         cli_max_body: Option<u64>,
         cli_allowed_hosts: &[String],
     ) -> Result<Self, ServerError> {
-        let mut o = ServeOptions::default();
+        let mut o = ServeOptions {
+            limits: crate::limits::resolve_limits(env)?,
+            ..ServeOptions::default()
+        };
         let max = match cli_max_body {
             Some(n) => Some(("--max-body-bytes".to_string(), n.to_string())),
             None => env

@@ -87,18 +87,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                ConfigError::NotFound {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
+        let text = super::read::read_bounded(path, env)?;
         let mut cfg = Self::load_str(&text, &path.display().to_string(), env)?;
         cfg.source = Some(path.to_path_buf());
         Ok(cfg)
@@ -114,10 +103,7 @@ impl Config {
         let value: Value = if rendered.trim().is_empty() {
             Value::Null
         } else {
-            yaml_serde::from_str(&rendered).map_err(|e| ConfigError::Yaml {
-                file: source.to_owned(),
-                message: e.to_string(),
-            })?
+            super::read::parse_yaml(&rendered, source)?
         };
         let mut cfg = parse_value(value, source)?;
         cfg.source = Some(PathBuf::from(source));

@@ -5,6 +5,7 @@
 
 mod error;
 mod load;
+pub mod read;
 mod template;
 
 use std::collections::{BTreeSet, HashSet};

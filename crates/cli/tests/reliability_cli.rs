@@ -1,0 +1,148 @@
+//! `plugwire serve` as a process under signals and hostile config files: SIGHUP never kills,
+//! SIGINT drains like SIGTERM, an endless or oversized config and duplicate keys are refused
+//! quickly with the file named. Time bounds only prove "does not hang".
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PLUGINS: &str = r#"
+plugins:
+  - name: DenyListPlugin
+    kind: plugins.deny_filter.deny.DenyListPlugin
+    hooks: ["prompt_pre_fetch", "tool_pre_invoke"]
+    config:
+      words: [innovative]
+"#;
+
+const NO_HANG: Duration = Duration::from_secs(30);
+
+fn plugwire() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_plugwire"));
+    c.env_clear();
+    c.arg("serve");
+    c
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_for_socket(path: &Path, child: &mut Child) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "server exited early");
+        assert!(start.elapsed() < NO_HANG, "socket never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn health(sock: &Path) -> String {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines().next().unwrap_or("").to_string()
+}
+
+/// Waits for the child with a generous bound (kills it and fails when it hangs).
+fn wait_bounded(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > NO_HANG {
+            let _ = child.kill();
+            panic!("plugwire serve did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn serve_uds(dir: &Path) -> (Child, std::path::PathBuf) {
+    let sock = dir.join("p.sock");
+    let cfg = dir.join("plugins.yaml");
+    std::fs::write(&cfg, PLUGINS).unwrap();
+    let mut child = plugwire()
+        .arg("--config")
+        .arg(&cfg)
+        .env("PLUGINS_SERVER_UDS", &sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&sock, &mut child);
+    (child, sock)
+}
+
+#[test]
+fn sighup_is_logged_and_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, sock) = serve_uds(dir.path());
+    assert!(health(&sock).contains("200"));
+    signal(&child, "-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-HUP");
+    // Still serving after two SIGHUPs.
+    assert!(health(&sock).contains("200"));
+    signal(&child, "-INT");
+    let out = wait_bounded(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(err.contains("SIGHUP received and ignored"), "{err}");
+    assert!(err.contains("SIGINT: draining"), "{err}");
+}
+
+fn refused_config(path: &Path) -> String {
+    let child = plugwire()
+        .env("PLUGINS_CONFIG_PATH", path)
+        .env("PLUGINS_SERVER_UDS", "/nonexistent-dir/never.sock")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_bounded(child);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn dev_zero_and_oversized_configs_are_refused_quickly() {
+    let err = refused_config(Path::new("/dev/zero"));
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    let mut text = String::from(PLUGINS);
+    while text.len() <= 4 * 1024 * 1024 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&big, text).unwrap();
+    let err = refused_config(&big);
+    assert!(
+        err.contains("big.yaml") && err.contains("PLUGINS_CONFIG_MAX_BYTES"),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_refused_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dup.yaml");
+    std::fs::write(&path, format!("{PLUGINS}plugins:\n")).unwrap();
+    let err = refused_config(&path);
+    assert!(err.contains("dup.yaml"), "{err}");
+    assert!(err.contains("line 8: duplicate key \"plugins\""), "{err}");
+    std::fs::write(&path, format!("{PLUGINS}    name: Other\n")).unwrap();
+    let err = refused_config(&path);
+    assert!(err.contains("duplicate key \"name\""), "{err}");
+}

@@ -1,0 +1,150 @@
+//! Graceful drain of one HTTP/1.1 connection, without losing a request a client already sent.
+//!
+//! hyper's own graceful shutdown closes a kept-alive connection as soon as it is between
+//! requests, even when the next request is already in the socket buffer: the client then gets
+//! EOF for a call it has sent, and the Python gateway does not retry it. So a draining
+//! connection is kept open and read instead:
+//! - a request that arrives (or is in progress) is answered, and that answer carries
+//!   `connection: close`, so hyper closes the connection right after it and the client knows
+//!   not to reuse it;
+//! - a connection with no request in progress for [`DRAIN_IDLE_GRACE`] is closed (a request
+//!   written at that very moment is the one case no HTTP/1.1 server can tell apart; a gateway
+//!   pool under load is never idle that long, an idle pool does not lose anything);
+//! - at the drain deadline ([`Phase::Closed`]) whatever is left is closed.
+//!
+//! Each connection holds a permit of its listener's connection cap; the listener's drain is
+//! over when every permit is back.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{header, HeaderValue, Response};
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+use crate::limits::DRAIN_IDLE_GRACE;
+
+/// Where a listener is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Accepting and serving.
+    Serving,
+    /// Listener closed; connections finish what was sent and close.
+    Draining,
+    /// Drain deadline passed: every connection is closed now.
+    Closed,
+}
+
+/// One connection's view of the drain, and its slot of the listener's connection cap.
+pub(crate) struct Drain {
+    phase: watch::Receiver<Phase>,
+    state: Arc<ConnState>,
+    _permit: OwnedSemaphorePermit,
+}
+
+struct ConnState {
+    in_flight: AtomicUsize,
+    last_done: Mutex<Instant>,
+}
+
+impl Drain {
+    pub(crate) fn new(phase: watch::Receiver<Phase>, permit: OwnedSemaphorePermit) -> Self {
+        Drain {
+            phase,
+            state: Arc::new(ConnState {
+                in_flight: AtomicUsize::new(0),
+                last_done: Mutex::new(Instant::now()),
+            }),
+            _permit: permit,
+        }
+    }
+
+    /// What the connection's service uses to mark requests busy and answers last.
+    pub(crate) fn tracker(&self) -> Tracker {
+        Tracker {
+            phase: self.phase.clone(),
+            state: Arc::clone(&self.state),
+        }
+    }
+
+    /// Completes when the drain starts (for connections still in their TLS handshake: they
+    /// have sent no request, so they are dropped).
+    pub(crate) async fn stopping(&mut self) {
+        let _ = self.phase.wait_for(|p| *p != Phase::Serving).await;
+    }
+
+    /// Drives `conn` until it ends, or the drain closes it (see the module doc).
+    pub(crate) async fn run<C, E>(self, conn: C) -> Result<(), E>
+    where
+        C: Future<Output = Result<(), E>>,
+    {
+        tokio::pin!(conn);
+        let mut phase = self.phase.clone();
+        tokio::select! {
+            r = &mut conn => return r,
+            _ = phase.wait_for(|p| *p != Phase::Serving) => {}
+        }
+        let drain_start = Instant::now();
+        loop {
+            tokio::select! {
+                r = &mut conn => return r,
+                _ = phase.wait_for(|p| *p == Phase::Closed) => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if self.state.idle_since(drain_start) >= DRAIN_IDLE_GRACE {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ConnState {
+    /// How long no request has been in progress, counted from `floor` at the earliest.
+    fn idle_since(&self, floor: Instant) -> Duration {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        let last = self.last_done.lock().map_or(floor, |t| *t);
+        last.max(floor).elapsed()
+    }
+}
+
+/// Marks requests in progress on one connection, and adds `connection: close` to answers
+/// given while draining.
+#[derive(Clone)]
+pub(crate) struct Tracker {
+    phase: watch::Receiver<Phase>,
+    state: Arc<ConnState>,
+}
+
+impl Tracker {
+    /// A request is in progress until the guard is dropped.
+    pub(crate) fn begin(&self) -> Busy {
+        self.state.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(Arc::clone(&self.state))
+    }
+
+    /// The answer, marked as the connection's last when the server is draining.
+    pub(crate) fn finish<B>(&self, mut resp: Response<B>) -> Response<B> {
+        if *self.phase.borrow() != Phase::Serving {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+/// A request in progress (see [`Tracker::begin`]).
+pub(crate) struct Busy(Arc<ConnState>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.0.last_done.lock() {
+            *t = Instant::now();
+        }
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
