@@ -19,16 +19,21 @@
 //! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
 //! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
 //! - [`error`]: [`ServerError`], every start-up failure with the setting to fix.
+//! - [`grpc`]: the plugin service over gRPC (both package names, both health services), TLS
+//!   or Unix socket; `grpc::run_tls` / `grpc::run_unix`.
+//! - [`raw_socket`]: the raw Unix-socket protocol (length-prefixed protobuf); `raw_socket::run`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
 pub mod dispatch;
 pub mod error;
+pub mod grpc;
 pub mod host;
 pub mod http;
 pub mod listen;
 pub mod manager_backend;
+pub mod raw_socket;
 pub mod serve;
 pub mod stdio;
 pub mod tls_log;
