@@ -112,6 +112,11 @@ impl GrpcClient {
         &self.display
     }
 
+    /// The channel, for other services on the same connection (e.g. `grpc.health.v1`).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// Calls retried after `UNAVAILABLE` (see the module doc).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
