@@ -24,6 +24,8 @@ use crate::session::{Session, StartPolicy};
 
 /// The transport an [`ExternalPlugin`] calls through. gRPC and raw-socket answers are put in
 /// the MCP tool-result shape, so decoding, merging and error policy are shared by all three.
+// One per plugin for the process's life: boxing the large MCP session would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Remote {
     /// MCP (Streamable HTTP or stdio), with its handshake and session recovery.
     Mcp(Session),

@@ -299,7 +299,8 @@ async fn grpc_refusals() {
     )
     .unwrap();
     assert!(c.get_plugin_config("Scrubber").await.is_err());
-    // A TLS 1.1-only ClientHello gets a protocol_version alert (or a close), never a session.
+    // A TLS 1.1-only ClientHello gets a fatal alert (rustls sends handshake_failure) or a
+    // close, never a session.
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(&tls11_client_hello()).await.unwrap();
     let mut buf = [0u8; 7];

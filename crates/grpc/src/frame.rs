@@ -69,7 +69,7 @@ pub fn decode<M: Message + Default>(body: &[u8], what: &'static str) -> Result<M
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// `hook_type` and `plugin_name` both non-empty.
-    InvokeHook(pb::InvokeHookRequest),
+    InvokeHook(Box<pb::InvokeHookRequest>),
     /// Otherwise a non-empty `name` (a `GetPluginConfigRequest` also parses as an
     /// `InvokeHookRequest`, `name` and `hook_type` both being field 1, hence the order).
     GetPluginConfig(pb::GetPluginConfigRequest),
@@ -86,7 +86,7 @@ pub fn sniff(body: &[u8]) -> Result<Request, FrameError> {
     let invoke = pb::InvokeHookRequest::decode(body);
     if let Ok(req) = &invoke {
         if !req.hook_type.is_empty() && !req.plugin_name.is_empty() {
-            return Ok(Request::InvokeHook(req.clone()));
+            return Ok(Request::InvokeHook(Box::new(req.clone())));
         }
     }
     let config = pb::GetPluginConfigRequest::decode(body);
