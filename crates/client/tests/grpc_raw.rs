@@ -306,7 +306,7 @@ async fn grpc_refusals() {
     let mut buf = [0u8; 7];
     let n = tcp.read(&mut buf).await.unwrap_or(0);
     assert!(
-        n == 0 || (buf[0] == 0x15 && buf[6] == 70),
+        n == 0 || (buf[0] == 0x15 && buf[5] == 2),
         "{:?}",
         &buf[..n]
     );
