@@ -26,7 +26,12 @@
 //!   Python 1.0.0 rules) turned into framework types and coded errors.
 //! - [`metrics`]: calls, connections and reconnects recorded into `plugwire_client_*`.
 //! - [`merge`]: remote config under the locally set keys, and the conflicts that cannot work.
-//! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation.
+//! - [`plugin`]: [`ExternalPlugin`], the framework `Plugin` implementation, over a [`Remote`]
+//!   (MCP session, gRPC channel or raw-socket pool).
+//! - [`grpc`]: the gRPC transport ([`grpc::GrpcClient`]): one multiplexed HTTP/2 channel, TLS or
+//!   Unix socket, either package name.
+//! - [`raw_socket`]: the raw Unix-socket transport ([`raw_socket::RawSocketClient`]): framed
+//!   protobuf on a small pool, reconnect with backoff, timeouts that drop the connection.
 //! - [`options`]: [`ClientOptions`] (timeout, answer size cap, env source, shared counters).
 //! - [`health`]: `GET /health` with the same TLS settings (behind `plugwire health`).
 //! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
@@ -39,12 +44,14 @@ pub mod connector;
 pub mod decode;
 mod endpoint;
 pub mod error;
+pub mod grpc;
 pub mod health;
 mod http;
 pub mod merge;
 pub mod metrics;
 pub mod options;
 pub mod plugin;
+pub mod raw_socket;
 pub mod session;
 mod stdio;
 
@@ -55,7 +62,7 @@ use plugwire_framework::{Plugin, PluginErrorKind, PluginRegistry, EXTERNAL_KIND}
 pub use connector::ConnectionStats;
 pub use error::ClientError;
 pub use options::{ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES};
-pub use plugin::{to_plugin_error, ExternalPlugin};
+pub use plugin::{to_plugin_error, ExternalPlugin, Remote};
 
 /// Registers the `external` kind with default options (process env, 30 s per call).
 pub fn register_external(registry: &mut PluginRegistry) {

@@ -1,21 +1,95 @@
 //! `ExternalPlugin`: a `kind: external` entry of the gateway's plugins YAML, served by a remote
-//! plugin server (Python or plugwire) over MCP.
+//! plugin server (Python or plugwire) over MCP, gRPC or the raw Unix socket ([`Remote`]).
 
 use std::sync::{Arc, OnceLock};
 
 use plugwire_framework::{
     HookPayload, Plugin, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult,
 };
-use plugwire_mcp::{GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG, INVOKE_HOOK};
+use plugwire_mcp::plugin_tools::plugin_config_result;
+use plugwire_mcp::{
+    CallToolResult, GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG, INVOKE_HOOK,
+};
 use serde_json::Value;
 
 use crate::connector::ConnectionStats;
 use crate::decode::{decode_invoke_hook, decode_plugin_config};
 use crate::endpoint::build_transport;
 use crate::error::ClientError;
+use crate::grpc::GrpcClient;
 use crate::merge::merge_configs;
 use crate::options::ClientOptions;
+use crate::raw_socket::RawSocketClient;
 use crate::session::{Session, StartPolicy};
+
+/// The transport an [`ExternalPlugin`] calls through. gRPC and raw-socket answers are put in
+/// the MCP tool-result shape, so decoding, merging and error policy are shared by all three.
+// One per plugin for the process's life: boxing the large MCP session would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Remote {
+    /// MCP (Streamable HTTP or stdio), with its handshake and session recovery.
+    Mcp(Session),
+    /// gRPC on one multiplexed HTTP/2 channel.
+    Grpc(GrpcClient),
+    /// The raw Unix-socket protocol on a small pool.
+    RawSocket(RawSocketClient),
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Remote").field(&self.url()).finish()
+    }
+}
+
+impl Remote {
+    /// The endpoint, for messages.
+    pub fn url(&self) -> &str {
+        match self {
+            Remote::Mcp(s) => s.url(),
+            Remote::Grpc(g) => g.url(),
+            Remote::RawSocket(r) => r.url(),
+        }
+    }
+
+    async fn connect(&self) -> Result<(), ClientError> {
+        match self {
+            Remote::Mcp(s) => s.connect().await.map(drop),
+            // Connections open on the first call, which `connect` makes next.
+            Remote::Grpc(_) | Remote::RawSocket(_) => Ok(()),
+        }
+    }
+
+    async fn get_plugin_config(&self, name: &str) -> Result<CallToolResult, ClientError> {
+        let config = match self {
+            Remote::Mcp(s) => {
+                let args = GetPluginConfigArgs {
+                    name: name.to_string(),
+                };
+                return s.call_tool(GET_PLUGIN_CONFIG, args.to_arguments()).await;
+            }
+            Remote::Grpc(g) => g.get_plugin_config(name).await?,
+            Remote::RawSocket(r) => r.get_plugin_config(name).await?,
+        };
+        Ok(plugin_config_result(config.as_ref()))
+    }
+
+    async fn invoke_hook(&self, args: InvokeHookArgs) -> Result<CallToolResult, ClientError> {
+        let answer = match self {
+            Remote::Mcp(s) => return s.call_tool(INVOKE_HOOK, args.to_arguments()).await,
+            Remote::Grpc(g) => g.invoke_hook(&args).await?,
+            Remote::RawSocket(r) => r.invoke_hook(&args).await?,
+        };
+        Ok(answer.to_result())
+    }
+
+    async fn close(&self) {
+        match self {
+            Remote::Mcp(s) => s.close().await,
+            Remote::Grpc(_) => {}
+            Remote::RawSocket(r) => r.close(),
+        }
+    }
+}
 
 /// A plugin that runs on a plugin server. Each hook is one `tools/call invoke_hook` on a kept
 /// connection; the merged config (remote, overridden by the local entry) is what the manager sees
@@ -23,7 +97,7 @@ use crate::session::{Session, StartPolicy};
 pub struct ExternalPlugin {
     local: PluginConfig,
     merged: OnceLock<PluginConfig>,
-    session: Session,
+    remote: Remote,
     stats: Arc<ConnectionStats>,
 }
 
@@ -31,7 +105,7 @@ impl std::fmt::Debug for ExternalPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExternalPlugin")
             .field("name", &self.local.name)
-            .field("url", &self.session.url())
+            .field("url", &self.remote.url())
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +125,26 @@ impl ExternalPlugin {
             plugin: name.clone(),
             message: format!("Must set 'mcp' section for external plugin {name}"),
         })?;
+        let transport = build_transport(&name, mcp, options)?;
+        let session = Session::new(
+            name,
+            transport,
+            options.call_timeout,
+            StartPolicy::from_config(mcp.reconnect_attempts, mcp.reconnect_delay),
+        );
+        Self::with_remote(config, Remote::Mcp(session), options)
+    }
+
+    /// An entry served over a transport the caller built (gRPC or raw socket from a `grpc:` /
+    /// `unix_socket:` entry). The remote config is fetched and merged for every transport,
+    /// the raw socket included (upstream's raw-socket client skips the merge, so an entry
+    /// without local `hooks:` is never called there).
+    pub fn with_remote(
+        config: PluginConfig,
+        remote: Remote,
+        options: &ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let name = config.name.clone();
         if config.is_set("config") && config.config.is_some() {
             return Err(ClientError::Config {
                 plugin: name.clone(),
@@ -60,14 +154,8 @@ impl ExternalPlugin {
                 ),
             });
         }
-        let transport = build_transport(&name, mcp, options)?;
         Ok(Self {
-            session: Session::new(
-                name,
-                transport,
-                options.call_timeout,
-                StartPolicy::from_config(mcp.reconnect_attempts, mcp.reconnect_delay),
-            ),
+            remote,
             local: config,
             merged: OnceLock::new(),
             stats: options.stats.clone(),
@@ -79,14 +167,22 @@ impl ExternalPlugin {
         &self.stats
     }
 
-    /// The endpoint (URL, `uds` or stdio command), for messages.
+    /// The endpoint (URL, `uds`, stdio command, gRPC target or socket path), for messages.
     pub fn url(&self) -> &str {
-        self.session.url()
+        self.remote.url()
     }
 
-    /// The MCP session (handshake details, direct tool calls).
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The MCP session (handshake details, direct tool calls); `None` over gRPC / raw socket.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.remote {
+            Remote::Mcp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The transport.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
     }
 
     fn name(&self) -> &str {
@@ -95,17 +191,11 @@ impl ExternalPlugin {
 
     /// Connects, handshakes, fetches and merges the remote config. Idempotent.
     pub async fn connect(&self) -> Result<(), ClientError> {
-        self.session.connect().await?;
+        self.remote.connect().await?;
         if self.merged.get().is_some() {
             return Ok(());
         }
-        let args = GetPluginConfigArgs {
-            name: self.name().to_string(),
-        };
-        let answer = self
-            .session
-            .call_tool(GET_PLUGIN_CONFIG, args.to_arguments())
-            .await?;
+        let answer = self.remote.get_plugin_config(self.name()).await?;
         let not_plugin = |message: String| ClientError::NotAPluginServer {
             plugin: self.name().to_string(),
             url: self.url().to_string(),
@@ -172,8 +262,8 @@ impl ExternalPlugin {
             context,
         };
         let answer = self
-            .session
-            .call_tool(INVOKE_HOOK, args.to_arguments())
+            .remote
+            .invoke_hook(args)
             .await
             .map_err(|e| to_plugin_error(PluginErrorKind::Transport, self.name(), &e))?;
         decode_invoke_hook(self.name(), self.url(), hook, &answer, ctx)
@@ -193,7 +283,7 @@ impl Plugin for ExternalPlugin {
     }
 
     async fn shutdown(&self) {
-        self.session.close().await;
+        self.remote.close().await;
     }
 
     async fn invoke(

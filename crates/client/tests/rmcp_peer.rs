@@ -171,10 +171,14 @@ async fn rmcp_sse_server_keeps_connections_and_results_decode() {
     // Merge: local priority wins, remote hooks/config come through.
     assert_eq!(plugin.config().priority, 5);
     assert_eq!(plugin.config().hooks, vec![HookType::ToolPreInvoke]);
-    let info = plugin.session().server_info().await;
+    let info = plugin.session().expect("an MCP plugin").server_info().await;
     assert!(info.tools.iter().any(|t| t == "invoke_hook"));
     // rmcp is stateful: it issued a session id, which the client keeps and sends.
-    assert!(plugin.session().session_id().is_some());
+    assert!(plugin
+        .session()
+        .expect("an MCP plugin")
+        .session_id()
+        .is_some());
 
     let mut ctx = PluginContext::new(GlobalContext::new("req-1"));
     let result = plugin.invoke(tool_payload("crap"), &mut ctx).await.unwrap();

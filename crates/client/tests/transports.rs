@@ -90,7 +90,11 @@ async fn plain_http() {
     let plugin = Arc::new(ExternalPlugin::new(cfg, &options(&stats)).unwrap());
     exercise(plugin.clone(), &stats).await;
     // plugwire serve is stateless: no session id.
-    assert!(plugin.session().session_id().is_none());
+    assert!(plugin
+        .session()
+        .expect("an MCP plugin")
+        .session_id()
+        .is_none());
     // Sequential calls before the burst all went over one connection.
     assert!(stats.connections_opened() <= 4);
     server.stop().await;

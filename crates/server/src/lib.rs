@@ -28,6 +28,9 @@
 //! - [`observe`]: one-line metric hooks for the accept loops and start-up.
 //! - [`metrics_route`]: `/metrics/prometheus` and `/metrics` (plugwire-metrics' exposition).
 //! - [`error`]: [`ServerError`], every start-up failure with the setting to fix.
+//! - [`grpc`]: the plugin service over gRPC (both package names, both health services), TLS
+//!   or Unix socket; `grpc::run_tls` / `grpc::run_unix`.
+//! - [`raw_socket`]: the raw Unix-socket protocol (length-prefixed protobuf); `raw_socket::run`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -35,6 +38,7 @@ pub mod backend;
 pub mod dispatch;
 mod drain;
 pub mod error;
+pub mod grpc;
 pub mod host;
 pub mod http;
 pub mod limits;
@@ -43,6 +47,7 @@ pub mod manager_backend;
 pub mod metered;
 pub mod metrics_route;
 pub mod observe;
+pub mod raw_socket;
 pub mod serve;
 pub mod settings;
 pub mod signals;

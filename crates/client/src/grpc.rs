@@ -1,0 +1,256 @@
+//! The gRPC transport: one HTTP/2 connection (tonic `Channel`) that multiplexes every
+//! concurrent call of a plugin, over TLS (our rustls config, ALPN `h2`) or a Unix socket.
+//!
+//! tonic reconnects a lost connection by itself. A call that fails with `UNAVAILABLE` is
+//! retried once (and counted): tonic reports that code only when the request never reached
+//! the server (connect failure, a refused stream, the connection known dead before sending),
+//! so even a hook call is safe to repeat. Any other failure (a connection dropped mid-call) is
+//! returned as is: the plugin may already have run.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use hyper_util::rt::TokioIo;
+use plugwire_grpc::pb::cpex as pb;
+use plugwire_grpc::{convert, Era};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use rustls::pki_types::ServerName;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use crate::error::ClientError;
+
+/// Where the plugin server listens.
+#[derive(Debug, Clone)]
+pub enum GrpcTarget {
+    /// `host:port` over TCP with TLS; the certificate is checked against `server_name`.
+    Tls {
+        /// `host:port` as written in the entry.
+        target: String,
+        /// The client config (roots, optional client certificate); ALPN is set to `h2` here.
+        config: Arc<rustls::ClientConfig>,
+        /// The name the server certificate must carry (the target's host, as upstream).
+        server_name: ServerName<'static>,
+    },
+    /// `host:port` over plain TCP (upstream's "insecure channel", when no TLS is configured).
+    Plain {
+        /// `host:port`.
+        target: String,
+    },
+    /// An absolute Unix socket path (never TLS).
+    Unix(PathBuf),
+}
+
+/// Everything a gRPC plugin transport needs; the config model maps its `grpc:` entry onto this.
+#[derive(Debug, Clone)]
+pub struct GrpcOptions {
+    /// The server.
+    pub target: GrpcTarget,
+    /// Which package name to call (`cpex` for 1.1.0 servers, `mcpgateway.plugins` for 1.0.x).
+    pub era: Era,
+    /// Per-call deadline (also sent to the server as `grpc-timeout`).
+    pub timeout: Duration,
+    /// How long a connection attempt may take.
+    pub connect_timeout: Duration,
+}
+
+/// A kept gRPC channel to one plugin server.
+#[derive(Debug)]
+pub struct GrpcClient {
+    plugin: String,
+    display: String,
+    era: Era,
+    channel: Channel,
+    retries: AtomicU64,
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+impl GrpcClient {
+    /// Prepares the channel; nothing is opened until the first call.
+    pub fn new(plugin: &str, options: GrpcOptions) -> Result<Self, ClientError> {
+        let display = match &options.target {
+            GrpcTarget::Tls { target, .. } => format!("grpcs://{target}"),
+            GrpcTarget::Plain { target } => format!("grpc://{target}"),
+            GrpcTarget::Unix(p) => format!("grpc+unix://{}", p.display()),
+        };
+        let authority = match &options.target {
+            GrpcTarget::Tls { target, .. } | GrpcTarget::Plain { target } => target.clone(),
+            GrpcTarget::Unix(_) => "localhost".to_string(),
+        };
+        let endpoint = Endpoint::from_shared(format!("http://{authority}"))
+            .map_err(|e| ClientError::Config {
+                plugin: plugin.to_string(),
+                message: format!("grpc target '{authority}' is not host:port: {e}"),
+            })?
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true);
+        let target = options.target.clone();
+        let connector = tower::service_fn(move |_uri: http::Uri| {
+            let target = target.clone();
+            async move { connect(&target).await.map(TokioIo::new) }
+        });
+        Ok(Self {
+            plugin: plugin.to_string(),
+            display,
+            era: options.era,
+            channel: endpoint.connect_with_connector_lazy(connector),
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    /// The endpoint, for messages (`grpcs://host:port`, `grpc+unix:///path`).
+    pub fn url(&self) -> &str {
+        &self.display
+    }
+
+    /// The channel, for other services on the same connection (e.g. `grpc.health.v1`).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Calls retried after `UNAVAILABLE` (see the module doc).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    async fn unary<Req, Resp>(&self, method: &'static str, req: Req) -> Result<Resp, ClientError>
+    where
+        Req: prost::Message + Clone + 'static,
+        Resp: prost::Message + Default + 'static,
+    {
+        let path = PathAndQuery::try_from(self.era.plugin_method_path(method))
+            .map_err(|e| self.error(method, Code::Internal, format!("bad method path: {e}")))?;
+        let mut first = true;
+        loop {
+            let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+            let result = match grpc.ready().await {
+                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+                Ok(()) => grpc
+                    .unary(
+                        tonic::Request::new(req.clone()),
+                        path.clone(),
+                        tonic_prost::ProstCodec::default(),
+                    )
+                    .await
+                    .map(tonic::Response::into_inner),
+            };
+            match result {
+                Ok(r) => return Ok(r),
+                Err(s) if first && s.code() == Code::Unavailable => {
+                    first = false;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(plugin = %self.plugin, "gRPC {method} unavailable ({}), retrying once", s.message());
+                }
+                Err(s) => return Err(self.error(method, s.code(), s.message().to_string())),
+            }
+        }
+    }
+
+    fn error(&self, method: &str, code: Code, message: String) -> ClientError {
+        let (plugin, url) = (self.plugin.clone(), self.display.clone());
+        match code {
+            Code::DeadlineExceeded => ClientError::ConnectionLost {
+                plugin,
+                url,
+                message: format!("{method}: deadline exceeded: {message}"),
+            },
+            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled => {
+                ClientError::ConnectionLost {
+                    plugin,
+                    url,
+                    message: format!("{method}: gRPC {code:?}: {message}"),
+                }
+            }
+            _ => ClientError::NotAPluginServer {
+                plugin,
+                url,
+                message: format!("{method} answered gRPC status {code:?}: {message}"),
+            },
+        }
+    }
+
+    /// `GetPluginConfig`: the server's entry as JSON, `None` when it has no such plugin.
+    pub async fn get_plugin_config(&self, name: &str) -> Result<Option<Value>, ClientError> {
+        let req = pb::GetPluginConfigRequest { name: name.into() };
+        let resp: pb::GetPluginConfigResponse = self.unary("GetPluginConfig", req).await?;
+        Ok(convert::config_from_response(&resp))
+    }
+
+    /// `GetPluginConfigs`: every entry of the server.
+    pub async fn get_plugin_configs(&self) -> Result<Vec<Value>, ClientError> {
+        let resp: pb::GetPluginConfigsResponse = self
+            .unary("GetPluginConfigs", pb::GetPluginConfigsRequest {})
+            .await?;
+        Ok(resp
+            .configs
+            .iter()
+            .map(|c| Value::Object(plugwire_grpc::structs::from_struct(c)))
+            .collect())
+    }
+
+    /// `InvokeHook`, answered in the MCP answer's shape.
+    pub async fn invoke_hook(
+        &self,
+        args: &InvokeHookArgs,
+    ) -> Result<InvokeHookResponse, ClientError> {
+        let resp: pb::InvokeHookResponse = self
+            .unary("InvokeHook", convert::args_to_request(args))
+            .await?;
+        Ok(convert::response_from_proto(&resp))
+    }
+
+    /// The package's own `Health/Check`: `true` when the server says `SERVING`.
+    pub async fn health(&self) -> Result<bool, ClientError> {
+        let path = PathAndQuery::try_from(self.era.health_check_path())
+            .map_err(|e| self.error("Health/Check", Code::Internal, e.to_string()))?;
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| self.error("Health/Check", Code::Unavailable, e.to_string()))?;
+        let resp: pb::HealthCheckResponse = grpc
+            .unary(
+                tonic::Request::new(pb::HealthCheckRequest::default()),
+                path,
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .map_err(|s| self.error("Health/Check", s.code(), s.message().to_string()))?
+            .into_inner();
+        Ok(resp.status == pb::health_check_response::ServingStatus::Serving as i32)
+    }
+}
+
+/// Opens one connection for the channel.
+async fn connect(target: &GrpcTarget) -> std::io::Result<Pin<Box<dyn Io>>> {
+    match target {
+        GrpcTarget::Unix(path) => Ok(Box::pin(tokio::net::UnixStream::connect(path).await?)),
+        GrpcTarget::Plain { target } => {
+            let tcp = tokio::net::TcpStream::connect(target.as_str()).await?;
+            let _ = tcp.set_nodelay(true);
+            Ok(Box::pin(tcp))
+        }
+        GrpcTarget::Tls {
+            target,
+            config,
+            server_name,
+        } => {
+            let tcp = tokio::net::TcpStream::connect(target.as_str()).await?;
+            let _ = tcp.set_nodelay(true);
+            let mut config = (**config).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(server_name.clone(), tcp)
+                .await?;
+            Ok(Box::pin(tls))
+        }
+    }
+}
