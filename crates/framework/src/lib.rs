@@ -38,10 +38,13 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 pub use conditions::payload_matches;
 pub use config::{
-    normalize_content_type, render_template, resolve_config_path, AppliedTo, Config, ConfigError,
-    ConfigSide, MCPClientConfig, MCPClientTLSConfig, MCPServerConfig, MCPServerTLSConfig,
-    PluginCondition, PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate,
-    ToolTemplate, TransportType, EXTERNAL_KIND, PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH,
+    normalize_content_type, render_template, resolve_config_path, AppliedTo, Capability, Compat,
+    Config, ConfigError, ConfigSide, GrpcClientConfig, GrpcClientTLSConfig, GrpcServerConfig,
+    GrpcServerTLSConfig, LegacyBehaviour, MCPClientConfig, MCPClientTLSConfig, MCPServerConfig,
+    MCPServerTLSConfig, OnError, Phase, PluginCondition, PluginConfig, PluginMode, PluginSettings,
+    PromptTemplate, ResourceTemplate, ToolTemplate, TransportType, UnixSocketClientConfig,
+    UnixSocketServerConfig, DEFAULT_EXECUTION_POOL, EXTERNAL_KIND, PLUGINS_COMPAT,
+    PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH, PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR,
     PLUGINS_PLUGIN_TIMEOUT,
 };
 pub use context::{GlobalContext, PluginContext, UserContext};

@@ -37,7 +37,11 @@ fn assert_names(msg: &str, plugin: &str, key: &str) {
 fn defaults_follow_the_python_models() {
     let c = load("plugins:\n  - name: P\n    kind: k\nplugin_settings: {}\n").unwrap();
     let p = &c.plugins[0];
-    assert_eq!(p.mode, PluginMode::Enforce);
+    assert_eq!(p.mode, PluginMode::Sequential);
+    assert_eq!(p.on_error, None);
+    assert_eq!(p.effective_on_error(), OnError::Fail);
+    assert_eq!(p.max_content_size, 10_000_000);
+    assert!(p.capabilities.is_empty());
     assert_eq!(p.priority, 100);
     assert!(p.hooks.is_empty() && p.tags.is_empty() && p.conditions.is_empty());
     assert_eq!(p.config, None);
@@ -79,16 +83,22 @@ fn plugin_config_serializes_like_get_plugin_config() {
             "hooks",
             "tags",
             "mode",
+            "on_error",
             "priority",
+            "max_content_size",
             "conditions",
             "applied_to",
+            "capabilities",
             "config",
             "mcp",
             "grpc",
             "unix_socket"
         ]
     );
-    assert_eq!(v["mode"], "enforce");
+    assert_eq!(v["mode"], "sequential");
+    assert_eq!(v["on_error"], "fail");
+    assert_eq!(v["max_content_size"], 10_000_000);
+    assert_eq!(v["capabilities"], json!([]));
     assert_eq!(
         v["conditions"][0],
         json!({"server_ids": null, "tenant_ids": null, "tools": ["a", "b"], "prompts": null, "resources": null,
@@ -252,7 +262,9 @@ fn load_errors_name_file_plugin_and_key() {
 fn external_entry_rules() {
     let e = err("plugins: [{name: X, kind: external}]");
     assert_names(&e, "X", "mcp");
-    let e = err("plugins: [{name: X, kind: external, grpc: {target: 'h:1'}}]");
+    // A gRPC entry is a valid model (the client says whether it can use it); two transports
+    // are not.
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STREAMABLEHTTP, url: 'https://h/mcp'}, grpc: {target: 'h:1'}}]");
     assert_names(&e, "X", "mcp");
     assert!(e.contains("grpc"), "{e}");
     let e = err("plugins: [{name: X, kind: external, config: {a: 1}, mcp: {proto: STREAMABLEHTTP, url: 'https://h/mcp'}}]");
