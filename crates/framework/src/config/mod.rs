@@ -267,6 +267,38 @@ impl PluginConfig {
         v
     }
 
+    /// The mode name to report to a gateway of either era: the name as written when it is a
+    /// 1.0.x name (the author wrote the file for 1.0.x, and the explicit `on_error` beside it
+    /// gives a 1.1.0 gateway the exact meaning); else the 1.0.x name with the same meaning
+    /// (`sequential`+`fail` → `enforce`, `sequential`+`ignore` → `enforce_ignore_error`,
+    /// `transform`+`ignore` → `permissive`, `disabled`); else the 1.1.0 name, which only a 1.1.0
+    /// gateway accepts. The table is in `docs/eras.md`.
+    pub fn wire_mode(&self) -> PluginMode {
+        if self.mode.is_legacy_name() {
+            return self.mode;
+        }
+        match (self.mode, self.effective_on_error()) {
+            (PluginMode::Sequential, OnError::Fail) => PluginMode::Enforce,
+            (PluginMode::Sequential, OnError::Ignore) => PluginMode::EnforceIgnoreError,
+            (PluginMode::Transform, OnError::Ignore) => PluginMode::Permissive,
+            (m, _) => m,
+        }
+    }
+
+    /// [`PluginConfig::to_json`] with `mode` as [`PluginConfig::wire_mode`]: what `plugwire
+    /// serve` answers to `get_plugin_config(s)`, accepted by both eras' gateways where a 1.0.x
+    /// name exists.
+    pub fn to_wire_json(&self) -> Value {
+        let mut v = self.to_json();
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "mode".into(),
+                Value::String(self.wire_mode().as_str().into()),
+            );
+        }
+        v
+    }
+
     /// `config:` as a JSON object (empty when absent), for plugin constructors.
     pub fn config_value(&self) -> Value {
         Value::Object(self.config.clone().unwrap_or_default())
