@@ -359,11 +359,14 @@ impl PluginManager {
         Ok(())
     }
 
-    /// Let background (fire_and_forget) calls finish within the plugin timeout, cancel the rest,
+    /// Let background (fire_and_forget) calls finish (within the plugin timeout + 1 s), cancel the rest,
     /// then shut every plugin down in reverse order. Panics and hangs (bounded by the timeout)
     /// are logged.
     pub async fn shutdown(&self) {
-        self.background.shutdown(self.timeout).await;
+        // Each background call runs under the plugin timeout, so one that started just before
+        // shutdown ends by itself within it; the extra second lets it report its error.
+        let grace = self.timeout.saturating_add(Duration::from_secs(1));
+        self.background.shutdown(grace).await;
         for p in self.plugins.iter().rev() {
             let name = p.config().name.clone();
             let p = p.clone();
