@@ -456,3 +456,61 @@ async fn oversized_payloads_are_refused_by_the_chain() {
         assert_eq!(log.lock().unwrap().len(), 1, "no plugin saw it");
     }
 }
+
+/// The three 1.1.0 result keys appear only when they carry something, in cpex's key order, so a
+/// result without them is the 1.0.0 answer byte for byte; decoding tolerates them absent, null,
+/// present, malformed records and unknown future keys.
+#[test]
+fn results_carry_the_new_keys_only_when_used() {
+    let plain = PluginResult::pass();
+    assert_eq!(
+        serde_json::to_string(&plain).unwrap(),
+        r#"{"continue_processing":true,"modified_payload":null,"violation":null,"metadata":{},"http_headers":null,"retry_delay_ms":0}"#
+    );
+    let mut d = JsonMap::new();
+    d.insert("score".into(), json!(3));
+    let blocked = PluginResult {
+        denial_metadata: Some(d),
+        executions: vec![ExecutionRecord::default()],
+        modified_extensions: Some(json!({"custom": {}})),
+        ..PluginResult::block(PluginViolation::new("r", "d", "c"))
+    };
+    let v = blocked.to_json();
+    let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "continue_processing",
+            "modified_payload",
+            "modified_extensions",
+            "violation",
+            "metadata",
+            "denial_metadata",
+            "http_headers",
+            "retry_delay_ms",
+            "executions"
+        ]
+    );
+    let back = PluginResult::from_json(HookType::ToolPreInvoke, v).unwrap();
+    assert_eq!(back.denial_metadata.unwrap()["score"], 3);
+    assert_eq!(back.executions.len(), 1);
+    // The cpex server's 9-key answer (nulls and []) and a future key decode.
+    let cpex = json!({"continue_processing": true, "modified_payload": null, "modified_extensions": null,
+        "violation": null, "metadata": {}, "denial_metadata": null, "http_headers": null,
+        "retry_delay_ms": 0, "executions": [{"plugin_name": "x", "status": 7}, {"plugin_name": "y"}],
+        "next_year": {"a": 1}});
+    let r = PluginResult::from_json(HookType::ToolPreInvoke, cpex).unwrap();
+    assert_eq!(
+        r.executions.len(),
+        1,
+        "a record that does not decode is dropped"
+    );
+    assert_eq!(r.to_json(), {
+        let mut p = PluginResult::pass().to_json();
+        p["executions"] = json!([ExecutionRecord {
+            plugin_name: "y".into(),
+            ..Default::default()
+        }]);
+        p
+    });
+}
