@@ -3,8 +3,8 @@
 //! metadata, global_context.state only) is copied back into the caller's context.
 
 use plugwire_framework::{
-    HookType, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginErrorModel,
-    PluginResult,
+    capability_error, Capability, HookType, OnError, PluginConfig, PluginContext, PluginError,
+    PluginErrorKind, PluginErrorModel, PluginMode, PluginResult,
 };
 use plugwire_mcp::{
     plugin_config_from_result, CallToolResult, InvokeHookResponse, ResponseDecodeError,
@@ -139,6 +139,14 @@ pub fn decode_plugin_config(
         return Ok(None);
     };
     let value = Value::Object(remote);
+    if let Some(why) = vocabulary_problem(&value) {
+        return Err(protocol_error(
+            plugin,
+            url,
+            "INVALID_CONFIG",
+            format!("the remote plugin config is refused: {why}"),
+        ));
+    }
     let cfg = PluginConfig::from_json(value.clone()).map_err(|e| {
         protocol_error(
             plugin,
@@ -148,6 +156,31 @@ pub fn decode_plugin_config(
         )
     })?;
     Ok(Some((cfg, value)))
+}
+
+/// The keys whose values come from a fixed vocabulary (which grows between eras), checked one
+/// by one so the message names the key and lists the valid values of both eras.
+fn vocabulary_problem(value: &Value) -> Option<String> {
+    fn check<T: serde::de::DeserializeOwned>(value: &Value, key: &str) -> Option<String> {
+        let v = value.get(key)?;
+        serde_json::from_value::<Option<T>>(v.clone())
+            .err()
+            .map(|e| format!("key `{key}`: {e}"))
+    }
+    check::<PluginMode>(value, "mode")
+        .or_else(|| check::<OnError>(value, "on_error"))
+        .or_else(|| {
+            let Value::Array(items) = value.get("capabilities")? else {
+                return None;
+            };
+            items.iter().find_map(|i| match i.as_str() {
+                Some(c) if Capability::parse(c).is_some() => None,
+                Some(c) => Some(format!("key `capabilities`: {}", capability_error(c))),
+                None => Some(format!(
+                    "key `capabilities`: expected a capability name, found {i}"
+                )),
+            })
+        })
 }
 
 #[cfg(test)]
@@ -309,5 +342,55 @@ mod tests {
             .unwrap();
         assert_eq!(cfg.priority, 5);
         assert!(cfg.is_set("config"));
+    }
+
+    #[test]
+    fn a_1_1_0_config_decodes_and_an_unknown_mode_is_named() {
+        // The cpex server's answer (its capture's keys, plus a capability and a future key).
+        let text = r#"{"name":"P","description":null,"author":null,"kind":"m.P","namespace":null,
+            "version":"0.1.0","hooks":["tool_pre_invoke"],"tags":[],"mode":"transform",
+            "on_error":"ignore","priority":150,"max_content_size":5000,"conditions":[],
+            "applied_to":null,"capabilities":["read_subject","append_labels"],"config":{"w":1},
+            "mcp":null,"grpc":null,"unix_socket":null,"some_future_key":{"x":1}}"#;
+        let (cfg, _) = decode_plugin_config("P", "u", &wrap(text))
+            .unwrap()
+            .unwrap();
+        assert_eq!(cfg.mode, PluginMode::Transform);
+        assert_eq!(cfg.effective_on_error(), OnError::Ignore);
+        assert_eq!(cfg.max_content_size, 5000);
+        assert_eq!(
+            cfg.to_json()["capabilities"],
+            serde_json::json!(["append_labels", "read_subject"])
+        );
+        for (text, key, listed) in [
+            (
+                r#"{"name":"P","kind":"k","mode":"strict"}"#,
+                "mode",
+                "fire_and_forget",
+            ),
+            (
+                r#"{"name":"P","kind":"k","mode":"Sequential"}"#,
+                "mode",
+                "enforce_ignore_error",
+            ),
+            (
+                r#"{"name":"P","kind":"k","on_error":"retry"}"#,
+                "on_error",
+                "disable",
+            ),
+            (
+                r#"{"name":"P","kind":"k","capabilities":["read_x"]}"#,
+                "capabilities",
+                "read_subject",
+            ),
+        ] {
+            let e = decode_plugin_config("P", "u", &wrap(text)).unwrap_err();
+            assert_eq!(e.model.code.as_deref(), Some("INVALID_CONFIG"));
+            let m = e.message();
+            assert!(
+                m.contains("'P'") && m.contains(&format!("key `{key}`")) && m.contains(listed),
+                "{m}"
+            );
+        }
     }
 }

@@ -14,11 +14,14 @@ use plugwire_client::{register_external_with, ClientOptions, ConnectionStats, Ex
 use plugwire_framework::{Config, GlobalContext, Plugin, PluginManager, PluginRegistry};
 use serde_json::json;
 
-async fn manager_for(port: u16, mode: &str) -> PluginManager {
+/// `compat`: the era (`PLUGINS_COMPAT`), `1.0` or `1.1`.
+async fn manager_for(port: u16, mode: &str, compat: &str) -> PluginManager {
     let yaml = format!(
         "plugins:\n  - name: Scrubber\n    kind: external\n    mode: {mode}\n    mcp:\n      proto: STREAMABLEHTTP\n      url: http://127.0.0.1:{port}/mcp\n"
     );
-    let config = Config::load_str(&yaml, "gateway.yaml", &|_| None).unwrap();
+    let compat = compat.to_owned();
+    let era = move |k: &str| (k == "PLUGINS_COMPAT").then(|| compat.clone());
+    let config = Config::load_str(&yaml, "gateway.yaml", &era).unwrap();
     let mut registry = PluginRegistry::new();
     register_external_with(
         &mut registry,
@@ -36,8 +39,11 @@ async fn manager_for(port: u16, mode: &str) -> PluginManager {
 #[tokio::test]
 async fn enforce_fails_closed_and_permissive_passes_when_the_server_is_gone() {
     let server = start_tcp(None).await;
-    let enforce = manager_for(server.port(), "enforce").await;
-    let permissive = manager_for(server.port(), "permissive").await;
+    // The 1.0.x meaning of the names (under the switch); 1.1.0 is checked below.
+    let enforce = manager_for(server.port(), "enforce", "1.0").await;
+    let permissive = manager_for(server.port(), "permissive", "1.0").await;
+    let permissive_1_1 = manager_for(server.port(), "permissive", "1.1").await;
+    let ignore_1_1 = manager_for(server.port(), "transform\n    on_error: ignore", "1.1").await;
 
     // While the server runs, both modes get the modified payload through the chain.
     for m in [&enforce, &permissive] {
@@ -69,6 +75,19 @@ async fn enforce_fails_closed_and_permissive_passes_when_the_server_is_gone() {
         "permissive lets the call through"
     );
     assert!(out.result.modified_payload.is_none());
+    // ContextForge 1.1.0: permissive is transform + on_error fail, so the request fails;
+    // on_error: ignore lets it through.
+    let mut g = GlobalContext::new("r4");
+    let err = permissive_1_1
+        .invoke_hook(tool_payload("crap"), &mut g, None)
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("Scrubber"), "{}", err.message());
+    let out = ignore_1_1
+        .invoke_hook(tool_payload("crap"), &mut g, None)
+        .await
+        .unwrap();
+    assert!(out.result.continue_processing && out.result.modified_payload.is_none());
 }
 
 #[tokio::test]

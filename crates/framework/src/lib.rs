@@ -12,13 +12,13 @@
 //! - `payloads`: one struct per 1.0.0 hook payload, [`HookPayload`] (enum over all hooks).
 //! - `payloads_cpex`: the payloads of cpex's hooks ([`IdentityPayload`], [`DelegationPayload`],
 //!   [`MessagePayload`], their results, [`SecretStr`]).
-//! - `result`: [`PluginResult`] (6 keys) and [`PluginViolation`] (7 keys).
+//! - `result`: [`PluginResult`] (6 keys of 1.0.0 + 3 of 1.1.0), [`ExecutionRecord`], [`PluginViolation`].
 //! - `context`: [`GlobalContext`], [`PluginContext`], [`UserContext`].
 //! - `error`: [`PluginErrorModel`] (wire), [`PluginError`] (typed), [`PayloadError`].
 //! - `config`: the YAML model ([`Config`], [`PluginConfig`], ...), loading, `{{ env.VAR }}` templating.
 //! - `plugin`: the [`Plugin`] trait and the [`PluginRegistry`] of `kind` constructors.
 //! - `conditions`: condition matching.
-//! - `manager`: [`PluginManager`] (chain and single-plugin execution).
+//! - `manager`: [`PluginManager`] (chain and single-plugin execution, both eras).
 //!
 //! # Two JSON forms
 //! `to_json()` is the response form (explicit nulls, as the Python server sends);
@@ -42,18 +42,21 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 pub use conditions::payload_matches;
 pub use config::{
-    normalize_content_type, render_template, resolve_config_path, AppliedTo, Config, ConfigError,
-    ConfigSide, MCPClientConfig, MCPClientTLSConfig, MCPServerConfig, MCPServerTLSConfig,
-    PluginCondition, PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate,
-    ToolTemplate, TransportType, EXTERNAL_KIND, PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH,
-    PLUGINS_PLUGIN_TIMEOUT,
+    capability_error, mode_help, normalize_content_type, render_template, resolve_config_path,
+    AppliedTo, Capability, Compat, Config, ConfigError, ConfigSide, GrpcClientConfig,
+    GrpcClientTLSConfig, GrpcServerConfig, GrpcServerTLSConfig, LegacyBehaviour, MCPClientConfig,
+    MCPClientTLSConfig, MCPServerConfig, MCPServerTLSConfig, OnError, Phase, PluginCondition,
+    PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate, ToolTemplate,
+    TransportType, UnixSocketClientConfig, UnixSocketServerConfig, DEFAULT_EXECUTION_POOL,
+    EXTERNAL_KIND, MODE_NAMES, PLUGINS_COMPAT, PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH,
+    PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR, PLUGINS_PLUGIN_TIMEOUT,
 };
 pub use context::{GlobalContext, PluginContext, UserContext};
 pub use error::{
     PayloadError, PluginError, PluginErrorKind, PluginErrorModel, DEFAULT_MCP_ERROR_CODE,
 };
 pub use hooks::{HookType, UnknownHookError};
-pub use manager::{context_key, HookOutcome, PluginContextTable, PluginManager};
+pub use manager::{context_key, HookOutcome, PluginContextTable, PluginManager, MAX_PAYLOAD_CHARS};
 pub use payloads::{
     AgentPostInvokePayload, AgentPreInvokePayload, HookPayload, HttpAuthCheckPermissionPayload,
     HttpAuthCheckPermissionResultPayload, HttpAuthResolveUserPayload, HttpHeaderPayload,
@@ -66,7 +69,7 @@ pub use payloads_cpex::{
     IdentityResult, Message, MessageHookType, MessagePayload, Role, SecretStr,
 };
 pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
-pub use result::{PluginResult, PluginViolation};
+pub use result::{ExecutionRecord, PluginResult, PluginViolation};
 
 /// The plugin author's guide (`docs/plugin-authoring.md`); its example is compiled and run as a doctest.
 #[doc = include_str!("../../../docs/plugin-authoring.md")]

@@ -1,4 +1,9 @@
-//! `PluginResult` (6 keys) and `PluginViolation` (7 keys), the 1.0.0 shapes.
+//! `PluginResult` (the 6 keys of 1.0.0 plus the 3 of 1.1.0) and `PluginViolation` (7 keys).
+//!
+//! The three 1.1.0 keys (`modified_extensions`, `denial_metadata`, `executions`) are written only
+//! when they carry something, so a result without them is byte-for-byte the 1.0.0 answer; a
+//! 1.0.0 peer ignores them when present (pydantic ignores unknown keys) and a 1.1.0 peer fills
+//! their defaults when absent. Decoding tolerates them absent and ignores unknown future keys.
 
 use std::collections::BTreeMap;
 
@@ -72,6 +77,69 @@ pub struct PluginResult {
     pub metadata: Option<JsonMap>,
     pub http_headers: Option<BTreeMap<String, String>>,
     pub retry_delay_ms: u64,
+    /// 1.1.0: extensions a plugin rewrote (kept as JSON; only in-process plugins set it).
+    pub modified_extensions: Option<Value>,
+    /// 1.1.0: opt-in denial telemetry of a blocking plugin.
+    pub denial_metadata: Option<JsonMap>,
+    /// 1.1.0: one record per plugin the gateway-side chain evaluated.
+    pub executions: Vec<ExecutionRecord>,
+}
+
+/// What the gateway-side chain records for each plugin it evaluated (1.1.0 `executions`).
+/// Disabled, condition-skipped and runtime-disabled plugins, and cancelled concurrent
+/// siblings, get none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecutionRecord {
+    /// A per-process random id of the plugin (32 hex digits).
+    pub plugin_id: String,
+    pub plugin_name: String,
+    pub plugin_kind: String,
+    pub hook_name: String,
+    /// The 1.1.0 mode name (legacy names migrated).
+    pub mode: String,
+    /// `completed`, `error` or `timeout` (an ignored error is recorded `completed`).
+    pub status: String,
+    /// What the plugin asked for (`continue_processing`); null when it returned nothing.
+    pub requested_allow: Option<bool>,
+    /// Whether the chain went on after this plugin.
+    pub effective_allow: bool,
+    /// Null when the plugin has no conditions, else whether they matched.
+    pub matched: Option<bool>,
+    /// Whether anything of the plugin's result was used (a modification or a block).
+    pub applied: bool,
+    pub payload_modified: bool,
+    pub extensions_modified: bool,
+    /// Wall time of the call; 0 for concurrent and fire_and_forget plugins.
+    pub duration_ns: u64,
+    pub reason: Option<String>,
+    /// `plugin_timeout`, `plugin_error`, `plugin_violation` or the violation's code.
+    pub error_code: Option<String>,
+    /// Names (never values) of the plugin's `config:` keys, at most 64.
+    pub config_keys: Vec<String>,
+}
+
+impl Default for ExecutionRecord {
+    fn default() -> Self {
+        ExecutionRecord {
+            plugin_id: String::new(),
+            plugin_name: String::new(),
+            plugin_kind: String::new(),
+            hook_name: String::new(),
+            mode: String::new(),
+            status: "completed".into(),
+            requested_allow: None,
+            effective_allow: true,
+            matched: None,
+            applied: false,
+            payload_modified: false,
+            extensions_modified: false,
+            duration_ns: 0,
+            reason: None,
+            error_code: None,
+            config_keys: Vec::new(),
+        }
+    }
 }
 
 impl Default for PluginResult {
@@ -98,6 +166,24 @@ struct RawResult {
     http_headers: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "null_as_default")]
     retry_delay_ms: u64,
+    #[serde(default)]
+    modified_extensions: Option<Value>,
+    #[serde(default)]
+    denial_metadata: Option<Value>,
+    #[serde(default)]
+    executions: Option<Value>,
+}
+
+/// Records that do not decode (a future shape) are dropped, never fatal: a gateway discards a
+/// plugin's own records anyway.
+fn lenient_records(v: Option<Value>) -> Vec<ExecutionRecord> {
+    match v {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|i| serde_json::from_value(i).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl PluginResult {
@@ -110,6 +196,9 @@ impl PluginResult {
             metadata: Some(JsonMap::new()),
             http_headers: None,
             retry_delay_ms: 0,
+            modified_extensions: None,
+            denial_metadata: None,
+            executions: Vec::new(),
         }
     }
 
@@ -162,22 +251,38 @@ impl PluginResult {
             metadata: raw.metadata,
             http_headers: raw.http_headers,
             retry_delay_ms: raw.retry_delay_ms,
+            modified_extensions: raw.modified_extensions.filter(|v| !v.is_null()),
+            // A non-object denial_metadata is not something a gateway can use; drop it.
+            denial_metadata: match raw.denial_metadata {
+                Some(Value::Object(m)) => Some(m),
+                _ => None,
+            },
+            executions: lenient_records(raw.executions),
         })
     }
 }
 
-/// Serializes as [`PluginResult::to_json`] (6 keys in the Python order, explicit nulls), written
-/// straight from the typed fields.
+/// Serializes as [`PluginResult::to_json`]: the 6 keys of 1.0.0 with explicit nulls, and each of
+/// the 3 keys of 1.1.0 only when it carries something, all in cpex's key order.
 impl Serialize for PluginResult {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("PluginResult", 6)?;
-        st.serialize_field("continue_processing", &self.continue_processing)?;
-        st.serialize_field("modified_payload", &self.modified_payload)?;
-        st.serialize_field("violation", &self.violation)?;
-        st.serialize_field("metadata", &self.metadata)?;
-        st.serialize_field("http_headers", &self.http_headers)?;
-        st.serialize_field("retry_delay_ms", &self.retry_delay_ms)?;
+        use serde::ser::SerializeMap;
+        let mut st = s.serialize_map(None)?;
+        st.serialize_entry("continue_processing", &self.continue_processing)?;
+        st.serialize_entry("modified_payload", &self.modified_payload)?;
+        if let Some(x) = &self.modified_extensions {
+            st.serialize_entry("modified_extensions", x)?;
+        }
+        st.serialize_entry("violation", &self.violation)?;
+        st.serialize_entry("metadata", &self.metadata)?;
+        if let Some(d) = &self.denial_metadata {
+            st.serialize_entry("denial_metadata", d)?;
+        }
+        st.serialize_entry("http_headers", &self.http_headers)?;
+        st.serialize_entry("retry_delay_ms", &self.retry_delay_ms)?;
+        if !self.executions.is_empty() {
+            st.serialize_entry("executions", &self.executions)?;
+        }
         st.end()
     }
 }

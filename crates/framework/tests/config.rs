@@ -37,7 +37,11 @@ fn assert_names(msg: &str, plugin: &str, key: &str) {
 fn defaults_follow_the_python_models() {
     let c = load("plugins:\n  - name: P\n    kind: k\nplugin_settings: {}\n").unwrap();
     let p = &c.plugins[0];
-    assert_eq!(p.mode, PluginMode::Enforce);
+    assert_eq!(p.mode, PluginMode::Sequential);
+    assert_eq!(p.on_error, None);
+    assert_eq!(p.effective_on_error(), OnError::Fail);
+    assert_eq!(p.max_content_size, 10_000_000);
+    assert!(p.capabilities.is_empty());
     assert_eq!(p.priority, 100);
     assert!(p.hooks.is_empty() && p.tags.is_empty() && p.conditions.is_empty());
     assert_eq!(p.config, None);
@@ -79,16 +83,22 @@ fn plugin_config_serializes_like_get_plugin_config() {
             "hooks",
             "tags",
             "mode",
+            "on_error",
             "priority",
+            "max_content_size",
             "conditions",
             "applied_to",
+            "capabilities",
             "config",
             "mcp",
             "grpc",
             "unix_socket"
         ]
     );
-    assert_eq!(v["mode"], "enforce");
+    assert_eq!(v["mode"], "sequential");
+    assert_eq!(v["on_error"], "fail");
+    assert_eq!(v["max_content_size"], 10_000_000);
+    assert_eq!(v["capabilities"], json!([]));
     assert_eq!(
         v["conditions"][0],
         json!({"server_ids": null, "tenant_ids": null, "tools": ["a", "b"], "prompts": null, "resources": null,
@@ -252,7 +262,9 @@ fn load_errors_name_file_plugin_and_key() {
 fn external_entry_rules() {
     let e = err("plugins: [{name: X, kind: external}]");
     assert_names(&e, "X", "mcp");
-    let e = err("plugins: [{name: X, kind: external, grpc: {target: 'h:1'}}]");
+    // A gRPC entry is a valid model (the client says whether it can use it); two transports
+    // are not.
+    let e = err("plugins: [{name: X, kind: external, mcp: {proto: STREAMABLEHTTP, url: 'https://h/mcp'}, grpc: {target: 'h:1'}}]");
     assert_names(&e, "X", "mcp");
     assert!(e.contains("grpc"), "{e}");
     let e = err("plugins: [{name: X, kind: external, config: {a: 1}, mcp: {proto: STREAMABLEHTTP, url: 'https://h/mcp'}}]");
@@ -483,4 +495,146 @@ fn nested_defaults_as_upstream_writes_them() {
         render_template("{{ 'x' }} {{ x.y }}", "f", &no_env).unwrap(),
         "{{ 'x' }} {{ x.y }}"
     );
+}
+
+#[test]
+fn both_eras_vocabulary_and_new_fields() {
+    // Every name of both eras loads; the wrong case does not.
+    for m in MODE_NAMES {
+        let c = load(&format!("plugins: [{{name: P, kind: k, mode: {m}}}]")).unwrap();
+        assert_eq!(c.plugins[0].mode.as_str(), *m);
+    }
+    for (yaml, key, listed) in [
+        (
+            "plugins: [{name: P, kind: k, mode: Enforce}]",
+            "mode",
+            "fire_and_forget",
+        ),
+        (
+            "plugins: [{name: P, kind: k, mode: strict}]",
+            "mode",
+            "enforce_ignore_error",
+        ),
+        (
+            "plugins: [{name: P, kind: k, on_error: retry}]",
+            "on_error",
+            "disable",
+        ),
+        (
+            "plugins: [{name: P, kind: k, capabilities: [read_x]}]",
+            "capabilities",
+            "write_headers",
+        ),
+        (
+            "plugins: [{name: P, kind: k, max_content_size: 0}]",
+            "max_content_size",
+            "positive",
+        ),
+        (
+            "plugins: [{name: P, kind: external, grpc: {target: nohost}}]",
+            "grpc.target",
+            "host:port",
+        ),
+        (
+            "plugins: [{name: P, kind: external, grpc: {uds: /s.sock, tls: {certfile: /c}}}]",
+            "grpc.tls",
+            "uds",
+        ),
+        (
+            "plugins: [{name: P, kind: external, unix_socket: {path: rel.sock}}]",
+            "unix_socket.path",
+            "absolute",
+        ),
+    ] {
+        let e = err(yaml);
+        assert_names(&e, "P", key);
+        assert!(e.contains(listed), "{e}");
+    }
+    let e = err("grpc_server_settings: {uds: /s.sock, tls: {certfile: /c, keyfile: /k}}");
+    assert!(e.contains("`grpc_server_settings.tls`"), "{e}");
+    let e = err("plugin_settings: {compat: '2.0'}");
+    assert!(
+        e.contains("`plugin_settings.compat`") && e.contains("1.0"),
+        "{e}"
+    );
+
+    let c = load("plugins:\n  - {name: P, kind: k, mode: transform, on_error: disable, max_content_size: 5, capabilities: [write_headers, read_agent]}\n  - {name: Q, kind: k, capabilities: read_agent}\n  - {name: G, kind: external, grpc: {target: 'h:1'}}\n  - {name: U, kind: external, unix_socket: {path: /run/p.sock}}\n").unwrap();
+    let v = c.plugins[0].to_json();
+    assert_eq!(v["on_error"], "disable");
+    assert_eq!(v["max_content_size"], 5);
+    assert_eq!(v["capabilities"], json!(["read_agent", "write_headers"]));
+    assert!(
+        c.plugins[1].capabilities.is_empty(),
+        "a non-list reads as empty"
+    );
+    assert_eq!(
+        c.plugins[2].to_json()["grpc"],
+        json!({"target": "h:1", "uds": null, "tls": null})
+    );
+    assert_eq!(
+        c.plugins[3].to_json()["unix_socket"],
+        json!({"path": "/run/p.sock", "reconnect_attempts": 3, "reconnect_delay": 0.1, "timeout": 30.0})
+    );
+    let back = PluginConfig::from_json(v.clone()).unwrap();
+    assert_eq!(back.to_json(), v, "round trip");
+}
+
+#[test]
+fn wire_mode_is_accepted_by_both_eras_where_a_1_0_name_means_the_same() {
+    let c = load("plugins:\n  - {name: A, kind: k, mode: sequential}\n  - {name: B, kind: k, mode: sequential, on_error: ignore}\n  - {name: C, kind: k, mode: transform, on_error: ignore}\n  - {name: D, kind: k, mode: transform}\n  - {name: E, kind: k, mode: permissive}\n  - {name: F, kind: k, mode: audit}\n  - {name: G, kind: k, mode: sequential, on_error: disable}\n  - {name: H, kind: k, mode: enforce_ignore_error}\n").unwrap();
+    let got: Vec<(String, String)> = c
+        .plugins
+        .iter()
+        .map(|p| {
+            let v = p.to_wire_json();
+            (
+                v["mode"].as_str().unwrap().to_owned(),
+                v["on_error"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("enforce", "fail"),
+        ("enforce_ignore_error", "ignore"),
+        ("permissive", "ignore"),
+        ("transform", "fail"),
+        ("permissive", "fail"),
+        ("audit", "fail"),
+        ("sequential", "disable"),
+        ("enforce_ignore_error", "ignore"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn runtime_settings_come_from_env_field_by_field() {
+    let yaml = "plugin_settings: {fail_on_plugin_error: false, execution_pool: 4, compat: '1.0'}\n";
+    let c = load(yaml).unwrap();
+    assert_eq!(c.plugin_settings.execution_pool(), Some(4));
+    assert_eq!(c.plugin_settings.compat(), Compat::V1_0);
+    let env = |k: &str| match k {
+        PLUGINS_FAIL_ON_PLUGIN_ERROR => Some("true".to_owned()),
+        PLUGINS_EXECUTION_POOL => Some(String::new()), // empty = unset
+        _ => None,
+    };
+    let c = Config::load_str(yaml, "conf/plugins.yaml", &env).unwrap();
+    assert!(c.plugin_settings.fail_on_plugin_error);
+    assert_eq!(c.plugin_settings.execution_pool(), Some(4));
+    assert_eq!(c.plugin_settings.compat(), Compat::V1_0);
+    assert_eq!(load("").unwrap().plugin_settings.execution_pool(), Some(10));
+    for (var, bad) in [
+        (PLUGINS_COMPAT, "1.2"),
+        (PLUGINS_EXECUTION_POOL, "-1"),
+        (PLUGINS_FAIL_ON_PLUGIN_ERROR, "maybe"),
+    ] {
+        let env = |k: &str| (k == var).then(|| bad.to_owned());
+        let e = Config::load_str("", "x.yaml", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(var) && e.contains(bad), "{e}");
+    }
 }

@@ -1,4 +1,4 @@
-//! Manager semantics with small test plugins (framework.md §3, corrections.md finding 11).
+//! Manager semantics of ContextForge 1.0.0 (run under the 1.0.x switch) with small test plugins.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (team rules)
 
@@ -124,6 +124,13 @@ impl Plugin for TestPlugin {
     }
 }
 
+/// These tests pin the ContextForge 1.0.0 semantics, so they run under the 1.0.x switch, set
+/// through the environment seam as an operator would (`PLUGINS_COMPAT=1.0`). The 1.1.0 table
+/// is in `tests/eras.rs`.
+fn compat_1_0(var: &str) -> Option<String> {
+    (var == PLUGINS_COMPAT).then(|| "1.0".to_owned())
+}
+
 struct Harness {
     log: Arc<Mutex<Vec<String>>>,
     registry: PluginRegistry,
@@ -153,7 +160,7 @@ fn harness() -> Harness {
 }
 
 async fn manager(h: &Harness, yaml: &str) -> PluginManager {
-    let cfg = Config::load_str(yaml, "test.yaml", &|_| None).unwrap();
+    let cfg = Config::load_str(yaml, "test.yaml", &compat_1_0).unwrap();
     let mut m = PluginManager::new(cfg, &h.registry).unwrap();
     m.set_timeout(Duration::from_millis(100));
     m.initialize().await.unwrap();
@@ -385,7 +392,7 @@ fn unknown_kind_and_bad_plugin_config_fail_at_construction() {
     let cfg = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - {name: P, kind: nope.Plugin, hooks: [tool_pre_invoke]}\n",
         "conf/plugins.yaml",
-        &|_| None,
+        &compat_1_0,
     )
     .unwrap();
     let e = PluginManager::new(cfg, &h.registry)
@@ -403,7 +410,7 @@ fn unknown_kind_and_bad_plugin_config_fail_at_construction() {
     let cfg = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - {name: Q, kind: test, config: {bad_config: 1}}\n",
         "conf/plugins.yaml",
-        &|_| None,
+        &compat_1_0,
     )
     .unwrap();
     let e = PluginManager::new(cfg, &h.registry)
@@ -728,7 +735,7 @@ async fn initialize_failures_skip_or_abort() {
     };
     let h = harness();
     let mut m = PluginManager::new(
-        Config::load_str(&yaml(false), "x.yaml", &|_| None).unwrap(),
+        Config::load_str(&yaml(false), "x.yaml", &compat_1_0).unwrap(),
         &h.registry,
     )
     .unwrap();
@@ -736,7 +743,7 @@ async fn initialize_failures_skip_or_abort() {
     assert_eq!(m.plugin_names(), ["Good"]);
     assert_eq!(m.plugins_for(HookType::ToolPreInvoke), ["Good"]);
     let mut m = PluginManager::new(
-        Config::load_str(&yaml(true), "x.yaml", &|_| None).unwrap(),
+        Config::load_str(&yaml(true), "x.yaml", &compat_1_0).unwrap(),
         &h.registry,
     )
     .unwrap();
@@ -827,7 +834,7 @@ async fn permission_decisions_name_the_deciding_plugin() {
     let cfg = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - {name: First, kind: decider, hooks: [http_auth_check_permission], priority: 1, config: {grant: 1}}\n  - {name: Second, kind: decider, hooks: [http_auth_check_permission], priority: 2}\n",
         "x.yaml",
-        &|_| None,
+        &compat_1_0,
     )
     .unwrap();
     let mut m = PluginManager::new(cfg, &reg).unwrap();

@@ -31,7 +31,9 @@ fn fixture(prefix: &str, suffix: &str) -> Value {
 }
 
 async fn manager() -> PluginManager {
-    let config = Config::load(repo_root().join("plugins/test.yaml"), &|_| None).unwrap();
+    // The captures come from a ContextForge 1.0.0 server: replay them under the 1.0.x switch.
+    let era = |k: &str| (k == plugwire_framework::PLUGINS_COMPAT).then(|| "1.0".to_owned());
+    let config = Config::load(repo_root().join("plugins/test.yaml"), &era).unwrap();
     let mut m = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
     m.initialize().await.unwrap();
     m

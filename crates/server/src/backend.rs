@@ -36,6 +36,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         out.push_str(&invoke_hook_through_values(self, &args).await);
     }
+
+    /// Plugins taken out at run time (`on_error: disable`), reported by `/health`.
+    fn runtime_disabled(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// [`Backend::invoke_hook`] for raw arguments: converts them to `Value` maps and returns the

@@ -92,7 +92,7 @@ pub async fn handle_health_only(req: Request<Incoming>) -> Result<HttpResponse, 
 async fn route(app: &App, body: BodyLimits, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path();
     if path == "/health" {
-        return health(req.method());
+        return health_with(req.method(), &app.backend.runtime_disabled());
     }
     if let Some(r) = crate::metrics_route::route(req.method(), path) {
         return r;
@@ -317,6 +317,17 @@ fn too_large(limit: usize) -> HttpResponse {
             "Request body larger than {limit} bytes; raise PLUGINS_SERVER_MAX_BODY_BYTES (or --max-body-bytes) on the plugin server"
         ),
     )
+}
+
+/// `/health` of the main port: [`HEALTH_BODY`], plus `runtime_disabled` (the names of plugins
+/// that `on_error: disable` took out) when there are any, so `plugwire health` can show them.
+/// The Python runtime's body has one key; a Python health check reads only `status`.
+fn health_with(method: &Method, disabled: &[String]) -> HttpResponse {
+    if disabled.is_empty() || !(method == Method::GET || method == Method::HEAD) {
+        return health(method);
+    }
+    let body = serde_json::json!({"status": "healthy", "runtime_disabled": disabled});
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
 }
 
 fn health(method: &Method) -> HttpResponse {

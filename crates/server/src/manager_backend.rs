@@ -15,7 +15,8 @@ use crate::backend::{invoke_hook_through_values, Backend};
 pub struct ManagerBackend {
     manager: Arc<PluginManager>,
     /// The config dump, computed once: every entry of the YAML (disabled ones too, as Python
-    /// lists them), with all keys and explicit nulls.
+    /// lists them), with all keys and explicit nulls, `mode` in the form both eras accept
+    /// (`PluginConfig::to_wire_json`).
     configs: Vec<Value>,
 }
 
@@ -26,7 +27,7 @@ impl ManagerBackend {
             .config()
             .plugins
             .iter()
-            .map(|p| p.to_json())
+            .map(|p| p.to_wire_json())
             .collect();
         ManagerBackend { manager, configs }
     }
@@ -43,11 +44,15 @@ impl Backend for ManagerBackend {
         self.configs.clone()
     }
 
+    fn runtime_disabled(&self) -> Vec<String> {
+        self.manager.runtime_disabled()
+    }
+
     fn plugin_config(&self, name: &str) -> Option<Value> {
         self.manager
             .config()
             .plugin_ignore_case(name)
-            .map(|p| p.to_json())
+            .map(|p| p.to_wire_json())
     }
 
     async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {

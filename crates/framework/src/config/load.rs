@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    render_template, AppliedTo, Config, ConfigError, MCPClientConfig, PluginCondition,
-    PluginConfig, PluginMode, PluginSettings, TransportType, EXTERNAL_KIND,
+    render_template, AppliedTo, Compat, Config, ConfigError, GrpcClientConfig, GrpcServerConfig,
+    MCPClientConfig, OnError, PluginCondition, PluginConfig, PluginMode, PluginSettings,
+    TransportType, UnixSocketClientConfig, UnixSocketServerConfig, EXTERNAL_KIND,
 };
 use crate::serde_util::lax;
 use crate::{HookType, JsonMap};
@@ -108,6 +109,7 @@ impl Config {
         let mut cfg = parse_value(value, source)?;
         cfg.source = Some(PathBuf::from(source));
         validate(&cfg, source)?;
+        cfg.plugin_settings.apply_env(env)?;
         Ok(cfg)
     }
 }
@@ -140,6 +142,21 @@ fn cert_reqs(v: &Value) -> Result<(), String> {
     lax_opt_i64(v).map_err(|e| {
         format!("{e}; use 0 (no client certificate), 1 (optional) or 2 (required), not the Python CERT_* name")
     })
+}
+
+/// Unknown names fail; a non-list silently reads as empty (as cpex).
+fn capabilities(v: &Value) -> Result<(), String> {
+    let Value::Array(items) = v else {
+        return Ok(());
+    };
+    for i in items {
+        match i.as_str() {
+            Some(s) if super::Capability::parse(s).is_some() => {}
+            Some(s) => return Err(super::capability_error(s)),
+            None => return Err(format!("expected a capability name, found {i}")),
+        }
+    }
+    Ok(())
 }
 
 fn chk<T: DeserializeOwned>(v: &Value) -> Result<(), String> {
@@ -200,6 +217,8 @@ const SETTINGS_CHECKS: &[(&str, Check)] = &[
     ("enable_plugin_api", lax_opt_bool),
     ("plugin_health_check_interval", lax_i64),
     ("include_user_info", lax_opt_bool),
+    ("execution_pool", lax_opt_i64),
+    ("compat", chk::<Option<Compat>>),
 ];
 
 const SERVER_CHECKS: &[(&str, Check)] = &[
@@ -226,7 +245,12 @@ const ENTRY_CHECKS: &[(&str, Check)] = &[
     ("hooks", chk::<Option<Vec<HookType>>>),
     ("tags", chk::<Option<Vec<String>>>),
     ("mode", chk::<Option<PluginMode>>),
+    ("on_error", chk::<Option<OnError>>),
     ("priority", lax_i64),
+    ("max_content_size", lax_i64),
+    ("capabilities", capabilities),
+    ("grpc", chk::<Option<GrpcClientConfig>>),
+    ("unix_socket", chk::<Option<UnixSocketClientConfig>>),
     ("applied_to", chk::<Option<AppliedTo>>),
     ("config", chk::<Option<JsonMap>>),
 ];
@@ -285,7 +309,14 @@ fn parse_value(value: Value, file: &str) -> Result<Config, ConfigError> {
     };
     check_keys(
         &top,
-        &[("plugin_dirs", chk::<Option<Vec<String>>>)],
+        &[
+            ("plugin_dirs", chk::<Option<Vec<String>>>),
+            ("grpc_server_settings", chk::<Option<GrpcServerConfig>>),
+            (
+                "unix_socket_server_settings",
+                chk::<Option<UnixSocketServerConfig>>,
+            ),
+        ],
         file,
         None,
         "",
@@ -459,6 +490,10 @@ fn validate(cfg: &Config, file: &str) -> Result<(), ConfigError> {
             }
         }
     }
+    if let Some(g) = &cfg.grpc_server_settings {
+        g.check()
+            .map_err(|(key, m)| ConfigError::invalid(file, None, key, m))?;
+    }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, p) in cfg.plugins.iter().enumerate() {
         if let Some(first) = seen.insert(p.name.as_str(), i) {
@@ -495,21 +530,37 @@ fn validate_entry(p: &PluginConfig, file: &str) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        if p.mcp.is_none() {
-            let other = if p.grpc.is_some() {
-                " (plugwire implements the `mcp` transport only, not `grpc`)"
-            } else if p.unix_socket.is_some() {
-                " (plugwire implements the `mcp` transport only, not `unix_socket`)"
-            } else {
-                ""
-            };
-            return Err(err(
-                "mcp",
-                format!(
-                    "an external plugin needs an `mcp:` section with `proto` and `url` (or `script`/`cmd` for STDIO){other}"
-                ),
-            ));
+        let sections = [p.mcp.is_some(), p.grpc.is_some(), p.unix_socket.is_some()];
+        match sections.iter().filter(|s| **s).count() {
+            0 => {
+                return Err(err(
+                    "mcp",
+                    "an external plugin needs exactly one transport section: `mcp:` (with `proto` and `url`, or `script`/`cmd` for STDIO), `grpc:` or `unix_socket:`".to_owned(),
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(err(
+                    "mcp",
+                    "an external plugin must have exactly one of `mcp:`, `grpc:`, `unix_socket:`; remove the others".to_owned(),
+                ))
+            }
         }
+    }
+    if p.max_content_size <= 0 {
+        return Err(err(
+            "max_content_size",
+            format!(
+                "must be a positive number of bytes (default 10000000), found {}",
+                p.max_content_size
+            ),
+        ));
+    }
+    if let Some(g) = &p.grpc {
+        g.check().map_err(|(key, m)| err(&key, m))?;
+    }
+    if let Some(u) = &p.unix_socket {
+        u.check().map_err(|(key, m)| err(&key, m))?;
     }
     let Some(mcp) = &p.mcp else { return Ok(()) };
     let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.trim().is_empty());

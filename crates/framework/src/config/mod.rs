@@ -3,10 +3,13 @@
 //! Types here are pure serde data. Loading, templating and validation live in `load.rs` and
 //! `template.rs`; `ConfigError` in `error.rs`.
 
+mod eras;
 mod error;
 mod load;
 pub mod read;
+mod settings;
 mod template;
+mod transports;
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -18,12 +21,23 @@ use serde_json::Value;
 use crate::serde_util::{lax, null_as_default};
 use crate::{HookType, JsonMap};
 
+pub use eras::{
+    capability_error, mode_help, Capability, Compat, LegacyBehaviour, OnError, Phase, PluginMode,
+    MODE_NAMES,
+};
 pub use error::ConfigError;
 pub use load::{
     resolve_config_path, ConfigSide, DEFAULT_GATEWAY_CONFIG, DEFAULT_SERVER_CONFIG,
     PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH, PLUGINS_PLUGIN_TIMEOUT,
 };
+pub use settings::{
+    DEFAULT_EXECUTION_POOL, PLUGINS_COMPAT, PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR,
+};
 pub use template::render_template;
+pub use transports::{
+    GrpcClientConfig, GrpcClientTLSConfig, GrpcServerConfig, GrpcServerTLSConfig,
+    UnixSocketClientConfig, UnixSocketServerConfig,
+};
 
 /// The `kind` of an entry served by a remote plugin server.
 pub const EXTERNAL_KIND: &str = "external";
@@ -40,12 +54,13 @@ pub struct Config {
     pub plugin_settings: PluginSettings,
     #[serde(default)]
     pub server_settings: Option<MCPServerConfig>,
-    /// Parsed and kept, not used (gRPC transport is not implemented).
+    /// Typed and validated; served by the gRPC transport (env overrides applied by the settings
+    /// layer).
     #[serde(default)]
-    pub grpc_server_settings: Option<Value>,
-    /// Parsed and kept, not used (raw unix-socket transport is not implemented).
+    pub grpc_server_settings: Option<GrpcServerConfig>,
+    /// Typed and validated. cpex reads no field of it (the path comes from the environment).
     #[serde(default)]
-    pub unix_socket_server_settings: Option<Value>,
+    pub unix_socket_server_settings: Option<UnixSocketServerConfig>,
     /// Where the config came from (a path, or `<string>`), for error messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -88,6 +103,17 @@ pub struct PluginSettings {
     pub plugin_health_check_interval: i64,
     #[serde(default, deserialize_with = "lax::bool")]
     pub include_user_info: bool,
+    /// plugwire only (cpex reads `PLUGINS_EXECUTION_POOL`, which wins): bound on concurrent and
+    /// background plugin work; unset = 10, 0 = unbounded.
+    #[serde(
+        default,
+        deserialize_with = "lax::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub execution_pool: Option<i64>,
+    /// plugwire only: the 1.0.x switch (`"1.0"`); `PLUGINS_COMPAT` wins. Unset = 1.1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compat: Option<Compat>,
 }
 
 fn default_timeout() -> i64 {
@@ -107,39 +133,9 @@ impl Default for PluginSettings {
             enable_plugin_api: false,
             plugin_health_check_interval: default_health_interval(),
             include_user_info: false,
+            execution_pool: None,
+            compat: None,
         }
-    }
-}
-
-/// `mode:` of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PluginMode {
-    /// Stop the chain on a violation and on an error.
-    #[default]
-    Enforce,
-    /// Stop the chain on a violation; log errors and continue.
-    EnforceIgnoreError,
-    /// Log violations and errors; never stop.
-    Permissive,
-    /// Never loaded.
-    Disabled,
-}
-
-impl PluginMode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PluginMode::Enforce => "enforce",
-            PluginMode::EnforceIgnoreError => "enforce_ignore_error",
-            PluginMode::Permissive => "permissive",
-            PluginMode::Disabled => "disabled",
-        }
-    }
-}
-
-impl fmt::Display for PluginMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -161,24 +157,34 @@ pub struct PluginConfig {
     pub hooks: Vec<HookType>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
+    /// As written (either era's name); see [`PluginMode::phase`] for the 1.1.0 reading.
     #[serde(default, deserialize_with = "null_as_default")]
     pub mode: PluginMode,
+    /// `None` when the source does not set it: `enforce_ignore_error` then means `ignore`
+    /// (cpex's setdefault), everything else `fail`. Serialized as the effective value.
+    #[serde(default)]
+    pub on_error: Option<OnError>,
     #[serde(default = "default_priority", deserialize_with = "lax::i64")]
     pub priority: i64,
+    /// Understood and round-tripped, not enforced: cpex enforces it only for `kind: isolated_venv`,
+    /// which plugwire does not run (see `docs/eras.md`).
+    #[serde(default = "default_max_content_size", deserialize_with = "lax::i64")]
+    pub max_content_size: i64,
     #[serde(default, deserialize_with = "null_as_default")]
     pub conditions: Vec<PluginCondition>,
     #[serde(default)]
     pub applied_to: Option<AppliedTo>,
+    /// Known values only; sorted on output; a non-list value reads as empty (as cpex).
+    #[serde(default, deserialize_with = "eras::de_capabilities")]
+    pub capabilities: BTreeSet<Capability>,
     #[serde(default)]
     pub config: Option<JsonMap>,
     #[serde(default)]
     pub mcp: Option<MCPClientConfig>,
-    /// Kept verbatim; plugwire does not implement the gRPC transport.
     #[serde(default)]
-    pub grpc: Option<Value>,
-    /// Kept verbatim; plugwire does not implement the raw unix-socket transport.
+    pub grpc: Option<GrpcClientConfig>,
     #[serde(default)]
-    pub unix_socket: Option<Value>,
+    pub unix_socket: Option<UnixSocketClientConfig>,
     /// The keys present in the source (YAML entry or remote JSON): pydantic's "explicitly set"
     /// fields. The client merges a remote config under the locally set keys (protocol.md §4).
     #[serde(skip)]
@@ -189,8 +195,15 @@ fn default_priority() -> i64 {
     100
 }
 
+/// cpex's default `max_content_size` (bytes).
+pub const DEFAULT_MAX_CONTENT_SIZE: i64 = 10_000_000;
+
+fn default_max_content_size() -> i64 {
+    DEFAULT_MAX_CONTENT_SIZE
+}
+
 impl PluginConfig {
-    /// A minimal entry (mode enforce, priority 100), handy in tests and for programmatic configs.
+    /// A minimal entry (mode sequential, priority 100), handy in tests and for programmatic configs.
     pub fn new(name: impl Into<String>, kind: impl Into<String>) -> Self {
         PluginConfig {
             name: name.into(),
@@ -201,16 +214,28 @@ impl PluginConfig {
             version: None,
             hooks: Vec::new(),
             tags: Vec::new(),
-            mode: PluginMode::Enforce,
+            mode: PluginMode::Sequential,
+            on_error: None,
             priority: default_priority(),
+            max_content_size: DEFAULT_MAX_CONTENT_SIZE,
             conditions: Vec::new(),
             applied_to: None,
+            capabilities: BTreeSet::new(),
             config: None,
             mcp: None,
             grpc: None,
             unix_socket: None,
             set_fields: BTreeSet::new(),
         }
+    }
+
+    /// The 1.1.0 `on_error`: the explicit value, else `ignore` for `enforce_ignore_error` (cpex
+    /// migrates it with a setdefault), else `fail`.
+    pub fn effective_on_error(&self) -> OnError {
+        self.on_error.unwrap_or(match self.mode {
+            PluginMode::EnforceIgnoreError => OnError::Ignore,
+            _ => OnError::Fail,
+        })
     }
 
     /// Was `key` present in the source? (pydantic `model_fields_set`)
@@ -230,9 +255,49 @@ impl PluginConfig {
         Ok(cfg)
     }
 
-    /// The 16-key object of `get_plugin_config`, explicit nulls.
+    /// The 19-key object in cpex's key order, explicit nulls; `mode` as written and `on_error`
+    /// effective. (What `plugwire serve` sends is chosen by the server, see `docs/eras.md`.)
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "on_error".into(),
+                Value::String(self.effective_on_error().as_str().into()),
+            );
+        }
+        v
+    }
+
+    /// The mode name to report to a gateway of either era: the name as written when it is a
+    /// 1.0.x name (the author wrote the file for 1.0.x, and the explicit `on_error` beside it
+    /// gives a 1.1.0 gateway the exact meaning); else the 1.0.x name with the same meaning
+    /// (`sequential`+`fail` → `enforce`, `sequential`+`ignore` → `enforce_ignore_error`,
+    /// `transform`+`ignore` → `permissive`, `disabled`); else the 1.1.0 name, which only a 1.1.0
+    /// gateway accepts. The table is in `docs/eras.md`.
+    pub fn wire_mode(&self) -> PluginMode {
+        if self.mode.is_legacy_name() {
+            return self.mode;
+        }
+        match (self.mode, self.effective_on_error()) {
+            (PluginMode::Sequential, OnError::Fail) => PluginMode::Enforce,
+            (PluginMode::Sequential, OnError::Ignore) => PluginMode::EnforceIgnoreError,
+            (PluginMode::Transform, OnError::Ignore) => PluginMode::Permissive,
+            (m, _) => m,
+        }
+    }
+
+    /// [`PluginConfig::to_json`] with `mode` as [`PluginConfig::wire_mode`]: what `plugwire
+    /// serve` answers to `get_plugin_config(s)`, accepted by both eras' gateways where a 1.0.x
+    /// name exists.
+    pub fn to_wire_json(&self) -> Value {
+        let mut v = self.to_json();
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "mode".into(),
+                Value::String(self.wire_mode().as_str().into()),
+            );
+        }
+        v
     }
 
     /// `config:` as a JSON object (empty when absent), for plugin constructors.

@@ -205,8 +205,10 @@ pub fn invoke(id: i64, plugin: &str, hook: &str, payload: Value) -> Value {
 }
 
 /// The plugin config of the wire captures' Python peer (spec wire-samples), with the peer's
-/// kind names mapped to our built-ins, so answers can be compared byte for byte.
+/// kind names mapped to our built-ins, so answers can be compared byte for byte. The captures
+/// come from a ContextForge 1.0.0 server, so the peer runs under the 1.0.x switch.
 pub const PEER_YAML: &str = r#"
+plugin_settings: {compat: "1.0"}
 plugins:
   - name: ReplaceBadWordsPlugin
     kind: peer_plugins.SearchReplacePlugin
@@ -291,6 +293,9 @@ pub fn replay_pairs() -> Vec<(String, Value, Value)> {
 /// Asserts our answer to a replayed request equals Python's, explaining the first difference.
 pub fn assert_same_answer(name: &str, ours: &Value, theirs: &Value) {
     assert_eq!(ours["id"], theirs["id"], "{name}: id");
+    if name.contains("get_plugin_config") {
+        return assert_same_config_answer(name, ours, theirs);
+    }
     if ours["result"] != theirs["result"] {
         let o = ours["result"]["content"][0]["text"].as_str().unwrap_or("");
         let t = theirs["result"]["content"][0]["text"]
@@ -298,4 +303,59 @@ pub fn assert_same_answer(name: &str, ours: &Value, theirs: &Value) {
             .unwrap_or("");
         panic!("{name}: answer differs\n--- ours ---\n{o}\n--- python ---\n{t}\n--- full ours ---\n{ours}");
     }
+}
+
+/// A config answer carries, beside every 1.0.0 key with Python's value, the three keys of
+/// ContextForge 1.1.0 (`on_error` explicit, `max_content_size`, `capabilities`), which a 1.0.0
+/// gateway ignores; the rest of the envelope is the same.
+fn assert_same_config_answer(name: &str, ours: &Value, theirs: &Value) {
+    let text = |v: &Value| -> Value {
+        serde_json::from_str(v["result"]["content"][0]["text"].as_str().unwrap()).unwrap()
+    };
+    let add = |c: &mut Value| {
+        let m = c.as_object_mut().unwrap();
+        if m.is_empty() {
+            return; // `{}`: no such plugin
+        }
+        let on_error = if m.get("mode") == Some(&json!("enforce_ignore_error")) {
+            "ignore"
+        } else {
+            "fail"
+        };
+        m.insert("on_error".into(), json!(on_error));
+        m.insert("max_content_size".into(), json!(10_000_000));
+        m.insert("capabilities".into(), json!([]));
+    };
+    let mut expected = text(theirs);
+    match &mut expected {
+        Value::Array(items) => items.iter_mut().for_each(add),
+        other => add(other),
+    }
+    assert_eq!(text(ours), expected, "{name}: config answer");
+    let (mut o, mut t) = (ours["result"].clone(), theirs["result"].clone());
+    // One text item per config: each is Python's plus the three keys.
+    let n = t["content"].as_array().map_or(0, Vec::len);
+    for i in 0..n {
+        let parse = |v: &Value| -> Value { serde_json::from_str(v.as_str().unwrap()).unwrap() };
+        let mut want = parse(&t["content"][i]["text"]);
+        add(&mut want);
+        assert_eq!(
+            parse(&o["content"][i]["text"]),
+            want,
+            "{name}: text item {i}"
+        );
+        o["content"][i]["text"] = Value::Null;
+        t["content"][i]["text"] = Value::Null;
+    }
+    if t.get("structuredContent").is_some() {
+        let mut list = t["structuredContent"]["result"].clone();
+        list.as_array_mut().unwrap().iter_mut().for_each(add);
+        assert_eq!(
+            o["structuredContent"]["result"], list,
+            "{name}: structuredContent"
+        );
+        o.as_object_mut().unwrap().remove("structuredContent");
+        t.as_object_mut().unwrap().remove("structuredContent");
+    }
+    assert_eq!(o, t, "{name}: envelope");
 }

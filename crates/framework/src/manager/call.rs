@@ -1,0 +1,159 @@
+//! One plugin call (timeout, panic capture) and the payload rules shared by both eras' chains.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde_json::Value;
+
+use crate::{
+    HookPayload, HookType, Plugin, PluginContext, PluginError, PluginErrorKind, PluginResult,
+};
+
+/// The chain refuses prompt/tool `args` or a tool `result` longer than this (both eras do).
+pub const MAX_PAYLOAD_CHARS: usize = 1_000_000;
+
+pub(super) fn hook_is_cross_typed(hook: HookType) -> bool {
+    matches!(
+        hook,
+        HookType::HttpPreRequest
+            | HookType::HttpPostRequest
+            | HookType::HttpAuthResolveUser
+            | HookType::HttpAuthCheckPermission
+            | HookType::IdentityResolve
+            | HookType::TokenDelegate
+    )
+}
+
+/// Apply a plugin's `modified_payload`. Same-hook payloads replace the input; the `http_*` result
+/// types become the chain's result (headers are also fed into the next plugin's input). A payload
+/// of another hook is ignored with a warning. Returns whether it was accepted.
+pub(super) fn accept_modification(
+    hook: HookType,
+    input: &mut HookPayload,
+    current: &mut Option<HookPayload>,
+    m: HookPayload,
+    plugin: &str,
+) -> bool {
+    if m.hook_type() != hook {
+        tracing::warn!(plugin, %hook, returned = %m.hook_type(), "modified_payload of another hook ignored");
+        return false;
+    }
+    match (input, m) {
+        (HookPayload::HttpPreRequest(p), HookPayload::HttpPreRequestHeaders(h)) => {
+            p.headers = h.clone();
+            *current = Some(HookPayload::HttpPreRequestHeaders(h));
+        }
+        (HookPayload::HttpPreRequest(p), HookPayload::HttpPreRequest(full)) => {
+            p.headers = full.headers.clone();
+            *current = Some(HookPayload::HttpPreRequestHeaders(full.headers));
+        }
+        (HookPayload::HttpPostRequest(p), HookPayload::HttpPostRequestHeaders(h)) => {
+            p.headers = h.clone();
+            *current = Some(HookPayload::HttpPostRequestHeaders(h));
+        }
+        (HookPayload::HttpPostRequest(p), HookPayload::HttpPostRequest(full)) => {
+            p.headers = full.headers.clone();
+            *current = Some(HookPayload::HttpPostRequestHeaders(full.headers));
+        }
+        (HookPayload::HttpAuthResolveUser(_), m @ HookPayload::ResolvedUser(_))
+        | (HookPayload::HttpAuthCheckPermission(_), m @ HookPayload::PermissionDecision(_))
+        | (HookPayload::IdentityResolve(_), m @ HookPayload::IdentityResult(_))
+        | (HookPayload::TokenDelegate(_), m @ HookPayload::DelegationResult(_)) => {
+            *current = Some(m);
+        }
+        (inp, m) if !m.is_result_only() && !hook_is_cross_typed(hook) => {
+            *inp = m.clone();
+            *current = Some(m);
+        }
+        (_, m) => {
+            tracing::warn!(plugin, %hook, "modified_payload of an unexpected type ignored: {:?}", m.hook_type());
+            return false;
+        }
+    }
+    true
+}
+
+/// Run one plugin call under the timeout, catching a panic. The context is the caller's, so it
+/// stays as the plugin left it whatever happens (Python mutates it in place too).
+///
+/// The call runs in the caller's task, not a spawned one: a spawn per call costs a cross-thread
+/// wake-up on every hook (the largest latency item at concurrency 1), and it buys nothing for
+/// async plugins, whose future is dropped (cancelled) when the timeout fires, exactly as an
+/// aborted task would be. A plugin that blocks its thread cannot be interrupted either way (as
+/// in Python, where it blocks the event loop).
+pub(super) async fn call_plugin(
+    plugin: &Arc<dyn Plugin>,
+    name: &str,
+    payload: HookPayload,
+    ctx: &mut PluginContext,
+    timeout: Duration,
+) -> Result<PluginResult, PluginError> {
+    let call = AssertUnwindSafe(plugin.invoke(payload, ctx)).catch_unwind();
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(r)) => r.map_err(|mut e| {
+            if e.model.plugin_name.is_empty() {
+                e.model.plugin_name = name.to_owned();
+            }
+            e
+        }),
+        Ok(Err(panic)) => Err(PluginError::panic(name, &panic_text(&*panic))),
+        Err(_) => Err(PluginError::timeout(name, timeout)),
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`, as `panic!` makes them).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// The message of a spawned task's failure (initialize and shutdown run in tasks of their own).
+pub(super) fn join_error_text(e: tokio::task::JoinError) -> String {
+    if e.is_panic() {
+        panic_text(&*e.into_panic())
+    } else {
+        "task cancelled".to_owned()
+    }
+}
+
+/// Python's `len(str(v))`, approximated: a string's characters, otherwise the characters of
+/// its JSON text (Python's repr differs in quoting and spacing, not in scale).
+fn text_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.chars().count(),
+        other => other.to_string().chars().count(),
+    }
+}
+
+/// The chain's size guard (`PayloadSizeError` in Python): the summed length of prompt/tool
+/// `args` values, else of a tool `result`, must not exceed [`MAX_PAYLOAD_CHARS`]. This is the
+/// check that applies to every plugin; `max_content_size` is not it (see `docs/eras.md`).
+pub(super) fn check_payload_size(payload: &HookPayload) -> Result<(), PluginError> {
+    let size = match payload {
+        HookPayload::PromptPreFetch(p) => p
+            .args
+            .iter()
+            .flat_map(|a| a.values())
+            .map(|v| v.chars().count())
+            .sum(),
+        HookPayload::ToolPreInvoke(p) => p.args.iter().flat_map(|a| a.values()).map(text_len).sum(),
+        HookPayload::ToolPostInvoke(p) => text_len(&p.result),
+        _ => 0,
+    };
+    if size > MAX_PAYLOAD_CHARS {
+        return Err(PluginError::new(
+            PluginErrorKind::InvalidPayload,
+            "",
+            format!("Payload size {size} exceeds limit of {MAX_PAYLOAD_CHARS} characters"),
+        )
+        .with_code("PAYLOAD_SIZE_ERROR"));
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! One named plugin for `plugwire serve`'s `invoke_hook` tool, with the server's own mode and
+//! `on_error`.
+
+use serde_json::Value;
+
+use super::call::call_plugin;
+use super::{HookEntry, PluginManager};
+use crate::{
+    Compat, HookPayload, HookType, LegacyBehaviour, OnError, Phase, PluginContext, PluginError,
+    PluginErrorKind, PluginResult,
+};
+
+impl PluginManager {
+    /// Run one named plugin for the server's `invoke_hook` tool: exact-name lookup, no chain, no
+    /// conditions, no phases, no background task, no records, no global-state merge; the
+    /// server's own `mode`/`on_error` decide (the gateway applies its own mode to the reply).
+    /// See [`PluginManager::run_single`] for each era's reply shapes.
+    /// Returns the result and the plugin's context after the call.
+    pub async fn invoke_hook_for_plugin(
+        &self,
+        plugin_name: &str,
+        hook: HookType,
+        payload: Value,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self.single_entry(plugin_name, hook)?;
+        let payload = HookPayload::from_json(hook, payload)
+            .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
+        self.run_copying_echo(entry, payload, context).await
+    }
+
+    /// Typed form of [`PluginManager::invoke_hook_for_plugin`].
+    pub async fn invoke_plugin(
+        &self,
+        plugin_name: &str,
+        payload: HookPayload,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self.single_entry(plugin_name, payload.hook_type())?;
+        self.run_copying_echo(entry, payload, context).await
+    }
+
+    /// [`PluginManager::invoke_plugin`] for a caller that can rebuild the input payload itself:
+    /// an enforce block echoes the input, and `echo` supplies it only then, instead of a copy
+    /// made before every call. The server passes a closure that decodes the request text again.
+    pub async fn invoke_plugin_echo_with(
+        &self,
+        plugin_name: &str,
+        payload: HookPayload,
+        context: PluginContext,
+        echo: impl FnOnce() -> Option<HookPayload>,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self.single_entry(plugin_name, payload.hook_type())?;
+        self.run_single(entry, payload, context, echo).await
+    }
+
+    /// [`PluginManager::run_single`] with the echo copied before the call, for callers that
+    /// cannot rebuild the input afterwards.
+    async fn run_copying_echo(
+        &self,
+        entry: &HookEntry,
+        payload: HookPayload,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        // Only a 1.0.0 enforce block echoes the input; avoid copying large payloads otherwise.
+        let echo = self.echoes(entry).then(|| payload.clone());
+        self.run_single(entry, payload, context, move || echo).await
+    }
+
+    fn single_entry(&self, plugin_name: &str, hook: HookType) -> Result<&HookEntry, PluginError> {
+        self.hooks
+            .get(&hook)
+            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))
+    }
+
+    /// Whether a block of this entry echoes the input payload (the 1.0.0 enforce shape).
+    fn echoes(&self, e: &HookEntry) -> bool {
+        self.compat == Compat::V1_0
+            && e.mode.legacy_behaviour(e.on_error) == Some(LegacyBehaviour::Enforce)
+    }
+
+    /// One call. 1.1.0 (default): a sequential/concurrent block answers `continue_processing:
+    /// false` with `modified_payload` and `metadata` null, violation and `denial_metadata` kept;
+    /// a transform/audit block answers "continue" without the violation (transform keeps its
+    /// modification, audit's is dropped); fire_and_forget passes the result through. An error
+    /// with `on_error: fail` is returned; with ignore/disable it becomes the default result,
+    /// except a timeout, which is still returned (as the cpex server does); `disable` also lists
+    /// the plugin in [`PluginManager::runtime_disabled`] and later calls get the default result.
+    /// 1.0.x switch: an enforce block echoes the input and has `metadata` null, other blocks
+    /// pass through; errors are returned for enforce (or `fail_on_plugin_error`), else swallowed.
+    async fn run_single(
+        &self,
+        e: &HookEntry,
+        payload: HookPayload,
+        mut ctx: PluginContext,
+        echo: impl FnOnce() -> Option<HookPayload>,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        if self.compat == Compat::V1_1 && self.is_runtime_disabled(&e.name) {
+            return Ok((PluginResult::pass(), ctx));
+        }
+        let res = call_plugin(&e.plugin, &e.name, payload, &mut ctx, self.timeout).await;
+        let r = match self.compat {
+            Compat::V1_0 => self.single_1_0(e, res, echo)?,
+            Compat::V1_1 => self.single_1_1(e, res)?,
+        };
+        Ok((r, ctx))
+    }
+
+    fn single_1_0(
+        &self,
+        e: &HookEntry,
+        res: Result<PluginResult, PluginError>,
+        echo: impl FnOnce() -> Option<HookPayload>,
+    ) -> Result<PluginResult, PluginError> {
+        let enforce = e.mode.legacy_behaviour(e.on_error) == Some(LegacyBehaviour::Enforce);
+        match res {
+            Ok(mut r) => {
+                if let Some(v) = r.violation.as_mut() {
+                    v.plugin_name = Some(e.name.clone());
+                }
+                if !r.continue_processing && enforce {
+                    return Ok(PluginResult {
+                        continue_processing: false,
+                        modified_payload: echo(),
+                        violation: r.violation,
+                        metadata: None,
+                        ..PluginResult::pass()
+                    });
+                }
+                Ok(r)
+            }
+            Err(err) if self.fail_on_plugin_error || enforce => Err(err),
+            Err(err) => {
+                tracing::warn!(plugin = %e.name, mode = %e.mode, error = %err, "plugin failed; ignored because of its mode");
+                Ok(PluginResult::pass())
+            }
+        }
+    }
+
+    fn single_1_1(
+        &self,
+        e: &HookEntry,
+        res: Result<PluginResult, PluginError>,
+    ) -> Result<PluginResult, PluginError> {
+        let mut r = match res {
+            Ok(r) => r,
+            Err(err) => {
+                if e.on_error == OnError::Fail || err.kind() == PluginErrorKind::Timeout {
+                    return Err(err);
+                }
+                if e.on_error == OnError::Disable {
+                    self.disable(&e.name, &err);
+                } else {
+                    tracing::warn!(plugin = %e.name, error = %err, "plugin failed; ignored (on_error: ignore)");
+                }
+                return Ok(PluginResult::pass());
+            }
+        };
+        if let Some(v) = r.violation.as_mut() {
+            v.plugin_name = Some(e.name.clone());
+        }
+        if r.continue_processing {
+            return Ok(r);
+        }
+        Ok(match e.mode.phase() {
+            Some(Phase::Sequential | Phase::Concurrent) => PluginResult {
+                continue_processing: false,
+                modified_payload: None,
+                violation: r.violation,
+                metadata: None,
+                denial_metadata: r.denial_metadata,
+                ..PluginResult::pass()
+            },
+            Some(phase @ (Phase::Transform | Phase::Audit)) => {
+                r.continue_processing = true;
+                r.violation = None;
+                if phase == Phase::Audit {
+                    r.modified_payload = None;
+                }
+                r
+            }
+            _ => r,
+        })
+    }
+}
