@@ -15,13 +15,17 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
-from conftest import OVERLAY, ROOT
+from check_metric_names import main as check_names
+from conftest import DEPLOY, OVERLAY, ROOT
 
 PLUGIN = "ReplaceBadWordsPlugin"
 DEPLOYMENT = "mcp-plugin-replacebadwordsplugin"
+RULES = DEPLOY / "monitoring" / "prometheus-rules.yaml"
+DASHBOARD = DEPLOY / "monitoring" / "grafana-dashboard.json"
 
 
 def free_port() -> int:
@@ -166,6 +170,17 @@ def test_serve_with_the_deployment_env_and_a_secret_swap_loses_no_call(plugwire,
         failed = [r for r in results if r[0] != 0 or '"q":"crud"' not in r[1]]
         assert not failed, f"{len(failed)} of {len(results)} call runs failed; first: {failed[0]}"
         assert swapped_at >= 3 and len(results) >= picked_up_at + 3
+
+        # The alerts and the dashboard use only metric families that this very server (its health
+        # port, as the PodMonitor scrapes it) and `plugwire call --metrics` really export.
+        with urllib.request.urlopen(f"http://127.0.0.1:{health}/metrics/prometheus", timeout=10) as response:
+            server_scrape = response.read().decode()
+        client = run(plugwire, "call", "--config", str(gw_config), "--compact", "--hook", "tool_pre_invoke",
+                     "--payload", '{"name":"search","args":{"q":"crap"}}', "--metrics", env=gw_env)
+        assert client.returncode == 0, client.stderr
+        scrape = tmp_path / "scrape.txt"
+        scrape.write_text(server_scrape + "\n" + client.stderr)
+        assert check_names(["--scrape", str(scrape), "--rules", str(RULES), "--dashboard", str(DASHBOARD)]) == 0
 
         # plugwire certs check understands the mounted layout (both Secrets).
         check = run(plugwire, "certs", "check", "--k8s-dir", str(mounts["tls"]))

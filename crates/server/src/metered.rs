@@ -8,6 +8,7 @@
 //! depth is found by searching for a newline, that many spaces and the quoted key, which no
 //! payload content can imitate. A few byte searches per call, no allocation.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +23,9 @@ use crate::backend::Backend;
 pub struct Metered<B: ?Sized> {
     inner: Arc<B>,
     metrics: &'static ServerMetrics,
+    /// How many runtime-disabled plugins (`on_error: disable`) the gauge already shows: the
+    /// manager's set only grows, so a changed length is the cue to publish it.
+    disabled_seen: AtomicUsize,
 }
 
 impl<B: Backend + ?Sized> Metered<B> {
@@ -38,12 +42,28 @@ impl<B: Backend + ?Sized> Metered<B> {
                 .map(move |h| (name, h))
         });
         metrics.calls().preregister(pairs);
-        Metered { inner, metrics }
+        Metered {
+            inner,
+            metrics,
+            disabled_seen: AtomicUsize::new(0),
+        }
     }
 
     /// The wrapped backend.
     pub fn inner(&self) -> &Arc<B> {
         &self.inner
+    }
+
+    /// Publishes `plugwire_plugin_disabled` when a call took a plugin out (`on_error: disable`).
+    /// Checked after every call because the reply does not say so: with `disable` the failed
+    /// call answers "continue" like a successful one.
+    fn publish_disabled(&self) {
+        let disabled = self.inner.runtime_disabled();
+        if disabled.len() != self.disabled_seen.swap(disabled.len(), Ordering::Relaxed) {
+            for name in &disabled {
+                self.metrics.plugin_disabled(name, true);
+            }
+        }
     }
 }
 
@@ -57,6 +77,10 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         self.inner.plugin_config(name)
     }
 
+    fn runtime_disabled(&self) -> Vec<String> {
+        self.inner.runtime_disabled()
+    }
+
     async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
         if !self.metrics.enabled() {
             return self.inner.invoke_hook(args).await;
@@ -67,6 +91,7 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         let (outcome, code) = classify_response(&answer);
         self.metrics
             .hook_call(&plugin, &hook, outcome, code, start.elapsed());
+        self.publish_disabled();
         answer
     }
 
@@ -87,6 +112,7 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
             code,
             start.elapsed(),
         );
+        self.publish_disabled();
     }
 }
 

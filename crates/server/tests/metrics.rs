@@ -501,3 +501,48 @@ async fn tls_handshakes_are_counted_by_result() {
     let _ = tx.send(());
     handle.await.unwrap();
 }
+
+/// A plugin that always fails: with `on_error: disable` its first error takes it out.
+struct Flaky(plugwire_framework::PluginConfig);
+
+#[async_trait::async_trait]
+impl plugwire_framework::Plugin for Flaky {
+    fn config(&self) -> &plugwire_framework::PluginConfig {
+        &self.0
+    }
+
+    async fn tool_pre_invoke(
+        &self,
+        _payload: plugwire_framework::ToolPreInvokePayload,
+        _ctx: &mut plugwire_framework::PluginContext,
+    ) -> Result<plugwire_framework::PluginResult, plugwire_framework::PluginError> {
+        Err(plugwire_framework::PluginError::plugin(&self.0.name, "boom"))
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_disabled_by_on_error_shows_in_metrics_and_health() {
+    const YAML: &str = "plugins:\n  - name: Flaky\n    kind: test.Flaky\n    hooks: [tool_pre_invoke]\n    mode: sequential\n    on_error: disable\n";
+    let env = |_: &str| None;
+    let config = plugwire_framework::Config::load_str(YAML, "flaky.yaml", &env).unwrap();
+    let mut registry = plugwire_framework::PluginRegistry::new();
+    registry.register(&["test.Flaky"], |c| {
+        Ok(Arc::new(Flaky(c)) as Arc<dyn plugwire_framework::Plugin>)
+    });
+    let manager = plugwire_server::build_manager(config, &registry, &env).unwrap();
+    let manager = plugwire_server::initialize_manager(manager).await.unwrap();
+    let backend = observe::metered_arc(Arc::new(plugwire_server::ManagerBackend::new(manager)));
+    let srv = start_plain(app(backend, 1 << 20, HostPolicy::new(true, &[]))).await;
+    let mut c = Conn::tcp(srv.addr).await;
+    let before = c.send(Method::GET, "/health", &[], "").await.unwrap();
+    assert!(!String::from_utf8_lossy(&before.body).contains("Flaky"));
+    let payload = json!({"name": "t", "args": {"text": "x"}});
+    let r = c.rpc(invoke(1, "Flaky", "tool_pre_invoke", payload)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let s = scrape(srv.addr, "/metrics/prometheus").await;
+    assert_eq!(get(&s, "plugwire_plugin_disabled{plugin=Flaky}"), 1.0);
+    let health = c.send(Method::GET, "/health", &[], "").await.unwrap();
+    let body: Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(body["runtime_disabled"], json!(["Flaky"]), "{body}");
+    srv.shutdown().await;
+}
