@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The openssl side of the `certs all` comparison: CA, gateway and two plugins, one command after
-# the other, as ContextForge's Makefile targets run them (certs.md §3), with the key type given:
+# the other, as ContextForge's Makefile targets run them (docs/decisions.md #26), with the key type given:
 #   openssl-certs.sh rsa4096|ecdsa-p256 DIR
 # The extensions match `plugwire certs` (v3, key usages, EKUs, SANs) so both produce the same kind
 # of certificate.

@@ -91,7 +91,7 @@ def deny_violation(arg: str) -> dict:
         "details": {"arg": arg},
     }
 
-# What each CHAIN_CASES call must give (SearchReplace as framework.md §4.1, DenyList as the reference
+# What each CHAIN_CASES call must give (SearchReplace as upstream's, docs/decisions.md #25; DenyList as the reference
 # server of the wire captures, i.e. what plugwire's built-ins and their Rust tests do): modified
 # payload, or the DenyList block.
 EXPECTED = {

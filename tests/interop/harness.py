@@ -285,7 +285,7 @@ def plugwire_certs(root: Path, gateway_config: Path, server_plugin: str) -> Cert
 
 
 def makefile_way_certs(root: Path, plugin_names: list[str], key_type: str = "ec") -> CertSet:
-    """Certificates made with the openssl commands of ContextForge's Makefile (certs.md §3.1-3.3).
+    """Certificates made with the openssl commands of ContextForge's Makefile (docs/decisions.md #26).
 
     CA: `req -new -x509`; gateway: `x509 -req` WITHOUT `-extfile`, i.e. an X.509 v1 certificate with
     no extensions; plugins: `x509 -req -extfile` with only the SAN line. The only change is the key

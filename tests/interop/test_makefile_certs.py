@@ -1,7 +1,7 @@
-"""Certificates made the Python Makefile's way (openssl commands of certs.md §3): v1 gateway certificate.
+"""Certificates made the Python Makefile's way (openssl commands, docs/decisions.md #26): v1 gateway certificate.
 
 The Python world accepts that v1 client certificate (OpenSSL does); plugwire serve refuses it, as
-decision 2 says, and its log says why, so an operator who reuses old `make certs-mcp-all` output knows
+docs/decisions.md #2 says, and its log says why, so an operator who reuses old `make certs-mcp-all` output knows
 to re-issue the gateway certificate (`plugwire certs gateway --force`).
 """
 

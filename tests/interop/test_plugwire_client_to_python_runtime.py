@@ -94,7 +94,7 @@ def test_plugwire_call_keeps_connections_to_python_runtime(procs, certs):
 
     # Control (proves the counter can see more than C connections): the Python client reads the runtime's
     # SSE answer only up to the result event and then closes the response, so most of its calls open a
-    # new connection (decision 9; 1.0.0: measured 4-10 per 10 calls, a connection survives only when the
+    # new connection (docs/decisions.md #9; 1.0.0: measured 4-10 per 10 calls, a connection survives only when the
     # end of the stream had already arrived; 1.1.0: one per call).
     python_yaml = _gateway_yaml(procs.workdir, port, certs, names=["ReplaceBadWordsPlugin"], file_name="gw-py.yaml")
     client = harness.start_python_client(procs)

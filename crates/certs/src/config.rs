@@ -1,5 +1,5 @@
 //! Which plugins `all` creates certificates for: the `kind: external` entries of the plugins
-//! config, in file order. Unlike the Makefile, a broken config is an error (spec decision 8).
+//! config, in file order. Unlike the Makefile, a broken config is an error (docs/decisions.md #8).
 
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,7 @@ pub const EXAMPLE_PLUGINS: [&str; 2] = ["example-plugin-a", "example-plugin-b"];
 pub const MAX_PLUGIN_NAME_LEN: usize = 52;
 
 /// Checks a plugin name: `[A-Za-z0-9_.-]+`, not starting with `.`, short enough that
-/// `mcp-plugin-<name>` is a valid DNS label (spec decision 8).
+/// `mcp-plugin-<name>` is a valid DNS label (docs/decisions.md #8).
 pub fn validate_plugin_name(name: &str) -> Result<()> {
     let invalid = |reason| {
         Err(CertsError::InvalidPluginName {

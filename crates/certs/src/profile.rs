@@ -1,5 +1,5 @@
 //! The certificate profiles: what goes into the CA, the gateway client certificate and the
-//! plugin server certificates. X.509 v3 with key usages everywhere (spec decision 2), where
+//! plugin server certificates. X.509 v3 with key usages everywhere (docs/decisions.md #2), where
 //! the ContextForge Makefile writes a v1 gateway certificate and no key usages at all.
 
 use std::fmt;

@@ -1,6 +1,6 @@
-//! Merging the remote plugin config under the local entry (protocol.md §4): top-level keys the
-//! local YAML set explicitly win, everything else comes from the server; then the checks that
-//! catch a combination that cannot work, before the first hook call finds out.
+//! Merging the remote plugin config under the local entry (docs/decisions.md #23): top-level
+//! keys the local YAML set explicitly win, everything else comes from the server; then the
+//! checks that catch a combination that cannot work, before the first hook call finds out.
 
 use plugwire_framework::{PluginConfig, PluginMode};
 use serde_json::Value;

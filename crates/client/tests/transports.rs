@@ -165,7 +165,7 @@ async fn mtls_from_env_overrides_yaml_field_by_field() {
         ..ClientOptions::default()
     };
     let plugin = Arc::new(ExternalPlugin::new(cfg, &opts).unwrap());
-    // IP-literal URL with an IP SAN in the certificate (decision 13).
+    // IP-literal URL with an IP SAN in the certificate (docs/decisions.md #13).
     exercise(plugin, &stats).await;
     server.stop().await;
 }

@@ -1,4 +1,4 @@
-//! Condition matching (framework.md §3.8): OR across conditions, AND within one, exact and
+//! Condition matching (docs/decisions.md #20): OR across conditions, AND within one, exact and
 //! case-sensitive except content types. An empty list counts as "not specified".
 
 use std::collections::BTreeSet;

@@ -213,7 +213,7 @@ pub enum HookPayload {
     DelegationResult(DelegationResult),
 }
 
-/// Required-but-nullable fields that a request must always carry (corrections.md finding 4).
+/// Required-but-nullable fields that a request must always carry (docs/decisions.md #19).
 const ALWAYS_SENT: &[&str] = &["result", "content", "messages"];
 
 /// Where a payload is decoded from: an already-parsed `Value`, or the JSON text itself (the

@@ -1,5 +1,5 @@
-//! Config loading: defaults (appendix A.0), templating (decision 5), fail-fast errors naming
-//! file/plugin/key (decision 15), transport rules (protocol.md §3.2/§4).
+//! Config loading: defaults (those of the Python 1.0.0 config models), templating
+//! (docs/decisions.md #5), fail-fast errors naming file/plugin/key and transport rules (#15).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (team rules)
 

@@ -1,5 +1,6 @@
-//! JSON shapes against the real Python 1.0.0 captures (tests/fixtures/wire, extracted from
-//! shared/spec/wire-samples: request `arguments`, response text content) and appendix A.0.
+//! JSON shapes against the real Python 1.0.0 captures (tests/fixtures/wire: the request
+//! `arguments` and response text content of the captures in crates/mcp/tests/wire-samples),
+//! and the 1.0.0 wire shapes (docs/decisions.md #7).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (team rules)
 

@@ -1,6 +1,6 @@
 //! `initialize`: what the client offers and what the plugin server answers.
 //!
-//! The answer mirrors the Python 1.0.0 runtime (`corrections.md` finding 26): the same server
+//! The answer mirrors the Python 1.0.0 runtime (docs/decisions.md #22): the same server
 //! name and instructions, and the same capability set. The Python client checks neither.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! The three tools of a ContextForge external plugin server, with the 1.0.0 argument and
-//! result shapes (`protocol.md` §1, `corrections.md` findings 1, 6, 24-27).
+//! result shapes (`docs/decisions.md` #7, #12, #21, #27, #28).
 //!
 //! Results are one text item holding JSON, pretty-printed with two spaces as the Python
 //! runtime does (the Python client does not care, humans reading captures do). Payloads,
@@ -96,7 +96,8 @@ pub fn list_tools_result() -> ListToolsResult {
     }
 }
 
-/// The `isError: true` answer to an unknown tool, worded as FastMCP does (`WS/27`).
+/// The `isError: true` answer to an unknown tool, worded as FastMCP does
+/// (`docs/decisions.md` #21).
 pub fn unknown_tool(name: &str) -> CallToolResult {
     CallToolResult::error(format!("Unknown tool: {name}"))
 }
@@ -107,7 +108,8 @@ pub fn to_pretty_text(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-/// `get_plugin_config` answer: the config dump, or `{}` when the plugin is unknown (`WS/26`).
+/// `get_plugin_config` answer: the config dump, or `{}` when the plugin is unknown
+/// (`docs/decisions.md` #21).
 pub fn plugin_config_result(config: Option<&Value>) -> CallToolResult {
     match config {
         Some(v) => CallToolResult::text(to_pretty_text(v)),
@@ -116,7 +118,7 @@ pub fn plugin_config_result(config: Option<&Value>) -> CallToolResult {
 }
 
 /// `get_plugin_configs` answer: one text item per plugin plus `structuredContent`
-/// `{"result": [...]}`, as FastMCP packs a `list[dict]` (`WS/11`).
+/// `{"result": [...]}`, as FastMCP packs a `list[dict]` (`docs/decisions.md` #21).
 pub fn plugin_configs_result(configs: Vec<Value>) -> CallToolResult {
     let content = configs
         .iter()
@@ -153,7 +155,7 @@ pub struct ToolArgsError {
 }
 
 impl ToolArgsError {
-    /// The message FastMCP would send (`WS/25`):
+    /// The message FastMCP would send (`docs/decisions.md` #21):
     /// `Error executing tool invoke_hook: 1 validation error for invoke_hookArguments\ncontext\n  Field required [type=missing]`.
     pub fn text(&self) -> String {
         let n = self.issues.len();
@@ -256,7 +258,7 @@ impl GetPluginConfigArgs {
     }
 }
 
-/// `invoke_hook` arguments (`protocol.md` §1.3).
+/// `invoke_hook` arguments (`docs/decisions.md` #19, #21).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvokeHookArgs {
     /// One of the 12 hook names, e.g. `tool_pre_invoke`.
@@ -356,7 +358,7 @@ impl InvokeHookResponse {
         to_pretty_text(&serde_json::to_value(self).unwrap_or(Value::Null))
     }
 
-    /// The tool result (`isError: false`, always: errors travel inside, README decision 12).
+    /// The tool result (`isError: false`, always: errors travel inside, `docs/decisions.md` #12).
     pub fn to_result(&self) -> CallToolResult {
         CallToolResult::text(self.to_text())
     }

@@ -20,7 +20,7 @@ pub struct Tool {
     #[serde(default)]
     pub input_schema: Value,
     /// JSON Schema of `structuredContent`; when present the result MUST carry it (the Python
-    /// client validates it, `protocol.md` §1.1).
+    /// client validates it, `docs/decisions.md` #21).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
     /// Members we do not model.
@@ -117,7 +117,7 @@ pub struct CallToolResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_content: Option<Value>,
     /// A tool-level failure (bad arguments, unknown tool). Plugin errors are NOT reported
-    /// here: they travel inside a normal result (README decision 12).
+    /// here: they travel inside a normal result (`docs/decisions.md` #12).
     #[serde(default)]
     pub is_error: bool,
     /// `_meta` and anything else.

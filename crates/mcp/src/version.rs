@@ -1,7 +1,7 @@
 //! MCP protocol versions and their negotiation.
 //!
 //! The Python 1.0.0 client asks for 2025-11-25 and accepts any of the four versions below in
-//! the answer (`corrections.md` finding 13); the server echoes a supported request, else it
+//! the answer (`docs/decisions.md` #18); the server echoes a supported request, else it
 //! answers its newest version.
 
 use std::fmt;

@@ -1,5 +1,5 @@
-//! The MCP types against real captures of the Python 1.0.0 pair (copied from
-//! `shared/spec/wire-samples/` into `tests/wire-samples/`).
+//! The MCP types against real captures of the Python 1.0.0 pair (kept in
+//! `tests/wire-samples/`).
 
 #![allow(clippy::unwrap_used)]
 

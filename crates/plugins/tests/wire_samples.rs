@@ -1,5 +1,6 @@
-//! The built-ins against the real captures of the Python plugin server (spec wire-samples 12-18,
-//! 23, copied into tests/fixtures/wire): plugins/test.yaml loaded with the framework's loader, each
+//! The built-ins against the real captures of the Python plugin server (captures 12-18 and 23
+//! of crates/mcp/tests/wire-samples, copied into tests/fixtures/wire): plugins/test.yaml loaded
+//! with the framework's loader, each
 //! captured `invoke_hook` request run through `PluginManager::invoke_hook_for_plugin` (what
 //! `plugwire serve` does), and the result (and context, when the capture has one) compared with
 //! the captured answer, JSON value for value.

@@ -1,8 +1,8 @@
 //! Stateless JSON-RPC dispatch, shared by Streamable HTTP and stdio.
 //!
 //! Nothing here remembers anything between messages: `tools/call` works without a prior
-//! `initialize` (README decision 11), and every `tools/call` gets a normal result, with plugin
-//! errors inside it (decision 12). Only an unknown *method* gets a JSON-RPC error object.
+//! `initialize` (docs/decisions.md #11), and every `tools/call` gets a normal result, with plugin
+//! errors inside it (#12). Only an unknown *method* gets a JSON-RPC error object.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

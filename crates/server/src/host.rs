@@ -1,5 +1,5 @@
-//! Host (and Origin) header policy against DNS rebinding, as FastMCP applies it (README
-//! decision 10).
+//! Host (and Origin) header policy against DNS rebinding, as FastMCP applies it
+//! (docs/decisions.md #10).
 //!
 //! Bound to a loopback address or a Unix socket, a browser tricked into calling
 //! `http://evil.example` that resolves to 127.0.0.1 must not reach the plugins: only loopback

@@ -1,12 +1,12 @@
 //! Stateless MCP Streamable HTTP on hyper 1: `/mcp` and `/health`.
 //!
-//! Every answer is `application/json` (README decision 9): the Python client then keeps its
+//! Every answer is `application/json` (docs/decisions.md #9): the Python client then keeps its
 //! connections instead of reconnecting (and re-handshaking TLS) after each call. No
-//! `mcp-session-id` is issued and any or none is accepted (decision 11). HTTP errors exist only
+//! `mcp-session-id` is issued and any or none is accepted (#11). HTTP errors exist only
 //! for requests that are not JSON-RPC at all (400), too large (413), for a refused Host (421)
 //! or for a method `/mcp` does not serve (405), for a body that stalls (408), a non-JSON
 //! `content-type` (415) or an `accept` without JSON (406); every JSON-RPC request gets 200
-//! (decision 12).
+//! (#12).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use crate::host::HostPolicy;
 /// The body `/health` answers, compact as the Python runtime sends it.
 pub const HEALTH_BODY: &str = r#"{"status":"healthy"}"#;
 
-/// Default request body limit: far above anything a gateway sends (README decision 12).
+/// Default request body limit: far above anything a gateway sends (docs/decisions.md #12).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the HTTP layer of one listener needs.
@@ -125,7 +125,8 @@ async fn route(app: &App, body: BodyLimits, req: Request<Incoming>) -> HttpRespo
         // Stateless: there is no session to terminate, and DELETE is how the Python client
         // says goodbye (with the session id some other server gave it).
         Method::DELETE => json_response(StatusCode::OK, Bytes::new()),
-        // 405, never "200 and close": that puts the Python client in a GET loop (finding 12).
+        // 405, never "200 and close": that puts the Python client in a GET loop
+        // (docs/decisions.md #17).
         _ => {
             let mut r = rpc_error(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -11,7 +11,7 @@
 //! - [`backend`]: the [`Backend`] trait the MCP layer calls (config dump, one hook call).
 //! - [`dispatch`]: JSON-RPC method dispatch, shared by HTTP and stdio; panics become errors.
 //! - [`http`]: the hyper service: `/mcp`, `/health`, body limit, Host policy, status codes.
-//! - [`host`]: the Host/Origin policy (README decision 10).
+//! - [`host`]: the Host/Origin policy (docs/decisions.md #10).
 //! - [`listen`]: accept loops (TCP plain/TLS, Unix socket, health port), TLS handshake in the
 //!   connection's task under a timeout, the per-listener connection cap.
 //! - `drain`: graceful drain of a kept-alive connection without losing a request already sent.

@@ -146,8 +146,8 @@ impl ManagerBackend {
 }
 
 /// Builds the manager from a loaded config: plugins constructed, the effective timeout
-/// (`plugin_timeout`, or `PLUGINS_PLUGIN_TIMEOUT`, decision 6) applied. Not yet initialized:
-/// call [`initialize_manager`] after the sockets are bound.
+/// (`plugin_timeout`, or `PLUGINS_PLUGIN_TIMEOUT`, docs/decisions.md #6) applied. Not yet
+/// initialized: call [`initialize_manager`] after the sockets are bound.
 pub fn build_manager(
     config: plugwire_framework::Config,
     registry: &plugwire_framework::PluginRegistry,

@@ -1,6 +1,6 @@
 //! rmcp's Streamable HTTP client (a dev-dependency conformance peer, never a product
 //! dependency) against plugwire's server: handshake, tools, hooks, and a server restart under
-//! a live client (statelessness, README decision 11).
+//! a live client (statelessness, docs/decisions.md #11).
 #![allow(clippy::unwrap_used)]
 
 mod common;

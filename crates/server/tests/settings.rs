@@ -476,8 +476,8 @@ fn password_from_env_overrides_yaml() {
     );
 }
 
-/// Decision 1 as one table: each row is YAML + env → (host, port, TLS on?, ssl_cert_reqs) or an
-/// error that must mention every listed word.
+/// `docs/decisions.md` #1 as one table: each row is YAML + env → (host, port, TLS on?,
+/// ssl_cert_reqs) or an error that must mention every listed word.
 #[test]
 fn precedence_table() {
     let f = files();

@@ -1,5 +1,5 @@
 //! Configuration errors. Every message names the file, and where it applies the plugin and the key,
-//! and says how to fix it (decision 15).
+//! and says how to fix it (docs/decisions.md #15).
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use crate::PluginError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file does not exist (decision 5: an error, not silent defaults).
+    /// The file does not exist (an error, not silent defaults: docs/decisions.md #5).
     #[error("plugin config file {} does not exist; point PLUGINS_CONFIG_PATH (server), PLUGINS_CONFIG_FILE (gateway) or --config at an existing file", path.display())]
     NotFound { path: PathBuf },
     /// The file exists but cannot be read.

@@ -1,5 +1,5 @@
 //! Loading and validating the plugins YAML: render templates, parse, check each key so an error can
-//! name the file, the plugin and the key, then apply the cross-field rules of protocol.md §3.2/§4.
+//! name the file, the plugin and the key, then apply the cross-field rules (docs/decisions.md #15).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use crate::{HookType, JsonMap};
 pub const PLUGINS_CONFIG_PATH: &str = "PLUGINS_CONFIG_PATH";
 /// Config path of the gateway side (`plugwire call`, embedding gateways), as in Python's settings.
 pub const PLUGINS_CONFIG_FILE: &str = "PLUGINS_CONFIG_FILE";
-/// Per-plugin timeout override in seconds (decision 6).
+/// Per-plugin timeout override in seconds (docs/decisions.md #6).
 pub const PLUGINS_PLUGIN_TIMEOUT: &str = "PLUGINS_PLUGIN_TIMEOUT";
 /// Python server's fallback when `PLUGINS_CONFIG_PATH` is unset.
 pub const DEFAULT_SERVER_CONFIG: &str = "./resources/plugins/config.yaml";
@@ -464,7 +464,7 @@ fn check_entry(entry: &Value, i: usize, file: &str) -> Result<BTreeSet<String>, 
     Ok(m.keys().cloned().collect())
 }
 
-/// Cross-field rules (decision 15; protocol.md §3.2/§4).
+/// Cross-field rules (docs/decisions.md #15).
 fn validate(cfg: &Config, file: &str) -> Result<(), ConfigError> {
     let s = &cfg.plugin_settings;
     if s.plugin_timeout <= 0 {

@@ -89,7 +89,7 @@ impl Config {
 /// `plugin_settings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginSettings {
-    /// Parsed and ignored, as in Python: execution is always sequential (decision 6).
+    /// Parsed and ignored, as in Python: execution is always sequential (docs/decisions.md #6).
     #[serde(default, deserialize_with = "lax::bool")]
     pub parallel_execution_within_band: bool,
     /// Per-plugin call timeout in seconds (honoured; `PLUGINS_PLUGIN_TIMEOUT` overrides).
@@ -186,7 +186,8 @@ pub struct PluginConfig {
     #[serde(default)]
     pub unix_socket: Option<UnixSocketClientConfig>,
     /// The keys present in the source (YAML entry or remote JSON): pydantic's "explicitly set"
-    /// fields. The client merges a remote config under the locally set keys (protocol.md §4).
+    /// fields. The client merges a remote config under the locally set keys
+    /// (docs/decisions.md #23).
     #[serde(skip)]
     pub set_fields: BTreeSet<String>,
 }
@@ -311,8 +312,8 @@ impl PluginConfig {
     }
 }
 
-/// A `conditions:` item. OR across items, AND within one (framework.md §3.8). Empty lists mean
-/// "not specified". Set-valued fields serialize as arrays, or `null` when empty (finding 20).
+/// A `conditions:` item. OR across items, AND within one; empty lists mean "not specified";
+/// set-valued fields serialize as arrays, or `null` when empty (docs/decisions.md #20).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PluginCondition {
     #[serde(default, serialize_with = "ser_set")]

@@ -1,8 +1,9 @@
 //! `{{ env.VAR }}` templating of the plugins YAML, compatible with the Jinja forms users write.
 //!
 //! Python renders the whole file with Jinja and `env = os.environ`. We render the same forms once for
-//! the whole file, without HTML escaping, and an unset variable is an error (decision 5) instead of an
-//! empty string. Supported: `{{ env.VAR }}`, `{{env.VAR}}`, `{{ env['VAR'] }}`, `{{ env.get('VAR') }}`,
+//! the whole file, without HTML escaping, and an unset variable is an error instead of an
+//! empty string (docs/decisions.md #5). Supported: `{{ env.VAR }}`, `{{env.VAR}}`,
+//! `{{ env['VAR'] }}`, `{{ env.get('VAR') }}`,
 //! `{{ env.get('VAR', 'x') }}`, `{{ env.VAR | default('x') }}` (defaults may nest:
 //! `default(env.B | default("x"))`), `{% raw %}…{% endraw %}` and
 //! `{# comments #}`. Expressions that do not read `env` (e.g. a webhook template's `{{event}}`) are

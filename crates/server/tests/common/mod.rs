@@ -204,9 +204,9 @@ pub fn invoke(id: i64, plugin: &str, hook: &str, payload: Value) -> Value {
     }})
 }
 
-/// The plugin config of the wire captures' Python peer (spec wire-samples), with the peer's
-/// kind names mapped to our built-ins, so answers can be compared byte for byte. The captures
-/// come from a ContextForge 1.0.0 server, so the peer runs under the 1.0.x switch.
+/// The plugin config of the wire captures' Python peer (crates/mcp/tests/wire-samples), with
+/// the peer's kind names mapped to our built-ins, so answers can be compared byte for byte. The
+/// captures come from a ContextForge 1.0.0 server, so the peer runs under the 1.0.x switch.
 pub const PEER_YAML: &str = r#"
 plugin_settings: {compat: "1.0"}
 plugins:
