@@ -13,10 +13,12 @@
 //! - [`tlsfiles`]: rustls configs from PEM files; [`certgen`]: ECDSA material for the smoke test.
 //! - [`stats`]: quantiles and medians.
 //! - [`procs`]: starting servers, waiting for health, stopping them.
+//! - [`args`]: the options of `run` and `render`, and the server [`args::Kind`]s.
 //! - [`suite`]: the whole benchmark; [`report`]: the Markdown it writes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod args;
 pub mod certgen;
 pub mod cli;
 pub mod error;

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::args::{Kind, SuiteArgs};
 use crate::measure::{Sample, Series};
 use crate::stats::median;
-use crate::suite::{Kind, SuiteArgs};
 
 /// The machine and the invocation.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
