@@ -28,9 +28,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole benchmark; writes the report (docs/benchmarks.md).
-    Run(crate::suite::SuiteArgs),
+    Run(crate::args::SuiteArgs),
     /// Rewrite the report from the JSON a `run` saved (same measurements, current findings.md).
-    Render(crate::suite::RenderArgs),
+    Render(crate::args::RenderArgs),
     /// One measurement: `tools/call invoke_hook` against URL, result as JSON on stdout.
     Load(LoadArgs),
     /// The limit server: mTLS HTTP/1.1, fixed JSON answer. Prints `port N`, runs until killed

@@ -1,22 +1,7 @@
-//! `plugwire-bench`: the benchmark harness behind `make bench`.
-//!
-//! It measures `plugwire serve` against the ContextForge 1.0.0 Python plugin runtime and
-//! against a minimal rustls server (the limit), with the same load generator, and the gateway
-//! clients (plugwire's and Python's) against both servers; then writes `docs/benchmarks.md`
-//! from what it measured.
-//!
-//! # Layout
-//! - [`load`]: the load generator (kept-alive mTLS connections, one per worker, counted).
-//! - [`limit`]: the limit server (fixed JSON answer, no parsing).
-//! - [`procfs`]: CPU time, RSS and TCP connections of other processes, from `/proc`.
-//! - [`payload`]: the ~1 KiB `tool_pre_invoke` request every pair sends.
-//! - [`tlsfiles`]: rustls configs from PEM files; [`certgen`]: ECDSA material for the smoke test.
-//! - [`stats`]: quantiles and medians.
-//! - [`procs`]: starting servers, waiting for health, stopping them.
-//! - [`suite`]: the whole benchmark; [`report`]: the Markdown it writes.
-
+#![doc = include_str!("../README.md")]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod args;
 pub mod certgen;
 pub mod cli;
 pub mod error;

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::args::{Kind, SuiteArgs};
 use crate::measure::{Sample, Series};
 use crate::stats::median;
-use crate::suite::{Kind, SuiteArgs};
 
 /// The machine and the invocation.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -372,9 +372,24 @@ impl Report {
 
     /// The Markdown document.
     pub fn render(&self) -> String {
+        let mut o = String::new();
+        self.render_intro(&mut o);
+        self.render_machine(&mut o);
+        self.render_targets(&mut o);
+        self.render_round_trips(&mut o);
+        self.render_round_trip_errors(&mut o);
+        self.render_footprint(&mut o);
+        self.render_handshakes(&mut o);
+        self.render_certs(&mut o);
+        self.render_profiles(&mut o);
+        self.render_closing(&mut o);
+        o
+    }
+
+    /// The title, and the smoke-run warning that the numbers mean nothing.
+    fn render_intro(&self, o: &mut String) {
         let m = &self.machine;
         let a = &self.args;
-        let mut o = String::new();
         let _ = writeln!(o, "# Benchmarks\n");
         let _ = writeln!(
             o,
@@ -385,6 +400,12 @@ impl Report {
         if a.smoke {
             let _ = writeln!(o, "> **Smoke run**: a handful of calls to check the harness; the numbers mean nothing.\n");
         }
+    }
+
+    /// Where and how the figures were taken: without it no figure can be compared with another run.
+    fn render_machine(&self, o: &mut String) {
+        let m = &self.machine;
+        let a = &self.args;
         let _ = writeln!(o, "## Machine and command\n");
         let _ = writeln!(o, "| | |\n|---|---|");
         let _ = writeln!(o, "| date | {} |", m.date);
@@ -418,14 +439,21 @@ impl Report {
             "| parameters | {} runs per figure (medians); calls per run: {} to Rust servers, {} to the Python runtime, {} from the Python client; {} new connections per handshake run at c={}; load generator on {} tokio threads |\n",
             a.runs, a.calls_fast, a.calls_slow, a.calls_python_client, a.handshakes, a.handshake_concurrency, self.threads
         );
+    }
 
+    /// The issue's targets against the measured ratios.
+    fn render_targets(&self, o: &mut String) {
         let _ = writeln!(o, "## Targets (issue 12)\n");
         let _ = writeln!(o, "| target | measured | status |\n|---|---|---|");
         for (what, value, status) in self.targets() {
             let _ = writeln!(o, "| {what} | {value} | {} |", status.text());
         }
         let _ = writeln!(o);
+    }
 
+    /// Calls per second, latency and CPU per call of every client/server pair at every concurrency.
+    fn render_round_trips(&self, o: &mut String) {
+        let a = &self.args;
         let _ = writeln!(o, "## Hook round trips\n");
         let _ = writeln!(
             o,
@@ -486,6 +514,10 @@ impl Report {
             }
         }
         let _ = writeln!(o);
+    }
+
+    /// The failed calls of the round trips, so a fast figure built on errors is visible.
+    fn render_round_trip_errors(&self, o: &mut String) {
         let errors: Vec<String> = self
             .pairs
             .iter()
@@ -509,7 +541,10 @@ impl Report {
             }
             let _ = writeln!(o);
         }
+    }
 
+    /// Memory and start-up time of each server.
+    fn render_footprint(&self, o: &mut String) {
         let _ = writeln!(o, "## Server footprint\n");
         let _ = writeln!(
             o,
@@ -560,7 +595,11 @@ impl Report {
             );
         }
         let _ = writeln!(o);
+    }
 
+    /// New-connection cost, separate from the kept-alive round trips.
+    fn render_handshakes(&self, o: &mut String) {
+        let a = &self.args;
         let _ = writeln!(o, "## TLS handshakes\n");
         let _ = writeln!(
             o,
@@ -588,7 +627,10 @@ impl Report {
             );
         }
         let _ = writeln!(o);
+    }
 
+    /// `certs all` against the openssl script it replaces.
+    fn render_certs(&self, o: &mut String) {
         let _ = writeln!(o, "## `certs all`: CA, gateway and two plugins\n");
         let _ = writeln!(
             o,
@@ -622,7 +664,11 @@ impl Report {
             );
         }
         let _ = writeln!(o);
+    }
 
+    /// The perf profiles, when the run made them.
+    fn render_profiles(&self, o: &mut String) {
+        let a = &self.args;
         if !self.profiles.is_empty() {
             let _ = writeln!(o, "## Where the CPU goes (perf)\n");
             let _ = writeln!(
@@ -636,6 +682,11 @@ impl Report {
                 let _ = writeln!(o, "{}:\n\n```text\n{}\n```\n", kind.label(), text);
             }
         }
+    }
+
+    /// Method, this run's notes, and the hand-written findings.
+    fn render_closing(&self, o: &mut String) {
+        let a = &self.args;
         let _ = writeln!(o, "## Method\n");
         let _ = writeln!(o, "{}", METHOD);
         if !self.notes.is_empty() {
@@ -648,7 +699,6 @@ impl Report {
         if let Ok(findings) = std::fs::read_to_string(a.scripts.join("findings.md")) {
             let _ = writeln!(o, "{}", findings.trim_end());
         }
-        o
     }
 }
 

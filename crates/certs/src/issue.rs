@@ -54,6 +54,17 @@ struct Step {
     generate: Option<Outcome>,
 }
 
+/// Everything decided before a key is generated or a file written, so a refusal (bad name,
+/// incomplete identity, unreadable CA) leaves the directory exactly as it was.
+struct Plan {
+    layout: Layout,
+    ca_paths: IdentityPaths,
+    /// `Some(outcome)` when a new CA is made; otherwise `existing_ca` holds the loaded one.
+    ca_generate: Option<Outcome>,
+    existing_ca: Option<LoadedCa>,
+    leaves: Vec<Step>,
+}
+
 /// Does everything `request` asks for; see the crate docs for the rules.
 pub fn issue(
     dir: &Path,
@@ -61,6 +72,69 @@ pub fn issue(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Summary> {
+    // 1. Decide, before generating or writing anything.
+    let mut plan = plan(dir, request, options, progress)?;
+    // 2. Generate every key needed, in parallel.
+    let mut keys = generate(&plan, options, progress)?.into_iter();
+    // 3. The CA: reuse it, or sign and write a new one.
+    let validity = Validity::new(options.not_before, options.days);
+    let root = plan.layout.root();
+    let mut outcomes = Vec::new();
+    let ca_key = plan.ca_generate.and_then(|_| keys.next());
+    let existing_ca = plan.existing_ca.take();
+    let ca = write_ca(
+        &plan,
+        existing_ca,
+        request,
+        validity,
+        ca_key,
+        &mut outcomes,
+        progress,
+    )?;
+    let ca_der =
+        inspect::cert_der_from_pem(ca.pem.as_bytes()).map_err(|reason| CertsError::Parse {
+            path: plan.ca_paths.cert.clone(),
+            reason,
+        })?;
+    let ca_cert = inspect::parse(&ca_der).map_err(|reason| CertsError::Parse {
+        path: plan.ca_paths.cert.clone(),
+        reason,
+    })?;
+    warn_if_leaves_outlive_ca(&plan, &ca_cert, validity, options.days, progress);
+    // 4. The leaves.
+    for step in &plan.leaves {
+        let Some(outcome) = step.generate else {
+            keep_existing(step, &ca_cert, ca.pem.as_bytes(), root, progress)?;
+            outcomes.push((step.identity.clone(), Outcome::Existing));
+            continue;
+        };
+        let Some(key) = keys.next() else {
+            return Err(CertsError::Crypto {
+                what: format!("preparing the {}", step.identity),
+                reason: "internal error: no key".into(),
+            });
+        };
+        if write_leaf(step, outcome, key, &ca, validity, options)? {
+            outcomes.push((step.identity.clone(), outcome));
+            progress.event(&Event::Written {
+                identity: &step.identity,
+                paths: &step.paths,
+                outcome,
+            });
+        }
+    }
+    if plan.ca_generate == Some(Outcome::Replaced) {
+        warn_stale_leaves(&plan.layout, &outcomes, progress);
+    }
+    Ok(Summary {
+        layout: plan.layout,
+        outcomes,
+    })
+}
+
+/// Phase 1: checks the request, and decides for the CA and every leaf whether it is made,
+/// replaced or kept. Refuses an incomplete identity unless `force` allows replacing it.
+fn plan(dir: &Path, request: &Request, options: &Options, progress: &dyn Progress) -> Result<Plan> {
     if options.days == 0 || options.days > MAX_DAYS {
         return Err(CertsError::InvalidDays { days: options.days });
     }
@@ -73,8 +147,6 @@ pub fn issue(
     }
     let layout = Layout::new(dir);
     let root = layout.root();
-
-    // 1. Decide, before generating or writing anything.
     let ca_paths = layout.paths(&Identity::Ca);
     let replace_ca = request.ca && options.force;
     let ca_generate = match state(&ca_paths) {
@@ -90,13 +162,13 @@ pub fn issue(
         None => Some(load_ca(&ca_paths)?),
         Some(_) => None,
     };
-    let mut leaves: Vec<Identity> = Vec::new();
+    let mut identities: Vec<Identity> = Vec::new();
     if request.gateway {
-        leaves.push(Identity::Gateway);
+        identities.push(Identity::Gateway);
     }
-    leaves.extend(plugins.iter().map(|p| Identity::Plugin(p.to_string())));
-    let mut steps = Vec::with_capacity(leaves.len());
-    for identity in leaves {
+    identities.extend(plugins.iter().map(|p| Identity::Plugin(p.to_string())));
+    let mut leaves = Vec::with_capacity(identities.len());
+    for identity in identities {
         let paths = layout.paths(&identity);
         let generate = match state(&paths) {
             State::Missing => Some(Outcome::Created),
@@ -106,7 +178,7 @@ pub fn issue(
                 return Err(incomplete(&identity, &paths, present, missing, root))
             }
         };
-        steps.push(Step {
+        leaves.push(Step {
             identity,
             paths,
             generate,
@@ -117,196 +189,195 @@ pub fn issue(
             ca_dir: &ca_paths.dir,
         });
     }
+    Ok(Plan {
+        layout,
+        ca_paths,
+        ca_generate,
+        existing_ca,
+        leaves,
+    })
+}
 
-    // 2. Generate every key needed, in parallel.
+/// Phase 2: one key per identity the plan makes, the CA's first, then the leaves in plan order
+/// (the order the write phase takes them in).
+fn generate(plan: &Plan, options: &Options, progress: &dyn Progress) -> Result<Vec<KeyPair>> {
     let mut wanted: Vec<&Identity> = Vec::new();
-    if ca_generate.is_some() {
+    if plan.ca_generate.is_some() {
         wanted.push(&Identity::Ca);
     }
     wanted.extend(
-        steps
+        plan.leaves
             .iter()
             .filter(|s| s.generate.is_some())
             .map(|s| &s.identity),
     );
-    let mut keys = generate_keys(&wanted, options.key_type, progress)?.into_iter();
+    generate_keys(&wanted, options.key_type, progress)
+}
 
-    // 3. The CA: reuse it, or sign and write a new one.
-    let validity = Validity::new(options.not_before, options.days);
-    let mut outcomes = Vec::new();
-    let ca_key = if ca_generate.is_some() {
-        keys.next()
-    } else {
-        None
-    };
-    let (issuer, ca_pem) = match (existing_ca, ca_generate, ca_key) {
-        (Some(ca), _, _) => {
-            outcomes.push((Identity::Ca, Outcome::Existing));
-            if request.ca {
-                progress.event(&Event::Exists {
-                    identity: &Identity::Ca,
-                    paths: &ca_paths,
-                    hint: &regenerate_hint(&Identity::Ca, root),
-                });
-            }
-            (ca.issuer, ca.pem)
-        }
-        (None, Some(outcome), Some(key)) => {
-            let params = profile::ca_params(validity);
-            let cert = params
-                .self_signed(&key)
-                .map_err(profile::signing_error("CA certificate"))?;
-            let pem = cert.pem();
-            fsio::create_dir(&ca_paths.dir)?;
-            fsio::write_all_or_nothing(&[
-                NewFile {
-                    path: ca_paths.key.clone(),
-                    contents: key.serialize_pem().into_bytes(),
-                    mode: KEY_MODE,
-                    no_clobber: outcome == Outcome::Created,
-                },
-                NewFile {
-                    path: ca_paths.cert.clone(),
-                    contents: pem.clone().into_bytes(),
-                    mode: CERT_MODE,
-                    no_clobber: outcome == Outcome::Created,
-                },
-            ])?;
-            outcomes.push((Identity::Ca, outcome));
-            progress.event(&Event::Written {
+/// Phase 3a: the CA to sign with: the existing one (reported as kept), or a new self-signed one
+/// written atomically with its key.
+fn write_ca(
+    plan: &Plan,
+    existing_ca: Option<LoadedCa>,
+    request: &Request,
+    validity: Validity,
+    ca_key: Option<KeyPair>,
+    outcomes: &mut Vec<(Identity, Outcome)>,
+    progress: &dyn Progress,
+) -> Result<LoadedCa> {
+    let ca_paths = &plan.ca_paths;
+    if let Some(ca) = existing_ca {
+        outcomes.push((Identity::Ca, Outcome::Existing));
+        if request.ca {
+            progress.event(&Event::Exists {
                 identity: &Identity::Ca,
-                paths: &ca_paths,
-                outcome,
+                paths: ca_paths,
+                hint: &regenerate_hint(&Identity::Ca, plan.layout.root()),
             });
-            (Issuer::new(params, key), pem)
         }
-        _ => {
-            return Err(CertsError::Crypto {
-                what: "preparing the CA".into(),
-                reason: "internal error: no CA key".into(),
-            })
-        }
+        return Ok(ca);
+    }
+    let (Some(outcome), Some(key)) = (plan.ca_generate, ca_key) else {
+        return Err(CertsError::Crypto {
+            what: "preparing the CA".into(),
+            reason: "internal error: no CA key".into(),
+        });
     };
-    let ca_der =
-        inspect::cert_der_from_pem(ca_pem.as_bytes()).map_err(|reason| CertsError::Parse {
-            path: ca_paths.cert.clone(),
-            reason,
-        })?;
-    let ca_cert = inspect::parse(&ca_der).map_err(|reason| CertsError::Parse {
-        path: ca_paths.cert.clone(),
-        reason,
-    })?;
+    let params = profile::ca_params(validity);
+    let cert = params
+        .self_signed(&key)
+        .map_err(profile::signing_error("CA certificate"))?;
+    let pem = cert.pem();
+    fsio::create_dir(&ca_paths.dir)?;
+    fsio::write_all_or_nothing(&[
+        new_file(&ca_paths.key, key.serialize_pem(), KEY_MODE, outcome),
+        new_file(&ca_paths.cert, pem.clone(), CERT_MODE, outcome),
+    ])?;
+    outcomes.push((Identity::Ca, outcome));
+    progress.event(&Event::Written {
+        identity: &Identity::Ca,
+        paths: ca_paths,
+        outcome,
+    });
+    Ok(LoadedCa {
+        issuer: Issuer::new(params, key),
+        pem,
+    })
+}
 
+/// A key or certificate file of a new identity: a created one never overwrites a file that
+/// appeared meanwhile; a replaced one does, by definition.
+fn new_file(path: &Path, contents: String, mode: u32, outcome: Outcome) -> NewFile {
+    NewFile {
+        path: path.to_path_buf(),
+        contents: contents.into_bytes(),
+        mode,
+        no_clobber: outcome == Outcome::Created,
+    }
+}
+
+/// Phase 3b: signs one leaf with the CA and writes its key, certificate, CA copy and bundle in
+/// one all-or-nothing step. `Ok(false)` for the CA itself, which is never a leaf.
+fn write_leaf(
+    step: &Step,
+    outcome: Outcome,
+    key: KeyPair,
+    ca: &LoadedCa,
+    validity: Validity,
+    options: &Options,
+) -> Result<bool> {
+    let (params, what) = match &step.identity {
+        Identity::Gateway => (
+            profile::gateway_params(validity, &key),
+            "gateway client certificate".to_string(),
+        ),
+        Identity::Plugin(name) => (
+            profile::plugin_params(
+                validity,
+                name,
+                &plugin_sans(name, &options.extra_sans),
+                &key,
+            )?,
+            format!("certificate of plugin '{name}'"),
+        ),
+        Identity::Ca => return Ok(false),
+    };
+    let cert = params
+        .signed_by(&key, &ca.issuer)
+        .map_err(profile::signing_error(&what))?;
+    let cert_pem = cert.pem();
+    let key_pem = key.serialize_pem();
+    let mut files = vec![
+        new_file(&step.paths.key, key_pem.clone(), KEY_MODE, outcome),
+        new_file(&step.paths.cert, cert_pem.clone(), CERT_MODE, outcome),
+    ];
+    if let Some(copy) = &step.paths.ca_copy {
+        files.push(NewFile {
+            path: copy.clone(),
+            contents: ca.pem.clone().into_bytes(),
+            mode: CERT_MODE,
+            no_clobber: false,
+        });
+    }
+    if let Some(bundle) = &step.paths.bundle {
+        files.push(NewFile {
+            path: bundle.clone(),
+            contents: format!("{cert_pem}{key_pem}").into_bytes(),
+            mode: KEY_MODE,
+            no_clobber: false,
+        });
+    }
+    fsio::create_dir(&step.paths.dir)?;
+    fsio::write_all_or_nothing(&files)?;
+    Ok(true)
+}
+
+/// A leaf that outlives its CA stops working when the CA expires; say so while it can be fixed.
+fn warn_if_leaves_outlive_ca(
+    plan: &Plan,
+    ca_cert: &x509_parser::certificate::X509Certificate<'_>,
+    validity: Validity,
+    days: u32,
+    progress: &dyn Progress,
+) {
     let ca_not_after = ca_cert.validity().not_after.to_datetime();
     // A day of slack: a CA and leaves made minutes apart with the same --days are fine.
     let leaf_outlives_ca = ca_not_after + time::Duration::days(1) < validity.not_after;
-    if steps.iter().any(|s| s.generate.is_some()) && leaf_outlives_ca {
+    if plan.leaves.iter().any(|s| s.generate.is_some()) && leaf_outlives_ca {
         progress.event(&Event::Warning {
             message: &format!(
                 "the CA in {} expires on {}, before the certificates issued now ({} days): they stop working with it; consider a new CA (plugwire certs all --force{})",
-                ca_paths.dir.display(),
+                plan.ca_paths.dir.display(),
                 ca_not_after.date(),
-                options.days,
-                dir_arg(root)
+                days,
+                dir_arg(plan.layout.root())
             ),
         });
     }
+}
 
-    // 4. The leaves.
-    for step in &steps {
-        let Some(outcome) = step.generate else {
-            keep_existing(step, &ca_cert, ca_pem.as_bytes(), root, progress)?;
-            outcomes.push((step.identity.clone(), Outcome::Existing));
-            continue;
-        };
-        let Some(key) = keys.next() else {
-            return Err(CertsError::Crypto {
-                what: format!("preparing the {}", step.identity),
-                reason: "internal error: no key".into(),
-            });
-        };
-        let (params, what) = match &step.identity {
-            Identity::Gateway => (
-                profile::gateway_params(validity, &key),
-                "gateway client certificate".to_string(),
+/// After a CA replacement, the leaves not re-issued in this run still carry the old CA's
+/// signature: peers using the new CA will reject them.
+fn warn_stale_leaves(layout: &Layout, outcomes: &[(Identity, Outcome)], progress: &dyn Progress) {
+    let stale: Vec<String> = layout
+        .existing_leaves()
+        .into_iter()
+        .filter(|leaf| {
+            !outcomes
+                .iter()
+                .any(|(i, o)| i == leaf && *o != Outcome::Existing)
+        })
+        .map(|leaf| layout.paths(&leaf).cert.display().to_string())
+        .collect();
+    if !stale.is_empty() {
+        progress.event(&Event::Warning {
+            message: &format!(
+                "the CA was replaced, but {} still carry the old CA's signature: re-issue them with plugwire certs all --force{}",
+                stale.join(", "),
+                dir_arg(layout.root())
             ),
-            Identity::Plugin(name) => (
-                profile::plugin_params(
-                    validity,
-                    name,
-                    &plugin_sans(name, &options.extra_sans),
-                    &key,
-                )?,
-                format!("certificate of plugin '{name}'"),
-            ),
-            Identity::Ca => continue,
-        };
-        let cert = params
-            .signed_by(&key, &issuer)
-            .map_err(profile::signing_error(&what))?;
-        let cert_pem = cert.pem();
-        let key_pem = key.serialize_pem();
-        let mut files = vec![
-            NewFile {
-                path: step.paths.key.clone(),
-                contents: key_pem.clone().into_bytes(),
-                mode: KEY_MODE,
-                no_clobber: outcome == Outcome::Created,
-            },
-            NewFile {
-                path: step.paths.cert.clone(),
-                contents: cert_pem.clone().into_bytes(),
-                mode: CERT_MODE,
-                no_clobber: outcome == Outcome::Created,
-            },
-        ];
-        if let Some(copy) = &step.paths.ca_copy {
-            files.push(NewFile {
-                path: copy.clone(),
-                contents: ca_pem.clone().into_bytes(),
-                mode: CERT_MODE,
-                no_clobber: false,
-            });
-        }
-        if let Some(bundle) = &step.paths.bundle {
-            files.push(NewFile {
-                path: bundle.clone(),
-                contents: format!("{cert_pem}{key_pem}").into_bytes(),
-                mode: KEY_MODE,
-                no_clobber: false,
-            });
-        }
-        fsio::create_dir(&step.paths.dir)?;
-        fsio::write_all_or_nothing(&files)?;
-        outcomes.push((step.identity.clone(), outcome));
-        progress.event(&Event::Written {
-            identity: &step.identity,
-            paths: &step.paths,
-            outcome,
         });
     }
-    if ca_generate == Some(Outcome::Replaced) {
-        let stale: Vec<String> = layout
-            .existing_leaves()
-            .into_iter()
-            .filter(|leaf| {
-                !outcomes
-                    .iter()
-                    .any(|(i, o)| i == leaf && *o != Outcome::Existing)
-            })
-            .map(|leaf| layout.paths(&leaf).cert.display().to_string())
-            .collect();
-        if !stale.is_empty() {
-            progress.event(&Event::Warning {
-                message: &format!(
-                    "the CA was replaced, but {} still carry the old CA's signature: re-issue them with plugwire certs all --force{}",
-                    stale.join(", "),
-                    dir_arg(root)
-                ),
-            });
-        }
-    }
-    Ok(Summary { layout, outcomes })
 }
 
 /// `--dir X` for hints, empty for the default directory.
@@ -339,7 +410,8 @@ fn incomplete(
     }
 }
 
-/// An existing CA, ready to sign.
+/// A CA ready to sign: an existing one (loaded in the plan phase, so a bad CA stops the run
+/// before anything is written) or the one just made.
 struct LoadedCa {
     issuer: Issuer<'static, KeyPair>,
     pem: String,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::serde_util::{null_as_default_i64_error_code, some_empty_map, some_empty_string};
+use crate::serde_util::{some_empty_map, some_empty_string};
 use crate::{HookType, JsonMap};
 
 /// The JSON-RPC code Python uses for every plugin error (`PluginErrorModel.mcp_error_code` default).
@@ -22,13 +22,20 @@ pub struct PluginErrorModel {
     pub details: Option<JsonMap>,
     #[serde(
         default = "default_error_code",
-        deserialize_with = "null_as_default_i64_error_code"
+        deserialize_with = "null_as_default_error_code"
     )]
     pub mcp_error_code: i64,
 }
 
 fn default_error_code() -> i64 {
     DEFAULT_MCP_ERROR_CODE
+}
+
+/// A Python peer may send `mcp_error_code: null`; it means the default code, not a failed call.
+/// Lives here rather than in `serde_util` so that module stays free of error-model knowledge
+/// (and the two modules do not import each other).
+fn null_as_default_error_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(DEFAULT_MCP_ERROR_CODE))
 }
 
 impl PluginErrorModel {

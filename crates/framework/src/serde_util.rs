@@ -32,12 +32,6 @@ pub(crate) fn null_as_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::E
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(true))
 }
 
-pub(crate) fn null_as_default_i64_error_code<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<i64, D::Error> {
-    Ok(Option::<i64>::deserialize(d)?.unwrap_or(crate::error::DEFAULT_MCP_ERROR_CODE))
-}
-
 /// Remove the top-level keys whose value is `null`, except `keep`: the Python client's
 /// `exclude_none=True` for model fields. Nulls nested in free-form values are untouched.
 pub(crate) fn strip_top_level_nulls(value: &mut serde_json::Value, keep: &[&str]) {

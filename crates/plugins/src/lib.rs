@@ -1,29 +1,4 @@
-//! plugwire-plugins: the built-in plugins, configured exactly like their Python counterparts so
-//! existing ContextForge config files load unchanged.
-//!
-//! | plugin | our kind | Python kinds |
-//! |---|---|---|
-//! | [`SearchReplacePlugin`] | `search_replace` | `plugins.regex_filter.search_replace.SearchReplacePlugin` |
-//! | [`DenyListPlugin`] | `deny_list` | `plugins.deny_filter.deny.DenyListPlugin` |
-//! | [`PiiFilterPlugin`] | `pii_filter` | `plugins.pii_filter.pii_filter.PIIFilterPlugin`; cpex: `cpex_pii_filter.pii_filter.PIIFilterPlugin`, `cpex_pii_filter.PIIFilterPlugin` |
-//! | [`OutputLengthGuardPlugin`] | `output_length_guard` | `plugins.output_length_guard.output_length_guard.OutputLengthGuardPlugin`; cpex: `cpex_output_length_guard.output_length_guard.OutputLengthGuardPlugin`, `cpex_output_length_guard.OutputLengthGuardPlugin` |
-//! | [`UrlReputationPlugin`] | `url_reputation` | `plugins.url_reputation.url_reputation.URLReputationPlugin`; cpex: `cpex_url_reputation.url_reputation.URLReputationPlugin`, `cpex_url_reputation.URLReputationPlugin` |
-//!
-//! The cpex kinds (the `cpex-*` packages of ContextForge 1.1.0) follow their package where it
-//! differs from the Python plugin (see [`cpex`]). No built-in handles cpex's newer hooks
-//! (`identity_resolve`, `token_delegate`, `evaluate`, `cmf.*`): listing one is a start-up error.
-//!
-//! A bad `config:` block fails the plugin's constructor with the plugin type and the key named
-//! (``SearchReplacePlugin config key `words[1].search`: ...``); the framework's loader adds the
-//! file and the plugin's name.
-//!
-//! # Layout
-//! - `cpex`: the cpex package kinds and their [`cpex::Flavor`].
-//! - `settings`: reading a `config:` block key by key with Python's lax typing.
-//! - `pyre`: Python `re` patterns and `re.sub` replacements on the linear-time `regex` crate.
-//! - `search_replace`, `deny_list`, `output_length_guard`, `url_reputation`: one plugin each
-//!   (`olg_cpex`: what the cpex output length guard does differently; `olg_text`: its text helpers).
-//! - `pii`: the PII filter (`detect`: detectors and masking, `walk`: recursive JSON walk).
+#![doc = include_str!("../README.md")]
 
 pub mod cpex;
 pub mod deny_list;

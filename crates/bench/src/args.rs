@@ -1,0 +1,124 @@
+//! The benchmark's options (`run`, `render`) and the server kinds. Both the suite (which
+//! measures) and the report (which the saved JSON is read back into) need them; keeping them
+//! here means neither of those two modules imports the other's types in a circle.
+
+use std::path::PathBuf;
+
+/// Options of `plugwire-bench run`.
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct SuiteArgs {
+    /// Where to write the report.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+    /// The `plugwire` binary (release build).
+    #[arg(long, default_value = "target/release/plugwire")]
+    pub plugwire: PathBuf,
+    /// Python of the interop venv (mcp-contextforge-gateway 1.0.0).
+    #[arg(long, default_value = "target/interop-venv/bin/python")]
+    pub python: PathBuf,
+    /// scripts/bench (python/client.py, openssl-certs.sh, findings.md).
+    #[arg(long, default_value = "scripts/bench")]
+    pub scripts: PathBuf,
+    /// The interop tests' directory: the Python runtime wrapper (pyruntime.py) and plugin
+    /// modules (pyplugins/) are reused from there.
+    #[arg(long, default_value = "tests/interop")]
+    pub interop: PathBuf,
+    /// Repetitions of every measurement; the report quotes medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub concurrency: Vec<usize>,
+    /// Calls per run against the Rust servers.
+    #[arg(long, default_value_t = 20_000)]
+    pub calls_fast: usize,
+    /// Calls per run against the Python runtime (Rust clients).
+    #[arg(long, default_value_t = 2_000)]
+    pub calls_slow: usize,
+    /// Calls per run made by the Python client.
+    #[arg(long, default_value_t = 1_000)]
+    pub calls_python_client: usize,
+    /// Calls (= new connections) per handshake run.
+    #[arg(long, default_value_t = 600)]
+    pub handshakes: usize,
+    /// Concurrency of the handshake runs.
+    #[arg(long, default_value_t = 4)]
+    pub handshake_concurrency: usize,
+    /// Key type of the certificates the servers use (`plugwire certs --key-type`).
+    #[arg(long, default_value = "rsa4096")]
+    pub key_type: String,
+    /// Starts per server for the start-to-healthy figure.
+    #[arg(long, default_value_t = 5)]
+    pub starts: usize,
+    /// Runs per tool and key type of the `certs all` timing (RSA-4096 uses at most 3).
+    #[arg(long, default_value_t = 5)]
+    pub cert_runs: usize,
+    /// Skip the extra profiled run (`perf record` on plugwire serve and the limit at c=16).
+    #[arg(long)]
+    pub no_profile: bool,
+    /// Leave out everything that needs Python.
+    #[arg(long)]
+    pub no_python: bool,
+    /// A few calls of everything (no Python, ECDSA only): checks the harness, numbers mean nothing.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Keep certificates and logs here instead of a temporary directory.
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Where to keep every measurement as JSON (`plugwire-bench render` rewrites the report
+    /// from it, e.g. after editing scripts/bench/findings.md).
+    #[arg(long, default_value = "target/bench-results.json")]
+    pub results: PathBuf,
+    /// The command the user typed (e.g. `make bench`), printed beside this process's arguments.
+    #[arg(long)]
+    pub command: Option<String>,
+}
+
+impl SuiteArgs {
+    pub(crate) fn apply_smoke(&mut self) {
+        if self.smoke {
+            self.no_python = true;
+            self.no_profile = true;
+            self.runs = 1;
+            self.concurrency = vec![1, 4];
+            self.calls_fast = 200;
+            self.calls_slow = 50;
+            self.calls_python_client = 50;
+            self.handshakes = 20;
+            self.starts = 1;
+            self.cert_runs = 1;
+            self.key_type = "ecdsa-p256".into();
+        }
+    }
+}
+
+/// Which process plays which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    Limit,
+    Plugwire,
+    Python,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Limit => "limit (rustls, fixed answer)",
+            Kind::Plugwire => "plugwire serve",
+            Kind::Python => "Python runtime 1.0.0",
+        }
+    }
+}
+
+/// Options of `plugwire-bench render`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RenderArgs {
+    /// The JSON a `run` saved.
+    #[arg(long, default_value = "target/bench-results.json")]
+    pub results: PathBuf,
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+    /// scripts/bench, for findings.md.
+    #[arg(long, default_value = "scripts/bench")]
+    pub scripts: PathBuf,
+}
