@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Method, Request, StatusCode};
+use http::{header, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use plugwire_mcp::headers::{
@@ -17,7 +17,6 @@ use plugwire_mcp::headers::{
 };
 use plugwire_mcp::{message_from_value, Message, ProtocolVersion};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
 use crate::error::ClientError;
@@ -37,9 +36,12 @@ pub(crate) struct HttpTransport {
     endpoint: Endpoint,
     /// `Host` header value (from the URL, also for Unix sockets).
     host: String,
+    /// `host` validated once (`None`: invalid, and building the request says so as before).
+    host_value: Option<HeaderValue>,
     /// Path and query of the MCP endpoint.
     path: String,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// Never held across an await: a std mutex, no async lock round trip per call.
+    idle: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
     session: std::sync::Mutex<HttpSession>,
     stats: Arc<ConnectionStats>,
     max_body: usize,
@@ -65,9 +67,10 @@ impl HttpTransport {
             plugin,
             display,
             endpoint,
+            host_value: HeaderValue::from_str(&host).ok(),
             host,
             path,
-            idle: Mutex::new(Vec::new()),
+            idle: std::sync::Mutex::new(Vec::new()),
             session: std::sync::Mutex::new(HttpSession::default()),
             stats,
             max_body,
@@ -92,11 +95,18 @@ impl HttpTransport {
         }
     }
 
+    fn with_idle<T>(&self, f: impl FnOnce(&mut Vec<SendRequest<Full<Bytes>>>) -> T) -> T {
+        match self.idle.lock() {
+            Ok(mut idle) => f(&mut idle),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
     /// Forgets the session (before a fresh `initialize`) and every idle connection (after a
     /// restart they are all stale).
     pub(crate) async fn reset(&self) {
         self.set_session(|s| *s = HttpSession::default());
-        self.idle.lock().await.clear();
+        self.with_idle(Vec::clear);
     }
 
     /// Records the negotiated protocol version; sent as `mcp-protocol-version` from now on.
@@ -115,7 +125,7 @@ impl HttpTransport {
         method: &str,
     ) -> Result<(SendRequest<Full<Bytes>>, bool), ClientError> {
         loop {
-            let candidate = self.idle.lock().await.pop();
+            let candidate = self.with_idle(Vec::pop);
             match candidate {
                 Some(mut sender) => {
                     if sender.is_closed() {
@@ -179,20 +189,26 @@ impl HttpTransport {
     /// POSTs one JSON-RPC message and reads the whole answer.
     pub(crate) async fn post(&self, method: &str, body: &Message) -> Result<Answer, ClientError> {
         let session = self.session();
-        let bytes = serde_json::to_vec(&body.to_value()).map_err(|e| ClientError::Config {
+        let bytes = encode(body).map_err(|e| ClientError::Config {
             plugin: self.plugin.clone(),
             message: format!("cannot serialize the {method} request: {e}"),
         })?;
-        let mut builder = Request::builder()
+        let builder = Request::builder()
             .method(Method::POST)
-            .uri(self.path.as_str())
-            .header(header::HOST, self.host.as_str())
-            .header(header::ACCEPT, ACCEPT_JSON_AND_SSE)
-            .header(header::CONTENT_TYPE, APPLICATION_JSON)
-            .header(
-                header::USER_AGENT,
-                concat!("plugwire/", env!("CARGO_PKG_VERSION")),
-            );
+            .uri(self.path.as_str());
+        let mut builder = match &self.host_value {
+            Some(host) => builder.header(header::HOST, host.clone()),
+            None => builder.header(header::HOST, self.host.as_str()),
+        }
+        .header(
+            header::ACCEPT,
+            HeaderValue::from_static(ACCEPT_JSON_AND_SSE),
+        )
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(APPLICATION_JSON),
+        )
+        .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         if let Some(id) = &session.id {
             builder = builder.header(MCP_SESSION_ID, id.as_str());
         }
@@ -228,18 +244,26 @@ impl HttpTransport {
             }
         };
         let status = response.status();
-        let headers = response.headers().clone();
+        // Only two headers matter; copying the whole map cost an allocation per header.
+        let issued_id = response
+            .headers()
+            .get(MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| session.id.as_deref() != Some(*id))
+            .map(str::to_string);
+        let is_sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| starts_with_ignore_case(v.as_bytes(), TEXT_EVENT_STREAM));
         let body = self.read_body(response.into_body(), method).await?;
         // Read to its end: the connection can serve the next call.
         if !sender.is_closed() {
-            self.idle.lock().await.push(sender);
+            self.with_idle(|idle| idle.push(sender));
         }
 
-        if let Some(id) = headers.get(MCP_SESSION_ID).and_then(|v| v.to_str().ok()) {
-            if session.id.as_deref() != Some(id) {
-                let id = id.to_string();
-                self.set_session(|s| s.id = Some(id));
-            }
+        if let Some(id) = issued_id {
+            self.set_session(|s| s.id = Some(id));
         }
         if status == StatusCode::NOT_FOUND {
             if let Some(id) = session.id {
@@ -278,12 +302,7 @@ impl HttpTransport {
                 messages: Vec::new(),
             });
         }
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let messages = if content_type.starts_with(TEXT_EVENT_STREAM) {
+        let messages = if is_sse {
             plugwire_mcp::sse::decode_messages(&body).map_err(|e| self.malformed(method, e))?
         } else {
             let value: Value = serde_json::from_slice(&body).map_err(|e| {
@@ -350,7 +369,7 @@ impl HttpTransport {
     /// Best-effort `DELETE` of the session on shutdown (as the Python client does).
     pub(crate) async fn close(&self, timeout: Duration) {
         let Some(id) = self.session_id() else {
-            self.idle.lock().await.clear();
+            self.with_idle(Vec::clear);
             return;
         };
         let request = Request::builder()
@@ -370,6 +389,25 @@ impl HttpTransport {
         }
         self.reset().await;
     }
+}
+
+const USER_AGENT: &str = concat!("plugwire/", env!("CARGO_PKG_VERSION"));
+
+/// A message as compact JSON, serialized straight from its struct: the same bytes as
+/// `serde_json::to_vec(&message.to_value())` (struct fields in declaration order, as the
+/// order-preserving `Value` kept them) without building the `Value` tree first.
+pub(crate) fn encode(message: &Message) -> serde_json::Result<Vec<u8>> {
+    match message {
+        Message::Request(m) => serde_json::to_vec(m),
+        Message::Notification(m) => serde_json::to_vec(m),
+        Message::Response(m) => serde_json::to_vec(m),
+        Message::Error(m) => serde_json::to_vec(m),
+    }
+}
+
+/// `prefix` (lower case) at the start of `value`, ASCII case ignored, without a lowered copy.
+fn starts_with_ignore_case(value: &[u8], prefix: &str) -> bool {
+    value.len() >= prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// The start of a body, printable, for error messages.
@@ -402,4 +440,46 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugwire_mcp::{Notification, Request, RequestId};
+    use serde_json::json;
+
+    /// The one-pass encoding writes exactly the bytes the `Value` round trip wrote.
+    #[test]
+    fn encode_matches_the_value_round_trip() {
+        let params = json!({"name": "invoke_hook", "arguments": {
+            "hook_type": "tool_pre_invoke", "plugin_name": "P",
+            "payload": {"name": "t", "args": {"z": 1, "a": "é\u{1}\"", "n": null, "f": 1.5}},
+            "context": {"state": {}, "global_context": {"request_id": "r"}, "metadata": {}}}});
+        let messages = [
+            Message::Request(Request::new(RequestId::from(7), "tools/call", Some(params))),
+            Message::Request(Request::new(
+                RequestId::from("x"),
+                "tools/list",
+                Some(json!({})),
+            )),
+            Message::Notification(Notification::new("notifications/initialized", None)),
+        ];
+        for m in &messages {
+            let old = serde_json::to_vec(&m.to_value()).expect("serializes");
+            assert_eq!(encode(m).expect("serializes"), old);
+        }
+    }
+
+    #[test]
+    fn content_type_prefix_ignores_case_only() {
+        assert!(starts_with_ignore_case(
+            b"Text/Event-Stream; charset=utf-8",
+            TEXT_EVENT_STREAM
+        ));
+        assert!(!starts_with_ignore_case(
+            b"application/json",
+            TEXT_EVENT_STREAM
+        ));
+        assert!(!starts_with_ignore_case(b"text/event", TEXT_EVENT_STREAM));
+    }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use plugwire_mcp::jsonrpc::ErrorObject;
 use plugwire_mcp::{
-    methods, CallToolParams, CallToolResult, InitializeParams, InitializeResult, ListToolsResult,
-    Message, Notification, ProtocolVersion, Request, RequestId, GET_PLUGIN_CONFIG, INVOKE_HOOK,
+    methods, CallToolResult, InitializeParams, InitializeResult, ListToolsResult, Message,
+    Notification, ProtocolVersion, Request, RequestId, GET_PLUGIN_CONFIG, INVOKE_HOOK,
 };
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -40,13 +40,20 @@ impl Transport {
 
     /// Sends a request and returns the answer to it: its `result`, or its JSON-RPC error.
     /// Other messages (server requests, notifications, answers to other ids) are passed over.
-    async fn request(&self, method: &str, request: Request) -> Result<Reply, Exchange> {
+    async fn request(&self, method: &str, request: &mut Request) -> Result<Reply, Exchange> {
         let id = request.id.clone();
-        let message = Message::Request(request);
+        // Lent to the transport and taken back, so the caller keeps its params for a retry.
+        let message = Message::Request(std::mem::replace(
+            request,
+            Request::new(RequestId::from(0), "", None),
+        ));
         let answers = match self {
             Transport::Http(t) => t.post(method, &message).await.map(|a| a.messages),
             Transport::Stdio(t) => t.send(method, &message).await.map(Vec::from_iter),
         };
+        if let Message::Request(back) = message {
+            *request = back;
+        }
         answers
             .map_err(Exchange::Error)?
             .into_iter()
@@ -203,8 +210,15 @@ impl Session {
 
     /// One JSON-RPC request → the `result` value; JSON-RPC errors and missing answers are typed.
     async fn rpc(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let mut request = Request::new(RequestId::from(0), method, Some(params));
+        self.rpc_with(method, &mut request).await
+    }
+
+    /// As [`Self::rpc`], with the request lent rather than given: a retry re-sends the same
+    /// params under a fresh id without a deep copy of the payload tree on every call.
+    async fn rpc_with(&self, method: &str, request: &mut Request) -> Result<Value, ClientError> {
         let id = RequestId::from(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let request = Request::new(id.clone(), method, Some(params));
+        request.id = id.clone();
         let exchange = tokio::time::timeout(self.timeout, self.transport.request(method, request));
         let reply = match exchange.await {
             Err(_) => {
@@ -371,8 +385,9 @@ impl Session {
         name: &str,
         arguments: Map<String, Value>,
     ) -> Result<CallToolResult, ClientError> {
-        let params = self.params(methods::TOOLS_CALL, &CallToolParams::new(name, arguments))?;
-        let result = self.call_with_recovery(params).await?;
+        let result = self
+            .call_with_recovery(call_tool_params(name, arguments))
+            .await?;
         serde_json::from_value(result).map_err(|e| {
             self.error_with(methods::TOOLS_CALL, |plugin, url, method| {
                 ClientError::Malformed {
@@ -386,6 +401,7 @@ impl Session {
     }
 
     async fn call_with_recovery(&self, params: Value) -> Result<Value, ClientError> {
+        let mut request = Request::new(RequestId::from(0), methods::TOOLS_CALL, Some(params));
         let mut generation = self.generation.load(Ordering::Acquire);
         if self.broken.load(Ordering::Acquire) {
             let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -397,7 +413,7 @@ impl Session {
             self.recover(generation).await?;
             generation = self.generation.load(Ordering::Acquire);
         }
-        match self.rpc(methods::TOOLS_CALL, params.clone()).await {
+        match self.rpc_with(methods::TOOLS_CALL, &mut request).await {
             Ok(v) => {
                 self.consecutive_failures.store(0, Ordering::Relaxed);
                 Ok(v)
@@ -410,7 +426,7 @@ impl Session {
                     tokio::time::sleep(pause).await;
                 }
                 self.recover(generation).await?;
-                let result = self.rpc(methods::TOOLS_CALL, params).await;
+                let result = self.rpc_with(methods::TOOLS_CALL, &mut request).await;
                 if result.is_ok() {
                     self.consecutive_failures.store(0, Ordering::Relaxed);
                 }
@@ -427,6 +443,16 @@ impl Session {
             Transport::Stdio(t) => t.reset().await,
         }
     }
+}
+
+/// `tools/call` params as JSON: what `serde_json::to_value(&CallToolParams::new(name, arguments))`
+/// gives (`name`, then `arguments`; no `_meta`), built by moving the arguments in instead of
+/// serializing a deep copy of them on every call.
+pub(crate) fn call_tool_params(name: &str, arguments: Map<String, Value>) -> Value {
+    let mut params = Map::with_capacity(2);
+    params.insert("name".to_string(), Value::String(name.to_string()));
+    params.insert("arguments".to_string(), Value::Object(arguments));
+    Value::Object(params)
 }
 
 #[cfg(test)]
@@ -463,5 +489,26 @@ mod tests {
         assert_eq!(s.backoff(3), BASE_BACKOFF * 2);
         assert!(s.backoff(4) > s.backoff(3));
         assert_eq!(s.backoff(50), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn call_tool_params_equal_the_serialized_struct() {
+        let arguments =
+            json!({"hook_type": "tool_pre_invoke", "payload": {"b": 1, "a": [1, {"z": null}]}});
+        let Value::Object(arguments) = arguments else {
+            unreachable!("a json! object literal")
+        };
+        let typed = serde_json::to_value(plugwire_mcp::CallToolParams::new(
+            INVOKE_HOOK,
+            arguments.clone(),
+        ))
+        .expect("serializes");
+        let moved = call_tool_params(INVOKE_HOOK, arguments);
+        assert_eq!(moved, typed);
+        // Same bytes too (key order included), which is what goes on the wire.
+        assert_eq!(
+            serde_json::to_string(&moved).expect("serializes"),
+            serde_json::to_string(&typed).expect("serializes")
+        );
     }
 }
