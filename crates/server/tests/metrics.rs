@@ -516,7 +516,10 @@ impl plugwire_framework::Plugin for Flaky {
         _payload: plugwire_framework::ToolPreInvokePayload,
         _ctx: &mut plugwire_framework::PluginContext,
     ) -> Result<plugwire_framework::PluginResult, plugwire_framework::PluginError> {
-        Err(plugwire_framework::PluginError::plugin(&self.0.name, "boom"))
+        Err(plugwire_framework::PluginError::plugin(
+            &self.0.name,
+            "boom",
+        ))
     }
 }
 
