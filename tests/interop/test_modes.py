@@ -9,10 +9,9 @@ so the mode each client applies is the one the server reports in `get_plugin_con
   (sees the payload, changes nothing, never blocks);
 - a 1.0.0 client knows only `enforce`, `enforce_ignore_error`, `permissive`, `disabled`, so plugwire
   must report those names where they mean the same (sequential+on_error:ignore is
-  enforce_ignore_error, transform is permissive); `audit` has no 1.0.0 name and is tested under 1.1.0.
+  enforce_ignore_error, transform + ignore is permissive); `audit` has no 1.0.0 name and is tested under 1.1.0.
 
-Until plugwire accepts the 1.1.0 vocabulary, the `plugwire` cases fail at `plugwire serve` start-up
-(``unknown variant `sequential` ``) and the `plugwire call` cases at the remote config's decode.
+Each test runs against the era's own Python runtime (the reference) and against `plugwire serve`.
 """
 
 from __future__ import annotations
@@ -28,8 +27,12 @@ import era
 import harness
 
 # What the 1.0.0 runtime needs instead of the 1.1.0 names (and what a 1.0.0 client should be shown).
+# The 1.0.0 name with the same meaning (docs/eras.md): `transform` + `fail` has none (1.0.0's
+# `permissive` skips errors, 1.1.0's transform + fail aborts on them), so plugwire reports it as
+# `transform`, which only a 1.1.0 client can load; the tests use transform + ignore where both eras
+# must agree.
 _LEGACY = {("sequential", "fail"): "enforce", ("sequential", "ignore"): "enforce_ignore_error",
-           ("transform", "fail"): "permissive"}
+           ("transform", "ignore"): "permissive"}
 
 
 def modes_config(replace_mode: str, deny_mode: str, replace_on_error: str = "fail", deny_on_error: str = "fail") -> dict:
@@ -102,8 +105,8 @@ def test_sequential_and_on_error_reach_both_eras(server, procs, certs, current_e
 @SERVERS
 def test_transform_violation_does_not_block(server, procs, certs, current_era):
     """DenyList as `mode: transform`: its violation is logged and dropped, the chain continues with the
-    sequential SearchReplace's rewrite, in both eras (the 1.0.0 client sees `permissive`)."""
-    port = _start(server, procs, certs, modes_config("sequential", "transform"))
+    sequential SearchReplace's rewrite, in both eras (transform + ignore: the 1.0.0 client sees `permissive`)."""
+    port = _start(server, procs, certs, modes_config("sequential", "transform", deny_on_error="ignore"))
     client, plugins, _gateway_yaml = _client(procs, certs, port)
     assert plugins["DenyListPlugin"]["mode"] == current_era.mode_name("permissive"), plugins
     assert plugins["ReplaceBadWordsPlugin"]["mode"] == current_era.mode_name("enforce"), plugins
@@ -149,7 +152,7 @@ def test_audit_plugin_changes_nothing(server, procs, certs):
 def test_plugwire_call_applies_transform_like_python_client(server, procs, certs):
     """`plugwire call` against the same servers applies the reported `transform` mode as the Python client
     does: identical continue/violation/modified_payload for the deny-word calls."""
-    port = _start(server, procs, certs, modes_config("sequential", "transform"))
+    port = _start(server, procs, certs, modes_config("sequential", "transform", deny_on_error="ignore"))
     client, _plugins, gateway_yaml = _client(procs, certs, port)
     for hook, payload in (("prompt_pre_fetch", {"prompt_id": "test_prompt", "args": {"user": "an innovative crap idea"}}),
                           ("tool_pre_invoke", {"name": "search", "args": {"n": 1, "q": "groundbreaking crap"}})):

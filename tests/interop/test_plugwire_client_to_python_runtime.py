@@ -65,7 +65,9 @@ def test_plugwire_call_matches_python_client(procs, certs, current_era):
     for case_id, hook, payload in cases.CHAIN_CASES:
         theirs = client.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
         cases.assert_chain_result(case_id, theirs)  # the reference itself is right
-        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=cases.GLOBAL_CONTEXT)
+        # Against a 1.0.0 gateway, plugwire runs with its 1.0.x switch (1.0.0's chain: no execution records).
+        compat = {"PLUGINS_COMPAT": "1.0"} if current_era.name == era.ERA_1_0 else None
+        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=cases.GLOBAL_CONTEXT, env=compat)
         blocked = not theirs["result"]["continue_processing"]
         assert code == (3 if blocked else 0), f"{case_id}: exit {code}\n{stderr}"
         assert "result" in ours, f"{case_id}: plugwire call failed: {ours}\n{stderr}"
