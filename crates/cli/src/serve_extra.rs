@@ -118,10 +118,7 @@ fn bind_grpc(
         let l = raw_socket::bind_unix_0600(&uds.value, &uds.origin.to_string())?;
         return Ok(GrpcListener::Unix(l, uds.value.clone()));
     }
-    let origin = format!(
-        "host from {}, port from {}",
-        e.host.origin, e.port.origin
-    );
+    let origin = format!("host from {}, port from {}", e.host.origin, e.port.origin);
     let addr = serve::resolve(&e.host.value, e.port.value, &origin)?;
     let l = serve::bind_tcp(addr, "gRPC port", &origin)?;
     Ok(match (tls, &s.tls) {

@@ -270,10 +270,17 @@ fn unknown_transports_and_bad_grpc_tls_stop_start_up_with_a_named_error() {
             &[],
             &[
                 ("PLUGINS_TRANSPORT", "grpc"),
-                ("PLUGINS_GRPC_SERVER_SSL_CERTFILE", "/nonexistent/server.pem"),
+                ("PLUGINS_GRPC_SERVER_SSL_ENABLED", "true"),
+                (
+                    "PLUGINS_GRPC_SERVER_SSL_CERTFILE",
+                    "/nonexistent/server.pem",
+                ),
                 ("PLUGINS_GRPC_SERVER_SSL_KEYFILE", "/nonexistent/server.key"),
             ],
-            &["PLUGINS_GRPC_SERVER_SSL_CERTFILE", "/nonexistent/server.pem"],
+            &[
+                "PLUGINS_GRPC_SERVER_SSL_CERTFILE",
+                "/nonexistent/server.pem",
+            ],
         ),
     ];
     for (args, envs, wants) in rows {

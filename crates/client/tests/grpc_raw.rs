@@ -305,11 +305,7 @@ async fn grpc_refusals() {
     tcp.write_all(&tls11_client_hello()).await.unwrap();
     let mut buf = [0u8; 7];
     let n = tcp.read(&mut buf).await.unwrap_or(0);
-    assert!(
-        n == 0 || (buf[0] == 0x15 && buf[5] == 2),
-        "{:?}",
-        &buf[..n]
-    );
+    assert!(n == 0 || (buf[0] == 0x15 && buf[5] == 2), "{:?}", &buf[..n]);
     // The server still serves a good client afterwards.
     every_grpc_method(&tls_client(
         addr,
