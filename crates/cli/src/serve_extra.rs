@@ -137,10 +137,17 @@ impl Bound {
                 .map_or_else(|_| "?".to_string(), |a| a.to_string())
         };
         match &self.grpc {
-            Some(GrpcListener::Tls(l, _, policy)) => out.push(format!(
-                "gRPC at grpcs://{} (TLS 1.2/1.3, ALPN h2, {policy})",
-                addr(l)
-            )),
+            Some(GrpcListener::Tls(l, _, policy)) => {
+                let policy = match policy {
+                    ClientCertPolicy::None => "client_auth=none",
+                    ClientCertPolicy::Optional => "client_auth=optional",
+                    ClientCertPolicy::Required => "client_auth=require, mTLS",
+                };
+                out.push(format!(
+                    "gRPC at grpcs://{} (TLS 1.2/1.3, ALPN h2, {policy})",
+                    addr(l)
+                ));
+            }
             Some(GrpcListener::Plain(l)) => {
                 out.push(format!("gRPC at grpc://{} (plaintext, no TLS)", addr(l)));
             }
