@@ -29,8 +29,8 @@ INTEROP_REQS_1_1 := tests/interop/contextforge-1.1.0-requirements.txt tests/inte
 PYTHON312_CANDIDATES = python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)
 # (`?=` is expanded lazily: probed only when the 1.1.0 venv is built.)
 PYTHON312 ?= $(firstword $(foreach p,$(PYTHON312_CANDIDATES),$(shell "$(p)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && echo "$(p)")))
-# pytest arguments of `make interop`: needs_grpc tests wait for plugwire's gRPC/raw-socket side.
-INTEROP_PYTEST_ARGS ?= -q -m "not needs_grpc"
+# pytest arguments of `make interop` (e.g. -k grpc).
+INTEROP_PYTEST_ARGS ?= -q
 
 .PHONY: help build test lint unit interop venv venv-1.0.0 venv-1.1.0 demo bench \
         certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check

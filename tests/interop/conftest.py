@@ -2,7 +2,7 @@
 
 - The era (ContextForge 1.0.0 or 1.1.0 + cpex) comes from `era` (INTEROP_ERA or what is installed);
   `@pytest.mark.era("1.1.0")` tests are deselected (reported as such, never skipped) under the other
-  era. `needs_grpc` tests wait for plugwire's gRPC/raw-socket side; `make interop` deselects them.
+  era.
 - The era's package must import, or every test ERRORS (never skipped): `python_package`; the
   `transport` tests also need its gRPC and raw-socket runtimes (`python_transports`).
 - Every test gets a temp working directory without `.env` (`workdir`), a process group whose members
@@ -25,7 +25,6 @@ import harness
 def pytest_configure(config):
     config.addinivalue_line("markers", "era(name): runs only under that ContextForge era (1.0.0 or 1.1.0)")
     config.addinivalue_line("markers", "transport: gRPC / raw Unix-socket transport tests")
-    config.addinivalue_line("markers", "needs_grpc: needs plugwire's gRPC/raw-socket side (deselected by make interop)")
 
 
 def pytest_report_header(config):

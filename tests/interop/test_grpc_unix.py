@@ -1,10 +1,8 @@
 """plugwire's gRPC and raw Unix-socket transports against the era's Python clients and servers.
 
-NOT YET ENABLED: every test here is marked `needs_grpc`, which `make interop` deselects, because
-`plugwire serve --transport grpc|unix` and `grpc:` / `unix_socket:` entries in `plugwire call` do
-not exist yet. When they land, remove the `needs_grpc` marker below (and its deselection in the
-Makefile's INTEROP_PYTEST_ARGS), and these run in both eras: the 1.0.0 client and server use the
-`mcpgateway.plugins` gRPC package, the 1.1.0 ones `cpex`, so plugwire has to answer both.
+These run in both eras: the 1.0.0 client and server use the `mcpgateway.plugins` gRPC package, the
+1.1.0 ones `cpex`, so plugwire has to answer both (its client falls back to the old package when a
+server answers UNIMPLEMENTED).
 
 What they ask, with the Python-to-Python runs of test_transports.py as the reference:
 - the era's `GrpcExternalPlugin` → `plugwire serve --transport grpc` (PLUGINS_GRPC_SERVER_{HOST,PORT,
@@ -26,7 +24,7 @@ import cases
 import harness
 import transports
 
-pytestmark = [pytest.mark.transport, pytest.mark.needs_grpc]
+pytestmark = [pytest.mark.transport]
 
 
 def _server_yaml(workdir):

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use plugwire_client::health::{check_health, describe_for_cli};
-use plugwire_client::ClientOptions;
 use plugwire_client::remote;
+use plugwire_client::ClientOptions;
 use plugwire_framework::{
     GrpcClientConfig, GrpcClientTLSConfig, MCPClientTLSConfig, UnixSocketClientConfig,
 };
@@ -192,17 +192,22 @@ async fn check_other(
         }
     };
     let outcome = match &remote {
-        Remote::Grpc(g) => g.health().await.map(|ok| {
+        Remote::Grpc(g) => g.health().await.inspect(|&ok| {
             let status = if ok { "SERVING" } else { "NOT_SERVING" };
-            println!("{{\"status\": \"{status}\", \"package\": \"{}\"}}", g.era().package());
-            ok
+            println!(
+                "{{\"status\": \"{status}\", \"package\": \"{}\"}}",
+                g.era().package()
+            );
         }),
         Remote::RawSocket(r) => r.get_plugin_configs().await.map(|configs| {
             let names: Vec<&str> = configs
                 .iter()
                 .filter_map(|c| c.get("name").and_then(|n| n.as_str()))
                 .collect();
-            println!("{}", serde_json::json!({"status": "healthy", "plugins": names}));
+            println!(
+                "{}",
+                serde_json::json!({"status": "healthy", "plugins": names})
+            );
             true
         }),
         Remote::Mcp(_) => Ok(false),
