@@ -83,6 +83,7 @@ fn start_server(dir: &Path) -> (Child, String) {
         // A guard against a hung start-up, not a speed assertion.
         let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("no start-up line; stderr so far:\n{seen}");
         };
         seen.push_str(&line);
