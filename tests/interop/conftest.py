@@ -25,7 +25,6 @@ import harness
 def pytest_configure(config):
     config.addinivalue_line("markers", "era(name): runs only under that ContextForge era (1.0.0 or 1.1.0)")
     config.addinivalue_line("markers", "transport: gRPC / raw Unix-socket transport tests")
-    config.addinivalue_line("markers", "needs_grpc: needs plugwire's gRPC/raw-socket side (deselected by make interop)")
 
 
 def pytest_report_header(config):

@@ -24,7 +24,7 @@ import cases
 import harness
 import transports
 
-pytestmark = [pytest.mark.transport, pytest.mark.needs_grpc]
+pytestmark = [pytest.mark.transport]
 
 
 def _server_yaml(workdir):

@@ -4,19 +4,28 @@
 //! port+1000 health server. TLS flags map to `mcp.tls` keys; `PLUGINS_CLIENT_MTLS_*` override them
 //! field by field, as for plugin entries. Exit code 0 healthy, 1 unhealthy or unreachable,
 //! 2 bad arguments.
+//!
+//! `grpcs://host:port`, `grpc://host:port` and `grpc+unix:///path` ask the plugin service's own
+//! `Health/Check` (package `cpex`, else `mcpgateway.plugins`; the TLS flags map to `grpc.tls`,
+//! `PLUGINS_GRPC_CLIENT_MTLS_*` when none is given); `unix:///path` (the raw socket, which has
+//! no health message) makes one `GetPluginConfigs` round trip and prints the plugin names.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use plugwire_client::health::{check_health, describe_for_cli};
+use plugwire_client::remote;
 use plugwire_client::ClientOptions;
-use plugwire_framework::MCPClientTLSConfig;
+use plugwire_framework::{
+    GrpcClientConfig, GrpcClientTLSConfig, MCPClientTLSConfig, UnixSocketClientConfig,
+};
 
 /// Ask a plugin server for its health.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Server URL: https://localhost:8000, its MCP URL (…/mcp), or the plain http://…:PORT+1000.
+    /// Server URL: https://localhost:8000, its MCP URL (…/mcp), the plain http://…:PORT+1000,
+    /// grpcs://host:port, grpc://host:port, grpc+unix:///path or unix:///path (raw socket).
     #[arg(value_name = "URL")]
     url: String,
     /// CA bundle that issued the server certificate (mcp.tls.ca_bundle).
@@ -87,6 +96,9 @@ pub fn run(args: Args) -> ExitCode {
     };
     let options = ClientOptions::default();
     let timeout = Duration::from_secs_f64(args.timeout);
+    if let Some(remote) = other_transport(&args, timeout) {
+        return runtime.block_on(check_other(&args.url, remote));
+    }
     let tls = args.tls();
     let outcome = runtime.block_on(check_health(
         &args.url,
@@ -112,6 +124,102 @@ pub fn run(args: Args) -> ExitCode {
         Err(e @ plugwire_client::ClientError::Config { .. }) => {
             eprintln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("plugwire health: {}", describe_for_cli(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The gRPC or raw-socket transport a URL names, built as a `grpc:` / `unix_socket:` entry would
+/// be; `None` for MCP URLs.
+fn other_transport(
+    args: &Args,
+    timeout: Duration,
+) -> Option<Result<plugwire_client::Remote, plugwire_client::ClientError>> {
+    let url = args.url.trim();
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let tls = args.tls().map(|t| GrpcClientTLSConfig {
+        certfile: path(&args.certfile),
+        keyfile: path(&args.keyfile),
+        ca_bundle: path(&args.ca_bundle),
+        keyfile_password: t.keyfile_password,
+        verify: t.verify,
+    });
+    let options = ClientOptions {
+        call_timeout: timeout,
+        ..ClientOptions::default()
+    };
+    let grpc = |target: Option<&str>, uds: Option<&str>, tls| {
+        let cfg = GrpcClientConfig {
+            target: target.map(str::to_string),
+            uds: uds.map(str::to_string),
+            tls,
+        };
+        remote::grpc_remote("health", &cfg, &options)
+    };
+    if let Some(t) = url.strip_prefix("grpcs://") {
+        // TLS even without flags: the system roots then, as for an https URL.
+        return Some(grpc(Some(t), None, Some(tls.unwrap_or_default())));
+    }
+    if let Some(t) = url.strip_prefix("grpc://") {
+        return Some(grpc(Some(t), None, None));
+    }
+    if let Some(p) = url.strip_prefix("grpc+unix://") {
+        return Some(grpc(None, Some(p), None));
+    }
+    let p = url.strip_prefix("unix://")?;
+    let cfg = UnixSocketClientConfig {
+        path: p.to_string(),
+        reconnect_attempts: 0,
+        reconnect_delay: 0.1,
+        timeout: timeout.as_secs_f64(),
+    };
+    Some(remote::unix_socket_remote("health", &cfg))
+}
+
+async fn check_other(
+    url: &str,
+    remote: Result<plugwire_client::Remote, plugwire_client::ClientError>,
+) -> ExitCode {
+    use plugwire_client::Remote;
+    let remote = match remote {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("plugwire health: {}", describe_for_cli(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match &remote {
+        Remote::Grpc(g) => g.health().await.inspect(|&ok| {
+            let status = if ok { "SERVING" } else { "NOT_SERVING" };
+            println!(
+                "{{\"status\": \"{status}\", \"package\": \"{}\"}}",
+                g.era().package()
+            );
+        }),
+        Remote::RawSocket(r) => r.get_plugin_configs().await.map(|configs| {
+            let names: Vec<&str> = configs
+                .iter()
+                .filter_map(|c| c.get("name").and_then(|n| n.as_str()))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"status": "healthy", "plugins": names})
+            );
+            true
+        }),
+        Remote::Mcp(_) => Ok(false),
+    };
+    match outcome {
+        Ok(true) => {
+            eprintln!("plugwire health: {url} is healthy");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("plugwire health: {url} is not serving");
+            ExitCode::from(1)
         }
         Err(e) => {
             eprintln!("plugwire health: {}", describe_for_cli(&e));

@@ -1,5 +1,5 @@
 //! `plugwire serve`: host the plugins of a YAML file for a gateway, over MCP Streamable HTTP
-//! (plain, TLS or mTLS), a Unix socket, or stdio. The work is in `plugwire-server`; this file
+//! (plain, TLS or mTLS), a Unix socket, or stdio; gRPC and the raw Unix socket alongside. The work is in `plugwire-server`; this file
 //! is the command line: arguments, config loading, signals, exit codes.
 
 use std::path::PathBuf;
@@ -11,6 +11,8 @@ use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry
 use plugwire_server::serve::{self, ServeOptions};
 use plugwire_server::transport::{resolve_transports, Transport, Transports};
 use plugwire_server::{ManagerBackend, ServerError};
+
+use crate::serve_extra;
 
 /// `plugwire serve` arguments. Everything else comes from the YAML's `server_settings` and the
 /// `PLUGINS_SERVER_*` variables (the variables win, field by field).
@@ -77,7 +79,6 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &env_fn);
     let config = Config::load(&path, &env_fn)?;
     let opts = ServeOptions::resolve(env, args.max_body_bytes, &args.allowed_hosts)?;
-    refuse_unbuilt(&transports, env)?;
 
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
@@ -106,45 +107,63 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
         return result;
     }
 
+    // Everything is resolved and every TLS file read before anything is bound, so a bad
+    // setting of any transport stops start-up with nothing listening.
     let shutdown = shutdown_signal();
-    let prepared = serve::prepare(config.server_settings.as_ref(), env)?;
+    let http = if transports.contains(Transport::Http) {
+        Some(serve::prepare(config.server_settings.as_ref(), env)?)
+    } else {
+        None
+    };
+    let extra = serve_extra::prepare(
+        config.grpc_server_settings.as_ref(),
+        config.unix_socket_server_settings.as_ref(),
+        &transports,
+        env,
+    )?;
     let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
-    let bound = serve::bind(&prepared)?;
+    let bound_http = http.as_ref().map(serve::bind).transpose()?;
+    let bound_extra = extra.bind()?;
     let manager = plugwire_server::initialize_manager(manager).await?;
+    // One manager and one metered backend for every transport: a hook gives the same answer
+    // (and the same metrics) whichever way it arrives.
     let backend = plugwire_server::observe::metered(ManagerBackend::new(Arc::clone(&manager)));
-    plugwire_server::observe::server_started("http", prepared.settings.tls.as_ref());
+    for t in &transports.list {
+        let tls = match t {
+            Transport::Http => http.as_ref().and_then(|p| p.settings.tls.as_ref()),
+            _ => None,
+        };
+        plugwire_server::observe::server_started(t.name(), tls);
+    }
+    let mut listening: Vec<String> = bound_http.iter().map(|b| b.describe()).collect();
+    listening.extend(bound_extra.describe());
     tracing::info!(
         config = %path.display(),
         plugins = %manager.plugin_names().join(", "),
         "{}",
-        bound.describe()
+        listening.join("; ")
     );
-    bound.serve(backend, &opts, shutdown).await;
+
+    // One signal future, fanned out: every transport stops on the same SIGTERM/SIGINT.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let stop = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let http_task = async {
+        if let Some(b) = bound_http {
+            b.serve(Arc::clone(&backend), &opts, stop()).await;
+        }
+    };
+    tokio::join!(http_task, bound_extra.serve(Arc::clone(&backend), &stop));
     manager.shutdown().await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// gRPC and the raw Unix socket have settings ([`plugwire_server::transport`]) but no server in
-/// this binary yet: their settings are checked (so a bad one is named), then start-up stops with
-/// a clear error instead of silently serving something else.
-fn refuse_unbuilt(transports: &Transports, env: &dyn Env) -> Result<(), ServerError> {
-    if transports.contains(Transport::Grpc) {
-        // The framework's YAML structs for `grpc_server_settings` arrive with the gRPC transport;
-        // until then the section is resolved from the variables alone.
-        plugwire_server::resolve_grpc_server_settings(None, env)?;
-        return Err(ServerError::TransportNotBuilt {
-            transport: "grpc",
-            origin: transports.origin.clone(),
-        });
-    }
-    if transports.contains(Transport::Unix) {
-        plugwire_server::resolve_unix_socket_settings(None, env)?;
-        return Err(ServerError::TransportNotBuilt {
-            transport: "unix",
-            origin: transports.origin.clone(),
-        });
-    }
     Ok(())
 }
 

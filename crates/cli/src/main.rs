@@ -10,6 +10,7 @@ mod cmd_certs;
 mod cmd_health;
 mod cmd_serve;
 mod logging;
+mod serve_extra;
 
 use std::process::ExitCode;
 

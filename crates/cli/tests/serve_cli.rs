@@ -251,7 +251,7 @@ fn start_up_errors_name_the_setting() {
 }
 
 #[test]
-fn unknown_or_unbuilt_transports_stop_start_up_with_a_named_error() {
+fn unknown_transports_and_bad_grpc_tls_stop_start_up_with_a_named_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
     type Row<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
@@ -268,8 +268,19 @@ fn unknown_or_unbuilt_transports_stop_start_up_with_a_named_error() {
         ),
         (
             &[],
-            &[("PLUGINS_TRANSPORT", "grpc")],
-            &["transport grpc is not built into this binary yet"],
+            &[
+                ("PLUGINS_TRANSPORT", "grpc"),
+                ("PLUGINS_GRPC_SERVER_SSL_ENABLED", "true"),
+                (
+                    "PLUGINS_GRPC_SERVER_SSL_CERTFILE",
+                    "/nonexistent/server.pem",
+                ),
+                ("PLUGINS_GRPC_SERVER_SSL_KEYFILE", "/nonexistent/server.key"),
+            ],
+            &[
+                "PLUGINS_GRPC_SERVER_SSL_CERTFILE",
+                "/nonexistent/server.pem",
+            ],
         ),
     ];
     for (args, envs, wants) in rows {

@@ -6,10 +6,14 @@
 //! the server (connect failure, a refused stream, the connection known dead before sending),
 //! so even a hook call is safe to repeat. Any other failure (a connection dropped mid-call) is
 //! returned as is: the plugin may already have run.
+//!
+//! The package starts as configured (`cpex`); a call answered `UNIMPLEMENTED` under `cpex` is
+//! asked once more under `mcpgateway.plugins` (a ContextForge 1.0.x server), and when that
+//! works the client keeps the old package for every later call.
 
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +70,9 @@ pub struct GrpcClient {
     plugin: String,
     display: String,
     era: Era,
+    /// Set once a `cpex` call was answered `UNIMPLEMENTED` and the `mcpgateway.plugins` retry
+    /// worked: the server is 1.0.x, and every later call uses the old package directly.
+    old_package: AtomicBool,
     channel: Channel,
     retries: AtomicU64,
 }
@@ -102,6 +109,7 @@ impl GrpcClient {
             plugin: plugin.to_string(),
             display,
             era: options.era,
+            old_package: AtomicBool::new(false),
             channel: endpoint.connect_with_connector_lazy(connector),
             retries: AtomicU64::new(0),
         })
@@ -117,6 +125,16 @@ impl GrpcClient {
         self.channel.clone()
     }
 
+    /// The package in use: the configured one, or `mcpgateway.plugins` once the server proved
+    /// to be 1.0.x.
+    pub fn era(&self) -> Era {
+        if self.old_package.load(Ordering::Relaxed) {
+            Era::Mcpgateway
+        } else {
+            self.era
+        }
+    }
+
     /// Calls retried after `UNAVAILABLE` (see the module doc).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
@@ -127,10 +145,11 @@ impl GrpcClient {
         Req: prost::Message + Clone + 'static,
         Resp: prost::Message + Default + 'static,
     {
-        let path = PathAndQuery::try_from(self.era.plugin_method_path(method))
-            .map_err(|e| self.error(method, Code::Internal, format!("bad method path: {e}")))?;
         let mut first = true;
+        let mut era = self.era();
         loop {
+            let path = PathAndQuery::try_from(era.plugin_method_path(method))
+                .map_err(|e| self.error(method, Code::Internal, format!("bad method path: {e}")))?;
             let mut grpc = tonic::client::Grpc::new(self.channel.clone());
             let result = match grpc.ready().await {
                 Err(e) => Err(tonic::Status::unavailable(e.to_string())),
@@ -144,7 +163,17 @@ impl GrpcClient {
                     .map(tonic::Response::into_inner),
             };
             match result {
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    if era != self.era() {
+                        self.old_package.store(true, Ordering::Relaxed);
+                    }
+                    return Ok(r);
+                }
+                Err(s) if s.code() == Code::Unimplemented && era == Era::Cpex => {
+                    // A 1.0.x server knows the service only as `mcpgateway.plugins`.
+                    tracing::debug!(plugin = %self.plugin, "gRPC {method} unimplemented under package cpex, retrying under mcpgateway.plugins");
+                    era = Era::Mcpgateway;
+                }
                 Err(s) if first && s.code() == Code::Unavailable => {
                     first = false;
                     self.retries.fetch_add(1, Ordering::Relaxed);
@@ -210,7 +239,7 @@ impl GrpcClient {
 
     /// The package's own `Health/Check`: `true` when the server says `SERVING`.
     pub async fn health(&self) -> Result<bool, ClientError> {
-        let path = PathAndQuery::try_from(self.era.health_check_path())
+        let path = PathAndQuery::try_from(self.era().health_check_path())
             .map_err(|e| self.error("Health/Check", Code::Internal, e.to_string()))?;
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         grpc.ready()

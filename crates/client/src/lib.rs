@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod options;
 pub mod plugin;
 pub mod raw_socket;
+pub mod remote;
 pub mod session;
 mod stdio;
 

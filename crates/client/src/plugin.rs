@@ -121,25 +121,17 @@ impl ExternalPlugin {
     /// Errors name the plugin and the YAML key or env variable at fault.
     pub fn new(config: PluginConfig, options: &ClientOptions) -> Result<Self, ClientError> {
         let name = config.name.clone();
-        let mcp = config.mcp.as_ref().ok_or_else(|| {
-            let other = if config.grpc.is_some() {
-                Some("grpc")
-            } else if config.unix_socket.is_some() {
-                Some("unix_socket")
-            } else {
-                None
-            };
-            ClientError::Config {
-                plugin: name.clone(),
-                message: match other {
-                    Some(t) => format!(
-                        "key `{t}`: plugwire's client implements the `mcp` transport only, not \
-                         `{t}`; serve plugin {name} over MCP (Streamable HTTP or STDIO) and give \
-                         the entry an `mcp:` section instead"
-                    ),
-                    None => format!("Must set 'mcp' section for external plugin {name}"),
-                },
-            }
+        if let Some(g) = &config.grpc {
+            let remote = crate::remote::grpc_remote(&name, g, options)?;
+            return Self::with_remote(config, remote, options);
+        }
+        if let Some(u) = &config.unix_socket {
+            let remote = crate::remote::unix_socket_remote(&name, u)?;
+            return Self::with_remote(config, remote, options);
+        }
+        let mcp = config.mcp.as_ref().ok_or_else(|| ClientError::Config {
+            plugin: name.clone(),
+            message: format!("Must set 'mcp' section for external plugin {name}"),
         })?;
         let transport = build_transport(&name, mcp, options)?;
         let session = Session::new(

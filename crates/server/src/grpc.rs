@@ -188,6 +188,30 @@ pub async fn run_unix(
     serve_incoming(backend, incoming, shutdown).await
 }
 
+/// Serves gRPC in plaintext HTTP/2 on TCP (upstream's "insecure port", used when
+/// `grpc_server_settings` has no TLS) until `shutdown`.
+pub async fn run_plain(
+    listener: TcpListener,
+    backend: Arc<dyn Backend>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = futures::stream::unfold(listener, |l| async move {
+        loop {
+            match l.accept().await {
+                Ok((s, _)) => {
+                    let _ = s.set_nodelay(true);
+                    return Some((Ok::<TcpStream, io::Error>(s), l));
+                }
+                Err(e) => {
+                    tracing::warn!("gRPC accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    serve_incoming(backend, incoming, shutdown).await
+}
+
 async fn serve_incoming<S, IO>(
     backend: Arc<dyn Backend>,
     incoming: S,

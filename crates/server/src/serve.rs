@@ -233,7 +233,8 @@ pub fn bind(prepared: &Prepared) -> Result<Bound, ServerError> {
     })
 }
 
-fn resolve(host: &str, port: u16, origin: &str) -> Result<SocketAddr, ServerError> {
+/// Resolves a bind host (bracketed IPv6 accepted); errors name `origin`.
+pub fn resolve(host: &str, port: u16, origin: &str) -> Result<SocketAddr, ServerError> {
     // Bracketed IPv6 literals (`[::1]`) are accepted as written in URLs.
     let bare = host
         .strip_prefix('[')
@@ -253,7 +254,8 @@ fn resolve(host: &str, port: u16, origin: &str) -> Result<SocketAddr, ServerErro
     })
 }
 
-fn bind_tcp(
+/// Binds a TCP listener; "in use" and other failures name `what` and `origin`.
+pub fn bind_tcp(
     addr: SocketAddr,
     what: &'static str,
     origin: &str,

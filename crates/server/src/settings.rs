@@ -63,6 +63,9 @@ pub struct EndpointNames {
     pub uds: &'static str,
     /// Port when neither gives one.
     pub default_port: u16,
+    /// Whether port 0 ("any free port", the bound one is printed at start-up) is accepted. Not
+    /// for MCP, whose TLS health port is derived from the main one.
+    pub allow_port_zero: bool,
 }
 
 /// `server_settings` + `PLUGINS_SERVER_{HOST,PORT,UDS}`.
@@ -72,6 +75,7 @@ pub const MCP_ENDPOINT: EndpointNames = EndpointNames {
     port: vars::PLUGINS_SERVER_PORT,
     uds: vars::PLUGINS_SERVER_UDS,
     default_port: DEFAULT_PORT,
+    allow_port_zero: false,
 };
 
 /// A resolved bind address.
@@ -85,8 +89,8 @@ pub struct Endpoint {
     pub uds: Option<Sourced<PathBuf>>,
 }
 
-fn port_in_range(n: i64) -> Option<u16> {
-    u16::try_from(n).ok().filter(|p| *p != 0)
+fn port_in_range(n: i64, allow_zero: bool) -> Option<u16> {
+    u16::try_from(n).ok().filter(|p| *p != 0 || allow_zero)
 }
 
 /// Host, port and socket of one section: each set variable wins over the YAML.
@@ -120,11 +124,11 @@ pub fn resolve_endpoint(
         env,
         &key("port", names.port),
         port,
-        |n, o| port_in_range(n).ok_or_else(|| bad_port(o, n.to_string())),
+        |n, o| port_in_range(n, names.allow_port_zero).ok_or_else(|| bad_port(o, n.to_string())),
         |v, o| {
             v.parse::<i64>()
                 .ok()
-                .and_then(port_in_range)
+                .and_then(|n| port_in_range(n, names.allow_port_zero))
                 .ok_or_else(|| bad_port(o, v.clone()))
         },
     )?

@@ -143,6 +143,7 @@ pub const GRPC_ENDPOINT: EndpointNames = EndpointNames {
     port: vars::PLUGINS_GRPC_SERVER_PORT,
     uds: vars::PLUGINS_GRPC_SERVER_UDS,
     default_port: DEFAULT_GRPC_PORT,
+    allow_port_zero: true,
 };
 
 /// The YAML `grpc_server_settings` block as given.

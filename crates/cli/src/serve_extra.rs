@@ -1,0 +1,205 @@
+//! The gRPC and raw Unix-socket transports of `plugwire serve`: settings from the YAML's
+//! `grpc_server_settings` / `unix_socket_server_settings` (each set `PLUGINS_GRPC_SERVER_*` /
+//! `PLUGINS_UNIX_SOCKET_PATH` variable wins, field by field), TLS built and checked before any
+//! socket is bound, then the listeners. They serve the same backend as MCP.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use plugwire_env::Env;
+use plugwire_framework::{GrpcServerConfig, UnixSocketServerConfig};
+use plugwire_server::raw_socket::{self, RawSocketOptions};
+use plugwire_server::serve;
+use plugwire_server::transport::{
+    resolve_grpc_server_settings, resolve_unix_socket_settings, GrpcServerLayer,
+    GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
+};
+use plugwire_server::{Backend, ServerError};
+use plugwire_tls::{ClientCertPolicy, ServerTlsLayer};
+use tokio::net::{TcpListener, UnixListener};
+
+/// Maps the YAML `grpc_server_settings` block into the settings layer.
+pub fn grpc_layer(cfg: &GrpcServerConfig) -> GrpcServerLayer {
+    GrpcServerLayer {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        uds: cfg.uds.as_ref().map(PathBuf::from),
+        tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
+            certfile: t.certfile.as_ref().map(PathBuf::from),
+            keyfile: t.keyfile.as_ref().map(PathBuf::from),
+            ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
+            keyfile_password: t.keyfile_password.clone(),
+            ssl_cert_reqs: None,
+            client_auth: t.client_auth.clone(),
+            require_valid_certificate: None,
+        }),
+    }
+}
+
+/// Maps the YAML `unix_socket_server_settings` block into the settings layer.
+pub fn unix_layer(cfg: &UnixSocketServerConfig) -> UnixSocketLayer {
+    UnixSocketLayer {
+        path: cfg.path.as_ref().map(PathBuf::from),
+    }
+}
+
+/// Resolved and checked (TLS material read), nothing bound.
+pub struct Prepared {
+    grpc: Option<(GrpcServerSettings, Option<Arc<rustls::ServerConfig>>)>,
+    unix: Option<UnixSocketSettings>,
+}
+
+/// Resolves the settings of the gRPC and raw-socket transports in `transports` and builds the
+/// gRPC TLS config, so a bad file, key or variable stops start-up before anything listens.
+pub fn prepare(
+    grpc_yaml: Option<&GrpcServerConfig>,
+    unix_yaml: Option<&UnixSocketServerConfig>,
+    transports: &Transports,
+    env: &dyn Env,
+) -> Result<Prepared, ServerError> {
+    let grpc = if transports.contains(Transport::Grpc) {
+        let layer = grpc_yaml.map(grpc_layer);
+        let settings = resolve_grpc_server_settings(layer.as_ref(), env)?;
+        let tls = match &settings.tls {
+            Some(t) => Some(plugwire_tls::build_server_config(t)?),
+            None => None,
+        };
+        Some((settings, tls))
+    } else {
+        None
+    };
+    let unix = if transports.contains(Transport::Unix) {
+        let layer = unix_yaml.map(unix_layer);
+        Some(resolve_unix_socket_settings(layer.as_ref(), env)?)
+    } else {
+        None
+    };
+    Ok(Prepared { grpc, unix })
+}
+
+enum GrpcListener {
+    Tls(TcpListener, Arc<rustls::ServerConfig>, ClientCertPolicy),
+    Plain(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// Sockets bound, nothing accepted yet.
+pub struct Bound {
+    grpc: Option<GrpcListener>,
+    unix: Option<(UnixListener, PathBuf)>,
+}
+
+impl Prepared {
+    /// Binds the gRPC listener (TCP, or a Unix socket with mode 0600) and the raw socket (0600).
+    pub fn bind(self) -> Result<Bound, ServerError> {
+        let grpc = match self.grpc {
+            None => None,
+            Some((s, tls)) => Some(bind_grpc(&s, tls)?),
+        };
+        let unix = match self.unix {
+            None => None,
+            Some(u) => {
+                let origin = u.path.origin.to_string();
+                let l = raw_socket::bind_unix_0600(&u.path.value, &origin)?;
+                Some((l, u.path.value))
+            }
+        };
+        Ok(Bound { grpc, unix })
+    }
+}
+
+fn bind_grpc(
+    s: &GrpcServerSettings,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<GrpcListener, ServerError> {
+    let e = &s.endpoint;
+    if let Some(uds) = &e.uds {
+        let l = raw_socket::bind_unix_0600(&uds.value, &uds.origin.to_string())?;
+        return Ok(GrpcListener::Unix(l, uds.value.clone()));
+    }
+    let origin = format!("host from {}, port from {}", e.host.origin, e.port.origin);
+    let addr = serve::resolve(&e.host.value, e.port.value, &origin)?;
+    let l = serve::bind_tcp(addr, "gRPC port", &origin)?;
+    Ok(match (tls, &s.tls) {
+        (Some(cfg), Some(t)) => GrpcListener::Tls(l, cfg, t.client_auth),
+        _ => GrpcListener::Plain(l),
+    })
+}
+
+impl Bound {
+    /// What listens where, for the one start-up line (bound addresses, so port 0 shows the
+    /// port the system chose).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let addr = |l: &TcpListener| {
+            l.local_addr()
+                .map_or_else(|_| "?".to_string(), |a| a.to_string())
+        };
+        match &self.grpc {
+            Some(GrpcListener::Tls(l, _, policy)) => {
+                let policy = match policy {
+                    ClientCertPolicy::None => "client_auth=none",
+                    ClientCertPolicy::Optional => "client_auth=optional",
+                    ClientCertPolicy::Required => "client_auth=require, mTLS",
+                };
+                out.push(format!(
+                    "gRPC at grpcs://{} (TLS 1.2/1.3, ALPN h2, {policy})",
+                    addr(l)
+                ));
+            }
+            Some(GrpcListener::Plain(l)) => {
+                out.push(format!("gRPC at grpc://{} (plaintext, no TLS)", addr(l)));
+            }
+            Some(GrpcListener::Unix(_, p)) => {
+                out.push(format!("gRPC at grpc+unix://{} (no TLS)", p.display()));
+            }
+            None => {}
+        }
+        if let Some((_, p)) = &self.unix {
+            out.push(format!("raw socket at unix://{}", p.display()));
+        }
+        out
+    }
+
+    /// Serves both until `shutdown()` futures complete, then removes the socket files.
+    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, shutdown: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let grpc = async {
+            let result = match self.grpc {
+                None => return,
+                Some(GrpcListener::Tls(l, cfg, _)) => {
+                    plugwire_server::grpc::run_tls(l, cfg, Arc::clone(&backend), shutdown()).await
+                }
+                Some(GrpcListener::Plain(l)) => {
+                    plugwire_server::grpc::run_plain(l, Arc::clone(&backend), shutdown()).await
+                }
+                Some(GrpcListener::Unix(l, path)) => {
+                    let r =
+                        plugwire_server::grpc::run_unix(l, Arc::clone(&backend), shutdown()).await;
+                    let _ = std::fs::remove_file(path);
+                    r
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!("gRPC server stopped: {e}");
+            }
+        };
+        let unix = async {
+            if let Some((l, path)) = self.unix {
+                raw_socket::run(
+                    l,
+                    Arc::clone(&backend),
+                    RawSocketOptions::default(),
+                    shutdown(),
+                )
+                .await;
+                let _ = std::fs::remove_file(path);
+            }
+        };
+        tokio::join!(grpc, unix);
+    }
+}

@@ -1,0 +1,176 @@
+//! `plugwire serve --transport http,grpc,unix` as a user runs it: one process serving MCP (on a
+//! Unix socket), gRPC with mTLS (127.0.0.1, port 0, the bound port read from the start-up line)
+//! and the raw Unix socket; `plugwire call` through each gives the same JSON result.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
+
+const SERVER_YAML: &str = r#"
+plugins:
+  - name: ReplaceBadWordsPlugin
+    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
+    hooks: [prompt_pre_fetch, tool_pre_invoke]
+    mode: enforce
+    priority: 150
+    config:
+      words:
+        - search: crap
+          replace: crud
+"#;
+
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear().current_dir(dir).env("RUST_LOG", "info");
+    c
+}
+
+fn make_certs(dir: &Path) {
+    let out = cmd(dir)
+        .args(["certs", "all", "--dir", "out", "--key-type", "ecdsa"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Starts the server and returns it with the gRPC address from its start-up line.
+fn start_server(dir: &Path) -> (Child, String) {
+    std::fs::write(dir.join("server.yaml"), SERVER_YAML).unwrap();
+    let p = |s: &str| dir.join(s).display().to_string();
+    let mut child = cmd(dir)
+        .args([
+            "serve",
+            "--config",
+            "server.yaml",
+            "--transport",
+            "http,grpc,unix",
+        ])
+        .env("PLUGINS_SERVER_UDS", p("mcp.sock"))
+        .env("PLUGINS_GRPC_SERVER_HOST", "127.0.0.1")
+        .env("PLUGINS_GRPC_SERVER_PORT", "0")
+        .env("PLUGINS_GRPC_SERVER_SSL_ENABLED", "true")
+        .env(
+            "PLUGINS_GRPC_SERVER_SSL_CERTFILE",
+            p("out/plugins/example-plugin-a/server.crt"),
+        )
+        .env(
+            "PLUGINS_GRPC_SERVER_SSL_KEYFILE",
+            p("out/plugins/example-plugin-a/server.key"),
+        )
+        .env("PLUGINS_GRPC_SERVER_SSL_CA_CERTS", p("out/ca/ca.crt"))
+        .env("PLUGINS_UNIX_SOCKET_PATH", p("raw.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    loop {
+        // A guard against a hung start-up, not a speed assertion.
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no start-up line; stderr so far:\n{seen}");
+        };
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("gRPC at grpcs://").nth(1) {
+            assert!(line.contains("MCP at http+unix://"), "{line}");
+            assert!(line.contains("raw socket at unix://"), "{line}");
+            assert!(line.contains("ALPN h2"), "{line}");
+            let addr = rest.split_whitespace().next().unwrap().to_string();
+            return (child, addr);
+        }
+    }
+}
+
+fn call(dir: &Path, gateway: &str) -> Output {
+    std::fs::write(dir.join("gateway.yaml"), gateway).unwrap();
+    cmd(dir)
+        .env("RUST_LOG", "warn")
+        .args([
+            "call",
+            "--config",
+            "gateway.yaml",
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            r#"{"name":"search","args":{"q":"what crap","n":3}}"#,
+            "--compact",
+        ])
+        .output()
+        .unwrap()
+}
+
+/// The call's JSON without what differs per run or per transport by nature: the plugin id
+/// (random per process), durations, and the client's MCP connection counters.
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_object_mut().unwrap().remove("stats");
+    for e in v["result"]["executions"].as_array_mut().unwrap() {
+        let e = e.as_object_mut().unwrap();
+        assert!(e.remove("plugin_id").is_some() && e.remove("duration_ns").is_some());
+    }
+    v
+}
+
+#[test]
+fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_certs(dir);
+    let (mut child, addr) = start_server(dir);
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let d = dir.display();
+    let entry = "  - name: ReplaceBadWordsPlugin\n    kind: external\n";
+    let mcp = call(
+        dir,
+        &format!(
+            "plugins:\n{entry}    mcp:\n      proto: STREAMABLEHTTP\n      url: http://localhost/mcp\n      uds: {d}/mcp.sock\n"
+        ),
+    );
+    let grpc = call(
+        dir,
+        &format!(
+            "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        certfile: {d}/out/gateway/client.crt\n        keyfile: {d}/out/gateway/client.key\n        ca_bundle: {d}/out/ca/ca.crt\n"
+        ),
+    );
+    let raw = call(
+        dir,
+        &format!("plugins:\n{entry}    unix_socket:\n      path: {d}/raw.sock\n"),
+    );
+    // Without a client certificate the mTLS port refuses the call.
+    let no_cert = call(
+        dir,
+        &format!(
+            "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        ca_bundle: {d}/out/ca/ca.crt\n"
+        ),
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+
+    let mcp = json(&mcp);
+    assert!(mcp.to_string().contains("what crud"), "{mcp}");
+    assert_eq!(json(&grpc), mcp, "gRPC result differs from MCP");
+    assert_eq!(json(&raw), mcp, "raw socket result differs from MCP");
+    assert!(!no_cert.status.success(), "{no_cert:?}");
+    assert_eq!(status.code(), Some(0), "serve did not exit 0 on SIGTERM");
+    assert!(!dir.join("raw.sock").exists(), "raw socket not removed");
+}

@@ -1,0 +1,125 @@
+//! Builds the [`Remote`] of a `grpc:` or `unix_socket:` external entry.
+//!
+//! gRPC: `target` (`host:port`, TLS when the entry has `tls:` or any
+//! `PLUGINS_GRPC_CLIENT_MTLS_*` variable is set, else plaintext as upstream's insecure channel)
+//! or `uds` (an absolute socket path, never TLS). The package starts as `cpex` (1.1.0); a server
+//! that answers `UNIMPLEMENTED` is asked again under `mcpgateway.plugins` (1.0.x), see
+//! [`crate::grpc`]. Raw socket: `path`, `reconnect_attempts`, `reconnect_delay`, `timeout`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use plugwire_framework::{GrpcClientConfig, GrpcClientTLSConfig, UnixSocketClientConfig};
+use plugwire_grpc::Era;
+use plugwire_tls::ClientTlsLayer;
+use rustls::pki_types::ServerName;
+
+use crate::error::ClientError;
+use crate::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
+use crate::options::ClientOptions;
+use crate::plugin::Remote;
+use crate::raw_socket::{RawSocketClient, RawSocketOptions};
+
+/// How long a gRPC connection attempt may take at most (the call timeout when shorter).
+const GRPC_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn tls_layer(t: &GrpcClientTLSConfig) -> ClientTlsLayer {
+    ClientTlsLayer {
+        certfile: t.certfile.as_ref().map(PathBuf::from),
+        keyfile: t.keyfile.as_ref().map(PathBuf::from),
+        ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
+        keyfile_password: t.keyfile_password.clone(),
+        verify: t.verify,
+        check_hostname: None,
+    }
+}
+
+/// The gRPC transport of entry `plugin`. Errors name `plugins[<name>].grpc...` or the variable.
+pub fn grpc_remote(
+    plugin: &str,
+    cfg: &GrpcClientConfig,
+    options: &ClientOptions,
+) -> Result<Remote, ClientError> {
+    let config_err = |message: String| ClientError::Config {
+        plugin: plugin.to_string(),
+        message,
+    };
+    let uds = cfg.uds.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let target = match (uds, cfg.target.as_deref().map(str::trim)) {
+        (Some(path), _) => GrpcTarget::Unix(PathBuf::from(path)),
+        (None, Some(target)) if !target.is_empty() => {
+            let layer = cfg.tls.as_ref().map(tls_layer);
+            let settings =
+                plugwire_tls::resolve_grpc_client_tls(plugin, layer.as_ref(), options.env.as_ref())
+                    .map_err(|e| tls_err(plugin, target, e.to_string()))?;
+            match settings {
+                None => GrpcTarget::Plain {
+                    target: target.to_string(),
+                },
+                Some(s) => {
+                    let config = plugwire_tls::build_client_config(&s)
+                        .map_err(|e| tls_err(plugin, target, e.to_string()))?;
+                    GrpcTarget::Tls {
+                        target: target.to_string(),
+                        config,
+                        server_name: server_name(target).map_err(|m| {
+                            config_err(format!("key `grpc.target` ({target}): {m}"))
+                        })?,
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(config_err(
+                "key `grpc`: set `target` (host:port) or `uds` (absolute socket path)".into(),
+            ))
+        }
+    };
+    let client = GrpcClient::new(
+        plugin,
+        GrpcOptions {
+            target,
+            era: Era::Cpex,
+            timeout: options.call_timeout,
+            connect_timeout: options.call_timeout.min(GRPC_CONNECT_TIMEOUT),
+        },
+    )?;
+    Ok(Remote::Grpc(client))
+}
+
+fn tls_err(plugin: &str, target: &str, message: String) -> ClientError {
+    ClientError::TlsSetup {
+        plugin: plugin.to_string(),
+        url: format!("grpcs://{target}"),
+        message,
+    }
+}
+
+/// The name the server certificate must carry: the target's host (IP or DNS name).
+fn server_name(target: &str) -> Result<ServerName<'static>, String> {
+    let host = target
+        .rsplit_once(':')
+        .map_or(target, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("'{host}' is not a host name or IP address: {e}"))
+}
+
+/// The raw-socket transport of entry `plugin`.
+pub fn unix_socket_remote(
+    plugin: &str,
+    cfg: &UnixSocketClientConfig,
+) -> Result<Remote, ClientError> {
+    let secs = |key: &str, v: f64| {
+        Duration::try_from_secs_f64(v).map_err(|_| ClientError::Config {
+            plugin: plugin.to_string(),
+            message: format!("key `unix_socket.{key}`: {v} is not a number of seconds >= 0"),
+        })
+    };
+    let mut o = RawSocketOptions::new(PathBuf::from(cfg.path.trim()));
+    o.reconnect_attempts = u32::try_from(cfg.reconnect_attempts.max(0)).unwrap_or(u32::MAX);
+    o.reconnect_delay = secs("reconnect_delay", cfg.reconnect_delay)?;
+    o.timeout = secs("timeout", cfg.timeout)?;
+    Ok(Remote::RawSocket(RawSocketClient::new(plugin, o)))
+}
