@@ -96,7 +96,12 @@ pub fn run(args: Args) -> ExitCode {
     };
     let options = ClientOptions::default();
     let timeout = Duration::from_secs_f64(args.timeout);
-    if let Some(remote) = other_transport(&args, timeout) {
+    // tonic's lazy channel spawns its worker on creation: build it inside the runtime.
+    let other = {
+        let _guard = runtime.enter();
+        other_transport(&args, timeout)
+    };
+    if let Some(remote) = other {
         return runtime.block_on(check_other(&args.url, remote));
     }
     let tls = args.tls();
