@@ -1,4 +1,5 @@
-//! `plugwire health URL`: ask a plugin server for `GET /health`.
+//! `plugwire health URL`: ask a plugin server for `GET /health`. `plugwire health --config FILE`:
+//! start a gateway config's plugins and say which are loaded (`cmd_health_config`).
 //!
 //! Works on the main port (https with the gateway's TLS settings, or http) and on the plain
 //! port+1000 health server. TLS flags map to `mcp.tls` keys; `PLUGINS_CLIENT_MTLS_*` override them
@@ -12,11 +13,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use plugwire_client::health::{check_health, describe_for_cli};
 use plugwire_client::remote;
 use plugwire_client::ClientOptions;
+use plugwire_env::Env;
 use plugwire_framework::{
     GrpcClientConfig, GrpcClientTLSConfig, MCPClientTLSConfig, UnixSocketClientConfig,
 };
@@ -26,8 +29,12 @@ use plugwire_framework::{
 pub struct Args {
     /// Server URL: https://localhost:8000, its MCP URL (…/mcp), the plain http://…:PORT+1000,
     /// grpcs://host:port, grpc://host:port, grpc+unix:///path or unix:///path (raw socket).
-    #[arg(value_name = "URL")]
-    url: String,
+    #[arg(value_name = "URL", required_unless_present = "config")]
+    url: Option<String>,
+    /// Instead of a URL: a gateway plugins YAML. Every enabled plugin is started as the gateway
+    /// would start it and reported as loaded or not loaded, with the reason (exit 1 if any is not).
+    #[arg(long, value_name = "FILE", conflicts_with = "url")]
+    config: Option<PathBuf>,
     /// CA bundle that issued the server certificate (mcp.tls.ca_bundle).
     #[arg(long, value_name = "FILE")]
     ca_bundle: Option<PathBuf>,
@@ -79,11 +86,18 @@ impl Args {
     }
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         eprintln!("plugwire health: --timeout must be a positive number of seconds");
         return ExitCode::from(2);
     }
+    if let Some(config) = &args.config {
+        return crate::cmd_health_config::run(config, env, Duration::from_secs_f64(args.timeout));
+    }
+    let Some(url) = args.url.clone() else {
+        eprintln!("plugwire health: give a server URL or --config FILE");
+        return ExitCode::from(2);
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,16 +116,10 @@ pub fn run(args: Args) -> ExitCode {
         other_transport(&args, timeout)
     };
     if let Some(remote) = other {
-        return runtime.block_on(check_other(&args.url, remote));
+        return runtime.block_on(check_other(&url, remote));
     }
     let tls = args.tls();
-    let outcome = runtime.block_on(check_health(
-        &args.url,
-        tls,
-        args.uds.clone(),
-        &options,
-        timeout,
-    ));
+    let outcome = runtime.block_on(check_health(&url, tls, args.uds.clone(), &options, timeout));
     match outcome {
         Ok(report) if report.healthy => {
             println!("{}", report.body.trim());
@@ -143,7 +151,7 @@ fn other_transport(
     args: &Args,
     timeout: Duration,
 ) -> Option<Result<plugwire_client::Remote, plugwire_client::ClientError>> {
-    let url = args.url.trim();
+    let url = args.url.as_deref().unwrap_or_default().trim();
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let tls = args.tls().map(|t| GrpcClientTLSConfig {
         certfile: path(&args.certfile),

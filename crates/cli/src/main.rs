@@ -8,6 +8,7 @@
 mod cmd_call;
 mod cmd_certs;
 mod cmd_health;
+mod cmd_health_config;
 mod cmd_serve;
 mod logging;
 mod serve_extra;
@@ -62,6 +63,6 @@ fn main() -> ExitCode {
         Command::Certs(args) => cmd_certs::run(args),
         Command::Serve(args) => cmd_serve::run(args, &*env),
         Command::Call(args) => cmd_call::run(args, env),
-        Command::Health(args) => cmd_health::run(args),
+        Command::Health(args) => cmd_health::run(args, env),
     }
 }

@@ -87,6 +87,9 @@ pub struct PluginManager {
     pool: Option<usize>,
     background: Background,
     disabled: DisabledSet,
+    /// Plugins whose start-up failed and that were left out (`fail_on_plugin_error: false`),
+    /// with the reason: what a gateway operator asks "is my guardrail running?" about.
+    not_loaded: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PluginManager {
@@ -157,6 +160,7 @@ impl PluginManager {
             pool,
             background: Background::new(pool),
             disabled: Arc::default(),
+            not_loaded: Vec::new(),
         };
         m.rebuild_hooks();
         Ok(m)
@@ -243,6 +247,12 @@ impl PluginManager {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Enabled plugins whose `initialize` failed and that were left out, with the error text
+    /// (empty with `fail_on_plugin_error: true`, where such a failure stops start-up instead).
+    pub fn not_loaded(&self) -> &[(String, String)] {
+        &self.not_loaded
     }
 
     /// Names of the loaded (enabled) plugins, in file order.
@@ -350,6 +360,7 @@ impl PluginManager {
                     ));
                 }
                 Err(e) => {
+                    self.not_loaded.push((name.clone(), e.to_string()));
                     tracing::error!(plugin = %name, error = %e, "plugin failed to initialize; skipped (set PLUGINS_FAIL_ON_PLUGIN_ERROR=true or plugin_settings.fail_on_plugin_error to abort instead)");
                 }
             }
