@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from datetime import datetime
 
 import cases
 import era
 import harness
+import transports
 
 
 def _runtime(procs, certs):
@@ -201,3 +203,32 @@ def test_plugwire_call_tls_from_env(procs, certs):
                           env=harness.base_env(LOG_LEVEL="INFO"), capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and '"result"' not in done.stdout, (
         f"plugwire call succeeded without PLUGINS_CLIENT_MTLS_*:\n{done.stdout}\n{done.stderr}")
+
+
+def test_plugwire_call_to_python_runtime_over_unix_socket(procs, current_era):
+    """`plugwire call` with `mcp.uds` → the era's Python MCP runtime on PLUGINS_SERVER_UDS (plain HTTP over
+    the socket): the same chain results the Python gateway client gets from it."""
+    server_yaml = cases.write_yaml(procs.workdir / "server.yaml", cases.server_config())
+    path = transports.socket_path(procs.workdir, "pym")
+    environment = harness.python_env(PLUGINS_TRANSPORT="http", PLUGINS_CONFIG_PATH=str(server_yaml),
+                                     PLUGINS_SERVER_UDS=str(path))
+    procs.start("python-runtime-uds", [sys.executable, harness.HERE / "pyruntime.py"], environment)
+    deadline = time.monotonic() + 90
+    while not path.exists():
+        assert time.monotonic() < deadline, "the Python runtime did not create its Unix socket within 90 s"
+        time.sleep(0.2)
+    time.sleep(0.5)  # the socket file appears just before the server accepts on it
+    gateway_yaml = cases.write_yaml(procs.workdir / "gateway-uds.yaml", transports.mcp_uds_gateway_config(path))
+    client = harness.start_python_client(procs)
+    assert client.call(op="init", config=str(gateway_yaml))["ok"]
+    compat = {"PLUGINS_COMPAT": "1.0"} if current_era.name == era.ERA_1_0 else None
+    for case_id, hook, payload in cases.CHAIN_CASES:
+        theirs = client.call(op="invoke", hook=hook, payload=payload, global_context=cases.GLOBAL_CONTEXT)
+        cases.assert_chain_result(case_id, theirs)
+        code, ours, stderr = plugwire_call(procs, gateway_yaml, hook, payload, context=cases.GLOBAL_CONTEXT, env=compat)
+        blocked = not theirs["result"]["continue_processing"]
+        assert code == (3 if blocked else 0), f"{case_id}: exit {code}\n{stderr}"
+        for key in cases.RESULT_KEYS_1_0:
+            assert ours["result"][key] == theirs["result"][key], (
+                f"{case_id}: {key}: plugwire call {ours['result'][key]!r} != Python client {theirs['result'][key]!r}")
+    client.close()
