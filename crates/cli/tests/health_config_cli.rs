@@ -36,7 +36,11 @@ fn a_plugin_left_out_at_start_up_is_reported_not_loaded_with_its_reason() {
     let (code, report, stderr) = health(&path);
     assert_eq!(code, 1, "{report}\n{stderr}");
     let plugins = report["plugins"].as_array().unwrap();
-    assert_eq!(plugins.len(), 2, "disabled entries are not listed: {report}");
+    assert_eq!(
+        plugins.len(),
+        2,
+        "disabled entries are not listed: {report}"
+    );
     assert_eq!(plugins[0]["name"], "Local");
     assert_eq!(plugins[0]["loaded"], true);
     assert_eq!(plugins[1]["name"], "Remote");
@@ -59,7 +63,11 @@ fn all_loaded_exits_0_and_a_broken_file_exits_2() {
     assert_eq!(code, 0, "{report}\n{stderr}");
     assert_eq!(report["plugins"][0]["loaded"], true);
 
-    std::fs::write(&path, "plugins:\n  - name: X\n    kind: deny_list\n    mode: strict\n").unwrap();
+    std::fs::write(
+        &path,
+        "plugins:\n  - name: X\n    kind: deny_list\n    mode: strict\n",
+    )
+    .unwrap();
     let (code, _report, stderr) = health(&path);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("mode"), "{stderr}");
