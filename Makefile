@@ -32,7 +32,7 @@ PYTHON312 ?= $(firstword $(foreach p,$(PYTHON312_CANDIDATES),$(shell "$(p)" -c '
 # pytest arguments of `make interop` (e.g. -k grpc).
 INTEROP_PYTEST_ARGS ?= -q
 
-.PHONY: help build test lint unit interop venv venv-1.0.0 venv-1.1.0 demo bench \
+.PHONY: help build test rust-checks lint unit interop venv venv-1.0.0 venv-1.1.0 demo bench \
         certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check
 
 help:
@@ -83,7 +83,16 @@ certs-mcp-check: build
 	$(PLUGWIRE) certs check --dir "$(MCP_CERT_DIR)" --warn-days "$(MCP_CERT_WARN_DAYS)"
 
 # ---------------------------------------------------------------- tests
-test: lint unit interop k8s-validate
+# The three venvs install (mostly downloads) while cargo compiles, with whole lines of output kept
+# apart; then the interop and Kubernetes suites run against them.
+test:
+	$(MAKE) --no-print-directory -j6 --output-sync=line rust-checks venv-1.0.0 venv-1.1.0 k8s-venv
+	$(MAKE) --no-print-directory interop k8s-validate
+
+# Formatting, clippy, then every Rust test (one after the other: each needs the whole build).
+rust-checks:
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
 
 lint:
 	$(CARGO) fmt --all -- --check
