@@ -197,6 +197,15 @@ impl Kind {
         )
     }
 
+    /// The Python server of the same transport, the reference of the `× Python` column.
+    pub fn python_peer(self) -> Kind {
+        match self.transport() {
+            Transport::GrpcTls | Transport::GrpcUds => Kind::PythonGrpc,
+            Transport::Raw => Kind::PythonUnix,
+            Transport::Mcp => Kind::Python,
+        }
+    }
+
     /// The servers of the first benchmark (MCP only): the load generator, handshakes, perf.
     pub fn is_mcp_core(self) -> bool {
         matches!(self, Kind::Limit | Kind::Plugwire | Kind::Python)

@@ -19,6 +19,7 @@ pub mod report;
 pub mod servers;
 pub mod stats;
 pub mod suite;
+pub mod svg;
 pub mod tlsfiles;
 
 pub use error::{BenchError, Result};

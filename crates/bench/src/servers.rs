@@ -268,7 +268,10 @@ impl Ctx {
 /// RSS of each watched server while load runs: sampled every 10 ms for the peak, and every
 /// 250 ms into a trace for the chart of RSS over the run.
 #[derive(Clone, Default)]
-pub(crate) struct RssWatch(Arc<Mutex<HashMap<Kind, (u32, u64, Vec<(f64, u64)>)>>>);
+pub(crate) struct RssWatch(Arc<Mutex<HashMap<Kind, Watched>>>);
+
+/// One watched server: pid, peak KiB, trace of (seconds, KiB).
+type Watched = (u32, u64, Vec<(f64, u64)>);
 
 impl RssWatch {
     pub(crate) fn spawn(&self, servers: Vec<(Kind, u32)>) -> tokio::task::JoinHandle<()> {

@@ -35,7 +35,21 @@ pub fn render(args: RenderArgs) -> Result<()> {
         reason: e.to_string(),
     })?;
     report.args.scripts = args.scripts;
-    write(&args.out, &report.render())
+    write_outputs(&report, &args.out)
+}
+
+/// The report at `out` and its charts in `bench/` beside it.
+pub fn write_outputs(report: &Report, out: &Path) -> Result<()> {
+    let dir = out.parent().unwrap_or(Path::new(""));
+    let charts = dir.join(crate::report::CHART_DIR);
+    std::fs::create_dir_all(&charts).map_err(|source| BenchError::Write {
+        path: charts.clone(),
+        source,
+    })?;
+    for (stem, chart) in report.charts() {
+        write(&charts.join(format!("{stem}.svg")), &chart.to_svg())?;
+    }
+    write(out, &report.render())
 }
 
 /// The running servers, in start order.
@@ -484,6 +498,7 @@ async fn handshake_phase(
     report
         .handshakes
         .extend(handshakes(ctx, servers, &key_label).await);
+    let server_certs = ctx.certs.clone();
     for (key_type, root) in cert_dirs {
         if *key_type == ctx.args.key_type || report.server_key_type != ctx.args.key_type {
             continue;
@@ -508,6 +523,8 @@ async fn handshake_phase(
             .handshakes
             .extend(handshakes(ctx, servers, key_type).await);
     }
+    // Later phases (the first call) use the servers' own certificates again.
+    ctx.certs = server_certs;
 }
 
 /// Notes, the report, the saved JSON; an error when any measurement failed.
@@ -526,11 +543,7 @@ fn finish(mut ctx: Ctx, mut report: Report, args: &SuiteArgs, t_suite: Instant) 
         .trim()
         .to_string();
     report.machine.duration = t_suite.elapsed();
-    let text = report.render();
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    write(&args.out, &text)?;
+    write_outputs(&report, &args.out)?;
     match serde_json::to_string_pretty(&report) {
         Ok(json) => write(&args.results, &json)?,
         Err(e) => progress(&format!("cannot save {}: {e}", args.results.display())),

@@ -8,9 +8,13 @@ use crate::args::{Kind, SuiteArgs};
 use crate::measure::{Sample, Series};
 use crate::stats::median;
 
+mod charts;
 mod format;
+mod later;
 mod tables;
 mod targets;
+
+pub use charts::CHART_DIR;
 
 /// How the figures were taken (the report's "Method" section).
 const METHOD: &str = include_str!("method.md");
@@ -242,9 +246,12 @@ impl Report {
         self.render_intro(&mut o);
         self.render_machine(&mut o);
         self.render_targets(&mut o);
+        self.render_issue_targets(&mut o);
+        self.render_charts(&mut o);
         self.render_round_trips(&mut o);
         self.render_round_trip_errors(&mut o);
         self.render_footprint(&mut o);
+        self.render_first_call(&mut o);
         self.render_handshakes(&mut o);
         self.render_certs(&mut o);
         self.render_profiles(&mut o);

@@ -82,7 +82,8 @@ impl Report {
              loopback with kept-alive connections. Each cell is the median of {} runs. \
              *× Python* compares calls/s with the Python runtime driven by the same client family: the load \
              generator rows with *load generator → Python runtime*, the gateway-client rows with *Python client → \
-             Python runtime* (what a ContextForge gateway gets today). *limit ÷* is the limit server's calls/s over \
+             Python runtime* of the same transport (what a ContextForge gateway gets today: over gRPC and the raw \
+             socket from the Python gRPC and raw-socket runtimes). *limit ÷* is the limit server's calls/s over \
              the row's at the same concurrency. TCP connections: the most one run opened, by the client's own count / \
              by the kernel's (`PassiveOpens` in `/proc/net/snmp`, host-wide), warm-up included; the runs go \
              c=1, 16, 64 and repeat, so a pooled client opens its connections in the first run and reuses them.\n",
@@ -107,8 +108,8 @@ impl Report {
             for s in &p.series {
                 let c = s.concurrency;
                 let reference = match p.key.as_str() {
-                    "gen" => self.rate("gen", Kind::Python, c),
-                    _ => self.rate("pyc", Kind::Python, c),
+                    "gen" | "gen-scrape" => self.rate("gen", Kind::Python, c),
+                    _ => self.rate("pyc", p.kind.python_peer(), c),
                 };
                 let limit = self.rate("gen", Kind::Limit, c);
                 let rate = s.calls_per_sec();

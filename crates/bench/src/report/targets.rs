@@ -101,3 +101,211 @@ impl Report {
         t
     }
 }
+
+/// A target row of the later issues: (issue, target, measured, status).
+pub(super) type IssueTarget = (u32, String, String, Status);
+
+/// Calls/s of a sample, for [`Series::spread`].
+fn rate_of(s: &crate::measure::Sample) -> Option<f64> {
+    Some(s.calls_per_sec)
+}
+
+fn cpu_of(s: &crate::measure::Sample) -> Option<f64> {
+    s.server_cpu_us
+}
+
+fn pct(v: f64) -> String {
+    format!("{:+.1} %", v * 100.0)
+}
+
+impl Report {
+    fn cpu(&self, key: &str, kind: Kind, c: usize) -> Option<f64> {
+        self.series(key, kind, c)?.server_cpu_us()
+    }
+
+    /// The targets of issues 18 (transports), 20 (metrics cost) and 21 (client, limit, first
+    /// call), each with its status.
+    pub(super) fn issue_targets(&self) -> Vec<IssueTarget> {
+        let mut t = Vec::new();
+        self.transport_targets(&mut t);
+        self.metrics_targets(&mut t);
+        self.client_targets(&mut t);
+        t
+    }
+
+    fn transport_targets(&self, t: &mut Vec<IssueTarget>) {
+        let why = "Python transport pairs not run";
+        for (name, ours, theirs) in [
+            ("gRPC (mTLS)", Kind::PlugwireGrpc, Kind::PythonGrpc),
+            ("raw socket", Kind::PlugwireUnix, Kind::PythonUnix),
+        ] {
+            for &c in &self.args.concurrency {
+                let r = div(self.rate("pyc", ours, c), self.rate("pyc", theirs, c));
+                t.push((
+                    18,
+                    format!("Python client over {name}, c={c}: ≥ 2× calls/s from plugwire serve than from its own {name} server"),
+                    ratio(r),
+                    Status::from(r.map(|r| r >= 2.0), why),
+                ));
+                let cpu = div(self.cpu("pyc", theirs, c), self.cpu("pyc", ours, c));
+                t.push((
+                    18,
+                    format!("Python client over {name}, c={c}: ≥ 10× less server CPU per call"),
+                    ratio(cpu),
+                    Status::from(cpu.map(|r| r >= 10.0), why),
+                ));
+            }
+        }
+        for kind in [
+            Kind::PlugwireGrpc,
+            Kind::PlugwireGrpcUds,
+            Kind::PlugwireUnix,
+        ] {
+            for &c in &self.args.concurrency {
+                let (ours, mcp) = (self.cpu("pwc", kind, c), self.cpu("pwc", Kind::Plugwire, c));
+                t.push((
+                    18,
+                    format!(
+                        "plugwire client, c={c}: plugwire serve's CPU per call over {} ≤ over MCP/HTTP",
+                        kind.transport().label()
+                    ),
+                    format!("{} vs {} µs", opt(ours), opt(mcp)),
+                    Status::from(ours.zip(mcp).map(|(a, b)| a <= b), "a transport pair missing"),
+                ));
+            }
+        }
+    }
+
+    /// Metrics on (and scraped) against `ENABLE_METRICS=false`: a cost counts only beyond the
+    /// run's noise, the larger min–max spread (÷ median) of the two series compared.
+    fn metrics_targets(&self, t: &mut Vec<IssueTarget>) {
+        for &c in &self.args.concurrency {
+            let off = self.series("gen", Kind::PlugwireNoMetrics, c);
+            for (key, what) in [
+                ("gen", "metrics on"),
+                ("gen-scrape", "metrics on and scraped every 100 ms"),
+            ] {
+                let on = self.series(key, Kind::Plugwire, c);
+                for (metric, higher_is_worse) in [("calls/s", false), ("server CPU per call", true)]
+                {
+                    let f = if higher_is_worse { cpu_of } else { rate_of };
+                    let value = |s: Option<&Series>| {
+                        s.and_then(|s| {
+                            if higher_is_worse {
+                                s.server_cpu_us()
+                            } else {
+                                s.calls_per_sec()
+                            }
+                        })
+                    };
+                    let (a, b) = (value(on), value(off));
+                    let noise = match (on.and_then(|s| s.spread(f)), off.and_then(|s| s.spread(f)))
+                    {
+                        (Some(x), Some(y)) => Some(x.max(y)),
+                        _ => None,
+                    };
+                    let cost = match (a, b) {
+                        (Some(a), Some(b)) if b > 0.0 => Some(if higher_is_worse {
+                            a / b - 1.0
+                        } else {
+                            1.0 - a / b
+                        }),
+                        _ => None,
+                    };
+                    t.push((
+                        20,
+                        format!("c={c}, {what}: {metric} within the run's noise of ENABLE_METRICS=false"),
+                        match (cost, noise) {
+                            (Some(cost), Some(n)) => format!(
+                                "{} vs {} (cost {}, noise ±{:.1} %)",
+                                opt(a),
+                                opt(b),
+                                pct(cost),
+                                n * 100.0
+                            ),
+                            _ => "—".into(),
+                        },
+                        Status::from(
+                            cost.zip(noise).map(|(cost, n)| cost <= n),
+                            "a metrics pair missing",
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn client_targets(&self, t: &mut Vec<IssueTarget>) {
+        for c in [16, 64] {
+            let r = div(
+                self.rate("pwc", Kind::Plugwire, c),
+                self.rate("gen", Kind::Plugwire, c),
+            );
+            t.push((
+                21,
+                format!(
+                    "plugwire client → plugwire serve, c={c}: ≥ 0.7× the load generator's calls/s"
+                ),
+                ratio(r),
+                Status::from(r.map(|r| r >= 0.7), "c not run"),
+            ));
+            let client_cpu = |key| {
+                self.series(key, Kind::Plugwire, c)
+                    .and_then(Series::client_cpu_us)
+            };
+            let r = div(client_cpu("pwc"), client_cpu("gen"));
+            t.push((
+                21,
+                format!("plugwire client, c={c}: client CPU per call ≤ 2× the load generator's"),
+                ratio(r),
+                Status::from(r.map(|r| r <= 2.0), "c not run"),
+            ));
+        }
+        let (s16, s64) = (
+            self.series("pwc", Kind::Plugwire, 16),
+            self.series("pwc", Kind::Plugwire, 64),
+        );
+        let (r16, r64) = (
+            s16.and_then(Series::calls_per_sec),
+            s64.and_then(Series::calls_per_sec),
+        );
+        let noise = s16.and_then(|s| s.spread(rate_of));
+        t.push((
+            21,
+            "plugwire client → plugwire serve: no drop in calls/s from c=16 to c=64 (beyond the run's noise)".into(),
+            format!("{} → {}", opt(r16), opt(r64)),
+            Status::from(
+                match (r16, r64, noise) {
+                    (Some(a), Some(b), Some(n)) => Some(b >= a * (1.0 - n)),
+                    _ => None,
+                },
+                "c=16 or c=64 not run",
+            ),
+        ));
+        for &c in &self.args.concurrency {
+            let r = div(
+                self.rate("gen", Kind::Limit, c),
+                self.rate("gen", Kind::Plugwire, c),
+            );
+            t.push((
+                21,
+                format!("c={c}: limit ÷ plugwire serve ≤ 1.3× (calls/s)"),
+                ratio(r),
+                Status::from(r.map(|r| r <= 1.3), "a server missing"),
+            ));
+        }
+        let fc = self.first_call.as_ref();
+        let first = fc.and_then(|f| finite(crate::stats::median(&f.first_us)));
+        let warm = fc.and_then(|f| finite(crate::stats::median(&f.warm_us)));
+        t.push((
+            21,
+            "First hook call after plugwire serve is healthy ≤ 2× a warm call (new connection + call, median of the starts)".into(),
+            format!("{} vs {} µs ({})", opt(first), opt(warm), ratio(div(first, warm))),
+            Status::from(div(first, warm).map(|r| r <= 2.0), "first-call starts not run"),
+        ));
+    }
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
