@@ -62,6 +62,12 @@ pub struct SuiteArgs {
     #[arg(long, default_value_t = 5)]
     #[serde(default)]
     pub first_call_starts: usize,
+    /// Longest timed run of the plugwire client, in seconds: past it the run stops taking new
+    /// calls and reports those it made (a transport far slower than expected must not stall the
+    /// suite).
+    #[arg(long, default_value_t = 60)]
+    #[serde(default)]
+    pub max_run_secs: u64,
     /// Leave out the gRPC and raw-socket servers and pairs.
     #[arg(long)]
     #[serde(default)]

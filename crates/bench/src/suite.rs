@@ -72,7 +72,7 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
 
     let targets = generator_phase(&mut ctx, &mut report, &servers).await?;
     profile_phase(&mut ctx, &mut report, &servers, &targets).await;
-    plugwire_client_phase(&ctx, &mut report, &servers).await?;
+    plugwire_client_phase(&mut ctx, &mut report, &servers).await?;
     python_client_phase(&ctx, &mut report, &servers).await?;
 
     watcher.abort();
@@ -371,8 +371,12 @@ async fn profile_phase(ctx: &mut Ctx, report: &mut Report, servers: &Servers, ta
 
 /// Step 4: The plugwire gateway client (PluginManager + ExternalPlugin) against every server it
 /// can reach: the Python MCP runtime and `plugwire serve` over each transport.
-async fn plugwire_client_phase(ctx: &Ctx, report: &mut Report, servers: &Servers) -> Result<()> {
-    let args = &ctx.args;
+async fn plugwire_client_phase(
+    ctx: &mut Ctx,
+    report: &mut Report,
+    servers: &Servers,
+) -> Result<()> {
+    let args = ctx.args.clone();
     for (kind, server) in servers {
         if !kind.plugwire_client_pair() {
             continue;
@@ -398,7 +402,23 @@ async fn plugwire_client_phase(ctx: &Ctx, report: &mut Report, servers: &Servers
                             args.runs,
                             kind.label()
                         ));
-                        let s = pwclient::run(gw.clone(), c, calls, server.pid()).await;
+                        let budget = Duration::from_secs(args.max_run_secs.max(1));
+                        let s =
+                            pwclient::run_within(gw.clone(), c, calls, server.pid(), Some(budget))
+                                .await;
+                        if s.calls < calls {
+                            let note = format!(
+                                "plugwire client → {}, c={c}, run {}: stopped after {} s \
+                                 (--max-run-secs) with {} of {calls} calls made; its figures are \
+                                 over those calls.",
+                                kind.label(),
+                                run + 1,
+                                budget.as_secs(),
+                                s.calls
+                            );
+                            progress(&note);
+                            ctx.notes.push(note);
+                        }
                         pair.push(c, s);
                     }
                 }

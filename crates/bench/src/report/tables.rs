@@ -173,7 +173,8 @@ impl Report {
             "RSS from `/proc/PID/status` (VmRSS): idle is 0.5 s after the server became healthy, before any call; \
              peak is the largest value sampled every 10 ms while all the pairs above ran; after is 0.5 s after the \
              last of them. Start to healthy: from `spawn` to the first `200` from `/health` on port+1000 (polled \
-             every millisecond); median, min and max of the starts.\n"
+             every millisecond; the Python gRPC and raw-socket runtimes, which have no health port: to their \
+             start-up log line); median, min and max of the starts.\n"
         );
         let _ = writeln!(o, "| server | RSS idle | RSS peak under load | RSS after load | start to healthy (median) | min – max | starts |\n|---|---|---|---|---|---|---|");
         for f in &self.footprints {
