@@ -65,7 +65,7 @@ pub struct SuiteArgs {
     /// Longest timed run of the plugwire client, in seconds: past it the run stops taking new
     /// calls and reports those it made (a transport far slower than expected must not stall the
     /// suite).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 30)]
     #[serde(default)]
     pub max_run_secs: u64,
     /// Leave out the gRPC and raw-socket servers and pairs.
