@@ -147,9 +147,10 @@ demo: build
 	CARGO="$(CARGO)" PLUGWIRE="$(PLUGWIRE)" bash scripts/demo.sh
 
 # ---------------------------------------------------------------- benchmarks
-# Not part of `make test`. Release build, then every figure of docs/benchmarks.md (the harness
-# prints its progress; about 5 minutes on 2 cores). Options of `plugwire-bench run` go in
-# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--runs 5"`.
+# Not part of `make test`. Release build, then every figure of docs/benchmarks.md and its charts
+# in docs/bench/*.svg (the harness prints its progress; about 10 minutes on 2 cores). The 1.0.0
+# venv holds every Python peer (MCP, gRPC and raw-socket runtimes and clients). Options of
+# `plugwire-bench run` go in BENCH_ARGS, e.g. `make bench BENCH_ARGS="--runs 5"`.
 BENCH_ARGS ?=
 .PHONY: bench-smoke
 bench: venv-1.0.0
@@ -157,7 +158,8 @@ bench: venv-1.0.0
 	$(TARGET_DIR)/release/plugwire-bench run --plugwire $(TARGET_DIR)/release/plugwire --python $(VENV_PY) \
 	    --scripts scripts/bench --out docs/benchmarks.md --command "$(strip make bench $(BENCH_ARGS))" $(BENCH_ARGS)
 
-# A few calls of everything except Python, debug build: checks the harness; the numbers mean nothing.
+# A few calls of everything except Python, debug build: checks the harness (report and charts
+# under target/); the numbers mean nothing.
 bench-smoke:
 	$(CARGO) build --quiet -p plugwire -p plugwire-bench
 	$(TARGET_DIR)/debug/plugwire-bench run --smoke --plugwire $(TARGET_DIR)/debug/plugwire --out target/bench-smoke.md

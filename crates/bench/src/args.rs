@@ -13,7 +13,8 @@ pub struct SuiteArgs {
     /// The `plugwire` binary (release build).
     #[arg(long, default_value = "target/release/plugwire")]
     pub plugwire: PathBuf,
-    /// Python of the interop venv (mcp-contextforge-gateway 1.0.0).
+    /// Python of the interop venv (mcp-contextforge-gateway 1.0.0, with its gRPC and raw-socket
+    /// runtimes and clients).
     #[arg(long, default_value = "target/interop-venv/bin/python")]
     pub python: PathBuf,
     /// scripts/bench (python/client.py, openssl-certs.sh, findings.md).
@@ -56,6 +57,21 @@ pub struct SuiteArgs {
     /// Skip the extra profiled run (`perf record` on plugwire serve and the limit at c=16).
     #[arg(long)]
     pub no_profile: bool,
+    /// Fresh starts of `plugwire serve` for the first-call figure (first hook call after healthy
+    /// against warm calls of the same process).
+    #[arg(long, default_value_t = 5)]
+    #[serde(default)]
+    pub first_call_starts: usize,
+    /// Longest timed run of the plugwire client, in seconds: past it the run stops taking new
+    /// calls and reports those it made (a transport far slower than expected must not stall the
+    /// suite).
+    #[arg(long, default_value_t = 30)]
+    #[serde(default)]
+    pub max_run_secs: u64,
+    /// Leave out the gRPC and raw-socket servers and pairs.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_transports: bool,
     /// Leave out everything that needs Python.
     #[arg(long)]
     pub no_python: bool,
@@ -86,18 +102,58 @@ impl SuiteArgs {
             self.calls_python_client = 50;
             self.handshakes = 20;
             self.starts = 1;
+            self.first_call_starts = 2;
             self.cert_runs = 1;
             self.key_type = "ecdsa-p256".into();
         }
     }
 }
 
-/// Which process plays which server.
+/// Which process plays which server. Each kind speaks one transport, so a pair's kind says
+/// both the server and how its clients reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Limit,
+    /// `plugwire serve`, MCP over HTTP with mTLS, metrics on (the default).
     Plugwire,
+    /// The ContextForge 1.0.0 MCP runtime.
     Python,
+    /// `plugwire serve` with `ENABLE_METRICS=false`: the baseline of the metrics cost.
+    PlugwireNoMetrics,
+    /// `plugwire serve --transport http,grpc`, gRPC over TCP with mTLS.
+    PlugwireGrpc,
+    /// `plugwire serve --transport http,grpc`, gRPC over a Unix socket.
+    PlugwireGrpcUds,
+    /// `plugwire serve --transport http,unix`, the raw Unix-socket protocol.
+    PlugwireUnix,
+    /// The ContextForge 1.0.0 gRPC runtime (mTLS).
+    PythonGrpc,
+    /// The ContextForge 1.0.0 raw Unix-socket runtime.
+    PythonUnix,
+}
+
+/// How a client reaches a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// MCP streamable HTTP over TLS (mTLS).
+    Mcp,
+    /// gRPC over TCP with mTLS.
+    GrpcTls,
+    /// gRPC over a Unix socket (no TLS).
+    GrpcUds,
+    /// 4-byte length + protobuf over a Unix socket.
+    Raw,
+}
+
+impl Transport {
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Mcp => "MCP/HTTP mTLS",
+            Transport::GrpcTls => "gRPC mTLS",
+            Transport::GrpcUds => "gRPC UDS",
+            Transport::Raw => "raw socket",
+        }
+    }
 }
 
 impl Kind {
@@ -106,7 +162,59 @@ impl Kind {
             Kind::Limit => "limit (rustls, fixed answer)",
             Kind::Plugwire => "plugwire serve",
             Kind::Python => "Python runtime 1.0.0",
+            Kind::PlugwireNoMetrics => "plugwire serve, ENABLE_METRICS=false",
+            Kind::PlugwireGrpc => "plugwire serve, gRPC mTLS",
+            Kind::PlugwireGrpcUds => "plugwire serve, gRPC UDS",
+            Kind::PlugwireUnix => "plugwire serve, raw socket",
+            Kind::PythonGrpc => "Python gRPC runtime 1.0.0",
+            Kind::PythonUnix => "Python raw-socket runtime 1.0.0",
         }
+    }
+
+    pub fn transport(self) -> Transport {
+        match self {
+            Kind::Limit | Kind::Plugwire | Kind::Python | Kind::PlugwireNoMetrics => Transport::Mcp,
+            Kind::PlugwireGrpc | Kind::PythonGrpc => Transport::GrpcTls,
+            Kind::PlugwireGrpcUds => Transport::GrpcUds,
+            Kind::PlugwireUnix | Kind::PythonUnix => Transport::Raw,
+        }
+    }
+
+    /// A Python process (slower: fewer calls per run, fewer starts).
+    pub fn is_python(self) -> bool {
+        matches!(self, Kind::Python | Kind::PythonGrpc | Kind::PythonUnix)
+    }
+
+    /// Whether the Python gateway client is measured against this server. Not over gRPC on a
+    /// Unix socket: grpc-python's stream on a UDS is refused by plugwire's server today (a
+    /// known bug the interop tests mark), and upstream has no such pair to compare with.
+    pub fn python_client_pair(self) -> bool {
+        !matches!(
+            self,
+            Kind::Limit | Kind::PlugwireNoMetrics | Kind::PlugwireGrpcUds
+        )
+    }
+
+    /// Whether the plugwire gateway client is measured against this server.
+    pub fn plugwire_client_pair(self) -> bool {
+        !matches!(
+            self,
+            Kind::Limit | Kind::PlugwireNoMetrics | Kind::PythonGrpc | Kind::PythonUnix
+        )
+    }
+
+    /// The Python server of the same transport, the reference of the `× Python` column.
+    pub fn python_peer(self) -> Kind {
+        match self.transport() {
+            Transport::GrpcTls | Transport::GrpcUds => Kind::PythonGrpc,
+            Transport::Raw => Kind::PythonUnix,
+            Transport::Mcp => Kind::Python,
+        }
+    }
+
+    /// The servers of the first benchmark (MCP only): the load generator, handshakes, perf.
+    pub fn is_mcp_core(self) -> bool {
+        matches!(self, Kind::Limit | Kind::Plugwire | Kind::Python)
     }
 }
 

@@ -124,6 +124,26 @@ impl Target {
         Ok((parts.status, parts.headers, bytes))
     }
 
+    /// A new connection (TCP + TLS + HTTP/1.1 handshake) and one hook call on it, each timed
+    /// (the first-call figure). No MCP session: `plugwire serve` needs none.
+    pub async fn fresh_call(&self, body: Bytes) -> Result<(Duration, Duration)> {
+        let t0 = Instant::now();
+        let mut sender = self.connect().await?;
+        let connected = t0.elapsed();
+        let t1 = Instant::now();
+        let (status, _, bytes) = self
+            .exchange(&mut sender, &Session::default(), body)
+            .await?;
+        let called = t1.elapsed();
+        if !status.is_success() || !contains(&bytes, EXPECTED_MARKER) {
+            return Err(BenchError::Run {
+                what: "call".into(),
+                reason: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+            });
+        }
+        Ok((connected, called))
+    }
+
     /// `initialize` + `notifications/initialized`, keeping whatever session the server issues
     /// (none from `plugwire serve`, one from the Python runtime).
     pub async fn open_session(&self) -> Result<Session> {

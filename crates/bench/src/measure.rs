@@ -112,6 +112,22 @@ impl Series {
             .max()
             .map(|c| c as f64)
     }
+    /// The run-to-run noise of `metric`: (max − min) ÷ median over the runs, 0 for one run.
+    pub fn spread(&self, metric: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self
+            .samples
+            .iter()
+            .filter_map(metric)
+            .filter(|x| x.is_finite())
+            .collect();
+        let m = median(&v);
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(*x), hi.max(*x))
+            });
+        (m.is_finite() && m > 0.0).then(|| (hi - lo) / m)
+    }
     pub fn errors(&self) -> usize {
         self.samples.iter().map(|s| s.errors).sum()
     }

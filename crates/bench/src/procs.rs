@@ -42,6 +42,37 @@ pub fn healthy(port: u16) -> bool {
     text.starts_with("HTTP/1.1 200") && text.contains("healthy")
 }
 
+/// When a just-started server counts as ready.
+#[derive(Debug, Clone)]
+pub enum Ready {
+    /// `GET /health` on this plain-HTTP port answers 200 and says healthy.
+    Health(u16),
+    /// Its log (stdout and stderr) contains this line fragment.
+    LogLine(&'static str),
+}
+
+impl Ready {
+    fn reached(&self, log: &Path) -> bool {
+        match self {
+            Ready::Health(port) => healthy(*port),
+            Ready::LogLine(needle) => std::fs::read_to_string(log)
+                .map(|t| t.contains(needle))
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// Where the clients of a server connect, besides its MCP port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The MCP port of [`Server::port`].
+    Mcp,
+    /// A TCP port of another transport (gRPC).
+    Tcp(u16),
+    /// A Unix socket (gRPC or the raw protocol).
+    Unix(PathBuf),
+}
+
 /// A running server process.
 #[derive(Debug)]
 pub struct Server {
@@ -51,6 +82,8 @@ pub struct Server {
     pub log: PathBuf,
     /// From `spawn` to the first healthy answer.
     pub start_to_healthy: Option<Duration>,
+    /// Where clients of its transport connect.
+    pub endpoint: Endpoint,
 }
 
 impl Server {
@@ -58,13 +91,13 @@ impl Server {
         self.child.id()
     }
 
-    /// Spawns `cmd` (stdout and stderr to `log`) and polls `/health` on `health_port` every
-    /// millisecond until it answers, the process exits or `timeout` passes.
+    /// Spawns `cmd` (stdout and stderr to `log`) and polls `ready` every millisecond until it
+    /// is reached, the process exits or `timeout` passes.
     pub fn start(
         name: &str,
         mut cmd: Command,
         port: u16,
-        health_port: u16,
+        ready: Ready,
         log: &Path,
         timeout: Duration,
     ) -> Result<Self> {
@@ -85,9 +118,10 @@ impl Server {
             port,
             log: log.into(),
             start_to_healthy: None,
+            endpoint: Endpoint::Mcp,
         };
         loop {
-            if healthy(health_port) {
+            if ready.reached(log) {
                 server.start_to_healthy = Some(t0.elapsed());
                 return Ok(server);
             }
@@ -143,6 +177,7 @@ impl Server {
             port,
             log: PathBuf::new(),
             start_to_healthy: None,
+            endpoint: Endpoint::Mcp,
         })
     }
 

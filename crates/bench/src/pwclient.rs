@@ -98,6 +98,19 @@ impl Gateway {
 
 /// `calls` hook calls at `concurrency` through `gw` (after `2 × concurrency` untimed ones).
 pub async fn run(gw: Arc<Gateway>, concurrency: usize, calls: usize, server_pid: u32) -> Sample {
+    run_within(gw, concurrency, calls, server_pid, None).await
+}
+
+/// [`run`], but the workers take no new call once `budget` has passed since the clock started:
+/// a transport far slower than expected then costs the suite `budget`, not hours, and the
+/// sample says how many calls were made.
+pub async fn run_within(
+    gw: Arc<Gateway>,
+    concurrency: usize,
+    calls: usize,
+    server_pid: u32,
+    budget: Option<Duration>,
+) -> Sample {
     let ports0 = procfs::passive_opens();
     let conns0 = gw.stats.connections_opened();
     let next = Arc::new(AtomicUsize::new(0));
@@ -115,7 +128,10 @@ pub async fn run(gw: Arc<Gateway>, concurrency: usize, calls: usize, server_pid:
                     }
                 }
                 barrier.wait().await;
-                while next.fetch_add(1, Ordering::Relaxed) < calls {
+                let started = Instant::now();
+                while next.fetch_add(1, Ordering::Relaxed) < calls
+                    && budget.is_none_or(|b| started.elapsed() < b)
+                {
                     let t0 = Instant::now();
                     match gw.call().await {
                         Ok(()) => lat.push(t0.elapsed()),
@@ -153,6 +169,7 @@ pub async fn run(gw: Arc<Gateway>, concurrency: usize, calls: usize, server_pid:
     }
     let elapsed = t0.elapsed();
     latencies.sort_unstable();
+    let calls = latencies.len() + errors;
     Sample {
         calls,
         errors,

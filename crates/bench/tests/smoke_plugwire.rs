@@ -90,6 +90,17 @@ async fn generator_and_plugwire_client_drive_plugwire_serve() {
     assert_eq!(s.errors, 0, "{:?}", s.first_error);
     assert!(s.calls_per_sec > 0.0);
     assert!(s.connections.unwrap() <= 4, "{:?}", s.connections);
+    assert_eq!(s.calls, 100);
+    // A spent budget: the workers warm up, then take no timed call, and the sample says so.
+    let s = pwclient::run_within(
+        gw.clone(),
+        2,
+        100,
+        std::process::id(),
+        Some(std::time::Duration::ZERO),
+    )
+    .await;
+    assert_eq!((s.calls, s.errors), (0, 0), "{:?}", s.first_error);
     gw.shutdown().await;
 
     let _ = stop.send(());
