@@ -98,7 +98,9 @@ pub struct DirWatch {
 
 impl fmt::Debug for DirWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirWatch").field("dirs", &self.dirs).finish()
+        f.debug_struct("DirWatch")
+            .field("dirs", &self.dirs)
+            .finish()
     }
 }
 
@@ -130,16 +132,17 @@ impl DirWatch {
     pub fn new(files: &[&Path]) -> Result<Self, notify::Error> {
         let wake = Arc::new(Notify::new());
         let waker = Arc::clone(&wake);
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // Access events (a read of a watched file, ours included) change nothing.
-            if let Ok(e) = &event {
-                if matches!(e.kind, notify::EventKind::Access(_)) {
-                    return;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // Access events (a read of a watched file, ours included) change nothing.
+                if let Ok(e) = &event {
+                    if matches!(e.kind, notify::EventKind::Access(_)) {
+                        return;
+                    }
                 }
-            }
-            // An error (e.g. the event queue overflowed) may hide a change: look anyway.
-            waker.notify_one();
-        })?;
+                // An error (e.g. the event queue overflowed) may hide a change: look anyway.
+                waker.notify_one();
+            })?;
         let dirs = dirs_of(files);
         for d in &dirs {
             watcher.watch(d, RecursiveMode::NonRecursive)?;
