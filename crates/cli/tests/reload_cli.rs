@@ -57,10 +57,18 @@ fn serve(extra_args: &[&str]) -> Served {
     while !sock.exists() {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("server exited early ({status}): {err}");
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "socket never appeared");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "socket never appeared"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Served {
@@ -95,7 +103,9 @@ fn call(sock: &Path) -> Result<String, String> {
         return Err(format!("{status}: {body}"));
     }
     let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
-    let text = v["result"]["content"][0]["text"].as_str().ok_or(body.clone())?;
+    let text = v["result"]["content"][0]["text"]
+        .as_str()
+        .ok_or(body.clone())?;
     let answer: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     answer["result"]["modified_payload"]["args"]["a"]
         .as_str()
@@ -120,7 +130,10 @@ fn hup(child: &Child) {
 fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(30), "never happened: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never happened: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -166,7 +179,12 @@ impl Load {
         self.done.store(true, Ordering::SeqCst);
         self.thread.join().unwrap();
         let f = self.failures.lock().unwrap();
-        assert!(f.is_empty(), "{} failed calls: {:?}", f.len(), &f[..f.len().min(5)]);
+        assert!(
+            f.is_empty(),
+            "{} failed calls: {:?}",
+            f.len(),
+            &f[..f.len().min(5)]
+        );
     }
 }
 
@@ -178,10 +196,17 @@ fn stop(mut s: Served) -> Vec<Value> {
         .unwrap();
     assert!(ok.success());
     let mut err = String::new();
-    s.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status}: {err}");
-    err.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    err.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 fn reload_events<'a>(logs: &'a [Value], what: &str) -> Vec<&'a Value> {
@@ -197,19 +222,32 @@ fn sighup_reloads_the_plugins_config_and_keeps_it_on_a_broken_file() {
 
     std::fs::write(&s.cfg, config("nice")).unwrap();
     hup(&s.child);
-    eventually("the new config answers", || call(&s.sock).unwrap() == "nice");
+    eventually("the new config answers", || {
+        call(&s.sock).unwrap() == "nice"
+    });
     assert_eq!(metric(&s.sock, "plugwire_config_generation"), Some(2.0));
-    assert_eq!(metric(&s.sock, "plugwire_config_last_reload_success"), Some(1.0));
+    assert_eq!(
+        metric(&s.sock, "plugwire_config_last_reload_success"),
+        Some(1.0)
+    );
     load.more_calls(5);
 
-    std::fs::write(&s.cfg, "plugins:\n  - name: Broken\n    kind: no.such.Kind\n").unwrap();
+    std::fs::write(
+        &s.cfg,
+        "plugins:\n  - name: Broken\n    kind: no.such.Kind\n",
+    )
+    .unwrap();
     hup(&s.child);
     eventually("the failed reload is recorded", || {
         metric(&s.sock, "plugwire_config_last_reload_success") == Some(0.0)
     });
     assert_eq!(metric(&s.sock, "plugwire_config_generation"), Some(2.0));
     load.more_calls(5);
-    assert_eq!(call(&s.sock).unwrap(), "nice", "the old config keeps serving");
+    assert_eq!(
+        call(&s.sock).unwrap(),
+        "nice",
+        "the old config keeps serving"
+    );
     load.finish();
 
     let cfg = s.cfg.display().to_string();
@@ -223,7 +261,10 @@ fn sighup_reloads_the_plugins_config_and_keeps_it_on_a_broken_file() {
     assert_eq!(events[1]["level"], "ERROR");
     assert_eq!(events[1]["file"], cfg.as_str());
     let error = events[1]["error"].as_str().unwrap();
-    assert!(error.contains("no.such.Kind") && error.contains(&cfg), "{error}");
+    assert!(
+        error.contains("no.such.Kind") && error.contains(&cfg),
+        "{error}"
+    );
 }
 
 #[test]
@@ -236,11 +277,18 @@ fn watch_config_reloads_a_saved_file_without_a_signal() {
     let tmp = s.cfg.with_extension("tmp");
     std::fs::write(&tmp, config("nice")).unwrap();
     std::fs::rename(&tmp, &s.cfg).unwrap();
-    eventually("the saved config answers", || call(&s.sock).unwrap() == "nice");
+    eventually("the saved config answers", || {
+        call(&s.sock).unwrap() == "nice"
+    });
     load.more_calls(5);
     load.finish();
     let logs = stop(s);
     let events = reload_events(&logs, "config");
     assert!(!events.is_empty(), "{logs:?}");
-    assert!(events.iter().all(|e| e["trigger"] == "watch" && e["result"] == "reloaded"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["trigger"] == "watch" && e["result"] == "reloaded"),
+        "{events:?}"
+    );
 }

@@ -201,17 +201,7 @@ impl ConfigReloader {
     }
 
     fn warn_restart_needed(&self, view: &BindView) {
-        let changed: Vec<&str> = view
-            .iter()
-            .filter(|(k, v)| !self.bound.iter().any(|(bk, bv)| bk == k && bv == v))
-            .map(|(k, _)| k.as_str())
-            .chain(
-                self.bound
-                    .iter()
-                    .filter(|(bk, _)| !view.iter().any(|(k, _)| k == bk))
-                    .map(|(k, _)| k.as_str()),
-            )
-            .collect();
+        let changed = changed_keys(&self.bound, view);
         if !changed.is_empty() {
             tracing::warn!(
                 file = %self.path.display(),
@@ -267,6 +257,19 @@ impl ConfigReloader {
             }
         }
     }
+}
+
+/// The keys whose value differs between what is bound and a reloaded config (present in one
+/// only counts as changed).
+fn changed_keys<'a>(bound: &'a BindView, view: &'a BindView) -> Vec<&'a str> {
+    let differs = |a: &BindView, k: &str, v: &str| !a.iter().any(|(ak, av)| ak == k && av == v);
+    let mut keys: Vec<&str> = Vec::new();
+    for (k, v) in view.iter().chain(bound.iter()) {
+        if (differs(bound, k, v) || differs(view, k, v)) && !keys.contains(&k.as_str()) {
+            keys.push(k);
+        }
+    }
+    keys
 }
 
 /// Creates the call series of every plugin × hook of the new set at zero, as start-up does.
@@ -333,4 +336,39 @@ where
 {
     tokio::spawn(Arc::clone(tls).watch(poll, stop()));
     tokio::spawn(follow_certificates(Arc::clone(tls), stop()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(pairs: &[(&str, &str)]) -> BindView {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn changed_keys_names_each_differing_key_once() {
+        let bound = view(&[
+            ("server_settings.host", "127.0.0.1"),
+            ("server_settings.port", "8000"),
+        ]);
+        assert!(changed_keys(&bound, &bound.clone()).is_empty());
+        let moved = view(&[
+            ("server_settings.host", "127.0.0.1"),
+            ("server_settings.port", "9000"),
+        ]);
+        assert_eq!(changed_keys(&bound, &moved), ["server_settings.port"]);
+        let grpc = view(&[
+            ("server_settings.host", "0.0.0.0"),
+            ("server_settings.port", "8000"),
+            ("grpc_server_settings.port", "50051"),
+        ]);
+        assert_eq!(
+            changed_keys(&bound, &grpc),
+            ["server_settings.host", "grpc_server_settings.port"]
+        );
+    }
 }
