@@ -1,16 +1,24 @@
 //! `plugwire serve`: host the plugins of a YAML file for a gateway, over MCP Streamable HTTP
-//! (plain, TLS or mTLS), a Unix socket, or stdio; gRPC and the raw Unix socket alongside. The work is in `plugwire-server`; this file
-//! is the command line: arguments, config loading, signals, exit codes.
+//! (plain, TLS or mTLS), a Unix socket, or stdio; gRPC and the raw Unix socket alongside. The
+//! work is in `plugwire-server`; this file is the command line: arguments, config loading,
+//! signals (SIGHUP reloads, `plugwire_server::reload`), exit codes.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use plugwire_env::Env;
 use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry};
+use plugwire_server::reload::{BindView, ConfigReloader, SwappableBackend};
 use plugwire_server::serve::{self, ServeOptions};
-use plugwire_server::transport::{resolve_transports, Transport, Transports};
-use plugwire_server::{ManagerBackend, ServerError};
+use plugwire_server::transport::{
+    resolve_grpc_server_settings, resolve_transports, resolve_unix_socket_settings, Transport,
+    Transports,
+};
+use plugwire_server::{resolve_server_settings, Backend, ManagerBackend, ServerError};
+use plugwire_tls::{ReloadableServerConfig, ServerTlsSettings};
+use tokio::sync::mpsc;
 
 use crate::serve_extra;
 
@@ -36,6 +44,10 @@ pub struct Args {
     /// [default: $PLUGINS_SERVER_ALLOWED_HOSTS, comma-separated].
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
+    /// Reload the plugins YAML as soon as the file changes (SIGHUP always reloads it, with
+    /// the certificates). A file that does not load is logged and the running config kept.
+    #[arg(long)]
+    pub watch_config: bool,
 }
 
 impl Args {
@@ -50,9 +62,11 @@ impl Args {
     }
 }
 
+type SharedEnv = Arc<dyn Env + Send + Sync>;
+
 /// Runs the server until SIGTERM/SIGINT (or stdin EOF in stdio mode). Exit code 0 after a
 /// clean drain, 1 when start-up fails (the message names the file, key or variable).
-pub fn run(args: Args, env: &dyn Env) -> ExitCode {
+pub fn run(args: Args, env: SharedEnv) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,26 +86,99 @@ pub fn run(args: Args, env: &dyn Env) -> ExitCode {
     }
 }
 
-async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
+/// One future fanned out: every transport (and the reloader) stops on the same signal.
+fn fan_out(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    move || {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })
+    }
+}
+
+/// What a reload needs besides the backend.
+struct ReloadParts {
+    path: PathBuf,
+    env: SharedEnv,
+    registry: Arc<PluginRegistry>,
+    transports: Transports,
+    bound: BindView,
+    tls: Vec<Arc<ReloadableServerConfig>>,
+}
+
+impl ReloadParts {
+    fn start(
+        self,
+        backend: Arc<SwappableBackend>,
+        signals: mpsc::Receiver<()>,
+        watch_config: bool,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let ReloadParts {
+            path,
+            env,
+            registry,
+            transports,
+            bound,
+            tls,
+        } = self;
+        let view_env = Arc::clone(&env);
+        let reloader = ConfigReloader::new(
+            path,
+            Box::new(move |name| env.var(name)),
+            registry,
+            backend,
+            Box::new(move |cfg| bind_view(cfg, &transports, &*view_env)),
+            bound,
+            tls,
+        );
+        tokio::spawn(Arc::new(reloader).run(signals, watch_config, stop));
+    }
+}
+
+async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
     let env_fn = |name: &str| env.var(name);
-    let transports = args.transports(env)?;
-    let stdio = transports.is_stdio();
+    let transports = args.transports(&*env)?;
+    // Installed before anything is bound: a SIGTERM sent as soon as the socket appears is a
+    // drain, never the default "killed by signal 15"; a SIGHUP is never a kill.
+    let (shutdown, reload_requests) = plugwire_server::signals::install();
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &env_fn);
     let config = Config::load(&path, &env_fn)?;
-    let opts = ServeOptions::resolve(env, args.max_body_bytes, &args.allowed_hosts)?;
+    let opts = ServeOptions::resolve(&*env, args.max_body_bytes, &args.allowed_hosts)?;
 
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
+    let registry = Arc::new(registry);
+    let mut parts = ReloadParts {
+        path: path.clone(),
+        env: Arc::clone(&env),
+        registry: Arc::clone(&registry),
+        bound: bind_view(&config, &transports, &*env)?,
+        transports: transports.clone(),
+        tls: Vec::new(),
+    };
 
-    if stdio {
+    if transports.is_stdio() {
         let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
         let manager = plugwire_server::initialize_manager(manager).await?;
-        let backend = plugwire_server::observe::metered(ManagerBackend::new(Arc::clone(&manager)));
+        let plugins = manager.plugin_names().join(", ");
+        let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
+        let backend = plugwire_server::observe::metered_arc(swappable.clone() as Arc<dyn Backend>);
         plugwire_server::observe::server_started("stdio", None);
-        tracing::info!(
-            config = %path.display(),
-            plugins = %manager.plugin_names().join(", "),
-            "serving MCP on stdin/stdout (stdio transport)"
+        tracing::info!(config = %path.display(), %plugins, "serving MCP on stdin/stdout (stdio transport)");
+        let stop = fan_out(shutdown);
+        parts.start(
+            Arc::clone(&swappable),
+            reload_requests,
+            args.watch_config,
+            stop(),
         );
         let result = plugwire_server::serve_stdio(
             backend,
@@ -99,19 +186,18 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
             tokio::io::stdout(),
             opts.max_body_bytes,
             opts.limits.drain_timeout,
-            shutdown_signal(),
+            stop(),
         )
         .await
         .map_err(ServerError::Stdio);
-        manager.shutdown().await;
+        swappable.current().manager().shutdown().await;
         return result;
     }
 
     // Everything is resolved and every TLS file read before anything is bound, so a bad
     // setting of any transport stops start-up with nothing listening.
-    let shutdown = shutdown_signal();
     let http = if transports.contains(Transport::Http) {
-        Some(serve::prepare(config.server_settings.as_ref(), env)?)
+        Some(serve::prepare(config.server_settings.as_ref(), &*env)?)
     } else {
         None
     };
@@ -119,15 +205,23 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
         config.grpc_server_settings.as_ref(),
         config.unix_socket_server_settings.as_ref(),
         &transports,
-        env,
+        &*env,
     )?;
+    parts.tls = http
+        .as_ref()
+        .and_then(|p| p.reloadable_tls())
+        .into_iter()
+        .chain(extra.reloadable_tls())
+        .collect();
     let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
     let bound_http = http.as_ref().map(serve::bind).transpose()?;
     let bound_extra = extra.bind()?;
     let manager = plugwire_server::initialize_manager(manager).await?;
+    let plugins = manager.plugin_names().join(", ");
     // One manager and one metered backend for every transport: a hook gives the same answer
-    // (and the same metrics) whichever way it arrives.
-    let backend = plugwire_server::observe::metered(ManagerBackend::new(Arc::clone(&manager)));
+    // (and the same metrics) whichever way it arrives; a reload swaps it for all of them.
+    let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
+    let backend = plugwire_server::observe::metered_arc(swappable.clone() as Arc<dyn Backend>);
     for t in &transports.list {
         let tls = match t {
             Transport::Http => http.as_ref().and_then(|p| p.settings.tls.as_ref()),
@@ -137,39 +231,89 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
     }
     let mut listening: Vec<String> = bound_http.iter().map(|b| b.describe()).collect();
     listening.extend(bound_extra.describe());
-    tracing::info!(
-        config = %path.display(),
-        plugins = %manager.plugin_names().join(", "),
-        "{}",
-        listening.join("; ")
-    );
+    tracing::info!(config = %path.display(), %plugins, "{}", listening.join("; "));
 
-    // One signal future, fanned out: every transport stops on the same SIGTERM/SIGINT.
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    });
-    let stop = move || {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|v| *v).await;
-        }
-    };
+    let stop = fan_out(shutdown);
+    parts.start(
+        Arc::clone(&swappable),
+        reload_requests,
+        args.watch_config,
+        stop(),
+    );
     let http_task = async {
         if let Some(b) = bound_http {
             b.serve(Arc::clone(&backend), &opts, stop()).await;
         }
     };
-    tokio::join!(http_task, bound_extra.serve(Arc::clone(&backend), &stop));
-    manager.shutdown().await;
+    let extra_task = bound_extra.serve(Arc::clone(&backend), opts.cert_reload_interval, &stop);
+    tokio::join!(http_task, extra_task);
+    swappable.current().manager().shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT; SIGHUP is logged and ignored. The future is created (and
-/// so its handlers installed on the runtime) before the sockets are bound: a SIGTERM sent as soon
-/// as the socket appears is a drain, never the default "killed by signal 15".
-fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    plugwire_server::signals::shutdown_signal()
+/// The settings of `config` that a reload cannot apply (the sockets stay bound), resolved as
+/// start-up resolves them, for the transports in use. An error here fails a reload: the file
+/// would not start the server.
+fn bind_view(
+    config: &Config,
+    transports: &Transports,
+    env: &dyn Env,
+) -> Result<BindView, ServerError> {
+    let mut view = BindView::new();
+    let mut put = |key: &str, value: String| view.push((key.to_string(), value));
+    let uds = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
+    if transports.contains(Transport::Http) {
+        let layer = config.server_settings.as_ref().map(serve::settings_layer);
+        let s = resolve_server_settings(layer.as_ref(), env)?;
+        put("server_settings.host", s.host);
+        put("server_settings.port", s.port.to_string());
+        put("server_settings.uds", uds(s.uds.as_deref()));
+        put("server_settings.tls", tls_view(s.tls.as_ref()));
+    }
+    if transports.contains(Transport::Grpc) {
+        let layer = config
+            .grpc_server_settings
+            .as_ref()
+            .map(serve_extra::grpc_layer);
+        let s = resolve_grpc_server_settings(layer.as_ref(), env)?;
+        put("grpc_server_settings.host", s.endpoint.host.value);
+        put(
+            "grpc_server_settings.port",
+            s.endpoint.port.value.to_string(),
+        );
+        put(
+            "grpc_server_settings.uds",
+            uds(s.endpoint.uds.as_ref().map(|u| u.value.as_path())),
+        );
+        put("grpc_server_settings.tls", tls_view(s.tls.as_ref()));
+    }
+    if transports.contains(Transport::Unix) {
+        let layer = config
+            .unix_socket_server_settings
+            .as_ref()
+            .map(serve_extra::unix_layer);
+        let s = resolve_unix_socket_settings(layer.as_ref(), env)?;
+        put(
+            "unix_socket_server_settings.path",
+            s.path.value.display().to_string(),
+        );
+    }
+    Ok(view)
+}
+
+/// The TLS block as a comparable value: the files and policy a listener was built from. A
+/// reload re-reads the same files; other files need a restart. Compared, never logged.
+fn tls_view(tls: Option<&ServerTlsSettings>) -> String {
+    format!(
+        "{:?}",
+        tls.map(|t| (
+            &t.certfile,
+            &t.keyfile,
+            &t.ca_bundle,
+            &t.keyfile_password,
+            t.client_auth,
+            t.require_valid_certificate
+        ))
+    )
 }

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     logging::init(&*env, stdio_mode, &cli.log);
     match cli.command {
         Command::Certs(args) => cmd_certs::run(args),
-        Command::Serve(args) => cmd_serve::run(args, &*env),
+        Command::Serve(args) => cmd_serve::run(args, Arc::clone(&env)),
         Command::Call(args) => cmd_call::run(args, env),
         Command::Health(args) => cmd_health::run(args, env),
     }

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use plugwire_env::Env;
 use plugwire_framework::{GrpcServerConfig, UnixSocketServerConfig};
@@ -15,8 +16,8 @@ use plugwire_server::transport::{
     resolve_grpc_server_settings, resolve_unix_socket_settings, GrpcServerLayer,
     GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
 };
-use plugwire_server::{Backend, ServerError};
-use plugwire_tls::{ClientCertPolicy, ServerTlsLayer};
+use plugwire_server::{Backend, ServerError, TlsSource};
+use plugwire_tls::{ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
 use tokio::net::{TcpListener, UnixListener};
 
 /// Maps the YAML `grpc_server_settings` block into the settings layer.
@@ -46,7 +47,7 @@ pub fn unix_layer(cfg: &UnixSocketServerConfig) -> UnixSocketLayer {
 
 /// Resolved and checked (TLS material read), nothing bound.
 pub struct Prepared {
-    grpc: Option<(GrpcServerSettings, Option<Arc<rustls::ServerConfig>>)>,
+    grpc: Option<(GrpcServerSettings, Option<Arc<ReloadableServerConfig>>)>,
     unix: Option<UnixSocketSettings>,
 }
 
@@ -62,7 +63,8 @@ pub fn prepare(
         let layer = grpc_yaml.map(grpc_layer);
         let settings = resolve_grpc_server_settings(layer.as_ref(), env)?;
         let tls = match &settings.tls {
-            Some(t) => Some(plugwire_tls::build_server_config(t)?),
+            // Reloadable like the MCP port's: watched, polled and reloaded on SIGHUP.
+            Some(t) => Some(Arc::new(ReloadableServerConfig::new(t.clone())?)),
             None => None,
         };
         Some((settings, tls))
@@ -79,7 +81,7 @@ pub fn prepare(
 }
 
 enum GrpcListener {
-    Tls(TcpListener, Arc<rustls::ServerConfig>, ClientCertPolicy),
+    Tls(TcpListener, Arc<ReloadableServerConfig>, ClientCertPolicy),
     Plain(TcpListener),
     Unix(UnixListener, PathBuf),
 }
@@ -91,6 +93,11 @@ pub struct Bound {
 }
 
 impl Prepared {
+    /// The gRPC listener's TLS config, which SIGHUP reloads (`None` without gRPC TLS).
+    pub fn reloadable_tls(&self) -> Option<Arc<ReloadableServerConfig>> {
+        self.grpc.as_ref().and_then(|(_, t)| t.clone())
+    }
+
     /// Binds the gRPC listener (TCP, or a Unix socket with mode 0600) and the raw socket (0600).
     pub fn bind(self) -> Result<Bound, ServerError> {
         let grpc = match self.grpc {
@@ -111,7 +118,7 @@ impl Prepared {
 
 fn bind_grpc(
     s: &GrpcServerSettings,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<ReloadableServerConfig>>,
 ) -> Result<GrpcListener, ServerError> {
     let e = &s.endpoint;
     if let Some(uds) = &e.uds {
@@ -162,8 +169,9 @@ impl Bound {
         out
     }
 
-    /// Serves both until `shutdown()` futures complete, then removes the socket files.
-    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, shutdown: F)
+    /// Serves both until `shutdown()` futures complete, then removes the socket files. The
+    /// gRPC certificate files are watched and also polled every `cert_poll`.
+    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, cert_poll: Duration, shutdown: F)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -172,7 +180,10 @@ impl Bound {
             let result = match self.grpc {
                 None => return,
                 Some(GrpcListener::Tls(l, cfg, _)) => {
-                    plugwire_server::grpc::run_tls(l, cfg, Arc::clone(&backend), shutdown()).await
+                    plugwire_server::reload::spawn_tls_watch(&cfg, cert_poll, &shutdown);
+                    let source = TlsSource::Reloadable(cfg);
+                    plugwire_server::grpc::run_tls(l, source, Arc::clone(&backend), shutdown())
+                        .await
                 }
                 Some(GrpcListener::Plain(l)) => {
                     plugwire_server::grpc::run_plain(l, Arc::clone(&backend), shutdown()).await

@@ -28,6 +28,7 @@ use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
 
 use crate::backend::Backend;
+use crate::listen::TlsSource;
 use crate::tls_log;
 
 /// How long a client has to complete the TLS handshake.
@@ -134,18 +135,25 @@ upstream_health!(old::health_server::Health);
 /// Serves gRPC over TLS on a bound TCP listener until `shutdown` completes. ALPN is forced to
 /// `h2` (gRPC is HTTP/2 only; the Python client insists on it); rustls speaks TLS 1.2 and 1.3
 /// only, so older clients are refused by the handshake. Handshakes run in their own tasks under
-/// [`HANDSHAKE_TIMEOUT`] and are logged like the MCP port's.
+/// [`HANDSHAKE_TIMEOUT`] and are logged like the MCP port's. With a reloadable `tls`, each new
+/// connection takes the config in use (a reloaded certificate is served at once).
 pub async fn run_tls(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: impl Into<TlsSource>,
     backend: Arc<dyn Backend>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let mut config = (*tls).clone();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let source = tls.into();
+    let h2 = |base: &Arc<rustls::ServerConfig>| {
+        let mut config = (**base).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        TlsAcceptor::from(Arc::new(config))
+    };
     let (tx, rx) = mpsc::channel::<io::Result<TlsConn>>(64);
     let accept = tokio::spawn(async move {
+        // The h2 copy is made again only when the source's config changed (a reload).
+        let mut base = source.config();
+        let mut acceptor = h2(&base);
         loop {
             let (tcp, peer) = match listener.accept().await {
                 Ok(c) => c,
@@ -155,6 +163,11 @@ pub async fn run_tls(
                     continue;
                 }
             };
+            let current = source.config();
+            if !Arc::ptr_eq(&current, &base) {
+                acceptor = h2(&current);
+                base = current;
+            }
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 if let Some(conn) = handshake(tcp, peer, acceptor).await {

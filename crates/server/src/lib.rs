@@ -16,7 +16,9 @@
 //!   connection's task under a timeout, the per-listener connection cap.
 //! - `drain`: graceful drain of a kept-alive connection without losing a request already sent.
 //! - [`limits`]: timeouts, minimum body rate, connection cap, drain deadline, and their variables.
-//! - [`signals`]: SIGTERM/SIGINT start the drain; SIGHUP is logged and ignored.
+//! - [`signals`]: SIGTERM/SIGINT start the drain; SIGHUP asks for a reload.
+//! - [`reload`]: live reload of the plugins YAML ([`reload::SwappableBackend`], in-flight calls
+//!   finish on the old plugins) and, on SIGHUP, of every listener's TLS material.
 //! - [`tls_log`]: handshake logging (peer, client certificate subject/issuer, failure reason).
 //! - [`stdio`]: newline-delimited JSON-RPC on stdin/stdout.
 //! - [`settings`]: host, port and Unix socket of `server_settings` (+ `PLUGINS_SERVER_*`).
@@ -48,6 +50,7 @@ pub mod metered;
 pub mod metrics_route;
 pub mod observe;
 pub mod raw_socket;
+pub mod reload;
 pub mod serve;
 pub mod settings;
 pub mod signals;

@@ -39,8 +39,9 @@ pub struct ServeOptions {
     pub allowed_hosts: Vec<String>,
     /// Timeouts.
     pub limits: ConnLimits,
-    /// How often the certificate, key and CA files are re-read; changed files are used for
-    /// new connections (cert-manager renewals, `plugwire certs ... --force`) without a restart.
+    /// How often the certificate, key and CA files are re-read in case the directory watcher
+    /// missed a change (file systems without change events); changed files are used for new
+    /// connections (cert-manager renewals, `plugwire certs ... --force`) without a restart.
     pub cert_reload_interval: Duration,
 }
 
@@ -154,6 +155,14 @@ impl Prepared {
     /// The validity of the server certificate in use (`None` without TLS), for `/health`.
     pub fn certificate(&self) -> Option<CertificateStatus> {
         certificate_of(self.tls.as_ref())
+    }
+
+    /// The TLS config SIGHUP reloads (`None` without TLS).
+    pub fn reloadable_tls(&self) -> Option<Arc<ReloadableServerConfig>> {
+        match &self.tls {
+            Some(TlsSource::Reloadable(r)) => Some(Arc::clone(r)),
+            _ => None,
+        }
     }
 }
 
@@ -380,7 +389,7 @@ impl Bound {
             .health
             .map(|h| tokio::spawn(serve_health(h, limits, stop())));
         if let Some(TlsSource::Reloadable(r)) = &self.tls {
-            tokio::spawn(Arc::clone(r).watch(opts.cert_reload_interval, stop()));
+            crate::reload::spawn_tls_watch(r, opts.cert_reload_interval, &stop);
         }
         match self.main {
             MainListener::Tcp(l) => {

@@ -12,6 +12,7 @@ pub mod reload;
 pub mod server_config;
 pub mod server_tls;
 pub mod validity;
+pub mod watch;
 
 pub use certinfo::CertInfo;
 pub use client_config::{
@@ -36,6 +37,7 @@ pub use server_tls::{
     ServerTlsOrigins, ServerTlsSettings, GRPC_SERVER_TLS, MCP_SERVER_TLS,
 };
 pub use validity::{certificate_status, check_certificate, CertificateStatus};
+pub use watch::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger};
 
 /// Re-exported so dependents use the same rustls as the configs built here.
 pub use rustls;

@@ -11,8 +11,14 @@
 //! ([`ReloadableServerConfig::subscribe`]) for listeners that hold a config (gRPC, metrics),
 //! and the certificate's validity is checked at start and at each reload
 //! ([`crate::validity`]).
+//!
+//! Three things trigger a reload: the directory watcher (inotify on Linux; sees a Kubernetes
+//! `..data` symlink swap at once), a poll every few seconds (the fallback for file systems
+//! without change events, e.g. some network mounts), and SIGHUP ([`ReloadableServerConfig::reload_by`]).
+//! Each attempt is one log event ([`crate::watch::log_reload`]).
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,9 +29,20 @@ use crate::error::TlsError;
 use crate::server_config::build_server_config;
 use crate::server_tls::ServerTlsSettings;
 use crate::validity::{check_certificate, CertificateStatus};
+use crate::watch::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger};
 
 /// Contents of the certificate, key and CA files (`None` for an unreadable one).
 type Fingerprint = Vec<Option<Vec<u8>>>;
+
+/// Every file the config is built from: what is compared for a change, and whose
+/// directories are watched.
+fn files(s: &ServerTlsSettings) -> Vec<&Path> {
+    [Some(&s.certfile), s.keyfile.as_ref(), s.ca_bundle.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        .collect()
+}
 
 /// The server config, swappable when the certificate files change.
 #[derive(Debug)]
@@ -41,9 +58,9 @@ pub struct ReloadableServerConfig {
 }
 
 fn fingerprint(s: &ServerTlsSettings) -> Fingerprint {
-    [Some(&s.certfile), s.keyfile.as_ref(), s.ca_bundle.as_ref()]
+    files(s)
         .into_iter()
-        .map(|p| p.and_then(|p| std::fs::read(p).ok()))
+        .map(|p| std::fs::read(p).ok())
         .collect()
 }
 
@@ -100,15 +117,42 @@ impl ReloadableServerConfig {
 
     /// Rebuilds from the files unconditionally; on error the old config stays in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        self.rebuild(fingerprint(&self.settings))?;
-        tracing::info!(certfile = %self.settings.certfile.display(), "TLS certificate reloaded");
-        Ok(())
+        self.reload_by(ReloadTrigger::Call).map(drop)
+    }
+
+    /// What SIGHUP does: re-reads the files and, when they differ from the ones in use,
+    /// rebuilds (files that failed before are tried again: the operator asked). Logs one
+    /// reload event. `Ok(true)`: a new config is in use; `Ok(false)`: the files are unchanged.
+    pub fn reload_by(&self, trigger: ReloadTrigger) -> Result<bool, TlsError> {
+        let print = fingerprint(&self.settings);
+        let unchanged = self.state.lock().map(|st| st.0 == print).unwrap_or(false);
+        let result = if unchanged {
+            Ok(false)
+        } else {
+            self.rebuild(print).map(|()| true)
+        };
+        self.log(trigger, &result);
+        result
+    }
+
+    fn log(&self, trigger: ReloadTrigger, result: &Result<bool, TlsError>) {
+        let outcome = match result {
+            Ok(true) => ReloadOutcome::Reloaded,
+            Ok(false) => ReloadOutcome::Unchanged,
+            Err(e) => ReloadOutcome::Failed(e),
+        };
+        log_reload("tls", &self.settings.certfile, trigger, outcome);
     }
 
     /// Rebuilds when a file's contents changed. `Ok(true)`: a new config is in use;
     /// `Ok(false)`: nothing changed (or the same broken files as last time);
     /// `Err`: the files changed but do not build, the old config stays in use.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        self.reload_if_changed_by(ReloadTrigger::Call)
+    }
+
+    /// [`Self::reload_if_changed`], logging a reload event when something changed.
+    fn reload_if_changed_by(&self, trigger: ReloadTrigger) -> Result<bool, TlsError> {
         let print = fingerprint(&self.settings);
         {
             let st = self.state.lock().map_err(|_| TlsError::Rustls {
@@ -119,33 +163,42 @@ impl ReloadableServerConfig {
                 return Ok(false);
             }
         }
-        match self.rebuild(print.clone()) {
-            Ok(()) => {
-                tracing::info!(certfile = %self.settings.certfile.display(), "TLS certificate files changed: new connections use the new certificate");
-                Ok(true)
-            }
-            Err(e) => {
-                if let Ok(mut st) = self.state.lock() {
-                    st.1 = Some(print);
-                }
-                Err(e)
+        let result = self.rebuild(print.clone()).map(|()| true);
+        if result.is_err() {
+            if let Ok(mut st) = self.state.lock() {
+                st.1 = Some(print);
             }
         }
+        self.log(trigger, &result);
+        result
     }
 
-    /// Polls the files every `every` until `shutdown` completes, swapping the config when they
-    /// change; a rotation that does not build is logged at WARN (once) and the old config kept.
+    /// Watches the files' directories (see [`crate::watch`]) and polls them every `every`,
+    /// until `shutdown` completes, swapping the config when they change; a rotation that does
+    /// not build is logged (once) and the old config kept. Without a working watcher (no
+    /// inotify instances left, say) the poll alone carries on, with a warning.
     pub async fn watch(self: Arc<Self>, every: Duration, shutdown: impl Future<Output = ()>) {
+        let dirs = match DirWatch::new(&files(&self.settings)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(certfile = %self.settings.certfile.display(), error = %e, "cannot watch the certificate directories; checking them every {every:?} instead");
+                None
+            }
+        };
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
+            let trigger = tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tokio::time::sleep(every) => {
-                    if let Err(e) = self.reload_if_changed() {
-                        tracing::warn!(error = %e, "TLS certificate files changed but cannot be used; still serving the previous certificate");
+                _ = tokio::time::sleep(every) => ReloadTrigger::Poll,
+                () = async {
+                    match &dirs {
+                        Some(d) => d.changed().await,
+                        None => std::future::pending().await,
                     }
-                }
-            }
+                } => ReloadTrigger::Watch,
+            };
+            // Logged inside; the old config stays in use on error.
+            let _ = self.reload_if_changed_by(trigger);
         }
     }
 }

@@ -1,0 +1,374 @@
+//! Live reload: the plugins YAML (SIGHUP, `plugwire serve --watch-config`) and, on SIGHUP,
+//! the TLS material of every listener, without dropping a call.
+//!
+//! Every transport serves one [`SwappableBackend`]. A reload loads the new YAML with the same
+//! loader as start-up, builds and initializes every plugin, and only then swaps the backend
+//! in one atomic store: a call takes the backend in use when it starts and keeps it to the
+//! end, so in-flight calls finish on the old plugins, and the old manager is shut down once
+//! the last of them returns. A file that does not load, a plugin whose config is refused or
+//! whose `initialize()` fails under `fail_on_plugin_error`, or `server_settings` that would not
+//! start the server: the reload fails with that error, logged with the file, and the old
+//! config keeps serving.
+//!
+//! Bound sockets are not re-bound: when the new file changes a setting that only a restart
+//! applies (host, port, Unix socket, TLS files of a listener), a WARN names the keys.
+//!
+//! Metrics: `plugwire_config_generation` +1 per successful reload; the last reload's time and
+//! result; the call series of the new plugin set created at zero; the expiry of each
+//! certificate after every TLS reload ([`follow_certificates`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use plugwire_framework::{Config, PluginRegistry};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_metrics::{CertRole, ServerMetrics};
+use plugwire_tls::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger, ReloadableServerConfig};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::backend::Backend;
+use crate::error::ServerError;
+use crate::manager_backend::{build_manager, initialize_manager, ManagerBackend};
+
+/// The `Backend` every transport serves: the plugin manager in use, replaced whole by a reload.
+pub struct SwappableBackend {
+    current: ArcSwap<ManagerBackend>,
+}
+
+impl SwappableBackend {
+    /// Serves `backend` until the first reload.
+    pub fn new(backend: ManagerBackend) -> Self {
+        SwappableBackend {
+            current: ArcSwap::from_pointee(backend),
+        }
+    }
+
+    /// The backend in use. A full `Arc` (not a borrow): the caller keeps that backend alive,
+    /// and counted, for as long as it holds it.
+    pub fn current(&self) -> Arc<ManagerBackend> {
+        self.current.load_full()
+    }
+
+    /// Puts `next` in use; returns the one it replaces.
+    pub fn swap(&self, next: Arc<ManagerBackend>) -> Arc<ManagerBackend> {
+        self.current.swap(next)
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SwappableBackend {
+    fn plugin_configs(&self) -> Vec<Value> {
+        self.current().plugin_configs()
+    }
+
+    fn plugin_config(&self, name: &str) -> Option<Value> {
+        self.current().plugin_config(name)
+    }
+
+    fn runtime_disabled(&self) -> Vec<String> {
+        self.current().runtime_disabled()
+    }
+
+    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        self.current().invoke_hook(args).await
+    }
+
+    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
+        self.current().invoke_hook_into(args, out).await;
+    }
+}
+
+/// The settings a reload cannot apply, as (`yaml key`, value) pairs, resolved from a config
+/// the way start-up resolves them (variables win). Values are compared, never logged (a key
+/// password may be among them).
+pub type BindView = Vec<(String, String)>;
+
+/// Resolves a config's [`BindView`]; an error means the config would not start the server.
+pub type BindViewFn = Box<dyn Fn(&Config) -> Result<BindView, ServerError> + Send + Sync>;
+
+/// The environment lookup the loader renders `{{ env.VAR }}` with.
+pub type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Reloads the plugins YAML (and, on SIGHUP, the TLS material) of a running server.
+pub struct ConfigReloader {
+    path: PathBuf,
+    env: EnvFn,
+    registry: Arc<PluginRegistry>,
+    backend: Arc<SwappableBackend>,
+    bind_view: BindViewFn,
+    /// What the sockets were bound with.
+    bound: BindView,
+    /// The file's bytes at the last load attempt: the watcher reloads only when they differ.
+    loaded: Mutex<Option<Vec<u8>>>,
+    generation: AtomicU64,
+    tls: Vec<Arc<ReloadableServerConfig>>,
+    /// One reload at a time.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl ConfigReloader {
+    /// A reloader for the config at `path` now served by `backend` (generation 1). `bound` is
+    /// the [`BindView`] the sockets were bound with; `tls` the listeners' reloadable configs.
+    pub fn new(
+        path: PathBuf,
+        env: EnvFn,
+        registry: Arc<PluginRegistry>,
+        backend: Arc<SwappableBackend>,
+        bind_view: BindViewFn,
+        bound: BindView,
+        tls: Vec<Arc<ReloadableServerConfig>>,
+    ) -> Self {
+        let loaded = std::fs::read(&path).ok();
+        ConfigReloader {
+            path,
+            env,
+            registry,
+            backend,
+            bind_view,
+            bound,
+            loaded: Mutex::new(loaded),
+            generation: AtomicU64::new(1),
+            tls,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The generation in use: 1 at start-up, +1 per successful reload.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The plugins YAML's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What SIGHUP does: every listener's TLS material, then the plugins YAML. Each is one
+    /// reload event in the log; the config's result is returned.
+    pub async fn reload_all(&self, trigger: ReloadTrigger) -> Result<u64, ServerError> {
+        for r in &self.tls {
+            // Logged inside; the old config stays in use on error.
+            let _ = r.reload_by(trigger);
+        }
+        self.reload_config(trigger).await
+    }
+
+    /// Loads, validates and builds the plugins YAML in full, then swaps it in. On success the
+    /// new generation; on error the old config keeps serving. Either way one log event.
+    pub async fn reload_config(&self, trigger: ReloadTrigger) -> Result<u64, ServerError> {
+        let _one = self.running.lock().await;
+        let bytes = std::fs::read(&self.path).ok();
+        let result = self.load_and_swap().await;
+        // Remembered whether it loaded or not: the watcher retries only a file that changed
+        // again, not the same broken one at every event in its directory.
+        if let Ok(mut l) = self.loaded.lock() {
+            *l = bytes;
+        }
+        let metrics = ServerMetrics::global();
+        match &result {
+            Ok(generation) => {
+                metrics.config_loaded(*generation, true);
+                log_reload("config", &self.path, trigger, ReloadOutcome::Reloaded);
+            }
+            Err(e) => {
+                metrics.config_loaded(self.generation(), false);
+                log_reload("config", &self.path, trigger, ReloadOutcome::Failed(e));
+            }
+        }
+        result
+    }
+
+    async fn load_and_swap(&self) -> Result<u64, ServerError> {
+        let env = |name: &str| (self.env)(name);
+        let config = Config::load(&self.path, &env)?;
+        let view = (self.bind_view)(&config)?;
+        let manager = build_manager(config, &self.registry, &env)?;
+        let manager = initialize_manager(manager).await?;
+        let next = Arc::new(ManagerBackend::new(manager));
+        preregister(&next);
+        let old = self.backend.swap(next);
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.warn_restart_needed(&view);
+        for name in old.runtime_disabled() {
+            ServerMetrics::global().plugin_disabled(&name, false);
+        }
+        tokio::spawn(retire(old));
+        Ok(generation)
+    }
+
+    fn warn_restart_needed(&self, view: &BindView) {
+        let changed = changed_keys(&self.bound, view);
+        if !changed.is_empty() {
+            tracing::warn!(
+                file = %self.path.display(),
+                keys = %changed.join(", "),
+                "config reloaded, but these settings changed and apply only after a restart (the sockets stay bound as they are): {}",
+                changed.join(", ")
+            );
+        }
+    }
+
+    /// Whether the file differs from the one last loaded (the watcher's filter).
+    fn file_changed(&self) -> bool {
+        let now = std::fs::read(&self.path).ok();
+        self.loaded.lock().map_or(true, |l| *l != now)
+    }
+
+    /// Serves reload requests until `shutdown`: each message on `signals` (SIGHUP) reloads
+    /// everything; with `watch_config`, a change of the YAML's contents reloads the config.
+    pub async fn run(
+        self: Arc<Self>,
+        mut signals: mpsc::Receiver<()>,
+        watch_config: bool,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let watch = if watch_config {
+            match DirWatch::new(&[self.path.as_path()]) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(file = %self.path.display(), error = %e, "cannot watch the plugins config; it reloads on SIGHUP only");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                Some(()) = signals.recv() => {
+                    let _ = self.reload_all(ReloadTrigger::Signal).await;
+                }
+                () = async {
+                    match &watch {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if self.file_changed() {
+                        let _ = self.reload_config(ReloadTrigger::Watch).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The keys whose value differs between what is bound and a reloaded config (present in one
+/// only counts as changed).
+fn changed_keys<'a>(bound: &'a BindView, view: &'a BindView) -> Vec<&'a str> {
+    let differs = |a: &BindView, k: &str, v: &str| !a.iter().any(|(ak, av)| ak == k && av == v);
+    let mut keys: Vec<&str> = Vec::new();
+    for (k, v) in view.iter().chain(bound.iter()) {
+        if (differs(bound, k, v) || differs(view, k, v)) && !keys.contains(&k.as_str()) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+/// Creates the call series of every plugin × hook of the new set at zero, as start-up does.
+fn preregister(backend: &ManagerBackend) {
+    let configs = backend.plugin_configs();
+    let pairs = configs.iter().flat_map(|c| {
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        let hooks = c.get("hooks").and_then(Value::as_array);
+        hooks
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(move |h| (name, h))
+    });
+    ServerMetrics::global().calls().preregister(pairs);
+}
+
+/// Shuts a replaced manager down once the calls still running on it have returned (each is
+/// bounded by the plugin timeout, so this wait is too; past twice that, it shuts down anyway).
+async fn retire(old: Arc<ManagerBackend>) {
+    let limit = old.manager().timeout().saturating_mul(2);
+    let started = tokio::time::Instant::now();
+    while Arc::strong_count(&old) > 1 && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    old.manager().shutdown().await;
+}
+
+/// Keeps `plugwire_certificate_expiry_seconds` of a listener's certificate and CA bundle up
+/// to date: now, and after every config `tls` puts in use, until `shutdown`.
+pub async fn follow_certificates(
+    tls: Arc<ReloadableServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut rx = tls.subscribe();
+    let record = || {
+        let s = tls.settings();
+        crate::observe::certificate(CertRole::Server, &s.certfile);
+        if let Some(ca) = &s.ca_bundle {
+            crate::observe::certificate(CertRole::Ca, ca);
+        }
+    };
+    record();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                record();
+            }
+        }
+    }
+}
+
+/// Starts the certificate watch of a listener (directory watch + poll every `poll`) and its
+/// expiry metrics, both until a `stop()` future completes.
+pub fn spawn_tls_watch<F, Fut>(tls: &Arc<ReloadableServerConfig>, poll: Duration, stop: &F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(Arc::clone(tls).watch(poll, stop()));
+    tokio::spawn(follow_certificates(Arc::clone(tls), stop()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(pairs: &[(&str, &str)]) -> BindView {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn changed_keys_names_each_differing_key_once() {
+        let bound = view(&[
+            ("server_settings.host", "127.0.0.1"),
+            ("server_settings.port", "8000"),
+        ]);
+        assert!(changed_keys(&bound, &bound.clone()).is_empty());
+        let moved = view(&[
+            ("server_settings.host", "127.0.0.1"),
+            ("server_settings.port", "9000"),
+        ]);
+        assert_eq!(changed_keys(&bound, &moved), ["server_settings.port"]);
+        let grpc = view(&[
+            ("server_settings.host", "0.0.0.0"),
+            ("server_settings.port", "8000"),
+            ("grpc_server_settings.port", "50051"),
+        ]);
+        assert_eq!(
+            changed_keys(&bound, &grpc),
+            ["server_settings.host", "grpc_server_settings.port"]
+        );
+    }
+}
