@@ -161,7 +161,10 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
             b.serve(Arc::clone(&backend), &opts, stop()).await;
         }
     };
-    tokio::join!(http_task, bound_extra.serve(Arc::clone(&backend), &stop));
+    tokio::join!(
+        http_task,
+        bound_extra.serve(Arc::clone(&backend), &opts, &stop)
+    );
     manager.shutdown().await;
     tracing::info!("stopped");
     Ok(())

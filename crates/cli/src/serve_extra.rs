@@ -10,13 +10,13 @@ use std::sync::Arc;
 use plugwire_env::Env;
 use plugwire_framework::{GrpcServerConfig, UnixSocketServerConfig};
 use plugwire_server::raw_socket::{self, RawSocketOptions};
-use plugwire_server::serve;
+use plugwire_server::serve::{self, ServeOptions};
 use plugwire_server::transport::{
     resolve_grpc_server_settings, resolve_unix_socket_settings, GrpcServerLayer,
     GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
 };
-use plugwire_server::{Backend, ServerError};
-use plugwire_tls::{ClientCertPolicy, ServerTlsLayer};
+use plugwire_server::{Backend, ServerError, TlsSource};
+use plugwire_tls::{ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
 use tokio::net::{TcpListener, UnixListener};
 
 /// Maps the YAML `grpc_server_settings` block into the settings layer.
@@ -46,7 +46,7 @@ pub fn unix_layer(cfg: &UnixSocketServerConfig) -> UnixSocketLayer {
 
 /// Resolved and checked (TLS material read), nothing bound.
 pub struct Prepared {
-    grpc: Option<(GrpcServerSettings, Option<Arc<rustls::ServerConfig>>)>,
+    grpc: Option<(GrpcServerSettings, Option<Arc<ReloadableServerConfig>>)>,
     unix: Option<UnixSocketSettings>,
 }
 
@@ -62,7 +62,7 @@ pub fn prepare(
         let layer = grpc_yaml.map(grpc_layer);
         let settings = resolve_grpc_server_settings(layer.as_ref(), env)?;
         let tls = match &settings.tls {
-            Some(t) => Some(plugwire_tls::build_server_config(t)?),
+            Some(t) => Some(Arc::new(ReloadableServerConfig::new(t.clone())?)),
             None => None,
         };
         Some((settings, tls))
@@ -79,7 +79,7 @@ pub fn prepare(
 }
 
 enum GrpcListener {
-    Tls(TcpListener, Arc<rustls::ServerConfig>, ClientCertPolicy),
+    Tls(TcpListener, Arc<ReloadableServerConfig>, ClientCertPolicy),
     Plain(TcpListener),
     Unix(UnixListener, PathBuf),
 }
@@ -111,7 +111,7 @@ impl Prepared {
 
 fn bind_grpc(
     s: &GrpcServerSettings,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<ReloadableServerConfig>>,
 ) -> Result<GrpcListener, ServerError> {
     let e = &s.endpoint;
     if let Some(uds) = &e.uds {
@@ -162,24 +162,31 @@ impl Bound {
         out
     }
 
-    /// Serves both until `shutdown()` futures complete, then removes the socket files.
-    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, shutdown: F)
+    /// Serves both until `shutdown()` futures complete (the gRPC port with the MCP port's
+    /// connection cap, drain deadline and certificate reloading), then removes the socket
+    /// files.
+    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, opts: &ServeOptions, shutdown: F)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let limits = opts.limits;
         let grpc = async {
             let result = match self.grpc {
                 None => return,
                 Some(GrpcListener::Tls(l, cfg, _)) => {
-                    plugwire_server::grpc::run_tls(l, cfg, Arc::clone(&backend), shutdown()).await
+                    tokio::spawn(Arc::clone(&cfg).watch(opts.cert_reload_interval, shutdown()));
+                    let tls = TlsSource::Reloadable(cfg);
+                    let backend = Arc::clone(&backend);
+                    plugwire_server::grpc::run_tls(l, tls, backend, limits, shutdown()).await
                 }
                 Some(GrpcListener::Plain(l)) => {
-                    plugwire_server::grpc::run_plain(l, Arc::clone(&backend), shutdown()).await
+                    let backend = Arc::clone(&backend);
+                    plugwire_server::grpc::run_plain(l, backend, limits, shutdown()).await
                 }
                 Some(GrpcListener::Unix(l, path)) => {
-                    let r =
-                        plugwire_server::grpc::run_unix(l, Arc::clone(&backend), shutdown()).await;
+                    let backend = Arc::clone(&backend);
+                    let r = plugwire_server::grpc::run_unix(l, backend, limits, shutdown()).await;
                     let _ = std::fs::remove_file(path);
                     r
                 }
