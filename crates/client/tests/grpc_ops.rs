@@ -134,6 +134,8 @@ async fn the_connection_over_the_cap_is_refused_and_a_freed_slot_is_reused() {
         admitted,
         "a slot freed by a closed connection is never reused"
     );
+    // Silent connections would hold the drain until its deadline.
+    drop((second, third));
     let _ = srv.stop.send(());
     tokio::time::timeout(Duration::from_secs(20), srv.task)
         .await
@@ -361,4 +363,52 @@ async fn a_percent_encoded_socket_path_as_authority_is_answered_not_reset() {
         assert!(n > 0, "the server closed the connection without answering");
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+#[tokio::test]
+async fn health_check_asks_the_standard_service_then_upstreams() {
+    use plugwire_client::grpc::HealthService;
+    use plugwire_grpc::pb::mcpgateway::plugins::health_server::HealthServer;
+
+    let dir = tempfile::tempdir().unwrap();
+    // plugwire serves grpc.health.v1: that answers.
+    let path = dir.path().join("plugwire.sock");
+    let backend = Arc::new(ManagerBackend::new(server_manager().await));
+    let srv = unix_server(&path, backend, ConnLimits::default()).await;
+    let (service, serving) = client(&path).health_check().await.unwrap();
+    assert_eq!((service, serving), (HealthService::Standard, true));
+    assert_eq!(service.name(), "grpc.health.v1.Health");
+    let _ = srv.stop.send(());
+    srv.task.await.unwrap();
+
+    // A server with only the 1.0.x package's own Health (as upstream's Python server): the
+    // standard check is UNIMPLEMENTED, then `cpex.Health` too, then `mcpgateway.plugins.Health`.
+    let path = dir.path().join("upstream.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let incoming = futures::stream::unfold(listener, |l| async move {
+        let accepted = l.accept().await.map(|(s, _)| s);
+        Some((accepted, l))
+    });
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(HealthServer::new(plugwire_server::grpc::UpstreamHealth))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = rx.await;
+            }),
+    );
+    let c = client(&path);
+    let (service, serving) = c.health_check().await.unwrap();
+    assert_eq!(
+        (service, serving),
+        (HealthService::Upstream(Era::Mcpgateway), true)
+    );
+    assert_eq!(service.name(), "mcpgateway.plugins.Health");
+    assert_eq!(
+        c.era(),
+        Era::Mcpgateway,
+        "the old package is kept from then on"
+    );
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }
