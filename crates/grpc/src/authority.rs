@@ -317,7 +317,7 @@ mod tests {
         block1.extend_from_slice(b"/cpex.PluginService/InvokeHook");
         block1.extend_from_slice(&[0x41, 0x16]);
         block1.extend_from_slice(b"tmp%2Fgrpcdbg%2Fs.sock");
-        let block2 = vec![0x83, 0x86, 0xbf, 0xbe]; // both from the dynamic table
+        let block2 = [0x83, 0x86, 0xbf, 0xbe]; // both from the dynamic table
         let settings = frame(0x4, 0, 0, &[0, 4, 0, 0, 0xff, 0xff]);
         let data = frame(0x0, 0x1, 1, b"\0\0\0\0\x02hi");
         let mut input = PREFACE.to_vec();
