@@ -80,17 +80,13 @@ def _without_config_keys(answers: list[dict]) -> list[dict]:
     return out
 
 
-GRPC_UDS_KNOWN_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not yet fixed: plugwire's gRPC server on a Unix socket answers the Python grpc "
-           "client's first stream with RST_STREAM PROTOCOL_ERROR (likely the :authority grpc-python sends "
-           "over a UDS); plugwire's own gRPC client over a UDS works (crates/client/tests/grpc_raw.rs)")
-
-
-@pytest.mark.parametrize("kind", ["grpc-tls", pytest.param("grpc-uds", marks=GRPC_UDS_KNOWN_BUG), "unix"])
+@pytest.mark.parametrize("kind", ["grpc-tls", "grpc-uds", "unix"])
 def test_python_gateway_to_plugwire_serve(kind, procs, certs, python_transports):
     """The era's Python client over gRPC (mTLS, UDS) or the raw socket → plugwire serve: the same chain
-    results as over MCP, and a plugwire restart survived by the same PluginManager."""
+    results as over MCP, and a plugwire restart survived by the same PluginManager.
+
+    Over a Unix socket grpcio sends the percent-encoded socket path as `:authority`, which the HTTP/2
+    server under tonic resets; plugwire repairs it before the server sees it (docs/transports.md)."""
     server_yaml = _server_yaml(procs.workdir)
     reference = _mcp_reference(procs, certs, server_yaml)
     serve, gateway, start = _plugwire_transport(kind, procs, certs, server_yaml)

@@ -6,9 +6,12 @@
 //! field by field, as for plugin entries. Exit code 0 healthy, 1 unhealthy or unreachable,
 //! 2 bad arguments.
 //!
-//! `grpcs://host:port`, `grpc://host:port` and `grpc+unix:///path` ask the plugin service's own
-//! `Health/Check` (package `cpex`, else `mcpgateway.plugins`; the TLS flags map to `grpc.tls`,
-//! `PLUGINS_GRPC_CLIENT_MTLS_*` when none is given); `unix:///path` (the raw socket, which has
+//! `grpcs://host:port`, `grpc://host:port` and `grpc+unix:///path` ask the standard
+//! `grpc.health.v1.Health/Check` (what Kubernetes gRPC probes ask; plugwire serves it), and,
+//! when the server lacks it (upstream's Python servers), the plugin service's own
+//! `Health/Check` (package `cpex`, else `mcpgateway.plugins`). The answer names the service
+//! that answered. The TLS flags map to `grpc.tls`, `PLUGINS_GRPC_CLIENT_MTLS_*` when none is
+//! given; `unix:///path` (the raw socket, which has
 //! no health message) makes one `GetPluginConfigs` round trip and prints the plugin names.
 
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use plugwire_client::grpc::HealthService;
 use plugwire_client::health::{check_health, describe_for_cli};
 use plugwire_client::remote;
 use plugwire_client::ClientOptions;
@@ -205,12 +209,14 @@ async fn check_other(
         }
     };
     let outcome = match &remote {
-        Remote::Grpc(g) => g.health().await.inspect(|&ok| {
+        Remote::Grpc(g) => g.health_check().await.map(|(service, ok)| {
             let status = if ok { "SERVING" } else { "NOT_SERVING" };
-            println!(
-                "{{\"status\": \"{status}\", \"package\": \"{}\"}}",
-                g.era().package()
-            );
+            let mut report = serde_json::json!({"status": status, "service": service.name()});
+            if let HealthService::Upstream(era) = service {
+                report["package"] = era.package().into();
+            }
+            println!("{report}");
+            ok
         }),
         Remote::RawSocket(r) => r.get_plugin_configs().await.map(|configs| {
             let names: Vec<&str> = configs

@@ -245,7 +245,7 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
             b.serve(Arc::clone(&backend), &opts, stop()).await;
         }
     };
-    let extra_task = bound_extra.serve(Arc::clone(&backend), opts.cert_reload_interval, &stop);
+    let extra_task = bound_extra.serve(Arc::clone(&backend), &opts, &stop);
     tokio::join!(http_task, extra_task);
     swappable.current().manager().shutdown().await;
     tracing::info!("stopped");

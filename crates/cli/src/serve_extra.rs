@@ -6,12 +6,11 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use plugwire_env::Env;
 use plugwire_framework::{GrpcServerConfig, UnixSocketServerConfig};
 use plugwire_server::raw_socket::{self, RawSocketOptions};
-use plugwire_server::serve;
+use plugwire_server::serve::{self, ServeOptions};
 use plugwire_server::transport::{
     resolve_grpc_server_settings, resolve_unix_socket_settings, GrpcServerLayer,
     GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
@@ -169,28 +168,35 @@ impl Bound {
         out
     }
 
-    /// Serves both until `shutdown()` futures complete, then removes the socket files. The
-    /// gRPC certificate files are watched and also polled every `cert_poll`.
-    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, cert_poll: Duration, shutdown: F)
+    /// Serves both until `shutdown()` futures complete (the gRPC port with the MCP port's
+    /// connection cap, drain deadline and certificate reloading: watched, polled every
+    /// `opts.cert_reload_interval` and reloaded on SIGHUP), then removes the socket files.
+    pub async fn serve<F, Fut>(self, backend: Arc<dyn Backend>, opts: &ServeOptions, shutdown: F)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let limits = opts.limits;
         let grpc = async {
             let result = match self.grpc {
                 None => return,
                 Some(GrpcListener::Tls(l, cfg, _)) => {
-                    plugwire_server::reload::spawn_tls_watch(&cfg, cert_poll, &shutdown);
-                    let source = TlsSource::Reloadable(cfg);
-                    plugwire_server::grpc::run_tls(l, source, Arc::clone(&backend), shutdown())
-                        .await
+                    plugwire_server::reload::spawn_tls_watch(
+                        &cfg,
+                        opts.cert_reload_interval,
+                        &shutdown,
+                    );
+                    let tls = TlsSource::Reloadable(cfg);
+                    let backend = Arc::clone(&backend);
+                    plugwire_server::grpc::run_tls(l, tls, backend, limits, shutdown()).await
                 }
                 Some(GrpcListener::Plain(l)) => {
-                    plugwire_server::grpc::run_plain(l, Arc::clone(&backend), shutdown()).await
+                    let backend = Arc::clone(&backend);
+                    plugwire_server::grpc::run_plain(l, backend, limits, shutdown()).await
                 }
                 Some(GrpcListener::Unix(l, path)) => {
-                    let r =
-                        plugwire_server::grpc::run_unix(l, Arc::clone(&backend), shutdown()).await;
+                    let backend = Arc::clone(&backend);
+                    let r = plugwire_server::grpc::run_unix(l, backend, limits, shutdown()).await;
                     let _ = std::fs::remove_file(path);
                     r
                 }

@@ -239,22 +239,83 @@ impl GrpcClient {
 
     /// The package's own `Health/Check`: `true` when the server says `SERVING`.
     pub async fn health(&self) -> Result<bool, ClientError> {
-        let path = PathAndQuery::try_from(self.era().health_check_path())
-            .map_err(|e| self.error("Health/Check", Code::Internal, e.to_string()))?;
+        self.check_at(self.era().health_check_path())
+            .await
+            .map_err(|s| self.error("Health/Check", s.code(), s.message().to_string()))
+    }
+
+    /// What `plugwire health` asks: the standard `grpc.health.v1.Health/Check` (overall
+    /// status, service `""`), which Kubernetes probes use and plugwire serves; when the server
+    /// lacks it (`UNIMPLEMENTED`: upstream's Python servers), the package's own `Health/Check`,
+    /// under `cpex` and then `mcpgateway.plugins`. Says which service answered.
+    pub async fn health_check(&self) -> Result<(HealthService, bool), ClientError> {
+        match self.check_at(STANDARD_HEALTH_CHECK.to_string()).await {
+            Ok(ok) => return Ok((HealthService::Standard, ok)),
+            Err(s) if s.code() == Code::Unimplemented => {}
+            Err(s) => {
+                return Err(self.error(STANDARD_HEALTH_CHECK, s.code(), s.message().to_string()))
+            }
+        }
+        let mut era = self.era();
+        loop {
+            match self.check_at(era.health_check_path()).await {
+                Ok(ok) => {
+                    if era != self.era() {
+                        self.old_package.store(true, Ordering::Relaxed);
+                    }
+                    return Ok((HealthService::Upstream(era), ok));
+                }
+                Err(s) if s.code() == Code::Unimplemented && era == Era::Cpex => {
+                    era = Era::Mcpgateway;
+                }
+                Err(s) => {
+                    return Err(self.error("Health/Check", s.code(), s.message().to_string()))
+                }
+            }
+        }
+    }
+
+    /// One health `Check` at `path`. The standard service's messages have the same fields and
+    /// numbers as upstream's (`service = 1`; `status = 1`, `SERVING = 1`), so one pair of
+    /// types serves both.
+    async fn check_at(&self, path: String) -> Result<bool, tonic::Status> {
+        let path = PathAndQuery::try_from(path)
+            .map_err(|e| tonic::Status::internal(format!("bad method path: {e}")))?;
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         grpc.ready()
             .await
-            .map_err(|e| self.error("Health/Check", Code::Unavailable, e.to_string()))?;
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let resp: pb::HealthCheckResponse = grpc
             .unary(
                 tonic::Request::new(pb::HealthCheckRequest::default()),
                 path,
                 tonic_prost::ProstCodec::default(),
             )
-            .await
-            .map_err(|s| self.error("Health/Check", s.code(), s.message().to_string()))?
+            .await?
             .into_inner();
         Ok(resp.status == pb::health_check_response::ServingStatus::Serving as i32)
+    }
+}
+
+/// The standard gRPC health check's method path.
+pub const STANDARD_HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
+
+/// Which health service answered [`GrpcClient::health_check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthService {
+    /// `grpc.health.v1.Health`.
+    Standard,
+    /// The plugin protocol's own `<package>.Health`.
+    Upstream(Era),
+}
+
+impl HealthService {
+    /// The service's full name, e.g. `grpc.health.v1.Health` or `cpex.Health`.
+    pub fn name(self) -> String {
+        match self {
+            HealthService::Standard => "grpc.health.v1.Health".to_string(),
+            HealthService::Upstream(era) => format!("{}.Health", era.package()),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use plugwire_client::{ClientError, ClientOptions, ExternalPlugin, Remote};
 use plugwire_framework::{HookPayload, Plugin, PluginConfig};
 use plugwire_grpc::Era;
 use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
-use plugwire_server::{Backend, ManagerBackend};
+use plugwire_server::{Backend, ConnLimits, ManagerBackend};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
@@ -45,9 +45,15 @@ async fn grpc_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConf
     let backend = backend().await;
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        plugwire_server::grpc::run_tls(listener, tls, backend, async {
-            let _ = rx.await;
-        })
+        plugwire_server::grpc::run_tls(
+            listener,
+            tls.into(),
+            backend,
+            ConnLimits::default(),
+            async {
+                let _ = rx.await;
+            },
+        )
         .await
         .unwrap();
     });
@@ -59,7 +65,7 @@ async fn grpc_unix(path: &std::path::Path) -> Running {
     let backend = backend().await;
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        plugwire_server::grpc::run_unix(listener, backend, async {
+        plugwire_server::grpc::run_unix(listener, backend, ConnLimits::default(), async {
             let _ = rx.await;
         })
         .await

@@ -15,12 +15,18 @@
 //!   framework and the MCP transport use.
 //! - [`frame`]: the raw Unix-socket framing (4-byte big-endian length, at most 16 MiB) and the
 //!   request-type sniffing order.
+//! - [`authority`]: the Unix-socket `:authority` fix (grpcio sends the percent-encoded socket
+//!   path, which the HTTP/2 server refuses), on top of [`hpack`], a small HPACK decoder and
+//!   non-indexing encoder.
 //! - [`Era`]: the two package names and their method paths.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod authority;
 pub mod convert;
 pub mod frame;
+pub mod hpack;
+mod huffman_table;
 pub mod structs;
 
 /// Generated code (prost messages, tonic client and server stubs).

@@ -6,6 +6,10 @@
 //! `grpc.health.v1.Health`, which upstream lacks, for Kubernetes gRPC probes and
 //! `grpc_health_probe`. Every call goes to the same [`Backend`] as MCP, through the same JSON
 //! forms, so a hook gives the same result over both.
+//!
+//! Operations are the MCP port's (see the `accept` module): the connection cap, handshake logging and
+//! metrics, per-connection TLS config (certificate reloads), and the graceful drain. On a
+//! Unix socket, the `:authority` the Python client sends is repaired first (see the `uds` module).
 
 use std::future::Future;
 use std::io;
@@ -20,19 +24,20 @@ use plugwire_grpc::convert;
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::pb::mcpgateway::plugins as old;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
 use tonic::service::Routes;
 use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
 
 use crate::backend::Backend;
-use crate::listen::TlsSource;
-use crate::tls_log;
+use crate::listen::{ConnLimits, Refusals, TlsSource};
 
-/// How long a client has to complete the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+mod accept;
+mod uds;
+
+use accept::{Control, Gate, Guarded, H2Acceptor};
+use uds::UdsConn;
 
 /// The service implementation shared by both packages.
 #[derive(Clone)]
@@ -132,155 +137,148 @@ macro_rules! upstream_health {
 upstream_health!(pb::health_server::Health);
 upstream_health!(old::health_server::Health);
 
-/// Serves gRPC over TLS on a bound TCP listener until `shutdown` completes. ALPN is forced to
-/// `h2` (gRPC is HTTP/2 only; the Python client insists on it); rustls speaks TLS 1.2 and 1.3
-/// only, so older clients are refused by the handshake. Handshakes run in their own tasks under
-/// [`HANDSHAKE_TIMEOUT`] and are logged like the MCP port's. With a reloadable `tls`, each new
-/// connection takes the config in use (a reloaded certificate is served at once).
+/// Serves gRPC over TLS on a bound TCP listener until `shutdown` completes, then drains (see
+/// [`accept`]). Each connection takes the TLS config `tls` holds at that moment (a
+/// [`TlsSource::Reloadable`] follows certificate rotations), with ALPN forced to `h2`; rustls
+/// speaks TLS 1.2 and 1.3 only, so older clients are refused by the handshake. Handshakes run
+/// in their own tasks under the handshake timeout and are logged and counted like the MCP
+/// port's.
 pub async fn run_tls(
     listener: TcpListener,
-    tls: impl Into<TlsSource>,
+    tls: TlsSource,
     backend: Arc<dyn Backend>,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let source = tls.into();
-    let h2 = |base: &Arc<rustls::ServerConfig>| {
-        let mut config = (**base).clone();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        TlsAcceptor::from(Arc::new(config))
-    };
-    let (tx, rx) = mpsc::channel::<io::Result<TlsConn>>(64);
+    let control = Control::new(&limits);
+    let gate = control.gate();
+    let (tx, rx) = mpsc::channel::<io::Result<Guarded<TlsConn>>>(64);
     let accept = tokio::spawn(async move {
-        // The h2 copy is made again only when the source's config changed (a reload).
-        let mut base = source.config();
-        let mut acceptor = h2(&base);
+        let mut acceptor = H2Acceptor::new(tls);
+        let mut refusals = Refusals::default();
         loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("gRPC accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            let (tcp, peer) = tokio::select! {
+                () = gate.stopping() => return,
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!("gRPC accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
             };
-            let current = source.config();
-            if !Arc::ptr_eq(&current, &base) {
-                acceptor = h2(&current);
-                base = current;
-            }
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let Some(slot) = gate.admit(&mut refusals) else {
+                continue;
+            };
+            let (acceptor, tx, gate) = (acceptor.current(), tx.clone(), gate.clone());
+            let timeout = limits.handshake_timeout;
             tokio::spawn(async move {
-                if let Some(conn) = handshake(tcp, peer, acceptor).await {
-                    let _ = tx.send(Ok(conn)).await;
+                if let Some(s) = accept::handshake(tcp, peer, acceptor, timeout, &gate).await {
+                    let _ = tx.send(Ok(slot.wrap(TlsConn(s)))).await;
                 }
             });
         }
     });
-    let result = serve_incoming(backend, Receiver(rx), shutdown).await;
+    let result = serve_incoming(backend, Receiver(rx), &control, shutdown).await;
     accept.abort();
     result
 }
 
-/// Serves gRPC in plaintext HTTP/2 on a Unix socket (never TLS, as upstream) until `shutdown`.
+/// Serves gRPC in plaintext HTTP/2 on a Unix socket (never TLS, as upstream) until `shutdown`,
+/// then drains. Request headers pass through [`uds::UdsConn`], which repairs the
+/// `:authority` the Python client sends on a Unix socket.
 pub async fn run_unix(
     listener: UnixListener,
     backend: Arc<dyn Backend>,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        loop {
-            match l.accept().await {
-                Ok((s, _)) => return Some((Ok::<UnixStream, io::Error>(s), l)),
-                Err(e) => {
-                    tracing::warn!("gRPC accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+    let control = Control::new(&limits);
+    let listener = Arc::new(listener);
+    let incoming = accepting(control.gate(), move || {
+        let l = Arc::clone(&listener);
+        async move { l.accept().await.map(|(s, _)| UdsConn::new(s)) }
     });
-    serve_incoming(backend, incoming, shutdown).await
+    serve_incoming(backend, incoming, &control, shutdown).await
 }
 
 /// Serves gRPC in plaintext HTTP/2 on TCP (upstream's "insecure port", used when
-/// `grpc_server_settings` has no TLS) until `shutdown`.
+/// `grpc_server_settings` has no TLS) until `shutdown`, then drains.
 pub async fn run_plain(
     listener: TcpListener,
     backend: Arc<dyn Backend>,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        loop {
-            match l.accept().await {
-                Ok((s, _)) => {
-                    let _ = s.set_nodelay(true);
-                    return Some((Ok::<TcpStream, io::Error>(s), l));
-                }
-                Err(e) => {
-                    tracing::warn!("gRPC accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+    let control = Control::new(&limits);
+    let listener = Arc::new(listener);
+    let incoming = accepting(control.gate(), move || {
+        let l = Arc::clone(&listener);
+        async move {
+            let (s, _) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok(s)
         }
     });
-    serve_incoming(backend, incoming, shutdown).await
+    serve_incoming(backend, incoming, &control, shutdown).await
+}
+
+/// The accepted connections of a listener, each under the cap; the stream ends (dropping the
+/// listener, so new connections are refused) when the drain starts.
+fn accepting<A, F, IO>(gate: Gate, accept: A) -> impl Stream<Item = io::Result<Guarded<IO>>>
+where
+    A: Fn() -> F,
+    F: Future<Output = io::Result<IO>>,
+{
+    futures::stream::unfold(
+        (gate, accept, Refusals::default()),
+        |(gate, accept, mut refusals)| async move {
+            loop {
+                let io = tokio::select! {
+                    () = gate.stopping() => return None,
+                    r = accept() => match r {
+                        Ok(io) => io,
+                        Err(e) => {
+                            tracing::warn!("gRPC accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                if let Some(slot) = gate.admit(&mut refusals) {
+                    return Some((Ok(slot.wrap(io)), (gate, accept, refusals)));
+                }
+            }
+        },
+    )
 }
 
 async fn serve_incoming<S, IO>(
     backend: Arc<dyn Backend>,
     incoming: S,
+    control: &Control,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error>
 where
     S: Stream<Item = io::Result<IO>> + Send + 'static,
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
 {
-    tonic::transport::Server::builder()
+    let gate = control.gate();
+    let server = tonic::transport::Server::builder()
         .add_routes(PluginGrpc::new(backend).routes())
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .serve_with_incoming_shutdown(incoming, async move { gate.stopping().await });
+    control.run(server, shutdown).await
 }
 
-/// Refuses plaintext (an HTTP/2 preface starts with `P`, not the TLS record type 0x16), then
-/// handshakes under the timeout; every failure is one debug line naming the peer and reason.
-async fn handshake(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) -> Option<TlsConn> {
-    let _ = tcp.set_nodelay(true);
-    let mut first = [0u8; 1];
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
-        Ok(Ok(1)) if first[0] == 0x16 => {}
-        Ok(Ok(1)) => {
-            tracing::debug!(%peer, first_byte = first[0], "gRPC TLS handshake failed: the client sent plaintext to the TLS port");
-            return None;
-        }
-        _ => {
-            tracing::debug!(%peer, "gRPC TLS handshake failed: the client sent nothing");
-            return None;
-        }
-    }
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Err(_) => {
-            tracing::debug!(%peer, "gRPC TLS handshake failed: not completed in time");
-            None
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, "gRPC TLS handshake failed: {}", tls_log::describe_error(&e));
-            None
-        }
-        Ok(Ok(s)) => {
-            tls_log::log_success(peer, s.get_ref().1);
-            Some(TlsConn(s))
-        }
-    }
-}
-
-struct Receiver(mpsc::Receiver<io::Result<TlsConn>>);
+struct Receiver(mpsc::Receiver<io::Result<Guarded<TlsConn>>>);
 
 impl Stream for Receiver {
-    type Item = io::Result<TlsConn>;
+    type Item = io::Result<Guarded<TlsConn>>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
     }
 }
-
 /// A server-side TLS connection, as tonic wants it (`Connected`).
 pub struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
 

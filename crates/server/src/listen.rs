@@ -250,13 +250,13 @@ async fn accept_loop<T, F, A, C>(
 
 /// Counts connections refused over the cap, logged at most once a second.
 #[derive(Default)]
-struct Refusals {
+pub(crate) struct Refusals {
     since_log: u64,
     last_log: Option<Instant>,
 }
 
 impl Refusals {
-    fn note(&mut self, listener: &str, cap: usize) {
+    pub(crate) fn note(&mut self, listener: &str, cap: usize) {
         self.since_log += 1;
         if self
             .last_log

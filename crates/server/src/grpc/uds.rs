@@ -1,0 +1,109 @@
+//! A Unix-socket connection whose request headers pass through
+//! [`plugwire_grpc::authority::AuthorityRewriter`] on their way to the HTTP/2 server, so the
+//! Python gRPC client's `:authority` (the percent-encoded socket path, which h2 refuses with
+//! `RST_STREAM(PROTOCOL_ERROR)`) reaches tonic as `localhost`. Writes go straight through.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use plugwire_grpc::authority::AuthorityRewriter;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::UnixStream;
+use tonic::transport::server::Connected;
+
+/// Bytes read from the socket per call.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// See the module doc.
+pub(crate) struct UdsConn {
+    io: UnixStream,
+    rewriter: AuthorityRewriter,
+    raw: Box<[u8]>,
+    ready: Vec<u8>,
+    pos: usize,
+    logged: bool,
+}
+
+impl UdsConn {
+    pub(crate) fn new(io: UnixStream) -> Self {
+        UdsConn {
+            io,
+            rewriter: AuthorityRewriter::default(),
+            raw: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            ready: Vec::new(),
+            pos: 0,
+            logged: false,
+        }
+    }
+}
+
+impl Connected for UdsConn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for UdsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.pos < this.ready.len() {
+                let n = (this.ready.len() - this.pos).min(buf.remaining());
+                buf.put_slice(&this.ready[this.pos..this.pos + n]);
+                this.pos += n;
+                if this.pos == this.ready.len() {
+                    this.ready.clear();
+                    this.pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut raw = ReadBuf::new(&mut this.raw);
+            match Pin::new(&mut this.io).poll_read(cx, &mut raw) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if raw.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {}
+            }
+            if let Err(e) = this.rewriter.feed(raw.filled(), &mut this.ready) {
+                tracing::debug!("gRPC Unix-socket connection closed: {e}");
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+            }
+            if !this.logged && this.rewriter.rewritten() > 0 {
+                this.logged = true;
+                tracing::debug!(
+                    "gRPC Unix-socket client sent an invalid :authority (a socket path); served as localhost"
+                );
+            }
+        }
+    }
+}
+
+impl AsyncWrite for UdsConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
