@@ -73,18 +73,17 @@ pub fn run(args: Args, env: &dyn Env) -> ExitCode {
 }
 
 async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
-    let env_fn = |name: &str| env.var(name);
     let transports = args.transports(env)?;
     let stdio = transports.is_stdio();
-    let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &env_fn);
-    let config = Config::load(&path, &env_fn)?;
+    let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, env);
+    let config = Config::load(&path, env)?;
     let opts = ServeOptions::resolve(env, args.max_body_bytes, &args.allowed_hosts)?;
 
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
 
     if stdio {
-        let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
+        let manager = plugwire_server::build_manager(config, &registry, env)?;
         let manager = plugwire_server::initialize_manager(manager).await?;
         let backend = plugwire_server::observe::metered(ManagerBackend::new(Arc::clone(&manager)));
         plugwire_server::observe::server_started("stdio", None);
@@ -121,7 +120,7 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
         &transports,
         env,
     )?;
-    let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
+    let manager = plugwire_server::build_manager(config, &registry, env)?;
     let bound_http = http.as_ref().map(serve::bind).transpose()?;
     let bound_extra = extra.bind()?;
     let manager = plugwire_server::initialize_manager(manager).await?;

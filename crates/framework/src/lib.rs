@@ -69,6 +69,9 @@ pub use payloads_cpex::{
     IdentityResult, Message, MessageHookType, MessagePayload, Role, SecretStr,
 };
 pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
+/// The environment seam config loading takes (re-exported so embedders and plugin crates need
+/// no second dependency to call [`Config::load`]).
+pub use plugwire_env::{EmptyEnv, Env, ProcessEnv};
 pub use result::{ExecutionRecord, PluginResult, PluginViolation};
 
 /// The plugin author's guide (`docs/plugin-authoring.md`); its example is compiled and run as a doctest.

@@ -26,13 +26,13 @@ fn every_new_hook_loads_and_an_unknown_one_is_named() {
     assert_eq!(HookType::ALL.len(), 23);
     for name in NEW_HOOKS {
         let yaml = format!("plugins: [{{name: P, kind: k, hooks: [\"{name}\"]}}]");
-        let c = Config::load_str(&yaml, "hooks.yaml", &|_| None).unwrap();
+        let c = Config::load_str(&yaml, "hooks.yaml", &EmptyEnv).unwrap();
         let h = c.plugins[0].hooks[0];
         assert_eq!(h.as_str(), name);
         assert!(h.is_cpex_only());
     }
     let yaml = "plugins: [{name: P, kind: k, hooks: [\"cmf.llm_inputs\"]}]";
-    let e = Config::load_str(yaml, "hooks.yaml", &|_| None)
+    let e = Config::load_str(yaml, "hooks.yaml", &EmptyEnv)
         .unwrap_err()
         .to_string();
     assert!(
@@ -112,7 +112,7 @@ plugins:
     reg.register(&["identity"], |c| {
         Ok(std::sync::Arc::new(IdentityPlugin(c)))
     });
-    let config = Config::load_str(yaml, "cpex.yaml", &|_| None).unwrap();
+    let config = Config::load_str(yaml, "cpex.yaml", &EmptyEnv).unwrap();
     PluginManager::new(config, &reg).unwrap()
 }
 
