@@ -12,6 +12,8 @@
 //! - `payloads`: one struct per 1.0.0 hook payload, [`HookPayload`] (enum over all hooks).
 //! - `payloads_cpex`: the payloads of cpex's hooks ([`IdentityPayload`], [`DelegationPayload`],
 //!   [`MessagePayload`], their results, [`SecretStr`]).
+//! - `modified`: [`ModifiedPayload`], what a plugin may return (inputs and results are separate
+//!   types, so a result cannot be passed as a hook input).
 //! - `result`: [`PluginResult`] (6 keys of 1.0.0 + 3 of 1.1.0), [`ExecutionRecord`], [`PluginViolation`].
 //! - `context`: [`GlobalContext`], [`PluginContext`], [`UserContext`].
 //! - `error`: [`PluginErrorModel`] (wire), [`PluginError`] (typed), [`PayloadError`].
@@ -31,6 +33,7 @@ pub mod context;
 pub mod error;
 pub mod hooks;
 pub mod manager;
+pub mod modified;
 pub mod payloads;
 pub mod payloads_cpex;
 pub mod plugin;
@@ -57,6 +60,7 @@ pub use error::{
 };
 pub use hooks::{HookType, UnknownHookError};
 pub use manager::{context_key, HookOutcome, PluginContextTable, PluginManager, MAX_PAYLOAD_CHARS};
+pub use modified::ModifiedPayload;
 pub use payloads::{
     AgentPostInvokePayload, AgentPreInvokePayload, HookPayload, HttpAuthCheckPermissionPayload,
     HttpAuthCheckPermissionResultPayload, HttpAuthResolveUserPayload, HttpHeaderPayload,

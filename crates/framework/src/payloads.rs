@@ -10,9 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::payloads_cpex::{
-    DelegationPayload, DelegationResult, IdentityPayload, IdentityResult, MessagePayload,
-};
+use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
 use crate::serde_util::{some_empty_map, strip_top_level_nulls};
 use crate::{HookType, JsonMap, PayloadError};
 
@@ -169,10 +167,10 @@ pub struct HttpAuthCheckPermissionResultPayload {
     pub reason: Option<String>,
 }
 
-/// A payload of any hook: one variant per hook input (23), plus the "cross-type"
-/// `modified_payload` types that the four `http_*` hooks and cpex's `identity_resolve` and
-/// `token_delegate` return. Those six appear only in `PluginResult::modified_payload`, never as a
-/// hook input. The nine message hooks share [`MessagePayload`], which is also their result type.
+/// The input payload of a hook: one variant per hook (23). The nine message hooks share
+/// [`MessagePayload`], which is also their result type. What a plugin returns is a
+/// [`crate::ModifiedPayload`]: the six result-only forms of the cross-typed hooks live there, so
+/// they cannot be passed to a hook as its input.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum HookPayload {
@@ -188,14 +186,6 @@ pub enum HookPayload {
     HttpPostRequest(HttpPostRequestPayload),
     HttpAuthResolveUser(HttpAuthResolveUserPayload),
     HttpAuthCheckPermission(HttpAuthCheckPermissionPayload),
-    /// Result of `http_pre_request`: the headers to use.
-    HttpPreRequestHeaders(HttpHeaderPayload),
-    /// Result of `http_post_request`: the headers to use.
-    HttpPostRequestHeaders(HttpHeaderPayload),
-    /// Result of `http_auth_resolve_user`: the resolved user as a free-form object.
-    ResolvedUser(JsonMap),
-    /// Result of `http_auth_check_permission`.
-    PermissionDecision(HttpAuthCheckPermissionResultPayload),
     IdentityResolve(IdentityPayload),
     TokenDelegate(DelegationPayload),
     Evaluate(MessagePayload),
@@ -207,10 +197,6 @@ pub enum HookPayload {
     CmfResourcePostFetch(MessagePayload),
     CmfPromptPreFetch(MessagePayload),
     CmfPromptPostFetch(MessagePayload),
-    /// Result of `identity_resolve`.
-    IdentityResult(IdentityResult),
-    /// Result of `token_delegate`.
-    DelegationResult(DelegationResult),
 }
 
 /// Required-but-nullable fields that a request must always carry (docs/decisions.md #19).
@@ -242,7 +228,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 impl HookPayload {
-    /// The hook this payload belongs to (for the result-only variants: the hook that returns them).
+    /// The hook this payload is the input of.
     pub fn hook_type(&self) -> HookType {
         match self {
             HookPayload::PromptPreFetch(_) => HookType::PromptPreFetch,
@@ -253,24 +239,12 @@ impl HookPayload {
             HookPayload::ResourcePostFetch(_) => HookType::ResourcePostFetch,
             HookPayload::AgentPreInvoke(_) => HookType::AgentPreInvoke,
             HookPayload::AgentPostInvoke(_) => HookType::AgentPostInvoke,
-            HookPayload::HttpPreRequest(_) | HookPayload::HttpPreRequestHeaders(_) => {
-                HookType::HttpPreRequest
-            }
-            HookPayload::HttpPostRequest(_) | HookPayload::HttpPostRequestHeaders(_) => {
-                HookType::HttpPostRequest
-            }
-            HookPayload::HttpAuthResolveUser(_) | HookPayload::ResolvedUser(_) => {
-                HookType::HttpAuthResolveUser
-            }
-            HookPayload::HttpAuthCheckPermission(_) | HookPayload::PermissionDecision(_) => {
-                HookType::HttpAuthCheckPermission
-            }
-            HookPayload::IdentityResolve(_) | HookPayload::IdentityResult(_) => {
-                HookType::IdentityResolve
-            }
-            HookPayload::TokenDelegate(_) | HookPayload::DelegationResult(_) => {
-                HookType::TokenDelegate
-            }
+            HookPayload::HttpPreRequest(_) => HookType::HttpPreRequest,
+            HookPayload::HttpPostRequest(_) => HookType::HttpPostRequest,
+            HookPayload::HttpAuthResolveUser(_) => HookType::HttpAuthResolveUser,
+            HookPayload::HttpAuthCheckPermission(_) => HookType::HttpAuthCheckPermission,
+            HookPayload::IdentityResolve(_) => HookType::IdentityResolve,
+            HookPayload::TokenDelegate(_) => HookType::TokenDelegate,
             HookPayload::Evaluate(_) => HookType::Evaluate,
             HookPayload::CmfToolPreInvoke(_) => HookType::CmfToolPreInvoke,
             HookPayload::CmfToolPostInvoke(_) => HookType::CmfToolPostInvoke,
@@ -316,19 +290,6 @@ impl HookPayload {
         }
     }
 
-    /// True for the four result-only variants (never a valid hook input).
-    pub fn is_result_only(&self) -> bool {
-        matches!(
-            self,
-            HookPayload::HttpPreRequestHeaders(_)
-                | HookPayload::HttpPostRequestHeaders(_)
-                | HookPayload::ResolvedUser(_)
-                | HookPayload::PermissionDecision(_)
-                | HookPayload::IdentityResult(_)
-                | HookPayload::DelegationResult(_)
-        )
-    }
-
     /// Decode a hook's input payload.
     pub fn from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
         Self::decode_input(hook, v)
@@ -341,7 +302,7 @@ impl HookPayload {
         Self::decode_input(hook, text)
     }
 
-    fn decode_input(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
+    pub(crate) fn decode_input(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
         Ok(match hook {
             HookType::PromptPreFetch => Self::PromptPreFetch(decode("PromptPrehookPayload", v)?),
             HookType::PromptPostFetch => Self::PromptPostFetch(decode("PromptPosthookPayload", v)?),
@@ -379,26 +340,6 @@ impl HookPayload {
         })
     }
 
-    /// Decode a `modified_payload` of a `hook` result: the hook's payload type, except the cross-type
-    /// `http_*` results (headers, a user object, a permission decision).
-    pub fn result_from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
-        Ok(match hook {
-            HookType::HttpPreRequest => {
-                Self::HttpPreRequestHeaders(decode("HttpHeaderPayload", v)?)
-            }
-            HookType::HttpPostRequest => {
-                Self::HttpPostRequestHeaders(decode("HttpHeaderPayload", v)?)
-            }
-            HookType::HttpAuthResolveUser => Self::ResolvedUser(decode("dict", v)?),
-            HookType::HttpAuthCheckPermission => {
-                Self::PermissionDecision(decode("HttpAuthCheckPermissionResultPayload", v)?)
-            }
-            HookType::IdentityResolve => Self::IdentityResult(decode("IdentityResult", v)?),
-            HookType::TokenDelegate => Self::DelegationResult(decode("DelegationResult", v)?),
-            _ => Self::from_json(hook, v)?,
-        })
-    }
-
     /// The response form: every model field present, `None` as `null` (what the Python server sends).
     pub fn to_json(&self) -> Value {
         // These types contain only strings, numbers, maps and `Value`s: serialization cannot fail.
@@ -409,9 +350,7 @@ impl HookPayload {
     /// `result`/`content`/`messages` are always sent, nulls inside free-form values are kept.
     pub fn to_request_json(&self) -> Value {
         let mut v = self.to_json();
-        if !matches!(self, HookPayload::ResolvedUser(_)) {
-            strip_top_level_nulls(&mut v, ALWAYS_SENT);
-        }
+        strip_top_level_nulls(&mut v, ALWAYS_SENT);
         v
     }
 
@@ -435,6 +374,10 @@ macro_rules! from_payload {
     ($($ty:ty => $variant:ident),* $(,)?) => {
         $(impl From<$ty> for HookPayload {
             fn from(p: $ty) -> Self { HookPayload::$variant(p) }
+        }
+        /// So `PluginResult::modified(payload)` takes the hook's own payload type.
+        impl From<$ty> for crate::ModifiedPayload {
+            fn from(p: $ty) -> Self { crate::ModifiedPayload::Payload(HookPayload::$variant(p)) }
         })*
     };
 }
@@ -452,11 +395,8 @@ from_payload!(
     HttpPostRequestPayload => HttpPostRequest,
     HttpAuthResolveUserPayload => HttpAuthResolveUser,
     HttpAuthCheckPermissionPayload => HttpAuthCheckPermission,
-    HttpAuthCheckPermissionResultPayload => PermissionDecision,
     IdentityPayload => IdentityResolve,
     DelegationPayload => TokenDelegate,
-    IdentityResult => IdentityResult,
-    DelegationResult => DelegationResult,
 );
 
 /// Serializes as [`HookPayload::to_json`] (the bare payload object, explicit nulls), straight
@@ -476,15 +416,8 @@ impl Serialize for HookPayload {
             HookPayload::HttpPostRequest(p) => p.serialize(s),
             HookPayload::HttpAuthResolveUser(p) => p.serialize(s),
             HookPayload::HttpAuthCheckPermission(p) => p.serialize(s),
-            HookPayload::HttpPreRequestHeaders(p) | HookPayload::HttpPostRequestHeaders(p) => {
-                p.serialize(s)
-            }
-            HookPayload::ResolvedUser(p) => p.serialize(s),
-            HookPayload::PermissionDecision(p) => p.serialize(s),
             HookPayload::IdentityResolve(p) => p.serialize(s),
             HookPayload::TokenDelegate(p) => p.serialize(s),
-            HookPayload::IdentityResult(p) => p.serialize(s),
-            HookPayload::DelegationResult(p) => p.serialize(s),
             HookPayload::Evaluate(p)
             | HookPayload::CmfToolPreInvoke(p)
             | HookPayload::CmfToolPostInvoke(p)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::payloads::*;
 use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
-use crate::{HookPayload, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult};
+use crate::{HookPayload, PluginConfig, PluginContext, PluginError, PluginResult};
 
 /// A plugin. Implement `config()` and the hook methods you need; every other hook passes through.
 /// The manager calls `invoke`, whose default dispatches to the per-hook method matching the payload.
@@ -62,11 +62,6 @@ pub trait Plugin: Send + Sync + 'static {
             HookPayload::CmfResourcePostFetch(p) => self.cmf_resource_post_fetch(p, ctx).await,
             HookPayload::CmfPromptPreFetch(p) => self.cmf_prompt_pre_fetch(p, ctx).await,
             HookPayload::CmfPromptPostFetch(p) => self.cmf_prompt_post_fetch(p, ctx).await,
-            other => Err(PluginError::new(
-                PluginErrorKind::InvalidPayload,
-                self.config().name.clone(),
-                format!("a {} result payload is not a hook input", other.hook_type()),
-            )),
         }
     }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::serde_util::{null_as_default, null_as_true, some_empty_map};
-use crate::{HookPayload, HookType, JsonMap, PayloadError};
+use crate::{HookType, JsonMap, ModifiedPayload, PayloadError};
 
 /// Why a plugin blocked. `plugin_name` is kept in memory (the manager fills it in) and never serialized,
 /// exactly like the Python private attribute.
@@ -71,7 +71,8 @@ impl PluginViolation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginResult {
     pub continue_processing: bool,
-    pub modified_payload: Option<HookPayload>,
+    /// What the plugin changed: the hook's own payload type, or a cross-typed hook's result.
+    pub modified_payload: Option<ModifiedPayload>,
     pub violation: Option<PluginViolation>,
     /// `None` is legal and is what Python sends on an enforce block from a single-plugin call.
     pub metadata: Option<JsonMap>,
@@ -203,7 +204,7 @@ impl PluginResult {
     }
 
     /// Continue with a modified payload.
-    pub fn modified(payload: impl Into<HookPayload>) -> Self {
+    pub fn modified(payload: impl Into<ModifiedPayload>) -> Self {
         PluginResult {
             modified_payload: Some(payload.into()),
             ..Self::pass()
@@ -240,7 +241,7 @@ impl PluginResult {
             serde_json::from_value(v).map_err(|e| PayloadError::new("PluginResult", e))?;
         let modified_payload = match raw.modified_payload {
             None | Some(Value::Null) => None,
-            Some(p) => Some(HookPayload::result_from_json(hook, p).map_err(|e| {
+            Some(p) => Some(ModifiedPayload::from_json(hook, p).map_err(|e| {
                 PayloadError::new("PluginResult", format!("modified_payload: {e}"))
             })?),
         };

@@ -105,7 +105,8 @@ fn tool_pre() -> HookPayload {
 
 fn trail(r: &PluginResult) -> Option<String> {
     match &r.modified_payload {
-        Some(HookPayload::ToolPreInvoke(p)) => p.args.as_ref().unwrap()["trail"]
+        Some(ModifiedPayload::Payload(HookPayload::ToolPreInvoke(p))) => p.args.as_ref().unwrap()
+            ["trail"]
             .as_str()
             .map(str::to_owned),
         None => None,

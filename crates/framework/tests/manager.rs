@@ -118,7 +118,7 @@ impl Plugin for TestPlugin {
         let n = h.len();
         h.insert(format!("x-{}", self.cfg.name.to_lowercase()), n.to_string());
         Ok(PluginResult {
-            modified_payload: Some(HookPayload::HttpPreRequestHeaders(h)),
+            modified_payload: Some(ModifiedPayload::HttpPreRequestHeaders(h)),
             ..PluginResult::pass()
         })
     }
@@ -178,7 +178,8 @@ fn tool_pre(name: &str) -> HookPayload {
 
 fn trail(r: &PluginResult) -> String {
     match &r.modified_payload {
-        Some(HookPayload::ToolPreInvoke(p)) => p.args.as_ref().unwrap()["trail"]
+        Some(ModifiedPayload::Payload(HookPayload::ToolPreInvoke(p))) => p.args.as_ref().unwrap()
+            ["trail"]
             .as_str()
             .unwrap()
             .to_owned(),
@@ -478,13 +479,17 @@ plugins:
         .await
         .unwrap();
     match post.result.modified_payload {
-        Some(HookPayload::ToolPostInvoke(p)) => assert_eq!(p.result, "remembered"),
+        Some(ModifiedPayload::Payload(HookPayload::ToolPostInvoke(p))) => {
+            assert_eq!(p.result, "remembered")
+        }
         other => panic!("{other:?}"),
     }
     // Without the table, the state is gone.
     let fresh = m.invoke_hook(post_payload, &mut g, None).await.unwrap();
     match fresh.result.modified_payload {
-        Some(HookPayload::ToolPostInvoke(p)) => assert_eq!(p.result, Value::Null),
+        Some(ModifiedPayload::Payload(HookPayload::ToolPostInvoke(p))) => {
+            assert_eq!(p.result, Value::Null)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -812,7 +817,7 @@ impl Plugin for Decider {
             .as_ref()
             .is_some_and(|c| c.contains_key("grant"));
         Ok(PluginResult {
-            modified_payload: Some(HookPayload::PermissionDecision(
+            modified_payload: Some(ModifiedPayload::PermissionDecision(
                 HttpAuthCheckPermissionResultPayload {
                     granted,
                     reason: Some(self.0.name.clone()),

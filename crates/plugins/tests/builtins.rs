@@ -63,7 +63,7 @@ fn prompt_pre(args: &[(&str, &str)]) -> PromptPrehookPayload {
 fn out(r: &PluginResult) -> Value {
     r.modified_payload
         .as_ref()
-        .map_or(Value::Null, HookPayload::to_json)
+        .map_or(Value::Null, plugwire_framework::ModifiedPayload::to_json)
 }
 
 // ---------------------------------------------------------------- SearchReplacePlugin

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plugwire_framework::{
-    Config, GlobalContext, HookPayload, Plugin, PluginConfig, PluginContext, PluginError,
-    PluginManager, PluginResult, ToolPostInvokePayload, ToolPreInvokePayload,
+    Config, GlobalContext, HookPayload, ModifiedPayload, Plugin, PluginConfig, PluginContext,
+    PluginError, PluginManager, PluginResult, ToolPostInvokePayload, ToolPreInvokePayload,
 };
 use plugwire_plugins::cpex::{OUTPUT_LENGTH_GUARD_KINDS, PII_KINDS, URL_REPUTATION_KINDS};
 use serde_json::{json, Value};
@@ -65,7 +65,7 @@ fn tool_post(result: Value) -> ToolPostInvokePayload {
 fn out(r: &PluginResult) -> Value {
     r.modified_payload
         .as_ref()
-        .map_or(Value::Null, HookPayload::to_json)
+        .map_or(Value::Null, ModifiedPayload::to_json)
 }
 
 #[tokio::test]

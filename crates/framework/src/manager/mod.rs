@@ -412,13 +412,6 @@ impl PluginManager {
                 contexts: PluginContextTable::new(),
             });
         };
-        if payload.is_result_only() {
-            return Err(PluginError::new(
-                PluginErrorKind::InvalidPayload,
-                "",
-                format!("a {hook} result payload is not a hook input"),
-            ));
-        }
         call::check_payload_size(&payload)?;
         match self.compat {
             Compat::V1_0 => self.chain_1_0(entries, payload, global, contexts).await,
