@@ -27,7 +27,9 @@ fn some_empty_args() -> Option<PromptArgs> {
 /// `prompt_pre_fetch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptPrehookPayload {
+    /// The prompt (template) name; what `conditions.prompts` matches.
     pub prompt_id: String,
+    /// The prompt arguments a plugin may rewrite; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_args")]
     pub args: Option<PromptArgs>,
 }
@@ -35,7 +37,9 @@ pub struct PromptPrehookPayload {
 /// `prompt_post_fetch`. `result` is required but may be null; a missing one decodes as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptPosthookPayload {
+    /// The prompt (template) name; what `conditions.prompts` matches.
     pub prompt_id: String,
+    /// The rendered prompt (`PromptResult`), kept as JSON.
     #[serde(default)]
     pub result: Value,
 }
@@ -43,9 +47,12 @@ pub struct PromptPosthookPayload {
 /// `tool_pre_invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolPreInvokePayload {
+    /// The tool name; what `conditions.tools` matches.
     pub name: String,
+    /// The tool arguments a plugin may rewrite; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_map")]
     pub args: Option<JsonMap>,
+    /// Headers that will go to the tool's server, when the gateway passes them.
     #[serde(default)]
     pub headers: Option<HttpHeaderPayload>,
 }
@@ -53,7 +60,9 @@ pub struct ToolPreInvokePayload {
 /// `tool_post_invoke`. `result` is required but may be null; a missing one decodes as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolPostInvokePayload {
+    /// The tool name; what `conditions.tools` matches.
     pub name: String,
+    /// The tool's answer, kept as JSON (any shape).
     #[serde(default)]
     pub result: Value,
 }
@@ -61,7 +70,9 @@ pub struct ToolPostInvokePayload {
 /// `resource_pre_fetch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourcePreFetchPayload {
+    /// The resource URI; what `conditions.resources` matches.
     pub uri: String,
+    /// Request metadata; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_map")]
     pub metadata: Option<JsonMap>,
 }
@@ -69,7 +80,9 @@ pub struct ResourcePreFetchPayload {
 /// `resource_post_fetch`. `content` is required but may be null; a missing one decodes as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourcePostFetchPayload {
+    /// The resource URI; what `conditions.resources` matches.
     pub uri: String,
+    /// The fetched content (`ResourceContent`), kept as JSON.
     #[serde(default)]
     pub content: Value,
 }
@@ -77,16 +90,23 @@ pub struct ResourcePostFetchPayload {
 /// `agent_pre_invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentPreInvokePayload {
+    /// The agent; what `conditions.agents` matches.
     pub agent_id: String,
+    /// The conversation, kept as JSON messages.
     pub messages: Vec<Value>,
+    /// Tools the agent may use.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Headers that will go to the agent.
     #[serde(default)]
     pub headers: Option<HttpHeaderPayload>,
+    /// Model override.
     #[serde(default)]
     pub model: Option<String>,
+    /// System prompt override.
     #[serde(default)]
     pub system_prompt: Option<String>,
+    /// Model parameters; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_map")]
     pub parameters: Option<JsonMap>,
 }
@@ -94,8 +114,11 @@ pub struct AgentPreInvokePayload {
 /// `agent_post_invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentPostInvokePayload {
+    /// The agent; what `conditions.agents` matches.
     pub agent_id: String,
+    /// The conversation, kept as JSON messages.
     pub messages: Vec<Value>,
+    /// Tool calls the agent made.
     #[serde(default)]
     pub tool_calls: Option<Vec<JsonMap>>,
 }
@@ -103,27 +126,39 @@ pub struct AgentPostInvokePayload {
 /// `http_pre_request`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpPreRequestPayload {
+    /// Request path.
     pub path: String,
+    /// HTTP method.
     pub method: String,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
+    /// Request headers, in their order.
     pub headers: HttpHeaderPayload,
 }
 
 /// `http_post_request`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpPostRequestPayload {
+    /// Request path.
     pub path: String,
+    /// HTTP method.
     pub method: String,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
+    /// Request headers, in their order.
     pub headers: HttpHeaderPayload,
+    /// Headers of the gateway's answer.
     #[serde(default)]
     pub response_headers: Option<HttpHeaderPayload>,
+    /// Status code of the gateway's answer.
     #[serde(default)]
     pub status_code: Option<i64>,
 }
@@ -131,11 +166,15 @@ pub struct HttpPostRequestPayload {
 /// `http_auth_resolve_user`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpAuthResolveUserPayload {
+    /// Credentials the gateway extracted (free-form).
     #[serde(default)]
     pub credentials: Option<JsonMap>,
+    /// Request headers, in their order.
     pub headers: HttpHeaderPayload,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
 }
@@ -143,18 +182,26 @@ pub struct HttpAuthResolveUserPayload {
 /// `http_auth_check_permission`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpAuthCheckPermissionPayload {
+    /// Who asks.
     pub user_email: String,
+    /// The permission asked for (e.g. `tools.invoke`).
     pub permission: String,
+    /// Kind of resource the permission is about.
     #[serde(default)]
     pub resource_type: Option<String>,
+    /// Team scope of the request.
     #[serde(default)]
     pub team_id: Option<String>,
+    /// Whether the gateway already knows the user as an admin.
     #[serde(default, deserialize_with = "crate::serde_util::null_as_default")]
     pub is_admin: bool,
+    /// How the user authenticated.
     #[serde(default)]
     pub auth_method: Option<String>,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// The client's User-Agent.
     #[serde(default)]
     pub user_agent: Option<String>,
 }
@@ -162,7 +209,9 @@ pub struct HttpAuthCheckPermissionPayload {
 /// The `modified_payload` type of `http_auth_check_permission` results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpAuthCheckPermissionResultPayload {
+    /// The decision.
     pub granted: bool,
+    /// Why, for logs.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -174,28 +223,51 @@ pub struct HttpAuthCheckPermissionResultPayload {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum HookPayload {
+    /// `prompt_pre_fetch`: before a prompt template is rendered.
     PromptPreFetch(PromptPrehookPayload),
+    /// `prompt_post_fetch`: after a prompt is rendered.
     PromptPostFetch(PromptPosthookPayload),
+    /// `tool_pre_invoke`: before a tool is called.
     ToolPreInvoke(ToolPreInvokePayload),
+    /// `tool_post_invoke`: after a tool answered.
     ToolPostInvoke(ToolPostInvokePayload),
+    /// `resource_pre_fetch`: before a resource is fetched.
     ResourcePreFetch(ResourcePreFetchPayload),
+    /// `resource_post_fetch`: after a resource was fetched.
     ResourcePostFetch(ResourcePostFetchPayload),
+    /// `agent_pre_invoke`: before an agent is called.
     AgentPreInvoke(AgentPreInvokePayload),
+    /// `agent_post_invoke`: after an agent answered.
     AgentPostInvoke(AgentPostInvokePayload),
+    /// `http_pre_request`: an incoming HTTP request, before authentication.
     HttpPreRequest(HttpPreRequestPayload),
+    /// `http_post_request`: after the gateway answered an HTTP request.
     HttpPostRequest(HttpPostRequestPayload),
+    /// `http_auth_resolve_user`: custom authentication.
     HttpAuthResolveUser(HttpAuthResolveUserPayload),
+    /// `http_auth_check_permission`: custom authorization.
     HttpAuthCheckPermission(HttpAuthCheckPermissionPayload),
+    /// cpex `identity_resolve`: who the caller is.
     IdentityResolve(IdentityPayload),
+    /// cpex `token_delegate`: a token for a downstream call.
     TokenDelegate(DelegationPayload),
+    /// cpex `evaluate`: generic message evaluation.
     Evaluate(MessagePayload),
+    /// cpex `cmf.tool_pre_invoke`.
     CmfToolPreInvoke(MessagePayload),
+    /// cpex `cmf.tool_post_invoke`.
     CmfToolPostInvoke(MessagePayload),
+    /// cpex `cmf.llm_input`.
     CmfLlmInput(MessagePayload),
+    /// cpex `cmf.llm_output`.
     CmfLlmOutput(MessagePayload),
+    /// cpex `cmf.resource_pre_fetch`.
     CmfResourcePreFetch(MessagePayload),
+    /// cpex `cmf.resource_post_fetch`.
     CmfResourcePostFetch(MessagePayload),
+    /// cpex `cmf.prompt_pre_fetch`.
     CmfPromptPreFetch(MessagePayload),
+    /// cpex `cmf.prompt_post_fetch`.
     CmfPromptPostFetch(MessagePayload),
 }
 

@@ -65,6 +65,7 @@ pub trait Plugin: Send + Sync + 'static {
         }
     }
 
+    /// `prompt_pre_fetch`: rewrite the arguments or block before a prompt is rendered.
     async fn prompt_pre_fetch(
         &self,
         _payload: PromptPrehookPayload,
@@ -73,6 +74,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `prompt_post_fetch`: inspect or rewrite a rendered prompt.
     async fn prompt_post_fetch(
         &self,
         _payload: PromptPosthookPayload,
@@ -81,6 +83,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `tool_pre_invoke`: rewrite the arguments or block before a tool runs.
     async fn tool_pre_invoke(
         &self,
         _payload: ToolPreInvokePayload,
@@ -89,6 +92,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `tool_post_invoke`: inspect or rewrite a tool's answer.
     async fn tool_post_invoke(
         &self,
         _payload: ToolPostInvokePayload,
@@ -97,6 +101,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `resource_pre_fetch`: rewrite the URI or block before a fetch.
     async fn resource_pre_fetch(
         &self,
         _payload: ResourcePreFetchPayload,
@@ -105,6 +110,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `resource_post_fetch`: inspect or rewrite fetched content.
     async fn resource_post_fetch(
         &self,
         _payload: ResourcePostFetchPayload,
@@ -113,6 +119,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `agent_pre_invoke`: rewrite or block an agent call.
     async fn agent_pre_invoke(
         &self,
         _payload: AgentPreInvokePayload,
@@ -121,6 +128,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `agent_post_invoke`: inspect or rewrite an agent's answer.
     async fn agent_post_invoke(
         &self,
         _payload: AgentPostInvokePayload,
@@ -129,6 +137,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_pre_request`: return the headers to use (`ModifiedPayload::HttpPreRequestHeaders`).
     async fn http_pre_request(
         &self,
         _payload: HttpPreRequestPayload,
@@ -137,6 +146,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_post_request`: return the headers to use (`ModifiedPayload::HttpPostRequestHeaders`).
     async fn http_post_request(
         &self,
         _payload: HttpPostRequestPayload,
@@ -145,6 +155,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_auth_resolve_user`: return the user (`ModifiedPayload::ResolvedUser`) or pass.
     async fn http_auth_resolve_user(
         &self,
         _payload: HttpAuthResolveUserPayload,
@@ -153,6 +164,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_auth_check_permission`: return a decision (`ModifiedPayload::PermissionDecision`) or pass.
     async fn http_auth_check_permission(
         &self,
         _payload: HttpAuthCheckPermissionPayload,
@@ -284,6 +296,7 @@ impl fmt::Debug for PluginRegistry {
 }
 
 impl PluginRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -299,6 +312,7 @@ impl PluginRegistry {
         }
     }
 
+    /// Whether `kind` is registered.
     pub fn contains(&self, kind: &str) -> bool {
         self.ctors.contains_key(kind)
     }
