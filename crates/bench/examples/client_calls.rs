@@ -33,8 +33,11 @@ fn server_thread(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let config =
-            Config::load_str(plugwire_bench::suite::SERVER_YAML, "server.yaml", &|_| None)?;
+        let config = Config::load_str(
+            plugwire_bench::suite::SERVER_YAML,
+            "server.yaml",
+            &plugwire_framework::EmptyEnv,
+        )?;
         let mut manager = PluginManager::new(config, &plugwire_plugins::builtin_registry())?;
         manager.initialize().await?;
         let app = Arc::new(App {

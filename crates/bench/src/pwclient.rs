@@ -38,8 +38,8 @@ fn err(what: &str, e: impl std::fmt::Display) -> BenchError {
 impl Gateway {
     /// Loads `gateway_yaml` and initializes (MCP handshake, remote config) every plugin.
     pub async fn connect(gateway_yaml: &Path) -> Result<Self> {
-        let config =
-            Config::load(gateway_yaml, &|k| std::env::var(k).ok()).map_err(|e| err("config", e))?;
+        let config = Config::load(gateway_yaml, &plugwire_framework::ProcessEnv)
+            .map_err(|e| err("config", e))?;
         let stats = ConnectionStats::new();
         let mut registry = PluginRegistry::new();
         plugwire_client::register_external_with(

@@ -17,7 +17,7 @@ use plugwire_server::{
 
 /// `plugwire serve`'s backend over the benchmark's server config, initialized.
 async fn bench_backend() -> Arc<dyn plugwire_server::Backend> {
-    let no_env = |_: &str| None;
+    let no_env = plugwire_framework::EmptyEnv;
     let config = Config::load_str(suite::SERVER_YAML, "bench server.yaml", &no_env).unwrap();
     let registry = plugwire_plugins::builtin_registry();
     let manager = initialize_manager(build_manager(config, &registry, &no_env).unwrap())

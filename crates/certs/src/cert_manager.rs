@@ -43,19 +43,29 @@ pub enum CertManagerError {
     /// A Kubernetes object name or namespace that the API server would refuse.
     #[error("{option} {value:?} is not a valid Kubernetes name: {reason}")]
     InvalidName {
+        /// The option at fault.
         option: &'static str,
+        /// Its value.
         value: String,
+        /// Why the API server would refuse it.
         reason: &'static str,
     },
     /// A plugin name that cannot become a certificate (see `plugwire certs plugin`).
     #[error("plugin {name:?}: {source}")]
     Plugin {
+        /// The plugin.
         name: String,
+        /// Why its name cannot be used.
         source: Box<crate::error::CertsError>,
     },
     /// Lifetime and renewal window that cert-manager would refuse or never renew.
     #[error("--renew-days {renew} must be at least 1 and smaller than --days {days}")]
-    Window { days: u32, renew: u32 },
+    Window {
+        /// `--days`.
+        days: u32,
+        /// `--renew-days`.
+        renew: u32,
+    },
     /// A gateway URI SAN without a scheme.
     #[error("--gateway-uri {0:?} is not a URI: expected scheme:rest, e.g. spiffe://cluster.local/ns/mcp/sa/gateway")]
     InvalidUri(String),

@@ -11,54 +11,94 @@ pub enum CertsError {
     #[error(
         "invalid plugin name {name:?}: {reason}; use letters, digits, '_', '-' and '.' (not first), e.g. my-plugin"
     )]
-    InvalidPluginName { name: String, reason: &'static str },
+    InvalidPluginName {
+        /// The name as given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
 
     /// A `--san` value that is neither `DNS:<name>` nor `IP:<address>`.
     #[error("invalid --san {value:?}: {reason}; use DNS:host.example or IP:127.0.0.1")]
-    InvalidSan { value: String, reason: String },
+    InvalidSan {
+        /// The value as given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
 
     /// `--days` out of range.
     #[error("invalid validity of {days} days: use 1..=36500")]
-    InvalidDays { days: u32 },
+    InvalidDays {
+        /// The value given.
+        days: u32,
+    },
 
     /// An explicitly given plugin config file does not exist.
     #[error("plugin config {path} does not exist (given with --config / MCP_PLUGIN_CONFIG); fix the path, or leave it unset to use plugins/external/config.yaml")]
-    ConfigMissing { path: PathBuf },
+    ConfigMissing {
+        /// The file.
+        path: PathBuf,
+    },
 
     /// The plugin config file exists but cannot be read.
     #[error("cannot read plugin config {path}: {source}")]
     ConfigRead {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 
     /// The plugin config is not YAML, or not the shape of a plugins config.
     #[error("plugin config {path}: {message}")]
-    ConfigInvalid { path: PathBuf, message: String },
+    ConfigInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 
     /// An existing identity is incomplete (e.g. a key without its certificate).
     #[error("{what} in {dir} is incomplete: {present} exists but {missing} is missing; restore it, or replace the identity with --force ({hint})")]
     Incomplete {
+        /// Which identity.
         what: String,
+        /// Its directory.
         dir: PathBuf,
+        /// The file that exists.
         present: String,
+        /// The file that is missing.
         missing: String,
+        /// The command that replaces it.
         hint: String,
     },
 
     /// The CA key on disk does not belong to the CA certificate on disk.
     #[error("CA key {key} does not match CA certificate {cert}; restore the matching pair, or create a new CA with `plugwire certs ca --force` (then re-issue every certificate with `plugwire certs all --force`)")]
-    CaKeyMismatch { key: PathBuf, cert: PathBuf },
+    CaKeyMismatch {
+        /// The CA key file.
+        key: PathBuf,
+        /// The CA certificate file.
+        cert: PathBuf,
+    },
 
     /// A PEM file that could not be parsed.
     #[error("cannot parse {path}: {reason}")]
-    Parse { path: PathBuf, reason: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
 
     /// Reading an existing file failed.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -66,7 +106,9 @@ pub enum CertsError {
     /// Creating a directory or writing a file failed (nothing of that identity was left behind).
     #[error("cannot write {path}: {source}; check that the directory is writable or choose another with --dir / MCP_CERT_DIR")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -74,11 +116,19 @@ pub enum CertsError {
     /// A file that did not exist when the command started appeared before it was written
     /// (another `plugwire certs` running at the same time); it was left alone.
     #[error("{path} appeared while it was being created (is another `plugwire certs` running?); it was not overwritten and nothing of this identity was written: run the command again")]
-    Appeared { path: PathBuf },
+    Appeared {
+        /// The file.
+        path: PathBuf,
+    },
 
     /// Key generation or signing failed inside the crypto library.
     #[error("{what}: {reason}")]
-    Crypto { what: String, reason: String },
+    Crypto {
+        /// Which identity.
+        what: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 /// Shorthand used throughout the crate.

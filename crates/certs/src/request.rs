@@ -122,32 +122,55 @@ pub enum Outcome {
 #[non_exhaustive]
 pub enum Event<'a> {
     /// The CA is missing and is created first although only leaves were asked for.
-    CaMissing { ca_dir: &'a Path },
+    CaMissing {
+        /// Where the CA is created.
+        ca_dir: &'a Path,
+    },
     /// Key generation begins (`count` keys in parallel).
-    KeygenStarted { count: usize, key_type: KeyType },
+    KeygenStarted {
+        /// How many keys.
+        count: usize,
+        /// Their algorithm.
+        key_type: KeyType,
+    },
     /// One key is ready.
     KeyReady {
+        /// The identity.
         identity: &'a Identity,
+        /// Keys ready so far.
         done: usize,
+        /// Keys in all.
         total: usize,
     },
     /// An identity was written (created or replaced).
     Written {
+        /// The identity.
         identity: &'a Identity,
+        /// Its files.
         paths: &'a IdentityPaths,
+        /// Created or replaced.
         outcome: Outcome,
     },
     /// An identity exists and was left alone.
     Exists {
+        /// The identity.
         identity: &'a Identity,
+        /// Its files.
         paths: &'a IdentityPaths,
+        /// The command that would replace it.
         hint: &'a str,
     },
     /// A derived file of an existing identity was missing and was added (`ca.crt` copy,
     /// `client.pem`); nothing existing was changed.
-    Completed { path: &'a Path },
+    Completed {
+        /// The file added.
+        path: &'a Path,
+    },
     /// Something the user should know that is not an error.
-    Warning { message: &'a str },
+    Warning {
+        /// What to tell the user.
+        message: &'a str,
+    },
 }
 
 /// Receives [`Event`]s; called from key-generation threads, hence `Sync`.

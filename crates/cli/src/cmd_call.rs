@@ -108,12 +108,11 @@ async fn prepare(args: &Args, env: Arc<dyn Env + Send + Sync>) -> Result<Prepare
         return Err("--timeout must be a positive number of seconds".into());
     }
 
-    let env_var = |name: &str| env.var(name);
-    let path = resolve_config_path(args.config.as_deref(), ConfigSide::Gateway, &env_var);
-    let config = Config::load(&path, &env_var).map_err(|e| e.to_string())?;
+    let path = resolve_config_path(args.config.as_deref(), ConfigSide::Gateway, &*env);
+    let config = Config::load(&path, &*env).map_err(|e| e.to_string())?;
     let timeout = config
         .plugin_settings
-        .effective_timeout(&env_var)
+        .effective_timeout(&*env)
         .map_err(|e| e.to_string())?;
     let enabled: Vec<String> = config
         .plugins

@@ -33,8 +33,7 @@ pub fn run(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration) -> E
 }
 
 async fn report(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration) -> ExitCode {
-    let env_var = |name: &str| env.var(name);
-    let config = match Config::load(path, &env_var) {
+    let config = match Config::load(path, &*env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("plugwire health: {e}");

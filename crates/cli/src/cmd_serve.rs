@@ -132,7 +132,7 @@ impl ReloadParts {
         let view_env = Arc::clone(&env);
         let reloader = ConfigReloader::new(
             path,
-            Box::new(move |name| env.var(name)),
+            env,
             registry,
             backend,
             Box::new(move |cfg| bind_view(cfg, &transports, &*view_env)),
@@ -144,13 +144,12 @@ impl ReloadParts {
 }
 
 async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
-    let env_fn = |name: &str| env.var(name);
     let transports = args.transports(&*env)?;
     // Installed before anything is bound: a SIGTERM sent as soon as the socket appears is a
     // drain, never the default "killed by signal 15"; a SIGHUP is never a kill.
     let (shutdown, reload_requests) = plugwire_server::signals::install();
-    let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &env_fn);
-    let config = Config::load(&path, &env_fn)?;
+    let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &*env);
+    let config = Config::load(&path, &*env)?;
     let opts = ServeOptions::resolve(&*env, args.max_body_bytes, &args.allowed_hosts)?;
 
     let mut registry = PluginRegistry::new();
@@ -166,7 +165,7 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
     };
 
     if transports.is_stdio() {
-        let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
+        let manager = plugwire_server::build_manager(config, &registry, &*env)?;
         let manager = plugwire_server::initialize_manager(manager).await?;
         let plugins = manager.plugin_names().join(", ");
         let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
@@ -213,7 +212,7 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
         .into_iter()
         .chain(extra.reloadable_tls())
         .collect();
-    let manager = plugwire_server::build_manager(config, &registry, &env_fn)?;
+    let manager = plugwire_server::build_manager(config, &registry, &*env)?;
     let bound_http = http.as_ref().map(serve::bind).transpose()?;
     let bound_extra = extra.bind()?;
     let manager = plugwire_server::initialize_manager(manager).await?;

@@ -48,7 +48,8 @@ impl Server {
 }
 
 async fn start_server() -> Server {
-    let config = Config::load_str(SERVER_YAML, "server.yaml", &|_| None).unwrap();
+    let config =
+        Config::load_str(SERVER_YAML, "server.yaml", &plugwire_framework::EmptyEnv).unwrap();
     let mut manager = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
     manager.initialize().await.unwrap();
     let app = Arc::new(App {

@@ -37,7 +37,8 @@ async fn start_server() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let config = Config::load_str(SERVER_YAML, "server.yaml", &|_| None).unwrap();
+    let config =
+        Config::load_str(SERVER_YAML, "server.yaml", &plugwire_framework::EmptyEnv).unwrap();
     let mut manager = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
     manager.initialize().await.unwrap();
     let app = Arc::new(App {

@@ -19,8 +19,7 @@ async fn manager_for(port: u16, mode: &str, compat: &str) -> PluginManager {
     let yaml = format!(
         "plugins:\n  - name: Scrubber\n    kind: external\n    mode: {mode}\n    mcp:\n      proto: STREAMABLEHTTP\n      url: http://127.0.0.1:{port}/mcp\n"
     );
-    let compat = compat.to_owned();
-    let era = move |k: &str| (k == "PLUGINS_COMPAT").then(|| compat.clone());
+    let era = std::collections::HashMap::from([("PLUGINS_COMPAT", compat)]);
     let config = Config::load_str(&yaml, "gateway.yaml", &era).unwrap();
     let mut registry = PluginRegistry::new();
     register_external_with(

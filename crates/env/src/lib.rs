@@ -50,6 +50,17 @@ impl Env for ProcessEnv {
     }
 }
 
+/// An environment with no variables: for tests, and for embedders that configure through the
+/// YAML alone and do not want the process environment to change what a file means.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmptyEnv;
+
+impl Env for EmptyEnv {
+    fn var(&self, _name: &str) -> Option<String> {
+        None
+    }
+}
+
 impl Env for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()

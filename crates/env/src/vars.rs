@@ -92,6 +92,18 @@ pub const PLUGINS_CONFIG_PATH: &str = "PLUGINS_CONFIG_PATH";
 pub const PLUGINS_CONFIG_FILE: &str = "PLUGINS_CONFIG_FILE";
 /// Per-plugin timeout override in seconds.
 pub const PLUGINS_PLUGIN_TIMEOUT: &str = "PLUGINS_PLUGIN_TIMEOUT";
+/// Size limit of the plugins YAML in bytes (default 4 MiB), so `/dev/zero` is refused at once.
+pub const PLUGINS_CONFIG_MAX_BYTES: &str = "PLUGINS_CONFIG_MAX_BYTES";
+
+// ---- plugin manager (`plugin_settings`; the variable wins over the YAML) ----
+/// Turns a plugin's load/initialize failure into a start-up error (1.1.0: load time only; with
+/// the 1.0.x switch also every run-time error, as in 1.0.0).
+pub const PLUGINS_FAIL_ON_PLUGIN_ERROR: &str = "PLUGINS_FAIL_ON_PLUGIN_ERROR";
+/// Bound on concurrently running `concurrent` plugins of one call, and on queued/running
+/// `fire_and_forget` tasks of the manager; 0 = unbounded.
+pub const PLUGINS_EXECUTION_POOL: &str = "PLUGINS_EXECUTION_POOL";
+/// The 1.0.x switch: `1.0` for ContextForge 1.0.x semantics, `1.1` (default) for 1.1.0.
+pub const PLUGINS_COMPAT: &str = "PLUGINS_COMPAT";
 
 // ---- logging ----
 /// A `tracing` filter (wins over [`LOG_LEVEL`]).

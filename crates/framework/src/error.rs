@@ -14,16 +14,21 @@ pub const DEFAULT_MCP_ERROR_CODE: i64 = -32603;
 /// Key order and defaults as the Python model (`code: ""`, `details: {}`, `mcp_error_code: -32603`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginErrorModel {
+    /// Human-readable cause.
     pub message: String,
+    /// The plugin that failed.
     pub plugin_name: String,
+    /// Error code (free text).
     #[serde(default = "some_empty_string")]
     pub code: Option<String>,
+    /// Extra details (free-form).
     #[serde(default = "some_empty_map")]
     pub details: Option<JsonMap>,
     #[serde(
         default = "default_error_code",
         deserialize_with = "null_as_default_error_code"
     )]
+    /// JSON-RPC error code the gateway should answer with.
     pub mcp_error_code: i64,
 }
 
@@ -87,6 +92,7 @@ pub enum PluginErrorKind {
 /// A plugin failure: a kind for control flow plus the wire model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginError {
+    /// What kind of failure, for policy decisions (timeout vs. error).
     pub kind: PluginErrorKind,
     /// Boxed so `Result<T, PluginError>` stays small (clippy `result_large_err` in every crate).
     pub model: Box<PluginErrorModel>,
@@ -174,14 +180,17 @@ impl PluginError {
         )
     }
 
+    /// What kind of failure, for policy decisions (timeout vs. error).
     pub fn kind(&self) -> PluginErrorKind {
         self.kind
     }
 
+    /// Human-readable cause.
     pub fn message(&self) -> &str {
         &self.model.message
     }
 
+    /// The plugin that failed.
     pub fn plugin_name(&self) -> &str {
         &self.model.plugin_name
     }
@@ -214,10 +223,12 @@ impl std::error::Error for PluginError {}
 pub struct PayloadError {
     /// The model being decoded, e.g. `ToolPreInvokePayload` or `PluginContext`.
     pub model: String,
+    /// What was wrong.
     pub message: String,
 }
 
 impl PayloadError {
+    /// An error decoding `model`.
     pub fn new(model: impl Into<String>, err: impl fmt::Display) -> Self {
         PayloadError {
             model: model.into(),

@@ -11,17 +11,29 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// One hook point. The string form (`as_str`) is what travels in `hook_type` and in a config's `hooks:` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HookType {
+    /// `prompt_pre_fetch`: before a prompt template is rendered.
     PromptPreFetch,
+    /// `prompt_post_fetch`: after a prompt is rendered.
     PromptPostFetch,
+    /// `tool_pre_invoke`: before a tool is called.
     ToolPreInvoke,
+    /// `tool_post_invoke`: after a tool answered.
     ToolPostInvoke,
+    /// `resource_pre_fetch`: before a resource is fetched.
     ResourcePreFetch,
+    /// `resource_post_fetch`: after a resource was fetched.
     ResourcePostFetch,
+    /// `agent_pre_invoke`: before an agent is called.
     AgentPreInvoke,
+    /// `agent_post_invoke`: after an agent answered.
     AgentPostInvoke,
+    /// `http_pre_request`: an incoming HTTP request, before authentication.
     HttpPreRequest,
+    /// `http_post_request`: after the gateway answered an HTTP request.
     HttpPostRequest,
+    /// `http_auth_resolve_user`: custom authentication.
     HttpAuthResolveUser,
+    /// `http_auth_check_permission`: custom authorization.
     HttpAuthCheckPermission,
     /// cpex `identity_resolve`: [`crate::IdentityPayload`] in, [`crate::IdentityResult`] out.
     IdentityResolve,
@@ -174,6 +186,7 @@ impl fmt::Display for HookType {
     HookType::known_list()
 )]
 pub struct UnknownHookError {
+    /// The name that was not recognised.
     pub name: String,
 }
 

@@ -1,29 +1,5 @@
-//! plugwire-framework: the part of plugwire that decides what a plugin does with a prompt, a tool
-//! call or a resource, independent of any network.
-//!
-//! It reads the ContextForge plugins YAML unchanged, defines the hooks (1.0.0's 12, cpex's 11) and
-//! their payloads with JSON that is field for field the Python models (they travel to and from
-//! Python peers), and
-//! runs plugins with the Python manager's semantics: priority order, payload chaining, modes,
-//! conditions, per-plugin timeouts.
-//!
-//! # Layout
-//! - `hooks`: [`HookType`], the 23 hook names (1.0.0's 12 and cpex's 11).
-//! - `payloads`: one struct per 1.0.0 hook payload, [`HookPayload`] (enum over all hooks).
-//! - `payloads_cpex`: the payloads of cpex's hooks ([`IdentityPayload`], [`DelegationPayload`],
-//!   [`MessagePayload`], their results, [`SecretStr`]).
-//! - `result`: [`PluginResult`] (6 keys of 1.0.0 + 3 of 1.1.0), [`ExecutionRecord`], [`PluginViolation`].
-//! - `context`: [`GlobalContext`], [`PluginContext`], [`UserContext`].
-//! - `error`: [`PluginErrorModel`] (wire), [`PluginError`] (typed), [`PayloadError`].
-//! - `config`: the YAML model ([`Config`], [`PluginConfig`], ...), loading, `{{ env.VAR }}` templating.
-//! - `plugin`: the [`Plugin`] trait and the [`PluginRegistry`] of `kind` constructors.
-//! - `conditions`: condition matching.
-//! - `manager`: [`PluginManager`] (chain and single-plugin execution, both eras).
-//!
-//! # Two JSON forms
-//! `to_json()` is the response form (explicit nulls, as the Python server sends);
-//! `to_request_json()` is the request form (`None` model fields omitted, as the Python client sends,
-//! but `result`/`content`/`messages` always present and nulls inside free-form values kept).
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 pub mod conditions;
 pub mod config;
@@ -31,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod hooks;
 pub mod manager;
+pub mod modified;
 pub mod payloads;
 pub mod payloads_cpex;
 pub mod plugin;
@@ -57,6 +34,7 @@ pub use error::{
 };
 pub use hooks::{HookType, UnknownHookError};
 pub use manager::{context_key, HookOutcome, PluginContextTable, PluginManager, MAX_PAYLOAD_CHARS};
+pub use modified::ModifiedPayload;
 pub use payloads::{
     AgentPostInvokePayload, AgentPreInvokePayload, HookPayload, HttpAuthCheckPermissionPayload,
     HttpAuthCheckPermissionResultPayload, HttpAuthResolveUserPayload, HttpHeaderPayload,
@@ -69,6 +47,9 @@ pub use payloads_cpex::{
     IdentityResult, Message, MessageHookType, MessagePayload, Role, SecretStr,
 };
 pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
+/// The environment seam config loading takes (re-exported so embedders and plugin crates need
+/// no second dependency to call [`Config::load`]).
+pub use plugwire_env::{EmptyEnv, Env, ProcessEnv};
 pub use result::{ExecutionRecord, PluginResult, PluginViolation};
 
 /// The plugin author's guide (`docs/plugin-authoring.md`); its example is compiled and run as a doctest.

@@ -10,9 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::payloads_cpex::{
-    DelegationPayload, DelegationResult, IdentityPayload, IdentityResult, MessagePayload,
-};
+use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
 use crate::serde_util::{some_empty_map, strip_top_level_nulls};
 use crate::{HookType, JsonMap, PayloadError};
 
@@ -29,7 +27,9 @@ fn some_empty_args() -> Option<PromptArgs> {
 /// `prompt_pre_fetch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptPrehookPayload {
+    /// The prompt (template) name; what `conditions.prompts` matches.
     pub prompt_id: String,
+    /// The prompt arguments a plugin may rewrite; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_args")]
     pub args: Option<PromptArgs>,
 }
@@ -37,7 +37,9 @@ pub struct PromptPrehookPayload {
 /// `prompt_post_fetch`. `result` is required but may be null; a missing one decodes as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptPosthookPayload {
+    /// The prompt (template) name; what `conditions.prompts` matches.
     pub prompt_id: String,
+    /// The rendered prompt (`PromptResult`), kept as JSON.
     #[serde(default)]
     pub result: Value,
 }
@@ -45,9 +47,12 @@ pub struct PromptPosthookPayload {
 /// `tool_pre_invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolPreInvokePayload {
+    /// The tool name; what `conditions.tools` matches.
     pub name: String,
+    /// The tool arguments a plugin may rewrite; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_map")]
     pub args: Option<JsonMap>,
+    /// Headers that will go to the tool's server, when the gateway passes them.
     #[serde(default)]
     pub headers: Option<HttpHeaderPayload>,
 }
@@ -55,7 +60,9 @@ pub struct ToolPreInvokePayload {
 /// `tool_post_invoke`. `result` is required but may be null; a missing one decodes as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolPostInvokePayload {
+    /// The tool name; what `conditions.tools` matches.
     pub name: String,
+    /// The tool's answer, kept as JSON (any shape).
     #[serde(default)]
     pub result: Value,
 }
@@ -63,7 +70,9 @@ pub struct ToolPostInvokePayload {
 /// `resource_pre_fetch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourcePreFetchPayload {
+    /// The resource URI; what `conditions.resources` matches.
     pub uri: String,
+    /// Request metadata; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_map")]
     pub metadata: Option<JsonMap>,
 }
@@ -71,7 +80,9 @@ pub struct ResourcePreFetchPayload {
 /// `resource_post_fetch`. `content` is required but may be null; a missing one decodes as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourcePostFetchPayload {
+    /// The resource URI; what `conditions.resources` matches.
     pub uri: String,
+    /// The fetched content (`ResourceContent`), kept as JSON.
     #[serde(default)]
     pub content: Value,
 }
@@ -79,16 +90,23 @@ pub struct ResourcePostFetchPayload {
 /// `agent_pre_invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentPreInvokePayload {
+    /// The agent; what `conditions.agents` matches.
     pub agent_id: String,
+    /// The conversation, kept as JSON messages.
     pub messages: Vec<Value>,
+    /// Tools the agent may use.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Headers that will go to the agent.
     #[serde(default)]
     pub headers: Option<HttpHeaderPayload>,
+    /// Model override.
     #[serde(default)]
     pub model: Option<String>,
+    /// System prompt override.
     #[serde(default)]
     pub system_prompt: Option<String>,
+    /// Model parameters; absent decodes to `{}`, as Python.
     #[serde(default = "some_empty_map")]
     pub parameters: Option<JsonMap>,
 }
@@ -96,8 +114,11 @@ pub struct AgentPreInvokePayload {
 /// `agent_post_invoke`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentPostInvokePayload {
+    /// The agent; what `conditions.agents` matches.
     pub agent_id: String,
+    /// The conversation, kept as JSON messages.
     pub messages: Vec<Value>,
+    /// Tool calls the agent made.
     #[serde(default)]
     pub tool_calls: Option<Vec<JsonMap>>,
 }
@@ -105,27 +126,39 @@ pub struct AgentPostInvokePayload {
 /// `http_pre_request`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpPreRequestPayload {
+    /// Request path.
     pub path: String,
+    /// HTTP method.
     pub method: String,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
+    /// Request headers, in their order.
     pub headers: HttpHeaderPayload,
 }
 
 /// `http_post_request`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpPostRequestPayload {
+    /// Request path.
     pub path: String,
+    /// HTTP method.
     pub method: String,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
+    /// Request headers, in their order.
     pub headers: HttpHeaderPayload,
+    /// Headers of the gateway's answer.
     #[serde(default)]
     pub response_headers: Option<HttpHeaderPayload>,
+    /// Status code of the gateway's answer.
     #[serde(default)]
     pub status_code: Option<i64>,
 }
@@ -133,11 +166,15 @@ pub struct HttpPostRequestPayload {
 /// `http_auth_resolve_user`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpAuthResolveUserPayload {
+    /// Credentials the gateway extracted (free-form).
     #[serde(default)]
     pub credentials: Option<JsonMap>,
+    /// Request headers, in their order.
     pub headers: HttpHeaderPayload,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
 }
@@ -145,18 +182,26 @@ pub struct HttpAuthResolveUserPayload {
 /// `http_auth_check_permission`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpAuthCheckPermissionPayload {
+    /// Who asks.
     pub user_email: String,
+    /// The permission asked for (e.g. `tools.invoke`).
     pub permission: String,
+    /// Kind of resource the permission is about.
     #[serde(default)]
     pub resource_type: Option<String>,
+    /// Team scope of the request.
     #[serde(default)]
     pub team_id: Option<String>,
+    /// Whether the gateway already knows the user as an admin.
     #[serde(default, deserialize_with = "crate::serde_util::null_as_default")]
     pub is_admin: bool,
+    /// How the user authenticated.
     #[serde(default)]
     pub auth_method: Option<String>,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// The client's User-Agent.
     #[serde(default)]
     pub user_agent: Option<String>,
 }
@@ -164,53 +209,66 @@ pub struct HttpAuthCheckPermissionPayload {
 /// The `modified_payload` type of `http_auth_check_permission` results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpAuthCheckPermissionResultPayload {
+    /// The decision.
     pub granted: bool,
+    /// Why, for logs.
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-/// A payload of any hook: one variant per hook input (23), plus the "cross-type"
-/// `modified_payload` types that the four `http_*` hooks and cpex's `identity_resolve` and
-/// `token_delegate` return. Those six appear only in `PluginResult::modified_payload`, never as a
-/// hook input. The nine message hooks share [`MessagePayload`], which is also their result type.
+/// The input payload of a hook: one variant per hook (23). The nine message hooks share
+/// [`MessagePayload`], which is also their result type. What a plugin returns is a
+/// [`crate::ModifiedPayload`]: the six result-only forms of the cross-typed hooks live there, so
+/// they cannot be passed to a hook as its input.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum HookPayload {
+    /// `prompt_pre_fetch`: before a prompt template is rendered.
     PromptPreFetch(PromptPrehookPayload),
+    /// `prompt_post_fetch`: after a prompt is rendered.
     PromptPostFetch(PromptPosthookPayload),
+    /// `tool_pre_invoke`: before a tool is called.
     ToolPreInvoke(ToolPreInvokePayload),
+    /// `tool_post_invoke`: after a tool answered.
     ToolPostInvoke(ToolPostInvokePayload),
+    /// `resource_pre_fetch`: before a resource is fetched.
     ResourcePreFetch(ResourcePreFetchPayload),
+    /// `resource_post_fetch`: after a resource was fetched.
     ResourcePostFetch(ResourcePostFetchPayload),
+    /// `agent_pre_invoke`: before an agent is called.
     AgentPreInvoke(AgentPreInvokePayload),
+    /// `agent_post_invoke`: after an agent answered.
     AgentPostInvoke(AgentPostInvokePayload),
+    /// `http_pre_request`: an incoming HTTP request, before authentication.
     HttpPreRequest(HttpPreRequestPayload),
+    /// `http_post_request`: after the gateway answered an HTTP request.
     HttpPostRequest(HttpPostRequestPayload),
+    /// `http_auth_resolve_user`: custom authentication.
     HttpAuthResolveUser(HttpAuthResolveUserPayload),
+    /// `http_auth_check_permission`: custom authorization.
     HttpAuthCheckPermission(HttpAuthCheckPermissionPayload),
-    /// Result of `http_pre_request`: the headers to use.
-    HttpPreRequestHeaders(HttpHeaderPayload),
-    /// Result of `http_post_request`: the headers to use.
-    HttpPostRequestHeaders(HttpHeaderPayload),
-    /// Result of `http_auth_resolve_user`: the resolved user as a free-form object.
-    ResolvedUser(JsonMap),
-    /// Result of `http_auth_check_permission`.
-    PermissionDecision(HttpAuthCheckPermissionResultPayload),
+    /// cpex `identity_resolve`: who the caller is.
     IdentityResolve(IdentityPayload),
+    /// cpex `token_delegate`: a token for a downstream call.
     TokenDelegate(DelegationPayload),
+    /// cpex `evaluate`: generic message evaluation.
     Evaluate(MessagePayload),
+    /// cpex `cmf.tool_pre_invoke`.
     CmfToolPreInvoke(MessagePayload),
+    /// cpex `cmf.tool_post_invoke`.
     CmfToolPostInvoke(MessagePayload),
+    /// cpex `cmf.llm_input`.
     CmfLlmInput(MessagePayload),
+    /// cpex `cmf.llm_output`.
     CmfLlmOutput(MessagePayload),
+    /// cpex `cmf.resource_pre_fetch`.
     CmfResourcePreFetch(MessagePayload),
+    /// cpex `cmf.resource_post_fetch`.
     CmfResourcePostFetch(MessagePayload),
+    /// cpex `cmf.prompt_pre_fetch`.
     CmfPromptPreFetch(MessagePayload),
+    /// cpex `cmf.prompt_post_fetch`.
     CmfPromptPostFetch(MessagePayload),
-    /// Result of `identity_resolve`.
-    IdentityResult(IdentityResult),
-    /// Result of `token_delegate`.
-    DelegationResult(DelegationResult),
 }
 
 /// Required-but-nullable fields that a request must always carry (docs/decisions.md #19).
@@ -242,7 +300,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 impl HookPayload {
-    /// The hook this payload belongs to (for the result-only variants: the hook that returns them).
+    /// The hook this payload is the input of.
     pub fn hook_type(&self) -> HookType {
         match self {
             HookPayload::PromptPreFetch(_) => HookType::PromptPreFetch,
@@ -253,24 +311,12 @@ impl HookPayload {
             HookPayload::ResourcePostFetch(_) => HookType::ResourcePostFetch,
             HookPayload::AgentPreInvoke(_) => HookType::AgentPreInvoke,
             HookPayload::AgentPostInvoke(_) => HookType::AgentPostInvoke,
-            HookPayload::HttpPreRequest(_) | HookPayload::HttpPreRequestHeaders(_) => {
-                HookType::HttpPreRequest
-            }
-            HookPayload::HttpPostRequest(_) | HookPayload::HttpPostRequestHeaders(_) => {
-                HookType::HttpPostRequest
-            }
-            HookPayload::HttpAuthResolveUser(_) | HookPayload::ResolvedUser(_) => {
-                HookType::HttpAuthResolveUser
-            }
-            HookPayload::HttpAuthCheckPermission(_) | HookPayload::PermissionDecision(_) => {
-                HookType::HttpAuthCheckPermission
-            }
-            HookPayload::IdentityResolve(_) | HookPayload::IdentityResult(_) => {
-                HookType::IdentityResolve
-            }
-            HookPayload::TokenDelegate(_) | HookPayload::DelegationResult(_) => {
-                HookType::TokenDelegate
-            }
+            HookPayload::HttpPreRequest(_) => HookType::HttpPreRequest,
+            HookPayload::HttpPostRequest(_) => HookType::HttpPostRequest,
+            HookPayload::HttpAuthResolveUser(_) => HookType::HttpAuthResolveUser,
+            HookPayload::HttpAuthCheckPermission(_) => HookType::HttpAuthCheckPermission,
+            HookPayload::IdentityResolve(_) => HookType::IdentityResolve,
+            HookPayload::TokenDelegate(_) => HookType::TokenDelegate,
             HookPayload::Evaluate(_) => HookType::Evaluate,
             HookPayload::CmfToolPreInvoke(_) => HookType::CmfToolPreInvoke,
             HookPayload::CmfToolPostInvoke(_) => HookType::CmfToolPostInvoke,
@@ -316,19 +362,6 @@ impl HookPayload {
         }
     }
 
-    /// True for the four result-only variants (never a valid hook input).
-    pub fn is_result_only(&self) -> bool {
-        matches!(
-            self,
-            HookPayload::HttpPreRequestHeaders(_)
-                | HookPayload::HttpPostRequestHeaders(_)
-                | HookPayload::ResolvedUser(_)
-                | HookPayload::PermissionDecision(_)
-                | HookPayload::IdentityResult(_)
-                | HookPayload::DelegationResult(_)
-        )
-    }
-
     /// Decode a hook's input payload.
     pub fn from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
         Self::decode_input(hook, v)
@@ -341,7 +374,7 @@ impl HookPayload {
         Self::decode_input(hook, text)
     }
 
-    fn decode_input(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
+    pub(crate) fn decode_input(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
         Ok(match hook {
             HookType::PromptPreFetch => Self::PromptPreFetch(decode("PromptPrehookPayload", v)?),
             HookType::PromptPostFetch => Self::PromptPostFetch(decode("PromptPosthookPayload", v)?),
@@ -379,26 +412,6 @@ impl HookPayload {
         })
     }
 
-    /// Decode a `modified_payload` of a `hook` result: the hook's payload type, except the cross-type
-    /// `http_*` results (headers, a user object, a permission decision).
-    pub fn result_from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
-        Ok(match hook {
-            HookType::HttpPreRequest => {
-                Self::HttpPreRequestHeaders(decode("HttpHeaderPayload", v)?)
-            }
-            HookType::HttpPostRequest => {
-                Self::HttpPostRequestHeaders(decode("HttpHeaderPayload", v)?)
-            }
-            HookType::HttpAuthResolveUser => Self::ResolvedUser(decode("dict", v)?),
-            HookType::HttpAuthCheckPermission => {
-                Self::PermissionDecision(decode("HttpAuthCheckPermissionResultPayload", v)?)
-            }
-            HookType::IdentityResolve => Self::IdentityResult(decode("IdentityResult", v)?),
-            HookType::TokenDelegate => Self::DelegationResult(decode("DelegationResult", v)?),
-            _ => Self::from_json(hook, v)?,
-        })
-    }
-
     /// The response form: every model field present, `None` as `null` (what the Python server sends).
     pub fn to_json(&self) -> Value {
         // These types contain only strings, numbers, maps and `Value`s: serialization cannot fail.
@@ -409,9 +422,7 @@ impl HookPayload {
     /// `result`/`content`/`messages` are always sent, nulls inside free-form values are kept.
     pub fn to_request_json(&self) -> Value {
         let mut v = self.to_json();
-        if !matches!(self, HookPayload::ResolvedUser(_)) {
-            strip_top_level_nulls(&mut v, ALWAYS_SENT);
-        }
+        strip_top_level_nulls(&mut v, ALWAYS_SENT);
         v
     }
 
@@ -435,6 +446,10 @@ macro_rules! from_payload {
     ($($ty:ty => $variant:ident),* $(,)?) => {
         $(impl From<$ty> for HookPayload {
             fn from(p: $ty) -> Self { HookPayload::$variant(p) }
+        }
+        /// So `PluginResult::modified(payload)` takes the hook's own payload type.
+        impl From<$ty> for crate::ModifiedPayload {
+            fn from(p: $ty) -> Self { crate::ModifiedPayload::Payload(HookPayload::$variant(p)) }
         })*
     };
 }
@@ -452,11 +467,8 @@ from_payload!(
     HttpPostRequestPayload => HttpPostRequest,
     HttpAuthResolveUserPayload => HttpAuthResolveUser,
     HttpAuthCheckPermissionPayload => HttpAuthCheckPermission,
-    HttpAuthCheckPermissionResultPayload => PermissionDecision,
     IdentityPayload => IdentityResolve,
     DelegationPayload => TokenDelegate,
-    IdentityResult => IdentityResult,
-    DelegationResult => DelegationResult,
 );
 
 /// Serializes as [`HookPayload::to_json`] (the bare payload object, explicit nulls), straight
@@ -476,15 +488,8 @@ impl Serialize for HookPayload {
             HookPayload::HttpPostRequest(p) => p.serialize(s),
             HookPayload::HttpAuthResolveUser(p) => p.serialize(s),
             HookPayload::HttpAuthCheckPermission(p) => p.serialize(s),
-            HookPayload::HttpPreRequestHeaders(p) | HookPayload::HttpPostRequestHeaders(p) => {
-                p.serialize(s)
-            }
-            HookPayload::ResolvedUser(p) => p.serialize(s),
-            HookPayload::PermissionDecision(p) => p.serialize(s),
             HookPayload::IdentityResolve(p) => p.serialize(s),
             HookPayload::TokenDelegate(p) => p.serialize(s),
-            HookPayload::IdentityResult(p) => p.serialize(s),
-            HookPayload::DelegationResult(p) => p.serialize(s),
             HookPayload::Evaluate(p)
             | HookPayload::CmfToolPreInvoke(p)
             | HookPayload::CmfToolPostInvoke(p)

@@ -31,6 +31,7 @@ pub const REDACTED: &str = "**********";
 pub struct SecretStr(String);
 
 impl SecretStr {
+    /// Wraps a secret; it prints and serializes masked.
     pub fn new(secret: impl Into<String>) -> Self {
         SecretStr(secret.into())
     }
@@ -85,15 +86,19 @@ fn bearer() -> String {
 /// `identity_resolve` input: the credential taken from the inbound request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdentityPayload {
+    /// The credential to resolve; masked (`**********`) when it crosses a wire.
     pub raw_token: SecretStr,
     /// How the credential was extracted: `bearer` (default), `mtls`, `api_key`, `custom`.
     /// A plain string in cpex, so any value is kept.
     #[serde(default = "bearer")]
     pub source: String,
+    /// Request headers.
     #[serde(default)]
     pub headers: IndexMap<String, String>,
+    /// Client address, when known.
     #[serde(default)]
     pub client_host: Option<String>,
+    /// Client port, when known.
     #[serde(default)]
     pub client_port: Option<i64>,
 }
@@ -111,12 +116,16 @@ pub struct IdentityResult {
     /// cpex `DelegationExtension` (free-form).
     #[serde(default)]
     pub delegation: Option<JsonMap>,
+    /// `true`: refuse the caller.
     #[serde(default)]
     pub rejected: bool,
+    /// HTTP status the gateway answers a rejected caller with (default 401).
     #[serde(default = "status_401")]
     pub reject_status: i64,
+    /// Why, when rejected.
     #[serde(default)]
     pub reject_reason: String,
+    /// Claims of the token, for plugins later in the chain.
     #[serde(default)]
     pub raw_claims: JsonMap,
 }
@@ -137,12 +146,16 @@ impl Default for IdentityResult {
 /// `DelegationPayload.route_attenuation` (cpex `AttenuationConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttenuationConfig {
+    /// Capabilities the delegated token keeps.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Resources the delegated token is limited to.
     #[serde(default)]
     pub resource_template: Option<String>,
+    /// Actions the delegated token may perform.
     #[serde(default)]
     pub actions: Vec<String>,
+    /// Lifetime of the delegated token.
     #[serde(default)]
     pub ttl_seconds: Option<i64>,
 }
@@ -158,21 +171,27 @@ fn caller() -> String {
 /// `token_delegate` input: the downstream target a token is needed for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DelegationPayload {
+    /// The downstream target (tool, server, agent).
     pub target_name: String,
     /// `tool` (default), `agent`, `resource`, `service`.
     #[serde(default = "tool")]
     pub target_type: String,
+    /// Audience the delegated token is for.
     #[serde(default)]
     pub target_audience: Option<String>,
+    /// Permissions the target requires.
     #[serde(default)]
     pub required_permissions: Vec<String>,
+    /// Trust domain of the target.
     #[serde(default)]
     pub trust_domain: Option<String>,
     /// `caller` (default), `target`, `both`.
     #[serde(default = "caller")]
     pub auth_enforced_by: String,
+    /// How to narrow the token for this route.
     #[serde(default)]
     pub route_attenuation: Option<AttenuationConfig>,
+    /// The caller's token to exchange; masked over the wire.
     #[serde(default)]
     pub bearer_token: Option<SecretStr>,
 }
@@ -197,10 +216,13 @@ pub struct DelegationResult {
     /// cpex `DelegationExtension` (free-form).
     #[serde(default = "empty_delegation_extension")]
     pub delegation_update: JsonMap,
+    /// Headers the gateway adds to the downstream call.
     #[serde(default)]
     pub forwarded_headers: IndexMap<String, String>,
+    /// Key under which the gateway may cache the token.
     #[serde(default)]
     pub cache_key: Option<String>,
+    /// How long the gateway may cache it, in seconds.
     #[serde(default)]
     pub cache_ttl: Option<i64>,
 }
@@ -221,10 +243,15 @@ impl Default for DelegationResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// System instructions.
     System,
+    /// Developer instructions.
     Developer,
+    /// The end user.
     User,
+    /// The model.
     Assistant,
+    /// A tool's output.
     Tool,
 }
 
@@ -232,8 +259,11 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
+    /// Reasoning not shown to the user.
     Analysis,
+    /// Side remarks (tool preambles).
     Commentary,
+    /// The answer shown to the user.
     Final,
 }
 
@@ -246,11 +276,15 @@ fn schema_2_0() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
+    /// Message schema version (`2.0`).
     #[serde(default = "schema_2_0")]
     pub schema_version: String,
+    /// Who wrote it.
     pub role: Role,
+    /// Content parts (text, thinking, tool calls...), kept as JSON.
     #[serde(default)]
     pub content: Vec<Value>,
+    /// Which channel of a reasoning model the message is on.
     #[serde(default)]
     pub channel: Option<Channel>,
 }
@@ -271,22 +305,33 @@ impl Message {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageHookType {
+    /// `evaluate`.
     #[default]
     Evaluate,
+    /// `llm_input`.
     LlmInput,
+    /// `llm_output`.
     LlmOutput,
+    /// `tool_pre_invoke`.
     ToolPreInvoke,
+    /// `tool_post_invoke`.
     ToolPostInvoke,
+    /// `prompt_pre_fetch`.
     PromptPreFetch,
+    /// `prompt_post_fetch`.
     PromptPostFetch,
+    /// `resource_pre_fetch`.
     ResourcePreFetch,
+    /// `resource_post_fetch`.
     ResourcePostFetch,
 }
 
 /// Input and result of `evaluate` and the eight `cmf.*` hooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessagePayload {
+    /// The message.
     pub message: Message,
+    /// Which message hook this is for; tells a plugin where in the flow the message is.
     #[serde(default)]
     pub hook: MessageHookType,
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::payloads::*;
 use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
-use crate::{HookPayload, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult};
+use crate::{HookPayload, PluginConfig, PluginContext, PluginError, PluginResult};
 
 /// A plugin. Implement `config()` and the hook methods you need; every other hook passes through.
 /// The manager calls `invoke`, whose default dispatches to the per-hook method matching the payload.
@@ -62,14 +62,10 @@ pub trait Plugin: Send + Sync + 'static {
             HookPayload::CmfResourcePostFetch(p) => self.cmf_resource_post_fetch(p, ctx).await,
             HookPayload::CmfPromptPreFetch(p) => self.cmf_prompt_pre_fetch(p, ctx).await,
             HookPayload::CmfPromptPostFetch(p) => self.cmf_prompt_post_fetch(p, ctx).await,
-            other => Err(PluginError::new(
-                PluginErrorKind::InvalidPayload,
-                self.config().name.clone(),
-                format!("a {} result payload is not a hook input", other.hook_type()),
-            )),
         }
     }
 
+    /// `prompt_pre_fetch`: rewrite the arguments or block before a prompt is rendered.
     async fn prompt_pre_fetch(
         &self,
         _payload: PromptPrehookPayload,
@@ -78,6 +74,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `prompt_post_fetch`: inspect or rewrite a rendered prompt.
     async fn prompt_post_fetch(
         &self,
         _payload: PromptPosthookPayload,
@@ -86,6 +83,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `tool_pre_invoke`: rewrite the arguments or block before a tool runs.
     async fn tool_pre_invoke(
         &self,
         _payload: ToolPreInvokePayload,
@@ -94,6 +92,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `tool_post_invoke`: inspect or rewrite a tool's answer.
     async fn tool_post_invoke(
         &self,
         _payload: ToolPostInvokePayload,
@@ -102,6 +101,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `resource_pre_fetch`: rewrite the URI or block before a fetch.
     async fn resource_pre_fetch(
         &self,
         _payload: ResourcePreFetchPayload,
@@ -110,6 +110,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `resource_post_fetch`: inspect or rewrite fetched content.
     async fn resource_post_fetch(
         &self,
         _payload: ResourcePostFetchPayload,
@@ -118,6 +119,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `agent_pre_invoke`: rewrite or block an agent call.
     async fn agent_pre_invoke(
         &self,
         _payload: AgentPreInvokePayload,
@@ -126,6 +128,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `agent_post_invoke`: inspect or rewrite an agent's answer.
     async fn agent_post_invoke(
         &self,
         _payload: AgentPostInvokePayload,
@@ -134,6 +137,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_pre_request`: return the headers to use (`ModifiedPayload::HttpPreRequestHeaders`).
     async fn http_pre_request(
         &self,
         _payload: HttpPreRequestPayload,
@@ -142,6 +146,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_post_request`: return the headers to use (`ModifiedPayload::HttpPostRequestHeaders`).
     async fn http_post_request(
         &self,
         _payload: HttpPostRequestPayload,
@@ -150,6 +155,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_auth_resolve_user`: return the user (`ModifiedPayload::ResolvedUser`) or pass.
     async fn http_auth_resolve_user(
         &self,
         _payload: HttpAuthResolveUserPayload,
@@ -158,6 +164,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(PluginResult::pass())
     }
 
+    /// `http_auth_check_permission`: return a decision (`ModifiedPayload::PermissionDecision`) or pass.
     async fn http_auth_check_permission(
         &self,
         _payload: HttpAuthCheckPermissionPayload,
@@ -289,6 +296,7 @@ impl fmt::Debug for PluginRegistry {
 }
 
 impl PluginRegistry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -304,6 +312,7 @@ impl PluginRegistry {
         }
     }
 
+    /// Whether `kind` is registered.
     pub fn contains(&self, kind: &str) -> bool {
         self.ctors.contains_key(kind)
     }

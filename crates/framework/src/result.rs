@@ -11,23 +11,31 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::serde_util::{null_as_default, null_as_true, some_empty_map};
-use crate::{HookPayload, HookType, JsonMap, PayloadError};
+use crate::{HookType, JsonMap, ModifiedPayload, PayloadError};
 
 /// Why a plugin blocked. `plugin_name` is kept in memory (the manager fills it in) and never serialized,
 /// exactly like the Python private attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginViolation {
+    /// Short reason.
     pub reason: String,
+    /// Longer explanation.
     pub description: String,
+    /// Machine-readable code (e.g. `DENY_LIST`).
     pub code: String,
+    /// Extra details (free-form); `{}` by default, as Python.
     #[serde(default = "some_empty_map")]
     pub details: Option<JsonMap>,
+    /// JSON-RPC error code the gateway answers the refusal with.
     #[serde(default)]
     pub mcp_error_code: Option<i64>,
+    /// HTTP status the gateway answers the refusal with.
     #[serde(default)]
     pub http_status_code: Option<i64>,
+    /// Headers the gateway adds to its refusal.
     #[serde(default)]
     pub http_headers: Option<BTreeMap<String, String>>,
+    /// Filled in by the manager; never on the wire (a private attribute in Python).
     #[serde(skip)]
     pub plugin_name: Option<String>,
 }
@@ -62,6 +70,7 @@ impl PluginViolation {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
+    /// Decodes the 7-key wire object.
     pub fn from_json(v: Value) -> Result<Self, PayloadError> {
         serde_json::from_value(v).map_err(|e| PayloadError::new("PluginViolation", e))
     }
@@ -70,12 +79,17 @@ impl PluginViolation {
 /// What a plugin (or a whole chain) decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginResult {
+    /// `false`: stop the chain (a block, with `violation`).
     pub continue_processing: bool,
-    pub modified_payload: Option<HookPayload>,
+    /// What the plugin changed: the hook's own payload type, or a cross-typed hook's result.
+    pub modified_payload: Option<ModifiedPayload>,
+    /// Why the plugin blocked.
     pub violation: Option<PluginViolation>,
     /// `None` is legal and is what Python sends on an enforce block from a single-plugin call.
     pub metadata: Option<JsonMap>,
+    /// Headers the gateway adds to its answer.
     pub http_headers: Option<BTreeMap<String, String>>,
+    /// Rate limiters: how long the client should wait before retrying.
     pub retry_delay_ms: u64,
     /// 1.1.0: extensions a plugin rewrote (kept as JSON; only in-process plugins set it).
     pub modified_extensions: Option<Value>,
@@ -93,8 +107,11 @@ pub struct PluginResult {
 pub struct ExecutionRecord {
     /// A per-process random id of the plugin (32 hex digits).
     pub plugin_id: String,
+    /// The plugin's `name`.
     pub plugin_name: String,
+    /// The plugin's `kind`.
     pub plugin_kind: String,
+    /// The hook.
     pub hook_name: String,
     /// The 1.1.0 mode name (legacy names migrated).
     pub mode: String,
@@ -108,10 +125,13 @@ pub struct ExecutionRecord {
     pub matched: Option<bool>,
     /// Whether anything of the plugin's result was used (a modification or a block).
     pub applied: bool,
+    /// Whether the plugin returned a modified payload.
     pub payload_modified: bool,
+    /// Whether the plugin rewrote the extensions.
     pub extensions_modified: bool,
     /// Wall time of the call; 0 for concurrent and fire_and_forget plugins.
     pub duration_ns: u64,
+    /// Why it blocked or failed, if it did.
     pub reason: Option<String>,
     /// `plugin_timeout`, `plugin_error`, `plugin_violation` or the violation's code.
     pub error_code: Option<String>,
@@ -203,7 +223,7 @@ impl PluginResult {
     }
 
     /// Continue with a modified payload.
-    pub fn modified(payload: impl Into<HookPayload>) -> Self {
+    pub fn modified(payload: impl Into<ModifiedPayload>) -> Self {
         PluginResult {
             modified_payload: Some(payload.into()),
             ..Self::pass()
@@ -240,7 +260,7 @@ impl PluginResult {
             serde_json::from_value(v).map_err(|e| PayloadError::new("PluginResult", e))?;
         let modified_payload = match raw.modified_payload {
             None | Some(Value::Null) => None,
-            Some(p) => Some(HookPayload::result_from_json(hook, p).map_err(|e| {
+            Some(p) => Some(ModifiedPayload::from_json(hook, p).map_err(|e| {
                 PayloadError::new("PluginResult", format!("modified_payload: {e}"))
             })?),
         };

@@ -11,12 +11,16 @@ use std::time::Duration;
 use plugwire_framework::*;
 use serde_json::json;
 
-fn no_env(_: &str) -> Option<String> {
-    None
+/// An in-memory environment: tests never touch the process's.
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn load(yaml: &str) -> Result<Config, ConfigError> {
-    Config::load_str(yaml, "conf/plugins.yaml", &no_env)
+    Config::load_str(yaml, "conf/plugins.yaml", &EmptyEnv)
 }
 
 fn err(yaml: &str) -> String {
@@ -109,7 +113,7 @@ fn plugin_config_serializes_like_get_plugin_config() {
 #[test]
 fn upstream_shaped_config_loads_and_disabled_entries_are_never_resolved() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-like.yaml");
-    let c = Config::load(&path, &no_env).unwrap();
+    let c = Config::load(&path, &EmptyEnv).unwrap();
     assert_eq!(c.plugins.len(), 8);
     let rl = c.plugin("RateLimiterPlugin").unwrap();
     assert_eq!(
@@ -164,7 +168,6 @@ fn templates_render_the_jinja_forms_users_write() {
         ("AMP", "a&b<c>"),
     ]
     .into();
-    let get = |k: &str| env.get(k).map(|v| v.to_string());
     let text = r#"# {{ env.NOT_SET_BUT_IN_A_COMMENT }}
 plugin_settings: {}
 plugins:
@@ -175,7 +178,7 @@ plugins:
     author: "{% raw %}{{ env.KEEP }}{% endraw %}{# a comment #}"
     version: "{{ event }}"
 "#;
-    let c = Config::load_str(text, "t.yaml", &get).unwrap();
+    let c = Config::load_str(text, "t.yaml", &env).unwrap();
     let p = &c.plugins[0];
     assert_eq!(p.name, "plugins.internal");
     assert_eq!(p.kind, "8443-a&b<c>", "no HTML escaping");
@@ -190,7 +193,7 @@ fn an_unset_template_variable_names_file_line_and_variable() {
     let e = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - name: \"{{ env.PLUGIN_NAME }}\"\n",
         "dir/p.yaml",
-        &no_env,
+        &EmptyEnv,
     )
     .unwrap_err();
     assert!(
@@ -202,14 +205,14 @@ fn an_unset_template_variable_names_file_line_and_variable() {
         m.contains("dir/p.yaml") && m.contains("PLUGIN_NAME") && m.contains("default("),
         "{m}"
     );
-    let e = Config::load_str("a: {{ env.A", "dir/p.yaml", &no_env)
+    let e = Config::load_str("a: {{ env.A", "dir/p.yaml", &EmptyEnv)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("dir/p.yaml:1") && e.contains("not closed"),
         "{e}"
     );
-    let e = Config::load_str("a: {% if x %}b{% endif %}", "dir/p.yaml", &no_env)
+    let e = Config::load_str("a: {% if x %}b{% endif %}", "dir/p.yaml", &EmptyEnv)
         .unwrap_err()
         .to_string();
     assert!(e.contains("unsupported template statement"), "{e}");
@@ -336,7 +339,7 @@ fn server_settings_are_parsed_not_defaulted() {
 fn a_missing_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("absent.yaml");
-    let e = Config::load(&p, &no_env).unwrap_err();
+    let e = Config::load(&p, &EmptyEnv).unwrap_err();
     assert!(matches!(e, ConfigError::NotFound { .. }));
     let m = e.to_string();
     assert!(
@@ -352,32 +355,32 @@ fn timeout_env_override_and_path_precedence() {
         ..Default::default()
     };
     assert_eq!(
-        s.effective_timeout(&no_env).unwrap(),
+        s.effective_timeout(&EmptyEnv).unwrap(),
         Duration::from_secs(45)
     );
     assert_eq!(
-        s.effective_timeout(&|k| (k == PLUGINS_PLUGIN_TIMEOUT).then(|| "2.5".to_owned()))
+        s.effective_timeout(&vars(&[(PLUGINS_PLUGIN_TIMEOUT, "2.5")]))
             .unwrap(),
         Duration::from_millis(2500)
     );
     assert_eq!(
-        s.effective_timeout(&|_| Some(String::new())).unwrap(),
+        s.effective_timeout(&vars(&[(PLUGINS_PLUGIN_TIMEOUT, " ")]))
+            .unwrap(),
         Duration::from_secs(45),
         "empty = unset"
     );
     for bad in ["-1", "0", "soon"] {
         let e = s
-            .effective_timeout(&|_| Some(bad.to_owned()))
+            .effective_timeout(&vars(&[(PLUGINS_PLUGIN_TIMEOUT, bad)]))
             .unwrap_err()
             .to_string();
         assert!(e.contains(PLUGINS_PLUGIN_TIMEOUT) && e.contains(bad), "{e}");
     }
 
-    let env = |k: &str| match k {
-        "PLUGINS_CONFIG_PATH" => Some("/srv/server.yaml".to_owned()),
-        "PLUGINS_CONFIG_FILE" => Some("/gw/gateway.yaml".to_owned()),
-        _ => None,
-    };
+    let env = vars(&[
+        ("PLUGINS_CONFIG_PATH", "/srv/server.yaml"),
+        ("PLUGINS_CONFIG_FILE", " /gw/gateway.yaml\n"),
+    ]);
     assert_eq!(
         resolve_config_path(None, ConfigSide::Server, &env),
         Path::new("/srv/server.yaml")
@@ -391,18 +394,18 @@ fn timeout_env_override_and_path_precedence() {
         Path::new("cli.yaml")
     );
     assert_eq!(
-        resolve_config_path(None, ConfigSide::Server, &no_env),
+        resolve_config_path(None, ConfigSide::Server, &EmptyEnv),
         Path::new("./resources/plugins/config.yaml")
     );
     assert_eq!(
-        resolve_config_path(None, ConfigSide::Gateway, &no_env),
+        resolve_config_path(None, ConfigSide::Gateway, &EmptyEnv),
         Path::new("plugins/config.yaml")
     );
 }
 
 #[test]
 fn template_edge_cases() {
-    let env = |k: &str| (k == "X").then(|| "x".to_owned());
+    let env = vars(&[("X", "x")]);
     // Single braces, YAML flow mappings and text after a template stay intact; lines are counted.
     let out = render_template("a: {b: 1}\nc: '{{ env.X }}{'\n", "f.yaml", &env).unwrap();
     assert_eq!(out, "a: {b: 1}\nc: 'x{'\n");
@@ -416,7 +419,7 @@ fn template_edge_cases() {
         .to_string();
     assert!(e.contains("f.yaml:1") && e.contains("upper"), "{e}");
     // A value that is set but empty is used as is (Jinja semantics), not replaced by the default.
-    let empty = |_: &str| Some(String::new());
+    let empty = vars(&[("X", "")]);
     assert_eq!(
         render_template("{{ env.X | default('d') }}", "f", &empty).unwrap(),
         ""
@@ -430,12 +433,7 @@ fn template_edge_cases() {
 
 #[test]
 fn quoted_templates_in_typed_fields_load_like_pydantic_lax_mode() {
-    let env = |k: &str| match k {
-        "PORT" => Some("9443".to_owned()),
-        "VERIFY" => Some("false".to_owned()),
-        "TIMEOUT" => Some("12".to_owned()),
-        _ => None,
-    };
+    let env = vars(&[("PORT", "9443"), ("VERIFY", "false"), ("TIMEOUT", "12")]);
     let text = r#"
 plugin_settings: {plugin_timeout: "{{ env.TIMEOUT }}", fail_on_plugin_error: "yes"}
 server_settings: {port: "{{ env.PORT }}", tls: {ssl_cert_reqs: "2"}}
@@ -476,23 +474,23 @@ plugins:
 fn nested_defaults_as_upstream_writes_them() {
     let line = r#"redis_url: '{{ env.RATELIMITER_REDIS_URL | default(env.REDIS_URL | default("redis://redis:6379/0")) }}'"#;
     assert_eq!(
-        render_template(line, "f", &no_env).unwrap(),
+        render_template(line, "f", &EmptyEnv).unwrap(),
         "redis_url: 'redis://redis:6379/0'"
     );
-    let env = |k: &str| (k == "REDIS_URL").then(|| "redis://r:1".to_owned());
+    let env = vars(&[("REDIS_URL", "redis://r:1")]);
     assert_eq!(
         render_template(line, "f", &env).unwrap(),
         "redis_url: 'redis://r:1'"
     );
-    let e = render_template("{{ env.A | default(env.B) }}", "f", &no_env).unwrap_err();
+    let e = render_template("{{ env.A | default(env.B) }}", "f", &EmptyEnv).unwrap_err();
     assert!(matches!(e, ConfigError::UnsetVariable { .. }), "{e:?}");
     assert_eq!(
-        render_template("{{ env.get('A', env.get('B', 3)) }}", "f", &no_env).unwrap(),
+        render_template("{{ env.get('A', env.get('B', 3)) }}", "f", &EmptyEnv).unwrap(),
         "3"
     );
     // Expressions that do not start with `env` are not ours to render.
     assert_eq!(
-        render_template("{{ 'x' }} {{ x.y }}", "f", &no_env).unwrap(),
+        render_template("{{ 'x' }} {{ x.y }}", "f", &EmptyEnv).unwrap(),
         "{{ 'x' }} {{ x.y }}"
     );
 }
@@ -616,11 +614,10 @@ fn runtime_settings_come_from_env_field_by_field() {
     let c = load(yaml).unwrap();
     assert_eq!(c.plugin_settings.execution_pool(), Some(4));
     assert_eq!(c.plugin_settings.compat(), Compat::V1_0);
-    let env = |k: &str| match k {
-        PLUGINS_FAIL_ON_PLUGIN_ERROR => Some("true".to_owned()),
-        PLUGINS_EXECUTION_POOL => Some(String::new()), // empty = unset
-        _ => None,
-    };
+    let env = vars(&[
+        (PLUGINS_FAIL_ON_PLUGIN_ERROR, " true "),
+        (PLUGINS_EXECUTION_POOL, ""), // empty = unset
+    ]);
     let c = Config::load_str(yaml, "conf/plugins.yaml", &env).unwrap();
     assert!(c.plugin_settings.fail_on_plugin_error);
     assert_eq!(c.plugin_settings.execution_pool(), Some(4));
@@ -631,7 +628,7 @@ fn runtime_settings_come_from_env_field_by_field() {
         (PLUGINS_EXECUTION_POOL, "-1"),
         (PLUGINS_FAIL_ON_PLUGIN_ERROR, "maybe"),
     ] {
-        let env = |k: &str| (k == var).then(|| bad.to_owned());
+        let env = vars(&[(var, bad)]);
         let e = Config::load_str("", "x.yaml", &env)
             .unwrap_err()
             .to_string();

@@ -26,13 +26,13 @@ fn every_new_hook_loads_and_an_unknown_one_is_named() {
     assert_eq!(HookType::ALL.len(), 23);
     for name in NEW_HOOKS {
         let yaml = format!("plugins: [{{name: P, kind: k, hooks: [\"{name}\"]}}]");
-        let c = Config::load_str(&yaml, "hooks.yaml", &|_| None).unwrap();
+        let c = Config::load_str(&yaml, "hooks.yaml", &EmptyEnv).unwrap();
         let h = c.plugins[0].hooks[0];
         assert_eq!(h.as_str(), name);
         assert!(h.is_cpex_only());
     }
     let yaml = "plugins: [{name: P, kind: k, hooks: [\"cmf.llm_inputs\"]}]";
-    let e = Config::load_str(yaml, "hooks.yaml", &|_| None)
+    let e = Config::load_str(yaml, "hooks.yaml", &EmptyEnv)
         .unwrap_err()
         .to_string();
     assert!(
@@ -112,7 +112,7 @@ plugins:
     reg.register(&["identity"], |c| {
         Ok(std::sync::Arc::new(IdentityPlugin(c)))
     });
-    let config = Config::load_str(yaml, "cpex.yaml", &|_| None).unwrap();
+    let config = Config::load_str(yaml, "cpex.yaml", &EmptyEnv).unwrap();
     PluginManager::new(config, &reg).unwrap()
 }
 
@@ -126,7 +126,7 @@ async fn a_rust_plugin_gets_typed_payloads_through_the_manager() {
     let mut g = GlobalContext::new("r1");
     let out = m.invoke_hook(identity("good"), &mut g, None).await.unwrap();
     match out.result.modified_payload {
-        Some(HookPayload::IdentityResult(r)) => {
+        Some(ModifiedPayload::IdentityResult(r)) => {
             assert!(!r.rejected);
             assert_eq!(r.subject.unwrap()["id"], "alice");
         }
@@ -134,14 +134,14 @@ async fn a_rust_plugin_gets_typed_payloads_through_the_manager() {
     }
     let out = m.invoke_hook(identity("nope"), &mut g, None).await.unwrap();
     assert!(
-        matches!(out.result.modified_payload, Some(HookPayload::IdentityResult(r)) if r.rejected)
+        matches!(out.result.modified_payload, Some(ModifiedPayload::IdentityResult(r)) if r.rejected)
     );
 
     let d = json!({"target_name": "hr_tool", "route_attenuation": {"ttl_seconds": 60}});
     let payload = HookPayload::from_json(HookType::TokenDelegate, d).unwrap();
     let out = m.invoke_hook(payload, &mut g, None).await.unwrap();
     match out.result.modified_payload {
-        Some(HookPayload::DelegationResult(r)) => {
+        Some(ModifiedPayload::DelegationResult(r)) => {
             assert_eq!(r.delegated_token.as_deref(), Some("for-hr_tool"));
             assert_eq!(r.cache_ttl, Some(60));
         }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (team rules)
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,10 +77,7 @@ fn registry(log: &Arc<Mutex<Vec<String>>>) -> PluginRegistry {
     reg
 }
 
-async fn manager_env(
-    yaml: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> (PluginManager, Arc<Mutex<Vec<String>>>) {
+async fn manager_env(yaml: &str, env: &dyn Env) -> (PluginManager, Arc<Mutex<Vec<String>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let cfg = Config::load_str(yaml, "eras.yaml", env).unwrap();
     let mut m = PluginManager::new(cfg, &registry(&log)).unwrap();
@@ -89,7 +87,7 @@ async fn manager_env(
 }
 
 async fn manager(yaml: &str) -> (PluginManager, Arc<Mutex<Vec<String>>>) {
-    manager_env(yaml, &|_| None).await
+    manager_env(yaml, &EmptyEnv).await
 }
 
 fn entry(name: &str, mode: &str, extra: &str, action: &str) -> String {
@@ -107,7 +105,8 @@ fn tool_pre() -> HookPayload {
 
 fn trail(r: &PluginResult) -> Option<String> {
     match &r.modified_payload {
-        Some(HookPayload::ToolPreInvoke(p)) => p.args.as_ref().unwrap()["trail"]
+        Some(ModifiedPayload::Payload(HookPayload::ToolPreInvoke(p))) => p.args.as_ref().unwrap()
+            ["trail"]
             .as_str()
             .map(str::to_owned),
         None => None,
@@ -294,7 +293,7 @@ async fn legacy_names_map_as_cpex_and_the_switch_restores_1_0() {
     let c = Config::load_str(
         "plugins:\n  - {name: A, kind: p, mode: enforce}\n  - {name: B, kind: p, mode: enforce_ignore_error}\n  - {name: C, kind: p, mode: enforce_ignore_error, on_error: fail}\n  - {name: D, kind: p, mode: permissive}\n",
         "x.yaml",
-        &|_| None,
+        &EmptyEnv,
     )
     .unwrap();
     let got: Vec<_> = c
@@ -332,7 +331,7 @@ async fn legacy_names_map_as_cpex_and_the_switch_restores_1_0() {
             .continue_processing
     );
     // The variable wins over the YAML key.
-    let env = |k: &str| (k == PLUGINS_COMPAT).then(|| "1.1".to_owned());
+    let env = HashMap::from([(PLUGINS_COMPAT, "1.1")]);
     let (m, _) = manager_env(&yaml10, &env).await;
     assert_eq!(m.compat(), Compat::V1_1);
     // Difference 5: pure priority order under the switch.
@@ -412,7 +411,7 @@ async fn fire_and_forget_queue_is_bounded_and_cancelled_on_shutdown() {
     m.shutdown().await;
     assert_eq!(m.background_pending(), 0, "cancelled at shutdown");
     // The environment wins over the YAML value; 0 = unbounded.
-    let env = |k: &str| (k == PLUGINS_EXECUTION_POOL).then(|| "0".to_owned());
+    let env = HashMap::from([(PLUGINS_EXECUTION_POOL, "0")]);
     let (m, _) = manager_env(&yaml, &env).await;
     assert_eq!(m.execution_pool(), None);
 }

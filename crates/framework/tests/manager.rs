@@ -118,7 +118,7 @@ impl Plugin for TestPlugin {
         let n = h.len();
         h.insert(format!("x-{}", self.cfg.name.to_lowercase()), n.to_string());
         Ok(PluginResult {
-            modified_payload: Some(HookPayload::HttpPreRequestHeaders(h)),
+            modified_payload: Some(ModifiedPayload::HttpPreRequestHeaders(h)),
             ..PluginResult::pass()
         })
     }
@@ -127,8 +127,8 @@ impl Plugin for TestPlugin {
 /// These tests pin the ContextForge 1.0.0 semantics, so they run under the 1.0.x switch, set
 /// through the environment seam as an operator would (`PLUGINS_COMPAT=1.0`). The 1.1.0 table
 /// is in `tests/eras.rs`.
-fn compat_1_0(var: &str) -> Option<String> {
-    (var == PLUGINS_COMPAT).then(|| "1.0".to_owned())
+fn compat_1_0() -> std::collections::HashMap<&'static str, &'static str> {
+    std::collections::HashMap::from([(PLUGINS_COMPAT, "1.0")])
 }
 
 struct Harness {
@@ -160,7 +160,7 @@ fn harness() -> Harness {
 }
 
 async fn manager(h: &Harness, yaml: &str) -> PluginManager {
-    let cfg = Config::load_str(yaml, "test.yaml", &compat_1_0).unwrap();
+    let cfg = Config::load_str(yaml, "test.yaml", &compat_1_0()).unwrap();
     let mut m = PluginManager::new(cfg, &h.registry).unwrap();
     m.set_timeout(Duration::from_millis(100));
     m.initialize().await.unwrap();
@@ -178,7 +178,8 @@ fn tool_pre(name: &str) -> HookPayload {
 
 fn trail(r: &PluginResult) -> String {
     match &r.modified_payload {
-        Some(HookPayload::ToolPreInvoke(p)) => p.args.as_ref().unwrap()["trail"]
+        Some(ModifiedPayload::Payload(HookPayload::ToolPreInvoke(p))) => p.args.as_ref().unwrap()
+            ["trail"]
             .as_str()
             .unwrap()
             .to_owned(),
@@ -392,7 +393,7 @@ fn unknown_kind_and_bad_plugin_config_fail_at_construction() {
     let cfg = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - {name: P, kind: nope.Plugin, hooks: [tool_pre_invoke]}\n",
         "conf/plugins.yaml",
-        &compat_1_0,
+        &compat_1_0(),
     )
     .unwrap();
     let e = PluginManager::new(cfg, &h.registry)
@@ -410,7 +411,7 @@ fn unknown_kind_and_bad_plugin_config_fail_at_construction() {
     let cfg = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - {name: Q, kind: test, config: {bad_config: 1}}\n",
         "conf/plugins.yaml",
-        &compat_1_0,
+        &compat_1_0(),
     )
     .unwrap();
     let e = PluginManager::new(cfg, &h.registry)
@@ -478,13 +479,17 @@ plugins:
         .await
         .unwrap();
     match post.result.modified_payload {
-        Some(HookPayload::ToolPostInvoke(p)) => assert_eq!(p.result, "remembered"),
+        Some(ModifiedPayload::Payload(HookPayload::ToolPostInvoke(p))) => {
+            assert_eq!(p.result, "remembered")
+        }
         other => panic!("{other:?}"),
     }
     // Without the table, the state is gone.
     let fresh = m.invoke_hook(post_payload, &mut g, None).await.unwrap();
     match fresh.result.modified_payload {
-        Some(HookPayload::ToolPostInvoke(p)) => assert_eq!(p.result, Value::Null),
+        Some(ModifiedPayload::Payload(HookPayload::ToolPostInvoke(p))) => {
+            assert_eq!(p.result, Value::Null)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -735,7 +740,7 @@ async fn initialize_failures_skip_or_abort() {
     };
     let h = harness();
     let mut m = PluginManager::new(
-        Config::load_str(&yaml(false), "x.yaml", &compat_1_0).unwrap(),
+        Config::load_str(&yaml(false), "x.yaml", &compat_1_0()).unwrap(),
         &h.registry,
     )
     .unwrap();
@@ -743,7 +748,7 @@ async fn initialize_failures_skip_or_abort() {
     assert_eq!(m.plugin_names(), ["Good"]);
     assert_eq!(m.plugins_for(HookType::ToolPreInvoke), ["Good"]);
     let mut m = PluginManager::new(
-        Config::load_str(&yaml(true), "x.yaml", &compat_1_0).unwrap(),
+        Config::load_str(&yaml(true), "x.yaml", &compat_1_0()).unwrap(),
         &h.registry,
     )
     .unwrap();
@@ -812,7 +817,7 @@ impl Plugin for Decider {
             .as_ref()
             .is_some_and(|c| c.contains_key("grant"));
         Ok(PluginResult {
-            modified_payload: Some(HookPayload::PermissionDecision(
+            modified_payload: Some(ModifiedPayload::PermissionDecision(
                 HttpAuthCheckPermissionResultPayload {
                     granted,
                     reason: Some(self.0.name.clone()),
@@ -834,7 +839,7 @@ async fn permission_decisions_name_the_deciding_plugin() {
     let cfg = Config::load_str(
         "plugin_settings: {}\nplugins:\n  - {name: First, kind: decider, hooks: [http_auth_check_permission], priority: 1, config: {grant: 1}}\n  - {name: Second, kind: decider, hooks: [http_auth_check_permission], priority: 2}\n",
         "x.yaml",
-        &compat_1_0,
+        &compat_1_0(),
     )
     .unwrap();
     let mut m = PluginManager::new(cfg, &reg).unwrap();

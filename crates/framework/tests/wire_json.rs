@@ -558,7 +558,6 @@ fn cpex_payloads_round_trip_value_for_value() {
     for (hook, wire) in samples {
         let p = HookPayload::from_json(hook, wire.clone()).unwrap();
         assert_eq!(p.hook_type(), hook);
-        assert!(!p.is_result_only());
         assert_eq!(p.to_json(), wire, "{hook}");
         assert_eq!(
             HookPayload::from_json(hook, p.to_json()).unwrap(),
@@ -567,9 +566,12 @@ fn cpex_payloads_round_trip_value_for_value() {
         );
         // The result type of the message hooks is the payload itself.
         if hook.is_message_hook() {
-            let r = HookPayload::result_from_json(hook, wire.clone()).unwrap();
-            assert_eq!(r, p);
-            assert_eq!(r.as_message().unwrap().message.role, Role::Assistant);
+            let r = ModifiedPayload::from_json(hook, wire.clone()).unwrap();
+            assert_eq!(r, ModifiedPayload::Payload(p.clone()));
+            assert_eq!(
+                r.as_payload().unwrap().as_message().unwrap().message.role,
+                Role::Assistant
+            );
         }
     }
     // Defaults fill in as cpex's models do; the response form then shows them.
@@ -597,8 +599,8 @@ fn cpex_results_round_trip_and_decode_as_their_own_types() {
     let identity = json!({"subject": {"id": "alice@corp.com", "type": "user", "roles": ["a"]},
         "delegation": null, "rejected": false, "reject_status": 401, "reject_reason": "",
         "raw_claims": {"sub": "alice", "exp": 1}});
-    let r = HookPayload::result_from_json(HookType::IdentityResolve, identity.clone()).unwrap();
-    assert!(matches!(&r, HookPayload::IdentityResult(i) if !i.rejected));
+    let r = ModifiedPayload::from_json(HookType::IdentityResolve, identity.clone()).unwrap();
+    assert!(matches!(&r, ModifiedPayload::IdentityResult(i) if !i.rejected));
     assert!(r.is_result_only());
     assert_eq!(r.hook_type(), HookType::IdentityResolve);
     assert_eq!(r.to_json(), identity);
@@ -606,8 +608,8 @@ fn cpex_results_round_trip_and_decode_as_their_own_types() {
         "depth": 1, "origin_subject_id": "alice", "actor_subject_id": "svc", "delegated": true,
         "age_seconds": 0.5}, "forwarded_headers": {"Authorization": "Bearer eyJ.delegated"},
         "cache_key": "k", "cache_ttl": 30});
-    let r = HookPayload::result_from_json(HookType::TokenDelegate, delegation.clone()).unwrap();
-    assert!(matches!(&r, HookPayload::DelegationResult(_)));
+    let r = ModifiedPayload::from_json(HookType::TokenDelegate, delegation.clone()).unwrap();
+    assert!(matches!(&r, ModifiedPayload::DelegationResult(_)));
     assert_eq!(r.to_json(), delegation);
     // A whole PluginResult carrying them, as a server answers.
     let wire = json!({"continue_processing": true, "modified_payload": identity,
@@ -615,10 +617,10 @@ fn cpex_results_round_trip_and_decode_as_their_own_types() {
     let res = PluginResult::from_json(HookType::IdentityResolve, wire.clone()).unwrap();
     assert_eq!(res.to_json(), wire);
     // An empty result gets cpex's defaults (an empty DelegationExtension included).
-    let r = HookPayload::result_from_json(HookType::TokenDelegate, json!({})).unwrap();
+    let r = ModifiedPayload::from_json(HookType::TokenDelegate, json!({})).unwrap();
     assert_eq!(r.to_json()["delegation_update"]["depth"], 0);
     assert_eq!(r.to_json()["delegation_update"]["chain"], json!([]));
-    let r = HookPayload::result_from_json(HookType::IdentityResolve, json!({})).unwrap();
+    let r = ModifiedPayload::from_json(HookType::IdentityResolve, json!({})).unwrap();
     assert_eq!(r.to_json()["reject_status"], 401);
 }
 

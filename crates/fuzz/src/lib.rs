@@ -55,7 +55,7 @@ impl Targets {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let env = |_: &str| None;
+        let env = plugwire_framework::EmptyEnv;
         let config =
             Config::load_str(PLUGINS_YAML, "fuzz.yaml", &env).map_err(|e| e.to_string())?;
         let mut registry = PluginRegistry::new();
@@ -162,11 +162,7 @@ fn yaml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let env = |name: &str| match name {
-        "HOME" => Some("/home/fuzz".to_string()),
-        "PORT" => Some("8000".to_string()),
-        "EMPTY" => Some(String::new()),
-        _ => None,
-    };
+    let env =
+        std::collections::HashMap::from([("HOME", "/home/fuzz"), ("PORT", "8000"), ("EMPTY", "")]);
     let _ = Config::load_str(text, "fuzz.yaml", &env);
 }

@@ -51,6 +51,7 @@ impl Flavor {
         }
     }
 
+    /// Whether the entry follows the cpex package.
     pub fn is_cpex(self) -> bool {
         self == Flavor::Cpex
     }

@@ -37,6 +37,7 @@ pub struct DenyListPlugin {
 }
 
 impl DenyListPlugin {
+    /// Builds the plugin from its entry; a bad `config:` is an error naming the key.
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
         let s = Settings::new(&config, "DenyListPlugin", &["words"]);
         if s.raw("words").is_none() {

@@ -16,8 +16,11 @@ use serde_json::Value;
 use crate::cpex::{ranged_int, unimplemented_int};
 use crate::settings::Settings;
 
+/// Violation code of a token-limit block.
 pub const TOKEN_CODE: &str = "OUTPUT_TOKEN_VIOLATION";
+/// Violation code of too large structured content.
 pub const STRUCTURE_SIZE_CODE: &str = "STRUCTURE_SIZE_VIOLATION";
+/// Violation code of too deeply nested structured content.
 pub const STRUCTURE_DEPTH_CODE: &str = "STRUCTURE_DEPTH_VIOLATION";
 
 const PACKAGE: &str = "cpex-output-length-guard";
@@ -25,7 +28,9 @@ const PACKAGE: &str = "cpex-output-length-guard";
 /// The package's limits on structured content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StructureLimits {
+    /// Most nodes a `structuredContent` tree may hold.
     pub max_structure_size: usize,
+    /// Deepest nesting a `structuredContent` tree may have.
     pub max_recursion_depth: usize,
 }
 

@@ -35,28 +35,41 @@ pub const CODE: &str = "OUTPUT_LENGTH_VIOLATION";
 /// Truncate or block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
+    /// Cut the text down to `max_chars`.
     Truncate,
+    /// Refuse the answer.
     Block,
 }
 
 /// Characters or estimated tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitMode {
+    /// Limits count characters.
     Character,
+    /// Limits count estimated tokens (`chars_per_token`).
     Token,
 }
 
 /// The parsed `config:` block.
 #[derive(Debug, Clone)]
 pub struct LengthSettings {
+    /// Shorter answers are blocked (0 = no minimum).
     pub min_chars: usize,
+    /// Longer answers are truncated or blocked.
     pub max_chars: Option<usize>,
+    /// Token-mode minimum.
     pub min_tokens: usize,
+    /// Token-mode maximum.
     pub max_tokens: Option<usize>,
+    /// How many characters count as one token.
     pub chars_per_token: f64,
+    /// Characters or tokens.
     pub limit_mode: LimitMode,
+    /// What happens above the maximum.
     pub strategy: Strategy,
+    /// Appended to truncated text.
     pub ellipsis: String,
+    /// Truncate at a word boundary.
     pub word_boundary: bool,
     /// Whose behaviour this entry follows (from its kind).
     pub flavor: Flavor,
@@ -220,12 +233,14 @@ struct Checked {
 }
 
 impl OutputLengthGuardPlugin {
+    /// Builds the plugin from its entry; a bad `config:` is an error naming the key.
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
         let flavor = Flavor::of(&config.kind, &crate::cpex::OUTPUT_LENGTH_GUARD_KINDS);
         let settings = LengthSettings::parse(&config, flavor)?;
         Ok(OutputLengthGuardPlugin { config, settings })
     }
 
+    /// The parsed settings.
     pub fn settings(&self) -> &LengthSettings {
         &self.settings
     }

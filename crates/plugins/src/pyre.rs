@@ -379,11 +379,14 @@ fn flush(lit: &mut String, pieces: &mut Vec<Piece>) {
 /// One compiled `search`/`replace` rule.
 #[derive(Debug, Clone)]
 pub struct SubRule {
+    /// The translated expression.
     pub regex: Regex,
+    /// The parsed replacement template.
     pub replacement: Replacement,
 }
 
 impl SubRule {
+    /// Compiles a Python-syntax pattern and replacement; errors name what Python would reject.
     pub fn new(search: &str, replace: &str) -> Result<Self, PyRegexError> {
         let regex = compile(search, false)?;
         let replacement = Replacement::parse(replace, &regex)?;

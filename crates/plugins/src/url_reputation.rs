@@ -29,23 +29,40 @@ pub const CODE: &str = "URL_REPUTATION_BLOCK";
 /// The parsed `config:` block.
 #[derive(Debug, Clone)]
 pub struct UrlSettings {
+    /// Domains always allowed.
     pub whitelist_domains: Vec<String>,
+    /// URL patterns always allowed.
     pub allowed_patterns: Vec<String>,
+    /// Domains always blocked.
     pub blocked_domains: Vec<String>,
+    /// URL patterns always blocked.
     pub blocked_patterns: Vec<String>,
+    /// Block high-entropy or IP-only hosts.
     pub use_heuristic_check: bool,
+    /// Host name entropy above which the heuristic blocks.
     pub entropy_threshold: f64,
+    /// Block `http://` URLs.
     pub block_non_secure_http: bool,
 }
 
 /// Why a URL is refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
+    /// Not refused.
     Allowed,
+    /// The host is in `blocked_domains`.
     BlockedDomain(String),
+    /// The URL matches a `blocked_patterns` entry.
     BlockedPattern(String),
+    /// Plain `http://` with `block_non_secure_http`.
     Insecure,
-    Suspicious { host: String, why: String },
+    /// The heuristic check flagged the host.
+    Suspicious {
+        /// The host.
+        host: String,
+        /// What the heuristic found.
+        why: String,
+    },
 }
 
 fn normalize_domain(d: &str) -> String {
@@ -246,11 +263,13 @@ pub struct UrlReputationPlugin {
 }
 
 impl UrlReputationPlugin {
+    /// Builds the plugin from its entry; a bad `config:` is an error naming the key.
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
         let settings = UrlSettings::parse(&config)?;
         Ok(UrlReputationPlugin { config, settings })
     }
 
+    /// The parsed settings.
     pub fn settings(&self) -> &UrlSettings {
         &self.settings
     }

@@ -63,7 +63,7 @@ fn prompt_pre(args: &[(&str, &str)]) -> PromptPrehookPayload {
 fn out(r: &PluginResult) -> Value {
     r.modified_payload
         .as_ref()
-        .map_or(Value::Null, HookPayload::to_json)
+        .map_or(Value::Null, plugwire_framework::ModifiedPayload::to_json)
 }
 
 // ---------------------------------------------------------------- SearchReplacePlugin
@@ -513,7 +513,7 @@ async fn all_builtins_chain_in_priority_order() {
     use plugwire_framework::{Config, PluginManager};
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../plugins/all-builtins.yaml");
-    let config = Config::load(path, &|_| None).unwrap();
+    let config = Config::load(path, &plugwire_framework::EmptyEnv).unwrap();
     let mut m = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
     m.initialize().await.unwrap();
     let mut global = GlobalContext::new("req-9");

@@ -37,7 +37,7 @@ async fn every_sample_config_loads() {
     let registry = plugwire_plugins::builtin_registry();
     let mut built = 0;
     for f in &files {
-        let config = Config::load(f, &|_| None)
+        let config = Config::load(f, &plugwire_framework::EmptyEnv)
             .unwrap_or_else(|e| panic!("{} does not load: {e}", f.display()));
         let enabled: Vec<_> = config
             .plugins
@@ -62,7 +62,11 @@ async fn every_sample_config_loads() {
 
 #[test]
 fn all_builtins_uses_every_python_kind_path() {
-    let config = Config::load(repo_root().join("plugins/all-builtins.yaml"), &|_| None).unwrap();
+    let config = Config::load(
+        repo_root().join("plugins/all-builtins.yaml"),
+        &plugwire_framework::EmptyEnv,
+    )
+    .unwrap();
     let kinds: Vec<&str> = config.plugins.iter().map(|p| p.kind.as_str()).collect();
     for (ks, _) in plugwire_plugins::builtins() {
         assert!(
@@ -74,7 +78,11 @@ fn all_builtins_uses_every_python_kind_path() {
 
 #[tokio::test]
 async fn upstream_shaped_config_loads_with_unimplemented_kinds_disabled() {
-    let config = Config::load(repo_root().join("plugins/upstream-shaped.yaml"), &|_| None).unwrap();
+    let config = Config::load(
+        repo_root().join("plugins/upstream-shaped.yaml"),
+        &plugwire_framework::EmptyEnv,
+    )
+    .unwrap();
     assert_eq!(config.plugins.len(), 43);
     let registry = plugwire_plugins::builtin_registry();
     let unknown = config
@@ -88,7 +96,7 @@ async fn upstream_shaped_config_loads_with_unimplemented_kinds_disabled() {
 }
 
 fn load_err(yaml: &str) -> String {
-    let config = Config::load_str(yaml, "bad.yaml", &|_| None).unwrap();
+    let config = Config::load_str(yaml, "bad.yaml", &plugwire_framework::EmptyEnv).unwrap();
     PluginManager::new(config, &plugwire_plugins::builtin_registry())
         .unwrap_err()
         .to_string()
@@ -204,7 +212,7 @@ fn lax_typing_accepts_quoted_values_as_python_does() {
     let config = Config::load_str(
         "plugins:\n  - name: P\n    kind: pii_filter\n    hooks: [tool_pre_invoke]\n    config: {block_on_detection: \"{{ env.BLOCK }}\", detect_ssn: 'false'}\n",
         "lax.yaml",
-        &|v| (v == "BLOCK").then(|| "true".to_owned()),
+        &std::collections::HashMap::from([("BLOCK", "true")]),
     )
     .unwrap();
     let p = plugwire_plugins::PiiFilterPlugin::new(config.plugins[0].clone()).unwrap();

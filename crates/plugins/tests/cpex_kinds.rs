@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plugwire_framework::{
-    Config, GlobalContext, HookPayload, Plugin, PluginConfig, PluginContext, PluginError,
-    PluginManager, PluginResult, ToolPostInvokePayload, ToolPreInvokePayload,
+    Config, GlobalContext, HookPayload, ModifiedPayload, Plugin, PluginConfig, PluginContext,
+    PluginError, PluginManager, PluginResult, ToolPostInvokePayload, ToolPreInvokePayload,
 };
 use plugwire_plugins::cpex::{OUTPUT_LENGTH_GUARD_KINDS, PII_KINDS, URL_REPUTATION_KINDS};
 use serde_json::{json, Value};
 
 fn sample() -> Config {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/cpex-builtins.yaml");
-    Config::load(path, &|_| None).unwrap()
+    Config::load(path, &plugwire_framework::EmptyEnv).unwrap()
 }
 
 fn build(kind: &str, config: Value) -> Result<Arc<dyn Plugin>, PluginError> {
@@ -65,7 +65,7 @@ fn tool_post(result: Value) -> ToolPostInvokePayload {
 fn out(r: &PluginResult) -> Value {
     r.modified_payload
         .as_ref()
-        .map_or(Value::Null, HookPayload::to_json)
+        .map_or(Value::Null, ModifiedPayload::to_json)
 }
 
 #[tokio::test]
@@ -289,7 +289,7 @@ fn builtins_do_not_claim_cpex_hooks() {
             "plugins: [{{name: G, kind: {}, hooks: [tool_post_invoke, \"{hook}\"]}}]",
             OUTPUT_LENGTH_GUARD_KINDS[0]
         );
-        let config = Config::load_str(&yaml, "cpex.yaml", &|_| None).unwrap();
+        let config = Config::load_str(&yaml, "cpex.yaml", &plugwire_framework::EmptyEnv).unwrap();
         let e = PluginManager::new(config, &plugwire_plugins::builtin_registry())
             .unwrap_err()
             .to_string();

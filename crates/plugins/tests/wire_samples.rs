@@ -33,7 +33,7 @@ fn fixture(prefix: &str, suffix: &str) -> Value {
 
 async fn manager() -> PluginManager {
     // The captures come from a ContextForge 1.0.0 server: replay them under the 1.0.x switch.
-    let era = |k: &str| (k == plugwire_framework::PLUGINS_COMPAT).then(|| "1.0".to_owned());
+    let era = std::collections::HashMap::from([(plugwire_framework::PLUGINS_COMPAT, "1.0")]);
     let config = Config::load(repo_root().join("plugins/test.yaml"), &era).unwrap();
     let mut m = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
     m.initialize().await.unwrap();

@@ -88,7 +88,7 @@ pub fn resolve_limits(env: &dyn Env) -> Result<ConnLimits, ServerError> {
 }
 
 fn set(env: &dyn Env, name: &str) -> Option<String> {
-    env.var(name).filter(|v| !v.trim().is_empty())
+    env.get(name)
 }
 
 fn count(env: &dyn Env, name: &str, min: u64) -> Result<Option<u64>, ServerError> {

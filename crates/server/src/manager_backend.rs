@@ -151,7 +151,7 @@ impl ManagerBackend {
 pub fn build_manager(
     config: plugwire_framework::Config,
     registry: &plugwire_framework::PluginRegistry,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &dyn plugwire_env::Env,
 ) -> Result<PluginManager, crate::ServerError> {
     let timeout = config.plugin_settings.effective_timeout(env)?;
     Ok(PluginManager::new(config, registry)?.with_timeout(timeout))

@@ -90,8 +90,8 @@ pub type BindView = Vec<(String, String)>;
 /// Resolves a config's [`BindView`]; an error means the config would not start the server.
 pub type BindViewFn = Box<dyn Fn(&Config) -> Result<BindView, ServerError> + Send + Sync>;
 
-/// The environment lookup the loader renders `{{ env.VAR }}` with.
-pub type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// The environment the loader renders `{{ env.VAR }}` with and reads settings from.
+pub type EnvFn = Arc<dyn plugwire_env::Env + Send + Sync>;
 
 /// Reloads the plugins YAML (and, on SIGHUP, the TLS material) of a running server.
 pub struct ConfigReloader {
@@ -183,10 +183,10 @@ impl ConfigReloader {
     }
 
     async fn load_and_swap(&self) -> Result<u64, ServerError> {
-        let env = |name: &str| (self.env)(name);
-        let config = Config::load(&self.path, &env)?;
+        let env = &*self.env;
+        let config = Config::load(&self.path, env)?;
         let view = (self.bind_view)(&config)?;
-        let manager = build_manager(config, &self.registry, &env)?;
+        let manager = build_manager(config, &self.registry, env)?;
         let manager = initialize_manager(manager).await?;
         let next = Arc::new(ManagerBackend::new(manager));
         preregister(&next);

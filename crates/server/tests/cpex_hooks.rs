@@ -54,7 +54,7 @@ plugins:
 "#;
 
 async fn backend() -> Arc<dyn plugwire_server::Backend> {
-    let env = |_: &str| None;
+    let env = plugwire_framework::EmptyEnv;
     let config = Config::load_str(YAML, "cpex.yaml", &env).unwrap();
     let mut registry = PluginRegistry::new();
     registry.register(&["resolver"], |c| {

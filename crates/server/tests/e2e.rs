@@ -285,7 +285,7 @@ plugins:
     kind: test.misbehaving
     hooks: ["tool_pre_invoke"]
 "#;
-    let env = |k: &str| (k == "PLUGINS_PLUGIN_TIMEOUT").then(|| "0.2".to_string());
+    let env = std::collections::HashMap::from([("PLUGINS_PLUGIN_TIMEOUT", "0.2")]);
     let config = plugwire_framework::Config::load_str(yaml, "m.yaml", &env).unwrap();
     let mut registry = plugwire_framework::PluginRegistry::new();
     registry.register(&["test.misbehaving"], |c| {

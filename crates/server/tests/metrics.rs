@@ -526,7 +526,7 @@ impl plugwire_framework::Plugin for Flaky {
 #[tokio::test]
 async fn a_plugin_disabled_by_on_error_shows_in_metrics_and_health() {
     const YAML: &str = "plugins:\n  - name: Flaky\n    kind: test.Flaky\n    hooks: [tool_pre_invoke]\n    mode: sequential\n    on_error: disable\n";
-    let env = |_: &str| None;
+    let env = plugwire_framework::EmptyEnv;
     let config = plugwire_framework::Config::load_str(YAML, "flaky.yaml", &env).unwrap();
     let mut registry = plugwire_framework::PluginRegistry::new();
     registry.register(&["test.Flaky"], |c| {

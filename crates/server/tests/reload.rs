@@ -95,7 +95,7 @@ async fn start(config: &Path, cert: &Path, key: &Path, ca: &Path) -> Server {
         ClientCertPolicy::Required,
     );
     let tls = Arc::new(ReloadableServerConfig::new(settings).unwrap());
-    let env = |_: &str| None;
+    let env = plugwire_env::EmptyEnv;
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
     let registry = Arc::new(registry);
@@ -106,7 +106,7 @@ async fn start(config: &Path, cert: &Path, key: &Path, ca: &Path) -> Server {
     let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
     let reloader = Arc::new(ConfigReloader::new(
         config.to_path_buf(),
-        Box::new(|_| None),
+        Arc::new(plugwire_env::EmptyEnv),
         registry,
         Arc::clone(&swappable),
         Box::new(|_| Ok(Vec::new())),

@@ -72,7 +72,8 @@ plugins:
 
 /// An initialized manager for the server side.
 pub async fn server_manager() -> Arc<PluginManager> {
-    let config = Config::load_str(SERVER_YAML, "server.yaml", &|_| None).unwrap();
+    let config =
+        Config::load_str(SERVER_YAML, "server.yaml", &plugwire_framework::EmptyEnv).unwrap();
     let mut m = PluginManager::new(config, &registry()).unwrap();
     m.initialize().await.unwrap();
     Arc::new(m)

@@ -52,14 +52,20 @@ pub enum PluginMode {
 /// The execution phase of a 1.1.0 mode, in the order the phases run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
+    /// Runs in order, may modify and block.
     Sequential,
+    /// May modify, cannot block.
     Transform,
+    /// Observes only.
     Audit,
+    /// Runs alongside other concurrent plugins, may block.
     Concurrent,
+    /// Runs in the background after the chain; its result is ignored.
     FireAndForget,
 }
 
 impl Phase {
+    /// The name as written in YAML.
     pub const fn as_str(self) -> &'static str {
         match self {
             Phase::Sequential => "sequential",
@@ -74,12 +80,16 @@ impl Phase {
 /// How a legacy-era manager treats an entry (the 1.0.0 behaviours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegacyBehaviour {
+    /// A block stops the request; an error too.
     Enforce,
+    /// A block stops the request; an error is ignored.
     EnforceIgnoreError,
+    /// A block is only logged.
     Permissive,
 }
 
 impl PluginMode {
+    /// The name as written in YAML.
     pub const fn as_str(self) -> &'static str {
         match self {
             PluginMode::Sequential => "sequential",
@@ -202,6 +212,7 @@ pub enum OnError {
 }
 
 impl OnError {
+    /// The name as written in YAML.
     pub const fn as_str(self) -> &'static str {
         match self {
             OnError::Fail => "fail",
@@ -244,16 +255,18 @@ macro_rules! capabilities {
         /// A `capabilities:` value (1.1.0). Variants are in alphabetical order of their names,
         /// so a `BTreeSet` serializes sorted, as cpex does.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Capability { $($v),* }
+        pub enum Capability { $(#[doc = concat!("`", $s, "`.")] $v),* }
 
         impl Capability {
             /// All 12 names, sorted.
             pub const NAMES: &'static [&'static str] = &[$($s),*];
 
+            /// The name as written in YAML.
             pub const fn as_str(self) -> &'static str {
                 match self { $(Capability::$v => $s),* }
             }
 
+            /// Parses a YAML name; `None` for an unknown one.
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $($s => Some(Capability::$v),)* _ => None }
             }
@@ -322,6 +335,7 @@ pub enum Compat {
 }
 
 impl Compat {
+    /// The name as written in YAML.
     pub const fn as_str(self) -> &'static str {
         match self {
             Compat::V1_0 => "1.0",

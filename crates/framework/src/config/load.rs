@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use plugwire_env::Env;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -16,12 +17,7 @@ use super::{
 use crate::serde_util::lax;
 use crate::{HookType, JsonMap};
 
-/// Config path of the plugin server (`plugwire serve`), as in Python's external server.
-pub const PLUGINS_CONFIG_PATH: &str = "PLUGINS_CONFIG_PATH";
-/// Config path of the gateway side (`plugwire call`, embedding gateways), as in Python's settings.
-pub const PLUGINS_CONFIG_FILE: &str = "PLUGINS_CONFIG_FILE";
-/// Per-plugin timeout override in seconds (docs/decisions.md #6).
-pub const PLUGINS_PLUGIN_TIMEOUT: &str = "PLUGINS_PLUGIN_TIMEOUT";
+pub use plugwire_env::vars::{PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH, PLUGINS_PLUGIN_TIMEOUT};
 /// Python server's fallback when `PLUGINS_CONFIG_PATH` is unset.
 pub const DEFAULT_SERVER_CONFIG: &str = "./resources/plugins/config.yaml";
 /// Python gateway's fallback when `PLUGINS_CONFIG_FILE` is unset.
@@ -37,11 +33,7 @@ pub enum ConfigSide {
 }
 
 /// `--config` wins, then the side's env variable (empty = unset), then the Python default path.
-pub fn resolve_config_path(
-    cli: Option<&Path>,
-    side: ConfigSide,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> PathBuf {
+pub fn resolve_config_path(cli: Option<&Path>, side: ConfigSide, env: &dyn Env) -> PathBuf {
     if let Some(p) = cli {
         return p.to_path_buf();
     }
@@ -49,21 +41,15 @@ pub fn resolve_config_path(
         ConfigSide::Server => (PLUGINS_CONFIG_PATH, DEFAULT_SERVER_CONFIG),
         ConfigSide::Gateway => (PLUGINS_CONFIG_FILE, DEFAULT_GATEWAY_CONFIG),
     };
-    match env(var) {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from(default),
-    }
+    PathBuf::from(env.get(var).as_deref().unwrap_or(default))
 }
 
 impl PluginSettings {
     /// The per-plugin timeout: `PLUGINS_PLUGIN_TIMEOUT` if set (a positive number of seconds),
     /// else `plugin_timeout`.
-    pub fn effective_timeout(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Duration, ConfigError> {
-        if let Some(v) = env(PLUGINS_PLUGIN_TIMEOUT).filter(|v| !v.trim().is_empty()) {
-            let secs: f64 = v.trim().parse().map_err(|_| ConfigError::Env {
+    pub fn effective_timeout(&self, env: &dyn Env) -> Result<Duration, ConfigError> {
+        if let Some(v) = env.get(PLUGINS_PLUGIN_TIMEOUT) {
+            let secs: f64 = v.parse().map_err(|_| ConfigError::Env {
                 var: PLUGINS_PLUGIN_TIMEOUT.to_owned(),
                 value: v.clone(),
                 message: "must be a positive number of seconds, e.g. 30".to_owned(),
@@ -83,10 +69,7 @@ impl PluginSettings {
 
 impl Config {
     /// Read, render (`{{ env.VAR }}`), parse and validate a plugins YAML file.
-    pub fn load(
-        path: impl AsRef<Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(path: impl AsRef<Path>, env: &dyn Env) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = super::read::read_bounded(path, env)?;
         let mut cfg = Self::load_str(&text, &path.display().to_string(), env)?;
@@ -95,11 +78,7 @@ impl Config {
     }
 
     /// Like `load`, from text; `source` names it in error messages.
-    pub fn load_str(
-        text: &str,
-        source: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load_str(text: &str, source: &str, env: &dyn Env) -> Result<Config, ConfigError> {
         let rendered = render_template(text, source, env)?;
         let value: Value = if rendered.trim().is_empty() {
             Value::Null

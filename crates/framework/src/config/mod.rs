@@ -45,13 +45,16 @@ pub const EXTERNAL_KIND: &str = "external";
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Config {
+    /// The `plugins:` entries, in file order.
     #[serde(default, deserialize_with = "null_as_default")]
     pub plugins: Vec<PluginConfig>,
+    /// Directories Python searches for plugin code (plugwire registers kinds in code instead).
     #[serde(default, deserialize_with = "null_as_default")]
     pub plugin_dirs: Vec<String>,
     /// Required by Python; plugwire defaults it (a file Python accepts still loads the same).
     #[serde(default, deserialize_with = "null_as_default")]
     pub plugin_settings: PluginSettings,
+    /// `plugwire serve`'s MCP-over-HTTP settings (env overrides applied by the server).
     #[serde(default)]
     pub server_settings: Option<MCPServerConfig>,
     /// Typed and validated; served by the gRPC transport (env overrides applied by the settings
@@ -95,12 +98,16 @@ pub struct PluginSettings {
     /// Per-plugin call timeout in seconds (honoured; `PLUGINS_PLUGIN_TIMEOUT` overrides).
     #[serde(default = "default_timeout", deserialize_with = "lax::i64")]
     pub plugin_timeout: i64,
+    /// `true`: a plugin that fails to load or initialize stops start-up (`PLUGINS_FAIL_ON_PLUGIN_ERROR` wins).
     #[serde(default, deserialize_with = "lax::bool")]
     pub fail_on_plugin_error: bool,
+    /// Parsed and round-tripped; the gateway reads it.
     #[serde(default, deserialize_with = "lax::bool")]
     pub enable_plugin_api: bool,
+    /// Parsed and round-tripped; the gateway reads it.
     #[serde(default = "default_health_interval", deserialize_with = "lax::i64")]
     pub plugin_health_check_interval: i64,
+    /// Parsed and round-tripped; the gateway reads it.
     #[serde(default, deserialize_with = "lax::bool")]
     pub include_user_info: bool,
     /// plugwire only (cpex reads `PLUGINS_EXECUTION_POOL`, which wins): bound on concurrent and
@@ -143,18 +150,26 @@ impl Default for PluginSettings {
 /// `get_plugin_config` returns).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginConfig {
+    /// Unique name; external plugins are looked up by it.
     pub name: String,
+    /// Description (informational).
     #[serde(default)]
     pub description: Option<String>,
+    /// Author (informational).
     #[serde(default)]
     pub author: Option<String>,
+    /// Which implementation: a registered kind string, or `external`.
     pub kind: String,
+    /// Namespace (informational).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Version (informational).
     #[serde(default)]
     pub version: Option<String>,
+    /// The hooks the plugin is called for.
     #[serde(default, deserialize_with = "null_as_default")]
     pub hooks: Vec<HookType>,
+    /// Tags (informational).
     #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
     /// As written (either era's name); see [`PluginMode::phase`] for the 1.1.0 reading.
@@ -164,25 +179,32 @@ pub struct PluginConfig {
     /// (cpex's setdefault), everything else `fail`. Serialized as the effective value.
     #[serde(default)]
     pub on_error: Option<OnError>,
+    /// Lower runs first.
     #[serde(default = "default_priority", deserialize_with = "lax::i64")]
     pub priority: i64,
     /// Understood and round-tripped, not enforced: cpex enforces it only for `kind: isolated_venv`,
     /// which plugwire does not run (see `docs/eras.md`).
     #[serde(default = "default_max_content_size", deserialize_with = "lax::i64")]
     pub max_content_size: i64,
+    /// When the plugin runs; empty = always.
     #[serde(default, deserialize_with = "null_as_default")]
     pub conditions: Vec<PluginCondition>,
+    /// Templates the plugin applies to (read by plugins, not the manager).
     #[serde(default)]
     pub applied_to: Option<AppliedTo>,
     /// Known values only; sorted on output; a non-list value reads as empty (as cpex).
     #[serde(default, deserialize_with = "eras::de_capabilities")]
     pub capabilities: BTreeSet<Capability>,
+    /// The plugin's own settings (`config:`).
     #[serde(default)]
     pub config: Option<JsonMap>,
+    /// `kind: external` over MCP.
     #[serde(default)]
     pub mcp: Option<MCPClientConfig>,
+    /// `kind: external` over gRPC.
     #[serde(default)]
     pub grpc: Option<GrpcClientConfig>,
+    /// `kind: external` over the raw Unix-socket transport.
     #[serde(default)]
     pub unix_socket: Option<UnixSocketClientConfig>,
     /// The keys present in the source (YAML entry or remote JSON): pydantic's "explicitly set"
@@ -316,18 +338,25 @@ impl PluginConfig {
 /// set-valued fields serialize as arrays, or `null` when empty (docs/decisions.md #20).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PluginCondition {
+    /// Virtual server ids.
     #[serde(default, serialize_with = "ser_set")]
     pub server_ids: Option<BTreeSet<String>>,
+    /// Tenant ids.
     #[serde(default, serialize_with = "ser_set")]
     pub tenant_ids: Option<BTreeSet<String>>,
+    /// Tool names.
     #[serde(default, serialize_with = "ser_set")]
     pub tools: Option<BTreeSet<String>>,
+    /// Prompt names.
     #[serde(default, serialize_with = "ser_set")]
     pub prompts: Option<BTreeSet<String>>,
+    /// Resource URIs.
     #[serde(default, serialize_with = "ser_set")]
     pub resources: Option<BTreeSet<String>>,
+    /// Agent ids.
     #[serde(default, serialize_with = "ser_set")]
     pub agents: Option<BTreeSet<String>>,
+    /// User patterns (substring match, as Python).
     #[serde(default)]
     pub user_patterns: Option<Vec<String>>,
     /// Lower-cased with parameters stripped when decoded (`Application/JSON; charset=utf-8` → `application/json`).
@@ -361,49 +390,70 @@ fn de_content_types<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String
 /// `applied_to:`. Not interpreted by the framework; plugins may read it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AppliedTo {
+    /// Tool templates.
     #[serde(default)]
     pub tools: Option<Vec<ToolTemplate>>,
+    /// Prompt templates.
     #[serde(default)]
     pub prompts: Option<Vec<PromptTemplate>>,
+    /// Resource templates.
     #[serde(default)]
     pub resources: Option<Vec<ResourceTemplate>>,
 }
 
+/// An `applied_to.tools` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolTemplate {
+    /// Context keys the plugin wants.
     #[serde(default)]
     pub context: Option<Vec<String>>,
+    /// Free-form extensions.
     #[serde(default)]
     pub extensions: Option<JsonMap>,
+    /// The tool.
     pub tool_name: String,
+    /// Fields the plugin looks at.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
+    /// Whether the plugin looks at the result too.
     #[serde(default, deserialize_with = "null_as_default")]
     pub result: bool,
 }
 
+/// An `applied_to.prompts` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptTemplate {
+    /// Context keys the plugin wants.
     #[serde(default)]
     pub context: Option<Vec<String>>,
+    /// Free-form extensions.
     #[serde(default)]
     pub extensions: Option<JsonMap>,
+    /// The prompt.
     pub prompt_name: String,
+    /// Fields the plugin looks at.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
+    /// Whether the plugin looks at the result too.
     #[serde(default, deserialize_with = "null_as_default")]
     pub result: bool,
 }
 
+/// An `applied_to.resources` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceTemplate {
+    /// Context keys the plugin wants.
     #[serde(default)]
     pub context: Option<Vec<String>>,
+    /// Free-form extensions.
     #[serde(default)]
     pub extensions: Option<JsonMap>,
+    /// The resource.
     pub resource_uri: String,
+    /// Fields the plugin looks at.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
+    /// Whether the plugin looks at the result too.
     #[serde(default, deserialize_with = "null_as_default")]
     pub result: bool,
 }
@@ -411,19 +461,25 @@ pub struct ResourceTemplate {
 /// `mcp.proto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransportType {
+    /// `SSE` (Python only; refused with a clear error).
     #[serde(rename = "SSE")]
     Sse,
+    /// `HTTP`.
     #[serde(rename = "HTTP")]
     Http,
+    /// `STDIO`: a child process.
     #[serde(rename = "STDIO")]
     Stdio,
+    /// `STREAMABLEHTTP`: MCP over HTTP, plugwire's main transport.
     #[serde(rename = "STREAMABLEHTTP")]
     StreamableHttp,
+    /// `GRPC`: cpex's gRPC transport.
     #[serde(rename = "GRPC")]
     Grpc,
 }
 
 impl TransportType {
+    /// The YAML spelling (`STREAMABLEHTTP`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
             TransportType::Sse => "SSE",
@@ -444,23 +500,33 @@ impl fmt::Display for TransportType {
 /// The `mcp:` block of an external entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MCPClientConfig {
+    /// Transport.
     pub proto: TransportType,
+    /// The plugin server's MCP endpoint.
     #[serde(default)]
     pub url: Option<String>,
+    /// `proto: STDIO`: a Python script to run instead of `cmd`.
     #[serde(default)]
     pub script: Option<String>,
+    /// `proto: STDIO`: command and arguments of the plugin server.
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
+    /// Environment of that command.
     #[serde(default)]
     pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Working directory of that command.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Unix socket to reach the server over HTTP.
     #[serde(default)]
     pub uds: Option<String>,
+    /// mTLS to the plugin server.
     #[serde(default)]
     pub tls: Option<MCPClientTLSConfig>,
+    /// Reconnects before the plugin counts as down.
     #[serde(default = "default_reconnect_attempts", deserialize_with = "lax::i64")]
     pub reconnect_attempts: i64,
+    /// Seconds between reconnects.
     #[serde(default = "default_reconnect_delay", deserialize_with = "lax::f64")]
     pub reconnect_delay: f64,
 }
@@ -477,12 +543,16 @@ fn default_reconnect_delay() -> f64 {
 /// variables can override field by field (docs/decisions.md #1); they serialize as their default `true`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MCPClientTLSConfig {
+    /// Certificate (chain) file.
     #[serde(default)]
     pub certfile: Option<String>,
+    /// Private key file.
     #[serde(default)]
     pub keyfile: Option<String>,
+    /// CA bundle the peer's certificate must chain to.
     #[serde(default)]
     pub ca_bundle: Option<String>,
+    /// Password of an encrypted PKCS#8 key.
     #[serde(default)]
     pub keyfile_password: Option<String>,
     #[serde(
@@ -490,12 +560,14 @@ pub struct MCPClientTLSConfig {
         serialize_with = "ser_default_true",
         deserialize_with = "lax::opt_bool"
     )]
+    /// `false`: accept any server certificate (dangerous; for tests).
     pub verify: Option<bool>,
     #[serde(
         default,
         serialize_with = "ser_default_true",
         deserialize_with = "lax::opt_bool"
     )]
+    /// `false`: verify the chain but not the host name.
     pub check_hostname: Option<bool>,
 }
 
@@ -507,12 +579,16 @@ fn ser_default_true<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::E
 /// Python's defaults are host `127.0.0.1`, port `8000`, `ssl_cert_reqs` 2.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MCPServerConfig {
+    /// Bind address.
     #[serde(default)]
     pub host: Option<String>,
+    /// TCP port.
     #[serde(default, deserialize_with = "lax::opt_i64")]
     pub port: Option<i64>,
+    /// Unix socket path instead of TCP (excludes TLS).
     #[serde(default)]
     pub uds: Option<String>,
+    /// TLS; unset = plain HTTP.
     #[serde(default)]
     pub tls: Option<MCPServerTLSConfig>,
 }
@@ -520,12 +596,16 @@ pub struct MCPServerConfig {
 /// `server_settings.tls`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MCPServerTLSConfig {
+    /// Certificate (chain) file.
     #[serde(default)]
     pub certfile: Option<String>,
+    /// Private key file.
     #[serde(default)]
     pub keyfile: Option<String>,
+    /// CA bundle the peer's certificate must chain to.
     #[serde(default)]
     pub ca_bundle: Option<String>,
+    /// Password of an encrypted PKCS#8 key.
     #[serde(default)]
     pub keyfile_password: Option<String>,
     /// 0 = no client cert, 1 = optional, 2 = required (docs/decisions.md #3: an integer).

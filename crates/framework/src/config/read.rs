@@ -8,20 +8,18 @@
 use std::io::Read;
 use std::path::Path;
 
+use plugwire_env::Env;
+
 use super::error::ConfigError;
 
-/// Variable that raises (or lowers) the size limit, in bytes.
-pub const PLUGINS_CONFIG_MAX_BYTES: &str = "PLUGINS_CONFIG_MAX_BYTES";
+pub use plugwire_env::vars::PLUGINS_CONFIG_MAX_BYTES;
 
 /// Default size limit: 4 MiB, some thousand times a large real config.
 pub const DEFAULT_CONFIG_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads `path` as UTF-8, refusing it when larger than the limit (`PLUGINS_CONFIG_MAX_BYTES`,
 /// default 4 MiB). Reads at most limit + 1 bytes, so an endless file is refused at once.
-pub fn read_bounded(
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
+pub fn read_bounded(path: &Path, env: &dyn Env) -> Result<String, ConfigError> {
     let limit = max_bytes(env)?;
     let io_err = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -63,11 +61,10 @@ pub fn read_bounded(
     })
 }
 
-fn max_bytes(env: &dyn Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
-    match env(PLUGINS_CONFIG_MAX_BYTES).filter(|v| !v.trim().is_empty()) {
+fn max_bytes(env: &dyn Env) -> Result<u64, ConfigError> {
+    match env.get(PLUGINS_CONFIG_MAX_BYTES) {
         None => Ok(DEFAULT_CONFIG_MAX_BYTES),
         Some(v) => v
-            .trim()
             .parse::<u64>()
             .ok()
             .filter(|n| *n >= 1024)
@@ -170,14 +167,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
+    use plugwire_env::EmptyEnv;
+    use std::collections::HashMap;
 
     #[test]
     fn endless_file_is_refused_at_once_naming_it() {
         let started = std::time::Instant::now();
-        let e = read_bounded(Path::new("/dev/zero"), &no_env).unwrap_err();
+        let e = read_bounded(Path::new("/dev/zero"), &EmptyEnv).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("/dev/zero") && msg.contains("larger than 4194304 bytes"),
@@ -193,14 +189,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.yaml");
         std::fs::write(&path, format!("# {}\nplugins: []\n", "x".repeat(5000))).unwrap();
-        let small = |n: &str| (n == PLUGINS_CONFIG_MAX_BYTES).then(|| "2048".to_string());
+        let small = HashMap::from([(PLUGINS_CONFIG_MAX_BYTES, "2048")]);
         let e = read_bounded(&path, &small).unwrap_err().to_string();
         assert!(
             e.contains("big.yaml") && e.contains("larger than 2048"),
             "{e}"
         );
-        assert!(read_bounded(&path, &no_env).is_ok());
-        let bad = |n: &str| (n == PLUGINS_CONFIG_MAX_BYTES).then(|| "lots".to_string());
+        assert!(read_bounded(&path, &EmptyEnv).is_ok());
+        let bad = HashMap::from([(PLUGINS_CONFIG_MAX_BYTES, "lots")]);
         let e = read_bounded(&path, &bad).unwrap_err().to_string();
         assert!(e.contains(PLUGINS_CONFIG_MAX_BYTES), "{e}");
     }

@@ -2,19 +2,15 @@
 //! from YAML `plugin_settings` (cpex ignores that section; plugwire keeps it so 1.0.x files work).
 //! The environment wins field by field. All variable names of this layer are here.
 
+use plugwire_env::Env;
 use serde_json::Value;
 
 use super::{Compat, ConfigError, PluginSettings};
 use crate::serde_util::lax;
 
-/// Turns a plugin's load/initialize failure into a start-up error (1.1.0: load time only; with
-/// the 1.0.x switch also every run-time error, as in 1.0.0).
-pub const PLUGINS_FAIL_ON_PLUGIN_ERROR: &str = "PLUGINS_FAIL_ON_PLUGIN_ERROR";
-/// Bound on concurrently running `concurrent` plugins of one call, and on queued/running
-/// `fire_and_forget` tasks of the manager; 0 = unbounded.
-pub const PLUGINS_EXECUTION_POOL: &str = "PLUGINS_EXECUTION_POOL";
-/// The 1.0.x switch: `1.0` for ContextForge 1.0.x semantics, `1.1` (default) for 1.1.0.
-pub const PLUGINS_COMPAT: &str = "PLUGINS_COMPAT";
+pub use plugwire_env::vars::{
+    PLUGINS_COMPAT, PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR,
+};
 /// cpex's default for `PLUGINS_EXECUTION_POOL`.
 pub const DEFAULT_EXECUTION_POOL: usize = 10;
 
@@ -22,19 +18,19 @@ impl PluginSettings {
     /// Apply `PLUGINS_FAIL_ON_PLUGIN_ERROR`, `PLUGINS_EXECUTION_POOL` and `PLUGINS_COMPAT` over the
     /// YAML values (empty = unset). `PLUGINS_PLUGIN_TIMEOUT` stays with
     /// [`PluginSettings::effective_timeout`], which callers already apply.
-    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |var: &str| env(var).filter(|v| !v.trim().is_empty());
+    pub fn apply_env(&mut self, env: &dyn Env) -> Result<(), ConfigError> {
+        let get = |var: &str| env.get(var);
         let bad = |var: &str, value: String, message: &str| ConfigError::Env {
             var: var.to_owned(),
             value,
             message: message.to_owned(),
         };
         if let Some(v) = get(PLUGINS_FAIL_ON_PLUGIN_ERROR) {
-            self.fail_on_plugin_error = lax::to_bool(&Value::String(v.trim().to_owned()))
+            self.fail_on_plugin_error = lax::to_bool(&Value::String(v.clone()))
                 .map_err(|_| bad(PLUGINS_FAIL_ON_PLUGIN_ERROR, v, "must be true or false"))?;
         }
         if let Some(v) = get(PLUGINS_EXECUTION_POOL) {
-            let n: i64 = v.trim().parse().map_err(|_| {
+            let n: i64 = v.parse().map_err(|_| {
                 bad(
                     PLUGINS_EXECUTION_POOL,
                     v.clone(),

@@ -9,14 +9,13 @@
 //! `{# comments #}`. Expressions that do not read `env` (e.g. a webhook template's `{{event}}`) are
 //! left as written; YAML comment lines are not rendered at all.
 
+use plugwire_env::Env;
+
 use super::ConfigError;
 
-/// Render `text`; `file` is only used in error messages.
-pub fn render_template(
-    text: &str,
-    file: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
+/// Render `text`; `file` is only used in error messages. Values are substituted raw
+/// ([`Env::var`], untrimmed, an empty value stays empty), as Jinja over `os.environ` does.
+pub fn render_template(text: &str, file: &str, env: &dyn Env) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut line = 1usize;
@@ -301,10 +300,10 @@ impl<'a> Parser<'a> {
 const NOT_ENV: &str = "\u{0}not-env";
 
 /// Evaluate; `Err(name)` is the first unset variable that had no default.
-fn eval(e: &Expr, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn eval(e: &Expr, env: &dyn Env) -> Result<String, String> {
     match e {
         Expr::Lit(s) => Ok(s.clone()),
-        Expr::Env(name, fallback) => match (env(name), fallback) {
+        Expr::Env(name, fallback) => match (env.var(name), fallback) {
             (Some(v), _) => Ok(v),
             (None, Some(f)) => eval(f, env),
             (None, None) => Err(name.clone()),
@@ -316,7 +315,7 @@ fn eval(e: &Expr, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String
     }
 }
 
-fn render_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Rendered {
+fn render_expr(expr: &str, env: &dyn Env) -> Rendered {
     // Only expressions that start with `env` are ours; anything else (`{{event}}`) is kept.
     let first: String = expr
         .trim_start()

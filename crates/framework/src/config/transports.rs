@@ -12,10 +12,13 @@ use crate::serde_util::lax;
 /// `grpc:` of an external entry: exactly one of `target` (`host:port`) or `uds` (absolute path).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GrpcClientConfig {
+    /// `host:port` of the gRPC plugin server.
     #[serde(default)]
     pub target: Option<String>,
+    /// Unix socket instead of `target`.
     #[serde(default)]
     pub uds: Option<String>,
+    /// mTLS to it.
     #[serde(default)]
     pub tls: Option<GrpcClientTLSConfig>,
 }
@@ -24,12 +27,16 @@ pub struct GrpcClientConfig {
 /// serializes as its default `true`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GrpcClientTLSConfig {
+    /// Certificate (chain) file.
     #[serde(default)]
     pub certfile: Option<String>,
+    /// Private key file.
     #[serde(default)]
     pub keyfile: Option<String>,
+    /// CA bundle the peer's certificate must chain to.
     #[serde(default)]
     pub ca_bundle: Option<String>,
+    /// Password of an encrypted PKCS#8 key.
     #[serde(default)]
     pub keyfile_password: Option<String>,
     #[serde(
@@ -37,6 +44,7 @@ pub struct GrpcClientTLSConfig {
         serialize_with = "ser_default_true",
         deserialize_with = "lax::opt_bool"
     )]
+    /// `false`: accept any server certificate (dangerous; for tests).
     pub verify: Option<bool>,
 }
 
@@ -47,11 +55,15 @@ fn ser_default_true<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::E
 /// `unix_socket:` of an external entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnixSocketClientConfig {
+    /// Socket path of the plugin server.
     pub path: String,
+    /// Reconnects before the plugin counts as down.
     #[serde(default = "default_attempts", deserialize_with = "lax::i64")]
     pub reconnect_attempts: i64,
+    /// Seconds between reconnects.
     #[serde(default = "default_delay", deserialize_with = "lax::f64")]
     pub reconnect_delay: f64,
+    /// Seconds per call.
     #[serde(default = "default_socket_timeout", deserialize_with = "lax::f64")]
     pub timeout: f64,
 }
@@ -72,12 +84,16 @@ fn default_socket_timeout() -> f64 {
 /// so the settings layer can fill them from `PLUGINS_GRPC_SERVER_*`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GrpcServerConfig {
+    /// Bind address.
     #[serde(default)]
     pub host: Option<String>,
+    /// TCP port (default 50051).
     #[serde(default, deserialize_with = "lax::opt_i64")]
     pub port: Option<i64>,
+    /// Unix socket instead of TCP.
     #[serde(default)]
     pub uds: Option<String>,
+    /// TLS; unset = plaintext.
     #[serde(default)]
     pub tls: Option<GrpcServerTLSConfig>,
 }
@@ -86,14 +102,19 @@ pub struct GrpcServerConfig {
 /// cpex's default `require`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GrpcServerTLSConfig {
+    /// Certificate (chain) file.
     #[serde(default)]
     pub certfile: Option<String>,
+    /// Private key file.
     #[serde(default)]
     pub keyfile: Option<String>,
+    /// CA bundle the peer's certificate must chain to.
     #[serde(default)]
     pub ca_bundle: Option<String>,
+    /// Password of an encrypted PKCS#8 key.
     #[serde(default)]
     pub keyfile_password: Option<String>,
+    /// Client certificate policy: `none`, `optional` or `require`.
     #[serde(default)]
     pub client_auth: Option<String>,
 }
@@ -102,6 +123,7 @@ pub struct GrpcServerTLSConfig {
 /// from `PLUGINS_UNIX_SOCKET_PATH`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UnixSocketServerConfig {
+    /// Socket path to listen on.
     #[serde(default)]
     pub path: Option<String>,
 }

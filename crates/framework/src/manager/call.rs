@@ -8,7 +8,8 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use crate::{
-    HookPayload, HookType, Plugin, PluginContext, PluginError, PluginErrorKind, PluginResult,
+    HookPayload, HookType, ModifiedPayload, Plugin, PluginContext, PluginError, PluginErrorKind,
+    PluginResult,
 };
 
 /// The chain refuses prompt/tool `args` or a tool `result` longer than this (both eras do).
@@ -32,8 +33,8 @@ pub(super) fn hook_is_cross_typed(hook: HookType) -> bool {
 pub(super) fn accept_modification(
     hook: HookType,
     input: &mut HookPayload,
-    current: &mut Option<HookPayload>,
-    m: HookPayload,
+    current: &mut Option<ModifiedPayload>,
+    m: ModifiedPayload,
     plugin: &str,
 ) -> bool {
     if m.hook_type() != hook {
@@ -41,31 +42,37 @@ pub(super) fn accept_modification(
         return false;
     }
     match (input, m) {
-        (HookPayload::HttpPreRequest(p), HookPayload::HttpPreRequestHeaders(h)) => {
+        (HookPayload::HttpPreRequest(p), ModifiedPayload::HttpPreRequestHeaders(h)) => {
             p.headers = h.clone();
-            *current = Some(HookPayload::HttpPreRequestHeaders(h));
+            *current = Some(ModifiedPayload::HttpPreRequestHeaders(h));
         }
-        (HookPayload::HttpPreRequest(p), HookPayload::HttpPreRequest(full)) => {
+        (
+            HookPayload::HttpPreRequest(p),
+            ModifiedPayload::Payload(HookPayload::HttpPreRequest(full)),
+        ) => {
             p.headers = full.headers.clone();
-            *current = Some(HookPayload::HttpPreRequestHeaders(full.headers));
+            *current = Some(ModifiedPayload::HttpPreRequestHeaders(full.headers));
         }
-        (HookPayload::HttpPostRequest(p), HookPayload::HttpPostRequestHeaders(h)) => {
+        (HookPayload::HttpPostRequest(p), ModifiedPayload::HttpPostRequestHeaders(h)) => {
             p.headers = h.clone();
-            *current = Some(HookPayload::HttpPostRequestHeaders(h));
+            *current = Some(ModifiedPayload::HttpPostRequestHeaders(h));
         }
-        (HookPayload::HttpPostRequest(p), HookPayload::HttpPostRequest(full)) => {
+        (
+            HookPayload::HttpPostRequest(p),
+            ModifiedPayload::Payload(HookPayload::HttpPostRequest(full)),
+        ) => {
             p.headers = full.headers.clone();
-            *current = Some(HookPayload::HttpPostRequestHeaders(full.headers));
+            *current = Some(ModifiedPayload::HttpPostRequestHeaders(full.headers));
         }
-        (HookPayload::HttpAuthResolveUser(_), m @ HookPayload::ResolvedUser(_))
-        | (HookPayload::HttpAuthCheckPermission(_), m @ HookPayload::PermissionDecision(_))
-        | (HookPayload::IdentityResolve(_), m @ HookPayload::IdentityResult(_))
-        | (HookPayload::TokenDelegate(_), m @ HookPayload::DelegationResult(_)) => {
+        (HookPayload::HttpAuthResolveUser(_), m @ ModifiedPayload::ResolvedUser(_))
+        | (HookPayload::HttpAuthCheckPermission(_), m @ ModifiedPayload::PermissionDecision(_))
+        | (HookPayload::IdentityResolve(_), m @ ModifiedPayload::IdentityResult(_))
+        | (HookPayload::TokenDelegate(_), m @ ModifiedPayload::DelegationResult(_)) => {
             *current = Some(m);
         }
-        (inp, m) if !m.is_result_only() && !hook_is_cross_typed(hook) => {
+        (inp, ModifiedPayload::Payload(m)) if !hook_is_cross_typed(hook) => {
             *inp = m.clone();
-            *current = Some(m);
+            *current = Some(ModifiedPayload::Payload(m));
         }
         (_, m) => {
             tracing::warn!(plugin, %hook, "modified_payload of an unexpected type ignored: {:?}", m.hook_type());

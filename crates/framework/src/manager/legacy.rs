@@ -15,8 +15,8 @@ use super::{
 };
 use crate::conditions::payload_matches;
 use crate::{
-    GlobalContext, HookPayload, HookType, JsonMap, LegacyBehaviour, PluginContext, PluginError,
-    PluginResult,
+    GlobalContext, HookPayload, HookType, JsonMap, LegacyBehaviour, ModifiedPayload, PluginContext,
+    PluginError, PluginResult,
 };
 
 impl PluginManager {
@@ -32,7 +32,7 @@ impl PluginManager {
         let mut out = PluginContextTable::new();
         let original = payload;
         let mut input = original.clone();
-        let mut current: Option<HookPayload> = None;
+        let mut current: Option<ModifiedPayload> = None;
         let mut combined = JsonMap::new();
         let mut max_retry = 0u64;
         let mut decision_plugin: Option<String> = None;
@@ -92,7 +92,7 @@ impl PluginManager {
                 let echoed = if hook_is_cross_typed(hook) {
                     current.clone()
                 } else {
-                    Some(input.clone())
+                    Some(ModifiedPayload::Payload(input.clone()))
                 };
                 return Ok(HookOutcome {
                     result: self.block_result(hook, echoed, r.violation, combined, decision_plugin),
@@ -147,7 +147,7 @@ impl PluginManager {
     pub(super) fn block_result(
         &self,
         hook: HookType,
-        modified_payload: Option<HookPayload>,
+        modified_payload: Option<ModifiedPayload>,
         violation: Option<crate::PluginViolation>,
         mut combined: JsonMap,
         decision_plugin: Option<String>,

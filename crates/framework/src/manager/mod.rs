@@ -52,6 +52,7 @@ pub const DECISION_PLUGIN_KEY: &str = "_decision_plugin";
 pub struct HookOutcome {
     /// On a block: `continue_processing: false` and the violation, whose `plugin_name` is set.
     pub result: PluginResult,
+    /// The plugin contexts to pass back on the matching post hook.
     pub contexts: PluginContextTable,
 }
 
@@ -189,6 +190,7 @@ impl PluginManager {
         self.background = Background::new(pool);
     }
 
+    /// The per-plugin call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -245,6 +247,7 @@ impl PluginManager {
         self.background.pending()
     }
 
+    /// The config the manager was built from.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -412,13 +415,6 @@ impl PluginManager {
                 contexts: PluginContextTable::new(),
             });
         };
-        if payload.is_result_only() {
-            return Err(PluginError::new(
-                PluginErrorKind::InvalidPayload,
-                "",
-                format!("a {hook} result payload is not a hook input"),
-            ));
-        }
         call::check_payload_size(&payload)?;
         match self.compat {
             Compat::V1_0 => self.chain_1_0(entries, payload, global, contexts).await,

@@ -30,8 +30,8 @@ use super::{
 use crate::conditions::payload_matches;
 use crate::result::ExecutionRecord;
 use crate::{
-    GlobalContext, HookPayload, HookType, JsonMap, OnError, Phase, PluginContext, PluginError,
-    PluginErrorKind, PluginResult,
+    GlobalContext, HookPayload, HookType, JsonMap, ModifiedPayload, OnError, Phase, PluginContext,
+    PluginError, PluginErrorKind, PluginResult,
 };
 
 /// What the chain has built so far.
@@ -42,7 +42,7 @@ struct Chain {
     /// The payload the next plugin receives.
     input: HookPayload,
     /// The chain's `modified_payload` so far.
-    current: Option<HookPayload>,
+    current: Option<ModifiedPayload>,
     combined: JsonMap,
     max_retry: u64,
     decision_plugin: Option<String>,

@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::call::call_plugin;
 use super::{HookEntry, PluginManager};
 use crate::{
-    Compat, HookPayload, HookType, LegacyBehaviour, OnError, Phase, PluginContext, PluginError,
-    PluginErrorKind, PluginResult,
+    Compat, HookPayload, HookType, LegacyBehaviour, ModifiedPayload, OnError, Phase, PluginContext,
+    PluginError, PluginErrorKind, PluginResult,
 };
 
 impl PluginManager {
@@ -122,7 +122,7 @@ impl PluginManager {
                 if !r.continue_processing && enforce {
                     return Ok(PluginResult {
                         continue_processing: false,
-                        modified_payload: echo(),
+                        modified_payload: echo().map(ModifiedPayload::Payload),
                         violation: r.violation,
                         metadata: None,
                         ..PluginResult::pass()

@@ -23,8 +23,11 @@ pub use super::types::{MaskStrategy, PiiType};
 /// One compiled detector pattern.
 #[derive(Debug, Clone)]
 pub struct PiiPattern {
+    /// What it detects.
     pub pii_type: PiiType,
+    /// The compiled pattern.
     pub regex: Regex,
+    /// How a match is masked.
     pub strategy: MaskStrategy,
     /// Extra check on a candidate (Luhn for cards).
     pub validate: Option<fn(&str) -> bool>,
@@ -33,27 +36,44 @@ pub struct PiiPattern {
 /// One detection: byte range in the scanned text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
+    /// What was found.
     pub pii_type: PiiType,
+    /// Byte offset of the match.
     pub start: usize,
+    /// Byte offset after the match.
     pub end: usize,
+    /// How it is masked.
     pub strategy: MaskStrategy,
 }
 
 /// Which built-in detectors are on (all default to true, as in Python).
 #[derive(Debug, Clone, Copy)]
 pub struct Detectors {
+    /// Detect US SSNs.
     pub ssn: bool,
+    /// Detect Dutch BSNs.
     pub bsn: bool,
+    /// Detect card numbers.
     pub credit_card: bool,
+    /// Detect e-mail addresses.
     pub email: bool,
+    /// Detect phone numbers.
     pub phone: bool,
+    /// Detect IP addresses.
     pub ip_address: bool,
+    /// Detect dates of birth.
     pub date_of_birth: bool,
+    /// Detect passport numbers.
     pub passport: bool,
+    /// Detect driver's licenses.
     pub driver_license: bool,
+    /// Detect bank accounts.
     pub bank_account: bool,
+    /// Detect medical record numbers.
     pub medical_record: bool,
+    /// Detect AWS keys.
     pub aws_keys: bool,
+    /// Detect API keys.
     pub api_keys: bool,
     /// plugwire: require a valid Luhn checksum for credit cards.
     pub luhn_check: bool,
@@ -231,9 +251,13 @@ pub struct PiiDetector {
 /// A user-supplied pattern (`custom_patterns` item), before compilation.
 #[derive(Debug, Clone)]
 pub struct CustomPattern {
+    /// Reported type (usually `custom`).
     pub pii_type: PiiType,
+    /// The regular expression (Python syntax).
     pub pattern: String,
+    /// How a match is masked.
     pub strategy: MaskStrategy,
+    /// Off keeps the entry without using it.
     pub enabled: bool,
 }
 

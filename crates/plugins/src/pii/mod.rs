@@ -44,8 +44,11 @@ pub const CPEX_KIND: &str = crate::cpex::PII_KINDS[1];
 /// The `cpex-pii-filter` package's canonical kind.
 pub const CPEX_CANONICAL_KIND: &str = crate::cpex::PII_KINDS[0];
 
+/// Violation code of a block on prompt arguments.
 pub const CODE_PROMPT: &str = "PII_DETECTED";
+/// Violation code of a block on tool arguments.
 pub const CODE_TOOL_ARGS: &str = "PII_DETECTED_IN_TOOL_ARGS";
+/// Violation code of a block on a tool result.
 pub const CODE_TOOL_RESULT: &str = "PII_DETECTED_IN_TOOL_RESULT";
 
 const DETECT_KEYS: [&str; 13] = [
@@ -107,13 +110,21 @@ const CPEX_LIST_KEYS: [&str; 2] = ["custom_patterns", "whitelist_patterns"];
 /// The parsed `config:` block.
 #[derive(Debug, Clone)]
 pub struct PiiFilterSettings {
+    /// Which built-in detectors run.
     pub detectors: Detectors,
+    /// Masking of built-in detections.
     pub default_mask_strategy: MaskStrategy,
+    /// Text of the `redact` strategy.
     pub redaction_text: String,
+    /// Block instead of masking.
     pub block_on_detection: bool,
+    /// Log each detection (types and counts, never values).
     pub log_detections: bool,
+    /// Put types and counts in the result metadata.
     pub include_detection_details: bool,
+    /// Extra patterns.
     pub custom_patterns: Vec<CustomPattern>,
+    /// Matches of these are never reported.
     pub whitelist_patterns: Vec<String>,
     /// Whose behaviour this entry follows (from its kind).
     pub flavor: Flavor,
@@ -251,6 +262,7 @@ fn type_names(types: &[PiiType]) -> Vec<Value> {
 }
 
 impl PiiFilterPlugin {
+    /// Builds the plugin from its entry; a bad `config:` is an error naming the key.
     pub fn new(config: PluginConfig) -> Result<Self, PluginError> {
         let flavor = Flavor::of(&config.kind, &crate::cpex::PII_KINDS);
         let settings = PiiFilterSettings::parse(&config, flavor)?;
@@ -282,6 +294,7 @@ impl PiiFilterPlugin {
         &self.detector
     }
 
+    /// The parsed settings.
     pub fn settings(&self) -> &PiiFilterSettings {
         &self.settings
     }

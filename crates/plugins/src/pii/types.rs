@@ -7,23 +7,38 @@ use std::str::FromStr;
 /// The kinds of PII, named as in Python (`PIIType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PiiType {
+    /// US social security number.
     Ssn,
+    /// Dutch citizen service number (BSN).
     Bsn,
+    /// Payment card number (Luhn-checked).
     CreditCard,
+    /// E-mail address.
     Email,
+    /// Phone number.
     Phone,
+    /// IPv4 or IPv6 address.
     IpAddress,
+    /// Date of birth.
     DateOfBirth,
+    /// Passport number.
     Passport,
+    /// Driver's license number.
     DriverLicense,
+    /// Bank account number (IBAN and others).
     BankAccount,
+    /// Medical record number.
     MedicalRecord,
+    /// AWS access key or secret.
     AwsKey,
+    /// Generic API key.
     ApiKey,
+    /// A `custom_patterns` entry.
     Custom,
 }
 
 impl PiiType {
+    /// Every type, in the order Python reports them.
     pub const ALL: [PiiType; 14] = [
         PiiType::Ssn,
         PiiType::Bsn,
@@ -41,6 +56,7 @@ impl PiiType {
         PiiType::Custom,
     ];
 
+    /// The name in config keys and violation details.
     pub const fn as_str(self) -> &'static str {
         match self {
             PiiType::Ssn => "ssn",

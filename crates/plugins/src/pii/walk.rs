@@ -14,17 +14,21 @@ const MAX_JSON_IN_STRING_DEPTH: usize = 8;
 pub struct Found {
     /// Python-style path: `args.user.email`, `result.items[2]`, `args.payload(json).ssn`.
     pub path: String,
+    /// Types found there.
     pub types: Vec<PiiType>,
+    /// How many detections.
     pub count: usize,
 }
 
 /// Collects detections while masking a value tree.
 pub struct Walker<'a> {
     det: &'a PiiDetector,
+    /// Where something was found, in walk order.
     pub found: Vec<Found>,
 }
 
 impl<'a> Walker<'a> {
+    /// A walker masking with `det`.
     pub fn new(det: &'a PiiDetector) -> Self {
         Walker {
             det,
@@ -107,6 +111,7 @@ impl<'a> Walker<'a> {
         out
     }
 
+    /// Detections over all paths.
     pub fn total(&self) -> usize {
         self.found.iter().map(|f| f.count).sum()
     }

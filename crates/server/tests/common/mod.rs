@@ -243,7 +243,7 @@ plugins:
 
 /// The framework's PluginManager over PEER_YAML, initialized.
 pub async fn peer_backend() -> Arc<dyn Backend> {
-    let env = |_: &str| None;
+    let env = plugwire_framework::EmptyEnv;
     let config = plugwire_framework::Config::load_str(PEER_YAML, "peer.yaml", &env).unwrap();
     let mut registry = plugwire_framework::PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
