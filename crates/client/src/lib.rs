@@ -33,6 +33,8 @@
 //! - [`raw_socket`]: the raw Unix-socket transport ([`raw_socket::RawSocketClient`]): framed
 //!   protobuf on a small pool, reconnect with backoff, timeouts that drop the connection.
 //! - [`options`]: [`ClientOptions`] (timeout, answer size cap, env source, shared counters).
+//! - [`policy`]: which remote failures mean "no verdict" (unreachable, timeout, invalid
+//!   answer) for the manager's failure policy, and the fail-open counter.
 //! - [`health`]: `GET /health` with the same TLS settings (behind `plugwire health`).
 //! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
 //!
@@ -51,6 +53,7 @@ pub mod merge;
 pub mod metrics;
 pub mod options;
 pub mod plugin;
+pub mod policy;
 pub mod raw_socket;
 pub mod remote;
 pub mod session;
