@@ -36,6 +36,8 @@
 //! - [`policy`]: which remote failures mean "no verdict" (unreachable, timeout, invalid
 //!   answer) for the manager's failure policy, and the fail-open counter.
 //! - [`health`]: `GET /health` with the same TLS settings (behind `plugwire health`).
+//! - [`identity`]: client certificate reload: files compared before new connections (at most
+//!   every 10 s) and on demand ([`identity::ClientIdentities::reload`]); expiry metrics.
 //! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
 //!
 //! User guide: `docs/client.md`.
@@ -49,6 +51,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 mod http;
+pub mod identity;
 pub mod merge;
 pub mod metrics;
 pub mod options;

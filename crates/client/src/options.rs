@@ -7,6 +7,7 @@ use plugwire_framework::PluginConfig;
 use plugwire_tls::Env;
 
 use crate::connector::ConnectionStats;
+use crate::identity::ClientIdentities;
 
 /// Default per-call timeout of the transport (the Python gateway's plugin timeout is 30 s too).
 /// An entry's own `timeout:` replaces it for that plugin; the manager's `plugin_timeout` bounds
@@ -27,6 +28,9 @@ pub struct ClientOptions {
     pub max_response_bytes: usize,
     /// Source of `PLUGINS_CLIENT_MTLS_*` (the process env in production, a map in tests).
     pub env: Arc<dyn Env + Send + Sync>,
+    /// The client TLS material of every `https://` entry built with these options, reloadable
+    /// at once ([`ClientIdentities::reload`]) when the certificate files were rotated.
+    pub identities: Arc<ClientIdentities>,
 }
 
 impl Default for ClientOptions {
@@ -36,6 +40,7 @@ impl Default for ClientOptions {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             env: Arc::new(plugwire_tls::ProcessEnv),
+            identities: ClientIdentities::new(),
         }
     }
 }

@@ -16,9 +16,10 @@
 //! counts the plugin as "continue, unchanged", `disable` does the same and takes the plugin out
 //! for the manager's life. A remote plugin that gives no verdict (unreachable, timed out,
 //! garbage) follows the failure policy instead (`failure`): fail closed is a block with a
-//! violation naming the plugin, fail open is logged and counted. Global `state`/`metadata` writes are merged back from sequential,
-//! transform and concurrent plugins; metadata of every phase but fire_and_forget is merged into
-//! the result; one execution record per evaluated plugin.
+//! violation naming the plugin, fail open is logged and counted. Global `state`/`metadata`
+//! writes are merged back from sequential, transform and concurrent plugins; metadata of every
+//! phase but fire_and_forget is merged into the result; one execution record per evaluated
+//! plugin.
 
 use std::time::Instant;
 
