@@ -42,31 +42,37 @@ async fn manager(port: u16, name: &str, mode: &str, on_error: &str) -> PluginMan
 }
 
 /// Builds the six managers (3 modes × 2 on_error) of `cause` while the fake answers, then
-/// breaks it with `breaker`, then checks every case: blocked with a violation naming the plugin
-/// for `on_error: fail` in sequential and transform, continued (and counted once per request)
+/// breaks the fake, then checks every case: blocked with a violation naming the plugin for
+/// `on_error: fail` in sequential and transform, continued (and counted once per request)
 /// otherwise.
-async fn check_cause(
-    cause: &'static str,
-    breaker: impl FnOnce(&fake::Fake, &tokio::task::JoinHandle<()>),
-) {
-    let (port, fake, task) = fake::start(Mode::Sse).await;
+async fn check_cause(cause: &'static str) {
+    let (port, fake, mut task) = fake::start(Mode::Sse).await;
     let mut cases = Vec::new();
     for mode in MODES {
         for on_error in ON_ERROR {
             let name = format!("{cause}_{mode}_{on_error}");
             let m = manager(port, &name, mode, on_error).await;
-            // While the server answers, the plugin's modification goes through (audit's is
-            // discarded by design, so only the outcome is checked there).
+            // While the server answers, the request goes through.
             let mut g = GlobalContext::new("warm");
-            let out = m
-                .invoke_hook(tool_payload("a"), &mut g, None)
-                .await
-                .unwrap();
+            let out = m.invoke_hook(tool_payload("a"), &mut g, None).await.unwrap();
             assert!(out.result.continue_processing, "{name}");
             cases.push((name, mode, on_error, m));
         }
     }
-    breaker(&fake, &task);
+    match cause {
+        "unreachable" => {
+            // The listener is gone (its port refuses connections) and the kept connections
+            // hang up at the next request: every reconnect is refused.
+            task.abort();
+            let _ = (&mut task).await;
+            fake.set(Mode::Hangup);
+        }
+        // Accepts, reads, never answers: the entry's `timeout: 0.3` (not the manager's 30 s)
+        // ends each call.
+        "timeout" => fake.set(Mode::Stall),
+        // HTTP 200 with a body that is not JSON-RPC.
+        _ => fake.set(Mode::Garbage),
+    }
     let metrics = ClientMetrics::global();
     for (name, mode, on_error, m) in &cases {
         let closed = *on_error == "fail" && *mode != "audit";
@@ -118,25 +124,17 @@ async fn check_cause(
 
 #[tokio::test]
 async fn an_unreachable_plugin_server() {
-    // The listener goes away (its port is closed) and kept connections hang up: every
-    // reconnect is refused.
-    check_cause("unreachable", |fake, task| {
-        task.abort();
-        fake.set(Mode::Hangup);
-    })
-    .await;
+    check_cause("unreachable").await;
 }
 
 #[tokio::test]
 async fn a_plugin_server_that_never_answers() {
-    // Accepts, reads, never answers: the entry's `timeout: 0.3` (not the manager's 30 s) ends it.
-    check_cause("timeout", |fake, _| fake.set(Mode::Stall)).await;
+    check_cause("timeout").await;
 }
 
 #[tokio::test]
 async fn a_plugin_server_that_answers_garbage() {
-    // HTTP 200 with a body that is not JSON-RPC.
-    check_cause("invalid_answer", |fake, _| fake.set(Mode::Garbage)).await;
+    check_cause("invalid_answer").await;
 }
 
 #[tokio::test]
