@@ -36,12 +36,21 @@ struct State {
 }
 
 /// The TLS connector of one endpoint, swapped when its files change.
-#[derive(Debug)]
 pub struct ReloadingConnector {
     plugin: String,
     settings: Arc<ClientTlsSettings>,
     current: ArcSwap<TlsConnector>,
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for ReloadingConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingConnector")
+            .field("plugin", &self.plugin)
+            .field("certfile", &self.settings.certfile)
+            .field("ca_bundle", &self.settings.ca_bundle)
+            .finish_non_exhaustive()
+    }
 }
 
 fn fingerprint(s: &ClientTlsSettings) -> Fingerprint {

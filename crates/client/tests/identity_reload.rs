@@ -38,6 +38,8 @@ async fn proxy(tls: Arc<rustls::ServerConfig>, backend: u16) -> Proxy {
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, seen, mut cut_rx) = (acceptor.clone(), s.clone(), cut_rx.clone());
+            // Only a cut after this connection was accepted closes it.
+            cut_rx.borrow_and_update();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
