@@ -54,7 +54,10 @@ async fn check_cause(cause: &'static str) {
             let m = manager(port, &name, mode, on_error).await;
             // While the server answers, the request goes through.
             let mut g = GlobalContext::new("warm");
-            let out = m.invoke_hook(tool_payload("a"), &mut g, None).await.unwrap();
+            let out = m
+                .invoke_hook(tool_payload("a"), &mut g, None)
+                .await
+                .unwrap();
             assert!(out.result.continue_processing, "{name}");
             cases.push((name, mode, on_error, m));
         }
