@@ -15,7 +15,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
+
+use crate::identity::ReloadingConnector;
 
 /// Counters shared by every connection a client (or a whole process) opens.
 #[derive(Debug, Default)]
@@ -50,11 +51,12 @@ impl ConnectionStats {
 pub(crate) enum Endpoint {
     /// Plain TCP to host:port.
     Tcp { host: String, port: u16 },
-    /// TCP then TLS; `server_name` is what the certificate is checked against.
+    /// TCP then TLS; `server_name` is what the certificate is checked against. The connector
+    /// re-reads its files when they change (new connections only).
     Tls {
         host: String,
         port: u16,
-        connector: TlsConnector,
+        connector: Arc<ReloadingConnector>,
         server_name: ServerName<'static>,
         /// The host as written in the URL, for messages.
         url_host: String,
@@ -99,6 +101,7 @@ impl Endpoint {
                 stats.count_connection();
                 let _ = tcp.set_nodelay(true);
                 let tls = connector
+                    .connector()
                     .connect(server_name.clone(), tcp)
                     .await
                     .map_err(|e| {

@@ -9,11 +9,11 @@ use http::Uri;
 use plugwire_framework::{MCPClientConfig, MCPClientTLSConfig, TransportType};
 use plugwire_tls::{ClientTlsLayer, ClientTlsSettings, Env};
 use rustls::pki_types::ServerName;
-use tokio_rustls::TlsConnector;
 
 use crate::connector::Endpoint;
 use crate::error::ClientError;
 use crate::http::HttpTransport;
+use crate::identity::ReloadingConnector;
 use crate::options::ClientOptions;
 use crate::session::Transport;
 use crate::stdio::{StdioSpec, StdioTransport};
@@ -105,13 +105,13 @@ pub(crate) fn tls_layer(tls: &MCPClientTLSConfig) -> ClientTlsLayer {
 }
 
 /// Resolves TLS for an https URL: YAML `mcp.tls` overridden field by field by
-/// `PLUGINS_CLIENT_MTLS_*`, then built into a connector.
+/// `PLUGINS_CLIENT_MTLS_*`, then built into a connector that reloads its files when they change.
 fn tls_connector(
     plugin: &str,
     url: &str,
     tls: Option<&MCPClientTLSConfig>,
     env: &dyn Env,
-) -> Result<(TlsConnector, Arc<ClientTlsSettings>), ClientError> {
+) -> Result<(Arc<ReloadingConnector>, Arc<ClientTlsSettings>), ClientError> {
     let layer = tls.map(tls_layer);
     let tls_err = |message: String| ClientError::TlsSetup {
         plugin: plugin.to_string(),
@@ -122,9 +122,9 @@ fn tls_connector(
         .map_err(|e| tls_err(e.to_string()))?
         // Neither YAML nor env says anything: verify against the system bundle, no client cert.
         .unwrap_or_default();
-    let config =
-        plugwire_tls::build_client_config(&settings).map_err(|e| tls_err(e.to_string()))?;
-    Ok((TlsConnector::from(config), Arc::new(settings)))
+    let settings = Arc::new(settings);
+    let connector = ReloadingConnector::new(plugin, settings.clone()).map_err(tls_err)?;
+    Ok((connector, settings))
 }
 
 /// The connection target of a STREAMABLEHTTP entry: Unix socket, TLS or plain TCP, and the text
@@ -156,6 +156,7 @@ pub(crate) fn build_endpoint(
         None if parsed.https => {
             let (connector, settings) =
                 tls_connector(plugin, url, mcp.tls.as_ref(), options.env.as_ref())?;
+            options.identities.add(&connector);
             let server_name = ServerName::try_from(parsed.host.clone()).map_err(|e| {
                 config_error(
                     plugin,

@@ -33,7 +33,11 @@
 //! - [`raw_socket`]: the raw Unix-socket transport ([`raw_socket::RawSocketClient`]): framed
 //!   protobuf on a small pool, reconnect with backoff, timeouts that drop the connection.
 //! - [`options`]: [`ClientOptions`] (timeout, answer size cap, env source, shared counters).
+//! - [`policy`]: which remote failures mean "no verdict" (unreachable, timeout, invalid
+//!   answer) for the manager's failure policy, and the fail-open counter.
 //! - [`health`]: `GET /health` with the same TLS settings (behind `plugwire health`).
+//! - [`identity`]: client certificate reload: files compared before new connections (at most
+//!   every 10 s) and on demand ([`identity::ClientIdentities::reload`]); expiry metrics.
 //! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
 //!
 //! User guide: `docs/client.md`.
@@ -47,10 +51,12 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 mod http;
+pub mod identity;
 pub mod merge;
 pub mod metrics;
 pub mod options;
 pub mod plugin;
+pub mod policy;
 pub mod raw_socket;
 pub mod remote;
 pub mod session;

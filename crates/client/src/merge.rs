@@ -57,6 +57,8 @@ pub fn merge_configs(
     // PLUGINS_CLIENT_MTLS_* from overriding them.
     out.mcp = local.mcp.clone();
     out.kind = local.kind.clone();
+    // Gateway-only: the remote side never decides how long the gateway waits for it.
+    out.timeout = local.timeout;
     out.set_fields = remote
         .set_fields
         .union(&local.set_fields)

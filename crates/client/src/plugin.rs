@@ -4,7 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use plugwire_framework::{
-    HookPayload, Plugin, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult,
+    FailureCause, HookPayload, HookType, Plugin, PluginConfig, PluginContext, PluginError,
+    PluginErrorKind, PluginResult,
 };
 use plugwire_mcp::plugin_tools::plugin_config_result;
 use plugwire_mcp::{
@@ -121,12 +122,13 @@ impl ExternalPlugin {
     /// Errors name the plugin and the YAML key or env variable at fault.
     pub fn new(config: PluginConfig, options: &ClientOptions) -> Result<Self, ClientError> {
         let name = config.name.clone();
+        let options = &options.for_entry(&config);
         if let Some(g) = &config.grpc {
             let remote = crate::remote::grpc_remote(&name, g, options)?;
             return Self::with_remote(config, remote, options);
         }
         if let Some(u) = &config.unix_socket {
-            let remote = crate::remote::unix_socket_remote(&name, u)?;
+            let remote = crate::remote::unix_socket_remote_with(&name, u, config.call_timeout())?;
             return Self::with_remote(config, remote, options);
         }
         let mcp = config.mcp.as_ref().ok_or_else(|| ClientError::Config {
@@ -292,6 +294,14 @@ impl Plugin for ExternalPlugin {
 
     async fn shutdown(&self) {
         self.remote.close().await;
+    }
+
+    fn failure_cause(&self, err: &PluginError) -> Option<FailureCause> {
+        crate::policy::failure_cause(err)
+    }
+
+    fn fail_open(&self, hook: HookType, cause: FailureCause) {
+        crate::policy::record_fail_open(self.name(), hook.as_str(), cause);
     }
 
     async fn invoke(

@@ -111,6 +111,16 @@ pub fn unix_socket_remote(
     plugin: &str,
     cfg: &UnixSocketClientConfig,
 ) -> Result<Remote, ClientError> {
+    unix_socket_remote_with(plugin, cfg, None)
+}
+
+/// [`unix_socket_remote`] with the entry's `timeout:` (when set) capping `unix_socket.timeout`,
+/// so a timed-out call drops its connection instead of being cut by the manager mid-read.
+pub fn unix_socket_remote_with(
+    plugin: &str,
+    cfg: &UnixSocketClientConfig,
+    entry_timeout: Option<Duration>,
+) -> Result<Remote, ClientError> {
     let secs = |key: &str, v: f64| {
         Duration::try_from_secs_f64(v).map_err(|_| ClientError::Config {
             plugin: plugin.to_string(),
@@ -121,5 +131,8 @@ pub fn unix_socket_remote(
     o.reconnect_attempts = u32::try_from(cfg.reconnect_attempts.max(0)).unwrap_or(u32::MAX);
     o.reconnect_delay = secs("reconnect_delay", cfg.reconnect_delay)?;
     o.timeout = secs("timeout", cfg.timeout)?;
+    if let Some(t) = entry_timeout {
+        o.timeout = o.timeout.min(t);
+    }
     Ok(Remote::RawSocket(RawSocketClient::new(plugin, o)))
 }

@@ -1,6 +1,6 @@
 //! The client returns typed errors; the framework's manager applies the entry's mode: a dead
-//! plugin server fails the chain in `enforce` and is skipped in `permissive`. Plus the per-call
-//! timeout.
+//! plugin server blocks the request in `enforce` (a `PLUGIN_UNAVAILABLE` violation naming the
+//! plugin) and is skipped in `permissive`. Plus the per-call timeout.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -35,6 +35,16 @@ async fn manager_for(port: u16, mode: &str, compat: &str) -> PluginManager {
     m
 }
 
+/// The request is blocked, and the violation says which plugin was unavailable.
+fn assert_unavailable(result: &plugwire_framework::PluginResult) {
+    assert!(!result.continue_processing, "fail closed");
+    let v = result.violation.as_ref().unwrap();
+    assert_eq!(v.code, plugwire_framework::PLUGIN_UNAVAILABLE);
+    assert_eq!(v.plugin_name.as_deref(), Some("Scrubber"));
+    assert!(v.reason.contains("Scrubber"), "{}", v.reason);
+    assert!(v.description.contains("Scrubber"), "{}", v.description);
+}
+
 #[tokio::test]
 async fn enforce_fails_closed_and_permissive_passes_when_the_server_is_gone() {
     let server = start_tcp(None).await;
@@ -58,12 +68,13 @@ async fn enforce_fails_closed_and_permissive_passes_when_the_server_is_gone() {
     }
 
     server.stop().await;
+    // Fail closed is a block with a violation naming the plugin (the failure policy).
     let mut g = GlobalContext::new("r2");
-    let err = enforce
+    let out = enforce
         .invoke_hook(tool_payload("crap"), &mut g, None)
         .await
-        .unwrap_err();
-    assert!(err.message().contains("Scrubber"), "{}", err.message());
+        .unwrap();
+    assert_unavailable(&out.result);
     let mut g = GlobalContext::new("r3");
     let out = permissive
         .invoke_hook(tool_payload("crap"), &mut g, None)
@@ -77,11 +88,11 @@ async fn enforce_fails_closed_and_permissive_passes_when_the_server_is_gone() {
     // ContextForge 1.1.0: permissive is transform + on_error fail, so the request fails;
     // on_error: ignore lets it through.
     let mut g = GlobalContext::new("r4");
-    let err = permissive_1_1
+    let out = permissive_1_1
         .invoke_hook(tool_payload("crap"), &mut g, None)
         .await
-        .unwrap_err();
-    assert!(err.message().contains("Scrubber"), "{}", err.message());
+        .unwrap();
+    assert_unavailable(&out.result);
     let out = ignore_1_1
         .invoke_hook(tool_payload("crap"), &mut g, None)
         .await

@@ -22,6 +22,7 @@ fn plugin_for(port: u16, stats: &Arc<ConnectionStats>, max: usize) -> Arc<Extern
         env: env(&[]),
         call_timeout: Duration::from_secs(10),
         max_response_bytes: max,
+        ..ClientOptions::default()
     };
     Arc::new(ExternalPlugin::new(cfg, &opts).unwrap())
 }

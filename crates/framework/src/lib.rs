@@ -33,7 +33,10 @@ pub use error::{
     PayloadError, PluginError, PluginErrorKind, PluginErrorModel, DEFAULT_MCP_ERROR_CODE,
 };
 pub use hooks::{HookType, UnknownHookError};
-pub use manager::{context_key, HookOutcome, PluginContextTable, PluginManager, MAX_PAYLOAD_CHARS};
+pub use manager::{
+    context_key, FailureCause, HookOutcome, PluginContextTable, PluginManager, MAX_PAYLOAD_CHARS,
+    PLUGIN_UNAVAILABLE,
+};
 pub use modified::ModifiedPayload;
 pub use payloads::{
     AgentPostInvokePayload, AgentPreInvokePayload, HookPayload, HttpAuthCheckPermissionPayload,

@@ -30,6 +30,18 @@ pub trait Plugin: Send + Sync + 'static {
     /// Called once at shutdown, in reverse registration order. Errors are the plugin's to log.
     async fn shutdown(&self) {}
 
+    /// For a plugin served elsewhere (`kind: external`): why `err` left the call without the
+    /// remote plugin's verdict, so the manager can apply the failure policy (fail closed with a
+    /// violation naming the plugin, or fail open, logged and counted). `None`, the default, is
+    /// right for every in-process plugin: its error is its own and `on_error` applies as written.
+    fn failure_cause(&self, _err: &PluginError) -> Option<crate::FailureCause> {
+        None
+    }
+
+    /// Told after the manager let a request go on although this plugin failed (fail-open), so a
+    /// remote plugin can count it where operators alert on it. Default: nothing.
+    fn fail_open(&self, _hook: crate::HookType, _cause: crate::FailureCause) {}
+
     /// Run one hook. The default dispatches to the per-hook methods; ExternalPlugin overrides it.
     async fn invoke(
         &self,

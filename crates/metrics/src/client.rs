@@ -26,6 +26,7 @@ struct PluginLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FailOpenLabels {
     plugin: String,
+    hook: String,
     reason: &'static str,
 }
 
@@ -79,7 +80,7 @@ impl ClientMetrics {
         let fail_open = Family::<FailOpenLabels, Counter>::default();
         registry.register(
             "plugwire_client_fail_open",
-            "Calls let through although the remote plugin failed (fail-open policy), by reason",
+            "Requests let through although a remote plugin failed (fail-open policy), by plugin, hook and reason",
             fail_open.clone(),
         );
         let certs = CertExpiry::default();
@@ -146,17 +147,31 @@ impl ClientMetrics {
         }
     }
 
-    /// Counts one call let through although `plugin` failed; `reason` is `unreachable`,
-    /// `timeout`, `invalid_answer` or `error`.
-    pub fn fail_open(&self, plugin: &str, reason: &'static str) {
+    /// Counts one request let through although `plugin` failed on `hook`; `reason` is
+    /// `unreachable`, `timeout`, `invalid_answer` or `error` (the label the
+    /// `PlugwireGatewayFailOpen` alert groups by).
+    pub fn fail_open(&self, plugin: &str, hook: &str, reason: &'static str) {
         if self.enabled {
             self.fail_open
                 .get_or_create(&FailOpenLabels {
                     plugin: plugin.to_string(),
+                    hook: hook.to_string(),
                     reason,
                 })
                 .inc();
         }
+    }
+
+    /// The current count of [`ClientMetrics::fail_open`] for one label set (tests, CLI
+    /// summaries); 0 when never counted.
+    pub fn fail_open_count(&self, plugin: &str, hook: &str, reason: &'static str) -> u64 {
+        self.fail_open
+            .get(&FailOpenLabels {
+                plugin: plugin.to_string(),
+                hook: hook.to_string(),
+                reason,
+            })
+            .map_or(0, |c| c.get())
     }
 
     /// Records the expiry of the client identity or CA bundle from its PEM contents.

@@ -52,7 +52,7 @@ fn every_listed_family_is_exported_after_its_event() {
     );
     client.connection_opened("P", "https");
     client.reconnect("P");
-    client.fail_open("P", "unreachable");
+    client.fail_open("P", "tool_pre_invoke", "unreachable");
     let names = exported(&(server.encode() + &client.encode()));
 
     let list = std::fs::read_to_string(

@@ -77,8 +77,9 @@ fn result_text(text: String) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": false})
 }
 
-fn config_json() -> Value {
-    json!({"name": "Scrubber", "kind": "fake.Scrubber", "hooks": ["tool_pre_invoke"],
+/// The config of the plugin asked for (any name: every entry of a test can have its own).
+fn config_json(name: &str) -> Value {
+    json!({"name": name, "kind": "fake.Scrubber", "hooks": ["tool_pre_invoke"],
         "mode": "enforce", "priority": 10, "conditions": [], "config": null, "tags": []})
 }
 
@@ -178,7 +179,7 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
         }
         let tool = msg["params"]["name"].as_str().unwrap_or("");
         if tool == "get_plugin_config" {
-            let answer = json!({"jsonrpc": "2.0", "id": id, "result": result_text(config_json().to_string())});
+            let answer = json!({"jsonrpc": "2.0", "id": id, "result": result_text(config_json(msg["params"]["arguments"]["name"].as_str().unwrap_or("Scrubber")).to_string())});
             write_sse(&mut w, &answer, Some(&current)).await?;
             continue;
         }

@@ -232,6 +232,7 @@ const ENTRY_CHECKS: &[(&str, Check)] = &[
     ("unix_socket", chk::<Option<UnixSocketClientConfig>>),
     ("applied_to", chk::<Option<AppliedTo>>),
     ("config", chk::<Option<JsonMap>>),
+    ("timeout", chk::<Option<f64>>),
 ];
 
 const CONDITION_CHECKS: &[(&str, Check)] = &[
@@ -498,6 +499,14 @@ fn validate_entry(p: &PluginConfig, file: &str) -> Result<(), ConfigError> {
     let err = |key: &str, msg: String| ConfigError::invalid(file, plugin, key, msg);
     if p.kind.trim().is_empty() {
         return Err(err("kind", "must not be empty".to_owned()));
+    }
+    if let Some(t) = p.timeout {
+        if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+            return Err(err(
+                "timeout",
+                format!("must be a number of seconds above 0 (at most 86400), found {t}"),
+            ));
+        }
     }
     if p.kind == EXTERNAL_KIND {
         if p.config.as_ref().is_some_and(|c| !c.is_empty()) {

@@ -207,6 +207,12 @@ pub struct PluginConfig {
     /// `kind: external` over the raw Unix-socket transport.
     #[serde(default)]
     pub unix_socket: Option<UnixSocketClientConfig>,
+    /// plugwire's per-entry call timeout in seconds (`timeout:`), overriding
+    /// `plugin_settings.plugin_timeout` for this plugin. Python ignores the key (unknown keys are
+    /// dropped there), and it is never serialized: a plugin server's value must not become the
+    /// gateway's timeout through the config merge (see `docs/failure-policy.md`).
+    #[serde(default, skip_serializing)]
+    pub timeout: Option<f64>,
     /// The keys present in the source (YAML entry or remote JSON): pydantic's "explicitly set"
     /// fields. The client merges a remote config under the locally set keys
     /// (docs/decisions.md #23).
@@ -248,6 +254,7 @@ impl PluginConfig {
             mcp: None,
             grpc: None,
             unix_socket: None,
+            timeout: None,
             set_fields: BTreeSet::new(),
         }
     }
@@ -259,6 +266,14 @@ impl PluginConfig {
             PluginMode::EnforceIgnoreError => OnError::Ignore,
             _ => OnError::Fail,
         })
+    }
+
+    /// The entry's own call timeout (`timeout:`), if set; validated positive and finite by the
+    /// loader (a value built in code that is not is ignored).
+    pub fn call_timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .filter(|d| !d.is_zero())
     }
 
     /// Was `key` present in the source? (pydantic `model_fields_set`)

@@ -5,11 +5,14 @@
 //! `Err`); `enforce_ignore_error` stops on a violation and logs errors; `permissive` logs both and
 //! continues. `fail_on_plugin_error` turns every error into `Err`. Enforce-mode plugins' writes to
 //! `global_context.state`/`metadata` are merged into `global`. 1.1.0 mode names take the nearest
-//! 1.0.0 behaviour ([`crate::PluginMode::legacy_behaviour`]).
+//! 1.0.0 behaviour ([`crate::PluginMode::legacy_behaviour`]). A remote plugin that gives no
+//! verdict follows the failure policy (`failure`): closed where an error would be fatal (a
+//! block with a violation naming the plugin), open otherwise (logged and counted).
 
 use serde_json::Value;
 
 use super::call::{accept_modification, call_plugin, hook_is_cross_typed};
+use super::failure::{self, Decision};
 use super::{
     context_key, HookEntry, HookOutcome, PluginContextTable, PluginManager, DECISION_PLUGIN_KEY,
 };
@@ -50,17 +53,43 @@ impl PluginManager {
                 .remove(&key)
                 .unwrap_or_else(|| PluginContext::new(global.clone()));
             ctx.global_context = global.clone();
-            let res = call_plugin(&e.plugin, &e.name, input.clone(), &mut ctx, self.timeout).await;
+            let timeout = self.timeout_for(e);
+            let res = call_plugin(&e.plugin, &e.name, input.clone(), &mut ctx, timeout).await;
             // As the plugin left it, also after an error (Python mutates the context in place).
             out.insert(key, ctx);
             let mut r = match res {
                 Ok(r) => r,
                 Err(err) => {
-                    if self.fail_on_plugin_error || behaviour == LegacyBehaviour::Enforce {
+                    let fatal = self.fail_on_plugin_error || behaviour == LegacyBehaviour::Enforce;
+                    let cause = match failure::decide(e.plugin.as_ref(), &e.name, &err, fatal) {
+                        Decision::Closed(v) => {
+                            tracing::error!(plugin = %e.name, %hook, error = %err, "remote plugin unavailable; the request is blocked");
+                            return Ok(HookOutcome {
+                                result: self.block_result(
+                                    hook,
+                                    current,
+                                    Some(*v),
+                                    combined,
+                                    decision_plugin,
+                                ),
+                                contexts: out,
+                            });
+                        }
+                        Decision::Open(cause) => Some(cause),
+                        Decision::AsWritten(cause) => cause,
+                    };
+                    if fatal && cause.is_none_or(|c| !c.is_unavailable()) {
                         tracing::error!(plugin = %e.name, %hook, error = %err, "plugin failed");
                         return Err(err);
                     }
-                    tracing::warn!(plugin = %e.name, %hook, mode = %e.mode, error = %err, "plugin failed; ignored because of its mode");
+                    match cause {
+                        Some(cause) => {
+                            failure::opened(e.plugin.as_ref(), &e.name, hook, cause, &err)
+                        }
+                        None => {
+                            tracing::warn!(plugin = %e.name, %hook, mode = %e.mode, error = %err, "plugin failed; ignored because of its mode")
+                        }
+                    }
                     continue;
                 }
             };

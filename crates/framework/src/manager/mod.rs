@@ -8,6 +8,8 @@
 //! - `single`: one named plugin for `plugwire serve`'s `invoke_hook` (both eras).
 //! - `background`: the bounded queue of fire_and_forget calls.
 //! - `call`: one plugin call (timeout, panic capture) and the payload rules both chains share.
+//! - `failure`: the failure policy for remote plugins (fail closed with a violation naming the
+//!   plugin, or fail open, logged and counted).
 //!
 //! Every plugin call runs under `tokio::time::timeout` with its panics caught: a panic becomes a
 //! `PluginError` (kind `Panic`), a hang is cancelled after the timeout (kind `Timeout`). A plugin
@@ -16,6 +18,7 @@
 
 mod background;
 mod call;
+mod failure;
 mod legacy;
 mod phases;
 mod single;
@@ -26,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 pub use call::MAX_PAYLOAD_CHARS;
+pub use failure::{FailureCause, PLUGIN_UNAVAILABLE};
 
 use crate::{
     Compat, Config, ConfigError, GlobalContext, HookPayload, HookType, OnError, Plugin,
@@ -68,6 +72,8 @@ pub(crate) struct HookEntry {
     /// Per-process random id for execution records.
     id: Arc<str>,
     config_keys: Vec<String>,
+    /// The entry's own `timeout:`, else the manager's.
+    timeout: Option<Duration>,
 }
 
 /// Names of plugins taken out by `on_error: disable`, shared with background tasks.
@@ -193,6 +199,11 @@ impl PluginManager {
     /// The per-plugin call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The timeout of one call of `e`: its entry's `timeout:` when set, else the manager's.
+    fn timeout_for(&self, e: &HookEntry) -> Duration {
+        e.timeout.unwrap_or(self.timeout)
     }
 
     /// The era whose semantics this manager follows.
@@ -323,6 +334,7 @@ impl PluginManager {
                         .as_ref()
                         .map(|m| m.keys().take(64).cloned().collect())
                         .unwrap_or_default(),
+                    timeout: c.call_timeout(),
                 });
             }
         }

@@ -14,9 +14,12 @@
 //!
 //! Errors follow `on_error`: `fail` returns the error (the request fails), `ignore` logs it and
 //! counts the plugin as "continue, unchanged", `disable` does the same and takes the plugin out
-//! for the manager's life. Global `state`/`metadata` writes are merged back from sequential,
-//! transform and concurrent plugins; metadata of every phase but fire_and_forget is merged into
-//! the result; one execution record per evaluated plugin.
+//! for the manager's life. A remote plugin that gives no verdict (unreachable, timed out,
+//! garbage) follows the failure policy instead (`failure`): fail closed is a block with a
+//! violation naming the plugin, fail open is logged and counted. Global `state`/`metadata`
+//! writes are merged back from sequential, transform and concurrent plugins; metadata of every
+//! phase but fire_and_forget is merged into the result; one execution record per evaluated
+//! plugin.
 
 use std::time::Instant;
 
@@ -24,6 +27,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::call::{accept_modification, call_plugin};
+use super::failure::{self, Decision};
 use super::{
     context_key, HookEntry, HookOutcome, PluginContextTable, PluginManager, DECISION_PLUGIN_KEY,
 };
@@ -31,7 +35,7 @@ use crate::conditions::payload_matches;
 use crate::result::ExecutionRecord;
 use crate::{
     GlobalContext, HookPayload, HookType, JsonMap, ModifiedPayload, OnError, Phase, PluginContext,
-    PluginError, PluginErrorKind, PluginResult,
+    PluginError, PluginErrorKind, PluginResult, PluginViolation,
 };
 
 /// What the chain has built so far.
@@ -51,6 +55,19 @@ struct Chain {
 }
 
 type Selected<'a> = (&'a HookEntry, Option<bool>);
+
+/// What one call contributes to the chain after `on_error` and the failure policy.
+// As large as the `Option<PluginResult>` it replaces and moved once per call; boxing the common
+// variant would add an allocation to every hook call.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// The plugin's result.
+    Use(PluginResult),
+    /// An error let through: continue, unchanged.
+    Skip,
+    /// Fail closed: block the request with this violation.
+    Halt(Box<PluginViolation>),
+}
 
 impl PluginManager {
     pub(super) async fn chain_1_1(
@@ -155,32 +172,63 @@ impl PluginManager {
         }
     }
 
-    /// `on_error` applied to a call's outcome: `Ok(Some)` = use the result, `Ok(None)` = the
-    /// error was ignored (recorded), `Err` = the request fails.
+    /// `on_error` and the failure policy applied to a call's outcome: `Err` = the request fails.
     fn on_error(
         &self,
         e: &HookEntry,
+        hook: HookType,
         res: Result<PluginResult, PluginError>,
         rec: &mut ExecutionRecord,
-    ) -> Result<Option<PluginResult>, PluginError> {
+    ) -> Result<Step, PluginError> {
         let err = match res {
-            Ok(r) => return Ok(Some(r)),
+            Ok(r) => return Ok(Step::Use(r)),
             Err(err) => err,
         };
-        let hook = rec.hook_name.as_str();
-        match e.on_error {
+        // Observers (audit, fire_and_forget) never stop a request, also when their server is down.
+        let may_block = matches!(
+            e.mode.phase(),
+            Some(Phase::Sequential | Phase::Transform | Phase::Concurrent)
+        );
+        let closed = e.on_error == OnError::Fail && may_block;
+        let timeout = err.kind() == PluginErrorKind::Timeout;
+        let mut on_error = e.on_error;
+        let cause = match failure::decide(e.plugin.as_ref(), &e.name, &err, closed) {
+            Decision::Closed(v) => {
+                tracing::error!(plugin = %e.name, %hook, error = %err, "remote plugin unavailable (on_error: fail); the request is blocked");
+                if timeout {
+                    rec.status = "timeout".into();
+                }
+                rec.effective_allow = false;
+                rec.applied = true;
+                rec.error_code = Some(v.code.clone());
+                rec.reason = Some(v.reason.chars().take(256).collect());
+                return Ok(Step::Halt(v));
+            }
+            Decision::Open(cause) => {
+                if on_error == OnError::Fail {
+                    on_error = OnError::Ignore;
+                }
+                Some(cause)
+            }
+            Decision::AsWritten(cause) => cause,
+        };
+        match on_error {
             OnError::Fail => {
-                tracing::error!(plugin = %e.name, hook, error = %err, "plugin failed (on_error: fail); the request fails");
+                tracing::error!(plugin = %e.name, %hook, error = %err, "plugin failed (on_error: fail); the request fails");
                 return Err(err);
             }
+            // A remote plugin's fail-open event below is the one warning.
+            OnError::Ignore if cause.is_some() => {}
             OnError::Ignore => {
-                tracing::warn!(plugin = %e.name, hook, error = %err, "plugin failed; ignored (on_error: ignore)");
+                tracing::warn!(plugin = %e.name, %hook, error = %err, "plugin failed; ignored (on_error: ignore)");
             }
             OnError::Disable => {
                 self.disable(&e.name, &err);
             }
         }
-        let timeout = err.kind() == PluginErrorKind::Timeout;
+        if let Some(cause) = cause {
+            failure::opened(e.plugin.as_ref(), &e.name, hook, cause, &err);
+        }
         // cpex records a swallowed error as completed; only a timeout is distinguished.
         if timeout {
             rec.status = "timeout".into();
@@ -194,7 +242,7 @@ impl PluginManager {
             .into(),
         );
         rec.reason = Some(err.message().chars().take(256).collect());
-        Ok(None)
+        Ok(Step::Skip)
     }
 
     pub(super) fn disable(&self, name: &str, err: &PluginError) {
@@ -211,15 +259,24 @@ impl PluginManager {
     ) -> Result<Option<PluginResult>, PluginError> {
         let mut ctx = self.take_context(e, c, global);
         let started = Instant::now();
-        let res = call_plugin(&e.plugin, &e.name, c.input.clone(), &mut ctx, self.timeout).await;
+        let timeout = self.timeout_for(e);
+        let res = call_plugin(&e.plugin, &e.name, c.input.clone(), &mut ctx, timeout).await;
         let mut rec = self.record(e, c.hook, matched);
         rec.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let outcome = self.on_error(e, res, &mut rec);
+        let outcome = self.on_error(e, c.hook, res, &mut rec);
         let key = context_key(&global.request_id, &e.name);
-        let Some(mut r) = outcome? else {
-            c.out.insert(key, ctx);
-            c.records.push(rec);
-            return Ok(None);
+        let mut r = match outcome? {
+            Step::Use(r) => r,
+            Step::Skip => {
+                c.out.insert(key, ctx);
+                c.records.push(rec);
+                return Ok(None);
+            }
+            Step::Halt(v) => {
+                c.out.insert(key, ctx);
+                c.records.push(rec);
+                return Ok(Some(self.halt(c, *v)));
+            }
         };
         if phase != Phase::Audit {
             merge_global(global, &ctx);
@@ -277,7 +334,7 @@ impl PluginManager {
         for (e, matched) in list {
             let mut ctx = self.take_context(e, c, global);
             let input = c.input.clone();
-            let timeout = self.timeout;
+            let timeout = self.timeout_for(e);
             calls.push(async move {
                 let res = call_plugin(&e.plugin, &e.name, input, &mut ctx, timeout).await;
                 (*e, *matched, ctx, res)
@@ -288,10 +345,18 @@ impl PluginManager {
         while let Some((e, matched, ctx, res)) = running.next().await {
             let mut rec = self.record(e, c.hook, matched);
             let key = context_key(&global.request_id, &e.name);
-            let Some(mut r) = self.on_error(e, res, &mut rec)? else {
-                c.out.insert(key, ctx);
-                c.records.push(rec);
-                continue;
+            let mut r = match self.on_error(e, c.hook, res, &mut rec)? {
+                Step::Use(r) => r,
+                Step::Skip => {
+                    c.out.insert(key, ctx);
+                    c.records.push(rec);
+                    continue;
+                }
+                Step::Halt(v) => {
+                    c.out.insert(key, ctx);
+                    c.records.push(rec);
+                    return Ok(Some(self.halt(c, *v)));
+                }
             };
             merge_global(global, &ctx);
             c.out.insert(key, ctx);
@@ -327,19 +392,41 @@ impl PluginManager {
             records.push(self.record(e, original.hook_type(), *matched));
             let (plugin, name, payload) = (e.plugin.clone(), e.name.clone(), original.clone());
             let mut ctx = PluginContext::new(global.clone());
-            let (timeout, on_error, disabled) = (self.timeout, e.on_error, self.disabled.clone());
+            let (timeout, on_error, disabled) =
+                (self.timeout_for(e), e.on_error, self.disabled.clone());
             let hook = original.hook_type();
             self.background.spawn(&e.name, async move {
                 // The result is discarded whatever it says; only errors are reported.
                 if let Err(err) = call_plugin(&plugin, &name, payload, &mut ctx, timeout).await {
                     if on_error == OnError::Disable {
                         disable_in(&disabled, &name, &err);
-                    } else {
-                        tracing::warn!(plugin = %name, %hook, error = %err, "fire_and_forget plugin failed");
+                    }
+                    match plugin.failure_cause(&err) {
+                        // A remote plugin's failure is a fail-open decision like any other.
+                        Some(cause) => failure::opened(plugin.as_ref(), &name, hook, cause, &err),
+                        None if on_error != OnError::Disable => {
+                            tracing::warn!(plugin = %name, %hook, error = %err, "fire_and_forget plugin failed");
+                        }
+                        None => {}
                     }
                 }
             });
         }
+    }
+}
+
+impl PluginManager {
+    /// The halt result of a fail-closed remote plugin: the payload as earlier plugins left it,
+    /// as for a sequential block.
+    fn halt(&self, c: &mut Chain, violation: PluginViolation) -> PluginResult {
+        let combined = std::mem::take(&mut c.combined);
+        self.block_result(
+            c.hook,
+            c.current.clone(),
+            Some(violation),
+            combined,
+            c.decision_plugin.take(),
+        )
     }
 }
 

@@ -99,7 +99,8 @@ impl PluginManager {
         if self.compat == Compat::V1_1 && self.is_runtime_disabled(&e.name) {
             return Ok((PluginResult::pass(), ctx));
         }
-        let res = call_plugin(&e.plugin, &e.name, payload, &mut ctx, self.timeout).await;
+        let timeout = self.timeout_for(e);
+        let res = call_plugin(&e.plugin, &e.name, payload, &mut ctx, timeout).await;
         let r = match self.compat {
             Compat::V1_0 => self.single_1_0(e, res, echo)?,
             Compat::V1_1 => self.single_1_1(e, res)?,
