@@ -78,7 +78,12 @@ async fn serve_main(args: Args, env: &dyn Env) -> Result<(), ServerError> {
     let stdio = transports.is_stdio();
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &env_fn);
     let config = Config::load(&path, &env_fn)?;
-    let opts = ServeOptions::resolve(env, args.max_body_bytes, &args.allowed_hosts)?;
+    let opts = ServeOptions::resolve_with(
+        config.server_settings.as_ref(),
+        env,
+        args.max_body_bytes,
+        &args.allowed_hosts,
+    )?;
 
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
