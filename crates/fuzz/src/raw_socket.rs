@@ -139,7 +139,11 @@ impl RawServer {
             wanted.len()
         );
         if !expect.contains(&Expect::Close) {
-            assert_eq!(frames.len(), wanted.len(), "a whole request went unanswered");
+            assert_eq!(
+                frames.len(),
+                wanted.len(),
+                "a whole request went unanswered"
+            );
         }
         // Every answerable frame before the end is answered when the server reads it all; a
         // peer reset can only cut the tail, so the answers are a prefix of what was wanted.
