@@ -40,7 +40,9 @@ def test_plugwire_serve_refuses_v1_gateway_cert_with_clear_log(procs, workdir, p
     # default log level: an operator sees the refusal without turning on DEBUG
     serve = harness.start_plugwire_serve(procs, port, certs, server_yaml, wait=False, LOG_LEVEL="INFO")
     # ready = the plain-HTTP health port (port+1000) answers; the TLS port refuses our v1 client cert
-    assert harness.wait_http_health(serve, f"http://127.0.0.1:{port + 1000}/health") == {"status": "healthy"}
+    health = harness.wait_http_health(serve, f"http://127.0.0.1:{port + 1000}/health")
+    # Python's key and value, plus plugwire's report on the TLS port's certificate
+    assert health["status"] == "healthy" and health["certificate"]["state"] == "valid", health
 
     gateway_yaml = cases.write_yaml(workdir / "gateway.yaml", cases.gateway_config(port, certs))
     client = harness.start_python_client(procs)

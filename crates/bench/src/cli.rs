@@ -173,7 +173,8 @@ async fn load_cmd(args: LoadArgs) -> Result<()> {
     )
     .await;
     let out = serde_json::json!({
-        "concurrency": r.concurrency, "calls": r.calls, "errors": r.errors,
+        "concurrency": r.concurrency, "calls": r.calls, "ok": r.ok, "errors": r.errors,
+        "causes": r.causes,
         "first_error": r.first_error, "calls_per_sec": r.calls_per_sec(),
         "p50_us": r.p50().as_secs_f64() * 1e6, "p99_us": r.p99().as_secs_f64() * 1e6,
         "connections": r.connections,

@@ -5,6 +5,7 @@
 //! Each worker is its own pool slot: with `c` workers at most `c` connections are open, and a
 //! connection the server closes is replaced (and counted) on the next call.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -222,6 +223,11 @@ pub struct LoadResult {
     pub calls: usize,
     pub errors: usize,
     pub first_error: Option<String>,
+    /// Timed calls answered as expected: `ok + errors == calls` (a call is never uncounted).
+    pub ok: usize,
+    /// Failed timed calls by cause: `connect: ...` never reached the server (refused, TLS
+    /// handshake), `call: ...` was written and got no (good) answer.
+    pub causes: BTreeMap<String, usize>,
     pub elapsed: Duration,
     /// Sorted latencies of the successful timed calls.
     pub latencies: Vec<Duration>,
@@ -263,35 +269,66 @@ struct WorkerOut {
     latencies: Vec<Duration>,
     errors: usize,
     first_error: Option<String>,
+    causes: BTreeMap<String, usize>,
+}
+
+/// The cause of a failed call, short enough to count by (the text up to its first detail).
+fn cause(stage: &str, e: &BenchError) -> String {
+    let text = e.to_string();
+    let short: String = text.chars().take(70).collect();
+    format!("{stage}: {short}")
 }
 
 impl Shared {
-    async fn call(&self, conn: &mut Option<Sender>) -> Result<()> {
+    async fn call(
+        &self,
+        conn: &mut Option<Sender>,
+    ) -> std::result::Result<(), (String, BenchError)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = self.template.with_id(id);
         let reuse = !self.spec.new_connection_per_call;
         let mut sender = match conn.take() {
             Some(s) if reuse && !s.is_closed() => s,
-            _ => self.target.connect().await?,
+            _ => self
+                .target
+                .connect()
+                .await
+                .map_err(|e| (cause("connect", &e), e))?,
         };
+        if reuse && sender.ready().await.is_err() {
+            // Closed by the server after its last answer (`connection: close`, a drain): the
+            // request was never written, so a new connection is what any pool does.
+            sender = self
+                .target
+                .connect()
+                .await
+                .map_err(|e| (cause("connect", &e), e))?;
+        }
         let (status, _, bytes) = self
             .target
             .exchange(&mut sender, &self.session, body)
-            .await?;
+            .await
+            .map_err(|e| (cause("call", &e), e))?;
         if reuse {
             *conn = Some(sender);
         }
         if !status.is_success() {
-            return Err(BenchError::Run {
-                what: "call".into(),
-                reason: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
-            });
+            return Err((
+                format!("call: HTTP {status}"),
+                BenchError::Run {
+                    what: "call".into(),
+                    reason: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+                },
+            ));
         }
         if !contains(&bytes, EXPECTED_MARKER) {
-            return Err(BenchError::Run {
-                what: "call".into(),
-                reason: format!("unexpected answer: {}", String::from_utf8_lossy(&bytes)),
-            });
+            return Err((
+                "call: unexpected answer".into(),
+                BenchError::Run {
+                    what: "call".into(),
+                    reason: format!("unexpected answer: {}", String::from_utf8_lossy(&bytes)),
+                },
+            ));
         }
         Ok(())
     }
@@ -301,10 +338,11 @@ impl Shared {
             latencies: Vec::with_capacity(self.spec.calls / self.spec.concurrency + 1),
             errors: 0,
             first_error: None,
+            causes: BTreeMap::new(),
         };
         let mut conn = None;
         for _ in 0..self.spec.warmup_per_worker {
-            if let Err(e) = self.call(&mut conn).await {
+            if let Err((_, e)) = self.call(&mut conn).await {
                 out.first_error.get_or_insert(format!("warm-up: {e}"));
             }
         }
@@ -313,8 +351,9 @@ impl Shared {
             let t0 = Instant::now();
             match self.call(&mut conn).await {
                 Ok(()) => out.latencies.push(t0.elapsed()),
-                Err(e) => {
+                Err((cause, e)) => {
                     out.errors += 1;
+                    *out.causes.entry(cause).or_default() += 1;
                     out.first_error.get_or_insert(e.to_string());
                 }
             }
@@ -351,17 +390,22 @@ pub async fn run(
     let mut latencies = Vec::with_capacity(spec.calls);
     let mut errors = 0;
     let mut first_error = None;
+    let mut causes = BTreeMap::new();
     for h in handles {
         match h.await {
             Ok(out) => {
                 latencies.extend(out.latencies);
                 errors += out.errors;
+                for (c, n) in out.causes {
+                    *causes.entry(c).or_default() += n;
+                }
                 if first_error.is_none() {
                     first_error = out.first_error;
                 }
             }
             Err(e) => {
                 errors += 1;
+                *causes.entry("worker panicked".to_string()).or_default() += 1;
                 first_error.get_or_insert(format!("worker panicked: {e}"));
             }
         }
@@ -381,6 +425,8 @@ pub async fn run(
         calls: spec.calls,
         errors,
         first_error,
+        ok: latencies.len(),
+        causes,
         elapsed,
         latencies,
         connections: target.connections() - before_conns,

@@ -150,7 +150,12 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
     let (shutdown, reload_requests) = plugwire_server::signals::install();
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Server, &*env);
     let config = Config::load(&path, &*env)?;
-    let opts = ServeOptions::resolve(&*env, args.max_body_bytes, &args.allowed_hosts)?;
+    let opts = ServeOptions::resolve_with(
+        config.server_settings.as_ref(),
+        &*env,
+        args.max_body_bytes,
+        &args.allowed_hosts,
+    )?;
 
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);

@@ -5,6 +5,7 @@
 //! installs the one crypto provider (aws-lc-rs), and creates the one [`ProcessEnv`]: the only
 //! place that touches the process environment. Every other module takes a `&dyn Env`.
 
+mod alloc;
 mod cmd_call;
 mod cmd_certs;
 mod cmd_health;
@@ -54,6 +55,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        alloc::purge_freed_memory_at_once(&ProcessEnv);
+    }
     // aws-lc-rs is the only provider compiled in; installing it makes every rustls config agree.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let env: Arc<dyn Env + Send + Sync> = Arc::new(ProcessEnv);

@@ -146,3 +146,116 @@ fn duplicate_keys_are_refused_with_file_line_and_key() {
     let err = refused_config(&path);
     assert!(err.contains("duplicate key \"name\""), "{err}");
 }
+
+/// `server_settings.limits.*` in the YAML sets the limits, each `PLUGINS_SERVER_*` variable
+/// wins over its key, and a bad value or a misspelt key is refused naming the key.
+#[test]
+fn limits_from_yaml_apply_and_the_variable_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("p.sock");
+    let cfg = dir.path().join("plugins.yaml");
+    std::fs::write(
+        &cfg,
+        format!("{PLUGINS}server_settings:\n  limits:\n    max_connections: 1\n"),
+    )
+    .unwrap();
+    let serve = |extra: &[(&str, &str)]| {
+        let _ = std::fs::remove_file(&sock);
+        let mut child = plugwire()
+            .arg("--config")
+            .arg(&cfg)
+            .env("PLUGINS_SERVER_UDS", &sock)
+            .envs(extra.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_socket(&sock, &mut child);
+        child
+    };
+    // One connection held open: a second one is closed at accept under the YAML cap of 1.
+    let child = serve(&[]);
+    let held = UnixStream::connect(&sock).unwrap();
+    assert_eq!(try_health(&sock), "", "a second connection was served");
+    drop(held);
+    signal(&child, "-TERM");
+    let out = wait_bounded(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PLUGINS_SERVER_MAX_CONNECTIONS"), "{err}");
+    // The variable wins over the key.
+    let child = serve(&[("PLUGINS_SERVER_MAX_CONNECTIONS", "4")]);
+    let held = UnixStream::connect(&sock).unwrap();
+    assert!(health(&sock).contains("200"));
+    drop(held);
+    signal(&child, "-TERM");
+    assert!(wait_bounded(child).status.success());
+
+    for (limits, key) in [
+        (
+            "max_connections: 0",
+            "server_settings.limits.max_connections",
+        ),
+        ("body_timeout: soon", "server_settings.limits.body_timeout"),
+        ("max_conections: 3", "server_settings.limits.max_conections"),
+    ] {
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(
+            &bad,
+            format!("{PLUGINS}server_settings:\n  limits:\n    {limits}\n"),
+        )
+        .unwrap();
+        let err = refused_config(&bad);
+        assert!(err.contains(key), "{limits}: {err}");
+    }
+}
+
+/// [`health`] for a connection the server may close at once: any I/O error reads as "".
+fn try_health(sock: &Path) -> String {
+    let mut out = String::new();
+    let Ok(mut s) = UnixStream::connect(sock) else {
+        return out;
+    };
+    let req = b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if s.write_all(req).is_ok() {
+        let _ = s.read_to_string(&mut out);
+    }
+    out
+}
+
+fn environ(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    String::from_utf8_lossy(&raw).replace('\0', "\n")
+}
+
+/// `plugwire serve` runs with `MIMALLOC_PURGE_DELAY=0` (freed memory goes back to the OS at once),
+/// in the same process (same pid, signals still reach it); an operator's value is kept.
+#[test]
+fn serve_returns_freed_memory_at_once_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _sock) = serve_uds(dir.path());
+    let env = environ(child.id());
+    assert!(env.lines().any(|l| l == "MIMALLOC_PURGE_DELAY=0"), "{env}");
+    signal(&child, "-TERM");
+    assert!(wait_bounded(child).status.success());
+
+    let sock = dir.path().join("q.sock");
+    let cfg = dir.path().join("plugins.yaml");
+    let mut child = plugwire()
+        .arg("--config")
+        .arg(&cfg)
+        .env("PLUGINS_SERVER_UDS", &sock)
+        .env("MIMALLOC_PURGE_DELAY", "1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&sock, &mut child);
+    let env = environ(child.id());
+    assert!(
+        env.lines().any(|l| l == "MIMALLOC_PURGE_DELAY=1000"),
+        "{env}"
+    );
+    assert!(!env.lines().any(|l| l == "MIMALLOC_PURGE_DELAY=0"), "{env}");
+    signal(&child, "-TERM");
+    assert!(wait_bounded(child).status.success());
+}

@@ -23,10 +23,11 @@ pub use config::{
     AppliedTo, Capability, Compat, Config, ConfigError, ConfigSide, GrpcClientConfig,
     GrpcClientTLSConfig, GrpcServerConfig, GrpcServerTLSConfig, LegacyBehaviour, MCPClientConfig,
     MCPClientTLSConfig, MCPServerConfig, MCPServerTLSConfig, OnError, Phase, PluginCondition,
-    PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate, ToolTemplate,
-    TransportType, UnixSocketClientConfig, UnixSocketServerConfig, DEFAULT_EXECUTION_POOL,
-    EXTERNAL_KIND, MODE_NAMES, PLUGINS_COMPAT, PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH,
-    PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR, PLUGINS_PLUGIN_TIMEOUT,
+    PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate, ServerLimitsConfig,
+    ToolTemplate, TransportType, UnixSocketClientConfig, UnixSocketServerConfig,
+    DEFAULT_EXECUTION_POOL, EXTERNAL_KIND, MODE_NAMES, PLUGINS_COMPAT, PLUGINS_CONFIG_FILE,
+    PLUGINS_CONFIG_PATH, PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR,
+    PLUGINS_PLUGIN_TIMEOUT,
 };
 pub use context::{GlobalContext, PluginContext, UserContext};
 pub use error::{

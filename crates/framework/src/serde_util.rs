@@ -111,6 +111,13 @@ pub(crate) mod lax {
         }
     }
 
+    pub(crate) fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            v => to_f64(&v).map(Some).map_err(D::Error::custom),
+        }
+    }
+
     /// `null` counts as `false` (the default of every bool setting).
     pub(crate) fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         match Value::deserialize(d)? {

@@ -5,6 +5,8 @@
 //! - [`Targets`]: every target, `fn(&[u8])` that must never panic (and, for request decoding,
 //!   checks that the fast and generic paths give the same bytes).
 //! - [`fuzz`]: the mutation loop (`plugwire-fuzz run`, `make fuzz`).
+//! - [`raw_socket`]: the raw Unix-socket framing target (frame decoder, type sniffing, and the
+//!   real server on a socket).
 //! - `corpus/<target>/`: seeds and every input that ever crashed a target, replayed by
 //!   `cargo test -p plugwire-fuzz` (so by `make test`).
 //!
@@ -14,6 +16,7 @@
 //! and its corpus doubles as ordinary regression tests.
 
 pub mod fuzz;
+pub mod raw_socket;
 
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ use plugwire_mcp::CallToolResult;
 use plugwire_server::{dispatch, Backend, ManagerBackend};
 
 /// Target names, also the corpus directory names.
-pub const TARGETS: [&str; 4] = ["request", "client_decode", "yaml", "pem"];
+pub const TARGETS: [&str; 5] = ["request", "client_decode", "yaml", "pem", "raw_socket"];
 
 /// The plugins the request target calls (deterministic, so both paths can be compared).
 const PLUGINS_YAML: &str = r#"
@@ -46,6 +49,7 @@ pub struct Targets {
     rt: tokio::runtime::Runtime,
     backend: Arc<dyn Backend>,
     scratch: tempfile::TempDir,
+    raw: raw_socket::RawServer,
 }
 
 impl Targets {
@@ -67,10 +71,15 @@ impl Targets {
             .map_err(|e| e.to_string())?;
         let backend: Arc<dyn Backend> = Arc::new(ManagerBackend::new(manager));
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let raw = {
+            let _guard = rt.enter();
+            raw_socket::RawServer::start(scratch.path(), Arc::clone(&backend))?
+        };
         Ok(Targets {
             rt,
             backend,
             scratch,
+            raw,
         })
     }
 
@@ -81,6 +90,7 @@ impl Targets {
             "client_decode" => client_decode(data),
             "yaml" => yaml(data),
             "pem" => self.pem(data),
+            "raw_socket" => self.rt.block_on(self.raw.exchange(data)),
             other => panic!("unknown fuzz target {other:?}; targets: {TARGETS:?}"),
         }
     }

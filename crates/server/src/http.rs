@@ -21,9 +21,11 @@ use plugwire_mcp::{codes, parse_message, ErrorResponse, ProtocolVersion};
 
 use crate::backend::Backend;
 use crate::dispatch;
+use crate::health::{self, CertificateHealth};
 use crate::host::HostPolicy;
 
-/// The body `/health` answers, compact as the Python runtime sends it.
+/// The body `/health` answers, compact as the Python runtime sends it (plugwire adds keys
+/// only when it has something to report, see [`crate::health`]).
 pub const HEALTH_BODY: &str = r#"{"status":"healthy"}"#;
 
 /// Default request body limit: far above anything a gateway sends (docs/decisions.md #12).
@@ -59,40 +61,56 @@ impl Default for BodyLimits {
 
 /// The main port's service: `/mcp` and `/health`, with the default body limits.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
-    handle_with(app, BodyLimits::default(), req).await
+    handle_with(
+        app,
+        BodyLimits::default(),
+        &CertificateHealth::default(),
+        req,
+    )
+    .await
 }
 
-/// The main port's service with explicit body limits.
+/// The main port's service with explicit body limits; `/health` reports `certificate`.
 pub async fn handle_with(
     app: Arc<App>,
     body: BodyLimits,
+    certificate: &CertificateHealth,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
     // The request line is copied for the log only when debug logging is on (hot path).
     let logged = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
-    let resp = route(&app, body, req).await;
+    let resp = route(&app, body, certificate, req).await;
     if let Some((method, path)) = logged {
         tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     }
     Ok(resp)
 }
 
-/// The plain-HTTP health port (port+1000 when TLS is on): `/health` only.
-pub async fn handle_health_only(req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+/// The plain-HTTP health port (port+1000 when TLS is on): `/health` (with the `certificate`
+/// of the TLS port) and the metrics routes only.
+pub async fn handle_health_only(
+    certificate: &CertificateHealth,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
     if let Some(r) = crate::metrics_route::route(req.method(), req.uri().path()) {
         return Ok(r);
     }
     Ok(match req.uri().path() {
-        "/health" => health(req.method()),
+        "/health" => health_with(req.method(), &[], certificate),
         _ => text(StatusCode::NOT_FOUND, "Not Found"),
     })
 }
 
-async fn route(app: &App, body: BodyLimits, req: Request<Incoming>) -> HttpResponse {
+async fn route(
+    app: &App,
+    body: BodyLimits,
+    certificate: &CertificateHealth,
+    req: Request<Incoming>,
+) -> HttpResponse {
     let path = req.uri().path();
     if path == "/health" {
-        return health_with(req.method(), &app.backend.runtime_disabled());
+        return health_with(req.method(), &app.backend.runtime_disabled(), certificate);
     }
     if let Some(r) = crate::metrics_route::route(req.method(), path) {
         return r;
@@ -320,15 +338,22 @@ fn too_large(limit: usize) -> HttpResponse {
     )
 }
 
-/// `/health` of the main port: [`HEALTH_BODY`], plus `runtime_disabled` (the names of plugins
-/// that `on_error: disable` took out) when there are any, so `plugwire health` can show them.
-/// The Python runtime's body has one key; a Python health check reads only `status`.
-fn health_with(method: &Method, disabled: &[String]) -> HttpResponse {
-    if disabled.is_empty() || !(method == Method::GET || method == Method::HEAD) {
+/// `/health`: [`HEALTH_BODY`], plus `runtime_disabled` (the names of plugins that
+/// `on_error: disable` took out) when there are any, so `plugwire health` can show them, and
+/// the TLS `certificate` validity ([`crate::health`]). The Python runtime's body has one key;
+/// a Python health check reads only `status`.
+fn health_with(
+    method: &Method,
+    disabled: &[String],
+    certificate: &CertificateHealth,
+) -> HttpResponse {
+    if !(method == Method::GET || method == Method::HEAD) {
         return health(method);
     }
-    let body = serde_json::json!({"status": "healthy", "runtime_disabled": disabled});
-    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+    match health::body(disabled, certificate) {
+        Some(body) => json_response(StatusCode::OK, Bytes::from(body)),
+        None => health(method),
+    }
 }
 
 fn health(method: &Method) -> HttpResponse {

@@ -11,6 +11,7 @@
 //! - [`backend`]: the [`Backend`] trait the MCP layer calls (config dump, one hook call).
 //! - [`dispatch`]: JSON-RPC method dispatch, shared by HTTP and stdio; panics become errors.
 //! - [`http`]: the hyper service: `/mcp`, `/health`, body limit, Host policy, status codes.
+//! - [`health`]: the `/health` body: `status`, `runtime_disabled`, the TLS `certificate`.
 //! - [`host`]: the Host/Origin policy (docs/decisions.md #10).
 //! - [`listen`]: accept loops (TCP plain/TLS, Unix socket, health port), TLS handshake in the
 //!   connection's task under a timeout, the per-listener connection cap.
@@ -41,6 +42,7 @@ pub mod dispatch;
 mod drain;
 pub mod error;
 pub mod grpc;
+pub mod health;
 pub mod host;
 pub mod http;
 pub mod limits;

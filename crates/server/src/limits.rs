@@ -16,11 +16,13 @@
 //! plus hyper's header buffer (about 400 KiB), and only for as long as the timeouts above allow;
 //! so a listener holds at most `max_connections` × that.
 //!
-//! The YAML keys `server_settings.limits.*` named in [`yaml_keys`] are reserved for these
-//! settings; until the config model carries them, the variables are the way to set them.
+//! Each setting is also a YAML key under `server_settings.limits` ([`yaml_keys`]); a set
+//! variable wins over its key, field by field, as for every `PLUGINS_SERVER_*` setting.
 
 use std::time::Duration;
 
+use plugwire_env::{layer, Key, Origin};
+use plugwire_framework::ServerLimitsConfig;
 use plugwire_tls::Env;
 
 use crate::error::ServerError;
@@ -38,8 +40,8 @@ pub mod vars {
     pub const PLUGINS_SERVER_DRAIN_TIMEOUT: &str = "PLUGINS_SERVER_DRAIN_TIMEOUT";
 }
 
-/// The YAML keys reserved for the same settings (the variables win, as for every
-/// `PLUGINS_SERVER_*` setting).
+/// The YAML keys of the same settings (the variables win, as for every `PLUGINS_SERVER_*`
+/// setting).
 pub mod yaml_keys {
     /// See [`super::vars::PLUGINS_SERVER_MAX_CONNECTIONS`].
     pub const MAX_CONNECTIONS: &str = "server_settings.limits.max_connections";
@@ -71,53 +73,95 @@ pub const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 /// [`ConnLimits::default()`] with the `PLUGINS_SERVER_*` limit variables applied.
 pub fn resolve_limits(env: &dyn Env) -> Result<ConnLimits, ServerError> {
+    resolve_limits_with(None, env)
+}
+
+/// [`ConnLimits::default()`], then the `server_settings.limits` keys of `yaml`, then each set
+/// `PLUGINS_SERVER_*` limit variable. Errors name the key or the variable that gave the value.
+pub fn resolve_limits_with(
+    yaml: Option<&ServerLimitsConfig>,
+    env: &dyn Env,
+) -> Result<ConnLimits, ServerError> {
+    let y = yaml.cloned().unwrap_or_default();
+    let key = |field: &str, var| Key::new("server_settings.limits", field, var);
     let mut l = ConnLimits::default();
-    if let Some(n) = count(env, vars::PLUGINS_SERVER_MAX_CONNECTIONS, 1)? {
+    let max = key("max_connections", vars::PLUGINS_SERVER_MAX_CONNECTIONS);
+    if let Some(n) = count(env, &max, y.max_connections, 1)? {
         l.max_connections = n as usize;
     }
-    if let Some(d) = seconds(env, vars::PLUGINS_SERVER_BODY_TIMEOUT)? {
+    let body = key("body_timeout", vars::PLUGINS_SERVER_BODY_TIMEOUT);
+    if let Some(d) = seconds(env, &body, y.body_timeout)? {
         l.body_timeout = d;
     }
-    if let Some(n) = count(env, vars::PLUGINS_SERVER_BODY_MIN_RATE, 0)? {
+    let rate = key("body_min_rate", vars::PLUGINS_SERVER_BODY_MIN_RATE);
+    if let Some(n) = count(env, &rate, y.body_min_rate, 0)? {
         l.min_body_rate = n;
     }
-    if let Some(d) = seconds(env, vars::PLUGINS_SERVER_DRAIN_TIMEOUT)? {
+    let drain = key("drain_timeout", vars::PLUGINS_SERVER_DRAIN_TIMEOUT);
+    if let Some(d) = seconds(env, &drain, y.drain_timeout)? {
         l.drain_timeout = d;
     }
     Ok(l)
 }
 
-fn set(env: &dyn Env, name: &str) -> Option<String> {
-    env.get(name)
-}
-
-fn count(env: &dyn Env, name: &str, min: u64) -> Result<Option<u64>, ServerError> {
-    let Some(value) = set(env, name) else {
-        return Ok(None);
+fn invalid(origin: &Origin, value: String, message: String) -> ServerError {
+    let setting = match origin {
+        Origin::Env(var) => (*var).to_string(),
+        other => other.to_string(),
     };
-    match value.trim().parse::<u64>() {
-        Ok(n) if n >= min && n <= u64::from(u32::MAX) => Ok(Some(n)),
-        _ => Err(ServerError::InvalidOption {
-            setting: name.to_string(),
-            value,
-            message: format!("expected a whole number from {min} to {}", u32::MAX),
-        }),
+    ServerError::InvalidOption {
+        setting,
+        value,
+        message,
     }
 }
 
-fn seconds(env: &dyn Env, name: &str) -> Result<Option<Duration>, ServerError> {
-    let Some(value) = set(env, name) else {
-        return Ok(None);
+fn count(
+    env: &dyn Env,
+    key: &Key,
+    yaml: Option<i64>,
+    min: u64,
+) -> Result<Option<u64>, ServerError> {
+    let max = u64::from(u32::MAX);
+    let message = || format!("expected a whole number from {min} to {max}");
+    let in_range = |n: u64| (min..=max).contains(&n);
+    let v = layer(
+        env,
+        key,
+        yaml,
+        |n, o| match u64::try_from(n) {
+            Ok(n) if in_range(n) => Ok(n),
+            _ => Err(invalid(o, n.to_string(), message())),
+        },
+        |v, o| match v.parse::<u64>() {
+            Ok(n) if in_range(n) => Ok(n),
+            _ => Err(invalid(o, v.clone(), message())),
+        },
+    )?;
+    Ok(v.map(|s| s.value))
+}
+
+fn seconds(env: &dyn Env, key: &Key, yaml: Option<f64>) -> Result<Option<Duration>, ServerError> {
+    let message =
+        || "expected a number of seconds above 0 and at most 86400, e.g. 30 or 0.5".to_string();
+    let check = |s: f64, shown: String, o: &Origin| {
+        if s > 0.0 && s <= 86_400.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(invalid(o, shown, message()))
+        }
     };
-    match value.trim().parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Some(Duration::from_secs_f64(s))),
-        _ => Err(ServerError::InvalidOption {
-            setting: name.to_string(),
-            value,
-            message: "expected a number of seconds above 0 and at most 86400, e.g. 30 or 0.5"
-                .into(),
-        }),
-    }
+    let v = layer(
+        env,
+        key,
+        yaml,
+        |s, o| check(s, s.to_string(), o),
+        |v, o| match v.parse::<f64>() {
+            Ok(s) => check(s, v.clone(), o),
+            Err(_) => Err(invalid(o, v.clone(), message())),
+        },
+    )?;
+    Ok(v.map(|s| s.value))
 }
 
 #[cfg(test)]
@@ -149,6 +193,66 @@ mod tests {
         assert_eq!(l.body_timeout, Duration::from_millis(500));
         assert_eq!(l.min_body_rate, 0);
         assert_eq!(l.drain_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn yaml_keys_apply_and_each_variable_wins_over_its_key() {
+        let yaml = ServerLimitsConfig {
+            max_connections: Some(9),
+            body_timeout: Some(2.5),
+            body_min_rate: Some(10),
+            drain_timeout: Some(4.0),
+        };
+        let l = resolve_limits_with(Some(&yaml), &Map(HashMap::new())).unwrap();
+        assert_eq!(l.max_connections, 9);
+        assert_eq!(l.body_timeout, Duration::from_millis(2500));
+        assert_eq!(l.min_body_rate, 10);
+        assert_eq!(l.drain_timeout, Duration::from_secs(4));
+        let env = Map(HashMap::from([
+            (vars::PLUGINS_SERVER_MAX_CONNECTIONS, "3"),
+            (vars::PLUGINS_SERVER_DRAIN_TIMEOUT, " "),
+        ]));
+        let l = resolve_limits_with(Some(&yaml), &env).unwrap();
+        assert_eq!(l.max_connections, 3, "the variable wins");
+        assert_eq!(l.drain_timeout, Duration::from_secs(4), "blank is unset");
+        assert_eq!(l.min_body_rate, 10, "field by field");
+    }
+
+    #[test]
+    fn bad_yaml_values_name_the_key() {
+        for (yaml, key) in [
+            (
+                ServerLimitsConfig {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                yaml_keys::MAX_CONNECTIONS,
+            ),
+            (
+                ServerLimitsConfig {
+                    body_min_rate: Some(-1),
+                    ..Default::default()
+                },
+                yaml_keys::BODY_MIN_RATE,
+            ),
+            (
+                ServerLimitsConfig {
+                    body_timeout: Some(0.0),
+                    ..Default::default()
+                },
+                yaml_keys::BODY_TIMEOUT,
+            ),
+            (
+                ServerLimitsConfig {
+                    drain_timeout: Some(1e9),
+                    ..Default::default()
+                },
+                yaml_keys::DRAIN_TIMEOUT,
+            ),
+        ] {
+            let e = resolve_limits_with(Some(&yaml), &Map(HashMap::new())).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]

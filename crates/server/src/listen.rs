@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::drain::{Drain, Phase};
+use crate::health::CertificateHealth;
 use crate::http::{self, App, BodyLimits};
 use crate::observe;
 use crate::{limits, tls_log};
@@ -104,6 +105,7 @@ pub async fn serve_tcp(
     shutdown: impl Future<Output = ()>,
 ) {
     let listener = Arc::new(listener);
+    let certificate = CertificateHealth::of(tls.as_ref());
     accept_loop(
         move || {
             let l = Arc::clone(&listener);
@@ -112,6 +114,7 @@ pub async fn serve_tcp(
         move |(tcp, peer): (TcpStream, SocketAddr), drain: Drain| {
             let app = Arc::clone(&app);
             let tls = tls.clone();
+            let certificate = certificate.clone();
             let transport = if tls.is_some() {
                 Transport::Https
             } else {
@@ -120,10 +123,15 @@ pub async fn serve_tcp(
             tokio::spawn(observe::counted(transport, async move {
                 let _ = tcp.set_nodelay(true);
                 match tls {
-                    None => serve_main_io(tcp, app, limits, drain).await,
+                    None => serve_main_io(tcp, app, limits, certificate, drain).await,
                     Some(source) => {
                         let acceptor = TlsAcceptor::from(source.config());
-                        tls_connection(tcp, peer, acceptor, app, limits, drain).await
+                        let conn = Conn {
+                            app,
+                            limits,
+                            certificate,
+                        };
+                        tls_connection(tcp, peer, acceptor, conn, drain).await
                     }
                 }
             }));
@@ -152,7 +160,7 @@ pub async fn serve_unix(
             let app = Arc::clone(&app);
             tokio::spawn(observe::counted(
                 Transport::Unix,
-                serve_main_io(stream, app, limits, drain),
+                serve_main_io(stream, app, limits, CertificateHealth::default(), drain),
             ));
         },
         limits,
@@ -163,10 +171,11 @@ pub async fn serve_unix(
 }
 
 /// Serves only `/health`, in plain HTTP (the port+1000 server of a TLS deployment, so probes
-/// need no client certificate).
+/// need no client certificate); `certificate` is the TLS port's, for `/health` to report.
 pub async fn serve_health(
     listener: TcpListener,
     limits: ConnLimits,
+    certificate: CertificateHealth,
     shutdown: impl Future<Output = ()>,
 ) {
     let listener = Arc::new(listener);
@@ -178,7 +187,7 @@ pub async fn serve_health(
         move |(tcp, _peer): (TcpStream, SocketAddr), drain: Drain| {
             tokio::spawn(observe::counted(
                 Transport::Http,
-                serve_health_io(tcp, limits, drain),
+                serve_health_io(tcp, limits, certificate.clone(), drain),
             ));
         },
         limits,
@@ -282,9 +291,21 @@ fn http1_builder(limits: ConnLimits) -> http1::Builder {
     builder
 }
 
+/// What a main-port connection serves with.
+struct Conn {
+    app: Arc<App>,
+    limits: ConnLimits,
+    certificate: CertificateHealth,
+}
+
 /// Serves `/mcp` + `/health` on one connection until it closes or the drain ends it.
-async fn serve_main_io<I>(io: I, app: Arc<App>, limits: ConnLimits, drain: Drain)
-where
+async fn serve_main_io<I>(
+    io: I,
+    app: Arc<App>,
+    limits: ConnLimits,
+    certificate: CertificateHealth,
+    drain: Drain,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let body = limits.body();
@@ -292,9 +313,10 @@ where
     let svc = service_fn(move |req| {
         let app = Arc::clone(&app);
         let track = track.clone();
+        let certificate = certificate.clone();
         async move {
             let _busy = track.begin();
-            let resp = http::handle_with(app, body, req).await;
+            let resp = http::handle_with(app, body, &certificate, req).await;
             Ok::<_, std::convert::Infallible>(track.finish(resp?))
         }
     });
@@ -305,16 +327,17 @@ where
 }
 
 /// Serves `/health` only on one connection.
-async fn serve_health_io<I>(io: I, limits: ConnLimits, drain: Drain)
+async fn serve_health_io<I>(io: I, limits: ConnLimits, certificate: CertificateHealth, drain: Drain)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let track = drain.tracker();
     let svc = service_fn(move |req| {
         let track = track.clone();
+        let certificate = certificate.clone();
         async move {
             let _busy = track.begin();
-            let resp = http::handle_health_only(req).await;
+            let resp = http::handle_health_only(&certificate, req).await;
             Ok::<_, std::convert::Infallible>(track.finish(resp?))
         }
     });
@@ -330,10 +353,10 @@ async fn tls_connection(
     mut tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
-    app: Arc<App>,
-    limits: ConnLimits,
+    conn: Conn,
     mut drain: Drain,
 ) {
+    let limits = conn.limits;
     let mut first = [0u8; 8];
     let peeked = tokio::select! {
         _ = drain.stopping() => return,
@@ -393,5 +416,5 @@ async fn tls_connection(
     };
     observe::handshake_accepted();
     tls_log::log_success(peer, stream.get_ref().1);
-    serve_main_io(stream, app, limits, drain).await
+    serve_main_io(stream, conn.app, limits, conn.certificate, drain).await
 }

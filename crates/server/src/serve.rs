@@ -63,8 +63,19 @@ impl ServeOptions {
         cli_max_body: Option<u64>,
         cli_allowed_hosts: &[String],
     ) -> Result<Self, ServerError> {
+        Self::resolve_with(None, env, cli_max_body, cli_allowed_hosts)
+    }
+
+    /// [`ServeOptions::resolve`] with `server_settings.limits` of `yaml` under the variables.
+    pub fn resolve_with(
+        yaml: Option<&MCPServerConfig>,
+        env: &dyn Env,
+        cli_max_body: Option<u64>,
+        cli_allowed_hosts: &[String],
+    ) -> Result<Self, ServerError> {
+        let yaml_limits = yaml.and_then(|y| y.limits.as_ref());
         let mut o = ServeOptions {
-            limits: crate::limits::resolve_limits(env)?,
+            limits: crate::limits::resolve_limits_with(yaml_limits, env)?,
             ..ServeOptions::default()
         };
         let max = match cli_max_body {
@@ -385,9 +396,10 @@ impl Bound {
             host_policy: HostPolicy::new(self.loopback, &opts.allowed_hosts),
         });
         let limits = opts.limits;
+        let cert = crate::health::CertificateHealth::of(self.tls.as_ref());
         let health = self
             .health
-            .map(|h| tokio::spawn(serve_health(h, limits, stop())));
+            .map(|h| tokio::spawn(serve_health(h, limits, cert, stop())));
         if let Some(TlsSource::Reloadable(r)) = &self.tls {
             crate::reload::spawn_tls_watch(r, opts.cert_reload_interval, &stop);
         }

@@ -349,6 +349,7 @@ fn server_yaml(l: &Layout) -> MCPServerConfig {
             ssl_cert_reqs: Some(2),
             require_valid_certificate: None,
         }),
+        limits: None,
     }
 }
 

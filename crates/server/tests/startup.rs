@@ -29,6 +29,7 @@ fn tls_yaml(l: &Layout, reqs: Option<i64>, ca: bool) -> MCPServerConfig {
             ssl_cert_reqs: reqs,
             require_valid_certificate: None,
         }),
+        limits: None,
     }
 }
 

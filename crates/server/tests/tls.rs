@@ -47,6 +47,7 @@ fn server_yaml(l: &Layout, reqs: i64) -> MCPServerConfig {
             ssl_cert_reqs: Some(reqs),
             require_valid_certificate: None,
         }),
+        limits: None,
     }
 }
 
@@ -268,10 +269,15 @@ async fn mtls_required_serves_the_gateway_and_refuses_others() {
     assert!(!reply.contains("healthy"));
     assert!(logs.text().contains("plaintext HTTP"), "{}", logs.text());
 
-    // The plain health port needs no certificate.
+    // The plain health port needs no certificate; it keeps Python's `status` and reports the
+    // TLS port's certificate.
     let mut c = Conn::tcp(srv.health).await;
     let r = c.send(Method::GET, "/health", &[], "").await.unwrap();
-    assert_eq!(&r.body[..], br#"{"status":"healthy"}"#);
+    assert_eq!(r.status, StatusCode::OK);
+    let h = r.json();
+    assert_eq!(h["status"], "healthy", "{h}");
+    assert_eq!(h["certificate"]["state"], "valid", "{h}");
+    assert!(h["certificate"]["days_left"].as_i64().unwrap() > 800, "{h}");
     let r = c
         .send(
             Method::POST,
@@ -292,6 +298,42 @@ async fn mtls_required_serves_the_gateway_and_refuses_others() {
         tls_call(srv.addr, &ok).await.unwrap().status,
         StatusCode::OK
     );
+    srv.stop().await;
+}
+
+/// `/health` reports the certificate in use on both ports: valid with its days left, and an
+/// expired one as `expired` (the server starts with a WARN, and keeps `status: healthy` and 200
+/// so a liveness probe does not restart-loop over something a restart cannot fix).
+#[tokio::test]
+async fn health_reports_the_certificate_validity() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = certs(dir.path());
+    let srv = start_tls(&l, 1).await;
+    let mut c = tls_conn(srv.addr, &client(&l.ca_cert(), None)).await;
+    let r = c.send(Method::GET, "/health", &[], "").await.unwrap();
+    let h = r.json();
+    assert_eq!(h["status"], "healthy", "{h}");
+    assert_eq!(h["certificate"]["state"], "valid", "{h}");
+    let not_after = h["certificate"]["not_after"].as_str().unwrap();
+    assert!(not_after.ends_with('Z') && not_after.contains('T'), "{h}");
+    srv.stop().await;
+
+    let exp_dir = tempfile::tempdir().unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let expired = Options {
+        not_before: Some(past),
+        days: 2,
+        ..Options::ecdsa().with_sans(&["IP:127.0.0.1"])
+    };
+    issue_all(exp_dir.path(), &["alpha"], &expired).unwrap();
+    let srv = start_tls(&Layout::new(exp_dir.path()), 1).await;
+    let mut c = Conn::tcp(srv.health).await;
+    let r = c.send(Method::GET, "/health", &[], "").await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    let h = r.json();
+    assert_eq!(h["status"], "healthy", "{h}");
+    assert_eq!(h["certificate"]["state"], "expired", "{h}");
+    assert!(h["certificate"]["days_left"].as_i64().unwrap() < -20, "{h}");
     srv.stop().await;
 }
 

@@ -110,6 +110,13 @@ fn lax_opt_i64(v: &Value) -> Result<(), String> {
     lax_i64(v)
 }
 
+fn lax_opt_f64(v: &Value) -> Result<(), String> {
+    if v.is_null() {
+        return Ok(());
+    }
+    lax_f64(v)
+}
+
 fn lax_opt_bool(v: &Value) -> Result<(), String> {
     if v.is_null() {
         return Ok(());
@@ -204,6 +211,15 @@ const SERVER_CHECKS: &[(&str, Check)] = &[
     ("host", chk::<Option<String>>),
     ("port", lax_opt_i64),
     ("uds", chk::<Option<String>>),
+];
+
+/// `server_settings.limits` is plugwire's own, so a misspelt key there is an error, not
+/// silently ignored.
+const SERVER_LIMITS_CHECKS: &[(&str, Check)] = &[
+    ("max_connections", lax_opt_i64),
+    ("body_timeout", lax_opt_f64),
+    ("body_min_rate", lax_opt_i64),
+    ("drain_timeout", lax_opt_f64),
 ];
 
 const SERVER_TLS_CHECKS: &[(&str, Check)] = &[
@@ -312,6 +328,28 @@ fn parse_value(value: Value, file: &str) -> Result<Config, ConfigError> {
             if let Some(t) = m.get("tls") {
                 if let Some(tm) = as_object(t, file, None, "server_settings.tls")? {
                     check_keys(tm, SERVER_TLS_CHECKS, file, None, "server_settings.tls.")?;
+                }
+            }
+            if let Some(lv) = m.get("limits") {
+                if let Some(lm) = as_object(lv, file, None, "server_settings.limits")? {
+                    check_keys(
+                        lm,
+                        SERVER_LIMITS_CHECKS,
+                        file,
+                        None,
+                        "server_settings.limits.",
+                    )?;
+                    if let Some(k) = lm
+                        .keys()
+                        .find(|k| !SERVER_LIMITS_CHECKS.iter().any(|(n, _)| n == k))
+                    {
+                        return Err(ConfigError::invalid(
+                            file,
+                            None,
+                            format!("server_settings.limits.{k}"),
+                            "unknown key; the limits are max_connections, body_timeout, body_min_rate and drain_timeout",
+                        ));
+                    }
                 }
             }
         }

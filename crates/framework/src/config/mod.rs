@@ -606,6 +606,28 @@ pub struct MCPServerConfig {
     /// TLS; unset = plain HTTP.
     #[serde(default)]
     pub tls: Option<MCPServerTLSConfig>,
+    /// `server_settings.limits` (plugwire only): connection cap, body timeout and rate, drain
+    /// deadline; each `PLUGINS_SERVER_*` limit variable overrides its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ServerLimitsConfig>,
+}
+
+/// `server_settings.limits`: the same settings as the `PLUGINS_SERVER_{MAX_CONNECTIONS,
+/// BODY_TIMEOUT,BODY_MIN_RATE,DRAIN_TIMEOUT}` variables (ranges are checked by the server).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServerLimitsConfig {
+    /// Most open connections per listener.
+    #[serde(default, deserialize_with = "lax::opt_i64")]
+    pub max_connections: Option<i64>,
+    /// Seconds a request body may take in full.
+    #[serde(default, deserialize_with = "lax::opt_f64")]
+    pub body_timeout: Option<f64>,
+    /// Slowest average body rate, bytes per second (0: off).
+    #[serde(default, deserialize_with = "lax::opt_i64")]
+    pub body_min_rate: Option<i64>,
+    /// Seconds a shutdown drain waits for open connections.
+    #[serde(default, deserialize_with = "lax::opt_f64")]
+    pub drain_timeout: Option<f64>,
 }
 
 /// `server_settings.tls`.
