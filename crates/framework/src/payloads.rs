@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::payloads_cpex::{
     DelegationPayload, DelegationResult, IdentityPayload, IdentityResult, MessagePayload,
 };
-use crate::serde_util::{some_empty_map, strip_top_level_nulls};
-use crate::{HookType, JsonMap, PayloadError};
+use crate::serde_util::{some_empty_map, strip_top_level_nulls, write_request_form, NullRule};
+use crate::{HookType, JsonMap, PayloadError, PluginContext};
 
 /// `HttpHeaderPayload`: a RootModel whose JSON is the bare `{str: str}` object. Order is kept.
 pub type HttpHeaderPayload = IndexMap<String, String>;
@@ -382,6 +382,16 @@ impl HookPayload {
     /// Decode a `modified_payload` of a `hook` result: the hook's payload type, except the cross-type
     /// `http_*` results (headers, a user object, a permission decision).
     pub fn result_from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
+        Self::decode_result(hook, v)
+    }
+
+    /// [`HookPayload::result_from_json`] from the JSON text (same acceptance; error messages
+    /// also name the line and column).
+    pub fn result_from_json_str(hook: HookType, text: &str) -> Result<Self, PayloadError> {
+        Self::decode_result(hook, text)
+    }
+
+    fn decode_result(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
         Ok(match hook {
             HookType::HttpPreRequest => {
                 Self::HttpPreRequestHeaders(decode("HttpHeaderPayload", v)?)
@@ -395,7 +405,7 @@ impl HookPayload {
             }
             HookType::IdentityResolve => Self::IdentityResult(decode("IdentityResult", v)?),
             HookType::TokenDelegate => Self::DelegationResult(decode("DelegationResult", v)?),
-            _ => Self::from_json(hook, v)?,
+            _ => Self::decode_input(hook, v)?,
         })
     }
 
@@ -413,6 +423,24 @@ impl HookPayload {
             strip_top_level_nulls(&mut v, ALWAYS_SENT);
         }
         v
+    }
+
+    /// Appends [`HookPayload::to_request_json`]'s compact JSON bytes to `out`, written in one
+    /// pass from the typed payload (no `Value` tree): the client sends one per hook call.
+    pub fn write_request_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        static PAYLOAD: NullRule = NullRule::strip(ALWAYS_SENT);
+        // A resolved user is a free-form dict: its nulls are data.
+        static FREE_FORM: NullRule = NullRule {
+            strip: false,
+            keep: &[],
+            children: &[],
+        };
+        let rule = if matches!(self, HookPayload::ResolvedUser(_)) {
+            &FREE_FORM
+        } else {
+            &PAYLOAD
+        };
+        write_request_form(self, rule, out)
     }
 
     /// The value a condition's `tools`/`prompts`/`resources`/`agents` list is matched against.
@@ -495,5 +523,27 @@ impl Serialize for HookPayload {
             | HookPayload::CmfPromptPreFetch(p)
             | HookPayload::CmfPromptPostFetch(p) => p.serialize(s),
         }
+    }
+}
+
+/// The request form of a context, next to the payload's because the client writes both per call
+/// (the context module keeps the `Value` forms).
+impl PluginContext {
+    /// Appends [`PluginContext::to_request_json`]'s compact JSON bytes to `out` in one pass:
+    /// `state` and `metadata` verbatim, the global context without its `None` fields (nor
+    /// those of its `user_context`), a `user` object with its nulls.
+    pub fn write_request_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        static USER_CONTEXT: NullRule = NullRule::strip(&[]);
+        static GLOBAL: NullRule = NullRule {
+            strip: true,
+            keep: &[],
+            children: &[("user_context", &USER_CONTEXT)],
+        };
+        static CONTEXT: NullRule = NullRule {
+            strip: false,
+            keep: &[],
+            children: &[("global_context", &GLOBAL)],
+        };
+        write_request_form(self, &CONTEXT, out)
     }
 }
