@@ -376,6 +376,7 @@ impl Bound {
             host_policy: HostPolicy::new(self.loopback, &opts.allowed_hosts),
         });
         let limits = opts.limits;
+        crate::warm::warm_up();
         let health = self
             .health
             .map(|h| tokio::spawn(serve_health(h, limits, stop())));
