@@ -47,6 +47,12 @@ pub(crate) struct HttpTransport {
     max_body: usize,
 }
 
+/// A successful POST's whole body, not parsed yet; `is_sse` from its `content-type`.
+pub(crate) struct RawBody {
+    pub(crate) body: Vec<u8>,
+    pub(crate) is_sse: bool,
+}
+
 /// What a POST brought back: the JSON-RPC messages (possibly none, for 202). Values that are
 /// not JSON-RPC messages are dropped: only an answer to our request id matters.
 pub(crate) struct Answer {
@@ -188,11 +194,23 @@ impl HttpTransport {
 
     /// POSTs one JSON-RPC message and reads the whole answer.
     pub(crate) async fn post(&self, method: &str, body: &Message) -> Result<Answer, ClientError> {
-        let session = self.session();
         let bytes = encode(body).map_err(|e| ClientError::Config {
             plugin: self.plugin.clone(),
             message: format!("cannot serialize the {method} request: {e}"),
         })?;
+        let raw = self.post_bytes(method, bytes).await?;
+        self.parse_answer(method, &raw)
+    }
+
+    /// POSTs an encoded JSON-RPC message and reads the whole answer, checking the status (and
+    /// recognising a lost session) but not parsing the body: the `invoke_hook` fast path decodes
+    /// it straight into typed results.
+    pub(crate) async fn post_bytes(
+        &self,
+        method: &str,
+        bytes: Vec<u8>,
+    ) -> Result<RawBody, ClientError> {
+        let session = self.session();
         let builder = Request::builder()
             .method(Method::POST)
             .uri(self.path.as_str());
@@ -297,18 +315,24 @@ impl HttpTransport {
                 body: snippet(&body),
             });
         }
+        Ok(RawBody { body, is_sse })
+    }
+
+    /// The JSON-RPC messages of an answer (none for an empty body, e.g. a 202).
+    pub(crate) fn parse_answer(&self, method: &str, raw: &RawBody) -> Result<Answer, ClientError> {
+        let RawBody { body, is_sse } = raw;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Answer {
                 messages: Vec::new(),
             });
         }
-        let messages = if is_sse {
-            plugwire_mcp::sse::decode_messages(&body).map_err(|e| self.malformed(method, e))?
+        let messages = if *is_sse {
+            plugwire_mcp::sse::decode_messages(body).map_err(|e| self.malformed(method, e))?
         } else {
-            let value: Value = serde_json::from_slice(&body).map_err(|e| {
+            let value: Value = serde_json::from_slice(body).map_err(|e| {
                 self.malformed(
                     method,
-                    format!("body is not JSON ({e}); starts with {}", snippet(&body)),
+                    format!("body is not JSON ({e}); starts with {}", snippet(body)),
                 )
             })?;
             vec![value]

@@ -22,6 +22,8 @@
 //!   wire shape (JSON-RPC messages, `initialize`, `tools/list`, `tools/call`, protocol versions,
 //!   header names, SSE framing) comes from `plugwire-mcp`, the crate the server speaks too.
 //! - `endpoint`: turning an `mcp:` block (+ `PLUGINS_CLIENT_MTLS_*`) into a transport.
+//! - `invoke_mcp`: the MCP hook call's hot path: arguments written in one pass from the typed
+//!   payload and context, the answer decoded straight into typed results.
 //! - [`decode`]: `invoke_hook` / `get_plugin_config` answers (found by `plugwire-mcp` with the
 //!   Python 1.0.0 rules) turned into framework types and coded errors.
 //! - [`metrics`]: calls, connections and reconnects recorded into `plugwire_client_*`.
@@ -52,6 +54,7 @@ pub mod grpc;
 pub mod health;
 mod http;
 pub mod identity;
+mod invoke_mcp;
 pub mod merge;
 pub mod metrics;
 pub mod options;

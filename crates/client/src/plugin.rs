@@ -249,6 +249,9 @@ impl ExternalPlugin {
                 ),
             ));
         }
+        if let Remote::Mcp(session) = &self.remote {
+            return crate::invoke_mcp::invoke_hook(session, self.name(), payload, ctx).await;
+        }
         let hook = payload.hook_type();
         // Payloads and contexts are structs and maps: they always serialize to objects.
         let (Value::Object(payload), Value::Object(context)) =

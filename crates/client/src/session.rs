@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::ClientError;
-use crate::http::HttpTransport;
+use crate::http::{HttpTransport, RawBody};
 use crate::stdio::StdioTransport;
 
 /// Tools a plugin server must list for us to use it.
@@ -61,6 +61,47 @@ impl Transport {
             .ok_or(Exchange::NoResponse)
     }
 
+    /// Sends `outgoing` under `id`. A `tools/call` with encoded arguments goes out in one
+    /// pass over HTTP and comes back as the unparsed body; stdio (a line protocol that parses
+    /// its answers anyway) sends it as a request.
+    async fn exchange(
+        &self,
+        method: &str,
+        outgoing: &mut Outgoing<'_>,
+        id: &RequestId,
+        plugin: &str,
+    ) -> Result<Incoming, Exchange> {
+        match (outgoing, self) {
+            (Outgoing::Request(request), _) => {
+                request.id = id.clone();
+                self.request(method, request).await.map(Incoming::Reply)
+            }
+            (Outgoing::ToolCall { name, arguments }, Transport::Http(t)) => {
+                let bytes = encode_tool_call(id, name, arguments).map_err(|e| {
+                    Exchange::Error(ClientError::Config {
+                        plugin: plugin.to_string(),
+                        message: format!("cannot serialize the {method} request: {e}"),
+                    })
+                })?;
+                let body = t.post_bytes(method, bytes).await.map_err(Exchange::Error)?;
+                Ok(Incoming::Body(body, id.clone()))
+            }
+            (Outgoing::ToolCall { name, arguments }, Transport::Stdio(_)) => {
+                let arguments = serde_json::from_slice(arguments).map_err(|e| {
+                    Exchange::Error(ClientError::Config {
+                        plugin: plugin.to_string(),
+                        message: format!("cannot serialize the {method} request: {e}"),
+                    })
+                })?;
+                let params = call_tool_params(name, arguments);
+                let mut request = Request::new(id.clone(), methods::TOOLS_CALL, Some(params));
+                self.request(method, &mut request)
+                    .await
+                    .map(Incoming::Reply)
+            }
+        }
+    }
+
     async fn notify(&self, method: &str, message: Message) -> Result<(), ClientError> {
         match self {
             // A notification has no answer; a body we cannot parse does not matter.
@@ -82,6 +123,27 @@ impl Transport {
 
 /// The outcome of one request: its `result`, or the error object the server sent.
 type Reply = Result<Value, ErrorObject>;
+
+/// What one exchange sends: a JSON-RPC request, or a `tools/call` whose arguments are JSON
+/// bytes already (the hook call, written in one pass from typed values).
+enum Outgoing<'a> {
+    Request(Request),
+    ToolCall { name: &'a str, arguments: &'a [u8] },
+}
+
+/// What one exchange brought back: the reply to our id, or (HTTP tool calls) the whole body
+/// not yet parsed, with the id it must answer.
+enum Incoming {
+    Reply(Reply),
+    Body(RawBody, RequestId),
+}
+
+/// A `tools/call` answer: the decoded result, or the HTTP body for the caller's typed decoding
+/// (turned into a result by [`Session::body_to_result`] when that does not apply).
+pub(crate) enum ToolReply {
+    Result(CallToolResult),
+    Body(RawBody, RequestId),
+}
 
 enum Exchange {
     Error(ClientError),
@@ -210,37 +272,60 @@ impl Session {
 
     /// One JSON-RPC request → the `result` value; JSON-RPC errors and missing answers are typed.
     async fn rpc(&self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let mut request = Request::new(RequestId::from(0), method, Some(params));
-        self.rpc_with(method, &mut request).await
+        let request = Request::new(RequestId::from(0), method, Some(params));
+        match self
+            .rpc_with(method, &mut Outgoing::Request(request))
+            .await?
+        {
+            Incoming::Reply(reply) => self.settle(method, Some(reply), None),
+            Incoming::Body(body, id) => self.body_reply(method, &body, &id),
+        }
     }
 
-    /// As [`Self::rpc`], with the request lent rather than given: a retry re-sends the same
-    /// params under a fresh id without a deep copy of the payload tree on every call.
-    async fn rpc_with(&self, method: &str, request: &mut Request) -> Result<Value, ClientError> {
+    /// Sends `outgoing` under a fresh id, within the timeout. It is lent rather than given: a
+    /// retry re-sends the same params without a deep copy of the payload on every call.
+    async fn rpc_with(
+        &self,
+        method: &str,
+        outgoing: &mut Outgoing<'_>,
+    ) -> Result<Incoming, ClientError> {
         let id = RequestId::from(self.next_id.fetch_add(1, Ordering::Relaxed));
-        request.id = id.clone();
-        let exchange = tokio::time::timeout(self.timeout, self.transport.request(method, request));
-        let reply = match exchange.await {
-            Err(_) => {
-                return Err(ClientError::Timeout {
-                    plugin: self.plugin.clone(),
-                    url: self.url().to_string(),
-                    method: method.to_string(),
-                    timeout: self.timeout,
-                })
-            }
-            Ok(Err(Exchange::Error(e))) => return Err(e),
-            Ok(Err(Exchange::NoResponse)) => {
-                return Err(
-                    self.error_with(method, |plugin, url, method| ClientError::Malformed {
-                        plugin,
-                        url,
-                        method,
-                        message: format!("no JSON-RPC response with id {id} in the answer"),
-                    }),
-                )
-            }
-            Ok(Ok(reply)) => reply,
+        let exchange = tokio::time::timeout(
+            self.timeout,
+            self.transport.exchange(method, outgoing, &id, &self.plugin),
+        );
+        match exchange.await {
+            Err(_) => Err(ClientError::Timeout {
+                plugin: self.plugin.clone(),
+                url: self.url().to_string(),
+                method: method.to_string(),
+                timeout: self.timeout,
+            }),
+            Ok(Err(Exchange::Error(e))) => Err(e),
+            Ok(Err(Exchange::NoResponse)) => self
+                .settle(method, None, Some(&id))
+                .map(|v| Incoming::Reply(Ok(v))),
+            Ok(Ok(incoming)) => Ok(incoming),
+        }
+    }
+
+    /// The reply (or its absence, for `id`) as the `result` value or a typed error.
+    fn settle(
+        &self,
+        method: &str,
+        reply: Option<Reply>,
+        id: Option<&RequestId>,
+    ) -> Result<Value, ClientError> {
+        let Some(reply) = reply else {
+            let id = id.map(ToString::to_string).unwrap_or_default();
+            return Err(
+                self.error_with(method, |plugin, url, method| ClientError::Malformed {
+                    plugin,
+                    url,
+                    method,
+                    message: format!("no JSON-RPC response with id {id} in the answer"),
+                }),
+            );
         };
         reply.map_err(|error| ClientError::Rpc {
             plugin: self.plugin.clone(),
@@ -249,6 +334,24 @@ impl Session {
             code: error.code,
             message: error.message,
         })
+    }
+
+    /// An HTTP body parsed as the generic path does: its messages, the reply to `id`.
+    fn body_reply(
+        &self,
+        method: &str,
+        body: &RawBody,
+        id: &RequestId,
+    ) -> Result<Value, ClientError> {
+        let Transport::Http(t) = &self.transport else {
+            return self.settle(method, None, Some(id));
+        };
+        let reply = t
+            .parse_answer(method, body)?
+            .messages
+            .into_iter()
+            .find_map(|m| m.into_reply_to(id));
+        self.settle(method, reply, Some(id))
     }
 
     async fn notify(&self, method: &str) -> Result<(), ClientError> {
@@ -385,9 +488,50 @@ impl Session {
         name: &str,
         arguments: Map<String, Value>,
     ) -> Result<CallToolResult, ClientError> {
-        let result = self
-            .call_with_recovery(call_tool_params(name, arguments))
-            .await?;
+        let request = Request::new(
+            RequestId::from(0),
+            methods::TOOLS_CALL,
+            Some(call_tool_params(name, arguments)),
+        );
+        match self.call_with_recovery(Outgoing::Request(request)).await? {
+            Incoming::Reply(reply) => {
+                self.to_call_result(self.settle(methods::TOOLS_CALL, Some(reply), None)?)
+            }
+            Incoming::Body(body, id) => self.body_to_result(&body, &id),
+        }
+    }
+
+    /// `tools/call name(arguments)` with the arguments object as JSON bytes, with one recovery
+    /// attempt. Over HTTP the answer is the body itself, for the caller to decode.
+    pub(crate) async fn call_tool_bytes(
+        &self,
+        name: &str,
+        arguments: &[u8],
+    ) -> Result<ToolReply, ClientError> {
+        match self
+            .call_with_recovery(Outgoing::ToolCall { name, arguments })
+            .await?
+        {
+            Incoming::Reply(reply) => {
+                let value = self.settle(methods::TOOLS_CALL, Some(reply), None)?;
+                self.to_call_result(value).map(ToolReply::Result)
+            }
+            Incoming::Body(body, id) => Ok(ToolReply::Body(body, id)),
+        }
+    }
+
+    /// A `tools/call` answer body decoded the generic way (messages, the reply to `id`, the
+    /// `CallToolResult`), with the errors [`Session::call_tool`] gives.
+    pub(crate) fn body_to_result(
+        &self,
+        body: &RawBody,
+        id: &RequestId,
+    ) -> Result<CallToolResult, ClientError> {
+        let value = self.body_reply(methods::TOOLS_CALL, body, id)?;
+        self.to_call_result(value)
+    }
+
+    fn to_call_result(&self, result: Value) -> Result<CallToolResult, ClientError> {
         serde_json::from_value(result).map_err(|e| {
             self.error_with(methods::TOOLS_CALL, |plugin, url, method| {
                 ClientError::Malformed {
@@ -400,8 +544,10 @@ impl Session {
         })
     }
 
-    async fn call_with_recovery(&self, params: Value) -> Result<Value, ClientError> {
-        let mut request = Request::new(RequestId::from(0), methods::TOOLS_CALL, Some(params));
+    async fn call_with_recovery(
+        &self,
+        mut outgoing: Outgoing<'_>,
+    ) -> Result<Incoming, ClientError> {
         let mut generation = self.generation.load(Ordering::Acquire);
         if self.broken.load(Ordering::Acquire) {
             let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -413,7 +559,7 @@ impl Session {
             self.recover(generation).await?;
             generation = self.generation.load(Ordering::Acquire);
         }
-        match self.rpc_with(methods::TOOLS_CALL, &mut request).await {
+        match self.rpc_with(methods::TOOLS_CALL, &mut outgoing).await {
             Ok(v) => {
                 self.consecutive_failures.store(0, Ordering::Relaxed);
                 Ok(v)
@@ -426,7 +572,7 @@ impl Session {
                     tokio::time::sleep(pause).await;
                 }
                 self.recover(generation).await?;
-                let result = self.rpc_with(methods::TOOLS_CALL, &mut request).await;
+                let result = self.rpc_with(methods::TOOLS_CALL, &mut outgoing).await;
                 if result.is_ok() {
                     self.consecutive_failures.store(0, Ordering::Relaxed);
                 }
@@ -453,6 +599,25 @@ pub(crate) fn call_tool_params(name: &str, arguments: Map<String, Value>) -> Val
     params.insert("name".to_string(), Value::String(name.to_string()));
     params.insert("arguments".to_string(), Value::Object(arguments));
     Value::Object(params)
+}
+
+/// A `tools/call` request with encoded arguments: the bytes [`crate::http::encode`] writes for
+/// the same request with the arguments as a `Value` (member order `jsonrpc`, `id`, `method`,
+/// `params`; `name` then `arguments`).
+pub(crate) fn encode_tool_call(
+    id: &RequestId,
+    name: &str,
+    arguments: &[u8],
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(arguments.len() + 96);
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    serde_json::to_writer(&mut out, id)?;
+    out.extend_from_slice(b",\"method\":\"tools/call\",\"params\":{\"name\":");
+    serde_json::to_writer(&mut out, name)?;
+    out.extend_from_slice(b",\"arguments\":");
+    out.extend_from_slice(arguments);
+    out.extend_from_slice(b"}}");
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ async fn manager(port: u16, name: &str, mode: &str, on_error: &str) -> PluginMan
          timeout: 0.3\n    mcp:\n      proto: STREAMABLEHTTP\n      url: http://127.0.0.1:{port}/mcp\n      \
          reconnect_attempts: 1\n      reconnect_delay: 0.01\n"
     );
-    let config = Config::load_str(&yaml, "gateway.yaml", &|_| None).unwrap();
+    let config = Config::load_str(&yaml, "gateway.yaml", &plugwire_framework::EmptyEnv).unwrap();
     let mut registry = PluginRegistry::new();
     register_external_with(
         &mut registry,
@@ -143,7 +143,7 @@ async fn a_plugin_server_that_answers_garbage() {
 #[tokio::test]
 async fn the_per_entry_timeout_must_be_positive() {
     let yaml = "plugins:\n  - name: P\n    kind: external\n    timeout: 0\n    mcp:\n      proto: STREAMABLEHTTP\n      url: http://127.0.0.1:1/mcp\n";
-    let err = Config::load_str(yaml, "gateway.yaml", &|_| None).unwrap_err();
+    let err = Config::load_str(yaml, "gateway.yaml", &plugwire_framework::EmptyEnv).unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("timeout") && text.contains("gateway.yaml"),

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
-use crate::serde_util::{some_empty_map, strip_top_level_nulls};
-use crate::{HookType, JsonMap, PayloadError};
+use crate::serde_util::{some_empty_map, strip_top_level_nulls, write_request_form, NullRule};
+use crate::{HookType, JsonMap, PayloadError, PluginContext};
 
 /// `HttpHeaderPayload`: a RootModel whose JSON is the bare `{str: str}` object. Order is kept.
 pub type HttpHeaderPayload = IndexMap<String, String>;
@@ -426,6 +426,13 @@ impl HookPayload {
         v
     }
 
+    /// Appends [`HookPayload::to_request_json`]'s compact JSON bytes to `out`, written in one
+    /// pass from the typed payload (no `Value` tree): the client sends one per hook call.
+    pub fn write_request_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        static PAYLOAD: NullRule = NullRule::strip(ALWAYS_SENT);
+        write_request_form(self, &PAYLOAD, out)
+    }
+
     /// The value a condition's `tools`/`prompts`/`resources`/`agents` list is matched against.
     pub fn condition_value(&self) -> Option<&str> {
         match self {
@@ -500,5 +507,27 @@ impl Serialize for HookPayload {
             | HookPayload::CmfPromptPreFetch(p)
             | HookPayload::CmfPromptPostFetch(p) => p.serialize(s),
         }
+    }
+}
+
+/// The request form of a context, next to the payload's because the client writes both per call
+/// (the context module keeps the `Value` forms).
+impl PluginContext {
+    /// Appends [`PluginContext::to_request_json`]'s compact JSON bytes to `out` in one pass:
+    /// `state` and `metadata` verbatim, the global context without its `None` fields (nor
+    /// those of its `user_context`), a `user` object with its nulls.
+    pub fn write_request_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        static USER_CONTEXT: NullRule = NullRule::strip(&[]);
+        static GLOBAL: NullRule = NullRule {
+            strip: true,
+            keep: &[],
+            children: &[("user_context", &USER_CONTEXT)],
+        };
+        static CONTEXT: NullRule = NullRule {
+            strip: false,
+            keep: &[],
+            children: &[("global_context", &GLOBAL)],
+        };
+        write_request_form(self, &CONTEXT, out)
     }
 }

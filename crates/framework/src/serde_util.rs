@@ -40,6 +40,216 @@ pub(crate) fn strip_top_level_nulls(value: &mut serde_json::Value, keep: &[&str]
     }
 }
 
+/// Which objects of a request form drop their `null` members (pydantic's `exclude_none=True`
+/// applies per model, not to free-form dicts): the object itself when `strip`, except the keys
+/// in `keep`; and, under the keys in `children`, nested objects with rules of their own.
+#[derive(Debug)]
+pub(crate) struct NullRule {
+    pub(crate) strip: bool,
+    pub(crate) keep: &'static [&'static str],
+    pub(crate) children: &'static [(&'static str, &'static NullRule)],
+}
+
+impl NullRule {
+    /// Strips its own nulls only (a model whose fields hold free-form values).
+    pub(crate) const fn strip(keep: &'static [&'static str]) -> Self {
+        NullRule {
+            strip: true,
+            keep,
+            children: &[],
+        }
+    }
+
+    fn child(&self, key: &[u8]) -> Option<&'static NullRule> {
+        self.children
+            .iter()
+            .find(|(k, _)| k.as_bytes() == key)
+            .map(|(_, r)| *r)
+    }
+
+    fn keeps(&self, key: &[u8]) -> bool {
+        self.keep.iter().any(|k| k.as_bytes() == key)
+    }
+}
+
+/// Serializes `value` as compact JSON into `out`, dropping `null` members as `rule` says: the
+/// bytes of `serde_json::to_vec` of the `Value` after removing those members, written in one
+/// pass without building the `Value` tree (the client's hot path sends a payload and a context
+/// per hook call).
+///
+/// How: a `serde_json` formatter that notes where each member of a stripped object starts and,
+/// when the member's value turns out to be exactly `null`, cuts it off again. It writes into a
+/// buffer it shares with the serializer's writer, since a formatter only sees a generic writer.
+pub(crate) fn write_request_form<T: serde::Serialize + ?Sized>(
+    value: &T,
+    rule: &'static NullRule,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    let buf = std::rc::Rc::new(std::cell::RefCell::new(std::mem::take(out)));
+    let formatter = NullStripper {
+        buf: buf.clone(),
+        stack: Vec::new(),
+        pending: Some(rule),
+    };
+    let result = {
+        let mut ser = serde_json::Serializer::with_formatter(SharedBuf(buf.clone()), formatter);
+        value.serialize(&mut ser)
+    };
+    *out = std::mem::take(&mut *buf.borrow_mut());
+    result
+}
+
+/// The writer half of [`write_request_form`]'s shared buffer.
+struct SharedBuf(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0.borrow_mut().extend_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One open object or array while [`NullStripper`] writes.
+struct Frame {
+    rule: Option<&'static NullRule>,
+    /// A member was kept (stripped objects write their commas themselves).
+    wrote_any: bool,
+    /// Where the current member starts (its comma included), where its key's text starts and
+    /// ends, and where its value starts.
+    member_start: usize,
+    key_start: usize,
+    key_end: usize,
+    value_start: usize,
+}
+
+struct NullStripper {
+    buf: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    stack: Vec<Frame>,
+    /// The rule of the next object to open (the root's, or a child's under its key).
+    pending: Option<&'static NullRule>,
+}
+
+impl NullStripper {
+    fn len(&self) -> usize {
+        self.buf.borrow().len()
+    }
+
+    fn open(&mut self) {
+        let rule = self.pending.take();
+        self.stack.push(Frame {
+            rule,
+            wrote_any: false,
+            member_start: 0,
+            key_start: 0,
+            key_end: 0,
+            value_start: 0,
+        });
+    }
+
+    fn stripping(&self) -> bool {
+        self.stack
+            .last()
+            .and_then(|f| f.rule)
+            .is_some_and(|r| r.strip)
+    }
+}
+
+impl serde_json::ser::Formatter for NullStripper {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.pending = None;
+        self.open();
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.stack.pop();
+        w.write_all(b"]")
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open();
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.stack.pop();
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        let start = self.len();
+        let stripping = self.stripping();
+        let Some(frame) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        frame.member_start = start;
+        let comma = if stripping { frame.wrote_any } else { !first };
+        if comma {
+            w.write_all(b",")?;
+        }
+        frame.key_start = start + usize::from(comma);
+        Ok(())
+    }
+
+    fn end_object_key<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        let end = self.len();
+        if let Some(frame) = self.stack.last_mut() {
+            frame.key_end = end;
+        }
+        Ok(())
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b":")?;
+        let start = self.len();
+        let buf = self.buf.borrow();
+        let Some(frame) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        frame.value_start = start;
+        // The key's text without its quotes (a key with escapes matches no rule: none needs one).
+        let key = buf.get(frame.key_start + 1..frame.key_end.saturating_sub(1));
+        self.pending = match (frame.rule, key) {
+            (Some(rule), Some(key)) => rule.child(key),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.pending = None;
+        let mut buf = self.buf.borrow_mut();
+        let Some(frame) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        let Some(rule) = frame.rule.filter(|r| r.strip) else {
+            frame.wrote_any = true;
+            return Ok(());
+        };
+        let is_null = buf.get(frame.value_start..) == Some(b"null".as_slice());
+        let key = buf.get(frame.key_start + 1..frame.key_end.saturating_sub(1));
+        if is_null && !key.is_some_and(|k| rule.keeps(k)) {
+            buf.truncate(frame.member_start);
+        } else {
+            frame.wrote_any = true;
+        }
+        Ok(())
+    }
+}
+
 /// pydantic "lax mode" coercions for config scalars, so a quoted template such as
 /// `port: "{{ env.PORT }}"` or `verify: "{{ env.VERIFY }}"` loads as it does in Python.
 pub(crate) mod lax {

@@ -26,6 +26,7 @@
 //! - [`transport`]: which transports run (`PLUGINS_TRANSPORT`, `--transport`), and the gRPC and
 //!   raw Unix-socket settings.
 //! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
+//! - [`warm`]: seeding aws-lc's random generator before healthy, so the first call does not.
 //! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
 //! - [`metered`]: [`metered::Metered`], a [`Backend`] decorator counting and timing hook calls.
 //! - [`observe`]: one-line metric hooks for the accept loops and start-up.
@@ -59,6 +60,7 @@ pub mod signals;
 pub mod stdio;
 pub mod tls_log;
 pub mod transport;
+pub mod warm;
 
 pub use backend::Backend;
 pub use error::ServerError;

@@ -396,6 +396,7 @@ impl Bound {
             host_policy: HostPolicy::new(self.loopback, &opts.allowed_hosts),
         });
         let limits = opts.limits;
+        crate::warm::warm_up();
         let cert = crate::health::CertificateHealth::of(self.tls.as_ref());
         let health = self
             .health
