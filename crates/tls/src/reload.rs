@@ -24,7 +24,7 @@ use crate::server_config::build_server_config;
 use crate::server_tls::ServerTlsSettings;
 use crate::validity::{check_certificate, CertificateStatus};
 
-/// Contents of the certificate, key and CA files (`None` for an unreadable one).
+/// Contents of the certificate, key, CA and CRL files (`None` for an unreadable one).
 type Fingerprint = Vec<Option<Vec<u8>>>;
 
 /// The server config, swappable when the certificate files change.
@@ -41,10 +41,15 @@ pub struct ReloadableServerConfig {
 }
 
 fn fingerprint(s: &ServerTlsSettings) -> Fingerprint {
-    [Some(&s.certfile), s.keyfile.as_ref(), s.ca_bundle.as_ref()]
-        .into_iter()
-        .map(|p| p.and_then(|p| std::fs::read(p).ok()))
-        .collect()
+    [
+        Some(&s.certfile),
+        s.keyfile.as_ref(),
+        s.ca_bundle.as_ref(),
+        s.ca_crl.as_ref(),
+    ]
+    .into_iter()
+    .map(|p| p.and_then(|p| std::fs::read(p).ok()))
+    .collect()
 }
 
 impl ReloadableServerConfig {
