@@ -342,6 +342,9 @@ pub fn resolve_client_tls_for(
     }))
 }
 
+/// The pinned server name and the CRL file, each with where it came from.
+type IdentityChecks = (Option<Sourced<String>>, Option<Sourced<PathBuf>>);
+
 /// `server_name` (checked to be a DNS name, IP address or URI now, so a typo fails at start-up)
 /// and `ca_crl` (readable now, checked against the CA bundle when the config is built). Both
 /// need `verify` on: with it off nothing is checked, and silently ignoring a pin or a CRL the
@@ -351,7 +354,7 @@ fn resolve_identity_checks(
     key: &dyn Fn(&str) -> Key,
     y: &ClientTlsLayer,
     verify: bool,
-) -> Result<(Option<Sourced<String>>, Option<Sourced<PathBuf>>), TlsError> {
+) -> Result<IdentityChecks, TlsError> {
     let server_name = plugwire_env::layer(
         env,
         &key("server_name"),
