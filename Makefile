@@ -33,13 +33,13 @@ PYTHON312 ?= $(firstword $(foreach p,$(PYTHON312_CANDIDATES),$(shell "$(p)" -c '
 INTEROP_PYTEST_ARGS ?= -q
 
 .PHONY: help build test rust-checks lint unit interop venv venv-1.0.0 venv-1.1.0 demo bench \
-        certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check
+        certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check certs-mcp-revoke
 
 help:
 	@echo "make demo    certificates, an mTLS plugin server and a gateway-side call, on loopback"
 	@echo "make test    formatting, clippy, unit + end-to-end tests, interop with the Python package"
 	@echo "make bench   benchmarks against the Python runtime (writes docs/benchmarks.md)"
-	@echo "make certs-mcp-all | certs-mcp-ca | certs-mcp-gateway | certs-mcp-plugin PLUGIN_NAME=x | certs-mcp-check"
+	@echo "make certs-mcp-all | certs-mcp-ca | certs-mcp-gateway | certs-mcp-plugin PLUGIN_NAME=x | certs-mcp-check | certs-mcp-revoke NAME=x"
 	@echo "make k8s-validate | certs-mcp-k8s | static | image   Kubernetes (docs/kubernetes.md)"
 
 build:
@@ -77,6 +77,11 @@ certs-mcp-plugin: build
 # MCP_PLUGIN_CONFIG empty: plugins/external/config.yaml, or the two example plugins when it is missing.
 certs-mcp-all: build
 	$(PLUGWIRE) certs all $(MCP_CERT_ARGS) $(MCP_CERT_SAN_ARGS)$(if $(MCP_PLUGIN_CONFIG), --config "$(MCP_PLUGIN_CONFIG)")
+
+# NAME=gateway or a plugin name: its serial goes into $(MCP_CERT_DIR)/ca/ca.crl (for ca_crl).
+certs-mcp-revoke: export NAME := $(NAME)
+certs-mcp-revoke: build
+	$(PLUGWIRE) certs revoke "$$NAME" --dir "$(MCP_CERT_DIR)"
 
 # Exit 0 all fine, 1 something expires within MCP_CERT_WARN_DAYS, 2 expired/invalid/foreign issuer.
 certs-mcp-check: build

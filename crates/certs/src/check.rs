@@ -128,6 +128,10 @@ pub fn check(dir: &Path, options: &CheckOptions) -> CheckReport {
     let ca_path = layout.ca_cert();
     let ca_der = inspect::read_cert_der(&ca_path).ok();
     let ca = ca_der.as_deref().and_then(|der| inspect::parse(der).ok());
+    let revoked = ca
+        .as_ref()
+        .map(|ca| crate::revoke::revoked_serials(&layout, ca))
+        .unwrap_or_default();
 
     let mut identities = vec![Identity::Ca, Identity::Gateway];
     identities.extend(layout.existing_plugins().into_iter().map(Identity::Plugin));
@@ -139,6 +143,7 @@ pub fn check(dir: &Path, options: &CheckOptions) -> CheckReport {
                 identity,
                 ca.as_ref(),
                 ca_der.as_deref(),
+                &revoked,
                 now,
                 options,
             )
@@ -164,6 +169,7 @@ fn check_one(
     identity: &Identity,
     ca: Option<&X509Certificate<'_>>,
     ca_der: Option<&[u8]>,
+    revoked: &[x509_parser::num_bigint::BigUint],
     now: OffsetDateTime,
     options: &CheckOptions,
 ) -> CertReport {
@@ -218,6 +224,16 @@ fn check_one(
     report.not_after = Some(rfc3339(not_after));
     let remaining = (not_after - now).whole_days();
     report.days_remaining = Some(remaining);
+
+    if revoked.contains(&cert.tbs_certificate.serial) {
+        error(
+            &mut report,
+            format!(
+                "revoked: its serial is listed in {} (re-issue it with --force)",
+                layout.ca_crl().display()
+            ),
+        );
+    }
 
     // Validity window.
     if now < not_before {

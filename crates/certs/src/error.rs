@@ -18,8 +18,8 @@ pub enum CertsError {
         reason: &'static str,
     },
 
-    /// A `--san` value that is neither `DNS:<name>` nor `IP:<address>`.
-    #[error("invalid --san {value:?}: {reason}; use DNS:host.example or IP:127.0.0.1")]
+    /// A `--san` value that is neither `DNS:<name>`, `IP:<address>` nor `URI:<uri>`.
+    #[error("invalid --san {value:?}: {reason}; use DNS:host.example, IP:127.0.0.1 or URI:spiffe://cluster.local/ns/mcp/sa/gateway")]
     InvalidSan {
         /// The value as given.
         value: String,

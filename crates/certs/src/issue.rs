@@ -288,7 +288,7 @@ fn write_leaf(
 ) -> Result<bool> {
     let (params, what) = match &step.identity {
         Identity::Gateway => (
-            profile::gateway_params(validity, &key),
+            profile::gateway_params(validity, &key, &options.gateway_sans)?,
             "gateway client certificate".to_string(),
         ),
         Identity::Plugin(name) => (
@@ -412,12 +412,12 @@ fn incomplete(
 
 /// A CA ready to sign: an existing one (loaded in the plan phase, so a bad CA stops the run
 /// before anything is written) or the one just made.
-struct LoadedCa {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
+pub(crate) struct LoadedCa {
+    pub(crate) issuer: Issuer<'static, KeyPair>,
+    pub(crate) pem: String,
 }
 
-fn load_ca(paths: &IdentityPaths) -> Result<LoadedCa> {
+pub(crate) fn load_ca(paths: &IdentityPaths) -> Result<LoadedCa> {
     let pem_bytes = fsio::read(&paths.cert)?;
     let pem = String::from_utf8(pem_bytes).map_err(|_| CertsError::Parse {
         path: paths.cert.clone(),

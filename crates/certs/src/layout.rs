@@ -75,6 +75,11 @@ impl Layout {
         self.ca_dir().join("ca.key")
     }
 
+    /// `<root>/ca/ca.crl`: the CA's revocation list (`plugwire certs revoke`), for `ca_crl`.
+    pub fn ca_crl(&self) -> PathBuf {
+        self.ca_dir().join("ca.crl")
+    }
+
     /// `<root>/plugins`.
     pub fn plugins_dir(&self) -> PathBuf {
         self.root.join("plugins")

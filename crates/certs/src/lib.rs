@@ -15,6 +15,7 @@ mod layout;
 mod names;
 mod profile;
 mod request;
+mod revoke;
 
 pub use cert_manager::{
     cert_manager_resources, cert_manager_yaml, CertManagerError, CertManagerOptions,
@@ -29,3 +30,4 @@ pub use layout::{Identity, IdentityPaths, Layout, DEFAULT_DIR};
 pub use names::{plugin_sans, validate_plugin_name, San, EXAMPLE_PLUGINS};
 pub use profile::{KeyType, CA_SUBJECT, DEFAULT_DAYS, GATEWAY_SUBJECT, MAX_DAYS, PLUGIN_O_OU};
 pub use request::{Event, Options, Outcome, Progress, Request, Summary};
+pub use revoke::{revoke, Revocation, DEFAULT_CRL_DAYS};

@@ -57,6 +57,9 @@ pub enum San {
     Dns(String),
     /// `IP:<address>`, so that `check_hostname: true` works with an IP URL.
     Ip(IpAddr),
+    /// `URI:<scheme://authority/path>`, e.g. a SPIFFE ID that a server's `allowed_clients` or a
+    /// client's `server_name` names.
+    Uri(String),
 }
 
 impl fmt::Display for San {
@@ -64,6 +67,7 @@ impl fmt::Display for San {
         match self {
             San::Dns(name) => write!(f, "DNS:{name}"),
             San::Ip(ip) => write!(f, "IP:{ip}"),
+            San::Uri(uri) => write!(f, "URI:{uri}"),
         }
     }
 }
@@ -71,8 +75,8 @@ impl fmt::Display for San {
 impl FromStr for San {
     type Err = CertsError;
 
-    /// Accepts `DNS:name`, `IP:address` (prefix in any case), or a bare value: an address if it
-    /// parses as one, a DNS name otherwise.
+    /// Accepts `DNS:name`, `IP:address`, `URI:scheme://...` (prefix in any case), or a bare
+    /// value: a URI if it holds `://`, an address if it parses as one, a DNS name otherwise.
     fn from_str(value: &str) -> Result<Self> {
         let invalid = |reason: String| CertsError::InvalidSan {
             value: value.to_string(),
@@ -82,6 +86,8 @@ impl FromStr for San {
         let (kind, rest) = match trimmed.split_once(':') {
             Some((k, r)) if k.eq_ignore_ascii_case("dns") => ("dns", r),
             Some((k, r)) if k.eq_ignore_ascii_case("ip") => ("ip", r),
+            Some((k, r)) if k.eq_ignore_ascii_case("uri") => ("uri", r),
+            _ if trimmed.contains("://") => ("uri", trimmed),
             _ => ("auto", trimmed),
         };
         match kind {
@@ -92,6 +98,9 @@ impl FromStr for San {
                 .parse::<IpAddr>()
                 .map(San::Ip)
                 .map_err(|_| invalid(format!("{rest:?} is not an IPv4 or IPv6 address"))),
+            "uri" => validate_uri(rest.trim())
+                .map(|()| San::Uri(rest.trim().to_string()))
+                .map_err(invalid),
             "dns" => validate_dns_name(rest.trim())
                 .map(|()| San::Dns(rest.trim().to_string()))
                 .map_err(invalid),
@@ -105,6 +114,35 @@ impl FromStr for San {
             }
         }
     }
+}
+
+/// A URI SAN: `scheme://authority[/path]` with a non-empty authority (a SPIFFE ID's trust
+/// domain), printable ASCII without spaces, and no empty path segment.
+fn validate_uri(uri: &str) -> std::result::Result<(), String> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(
+            "a URI SAN needs scheme://authority, e.g. spiffe://cluster.local/ns/mcp/sa/gateway"
+                .into(),
+        );
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err(format!("{scheme:?} is not a URI scheme"));
+    }
+    if let Some(c) = uri.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!("it contains {c:?}"));
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.is_empty() {
+        return Err("it has no authority (for a SPIFFE ID: the trust domain)".into());
+    }
+    if !path.is_empty() && path.split('/').any(str::is_empty) || rest.ends_with('/') {
+        return Err("its path has an empty segment (`//` or a trailing `/`)".into());
+    }
+    Ok(())
 }
 
 /// A DNS SAN: dot-separated labels of letters, digits, '-' and '_', an optional leading `*.`
@@ -221,6 +259,20 @@ mod tests {
         assert!("DNS:a..b".parse::<San>().is_err());
         assert!("DNS:a b".parse::<San>().is_err());
         assert!("DNS:".parse::<San>().is_err());
+        let spiffe = "spiffe://cluster.local/ns/mcp/sa/gateway";
+        assert_eq!(
+            format!("URI:{spiffe}").parse::<San>().unwrap(),
+            San::Uri(spiffe.into())
+        );
+        assert_eq!(spiffe.parse::<San>().unwrap(), San::Uri(spiffe.into()));
+        for bad in [
+            "URI:spiffe://",
+            "URI:gateway",
+            "URI:spiffe://td/a//b",
+            "URI:spiffe://td/a b",
+        ] {
+            assert!(bad.parse::<San>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -162,12 +162,18 @@ fn leaf_params(validity: Validity, dn: DistinguishedName, key: &KeyPair) -> Cert
     params
 }
 
-/// Gateway client: extendedKeyUsage clientAuth.
-pub(crate) fn gateway_params(validity: Validity, key: &KeyPair) -> CertificateParams {
+/// Gateway client: extendedKeyUsage clientAuth, and the SANs asked for (`--uri-san`: a SPIFFE
+/// ID for the servers' `allowed_clients`); none by default, as before.
+pub(crate) fn gateway_params(
+    validity: Validity,
+    key: &KeyPair,
+    sans: &[San],
+) -> Result<CertificateParams> {
     let [cn, o, ou] = GATEWAY_SUBJECT;
     let mut params = leaf_params(validity, subject(cn, o, ou), key);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    params
+    params.subject_alt_names = san_types(sans)?;
+    Ok(params)
 }
 
 /// Plugin server: extendedKeyUsage serverAuth and the SANs (defaults first, then extras).
@@ -180,22 +186,32 @@ pub(crate) fn plugin_params(
     let [o, ou] = PLUGIN_O_OU;
     let mut params = leaf_params(validity, subject(&format!("mcp-plugin-{name}"), o, ou), key);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.subject_alt_names = sans
-        .iter()
-        .map(|san| match san {
-            San::Dns(dns) => {
-                dns.clone()
-                    .try_into()
-                    .map(SanType::DnsName)
-                    .map_err(|e: rcgen::Error| CertsError::InvalidSan {
-                        value: san.to_string(),
-                        reason: e.to_string(),
-                    })
-            }
-            San::Ip(ip) => Ok(SanType::IpAddress(*ip)),
-        })
-        .collect::<Result<_>>()?;
+    params.subject_alt_names = san_types(sans)?;
     Ok(params)
+}
+
+fn san_types(sans: &[San]) -> Result<Vec<SanType>> {
+    fn invalid(san: &San) -> impl FnOnce(rcgen::Error) -> CertsError + '_ {
+        move |e| CertsError::InvalidSan {
+            value: san.to_string(),
+            reason: e.to_string(),
+        }
+    }
+    sans.iter()
+        .map(|san| match san {
+            San::Dns(dns) => dns
+                .clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(invalid(san)),
+            San::Ip(ip) => Ok(SanType::IpAddress(*ip)),
+            San::Uri(uri) => uri
+                .clone()
+                .try_into()
+                .map(SanType::URI)
+                .map_err(invalid(san)),
+        })
+        .collect()
 }
 
 /// Maps rcgen's signing error to ours, naming what was being signed.

@@ -19,6 +19,8 @@ pub struct Options {
     pub days: u32,
     /// Extra SANs added to every plugin certificate issued by this call.
     pub extra_sans: Vec<San>,
+    /// SANs of the gateway certificate issued by this call (none by default; `--uri-san`).
+    pub gateway_sans: Vec<San>,
     /// Replace the requested identities even if they exist.
     pub force: bool,
     /// Start of the validity window (default: now). Tests use it to make expired or
@@ -32,6 +34,7 @@ impl Default for Options {
             key_type: KeyType::Rsa4096,
             days: DEFAULT_DAYS,
             extra_sans: Vec::new(),
+            gateway_sans: Vec::new(),
             force: false,
             not_before: None,
         }

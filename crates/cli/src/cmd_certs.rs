@@ -35,7 +35,33 @@ enum CertsCommand {
     /// Create the CA (DIR/ca/ca.key, ca.crt) if it does not exist.
     Ca(IssueArgs),
     /// Create the gateway client certificate (clientAuth), creating the CA first if missing.
-    Gateway(IssueArgs),
+    Gateway {
+        #[command(flatten)]
+        issue: IssueArgs,
+        /// URI SAN of the gateway certificate, repeatable: a SPIFFE ID such as
+        /// spiffe://cluster.local/ns/mcp/sa/gateway, for the servers' allowed_clients.
+        #[arg(long = "uri-san", value_name = "URI")]
+        uri_sans: Vec<String>,
+    },
+    /// Revoke the certificate of NAME (`gateway` or a plugin name): add its serial number to
+    /// DIR/ca/ca.crl (created if missing, earlier entries kept, signed by the CA). Point
+    /// ca_crl (server_settings.tls / mcp.tls) at that file.
+    Revoke {
+        /// `gateway`, or the name of a plugin under DIR/plugins. Without it (and with
+        /// --refresh) the CRL is only re-signed with fresh dates.
+        #[arg(required_unless_present = "refresh")]
+        name: Option<String>,
+        /// Certificate directory.
+        #[arg(long, value_name = "DIR", default_value = plugwire_certs::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Days until the CRL's nextUpdate (re-run revoke, or revoke --refresh, before then).
+        #[arg(long, value_name = "N", default_value_t = plugwire_certs::DEFAULT_CRL_DAYS,
+              value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+        /// Only re-sign the CRL with fresh dates (no NAME).
+        #[arg(long, conflicts_with = "name")]
+        refresh: bool,
+    },
     /// Create the server certificate of one plugin (serverAuth; SANs NAME, mcp-plugin-NAME,
     /// localhost and every --san), creating the CA first if missing.
     Plugin {
@@ -134,8 +160,9 @@ struct IssueArgs {
 #[derive(Debug, clap::Args)]
 struct SanArgs {
     /// Extra subject alternative name for plugin certificates, repeatable:
-    /// DNS:svc.ns.svc or IP:127.0.0.1 (so check_hostname works with an IP URL).
-    #[arg(long = "san", value_name = "DNS:NAME|IP:ADDR")]
+    /// DNS:svc.ns.svc, IP:127.0.0.1 (so check_hostname works with an IP URL) or
+    /// URI:spiffe://... (for a client's server_name pin).
+    #[arg(long = "san", value_name = "DNS:NAME|IP:ADDR|URI:URI")]
     sans: Vec<San>,
 }
 
@@ -149,7 +176,22 @@ pub fn run(args: Args) -> ExitCode {
         } => run_check(dir, k8s_dir, warn_days, json),
         CertsCommand::CertManager(args) => run_cert_manager(args),
         CertsCommand::Ca(issue) => run_issue(Request::ca(), issue, Vec::new()),
-        CertsCommand::Gateway(issue) => run_issue(Request::gateway(), issue, Vec::new()),
+        CertsCommand::Gateway { issue, uri_sans } => {
+            let sans: Result<Vec<San>, _> = uri_sans
+                .iter()
+                .map(|u| format!("URI:{u}").parse::<San>())
+                .collect();
+            match sans {
+                Ok(sans) => run_gateway(issue, sans),
+                Err(err) => fail(&err),
+            }
+        }
+        CertsCommand::Revoke {
+            name,
+            dir,
+            days,
+            refresh: _,
+        } => run_revoke(&dir, name.as_deref(), days),
         CertsCommand::Plugin { name, issue, sans } => {
             run_issue(Request::plugin(name), issue, sans.sans)
         }
@@ -189,14 +231,62 @@ fn fail(err: &dyn std::error::Error) -> ExitCode {
     ExitCode::from(EXIT_FAILED)
 }
 
-fn run_issue(request: Request, args: IssueArgs, sans: Vec<San>) -> ExitCode {
+fn run_gateway(args: IssueArgs, sans: Vec<San>) -> ExitCode {
     let options = Options {
+        gateway_sans: sans,
+        ..options(&args, Vec::new())
+    };
+    run_issue_with(Request::gateway(), args, options)
+}
+
+fn options(args: &IssueArgs, sans: Vec<San>) -> Options {
+    Options {
         key_type: args.key_type,
         days: args.days,
         extra_sans: sans,
         force: args.force,
-        not_before: None,
-    };
+        ..Options::default()
+    }
+}
+
+/// `certs revoke`: the CRL written, the serial, and the line to put in the configs.
+fn run_revoke(dir: &std::path::Path, name: Option<&str>, days: u32) -> ExitCode {
+    match plugwire_certs::revoke(dir, name, days) {
+        Ok(r) => {
+            match (&r.cert, &r.serial) {
+                (Some(cert), Some(serial)) if r.already => println!(
+                    "🔁  {} (serial {serial}) was already revoked; {} re-signed",
+                    cert.display(),
+                    r.crl.display()
+                ),
+                (Some(cert), Some(serial)) => println!(
+                    "⛔  Revoked {} (serial {serial}) in {}",
+                    cert.display(),
+                    r.crl.display()
+                ),
+                _ => println!("🔁  {} re-signed with fresh dates", r.crl.display()),
+            }
+            println!(
+                "    {} revoked certificate(s); next update {} (re-run before then: plugwire certs revoke --refresh)",
+                r.entries,
+                r.next_update.date()
+            );
+            println!(
+                "💡  Servers and gateways refuse revoked certificates when ca_crl (PLUGINS_SERVER_SSL_CA_CRL / PLUGINS_CLIENT_MTLS_CA_CRL) points at {}",
+                r.crl.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err),
+    }
+}
+
+fn run_issue(request: Request, args: IssueArgs, sans: Vec<San>) -> ExitCode {
+    let options = options(&args, sans);
+    run_issue_with(request, args, options)
+}
+
+fn run_issue_with(request: Request, args: IssueArgs, options: Options) -> ExitCode {
     let days = args.days;
     let slow = args.key_type.is_slow();
     let printer = move |event: &Event<'_>| print_event(event, days, slow);

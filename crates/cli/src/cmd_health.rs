@@ -86,6 +86,7 @@ impl Args {
             keyfile_password: self.keyfile_password.clone(),
             verify: self.no_verify.then_some(false),
             check_hostname: self.no_check_hostname.then_some(false),
+            ..MCPClientTLSConfig::default()
         })
     }
 }
@@ -163,6 +164,7 @@ fn other_transport(
         ca_bundle: path(&args.ca_bundle),
         keyfile_password: t.keyfile_password,
         verify: t.verify,
+        ..GrpcClientTLSConfig::default()
     });
     let options = ClientOptions {
         call_timeout: timeout,

@@ -33,6 +33,8 @@ pub fn grpc_layer(cfg: &GrpcServerConfig) -> GrpcServerLayer {
             ssl_cert_reqs: None,
             client_auth: t.client_auth.clone(),
             require_valid_certificate: None,
+            allowed_clients: t.allowed_clients.clone(),
+            ca_crl: t.ca_crl.as_ref().map(PathBuf::from),
         }),
     }
 }

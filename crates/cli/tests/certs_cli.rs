@@ -371,3 +371,60 @@ fn check_exit_codes() {
         text(&out)
     );
 }
+
+#[test]
+fn gateway_uri_san_and_revoke_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spiffe = "spiffe://cluster.local/ns/gw/sa/gateway";
+    let out = plugwire(
+        tmp.path(),
+        &[
+            "certs",
+            "gateway",
+            "--dir",
+            "c",
+            ECDSA[0],
+            ECDSA[1],
+            "--uri-san",
+            spiffe,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pem = fs::read(tmp.path().join("c/gateway/client.crt")).unwrap();
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let (_, cert) = X509Certificate::from_der(&block.contents).unwrap();
+    let san = cert.subject_alternative_name().unwrap().unwrap();
+    assert!(san
+        .value
+        .general_names
+        .iter()
+        .any(|n| matches!(n, GeneralName::URI(u) if *u == spiffe)));
+
+    let bad = plugwire(
+        tmp.path(),
+        &["certs", "gateway", "--dir", "d", "--uri-san", "spiffe://"],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("--san \"URI:spiffe://\""),
+        "{}",
+        text(&bad)
+    );
+
+    let out = plugwire(tmp.path(), &["certs", "revoke", "gateway", "--dir", "c"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Revoked") && text(&out).contains("ca.crl"),
+        "{}",
+        text(&out)
+    );
+    assert!(fs::read_to_string(tmp.path().join("c/ca/ca.crl"))
+        .unwrap()
+        .starts_with("-----BEGIN X509 CRL-----"));
+    let check = plugwire(tmp.path(), &["certs", "check", "--dir", "c"]);
+    assert_eq!(check.status.code(), Some(2), "{}", text(&check));
+    assert!(text(&check).contains("revoked"), "{}", text(&check));
+
+    let missing = plugwire(tmp.path(), &["certs", "revoke", "nope", "--dir", "c"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+}

@@ -101,6 +101,8 @@ pub(crate) fn tls_layer(tls: &MCPClientTLSConfig) -> ClientTlsLayer {
         keyfile_password: tls.keyfile_password.clone(),
         verify: tls.verify,
         check_hostname: tls.check_hostname,
+        server_name: tls.server_name.clone(),
+        ca_crl: tls.ca_crl.as_ref().map(PathBuf::from),
     }
 }
 

@@ -31,6 +31,8 @@ fn tls_layer(t: &GrpcClientTLSConfig) -> ClientTlsLayer {
         keyfile_password: t.keyfile_password.clone(),
         verify: t.verify,
         check_hostname: None,
+        server_name: t.server_name.clone(),
+        ca_crl: t.ca_crl.as_ref().map(PathBuf::from),
     }
 }
 

@@ -22,6 +22,10 @@ pub const PLUGINS_SERVER_SSL_CERT_REQS: &str = "PLUGINS_SERVER_SSL_CERT_REQS";
 pub const PLUGINS_SERVER_SSL_KEYFILE_PASSWORD: &str = "PLUGINS_SERVER_SSL_KEYFILE_PASSWORD";
 /// `true`: refuse to start (and to reload) with an expired or not-yet-valid server certificate.
 pub const PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT: &str = "PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT";
+/// Client identities allowed to call, comma-separated (DNS name, `spiffe://` ID, CN; wildcards).
+pub const PLUGINS_SERVER_SSL_ALLOWED_CLIENTS: &str = "PLUGINS_SERVER_SSL_ALLOWED_CLIENTS";
+/// CRL file (PEM or DER) checked for every client certificate.
+pub const PLUGINS_SERVER_SSL_CA_CRL: &str = "PLUGINS_SERVER_SSL_CA_CRL";
 /// Request body limit in bytes (default 16 MiB); `--max-body-bytes` wins.
 pub const PLUGINS_SERVER_MAX_BODY_BYTES: &str = "PLUGINS_SERVER_MAX_BODY_BYTES";
 /// Extra accepted Host names, comma-separated (`name`, `name:port`, `name:*`).
@@ -51,6 +55,10 @@ pub const PLUGINS_GRPC_SERVER_SSL_KEYFILE_PASSWORD: &str =
     "PLUGINS_GRPC_SERVER_SSL_KEYFILE_PASSWORD";
 /// gRPC client certificate policy: `none`, `optional` or `require` (any case).
 pub const PLUGINS_GRPC_SERVER_SSL_CLIENT_AUTH: &str = "PLUGINS_GRPC_SERVER_SSL_CLIENT_AUTH";
+/// gRPC client identities allowed to call, comma-separated.
+pub const PLUGINS_GRPC_SERVER_SSL_ALLOWED_CLIENTS: &str = "PLUGINS_GRPC_SERVER_SSL_ALLOWED_CLIENTS";
+/// CRL file checked for every gRPC client certificate.
+pub const PLUGINS_GRPC_SERVER_SSL_CA_CRL: &str = "PLUGINS_GRPC_SERVER_SSL_CA_CRL";
 
 // ---- plugwire serve: raw Unix socket (`unix_socket_server_settings`) ----
 /// Path of the raw Unix-socket transport.
@@ -71,6 +79,11 @@ pub const PLUGINS_CLIENT_MTLS_VERIFY: &str = "PLUGINS_CLIENT_MTLS_VERIFY";
 pub const PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME: &str = "PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME";
 /// Password of an encrypted PKCS#8 client key.
 pub const PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD: &str = "PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD";
+/// Identity the plugin server's certificate must carry (DNS SAN or URI SAN), checked instead
+/// of the URL host.
+pub const PLUGINS_CLIENT_MTLS_SERVER_NAME: &str = "PLUGINS_CLIENT_MTLS_SERVER_NAME";
+/// CRL file checked for every plugin server certificate.
+pub const PLUGINS_CLIENT_MTLS_CA_CRL: &str = "PLUGINS_CLIENT_MTLS_CA_CRL";
 
 // ---- gateway side: gRPC client (`grpc.tls`) ----
 /// Gateway gRPC client certificate file.
@@ -84,6 +97,10 @@ pub const PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD: &str =
     "PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD";
 /// `false` accepts any gRPC server certificate (dangerous).
 pub const PLUGINS_GRPC_CLIENT_MTLS_VERIFY: &str = "PLUGINS_GRPC_CLIENT_MTLS_VERIFY";
+/// Identity the gRPC plugin server's certificate must carry (DNS SAN or URI SAN).
+pub const PLUGINS_GRPC_CLIENT_MTLS_SERVER_NAME: &str = "PLUGINS_GRPC_CLIENT_MTLS_SERVER_NAME";
+/// CRL file checked for every gRPC plugin server certificate.
+pub const PLUGINS_GRPC_CLIENT_MTLS_CA_CRL: &str = "PLUGINS_GRPC_CLIENT_MTLS_CA_CRL";
 
 // ---- plugins YAML ----
 /// The plugin server's plugins YAML.
@@ -116,7 +133,7 @@ pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const ENABLE_METRICS: &str = "ENABLE_METRICS";
 
 /// The MCP server's variables, for docs and diagnostics.
-pub const SERVER: [&str; 10] = [
+pub const SERVER: [&str; 12] = [
     PLUGINS_SERVER_HOST,
     PLUGINS_SERVER_PORT,
     PLUGINS_SERVER_UDS,
@@ -127,21 +144,27 @@ pub const SERVER: [&str; 10] = [
     PLUGINS_SERVER_SSL_CERT_REQS,
     PLUGINS_SERVER_SSL_KEYFILE_PASSWORD,
     PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT,
+    PLUGINS_SERVER_SSL_ALLOWED_CLIENTS,
+    PLUGINS_SERVER_SSL_CA_CRL,
 ];
 /// The MCP client's variables, for docs and diagnostics.
-pub const CLIENT: [&str; 6] = [
+pub const CLIENT: [&str; 8] = [
     PLUGINS_CLIENT_MTLS_CERTFILE,
     PLUGINS_CLIENT_MTLS_KEYFILE,
     PLUGINS_CLIENT_MTLS_CA_BUNDLE,
     PLUGINS_CLIENT_MTLS_VERIFY,
     PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME,
     PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD,
+    PLUGINS_CLIENT_MTLS_SERVER_NAME,
+    PLUGINS_CLIENT_MTLS_CA_CRL,
 ];
 /// The gRPC client's variables.
-pub const GRPC_CLIENT: [&str; 5] = [
+pub const GRPC_CLIENT: [&str; 7] = [
     PLUGINS_GRPC_CLIENT_MTLS_CERTFILE,
     PLUGINS_GRPC_CLIENT_MTLS_KEYFILE,
     PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE,
     PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD,
     PLUGINS_GRPC_CLIENT_MTLS_VERIFY,
+    PLUGINS_GRPC_CLIENT_MTLS_SERVER_NAME,
+    PLUGINS_GRPC_CLIENT_MTLS_CA_CRL,
 ];

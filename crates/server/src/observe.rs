@@ -42,6 +42,7 @@ pub fn classify(err: &io::Error) -> HandshakeResult {
     if let Some(rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(e)))) = tls {
         return match e.downcast_ref::<CertRefusal>() {
             Some(CertRefusal::NoClientAuthEku { .. }) => HandshakeResult::WrongEku,
+            Some(CertRefusal::NotAllowed { .. }) => HandshakeResult::Policy,
             _ => HandshakeResult::Other,
         };
     }

@@ -126,6 +126,8 @@ pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
             ssl_cert_reqs: t.ssl_cert_reqs,
             client_auth: None,
             require_valid_certificate: t.require_valid_certificate,
+            allowed_clients: t.allowed_clients.clone(),
+            ca_crl: t.ca_crl.as_ref().map(PathBuf::from),
         }),
     }
 }

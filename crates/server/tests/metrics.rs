@@ -348,6 +348,7 @@ fn server_yaml(l: &Layout) -> MCPServerConfig {
             keyfile_password: None,
             ssl_cert_reqs: Some(2),
             require_valid_certificate: None,
+            ..Default::default()
         }),
         limits: None,
     }

@@ -35,6 +35,7 @@ fn tls_layer(f: &Files) -> ServerTlsLayer {
         ssl_cert_reqs: None,
         client_auth: None,
         require_valid_certificate: None,
+        ..Default::default()
     }
 }
 

@@ -28,6 +28,7 @@ fn tls_yaml(l: &Layout, reqs: Option<i64>, ca: bool) -> MCPServerConfig {
             keyfile_password: None,
             ssl_cert_reqs: reqs,
             require_valid_certificate: None,
+            ..Default::default()
         }),
         limits: None,
     }

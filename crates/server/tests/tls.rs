@@ -46,6 +46,7 @@ fn server_yaml(l: &Layout, reqs: i64) -> MCPServerConfig {
             keyfile_password: None,
             ssl_cert_reqs: Some(reqs),
             require_valid_certificate: None,
+            ..Default::default()
         }),
         limits: None,
     }

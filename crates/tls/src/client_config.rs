@@ -12,13 +12,15 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::SingleCertAndKey;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, OtherError, SignatureScheme};
 
 use crate::certinfo::CertInfo;
 use crate::client_settings::ClientTlsSettings;
+use crate::crl::load_crls;
 use crate::error::{Origin, TlsError};
+use crate::identity::{PresentedIdentities, ServerPin};
 use crate::pem::load_identity;
-use crate::server_config::{describe_certificate_error, load_roots, provider};
+use crate::server_config::{describe_certificate_error, load_roots, provider, CertRefusal};
 
 /// Used when `verify` is on and no CA bundle is configured (Debian/Ubuntu/Alpine path).
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -64,14 +66,30 @@ pub fn build_client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientCon
             }
         };
         let roots = load_roots(&bundle, &origin)?;
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| TlsError::InvalidCaBundle {
-                path: bundle.clone(),
-                origin: origin.clone(),
-                reason: e.to_string(),
-            })?;
-        if !settings.check_hostname {
+        let mut builder =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        if let Some(crl) = &settings.ca_crl {
+            let crls = load_crls(crl, &settings.origins.ca_crl, (&bundle, &origin))?;
+            // Leaves only: see crate::crl for why.
+            builder = builder.with_crls(crls).only_check_end_entity_revocation();
+        }
+        let inner = builder.build().map_err(|e| TlsError::InvalidCaBundle {
+            path: bundle.clone(),
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })?;
+        let pin =
+            match &settings.server_name {
+                Some(name) => Some(ServerPin::parse(name).map_err(|reason| {
+                    TlsError::InvalidServerNamePin {
+                        origin: settings.origins.server_name.clone(),
+                        value: name.clone(),
+                        reason,
+                    }
+                })?),
+                None => None,
+            };
+        if pin.is_none() && !settings.check_hostname {
             tracing::info!(
                 "{} is false: plugin server certificates are verified against {} but their host names are not checked",
                 settings.setting("check_hostname"),
@@ -82,6 +100,7 @@ pub fn build_client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientCon
             inner,
             check_hostname: settings.check_hostname,
             ca_bundle: bundle,
+            pin: pin.map(|p| (p, settings.setting("server_name").to_string())),
         })
     } else {
         tracing::warn!(
@@ -117,11 +136,90 @@ pub fn build_client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientCon
     Ok(Arc::new(config))
 }
 
-/// webpki server verification, optionally ignoring only the host-name check.
+/// webpki server verification, optionally ignoring only the host-name check, or checking a
+/// pinned identity (`server_name`) instead of the URL host.
 struct ServerChecks {
     inner: Arc<WebPkiServerVerifier>,
     check_hostname: bool,
     ca_bundle: PathBuf,
+    /// The pinned identity and the setting that pinned it (for messages).
+    pin: Option<(ServerPin, String)>,
+}
+
+/// webpki checks the name only after the chain, validity, EKU and revocation have passed, so a
+/// name error means everything else is fine.
+fn is_name_error(result: &Result<ServerCertVerified, rustls::Error>) -> bool {
+    matches!(
+        result,
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ))
+    )
+}
+
+impl ServerChecks {
+    /// With a pin, the pinned identity replaces the URL host (whatever `check_hostname` says):
+    /// a DNS/IP pin is handed to webpki as the name; a URI pin needs the chain to verify (any
+    /// name) and the URI among the certificate's URI SANs.
+    fn verify_pinned(
+        &self,
+        pin: &ServerPin,
+        setting: &str,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        url_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let (name, uri) = match pin {
+            ServerPin::Name(n) => (n, None),
+            ServerPin::Uri(u) => (url_name, Some(u)),
+        };
+        let result = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, name, &[], now);
+        let found = match uri {
+            None if is_name_error(&result) => false,
+            None => return self.explain(result, end_entity, url_name),
+            Some(_) if result.is_err() && !is_name_error(&result) => {
+                return self.explain(result, end_entity, url_name)
+            }
+            Some(u) => {
+                PresentedIdentities::parse(end_entity).is_some_and(|ids| ids.uris.contains(u))
+            }
+        };
+        if found {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let presented = PresentedIdentities::parse(end_entity)
+            .map(|ids| ids.to_string())
+            .unwrap_or_else(|| "an unparseable certificate".into());
+        let reason = CertRefusal::ServerIdentityMismatch {
+            expected: match pin {
+                ServerPin::Name(n) => n.to_str().into_owned(),
+                ServerPin::Uri(u) => u.clone(),
+            },
+            presented,
+            setting: setting.to_string(),
+        };
+        tracing::debug!(server = ?url_name, %reason, "server certificate refused");
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(reason)),
+        )))
+    }
+
+    /// Logs a refusal (debug: the caller reports the error) and passes the result on.
+    fn explain(
+        &self,
+        result: Result<ServerCertVerified, rustls::Error>,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Err(rustls::Error::InvalidCertificate(ce)) = &result {
+            let info = CertInfo::parse(end_entity);
+            tracing::debug!(server = ?server_name, reason = %describe_certificate_error(ce, info.as_ref(), Some(&self.ca_bundle)), "server certificate refused");
+        }
+        result
+    }
 }
 
 impl fmt::Debug for ServerChecks {
@@ -142,6 +240,9 @@ impl ServerCertVerifier for ServerChecks {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some((pin, setting)) = &self.pin {
+            return self.verify_pinned(pin, setting, end_entity, intermediates, server_name, now);
+        }
         let result = self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -149,22 +250,11 @@ impl ServerCertVerifier for ServerChecks {
             ocsp_response,
             now,
         );
-        match result {
-            // webpki checks the name only after the chain, validity and EKU have passed, so a
-            // name error here means everything else is fine.
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_hostname => {
-                tracing::debug!(server = ?server_name, "server certificate accepted without host-name check (check_hostname=false)");
-                Ok(ServerCertVerified::assertion())
-            }
-            Err(rustls::Error::InvalidCertificate(ce)) => {
-                let info = CertInfo::parse(end_entity);
-                tracing::debug!(server = ?server_name, reason = %describe_certificate_error(&ce, info.as_ref(), Some(&self.ca_bundle)), "server certificate refused");
-                Err(rustls::Error::InvalidCertificate(ce))
-            }
-            other => other,
+        if !self.check_hostname && is_name_error(&result) {
+            tracing::debug!(server = ?server_name, "server certificate accepted without host-name check (check_hostname=false)");
+            return Ok(ServerCertVerified::assertion());
         }
+        self.explain(result, end_entity, server_name)
     }
 
     fn verify_tls12_signature(
@@ -299,6 +389,14 @@ pub fn explain_client_handshake_error(
                  (2) set {} to false (the certificate chain is still verified); \
                  (3) reissue the plugin certificate with that name: plugwire certs plugin NAME --san {san} --force",
                 settings.setting("check_hostname")
+            )
+        }
+        E::InvalidCertificate(CertificateError::Other(OtherError(e)))
+            if matches!(e.downcast_ref::<CertRefusal>(), Some(CertRefusal::ServerIdentityMismatch { .. })) =>
+        {
+            format!(
+                "the plugin server's certificate does not carry the pinned identity: {e}. Point {} at an identity from the certificate's SANs, or reissue the plugin certificate with it (plugwire certs plugin NAME --san ... --force)",
+                settings.setting("server_name")
             )
         }
         E::InvalidCertificate(CertificateError::UnknownIssuer) => format!(

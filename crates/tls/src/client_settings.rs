@@ -28,6 +28,10 @@ pub struct ClientTlsNames {
     pub verify: &'static str,
     /// `check_hostname` (`None`: not a setting on this side, always true).
     pub check_hostname: Option<&'static str>,
+    /// `server_name`: the pinned server identity.
+    pub server_name: &'static str,
+    /// `ca_crl`.
+    pub ca_crl: &'static str,
     /// `true`: variables apply field by field over the YAML; `false`: only when the entry has
     /// no `tls` block at all.
     pub env_over_yaml: bool,
@@ -41,6 +45,8 @@ pub const MCP_CLIENT_TLS: ClientTlsNames = ClientTlsNames {
     keyfile_password: vars::PLUGINS_CLIENT_MTLS_KEYFILE_PASSWORD,
     verify: vars::PLUGINS_CLIENT_MTLS_VERIFY,
     check_hostname: Some(vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME),
+    server_name: vars::PLUGINS_CLIENT_MTLS_SERVER_NAME,
+    ca_crl: vars::PLUGINS_CLIENT_MTLS_CA_CRL,
     env_over_yaml: true,
 };
 
@@ -52,6 +58,8 @@ pub const GRPC_CLIENT_TLS: ClientTlsNames = ClientTlsNames {
     keyfile_password: vars::PLUGINS_GRPC_CLIENT_MTLS_KEYFILE_PASSWORD,
     verify: vars::PLUGINS_GRPC_CLIENT_MTLS_VERIFY,
     check_hostname: None,
+    server_name: vars::PLUGINS_GRPC_CLIENT_MTLS_SERVER_NAME,
+    ca_crl: vars::PLUGINS_GRPC_CLIENT_MTLS_CA_CRL,
     env_over_yaml: false,
 };
 
@@ -63,6 +71,8 @@ impl ClientTlsNames {
             "ca_bundle" => self.ca_bundle,
             "keyfile_password" => self.keyfile_password,
             "verify" => self.verify,
+            "server_name" => self.server_name,
+            "ca_crl" => self.ca_crl,
             _ => self
                 .check_hostname
                 .unwrap_or(vars::PLUGINS_CLIENT_MTLS_CHECK_HOSTNAME),
@@ -76,6 +86,8 @@ impl ClientTlsNames {
             self.ca_bundle,
             self.keyfile_password,
             self.verify,
+            self.server_name,
+            self.ca_crl,
         ]
         .into_iter()
         .chain(self.check_hostname)
@@ -97,6 +109,10 @@ pub struct ClientTlsLayer {
     pub verify: Option<bool>,
     /// `mcp.tls.check_hostname` (default true).
     pub check_hostname: Option<bool>,
+    /// `mcp.tls.server_name`: identity the server certificate must carry.
+    pub server_name: Option<String>,
+    /// `mcp.tls.ca_crl`: CRL file checked for the server certificate.
+    pub ca_crl: Option<PathBuf>,
 }
 
 /// Resolved client TLS settings; the files were checked readable when resolved.
@@ -114,6 +130,10 @@ pub struct ClientTlsSettings {
     pub verify: bool,
     /// `false`: verify the chain but not the host name.
     pub check_hostname: bool,
+    /// Pinned server identity (DNS name, IP or URI SAN), checked instead of the URL host.
+    pub server_name: Option<String>,
+    /// CRL file checked for the server certificate.
+    pub ca_crl: Option<PathBuf>,
     /// Where each value came from.
     pub origins: ClientTlsOrigins,
     /// YAML prefix used in messages, e.g. `mcp.tls` or `plugins[MyFilter].mcp.tls`.
@@ -137,6 +157,10 @@ pub struct ClientTlsOrigins {
     pub verify: Origin,
     /// Of `check_hostname`.
     pub check_hostname: Origin,
+    /// Of `server_name`.
+    pub server_name: Origin,
+    /// Of `ca_crl`.
+    pub ca_crl: Origin,
 }
 
 impl Default for ClientTlsSettings {
@@ -149,6 +173,8 @@ impl Default for ClientTlsSettings {
             keyfile_password: None,
             verify: true,
             check_hostname: true,
+            server_name: None,
+            ca_crl: None,
             origins: ClientTlsOrigins {
                 certfile: Origin::Default,
                 keyfile: Origin::Default,
@@ -156,6 +182,8 @@ impl Default for ClientTlsSettings {
                 keyfile_password: Origin::Default,
                 verify: Origin::Default,
                 check_hostname: Origin::Default,
+                server_name: Origin::Default,
+                ca_crl: Origin::Default,
             },
             yaml_prefix: "mcp.tls".to_string(),
             names: MCP_CLIENT_TLS,
@@ -281,6 +309,7 @@ pub fn resolve_client_tls_for(
     if let Some(c) = &ca_bundle {
         check_readable("CA bundle", &c.value, &c.origin)?;
     }
+    let (server_name, ca_crl) = resolve_identity_checks(env, &key, y, verify.value)?;
 
     let origin_of = |v: Option<&Origin>| v.cloned().unwrap_or(Origin::Default);
     let keyfile_origin = origin_of(
@@ -297,6 +326,8 @@ pub fn resolve_client_tls_for(
             keyfile_password: origin_of(password.as_ref().map(|p| &p.origin)),
             verify: verify.origin,
             check_hostname: check_hostname.origin,
+            server_name: origin_of(server_name.as_ref().map(|s| &s.origin)),
+            ca_crl: origin_of(ca_crl.as_ref().map(|c| &c.origin)),
         },
         certfile: certfile.map(|c| c.value),
         keyfile: keyfile.map(|k| k.value),
@@ -304,7 +335,58 @@ pub fn resolve_client_tls_for(
         keyfile_password: password.map(|p| p.value),
         verify: verify.value,
         check_hostname: check_hostname.value,
+        server_name: server_name.map(|s| s.value),
+        ca_crl: ca_crl.map(|c| c.value),
         yaml_prefix: prefix,
         names: names.clone(),
     }))
+}
+
+/// The pinned server name and the CRL file, each with where it came from.
+type IdentityChecks = (Option<Sourced<String>>, Option<Sourced<PathBuf>>);
+
+/// `server_name` (checked to be a DNS name, IP address or URI now, so a typo fails at start-up)
+/// and `ca_crl` (readable now, checked against the CA bundle when the config is built). Both
+/// need `verify` on: with it off nothing is checked, and silently ignoring a pin or a CRL the
+/// operator configured would be worse than refusing to start.
+fn resolve_identity_checks(
+    env: &dyn Env,
+    key: &dyn Fn(&str) -> Key,
+    y: &ClientTlsLayer,
+    verify: bool,
+) -> Result<IdentityChecks, TlsError> {
+    let server_name = plugwire_env::layer(
+        env,
+        &key("server_name"),
+        y.server_name.clone(),
+        check_pin,
+        check_pin,
+    )?;
+    let ca_crl = layer_plain(env, &key("ca_crl"), y.ca_crl.clone(), PathBuf::from);
+    if let Some(c) = &ca_crl {
+        check_readable("CRL file", &c.value, &c.origin)?;
+    }
+    let given = [
+        server_name.as_ref().map(|s| ("server_name", &s.origin)),
+        ca_crl.as_ref().map(|c| ("ca_crl", &c.origin)),
+    ];
+    if let (false, Some((field, origin))) = (verify, given.into_iter().flatten().next()) {
+        return Err(TlsError::Ineffective {
+            setting: key(field),
+            origin: origin.clone(),
+            because: "while verify is false (no server certificate is checked)",
+            fix: "set verify to true, or remove it",
+        });
+    }
+    Ok((server_name, ca_crl))
+}
+
+fn check_pin(value: String, origin: &Origin) -> Result<String, TlsError> {
+    crate::identity::ServerPin::parse(&value)
+        .map(|_| value.trim().to_string())
+        .map_err(|reason| TlsError::InvalidServerNamePin {
+            origin: origin.clone(),
+            value,
+            reason,
+        })
 }

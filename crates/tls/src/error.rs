@@ -209,6 +209,66 @@ pub enum TlsError {
         /// The host.
         host: String,
     },
+    /// An `allowed_clients` entry that cannot match anything.
+    #[error("invalid allowed_clients entry {entry:?} in {origin}: {reason}")]
+    InvalidAllowedClient {
+        /// Where the list came from.
+        origin: Origin,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `allowed_clients` given but empty: it would refuse every client.
+    #[error("allowed_clients in {origin} is empty, which would refuse every client: list the identities allowed to call (DNS names, spiffe:// IDs, CNs), or remove it to allow every certificate from the CA")]
+    EmptyAllowList {
+        /// Where the list came from.
+        origin: Origin,
+    },
+    /// `allowed_clients` without a required client certificate.
+    #[error("allowed_clients ({origin}) needs client certificates to be required, but {policy} ({policy_origin}): set {policy_setting} to require them (ssl_cert_reqs 2 / client_auth require), or remove allowed_clients")]
+    AllowListWithoutRequiredCert {
+        /// Where the list came from.
+        origin: Origin,
+        /// The policy in effect.
+        policy: String,
+        /// Where the policy came from.
+        policy_origin: Origin,
+        /// Where the policy is set.
+        policy_setting: Setting,
+    },
+    /// A CRL file that does not parse, or that the CA bundle did not sign.
+    #[error("CRL file {path:?} ({origin}) is not usable: {reason}")]
+    InvalidCrl {
+        /// The file.
+        path: PathBuf,
+        /// Where the path came from.
+        origin: Origin,
+        /// Why.
+        reason: String,
+    },
+    /// A setting that only makes sense with another one (e.g. a CRL without certificate checks).
+    #[error("{setting} ({origin}) has no effect {because}: {fix}")]
+    Ineffective {
+        /// The setting given.
+        setting: Setting,
+        /// Where it came from.
+        origin: Origin,
+        /// Why it has no effect.
+        because: &'static str,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// A pinned server identity that no certificate can carry.
+    #[error("invalid server_name {value:?} in {origin}: {reason}")]
+    InvalidServerNamePin {
+        /// Where it came from.
+        origin: Origin,
+        /// What it held.
+        value: String,
+        /// Why.
+        reason: String,
+    },
     /// Any other rustls error while building a config.
     #[error("{context}: {err}")]
     Rustls {

@@ -5,8 +5,10 @@
 pub mod certinfo;
 pub mod client_config;
 pub mod client_settings;
+pub mod crl;
 pub mod env;
 pub mod error;
+pub mod identity;
 pub mod pem;
 pub mod reload;
 pub mod server_config;
@@ -26,6 +28,7 @@ pub use client_settings::{
 };
 pub use env::{vars, Env, ProcessEnv};
 pub use error::{Origin, Setting, TlsError};
+pub use identity::{AllowList, IdentityPattern, PresentedIdentities};
 pub use plugwire_env::{Key, Sourced};
 pub use reload::ReloadableServerConfig;
 pub use server_config::{

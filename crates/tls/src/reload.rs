@@ -31,13 +31,18 @@ use crate::server_tls::ServerTlsSettings;
 use crate::validity::{check_certificate, CertificateStatus};
 use crate::watch::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger};
 
-/// Contents of the certificate, key and CA files (`None` for an unreadable one).
+/// Contents of the certificate, key, CA and CRL files (`None` for an unreadable one).
 type Fingerprint = Vec<Option<Vec<u8>>>;
 
 /// Every file the config is built from: what is compared for a change, and whose
 /// directories are watched.
 fn files(s: &ServerTlsSettings) -> Vec<&Path> {
-    [Some(&s.certfile), s.keyfile.as_ref(), s.ca_bundle.as_ref()]
+    [
+        Some(&s.certfile),
+        s.keyfile.as_ref(),
+        s.ca_bundle.as_ref(),
+        s.ca_crl.as_ref(),
+    ]
         .into_iter()
         .flatten()
         .map(|p| p.as_path())

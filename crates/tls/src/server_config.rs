@@ -5,14 +5,14 @@
 //! certificate's subject and the precise reason (docs/decisions.md #2).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::sign::SingleCertAndKey;
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
@@ -20,7 +20,9 @@ use rustls::{
 };
 
 use crate::certinfo::CertInfo;
+use crate::crl::load_crls;
 use crate::error::{Origin, TlsError};
+use crate::identity::{AllowList, PresentedIdentities};
 use crate::pem::{load_certificates, load_identity};
 use crate::server_tls::{missing_ca_bundle, ClientCertPolicy, ServerTlsSettings};
 
@@ -85,7 +87,11 @@ pub fn build_server_config(settings: &ServerTlsSettings) -> Result<Arc<ServerCon
                 }
             };
             let roots = load_roots(ca, ca_origin)?;
-            let verifier = ClientCertChecks::new(roots, ca.clone(), policy, provider.clone())?;
+            let crls = match &settings.ca_crl {
+                Some(crl) => load_crls(crl, &o.ca_crl, (ca, ca_origin))?,
+                None => Vec::new(),
+            };
+            let verifier = ClientCertChecks::new(roots, settings, ca, crls, provider.clone())?;
             builder.with_client_cert_verifier(Arc::new(verifier))
         }
     };
@@ -121,6 +127,28 @@ pub enum CertRefusal {
     /// Not a parseable X.509 certificate.
     #[error("the client sent something that is not a parseable X.509 certificate")]
     Unparseable,
+    /// A valid certificate from the CA whose identities are not on `allowed_clients`.
+    #[error("client certificate {subject:?} presents {presented}, none of which is allowed by allowed_clients ({origin}: {allowed})")]
+    NotAllowed {
+        /// Subject DN.
+        subject: String,
+        /// Its DNS SANs, URI SANs and CNs.
+        presented: String,
+        /// The allow-list.
+        allowed: String,
+        /// Where the allow-list came from.
+        origin: String,
+    },
+    /// A plugin server certificate without the pinned identity (`server_name`, client side).
+    #[error("the server certificate presents {presented}, not the pinned identity {expected:?} ({setting})")]
+    ServerIdentityMismatch {
+        /// The pinned identity.
+        expected: String,
+        /// What the certificate presents.
+        presented: String,
+        /// The setting that pinned it.
+        setting: String,
+    },
 }
 
 impl fmt::Debug for CertRefusal {
@@ -133,10 +161,12 @@ fn refuse(reason: CertRefusal) -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(reason))))
 }
 
-/// Wraps webpki's client verifier with the v3 and EKU checks and precise logging.
+/// Wraps webpki's client verifier (chain, validity, CRL) with the v3 and EKU checks before it,
+/// the allow-list after it, and precise logging.
 struct ClientCertChecks {
     inner: Arc<dyn ClientCertVerifier>,
     ca_bundle: PathBuf,
+    allowed: Option<AllowList>,
 }
 
 impl fmt::Debug for ClientCertChecks {
@@ -150,20 +180,60 @@ impl fmt::Debug for ClientCertChecks {
 impl ClientCertChecks {
     fn new(
         roots: RootCertStore,
-        ca_bundle: PathBuf,
-        policy: ClientCertPolicy,
+        settings: &ServerTlsSettings,
+        ca_bundle: &Path,
+        crls: Vec<CertificateRevocationListDer<'static>>,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
         let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-        if policy == ClientCertPolicy::Optional {
+        if settings.client_auth == ClientCertPolicy::Optional {
             builder = builder.allow_unauthenticated();
         }
-        let inner = builder.build().map_err(|e| TlsError::InvalidCaBundle {
-            path: ca_bundle.clone(),
-            origin: Origin::Default,
-            reason: e.to_string(),
+        if !crls.is_empty() {
+            // Leaves only: see crate::crl for why.
+            builder = builder.with_crls(crls).only_check_end_entity_revocation();
+        }
+        let inner = builder.build().map_err(|e| match (&e, &settings.ca_crl) {
+            (VerifierBuilderError::InvalidCrl(_), Some(crl)) => TlsError::InvalidCrl {
+                path: crl.clone(),
+                origin: settings.origins.ca_crl.clone(),
+                reason: e.to_string(),
+            },
+            _ => TlsError::InvalidCaBundle {
+                path: ca_bundle.to_path_buf(),
+                origin: settings.origins.ca_bundle.clone(),
+                reason: e.to_string(),
+            },
         })?;
-        Ok(ClientCertChecks { inner, ca_bundle })
+        Ok(ClientCertChecks {
+            inner,
+            ca_bundle: ca_bundle.to_path_buf(),
+            allowed: settings.allowed_clients.clone(),
+        })
+    }
+
+    /// The allow-list, after the chain verified: a certificate from the CA whose identities are
+    /// not listed is refused in the handshake and logged with what it presented.
+    fn check_allowed(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        info: &CertInfo,
+    ) -> Result<(), rustls::Error> {
+        let Some(list) = &self.allowed else {
+            return Ok(());
+        };
+        let ids = PresentedIdentities::parse(end_entity).unwrap_or_default();
+        if list.permits(&ids) {
+            return Ok(());
+        }
+        let reason = CertRefusal::NotAllowed {
+            subject: info.subject.clone(),
+            presented: ids.to_string(),
+            allowed: list.to_string(),
+            origin: list.origin.to_string(),
+        };
+        tracing::warn!(subject = %info.subject, presented = %ids, %reason, "client certificate refused: not on the allow-list");
+        Err(refuse(reason))
     }
 }
 
@@ -205,7 +275,10 @@ pub fn describe_certificate_error(
         CertificateError::BadSignature => {
             "bad signature: the certificate was not signed by the key of the CA it names (was the CA regenerated? use the ca.crt that issued it)".to_string()
         }
-        CertificateError::Revoked => "revoked".to_string(),
+        CertificateError::Revoked => {
+            "revoked: its serial number is listed in the configured CRL (ca_crl)".to_string()
+        }
+        CertificateError::UnknownRevocationStatus => "unknown revocation status: the configured CRL (ca_crl) has no list from its issuer; the CRL file must cover every CA that issues certificates".to_string(),
         CertificateError::BadEncoding => "not a valid X.509 certificate".to_string(),
         CertificateError::Other(OtherError(e)) => e.to_string(),
         other => format!("{other:?}"),
@@ -256,6 +329,7 @@ impl ClientCertVerifier for ClientCertChecks {
             .verify_client_cert(end_entity, intermediates, now)
         {
             Ok(ok) => {
+                self.check_allowed(end_entity, &info)?;
                 tracing::debug!(subject = %info.subject, issuer = %info.issuer, "client certificate accepted");
                 Ok(ok)
             }

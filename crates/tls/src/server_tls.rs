@@ -10,6 +10,7 @@ use plugwire_env::{layer, layer_plain, Key, Sourced};
 
 use crate::env::{vars, Env};
 use crate::error::{Origin, Setting, TlsError};
+use crate::identity::AllowList;
 
 /// The YAML `tls` block of a server section as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub struct ServerTlsLayer {
     pub client_auth: Option<String>,
     /// `tls.require_valid_certificate`: refuse an expired or not-yet-valid certificate.
     pub require_valid_certificate: Option<bool>,
+    /// `tls.allowed_clients`: client identities allowed to call ([`crate::identity`]).
+    pub allowed_clients: Option<Vec<String>>,
+    /// `tls.ca_crl`: CRL file(s) of the CA bundle, checked for every client certificate.
+    pub ca_crl: Option<PathBuf>,
 }
 
 /// Client-certificate policy: MCP spells it `ssl_cert_reqs` 0/1/2 (docs/decisions.md #3: an
@@ -117,6 +122,10 @@ pub struct ServerTlsNames {
     pub spelling: PolicySpelling,
     /// Refuse an invalid certificate.
     pub require_valid: &'static str,
+    /// Client identity allow-list (comma-separated in the variable).
+    pub allowed_clients: &'static str,
+    /// CRL file.
+    pub ca_crl: &'static str,
 }
 
 /// `server_settings.tls` + `PLUGINS_SERVER_SSL_*` (the MCP server).
@@ -130,6 +139,8 @@ pub const MCP_SERVER_TLS: ServerTlsNames = ServerTlsNames {
     policy: vars::PLUGINS_SERVER_SSL_CERT_REQS,
     spelling: PolicySpelling::CertReqs,
     require_valid: vars::PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT,
+    allowed_clients: vars::PLUGINS_SERVER_SSL_ALLOWED_CLIENTS,
+    ca_crl: vars::PLUGINS_SERVER_SSL_CA_CRL,
 };
 
 /// `grpc_server_settings.tls` + `PLUGINS_GRPC_SERVER_SSL_*` (the gRPC server).
@@ -144,6 +155,8 @@ pub const GRPC_SERVER_TLS: ServerTlsNames = ServerTlsNames {
     spelling: PolicySpelling::ClientAuth,
     // One switch for the whole process: a certificate is either refused or warned about.
     require_valid: vars::PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT,
+    allowed_clients: vars::PLUGINS_GRPC_SERVER_SSL_ALLOWED_CLIENTS,
+    ca_crl: vars::PLUGINS_GRPC_SERVER_SSL_CA_CRL,
 };
 
 impl ServerTlsNames {
@@ -155,6 +168,8 @@ impl ServerTlsNames {
             "ca_bundle" => self.ca_bundle,
             "keyfile_password" => self.keyfile_password,
             "require_valid_certificate" => self.require_valid,
+            "allowed_clients" => self.allowed_clients,
+            "ca_crl" => self.ca_crl,
             _ => self.policy,
         };
         Key::new(self.tls_key, field, var)
@@ -168,13 +183,15 @@ impl ServerTlsNames {
     }
 
     /// The file variables that only make sense with TLS on.
-    fn file_vars(&self) -> [&'static str; 5] {
+    fn file_vars(&self) -> [&'static str; 7] {
         [
             self.keyfile,
             self.certfile,
             self.ca_bundle,
             self.policy,
             self.keyfile_password,
+            self.allowed_clients,
+            self.ca_crl,
         ]
     }
 
@@ -202,6 +219,10 @@ pub struct ServerTlsSettings {
     pub client_auth: ClientCertPolicy,
     /// Refuse (instead of warn about) an expired or not-yet-valid certificate.
     pub require_valid_certificate: bool,
+    /// Client identities allowed to call; `None`: every certificate the CA issued.
+    pub allowed_clients: Option<AllowList>,
+    /// CRL file checked for every client certificate (re-read on reload).
+    pub ca_crl: Option<PathBuf>,
     /// Where each value came from.
     pub origins: ServerTlsOrigins,
     /// The keys and variables of this side, for messages.
@@ -225,6 +246,8 @@ pub struct ServerTlsOrigins {
     pub ssl_cert_reqs: Origin,
     /// Of `require_valid_certificate`.
     pub require_valid_certificate: Origin,
+    /// Of `ca_crl`.
+    pub ca_crl: Origin,
 }
 
 impl ServerTlsSettings {
@@ -242,6 +265,8 @@ impl ServerTlsSettings {
             keyfile_password: None,
             client_auth,
             require_valid_certificate: false,
+            allowed_clients: None,
+            ca_crl: None,
             origins: ServerTlsOrigins {
                 enabled_by: Origin::Default,
                 certfile: Origin::Default,
@@ -250,6 +275,7 @@ impl ServerTlsSettings {
                 keyfile_password: Origin::Default,
                 ssl_cert_reqs: Origin::Default,
                 require_valid_certificate: Origin::Default,
+                ca_crl: Origin::Default,
             },
             names: MCP_SERVER_TLS,
         }
@@ -404,6 +430,7 @@ pub fn resolve_server_tls(
     if policy.value != ClientCertPolicy::None && ca_bundle.is_none() {
         return Err(missing_ca_bundle(names, policy.value, policy.origin));
     }
+    let (allowed_clients, ca_crl) = resolve_caller_policy(names, y, env, &policy)?;
 
     let origin_of = |v: Option<&Origin>| v.cloned().unwrap_or(Origin::Default);
     Ok(Some(ServerTlsSettings {
@@ -420,6 +447,7 @@ pub fn resolve_server_tls(
             keyfile_password: origin_of(password.as_ref().map(|p| &p.origin)),
             ssl_cert_reqs: policy.origin,
             require_valid_certificate: require_valid.origin,
+            ca_crl: origin_of(ca_crl.as_ref().map(|c| &c.origin)),
         },
         certfile: certfile.value,
         keyfile: keyfile.map(|k| k.value),
@@ -427,8 +455,52 @@ pub fn resolve_server_tls(
         keyfile_password: password.map(|p| p.value),
         client_auth: policy.value,
         require_valid_certificate: require_valid.value,
+        allowed_clients,
+        ca_crl: ca_crl.map(|c| c.value),
         names: names.clone(),
     }))
+}
+
+/// Who may call: `allowed_clients` (only with client certificates required: with an optional
+/// certificate a client that sends none would bypass the list) and `ca_crl` (only when client
+/// certificates are asked for at all). The CRL's contents are checked when the config is built,
+/// so a reload re-checks them.
+fn resolve_caller_policy(
+    names: &ServerTlsNames,
+    y: &ServerTlsLayer,
+    env: &dyn Env,
+    policy: &Sourced<ClientCertPolicy>,
+) -> Result<(Option<AllowList>, Option<Sourced<PathBuf>>), TlsError> {
+    let allowed = layer(
+        env,
+        &names.key("allowed_clients"),
+        y.allowed_clients.clone(),
+        |list, o| AllowList::parse(&list, o),
+        |v, o| AllowList::parse(&v.split(',').collect::<Vec<_>>(), o),
+    )?;
+    if let Some(list) = &allowed {
+        if policy.value != ClientCertPolicy::Required {
+            return Err(TlsError::AllowListWithoutRequiredCert {
+                origin: list.origin.clone(),
+                policy: policy.value.to_string(),
+                policy_origin: policy.origin.clone(),
+                policy_setting: names.key(names.policy_field()),
+            });
+        }
+    }
+    let ca_crl = layer_plain(env, &names.key("ca_crl"), y.ca_crl.clone(), PathBuf::from);
+    if let Some(c) = &ca_crl {
+        if policy.value == ClientCertPolicy::None {
+            return Err(TlsError::Ineffective {
+                setting: names.key("ca_crl"),
+                origin: c.origin.clone(),
+                because: "when no client certificate is asked for",
+                fix: "ask for client certificates (ssl_cert_reqs 2 / client_auth require), or remove ca_crl",
+            });
+        }
+        check_readable("CRL file", &c.value, &c.origin)?;
+    }
+    Ok((allowed.map(|a| a.value), ca_crl))
 }
 
 /// "client certificates asked for, nothing to verify them with", in this side's spelling.

@@ -584,6 +584,13 @@ pub struct MCPClientTLSConfig {
     )]
     /// `false`: verify the chain but not the host name.
     pub check_hostname: Option<bool>,
+    /// Identity the plugin server's certificate must carry (DNS SAN, IP or URI SAN such as a
+    /// SPIFFE ID), checked instead of the URL host (plugwire only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// CRL file (PEM or DER) checked for the plugin server's certificate (plugwire only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_crl: Option<String>,
 }
 
 fn ser_default_true<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
@@ -656,4 +663,11 @@ pub struct MCPServerTLSConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub require_valid_certificate: Option<bool>,
+    /// Client identities allowed to call: DNS names, `spiffe://` IDs, CNs, with `*.x` / `.../*`
+    /// wildcards (plugwire only; `PLUGINS_SERVER_SSL_ALLOWED_CLIENTS` overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_clients: Option<Vec<String>>,
+    /// CRL file checked for every client certificate (plugwire only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_crl: Option<String>,
 }

@@ -46,6 +46,12 @@ pub struct GrpcClientTLSConfig {
     )]
     /// `false`: accept any server certificate (dangerous; for tests).
     pub verify: Option<bool>,
+    /// Identity the gRPC plugin server's certificate must carry (plugwire only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// CRL file checked for the gRPC plugin server's certificate (plugwire only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_crl: Option<String>,
 }
 
 fn ser_default_true<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
@@ -117,6 +123,12 @@ pub struct GrpcServerTLSConfig {
     /// Client certificate policy: `none`, `optional` or `require`.
     #[serde(default)]
     pub client_auth: Option<String>,
+    /// Client identities allowed to call (plugwire only; see `server_settings.tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_clients: Option<Vec<String>>,
+    /// CRL file checked for every gRPC client certificate (plugwire only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_crl: Option<String>,
 }
 
 /// `unix_socket_server_settings` (cpex parses `path` and never reads it; the socket path comes

@@ -2,6 +2,8 @@
 //! driver (rustls connections wired with read_tls/write_tls, no sockets).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod policy;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
