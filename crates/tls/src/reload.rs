@@ -43,10 +43,10 @@ fn files(s: &ServerTlsSettings) -> Vec<&Path> {
         s.ca_bundle.as_ref(),
         s.ca_crl.as_ref(),
     ]
-        .into_iter()
-        .flatten()
-        .map(|p| p.as_path())
-        .collect()
+    .into_iter()
+    .flatten()
+    .map(|p| p.as_path())
+    .collect()
 }
 
 /// The server config, swappable when the certificate files change.
