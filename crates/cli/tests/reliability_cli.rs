@@ -83,7 +83,7 @@ fn serve_uds(dir: &Path) -> (Child, std::path::PathBuf) {
 }
 
 #[test]
-fn sighup_is_logged_and_ignored() {
+fn sighup_reloads_and_never_stops_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let (child, sock) = serve_uds(dir.path());
     assert!(health(&sock).contains("200"));
@@ -96,7 +96,9 @@ fn sighup_is_logged_and_ignored() {
     let out = wait_bounded(child);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {err}", out.status);
-    assert!(err.contains("SIGHUP received and ignored"), "{err}");
+    // SIGHUP means "reload" (docs/server.md, Live reload): logged, both reloaded, no call lost.
+    assert_eq!(err.matches("SIGHUP: reloading").count(), 2, "{err}");
+    assert_eq!(err.matches("result=\"reloaded\"").count(), 2, "{err}");
     assert!(err.contains("SIGINT: draining"), "{err}");
 }
 
