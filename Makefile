@@ -99,12 +99,15 @@ rust-checks:
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 
+# Under `make test`'s parallel make, MAKEFLAGS names a jobserver whose descriptors make does not
+# hand to these (non-recursive) commands; cargo would warn that it cannot reach it. Cleared, cargo
+# runs its own jobs (one per core).
 lint:
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	MAKEFLAGS= $(CARGO) fmt --all -- --check
+	MAKEFLAGS= $(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 
 unit:
-	$(CARGO) test --workspace
+	MAKEFLAGS= $(CARGO) test --workspace
 
 venv: venv-1.0.0 venv-1.1.0
 venv-1.0.0: $(VENV)/.installed
