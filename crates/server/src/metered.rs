@@ -19,6 +19,22 @@ use serde_json::Value;
 
 use crate::backend::Backend;
 
+/// Creates the call series of every configured plugin × hook of `backend` at zero (at start and
+/// after a config reload), so a scrape shows every pair before its first call.
+pub fn preregister_calls<B: Backend + ?Sized>(backend: &B, metrics: &ServerMetrics) {
+    let configs = backend.plugin_configs();
+    let pairs = configs.iter().flat_map(|c| {
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        let hooks = c.get("hooks").and_then(Value::as_array);
+        hooks
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(move |h| (name, h))
+    });
+    metrics.calls().preregister(pairs);
+}
+
 /// Wraps a backend and records every `invoke_hook` into `metrics`.
 pub struct Metered<B: ?Sized> {
     inner: Arc<B>,
@@ -31,17 +47,7 @@ pub struct Metered<B: ?Sized> {
 impl<B: Backend + ?Sized> Metered<B> {
     /// Wraps `inner`; the series of every configured plugin × hook are created now, at zero.
     pub fn new(inner: Arc<B>, metrics: &'static ServerMetrics) -> Self {
-        let configs = inner.plugin_configs();
-        let pairs = configs.iter().flat_map(|c| {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-            let hooks = c.get("hooks").and_then(Value::as_array);
-            hooks
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(move |h| (name, h))
-        });
-        metrics.calls().preregister(pairs);
+        preregister_calls(&*inner, metrics);
         Metered {
             inner,
             metrics,

@@ -189,7 +189,7 @@ impl ConfigReloader {
         let manager = build_manager(config, &self.registry, env)?;
         let manager = initialize_manager(manager).await?;
         let next = Arc::new(ManagerBackend::new(manager));
-        preregister(&next);
+        crate::metered::preregister_calls(&*next, ServerMetrics::global());
         let old = self.backend.swap(next);
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.warn_restart_needed(&view);
@@ -270,21 +270,6 @@ fn changed_keys<'a>(bound: &'a BindView, view: &'a BindView) -> Vec<&'a str> {
         }
     }
     keys
-}
-
-/// Creates the call series of every plugin × hook of the new set at zero, as start-up does.
-fn preregister(backend: &ManagerBackend) {
-    let configs = backend.plugin_configs();
-    let pairs = configs.iter().flat_map(|c| {
-        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-        let hooks = c.get("hooks").and_then(Value::as_array);
-        hooks
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(move |h| (name, h))
-    });
-    ServerMetrics::global().calls().preregister(pairs);
 }
 
 /// Shuts a replaced manager down once the calls still running on it have returned (each is
