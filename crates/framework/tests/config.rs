@@ -221,7 +221,7 @@ fn an_unset_template_variable_names_file_line_and_variable() {
 #[test]
 fn load_errors_name_file_plugin_and_key() {
     let e = err("plugins: [{name: P, kind: k, hooks: [tool_pre_invok]}]");
-    assert_names(&e, "P", "hooks");
+    assert_names(&e, "P", "hooks[0]"); // the item, not just the list
     for h in HookType::ALL {
         assert!(e.contains(h.as_str()), "lists the 12 hooks: {e}");
     }
@@ -310,7 +310,7 @@ fn external_entry_rules() {
     assert!(x.is_external() && x.is_set("priority") && !x.is_set("hooks") && !x.is_set("mode"));
     let tls = x.mcp.as_ref().unwrap().tls.as_ref().unwrap();
     assert_eq!(
-        (tls.verify, tls.check_hostname),
+        (tls.own.verify, tls.own.check_hostname),
         (None, Some(false)),
         "unset stays None for env layering"
     );
@@ -330,7 +330,7 @@ fn server_settings_are_parsed_not_defaulted() {
     );
     let t = s.tls.unwrap();
     assert_eq!(
-        (t.certfile.as_deref(), t.keyfile.as_deref(), t.ssl_cert_reqs),
+        (t.files.certfile.as_deref(), t.files.keyfile.as_deref(), t.own.ssl_cert_reqs),
         (Some("/c.pem"), None, Some(2))
     );
 }
@@ -448,7 +448,7 @@ plugins:
     assert!(c.plugin_settings.fail_on_plugin_error);
     let s = c.server_settings.unwrap();
     assert_eq!(
-        (s.port, s.tls.unwrap().ssl_cert_reqs),
+        (s.port, s.tls.unwrap().own.ssl_cert_reqs),
         (Some(9443), Some(2))
     );
     assert_eq!(c.plugins[0].priority, -3);
@@ -460,7 +460,7 @@ plugins:
             .tls
             .as_ref()
             .unwrap()
-            .verify,
+            .own.verify,
         Some(false)
     );
     let e = err("server_settings: {port: eighty}");

@@ -1,21 +1,19 @@
-//! Loading and validating the plugins YAML: render templates, parse, check each key so an error can
-//! name the file, the plugin and the key, then apply the cross-field rules (docs/decisions.md #15).
+//! Loading and validating the plugins YAML: render templates, parse, decode in one serde pass
+//! whose errors name the file, the plugin and the key, then apply the cross-field rules
+//! (docs/decisions.md #15).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use plugwire_env::Env;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
 use super::{
-    render_template, AppliedTo, Compat, Config, ConfigError, GrpcClientConfig, GrpcServerConfig,
-    MCPClientConfig, OnError, PluginCondition, PluginConfig, PluginMode, PluginSettings,
-    TransportType, UnixSocketClientConfig, UnixSocketServerConfig, EXTERNAL_KIND,
+    render_template, Config, ConfigError, PluginConfig, PluginSettings, TransportType, EXTERNAL_KIND,
 };
-use crate::serde_util::lax;
-use crate::{HookType, JsonMap};
+use crate::JsonMap;
 
 pub use plugwire_env::vars::{PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH, PLUGINS_PLUGIN_TIMEOUT};
 /// Python server's fallback when `PLUGINS_CONFIG_PATH` is unset.
@@ -85,7 +83,7 @@ impl Config {
         } else {
             super::read::parse_yaml(&rendered, source)?
         };
-        let mut cfg = parse_value(value, source)?;
+        let mut cfg = decode(value, source)?;
         cfg.source = Some(PathBuf::from(source));
         validate(&cfg, source)?;
         cfg.plugin_settings.apply_env(env)?;
@@ -93,393 +91,130 @@ impl Config {
     }
 }
 
-type Check = fn(&Value) -> Result<(), String>;
-
-fn lax_i64(v: &Value) -> Result<(), String> {
-    lax::to_i64(v).map(|_| ())
-}
-
-fn lax_f64(v: &Value) -> Result<(), String> {
-    lax::to_f64(v).map(|_| ())
-}
-
-fn lax_opt_i64(v: &Value) -> Result<(), String> {
-    if v.is_null() {
-        return Ok(());
-    }
-    lax_i64(v)
-}
-
-fn lax_opt_f64(v: &Value) -> Result<(), String> {
-    if v.is_null() {
-        return Ok(());
-    }
-    lax_f64(v)
-}
-
-fn lax_opt_bool(v: &Value) -> Result<(), String> {
-    if v.is_null() {
-        return Ok(());
-    }
-    lax::to_bool(v).map(|_| ())
-}
-
-fn cert_reqs(v: &Value) -> Result<(), String> {
-    lax_opt_i64(v).map_err(|e| {
-        format!("{e}; use 0 (no client certificate), 1 (optional) or 2 (required), not the Python CERT_* name")
-    })
-}
-
-/// Unknown names fail; a non-list silently reads as empty (as cpex).
-fn capabilities(v: &Value) -> Result<(), String> {
-    let Value::Array(items) = v else {
-        return Ok(());
-    };
-    for i in items {
-        match i.as_str() {
-            Some(s) if super::Capability::parse(s).is_some() => {}
-            Some(s) => return Err(super::capability_error(s)),
-            None => return Err(format!("expected a capability name, found {i}")),
-        }
-    }
-    Ok(())
-}
-
-fn chk<T: DeserializeOwned>(v: &Value) -> Result<(), String> {
-    serde_json::from_value::<T>(v.clone())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-fn check_keys(
-    map: &JsonMap,
-    checks: &[(&str, Check)],
-    file: &str,
-    plugin: Option<&str>,
-    prefix: &str,
-) -> Result<(), ConfigError> {
-    for (key, check) in checks {
-        if let Some(v) = map.get(*key) {
-            check(v)
-                .map_err(|m| ConfigError::invalid(file, plugin, format!("{prefix}{key}"), m))?;
-        }
-    }
-    Ok(())
-}
-
-fn as_object<'a>(
-    v: &'a Value,
-    file: &str,
-    plugin: Option<&str>,
-    key: &str,
-) -> Result<Option<&'a JsonMap>, ConfigError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Object(m) => Ok(Some(m)),
-        other => Err(ConfigError::invalid(
-            file,
-            plugin,
-            key,
-            format!("expected a mapping, found {}", kind_of(other)),
-        )),
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
-const SETTINGS_CHECKS: &[(&str, Check)] = &[
-    ("parallel_execution_within_band", lax_opt_bool),
-    ("plugin_timeout", lax_i64),
-    ("fail_on_plugin_error", lax_opt_bool),
-    ("enable_plugin_api", lax_opt_bool),
-    ("plugin_health_check_interval", lax_i64),
-    ("include_user_info", lax_opt_bool),
-    ("execution_pool", lax_opt_i64),
-    ("compat", chk::<Option<Compat>>),
-];
-
-const SERVER_CHECKS: &[(&str, Check)] = &[
-    ("host", chk::<Option<String>>),
-    ("port", lax_opt_i64),
-    ("uds", chk::<Option<String>>),
-];
-
-/// `server_settings.limits` is plugwire's own, so a misspelt key there is an error, not
-/// silently ignored.
-const SERVER_LIMITS_CHECKS: &[(&str, Check)] = &[
-    ("max_connections", lax_opt_i64),
-    ("body_timeout", lax_opt_f64),
-    ("body_min_rate", lax_opt_i64),
-    ("drain_timeout", lax_opt_f64),
-];
-
-const SERVER_TLS_CHECKS: &[(&str, Check)] = &[
-    ("certfile", chk::<Option<String>>),
-    ("keyfile", chk::<Option<String>>),
-    ("ca_bundle", chk::<Option<String>>),
-    ("keyfile_password", chk::<Option<String>>),
-    ("ssl_cert_reqs", cert_reqs),
-    ("require_valid_certificate", lax_opt_bool),
-];
-
-const ENTRY_CHECKS: &[(&str, Check)] = &[
-    ("kind", chk::<String>),
-    ("description", chk::<Option<String>>),
-    ("author", chk::<Option<String>>),
-    ("namespace", chk::<Option<String>>),
-    ("version", chk::<Option<String>>),
-    ("hooks", chk::<Option<Vec<HookType>>>),
-    ("tags", chk::<Option<Vec<String>>>),
-    ("mode", chk::<Option<PluginMode>>),
-    ("on_error", chk::<Option<OnError>>),
-    ("priority", lax_i64),
-    ("max_content_size", lax_i64),
-    ("capabilities", capabilities),
-    ("grpc", chk::<Option<GrpcClientConfig>>),
-    ("unix_socket", chk::<Option<UnixSocketClientConfig>>),
-    ("applied_to", chk::<Option<AppliedTo>>),
-    ("config", chk::<Option<JsonMap>>),
-    ("timeout", chk::<Option<f64>>),
-];
-
-const CONDITION_CHECKS: &[(&str, Check)] = &[
-    ("server_ids", chk::<Option<BTreeSet<String>>>),
-    ("tenant_ids", chk::<Option<BTreeSet<String>>>),
-    ("tools", chk::<Option<BTreeSet<String>>>),
-    ("prompts", chk::<Option<BTreeSet<String>>>),
-    ("resources", chk::<Option<BTreeSet<String>>>),
-    ("agents", chk::<Option<BTreeSet<String>>>),
-    ("user_patterns", chk::<Option<Vec<String>>>),
-    ("content_types", chk::<Option<Vec<String>>>),
-];
-
-const MCP_CHECKS: &[(&str, Check)] = &[
-    ("proto", chk::<TransportType>),
-    ("url", chk::<Option<String>>),
-    ("script", chk::<Option<String>>),
-    ("cmd", chk::<Option<Vec<String>>>),
-    (
-        "env",
-        chk::<Option<std::collections::BTreeMap<String, String>>>,
-    ),
-    ("cwd", chk::<Option<String>>),
-    ("uds", chk::<Option<String>>),
-    ("reconnect_attempts", lax_i64),
-    ("reconnect_delay", lax_f64),
-];
-
-const MCP_TLS_CHECKS: &[(&str, Check)] = &[
-    ("certfile", chk::<Option<String>>),
-    ("keyfile", chk::<Option<String>>),
-    ("ca_bundle", chk::<Option<String>>),
-    ("keyfile_password", chk::<Option<String>>),
-    ("verify", lax_opt_bool),
-    ("check_hostname", lax_opt_bool),
-];
-
-/// Check every key on its own (so the message names it), then decode the whole.
-fn parse_value(value: Value, file: &str) -> Result<Config, ConfigError> {
-    let top = match &value {
-        Value::Null => JsonMap::new(),
-        Value::Object(m) => m.clone(),
-        other => {
-            return Err(ConfigError::invalid(
-                file,
-                None,
-                "(top level)",
-                format!(
-                    "expected a mapping with `plugins:` and `plugin_settings:`, found {}",
-                    kind_of(other)
-                ),
-            ))
-        }
-    };
-    check_keys(
-        &top,
-        &[
-            ("plugin_dirs", chk::<Option<Vec<String>>>),
-            ("grpc_server_settings", chk::<Option<GrpcServerConfig>>),
-            (
-                "unix_socket_server_settings",
-                chk::<Option<UnixSocketServerConfig>>,
-            ),
-        ],
-        file,
-        None,
-        "",
-    )?;
-    if let Some(v) = top.get("plugin_settings") {
-        if let Some(m) = as_object(v, file, None, "plugin_settings")? {
-            check_keys(m, SETTINGS_CHECKS, file, None, "plugin_settings.")?;
-        }
-    }
-    if let Some(v) = top.get("server_settings") {
-        if let Some(m) = as_object(v, file, None, "server_settings")? {
-            check_keys(m, SERVER_CHECKS, file, None, "server_settings.")?;
-            if let Some(t) = m.get("tls") {
-                if let Some(tm) = as_object(t, file, None, "server_settings.tls")? {
-                    check_keys(tm, SERVER_TLS_CHECKS, file, None, "server_settings.tls.")?;
-                }
-            }
-            if let Some(lv) = m.get("limits") {
-                if let Some(lm) = as_object(lv, file, None, "server_settings.limits")? {
-                    check_keys(
-                        lm,
-                        SERVER_LIMITS_CHECKS,
-                        file,
-                        None,
-                        "server_settings.limits.",
-                    )?;
-                    if let Some(k) = lm
-                        .keys()
-                        .find(|k| !SERVER_LIMITS_CHECKS.iter().any(|(n, _)| n == k))
-                    {
-                        return Err(ConfigError::invalid(
-                            file,
-                            None,
-                            format!("server_settings.limits.{k}"),
-                            "unknown key; the limits are max_connections, body_timeout, body_min_rate and drain_timeout",
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    let mut set_fields: Vec<BTreeSet<String>> = Vec::new();
-    match top.get("plugins") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(entries)) => {
-            for (i, entry) in entries.iter().enumerate() {
-                set_fields.push(check_entry(entry, i, file)?);
-            }
-        }
-        Some(other) => {
-            return Err(ConfigError::invalid(
-                file,
-                None,
-                "plugins",
-                format!(
-                    "expected a list of plugin entries, found {}",
-                    kind_of(other)
-                ),
-            ))
-        }
-    }
+/// One serde pass over the parsed YAML. The structs in this module describe every key once; a
+/// failure carries its path, which [`located`] turns into the plugin's name and the key.
+fn decode(value: Value, file: &str) -> Result<Config, ConfigError> {
     let value = if value.is_null() {
         Value::Object(JsonMap::new())
     } else {
         value
     };
-    let mut cfg: Config = serde_json::from_value(value)
-        .map_err(|e| ConfigError::invalid(file, None, "(top level)", e.to_string()))?;
-    for (p, keys) in cfg.plugins.iter_mut().zip(set_fields) {
-        p.set_fields = keys;
+    let mut cfg: Config =
+        serde_path_to_error::deserialize(&value).map_err(|e| located(e, &value, file))?;
+    // pydantic's `model_fields_set`: the keys each entry spells out.
+    if let Some(Value::Array(entries)) = value.get("plugins") {
+        for (p, entry) in cfg.plugins.iter_mut().zip(entries) {
+            if let Value::Object(m) = entry {
+                p.set_fields = m.keys().cloned().collect();
+            }
+        }
     }
     Ok(cfg)
 }
 
-fn check_entry(entry: &Value, i: usize, file: &str) -> Result<BTreeSet<String>, ConfigError> {
-    let Value::Object(m) = entry else {
-        return Err(ConfigError::invalid(
-            file,
-            None,
-            format!("plugins[{i}]"),
-            format!(
-                "expected a plugin entry (a mapping), found {}",
-                kind_of(entry)
-            ),
-        ));
-    };
-    let name = match m.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::String(_)) => {
-            return Err(ConfigError::invalid(
-                file,
-                None,
-                format!("plugins[{i}].name"),
-                "the plugin name must not be empty",
-            ))
+/// A serde error at `path` as a [`ConfigError::Invalid`]: the entry named by its `name` when it
+/// has a usable one (else `plugins[i]` stays in the key), the key spelled in full, and serde's
+/// wording made plain ("expected a mapping, found the string \"x\"").
+fn located(
+    e: serde_path_to_error::Error<serde_json::Error>,
+    root: &Value,
+    file: &str,
+) -> ConfigError {
+    let segments: Vec<&Segment> = e.path().iter().collect();
+    let found = segments
+        .iter()
+        .try_fold(root, |v, s| match s {
+            Segment::Map { key } => v.get(key),
+            Segment::Seq { index } => v.get(index),
+            _ => None,
+        });
+    let mut plugin = None;
+    let mut rest = &segments[..];
+    if let [Segment::Map { key }, Segment::Seq { index }, tail @ ..] = rest {
+        let name = root["plugins"][index]["name"].as_str();
+        if let Some(name) = name.filter(|n| key == "plugins" && !n.trim().is_empty()) {
+            plugin = Some(name);
+            rest = tail;
         }
-        Some(other) => {
-            return Err(ConfigError::invalid(
-                file,
-                None,
-                format!("plugins[{i}].name"),
-                format!("expected a string, found {}", kind_of(other)),
-            ))
-        }
-        None => {
-            return Err(ConfigError::invalid(
-                file,
-                None,
-                format!("plugins[{i}].name"),
-                "every plugin entry needs a `name`",
-            ))
-        }
-    };
-    let plugin = Some(name.as_str());
-    if !m.contains_key("kind") {
-        return Err(ConfigError::invalid(
-            file,
-            plugin,
-            "kind",
-            "missing; set the plugin kind (e.g. `search_replace`, a Python class path, or `external`)",
-        ));
     }
-    check_keys(m, ENTRY_CHECKS, file, plugin, "")?;
-    if let Some(v) = m.get("conditions") {
-        match v {
-            Value::Null => {}
-            Value::Array(items) => {
-                for (j, item) in items.iter().enumerate() {
-                    let key = format!("conditions[{j}]");
-                    if let Some(cm) = as_object(item, file, plugin, &key)? {
-                        check_keys(cm, CONDITION_CHECKS, file, plugin, &format!("{key}."))?;
-                    }
-                    chk::<PluginCondition>(item)
-                        .map_err(|e| ConfigError::invalid(file, plugin, &key, e))?;
+    let mut key = String::new();
+    for s in rest {
+        match s {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } => {
+                if !key.is_empty() {
+                    key.push('.');
                 }
+                key.push_str(k);
             }
-            other => {
-                return Err(ConfigError::invalid(
-                    file,
-                    plugin,
-                    "conditions",
-                    format!("expected a list of conditions, found {}", kind_of(other)),
-                ))
-            }
+            _ => {}
         }
     }
-    if let Some(v) = m.get("mcp") {
-        if let Some(mm) = as_object(v, file, plugin, "mcp")? {
-            if !mm.contains_key("proto") {
-                return Err(ConfigError::invalid(
-                    file,
-                    plugin,
-                    "mcp.proto",
-                    "missing; set STREAMABLEHTTP (with url) or STDIO (with script or cmd)",
-                ));
-            }
-            check_keys(mm, MCP_CHECKS, file, plugin, "mcp.")?;
-            if let Some(t) = mm.get("tls") {
-                if let Some(tm) = as_object(t, file, plugin, "mcp.tls")? {
-                    check_keys(tm, MCP_TLS_CHECKS, file, plugin, "mcp.tls.")?;
-                }
-            }
-            chk::<MCPClientConfig>(v).map_err(|e| ConfigError::invalid(file, plugin, "mcp", e))?;
+    let inner = e.into_inner().to_string();
+    let message = if let Some(field) = missing_field(&inner) {
+        if !key.is_empty() {
+            key.push('.');
         }
+        key.push_str(field);
+        missing_help(field)
+    } else if let Some(rest) = inner.strip_prefix("unknown field `") {
+        // `x`, expected one of `a`, `b`: the key itself is on the path already.
+        let listed = rest.split_once(", ").map_or("", |(_, l)| l);
+        format!("unknown key; {listed}")
+    } else {
+        plain_wording(&inner, found)
+    };
+    if key.is_empty() {
+        key.push_str("(top level)");
     }
-    chk::<PluginConfig>(entry).map_err(|e| ConfigError::invalid(file, plugin, "(entry)", e))?;
-    Ok(m.keys().cloned().collect())
+    ConfigError::invalid(file, plugin, key, message)
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.strip_suffix('`')
+}
+
+/// What to write for a required key that is absent.
+fn missing_help(field: &str) -> String {
+    match field {
+        "name" => "every plugin entry needs a `name`",
+        "kind" => "missing; set the plugin kind (e.g. `search_replace`, a Python class path, or `external`)",
+        "proto" => "missing; set STREAMABLEHTTP (with url) or STDIO (with script or cmd)",
+        _ => "missing; this key is required",
+    }
+    .to_owned()
+}
+
+/// serde's "invalid type: string \"x\", expected a sequence" as "expected a list, found the
+/// string \"x\"", with YAML's words for the kinds. Other messages (the lax coercions', the
+/// enums' lists of names) are already plain and pass through.
+fn plain_wording(message: &str, found: Option<&Value>) -> String {
+    let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    else {
+        return message.to_owned();
+    };
+    let Some((serde_found, expected)) = rest.rsplit_once(", expected ") else {
+        return message.to_owned();
+    };
+    let expected = match expected {
+        "a sequence" => "a list",
+        "a map" => "a mapping",
+        "f32" | "f64" => "a number",
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "an integer",
+        other => other,
+    };
+    let found = match found {
+        Some(Value::Null) => "null".to_owned(),
+        Some(Value::Bool(b)) => format!("the boolean {b}"),
+        Some(Value::Number(n)) => format!("the number {n}"),
+        Some(Value::String(s)) => format!("the string {s:?}"),
+        Some(Value::Array(_)) => "a list".to_owned(),
+        Some(Value::Object(_)) => "a mapping".to_owned(),
+        None => serde_found.to_owned(),
+    };
+    format!("expected {expected}, found {found}")
 }
 
 /// Cross-field rules (docs/decisions.md #15).
@@ -497,7 +232,7 @@ fn validate(cfg: &Config, file: &str) -> Result<(), ConfigError> {
         ));
     }
     if let Some(tls) = cfg.server_settings.as_ref().and_then(|s| s.tls.as_ref()) {
-        if let Some(r) = tls.ssl_cert_reqs {
+        if let Some(r) = tls.own.ssl_cert_reqs {
             if !(0..=2).contains(&r) {
                 return Err(ConfigError::invalid(
                     file,
@@ -514,6 +249,14 @@ fn validate(cfg: &Config, file: &str) -> Result<(), ConfigError> {
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, p) in cfg.plugins.iter().enumerate() {
+        if p.name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                file,
+                None,
+                format!("plugins[{i}].name"),
+                "the plugin name must not be empty",
+            ));
+        }
         if let Some(first) = seen.insert(p.name.as_str(), i) {
             return Err(ConfigError::invalid(
                 file,
@@ -669,7 +412,7 @@ fn validate_entry(p: &PluginConfig, file: &str) -> Result<(), ConfigError> {
                 }
             }
             if let Some(tls) = &mcp.tls {
-                if tls.keyfile.is_some() && tls.certfile.is_none() {
+                if tls.files.keyfile.is_some() && tls.files.certfile.is_none() {
                     return Err(err(
                         "mcp.tls.keyfile",
                         "needs `certfile` as well".to_owned(),

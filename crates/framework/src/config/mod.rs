@@ -9,6 +9,7 @@ mod load;
 pub mod read;
 mod settings;
 mod template;
+mod tls;
 mod transports;
 
 use std::collections::{BTreeSet, HashSet};
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::serde_util::{lax, null_as_default};
+use crate::serde_util::{lax, list_of, null_as_default};
 use crate::{HookType, JsonMap};
 
 pub use eras::{
@@ -34,8 +35,13 @@ pub use settings::{
     DEFAULT_EXECUTION_POOL, PLUGINS_COMPAT, PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR,
 };
 pub use template::render_template;
+pub use tls::{
+    GrpcClientTLSConfig, GrpcClientTlsKeys, GrpcServerTLSConfig, GrpcServerTlsKeys,
+    MCPClientTLSConfig, MCPServerTLSConfig, McpClientTlsKeys, McpServerTlsKeys, TlsConfig,
+    TlsFiles,
+};
 pub use transports::{
-    GrpcClientConfig, GrpcClientTLSConfig, GrpcServerConfig, GrpcServerTLSConfig,
+    GrpcClientConfig, GrpcServerConfig, MCPServerConfig, ServerLimitsConfig,
     UnixSocketClientConfig, UnixSocketServerConfig,
 };
 
@@ -44,9 +50,10 @@ pub const EXTERNAL_KIND: &str = "external";
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping with `plugins:` and `plugin_settings:`")]
 pub struct Config {
     /// The `plugins:` entries, in file order.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "plugin_list")]
     pub plugins: Vec<PluginConfig>,
     /// Directories Python searches for plugin code (plugwire registers kinds in code instead).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -91,6 +98,7 @@ impl Config {
 
 /// `plugin_settings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct PluginSettings {
     /// Parsed and ignored, as in Python: execution is always sequential (docs/decisions.md #6).
     #[serde(default, deserialize_with = "lax::bool")]
@@ -149,6 +157,7 @@ impl Default for PluginSettings {
 /// One `plugins:` entry. Serializes in the Python key order with explicit nulls (what
 /// `get_plugin_config` returns).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a plugin entry (a mapping)")]
 pub struct PluginConfig {
     /// Unique name; external plugins are looked up by it.
     pub name: String,
@@ -187,7 +196,7 @@ pub struct PluginConfig {
     #[serde(default = "default_max_content_size", deserialize_with = "lax::i64")]
     pub max_content_size: i64,
     /// When the plugin runs; empty = always.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "condition_list")]
     pub conditions: Vec<PluginCondition>,
     /// Templates the plugin applies to (read by plugins, not the manager).
     #[serde(default)]
@@ -218,6 +227,14 @@ pub struct PluginConfig {
     /// (docs/decisions.md #23).
     #[serde(skip)]
     pub set_fields: BTreeSet<String>,
+}
+
+fn plugin_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PluginConfig>, D::Error> {
+    list_of(d, "a list of plugin entries")
+}
+
+fn condition_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PluginCondition>, D::Error> {
+    list_of(d, "a list of conditions")
 }
 
 fn default_priority() -> i64 {
@@ -352,6 +369,7 @@ impl PluginConfig {
 /// A `conditions:` item. OR across items, AND within one; empty lists mean "not specified";
 /// set-valued fields serialize as arrays, or `null` when empty (docs/decisions.md #20).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct PluginCondition {
     /// Virtual server ids.
     #[serde(default, serialize_with = "ser_set")]
@@ -404,6 +422,7 @@ fn de_content_types<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String
 
 /// `applied_to:`. Not interpreted by the framework; plugins may read it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct AppliedTo {
     /// Tool templates.
     #[serde(default)]
@@ -418,6 +437,7 @@ pub struct AppliedTo {
 
 /// An `applied_to.tools` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct ToolTemplate {
     /// Context keys the plugin wants.
     #[serde(default)]
@@ -437,6 +457,7 @@ pub struct ToolTemplate {
 
 /// An `applied_to.prompts` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct PromptTemplate {
     /// Context keys the plugin wants.
     #[serde(default)]
@@ -456,6 +477,7 @@ pub struct PromptTemplate {
 
 /// An `applied_to.resources` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct ResourceTemplate {
     /// Context keys the plugin wants.
     #[serde(default)]
@@ -514,6 +536,7 @@ impl fmt::Display for TransportType {
 
 /// The `mcp:` block of an external entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct MCPClientConfig {
     /// Transport.
     pub proto: TransportType,
@@ -552,122 +575,4 @@ fn default_reconnect_attempts() -> i64 {
 
 fn default_reconnect_delay() -> f64 {
     0.1
-}
-
-/// `mcp.tls`. `verify`/`check_hostname` are `None` when the YAML does not set them, so env
-/// variables can override field by field (docs/decisions.md #1); they serialize as their default `true`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct MCPClientTLSConfig {
-    /// Certificate (chain) file.
-    #[serde(default)]
-    pub certfile: Option<String>,
-    /// Private key file.
-    #[serde(default)]
-    pub keyfile: Option<String>,
-    /// CA bundle the peer's certificate must chain to.
-    #[serde(default)]
-    pub ca_bundle: Option<String>,
-    /// Password of an encrypted PKCS#8 key.
-    #[serde(default)]
-    pub keyfile_password: Option<String>,
-    #[serde(
-        default,
-        serialize_with = "ser_default_true",
-        deserialize_with = "lax::opt_bool"
-    )]
-    /// `false`: accept any server certificate (dangerous; for tests).
-    pub verify: Option<bool>,
-    #[serde(
-        default,
-        serialize_with = "ser_default_true",
-        deserialize_with = "lax::opt_bool"
-    )]
-    /// `false`: verify the chain but not the host name.
-    pub check_hostname: Option<bool>,
-    /// Identity the plugin server's certificate must carry (DNS SAN, IP or URI SAN such as a
-    /// SPIFFE ID), checked instead of the URL host (plugwire only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// CRL file (PEM or DER) checked for the plugin server's certificate (plugwire only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_crl: Option<String>,
-}
-
-fn ser_default_true<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_bool(v.unwrap_or(true))
-}
-
-/// `server_settings`. Unset fields stay `None` so env variables can override field by field;
-/// Python's defaults are host `127.0.0.1`, port `8000`, `ssl_cert_reqs` 2.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct MCPServerConfig {
-    /// Bind address.
-    #[serde(default)]
-    pub host: Option<String>,
-    /// TCP port.
-    #[serde(default, deserialize_with = "lax::opt_i64")]
-    pub port: Option<i64>,
-    /// Unix socket path instead of TCP (excludes TLS).
-    #[serde(default)]
-    pub uds: Option<String>,
-    /// TLS; unset = plain HTTP.
-    #[serde(default)]
-    pub tls: Option<MCPServerTLSConfig>,
-    /// `server_settings.limits` (plugwire only): connection cap, body timeout and rate, drain
-    /// deadline; each `PLUGINS_SERVER_*` limit variable overrides its key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limits: Option<ServerLimitsConfig>,
-}
-
-/// `server_settings.limits`: the same settings as the `PLUGINS_SERVER_{MAX_CONNECTIONS,
-/// BODY_TIMEOUT,BODY_MIN_RATE,DRAIN_TIMEOUT}` variables (ranges are checked by the server).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ServerLimitsConfig {
-    /// Most open connections per listener.
-    #[serde(default, deserialize_with = "lax::opt_i64")]
-    pub max_connections: Option<i64>,
-    /// Seconds a request body may take in full.
-    #[serde(default, deserialize_with = "lax::opt_f64")]
-    pub body_timeout: Option<f64>,
-    /// Slowest average body rate, bytes per second (0: off).
-    #[serde(default, deserialize_with = "lax::opt_i64")]
-    pub body_min_rate: Option<i64>,
-    /// Seconds a shutdown drain waits for open connections.
-    #[serde(default, deserialize_with = "lax::opt_f64")]
-    pub drain_timeout: Option<f64>,
-}
-
-/// `server_settings.tls`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct MCPServerTLSConfig {
-    /// Certificate (chain) file.
-    #[serde(default)]
-    pub certfile: Option<String>,
-    /// Private key file.
-    #[serde(default)]
-    pub keyfile: Option<String>,
-    /// CA bundle the peer's certificate must chain to.
-    #[serde(default)]
-    pub ca_bundle: Option<String>,
-    /// Password of an encrypted PKCS#8 key.
-    #[serde(default)]
-    pub keyfile_password: Option<String>,
-    /// 0 = no client cert, 1 = optional, 2 = required (docs/decisions.md #3: an integer).
-    #[serde(default, deserialize_with = "lax::opt_i64")]
-    pub ssl_cert_reqs: Option<i64>,
-    /// `true`: refuse an expired or not-yet-valid certificate instead of warning (plugwire only;
-    /// `PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT` overrides).
-    #[serde(
-        default,
-        deserialize_with = "lax::opt_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub require_valid_certificate: Option<bool>,
-    /// Client identities allowed to call: DNS names, `spiffe://` IDs, CNs, with `*.x` / `.../*`
-    /// wildcards (plugwire only; `PLUGINS_SERVER_SSL_ALLOWED_CLIENTS` overrides).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_clients: Option<Vec<String>>,
-    /// CRL file checked for every client certificate (plugwire only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_crl: Option<String>,
 }

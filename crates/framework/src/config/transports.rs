@@ -1,16 +1,18 @@
 //! The `grpc:` and `unix_socket:` sections of an external entry and the top-level
-//! `grpc_server_settings` / `unix_socket_server_settings`, typed and validated as cpex validates
+//! `server_settings`, `grpc_server_settings` and `unix_socket_server_settings`, typed and validated as cpex validates
 //! them. Whether a transport is implemented is the client's and server's business, not the
 //! model's: a valid section loads here, and the side that cannot serve it says so.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
+use super::{GrpcClientTLSConfig, GrpcServerTLSConfig, MCPServerTLSConfig};
 use crate::serde_util::lax;
 
 /// `grpc:` of an external entry: exactly one of `target` (`host:port`) or `uds` (absolute path).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct GrpcClientConfig {
     /// `host:port` of the gRPC plugin server.
     #[serde(default)]
@@ -23,43 +25,9 @@ pub struct GrpcClientConfig {
     pub tls: Option<GrpcClientTLSConfig>,
 }
 
-/// `grpc.tls`. `verify` is `None` when unset so env can override it field by field; it
-/// serializes as its default `true`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct GrpcClientTLSConfig {
-    /// Certificate (chain) file.
-    #[serde(default)]
-    pub certfile: Option<String>,
-    /// Private key file.
-    #[serde(default)]
-    pub keyfile: Option<String>,
-    /// CA bundle the peer's certificate must chain to.
-    #[serde(default)]
-    pub ca_bundle: Option<String>,
-    /// Password of an encrypted PKCS#8 key.
-    #[serde(default)]
-    pub keyfile_password: Option<String>,
-    #[serde(
-        default,
-        serialize_with = "ser_default_true",
-        deserialize_with = "lax::opt_bool"
-    )]
-    /// `false`: accept any server certificate (dangerous; for tests).
-    pub verify: Option<bool>,
-    /// Identity the gRPC plugin server's certificate must carry (plugwire only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// CRL file checked for the gRPC plugin server's certificate (plugwire only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_crl: Option<String>,
-}
-
-fn ser_default_true<S: Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_bool(v.unwrap_or(true))
-}
-
 /// `unix_socket:` of an external entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct UnixSocketClientConfig {
     /// Socket path of the plugin server.
     pub path: String,
@@ -89,6 +57,7 @@ fn default_socket_timeout() -> f64 {
 /// `grpc_server_settings` (cpex defaults: host 127.0.0.1, port 50051). Unset fields stay `None`
 /// so the settings layer can fill them from `PLUGINS_GRPC_SERVER_*`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct GrpcServerConfig {
     /// Bind address.
     #[serde(default)]
@@ -104,36 +73,53 @@ pub struct GrpcServerConfig {
     pub tls: Option<GrpcServerTLSConfig>,
 }
 
-/// `grpc_server_settings.tls`. `client_auth` is `none`, `optional` or `require` (case-insensitive,
-/// cpex's default `require`).
+/// `server_settings`. Unset fields stay `None` so env variables can override field by field;
+/// Python's defaults are host `127.0.0.1`, port `8000`, `ssl_cert_reqs` 2.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct GrpcServerTLSConfig {
-    /// Certificate (chain) file.
+#[serde(expecting = "a mapping")]
+pub struct MCPServerConfig {
+    /// Bind address.
     #[serde(default)]
-    pub certfile: Option<String>,
-    /// Private key file.
+    pub host: Option<String>,
+    /// TCP port.
+    #[serde(default, deserialize_with = "lax::opt_i64")]
+    pub port: Option<i64>,
+    /// Unix socket path instead of TCP (excludes TLS).
     #[serde(default)]
-    pub keyfile: Option<String>,
-    /// CA bundle the peer's certificate must chain to.
+    pub uds: Option<String>,
+    /// TLS; unset = plain HTTP.
     #[serde(default)]
-    pub ca_bundle: Option<String>,
-    /// Password of an encrypted PKCS#8 key.
-    #[serde(default)]
-    pub keyfile_password: Option<String>,
-    /// Client certificate policy: `none`, `optional` or `require`.
-    #[serde(default)]
-    pub client_auth: Option<String>,
-    /// Client identities allowed to call (plugwire only; see `server_settings.tls`).
+    pub tls: Option<MCPServerTLSConfig>,
+    /// `server_settings.limits` (plugwire only): connection cap, body timeout and rate, drain
+    /// deadline; each `PLUGINS_SERVER_*` limit variable overrides its key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_clients: Option<Vec<String>>,
-    /// CRL file checked for every gRPC client certificate (plugwire only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_crl: Option<String>,
+    pub limits: Option<ServerLimitsConfig>,
+}
+
+/// `server_settings.limits`: the same settings as the `PLUGINS_SERVER_{MAX_CONNECTIONS,
+/// BODY_TIMEOUT,BODY_MIN_RATE,DRAIN_TIMEOUT}` variables (ranges are checked by the server).
+/// plugwire's own block, so a misspelt key is refused rather than silently ignored.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping", deny_unknown_fields)]
+pub struct ServerLimitsConfig {
+    /// Most open connections per listener.
+    #[serde(default, deserialize_with = "lax::opt_i64")]
+    pub max_connections: Option<i64>,
+    /// Seconds a request body may take in full.
+    #[serde(default, deserialize_with = "lax::opt_f64")]
+    pub body_timeout: Option<f64>,
+    /// Slowest average body rate, bytes per second (0: off).
+    #[serde(default, deserialize_with = "lax::opt_i64")]
+    pub body_min_rate: Option<i64>,
+    /// Seconds a shutdown drain waits for open connections.
+    #[serde(default, deserialize_with = "lax::opt_f64")]
+    pub drain_timeout: Option<f64>,
 }
 
 /// `unix_socket_server_settings` (cpex parses `path` and never reads it; the socket path comes
 /// from `PLUGINS_UNIX_SOCKET_PATH`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(expecting = "a mapping")]
 pub struct UnixSocketServerConfig {
     /// Socket path to listen on.
     #[serde(default)]
@@ -182,7 +168,7 @@ impl GrpcClientConfig {
             }
         }
         if let Some(tls) = &self.tls {
-            if tls.keyfile.is_some() && tls.certfile.is_none() {
+            if tls.files.keyfile.is_some() && tls.files.certfile.is_none() {
                 return p("tls.keyfile", "needs `certfile` as well");
             }
         }
@@ -239,10 +225,10 @@ impl GrpcServerConfig {
             }
         }
         if let Some(tls) = &self.tls {
-            if blank(&tls.certfile) || blank(&tls.keyfile) {
+            if blank(&tls.files.certfile) || blank(&tls.files.keyfile) {
                 return Err((k("tls"), "TLS needs both `certfile` and `keyfile`".into()));
             }
-            if let Some(a) = &tls.client_auth {
+            if let Some(a) = &tls.own.client_auth {
                 if !matches!(a.to_lowercase().as_str(), "none" | "optional" | "require") {
                     return Err((
                         k("tls.client_auth"),
