@@ -25,7 +25,8 @@ use plugwire_client::remote;
 use plugwire_client::ClientOptions;
 use plugwire_env::Env;
 use plugwire_framework::{
-    GrpcClientConfig, GrpcClientTLSConfig, MCPClientTLSConfig, UnixSocketClientConfig,
+    GrpcClientConfig, GrpcClientTLSConfig, GrpcClientTlsKeys, MCPClientTLSConfig, McpClientTlsKeys,
+    TlsFiles, UnixSocketClientConfig,
 };
 
 /// Ask a plugin server for its health.
@@ -80,13 +81,18 @@ impl Args {
             || self.no_verify
             || self.no_check_hostname;
         any.then(|| MCPClientTLSConfig {
-            certfile: path(&self.certfile),
-            keyfile: path(&self.keyfile),
-            ca_bundle: path(&self.ca_bundle),
-            keyfile_password: self.keyfile_password.clone(),
-            verify: self.no_verify.then_some(false),
-            check_hostname: self.no_check_hostname.then_some(false),
-            ..MCPClientTLSConfig::default()
+            files: TlsFiles {
+                certfile: path(&self.certfile),
+                keyfile: path(&self.keyfile),
+                ca_bundle: path(&self.ca_bundle),
+                keyfile_password: self.keyfile_password.clone(),
+                ca_crl: None,
+            },
+            own: McpClientTlsKeys {
+                verify: self.no_verify.then_some(false),
+                check_hostname: self.no_check_hostname.then_some(false),
+                server_name: None,
+            },
         })
     }
 }
@@ -157,14 +163,12 @@ fn other_transport(
     timeout: Duration,
 ) -> Option<Result<plugwire_client::Remote, plugwire_client::ClientError>> {
     let url = args.url.as_deref().unwrap_or_default().trim();
-    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let tls = args.tls().map(|t| GrpcClientTLSConfig {
-        certfile: path(&args.certfile),
-        keyfile: path(&args.keyfile),
-        ca_bundle: path(&args.ca_bundle),
-        keyfile_password: t.keyfile_password,
-        verify: t.verify,
-        ..GrpcClientTLSConfig::default()
+        files: t.files,
+        own: GrpcClientTlsKeys {
+            verify: t.own.verify,
+            server_name: None,
+        },
     });
     let options = ClientOptions {
         call_timeout: timeout,

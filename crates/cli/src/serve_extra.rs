@@ -26,15 +26,15 @@ pub fn grpc_layer(cfg: &GrpcServerConfig) -> GrpcServerLayer {
         port: cfg.port,
         uds: cfg.uds.as_ref().map(PathBuf::from),
         tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
-            certfile: t.certfile.as_ref().map(PathBuf::from),
-            keyfile: t.keyfile.as_ref().map(PathBuf::from),
-            ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
-            keyfile_password: t.keyfile_password.clone(),
+            certfile: t.files.certfile.as_ref().map(PathBuf::from),
+            keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
+            ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
+            keyfile_password: t.files.keyfile_password.clone(),
             ssl_cert_reqs: None,
-            client_auth: t.client_auth.clone(),
+            client_auth: t.own.client_auth.clone(),
             require_valid_certificate: None,
-            allowed_clients: t.allowed_clients.clone(),
-            ca_crl: t.ca_crl.as_ref().map(PathBuf::from),
+            allowed_clients: t.own.allowed_clients.clone(),
+            ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
         }),
     }
 }

@@ -95,14 +95,14 @@ pub(crate) fn parse_url(plugin: &str, url: &str) -> Result<ParsedUrl, ClientErro
 /// YAML `mcp.tls` as the TLS crate's layer (env is applied on top by `resolve_client_tls`).
 pub(crate) fn tls_layer(tls: &MCPClientTLSConfig) -> ClientTlsLayer {
     ClientTlsLayer {
-        certfile: tls.certfile.as_ref().map(PathBuf::from),
-        keyfile: tls.keyfile.as_ref().map(PathBuf::from),
-        ca_bundle: tls.ca_bundle.as_ref().map(PathBuf::from),
-        keyfile_password: tls.keyfile_password.clone(),
-        verify: tls.verify,
-        check_hostname: tls.check_hostname,
-        server_name: tls.server_name.clone(),
-        ca_crl: tls.ca_crl.as_ref().map(PathBuf::from),
+        certfile: tls.files.certfile.as_ref().map(PathBuf::from),
+        keyfile: tls.files.keyfile.as_ref().map(PathBuf::from),
+        ca_bundle: tls.files.ca_bundle.as_ref().map(PathBuf::from),
+        keyfile_password: tls.files.keyfile_password.clone(),
+        verify: tls.own.verify,
+        check_hostname: tls.own.check_hostname,
+        server_name: tls.own.server_name.clone(),
+        ca_crl: tls.files.ca_crl.as_ref().map(PathBuf::from),
     }
 }
 

@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(m.description.as_deref(), Some("remote"));
         // TLS flags the YAML did not set stay unset (env may override them).
         let tls: &MCPClientTLSConfig = m.mcp.as_ref().unwrap().tls.as_ref().unwrap();
-        assert_eq!(tls.verify, None);
+        assert_eq!(tls.own.verify, None);
         let mcp: &MCPClientConfig = m.mcp.as_ref().unwrap();
         assert_eq!(mcp.proto, TransportType::StreamableHttp);
     }

@@ -25,14 +25,14 @@ const GRPC_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn tls_layer(t: &GrpcClientTLSConfig) -> ClientTlsLayer {
     ClientTlsLayer {
-        certfile: t.certfile.as_ref().map(PathBuf::from),
-        keyfile: t.keyfile.as_ref().map(PathBuf::from),
-        ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
-        keyfile_password: t.keyfile_password.clone(),
-        verify: t.verify,
+        certfile: t.files.certfile.as_ref().map(PathBuf::from),
+        keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
+        ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
+        keyfile_password: t.files.keyfile_password.clone(),
+        verify: t.own.verify,
         check_hostname: None,
-        server_name: t.server_name.clone(),
-        ca_crl: t.ca_crl.as_ref().map(PathBuf::from),
+        server_name: t.own.server_name.clone(),
+        ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
     }
 }
 

@@ -330,7 +330,11 @@ fn server_settings_are_parsed_not_defaulted() {
     );
     let t = s.tls.unwrap();
     assert_eq!(
-        (t.files.certfile.as_deref(), t.files.keyfile.as_deref(), t.own.ssl_cert_reqs),
+        (
+            t.files.certfile.as_deref(),
+            t.files.keyfile.as_deref(),
+            t.own.ssl_cert_reqs
+        ),
         (Some("/c.pem"), None, Some(2))
     );
 }
@@ -460,7 +464,8 @@ plugins:
             .tls
             .as_ref()
             .unwrap()
-            .own.verify,
+            .own
+            .verify,
         Some(false)
     );
     let e = err("server_settings: {port: eighty}");

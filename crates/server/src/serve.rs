@@ -119,15 +119,15 @@ pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
         port: cfg.port,
         uds: cfg.uds.as_ref().map(PathBuf::from),
         tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
-            certfile: t.certfile.as_ref().map(PathBuf::from),
-            keyfile: t.keyfile.as_ref().map(PathBuf::from),
-            ca_bundle: t.ca_bundle.as_ref().map(PathBuf::from),
-            keyfile_password: t.keyfile_password.clone(),
-            ssl_cert_reqs: t.ssl_cert_reqs,
+            certfile: t.files.certfile.as_ref().map(PathBuf::from),
+            keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
+            ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
+            keyfile_password: t.files.keyfile_password.clone(),
+            ssl_cert_reqs: t.own.ssl_cert_reqs,
             client_auth: None,
-            require_valid_certificate: t.require_valid_certificate,
-            allowed_clients: t.allowed_clients.clone(),
-            ca_crl: t.ca_crl.as_ref().map(PathBuf::from),
+            require_valid_certificate: t.own.require_valid_certificate,
+            allowed_clients: t.own.allowed_clients.clone(),
+            ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
         }),
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use common::*;
 use http::{Method, StatusCode};
 use plugwire_certs::{issue, issue_all, Layout, Options, Request};
-use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig};
+use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig, McpServerTlsKeys, TlsFiles};
 use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
 use plugwire_metrics::ServerMetrics;
 use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
@@ -342,13 +342,16 @@ fn server_yaml(l: &Layout) -> MCPServerConfig {
         port: Some(8000),
         uds: None,
         tls: Some(MCPServerTLSConfig {
-            certfile: Some(p.cert.display().to_string()),
-            keyfile: Some(p.key.display().to_string()),
-            ca_bundle: Some(l.ca_cert().display().to_string()),
-            keyfile_password: None,
-            ssl_cert_reqs: Some(2),
-            require_valid_certificate: None,
-            ..Default::default()
+            files: TlsFiles {
+                certfile: Some(p.cert.display().to_string()),
+                keyfile: Some(p.key.display().to_string()),
+                ca_bundle: Some(l.ca_cert().display().to_string()),
+                ..Default::default()
+            },
+            own: McpServerTlsKeys {
+                ssl_cert_reqs: Some(2),
+                ..Default::default()
+            },
         }),
         limits: None,
     }

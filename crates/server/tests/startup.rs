@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use plugwire_certs::{issue_all, Layout, Options};
-use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig};
+use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig, McpServerTlsKeys, TlsFiles};
 use plugwire_server::serve::{self, MainListener, ServeOptions};
 use plugwire_server::ServerError;
 
@@ -22,13 +22,16 @@ fn tls_yaml(l: &Layout, reqs: Option<i64>, ca: bool) -> MCPServerConfig {
         port: Some(9000),
         uds: None,
         tls: Some(MCPServerTLSConfig {
-            certfile: Some(p.cert.display().to_string()),
-            keyfile: Some(p.key.display().to_string()),
-            ca_bundle: ca.then(|| l.ca_cert().display().to_string()),
-            keyfile_password: None,
-            ssl_cert_reqs: reqs,
-            require_valid_certificate: None,
-            ..Default::default()
+            files: TlsFiles {
+                certfile: Some(p.cert.display().to_string()),
+                keyfile: Some(p.key.display().to_string()),
+                ca_bundle: ca.then(|| l.ca_cert().display().to_string()),
+                ..Default::default()
+            },
+            own: McpServerTlsKeys {
+                ssl_cert_reqs: reqs,
+                ..Default::default()
+            },
         }),
         limits: None,
     }
@@ -94,14 +97,14 @@ fn bad_tls_input_fails_with_the_setting_named() {
 
     // A key that belongs to another certificate.
     let mut yaml = tls_yaml(&l, Some(0), false);
-    yaml.tls.as_mut().unwrap().keyfile = Some(l.plugin("beta").key.display().to_string());
+    yaml.tls.as_mut().unwrap().files.keyfile = Some(l.plugin("beta").key.display().to_string());
     let err = serve::prepare(Some(&yaml), &env(&[])).unwrap_err();
     assert!(matches!(err, ServerError::Tls(_)), "{err}");
     assert!(err.to_string().contains("does not belong"), "{err}");
 
     // An unreadable certificate file.
     let mut yaml = tls_yaml(&l, Some(0), false);
-    yaml.tls.as_mut().unwrap().certfile =
+    yaml.tls.as_mut().unwrap().files.certfile =
         Some(dir.path().join("missing.crt").display().to_string());
     let err = serve::prepare(Some(&yaml), &env(&[])).unwrap_err();
     assert!(err.to_string().contains("missing.crt"), "{err}");

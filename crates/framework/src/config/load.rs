@@ -11,7 +11,8 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use super::{
-    render_template, Config, ConfigError, PluginConfig, PluginSettings, TransportType, EXTERNAL_KIND,
+    render_template, Config, ConfigError, PluginConfig, PluginSettings, TransportType,
+    EXTERNAL_KIND,
 };
 use crate::JsonMap;
 
@@ -121,13 +122,11 @@ fn located(
     file: &str,
 ) -> ConfigError {
     let segments: Vec<&Segment> = e.path().iter().collect();
-    let found = segments
-        .iter()
-        .try_fold(root, |v, s| match s {
-            Segment::Map { key } => v.get(key),
-            Segment::Seq { index } => v.get(index),
-            _ => None,
-        });
+    let found = segments.iter().try_fold(root, |v, s| match s {
+        Segment::Map { key } => v.get(key),
+        Segment::Seq { index } => v.get(index),
+        _ => None,
+    });
     let mut plugin = None;
     let mut rest = &segments[..];
     if let [Segment::Map { key }, Segment::Seq { index }, tail @ ..] = rest {
