@@ -130,9 +130,12 @@ fn located(
     let mut plugin = None;
     let mut rest = &segments[..];
     if let [Segment::Map { key }, Segment::Seq { index }, tail @ ..] = rest {
-        let name = root["plugins"][index]["name"].as_str();
-        if let Some(name) = name.filter(|n| key == "plugins" && !n.trim().is_empty()) {
-            plugin = Some(name);
+        let name = (key == "plugins")
+            .then(|| root[key.as_str()][index]["name"].as_str())
+            .flatten()
+            .filter(|n| !n.trim().is_empty());
+        if name.is_some() {
+            plugin = name;
             rest = tail;
         }
     }
