@@ -53,24 +53,10 @@ mod tests {
 
     #[test]
     fn each_client_error_has_its_cause() {
-        let (plugin, url) = ("P".to_string(), "http://x".to_string());
-        let connect = ClientError::Connect {
-            plugin: plugin.clone(),
-            url: url.clone(),
-            message: "refused".into(),
-        };
-        let timeout = ClientError::Timeout {
-            plugin: plugin.clone(),
-            url: url.clone(),
-            method: "tools/call".into(),
-            timeout: Duration::from_secs(1),
-        };
-        let malformed = ClientError::Malformed {
-            plugin,
-            url,
-            method: "tools/call".into(),
-            message: "not JSON".into(),
-        };
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect = ClientError::connect("P", "http://x", refused, None);
+        let timeout = ClientError::timeout("P", "http://x", "tools/call", Duration::from_secs(1));
+        let malformed = ClientError::malformed("P", "http://x", "tools/call", "not JSON", None);
         assert_eq!(
             failure_cause(&transport(connect)),
             Some(FailureCause::Unreachable)
