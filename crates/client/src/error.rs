@@ -218,9 +218,13 @@ pub enum ErrorKind {
 }
 
 /// What went wrong while talking to an external plugin server: where ([`Context`]) and what
-/// ([`ErrorKind`]).
+/// ([`ErrorKind`]). Boxed: a `Result` of it stays one pointer wide on the call path, and
+/// errors are the rare case.
 #[derive(Debug)]
-pub struct ClientError {
+pub struct ClientError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     context: Context,
     kind: ErrorKind,
 }
@@ -228,7 +232,7 @@ pub struct ClientError {
 impl ClientError {
     /// An error from its parts (the constructors below cover every use in this crate).
     pub fn new(context: Context, kind: ErrorKind) -> Self {
-        Self { context, kind }
+        Self(Box::new(Inner { context, kind }))
     }
 
     fn at(plugin: &str, endpoint: &str, operation: Option<&str>, kind: ErrorKind) -> Self {
@@ -373,17 +377,17 @@ impl ClientError {
 
     /// Where it happened.
     pub fn context(&self) -> &Context {
-        &self.context
+        &self.0.context
     }
 
     /// What happened.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Whether the entry itself is wrong (the CLI exits 2 for these, 1 for the rest).
     pub fn is_config(&self) -> bool {
-        matches!(self.kind, ErrorKind::Config { .. })
+        matches!(self.0.kind, ErrorKind::Config { .. })
     }
 
     /// Errors after which a fresh connection and a fresh MCP session may succeed
@@ -391,7 +395,7 @@ impl ClientError {
     /// and timeouts are not retried: repeating them would fail the same way or double the wait.
     pub fn is_recoverable(&self) -> bool {
         matches!(
-            self.kind,
+            self.0.kind,
             ErrorKind::ConnectionLost { .. }
                 | ErrorKind::SessionLost { .. }
                 | ErrorKind::Connect { .. }
@@ -402,7 +406,7 @@ impl ClientError {
     /// A short machine-readable code, used as the `code` of the framework's `PluginError` (and
     /// read back by the failure policy).
     pub fn code(&self) -> &'static str {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Config { .. } => "CONFIG_ERROR",
             ErrorKind::TlsSetup { .. } => "TLS_CONFIG_ERROR",
             ErrorKind::Connect { .. } | ErrorKind::Spawn { .. } => "CONNECT_ERROR",
@@ -427,7 +431,7 @@ impl ClientError {
     /// For a connection lost while reading the answer to `method`: says the answer was cut
     /// off (other kinds are returned unchanged).
     pub fn cut_off(mut self, method: &str) -> Self {
-        if let ErrorKind::ConnectionLost { detail, cause } = &mut self.kind {
+        if let ErrorKind::ConnectionLost { detail, cause } = &mut self.0.kind {
             let chain = match cause {
                 Some(c) => crate::http::error_chain(c.as_error()),
                 None => detail.clone(),
@@ -446,10 +450,10 @@ impl fmt::Display for Detail<'_> {
             endpoint,
             operation,
             ..
-        } = &self.0.context;
+        } = self.0.context();
         let url = endpoint.as_deref().unwrap_or("(no endpoint)");
         let method = operation.as_deref().unwrap_or("(request)");
-        match &self.0.kind {
+        match self.0.kind() {
             ErrorKind::Config { message, .. } => write!(f, "invalid configuration: {message}"),
             ErrorKind::TlsSetup { cause } => write!(f, "TLS settings for {url}: {cause}"),
             ErrorKind::Connect { cause, hint } => {
@@ -501,7 +505,7 @@ impl fmt::Display for ClientError {
         write!(
             f,
             "external plugin '{}': {}",
-            self.context.plugin,
+            self.0.context.plugin,
             Detail(self)
         )
     }
@@ -509,7 +513,7 @@ impl fmt::Display for ClientError {
 
 impl StdError for ClientError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        let cause = match &self.kind {
+        let cause = match &self.0.kind {
             ErrorKind::Config { cause, .. }
             | ErrorKind::ConnectionLost { cause, .. }
             | ErrorKind::Malformed { cause, .. }
