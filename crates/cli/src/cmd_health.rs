@@ -145,7 +145,7 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
             );
             ExitCode::from(1)
         }
-        Err(e @ plugwire_client::ClientError::Config { .. }) => {
+        Err(e) if e.is_config() => {
             eprintln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(2)
         }

@@ -61,6 +61,8 @@ fn main() -> ExitCode {
     // aws-lc-rs is the only provider compiled in; installing it makes every rustls config agree.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let env: Arc<dyn Env + Send + Sync> = Arc::new(ProcessEnv);
+    // Before anything records: `ENABLE_METRICS` is decided once, from this one environment.
+    plugwire_metrics::env::init(&*env);
     let stdio_mode = matches!(&cli.command, Command::Serve(args) if args.wants_stdio(&*env));
     logging::init(&*env, stdio_mode, &cli.log);
     match cli.command {

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 
+use crate::error::TlsFailure;
 use crate::identity::ReloadingConnector;
 
 /// Counters shared by every connection a client (or a whole process) opens.
@@ -72,8 +73,8 @@ pub(crate) enum Endpoint {
 pub(crate) enum ConnectError {
     /// Socket-level failure (refused, unreachable, no such socket file).
     Io(io::Error),
-    /// The TLS handshake failed; the message says what was refused and how to fix it.
-    Tls(String),
+    /// The TLS handshake failed: what was refused, how to fix it, and rustls' error.
+    Tls(TlsFailure),
 }
 
 impl Endpoint {
@@ -104,12 +105,7 @@ impl Endpoint {
                     .connector()
                     .connect(server_name.clone(), tcp)
                     .await
-                    .map_err(|e| {
-                        ConnectError::Tls(match find_rustls_error(&e) {
-                            Some(err) => explain_tls(err, self),
-                            None => format!("TLS handshake failed: {e}"),
-                        })
-                    })?;
+                    .map_err(|e| ConnectError::Tls(TlsFailure::handshake(e, self)))?;
                 Ok(Stream::Tls(Box::new(tls)))
             }
             Endpoint::Unix { path } => {

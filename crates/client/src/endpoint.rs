@@ -19,10 +19,7 @@ use crate::session::Transport;
 use crate::stdio::{StdioSpec, StdioTransport};
 
 fn config_error(plugin: &str, message: impl Into<String>) -> ClientError {
-    ClientError::Config {
-        plugin: plugin.to_string(),
-        message: message.into(),
-    }
+    ClientError::config(plugin, message)
 }
 
 /// The parts of an `http(s)://host[:port]/path` URL the client needs.
@@ -115,13 +112,9 @@ fn tls_connector(
     env: &dyn Env,
 ) -> Result<(Arc<ReloadingConnector>, Arc<ClientTlsSettings>), ClientError> {
     let layer = tls.map(tls_layer);
-    let tls_err = |message: String| ClientError::TlsSetup {
-        plugin: plugin.to_string(),
-        url: url.to_string(),
-        message,
-    };
+    let tls_err = |e: plugwire_tls::TlsError| ClientError::tls_setup(plugin, url, e);
     let settings = plugwire_tls::resolve_client_tls_named(plugin, layer.as_ref(), env)
-        .map_err(|e| tls_err(e.to_string()))?
+        .map_err(tls_err)?
         // Neither YAML nor env says anything: verify against the system bundle, no client cert.
         .unwrap_or_default();
     let settings = Arc::new(settings);

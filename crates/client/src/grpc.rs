@@ -26,9 +26,10 @@ use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint};
-use tonic::Code;
+use tonic::{Code, Status};
 
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError};
+use crate::identity::ReloadingConnector;
 
 /// Where the plugin server listens.
 #[derive(Debug, Clone)]
@@ -37,8 +38,10 @@ pub enum GrpcTarget {
     Tls {
         /// `host:port` as written in the entry.
         target: String,
-        /// The client config (roots, optional client certificate); ALPN is set to `h2` here.
-        config: Arc<rustls::ClientConfig>,
+        /// The client TLS material (roots, optional client certificate; ALPN `h2`), re-read
+        /// when its files change so that the next new connection presents a rotated
+        /// certificate ([`ReloadingConnector`]; connections already open keep theirs).
+        connector: Arc<ReloadingConnector>,
         /// The name the server certificate must carry (the target's host, as upstream).
         server_name: ServerName<'static>,
     },
@@ -93,9 +96,9 @@ impl GrpcClient {
             GrpcTarget::Unix(_) => "localhost".to_string(),
         };
         let endpoint = Endpoint::from_shared(format!("http://{authority}"))
-            .map_err(|e| ClientError::Config {
-                plugin: plugin.to_string(),
-                message: format!("grpc target '{authority}' is not host:port: {e}"),
+            .map_err(|e| {
+                let message = format!("grpc target '{authority}' is not host:port: {e}");
+                ClientError::config_caused(plugin, message, Cause::Other(Box::new(e)))
             })?
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
@@ -148,8 +151,9 @@ impl GrpcClient {
         let mut first = true;
         let mut era = self.era();
         loop {
-            let path = PathAndQuery::try_from(era.plugin_method_path(method))
-                .map_err(|e| self.error(method, Code::Internal, format!("bad method path: {e}")))?;
+            let path = PathAndQuery::try_from(era.plugin_method_path(method)).map_err(|e| {
+                self.error(method, Status::internal(format!("bad method path: {e}")))
+            })?;
             let mut grpc = tonic::client::Grpc::new(self.channel.clone());
             let result = match grpc.ready().await {
                 Err(e) => Err(tonic::Status::unavailable(e.to_string())),
@@ -179,31 +183,28 @@ impl GrpcClient {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(plugin = %self.plugin, "gRPC {method} unavailable ({}), retrying once", s.message());
                 }
-                Err(s) => return Err(self.error(method, s.code(), s.message().to_string())),
+                Err(s) => return Err(self.error(method, s)),
             }
         }
     }
 
-    fn error(&self, method: &str, code: Code, message: String) -> ClientError {
-        let (plugin, url) = (self.plugin.clone(), self.display.clone());
+    /// A failed call as a [`ClientError`] whose cause is the gRPC status.
+    fn error(&self, method: &str, status: Status) -> ClientError {
+        let (plugin, url) = (self.plugin.as_str(), self.display.as_str());
+        let (code, message) = (status.code(), status.message());
         match code {
-            Code::DeadlineExceeded => ClientError::ConnectionLost {
-                plugin,
-                url,
-                message: format!("{method}: deadline exceeded: {message}"),
-            },
-            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled => {
-                ClientError::ConnectionLost {
-                    plugin,
-                    url,
-                    message: format!("{method}: gRPC {code:?}: {message}"),
-                }
+            Code::DeadlineExceeded => {
+                let detail = format!("{method}: deadline exceeded: {message}");
+                ClientError::lost(plugin, url, detail, Cause::from(status))
             }
-            _ => ClientError::NotAPluginServer {
-                plugin,
-                url,
-                message: format!("{method} answered gRPC status {code:?}: {message}"),
-            },
+            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled => {
+                let detail = format!("{method}: gRPC {code:?}: {message}");
+                ClientError::lost(plugin, url, detail, Cause::from(status))
+            }
+            _ => {
+                let detail = format!("{method} answered gRPC status {code:?}: {message}");
+                ClientError::not_plugin_server(plugin, url, detail, Cause::from(status))
+            }
         }
     }
 
@@ -241,7 +242,7 @@ impl GrpcClient {
     pub async fn health(&self) -> Result<bool, ClientError> {
         self.check_at(self.era().health_check_path())
             .await
-            .map_err(|s| self.error("Health/Check", s.code(), s.message().to_string()))
+            .map_err(|s| self.error("Health/Check", s))
     }
 
     /// What `plugwire health` asks: the standard `grpc.health.v1.Health/Check` (overall
@@ -252,9 +253,7 @@ impl GrpcClient {
         match self.check_at(STANDARD_HEALTH_CHECK.to_string()).await {
             Ok(ok) => return Ok((HealthService::Standard, ok)),
             Err(s) if s.code() == Code::Unimplemented => {}
-            Err(s) => {
-                return Err(self.error(STANDARD_HEALTH_CHECK, s.code(), s.message().to_string()))
-            }
+            Err(s) => return Err(self.error(STANDARD_HEALTH_CHECK, s)),
         }
         let mut era = self.era();
         loop {
@@ -268,9 +267,7 @@ impl GrpcClient {
                 Err(s) if s.code() == Code::Unimplemented && era == Era::Cpex => {
                     era = Era::Mcpgateway;
                 }
-                Err(s) => {
-                    return Err(self.error("Health/Check", s.code(), s.message().to_string()))
-                }
+                Err(s) => return Err(self.error("Health/Check", s)),
             }
         }
     }
@@ -330,14 +327,14 @@ async fn connect(target: &GrpcTarget) -> std::io::Result<Pin<Box<dyn Io>>> {
         }
         GrpcTarget::Tls {
             target,
-            config,
+            connector,
             server_name,
         } => {
             let tcp = tokio::net::TcpStream::connect(target.as_str()).await?;
             let _ = tcp.set_nodelay(true);
-            let mut config = (**config).clone();
-            config.alpn_protocols = vec![b"h2".to_vec()];
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            // Compares the files first when the last check is old enough (see `identity`).
+            let tls = connector
+                .connector()
                 .connect(server_name.clone(), tcp)
                 .await?;
             Ok(Box::pin(tls))

@@ -12,7 +12,7 @@ use plugwire_mcp::headers::APPLICATION_JSON;
 
 use crate::connector::{ConnectError, ConnectionStats};
 use crate::endpoint::{build_endpoint, parse_url};
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError, TlsFailure};
 use crate::options::ClientOptions;
 
 /// What `/health` answered.
@@ -69,25 +69,14 @@ pub async fn check_health(
     let stats = Arc::new(ConnectionStats::default());
     let work = async {
         let stream = endpoint.connect(&stats).await.map_err(|e| match e {
-            ConnectError::Io(io) => ClientError::Connect {
-                plugin: WHO.into(),
-                url: display.clone(),
-                message: io.to_string(),
-            },
-            ConnectError::Tls(message) => ClientError::Tls {
-                plugin: WHO.into(),
-                url: display.clone(),
-                message,
-            },
+            ConnectError::Io(io) => ClientError::connect(WHO, &display, io, None),
+            ConnectError::Tls(failure) => ClientError::tls(WHO, &display, failure),
         })?;
-        let lost = |message: String| ClientError::ConnectionLost {
-            plugin: WHO.into(),
-            url: display.clone(),
-            message,
-        };
+        let lost =
+            |e: Cause| ClientError::lost(WHO, &display, crate::http::error_chain(e.as_error()), e);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
             .await
-            .map_err(|e| lost(crate::http::error_chain(&e)))?;
+            .map_err(|e| lost(e.into()))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -97,22 +86,25 @@ pub async fn check_health(
             .header(header::HOST, parsed.authority.as_str())
             .header(header::ACCEPT, APPLICATION_JSON)
             .body(Empty::<Bytes>::new())
-            .map_err(|e| lost(e.to_string()))?;
+            .map_err(|e| lost(e.into()))?;
         let response = sender.send_request(request).await.map_err(|e| {
             match crate::connector::find_rustls_error(&e) {
-                Some(tls) => ClientError::Tls {
-                    plugin: WHO.into(),
-                    url: display.clone(),
-                    message: crate::connector::explain_tls(tls, &endpoint),
-                },
-                None => lost(crate::http::error_chain(&e)),
+                Some(tls) => ClientError::tls(WHO, &display, TlsFailure::rustls(tls, &endpoint)),
+                None => lost(e.into()),
             }
         })?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), 64 * 1024)
             .collect()
             .await
-            .map_err(|e| lost(format!("reading the body: {e}")))?
+            .map_err(|e| {
+                ClientError::lost(
+                    WHO,
+                    &display,
+                    format!("reading the body: {e}"),
+                    Cause::Other(e),
+                )
+            })?
             .to_bytes();
         let body = String::from_utf8_lossy(&body).into_owned();
         let healthy = status == 200
@@ -133,22 +125,14 @@ pub async fn check_health(
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
-        Err(_) => Err(ClientError::Timeout {
-            plugin: WHO.into(),
-            url: target,
-            method: "GET /health".into(),
-            timeout,
-        }),
+        Err(_) => Err(ClientError::timeout(WHO, &target, "GET /health", timeout)),
     }
 }
 
 /// The error in the terms of the `plugwire health` command line: its flags instead of the YAML
 /// keys of a plugin entry, and without the plugin-name prefix.
 pub fn describe_for_cli(err: &ClientError) -> String {
-    let mut text = err.to_string();
-    if let Some(rest) = text.strip_prefix("external plugin 'health': ") {
-        text = rest.to_string();
-    }
+    let mut text = err.detail();
     for (field, flag) in [
         ("certfile", "--certfile"),
         ("keyfile", "--keyfile"),

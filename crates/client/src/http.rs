@@ -19,7 +19,7 @@ use plugwire_mcp::{message_from_value, Message, ProtocolVersion};
 use serde_json::Value;
 
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError, TlsFailure};
 
 /// Session state a Streamable HTTP server may issue.
 #[derive(Debug, Default, Clone)]
@@ -154,21 +154,20 @@ impl HttpTransport {
             .connect(&self.stats)
             .await
             .map_err(|e| match e {
-                ConnectError::Io(io) => ClientError::Connect {
-                    plugin: self.plugin.clone(),
-                    url: self.display.clone(),
-                    message: format!("{io} (is the plugin server running? method {method})"),
-                },
-                ConnectError::Tls(message) => ClientError::Tls {
-                    plugin: self.plugin.clone(),
-                    url: self.display.clone(),
-                    message,
-                },
+                ConnectError::Io(io) => ClientError::connect(
+                    &self.plugin,
+                    &self.display,
+                    io,
+                    Some(format!("(is the plugin server running? method {method})")),
+                ),
+                ConnectError::Tls(failure) => {
+                    ClientError::tls(&self.plugin, &self.display, failure)
+                }
             })?;
         crate::metrics::connection_opened(&self.plugin, &self.endpoint);
         let (sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
             .await
-            .map_err(|e| self.hyper_error(&e, method))?;
+            .map_err(|e| self.hyper_error(e, method))?;
         tokio::spawn(async move {
             // Ends when the server closes or the sender is dropped; errors show up on the request.
             let _ = conn.await;
@@ -176,27 +175,31 @@ impl HttpTransport {
         Ok(sender)
     }
 
-    fn hyper_error(&self, e: &hyper::Error, method: &str) -> ClientError {
+    fn hyper_error(&self, e: hyper::Error, method: &str) -> ClientError {
         // A TLS alert (e.g. the server refusing our client certificate) arrives on the first read.
-        if let Some(tls) = crate::connector::find_rustls_error(e) {
-            return ClientError::Tls {
-                plugin: self.plugin.clone(),
-                url: self.display.clone(),
-                message: crate::connector::explain_tls(tls, &self.endpoint),
-            };
+        if let Some(tls) = crate::connector::find_rustls_error(&e) {
+            return ClientError::tls(
+                &self.plugin,
+                &self.display,
+                TlsFailure::rustls(tls, &self.endpoint),
+            );
         }
-        ClientError::ConnectionLost {
-            plugin: self.plugin.clone(),
-            url: self.display.clone(),
-            message: format!("{method}: {}", error_chain(e)),
-        }
+        ClientError::lost(
+            &self.plugin,
+            &self.display,
+            format!("{method}: {}", error_chain(&e)),
+            Cause::from(e),
+        )
     }
 
     /// POSTs one JSON-RPC message and reads the whole answer.
     pub(crate) async fn post(&self, method: &str, body: &Message) -> Result<Answer, ClientError> {
-        let bytes = encode(body).map_err(|e| ClientError::Config {
-            plugin: self.plugin.clone(),
-            message: format!("cannot serialize the {method} request: {e}"),
+        let bytes = encode(body).map_err(|e| {
+            ClientError::config_caused(
+                &self.plugin,
+                format!("cannot serialize the {method} request: {e}"),
+                Cause::from(e),
+            )
         })?;
         let raw = self.post_bytes(method, bytes).await?;
         self.parse_answer(method, &raw)
@@ -233,13 +236,13 @@ impl HttpTransport {
         if let Some(v) = session.version {
             builder = builder.header(MCP_PROTOCOL_VERSION, v.as_str());
         }
-        let request =
-            builder
-                .body(Full::new(Bytes::from(bytes)))
-                .map_err(|e| ClientError::Config {
-                    plugin: self.plugin.clone(),
-                    message: format!("cannot build the HTTP request for {}: {e}", self.display),
-                })?;
+        let request = builder.body(Full::new(Bytes::from(bytes))).map_err(|e| {
+            ClientError::config_caused(
+                &self.plugin,
+                format!("cannot build the HTTP request for {}: {e}", self.display),
+                Cause::from(e),
+            )
+        })?;
 
         let (mut sender, mut reused) = self.checkout(method).await?;
         self.stats.count_request();
@@ -257,7 +260,7 @@ impl HttpTransport {
                         reused = false;
                         request = unsent;
                     }
-                    _ => return Err(self.hyper_error(e.error(), method)),
+                    _ => return Err(self.hyper_error(e.into_error(), method)),
                 },
             }
         };
@@ -285,12 +288,12 @@ impl HttpTransport {
         }
         if status == StatusCode::NOT_FOUND {
             if let Some(id) = session.id {
-                return Err(ClientError::SessionLost {
-                    plugin: self.plugin.clone(),
-                    url: self.display.clone(),
-                    session_id: id,
-                    status: 404,
-                });
+                return Err(ClientError::session_lost(
+                    &self.plugin,
+                    &self.display,
+                    id,
+                    404,
+                ));
             }
         }
         // Some servers answer a forgotten (or missing) session with 400 and say so in the body.
@@ -299,21 +302,21 @@ impl HttpTransport {
                 .to_ascii_lowercase()
                 .contains("session")
         {
-            return Err(ClientError::SessionLost {
-                plugin: self.plugin.clone(),
-                url: self.display.clone(),
-                session_id: session.id.unwrap_or_else(|| "(none)".to_string()),
-                status: 400,
-            });
+            return Err(ClientError::session_lost(
+                &self.plugin,
+                &self.display,
+                session.id.unwrap_or_else(|| "(none)".to_string()),
+                400,
+            ));
         }
         if !status.is_success() {
-            return Err(ClientError::HttpStatus {
-                plugin: self.plugin.clone(),
-                url: self.display.clone(),
-                method: method.to_string(),
-                status: status.as_u16(),
-                body: snippet(&body),
-            });
+            return Err(ClientError::http_status(
+                &self.plugin,
+                &self.display,
+                method,
+                status.as_u16(),
+                snippet(&body),
+            ));
         }
         Ok(RawBody { body, is_sse })
     }
@@ -327,12 +330,14 @@ impl HttpTransport {
             });
         }
         let messages = if *is_sse {
-            plugwire_mcp::sse::decode_messages(body).map_err(|e| self.malformed(method, e))?
+            plugwire_mcp::sse::decode_messages(body)
+                .map_err(|e| self.malformed(method, e.to_string(), Cause::Other(Box::new(e))))?
         } else {
             let value: Value = serde_json::from_slice(body).map_err(|e| {
                 self.malformed(
                     method,
                     format!("body is not JSON ({e}); starts with {}", snippet(body)),
+                    Cause::from(e),
                 )
             })?;
             vec![value]
@@ -358,22 +363,15 @@ impl HttpTransport {
         while let Some(frame) = body.frame().await {
             // A body that ends early means the connection went away mid-answer (typically a
             // server shutting down): a connection loss, so the call is recovered and retried.
-            let frame = frame.map_err(|e| match self.hyper_error(&e, method) {
-                ClientError::ConnectionLost { plugin, url, .. } => ClientError::ConnectionLost {
-                    plugin,
-                    url,
-                    message: format!("{method}: the answer was cut off ({})", error_chain(&e)),
-                },
-                other => other,
-            })?;
+            let frame = frame.map_err(|e| self.hyper_error(e, method).cut_off(method))?;
             if let Ok(data) = frame.into_data() {
                 if out.len() + data.len() > self.max_body {
-                    return Err(ClientError::ResponseTooLarge {
-                        plugin: self.plugin.clone(),
-                        url: self.display.clone(),
-                        method: method.to_string(),
-                        limit: self.max_body,
-                    });
+                    return Err(ClientError::too_large(
+                        &self.plugin,
+                        &self.display,
+                        method,
+                        self.max_body,
+                    ));
                 }
                 out.extend_from_slice(&data);
             }
@@ -381,13 +379,8 @@ impl HttpTransport {
         Ok(out)
     }
 
-    fn malformed(&self, method: &str, message: impl std::fmt::Display) -> ClientError {
-        ClientError::Malformed {
-            plugin: self.plugin.clone(),
-            url: self.display.clone(),
-            method: method.to_string(),
-            message: message.to_string(),
-        }
+    fn malformed(&self, method: &str, message: String, cause: Cause) -> ClientError {
+        ClientError::malformed(&self.plugin, &self.display, method, message, cause)
     }
 
     /// Best-effort `DELETE` of the session on shutdown (as the Python client does).

@@ -1,5 +1,5 @@
-//! Client certificate reload: the TLS material of an `https://` entry (client certificate, key,
-//! CA bundle) is re-read when its files change, and new connections use the new material while
+//! Client certificate reload: the TLS material of an `https://` or TLS `grpc:` entry (client
+//! certificate, key, CA bundle) is re-read when its files change, and new connections use the new material while
 //! connections already open (and the calls in flight on them) keep what they started with.
 //!
 //! Changes are found by comparing file contents, not mtimes (a Kubernetes Secret volume swaps a
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use plugwire_metrics::{CertRole, ClientMetrics};
-use plugwire_tls::ClientTlsSettings;
+use plugwire_tls::{ClientTlsSettings, TlsError};
+use rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
 /// How often, at most, the files are compared before opening a connection.
@@ -39,6 +40,7 @@ struct State {
 pub struct ReloadingConnector {
     plugin: String,
     settings: Arc<ClientTlsSettings>,
+    alpn: Alpn,
     current: ArcSwap<TlsConnector>,
     state: Mutex<State>,
 }
@@ -60,24 +62,73 @@ fn fingerprint(s: &ClientTlsSettings) -> Fingerprint {
         .collect()
 }
 
+/// Which application protocol a connector offers in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// None (Streamable HTTP on HTTP/1.1).
+    None,
+    /// `h2` (gRPC).
+    H2,
+}
+
+fn connector_for(config: Arc<ClientConfig>, alpn: Alpn) -> TlsConnector {
+    match alpn {
+        Alpn::None => TlsConnector::from(config),
+        Alpn::H2 => {
+            let mut config = (*config).clone();
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            TlsConnector::from(Arc::new(config))
+        }
+    }
+}
+
 impl ReloadingConnector {
-    /// Builds the first connector; errors are the TLS crate's (naming the file, key or variable).
-    pub fn new(plugin: &str, settings: Arc<ClientTlsSettings>) -> Result<Arc<Self>, String> {
+    /// Builds the first connector (no ALPN: Streamable HTTP); errors are the TLS crate's
+    /// (naming the file, key or variable).
+    pub fn new(plugin: &str, settings: Arc<ClientTlsSettings>) -> Result<Arc<Self>, TlsError> {
+        Self::with_alpn(plugin, settings, Alpn::None)
+    }
+
+    /// Builds the first connector offering `alpn` (`h2` for gRPC); every reload keeps it.
+    pub fn with_alpn(
+        plugin: &str,
+        settings: Arc<ClientTlsSettings>,
+        alpn: Alpn,
+    ) -> Result<Arc<Self>, TlsError> {
         let print = fingerprint(&settings);
-        let config = plugwire_tls::build_client_config(&settings).map_err(|e| e.to_string())?;
-        let this = ReloadingConnector {
+        let config = plugwire_tls::build_client_config(&settings)?;
+        let this = Self::assemble(plugin, settings, connector_for(config, alpn), alpn);
+        this.record_expiry(&print);
+        this.lock().loaded = print;
+        Ok(Arc::new(this))
+    }
+
+    /// A connector over a config built elsewhere (an embedder's, a test's): there are no files
+    /// to compare, so it never reloads.
+    pub fn fixed(plugin: &str, config: Arc<ClientConfig>, alpn: Alpn) -> Arc<Self> {
+        let settings = Arc::new(ClientTlsSettings::default());
+        let this = Self::assemble(plugin, settings, connector_for(config, alpn), alpn);
+        this.lock().loaded = fingerprint(&this.settings);
+        Arc::new(this)
+    }
+
+    fn assemble(
+        plugin: &str,
+        settings: Arc<ClientTlsSettings>,
+        connector: TlsConnector,
+        alpn: Alpn,
+    ) -> Self {
+        ReloadingConnector {
             plugin: plugin.to_string(),
             settings,
-            current: ArcSwap::from_pointee(TlsConnector::from(config)),
+            alpn,
+            current: ArcSwap::from_pointee(connector),
             state: Mutex::new(State {
                 loaded: Vec::new(),
                 failed: None,
                 last_check: Instant::now(),
             }),
-        };
-        this.record_expiry(&print);
-        this.lock().loaded = print;
-        Ok(Arc::new(this))
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -126,7 +177,8 @@ impl ReloadingConnector {
         }
         match plugwire_tls::build_client_config(&self.settings) {
             Ok(config) => {
-                self.current.store(Arc::new(TlsConnector::from(config)));
+                self.current
+                    .store(Arc::new(connector_for(config, self.alpn)));
                 self.record_expiry(&print);
                 let mut s = self.lock();
                 s.loaded = print;

@@ -38,9 +38,11 @@
 //! - [`policy`]: which remote failures mean "no verdict" (unreachable, timeout, invalid
 //!   answer) for the manager's failure policy, and the fail-open counter.
 //! - [`health`]: `GET /health` with the same TLS settings (behind `plugwire health`).
-//! - [`identity`]: client certificate reload: files compared before new connections (at most
-//!   every 10 s) and on demand ([`identity::ClientIdentities::reload`]); expiry metrics.
-//! - [`error`]: [`ClientError`], one variant per failure, each naming plugin, URL and cause.
+//! - [`identity`]: client certificate reload for HTTP and gRPC entries: files compared before
+//!   new connections (at most every 10 s) and on demand
+//!   ([`identity::ClientIdentities::reload`]); expiry metrics.
+//! - [`error`]: [`ClientError`]: one context (plugin, endpoint, operation) and a kind whose
+//!   variants keep the typed cause (`io`, `rustls`, `hyper`, gRPC status, `serde_json`).
 //!
 //! User guide: `docs/client.md`.
 

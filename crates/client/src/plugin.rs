@@ -131,9 +131,11 @@ impl ExternalPlugin {
             let remote = crate::remote::unix_socket_remote_with(&name, u, config.call_timeout())?;
             return Self::with_remote(config, remote, options);
         }
-        let mcp = config.mcp.as_ref().ok_or_else(|| ClientError::Config {
-            plugin: name.clone(),
-            message: format!("Must set 'mcp' section for external plugin {name}"),
+        let mcp = config.mcp.as_ref().ok_or_else(|| {
+            ClientError::config(
+                &name,
+                format!("Must set 'mcp' section for external plugin {name}"),
+            )
         })?;
         let transport = build_transport(&name, mcp, options)?;
         let session = Session::new(
@@ -156,13 +158,13 @@ impl ExternalPlugin {
     ) -> Result<Self, ClientError> {
         let name = config.name.clone();
         if config.is_set("config") && config.config.is_some() {
-            return Err(ClientError::Config {
-                plugin: name.clone(),
-                message: format!(
+            return Err(ClientError::config(
+                &name,
+                format!(
                     "Cannot have {name} plugin defined as 'external' with 'config' set. 'config' \
                      section settings can only be set on the plugin server."
                 ),
-            });
+            ));
         }
         Ok(Self {
             remote,
@@ -206,10 +208,8 @@ impl ExternalPlugin {
             return Ok(());
         }
         let answer = self.remote.get_plugin_config(self.name()).await?;
-        let not_plugin = |message: String| ClientError::NotAPluginServer {
-            plugin: self.name().to_string(),
-            url: self.url().to_string(),
-            message,
+        let not_plugin = |message: String| {
+            ClientError::not_plugin_server(self.name(), self.url(), message, None)
         };
         let (remote, remote_json) = decode_plugin_config(self.name(), self.url(), &answer)
             .map_err(|e| not_plugin(e.message().to_string()))?
@@ -220,14 +220,13 @@ impl ExternalPlugin {
                     self.name()
                 ))
             })?;
-        let merged =
-            merge_configs(&self.local, &remote, &remote_json).map_err(|e| ClientError::Config {
-                plugin: self.name().to_string(),
-                message: format!(
-                    "remote config from {} conflicts with the local entry: {e}",
-                    self.url()
-                ),
-            })?;
+        let merged = merge_configs(&self.local, &remote, &remote_json).map_err(|e| {
+            let message = format!(
+                "remote config from {} conflicts with the local entry: {e}",
+                self.url()
+            );
+            ClientError::config(self.name(), message)
+        })?;
         let _ = self.merged.set(merged);
         Ok(())
     }

@@ -53,24 +53,10 @@ mod tests {
 
     #[test]
     fn each_client_error_has_its_cause() {
-        let (plugin, url) = ("P".to_string(), "http://x".to_string());
-        let connect = ClientError::Connect {
-            plugin: plugin.clone(),
-            url: url.clone(),
-            message: "refused".into(),
-        };
-        let timeout = ClientError::Timeout {
-            plugin: plugin.clone(),
-            url: url.clone(),
-            method: "tools/call".into(),
-            timeout: Duration::from_secs(1),
-        };
-        let malformed = ClientError::Malformed {
-            plugin,
-            url,
-            method: "tools/call".into(),
-            message: "not JSON".into(),
-        };
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect = ClientError::connect("P", "http://x", refused, None);
+        let timeout = ClientError::timeout("P", "http://x", "tools/call", Duration::from_secs(1));
+        let malformed = ClientError::malformed("P", "http://x", "tools/call", "not JSON", None);
         assert_eq!(
             failure_cause(&transport(connect)),
             Some(FailureCause::Unreachable)
@@ -83,6 +69,38 @@ mod tests {
             failure_cause(&transport(malformed)),
             Some(FailureCause::InvalidAnswer)
         );
+        // The other kinds: TLS refusals and lost sessions are unreachable (and never a verdict);
+        // an HTTP error or a gRPC status the server chose is an invalid answer.
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let tls = crate::error::TlsFailure::new("unknown CA", rustls::Error::DecryptError);
+        for (err, cause) in [
+            (
+                ClientError::spawn("P", "stdio:x", io()),
+                FailureCause::Unreachable,
+            ),
+            (
+                ClientError::tls("P", "https://x", tls),
+                FailureCause::Unreachable,
+            ),
+            (
+                ClientError::lost("P", "https://x", "reset", None),
+                FailureCause::Unreachable,
+            ),
+            (
+                ClientError::session_lost("P", "https://x", "s".into(), 404),
+                FailureCause::Unreachable,
+            ),
+            (
+                ClientError::http_status("P", "https://x", "tools/call", 500, String::new()),
+                FailureCause::InvalidAnswer,
+            ),
+            (
+                ClientError::not_plugin_server("P", "grpcs://x", "UNIMPLEMENTED", None),
+                FailureCause::InvalidAnswer,
+            ),
+        ] {
+            assert_eq!(failure_cause(&transport(err)), Some(cause));
+        }
         let manager_timeout = PluginError::timeout("P", Duration::from_secs(2));
         assert_eq!(failure_cause(&manager_timeout), Some(FailureCause::Timeout));
         let own = PluginError::plugin("P", "boom");

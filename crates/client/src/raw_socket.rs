@@ -26,7 +26,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError};
+
+/// A framing or semaphore error as a typed cause.
+fn frame_cause(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
+    Cause::Other(Box::new(e))
+}
 
 /// The settings of a `unix_socket:` entry, plus the pool size.
 #[derive(Debug, Clone)]
@@ -105,12 +110,8 @@ impl RawSocketClient {
         self.connects.load(Ordering::Relaxed)
     }
 
-    fn lost(&self, message: String) -> ClientError {
-        ClientError::ConnectionLost {
-            plugin: self.plugin.clone(),
-            url: self.display.clone(),
-            message,
-        }
+    fn lost(&self, message: String, cause: impl Into<Cause>) -> ClientError {
+        ClientError::lost(&self.plugin, &self.display, message, cause.into())
     }
 
     /// A kept connection that is still open, or a new one.
@@ -125,7 +126,7 @@ impl RawSocketClient {
                 return Ok(conn);
             }
         }
-        let mut last = String::new();
+        let mut last = std::io::Error::other("no connection attempt was made");
         for attempt in 0..=self.options.reconnect_attempts {
             if attempt > 0 {
                 tokio::time::sleep(self.options.reconnect_delay * attempt).await;
@@ -135,17 +136,16 @@ impl RawSocketClient {
                     self.connects.fetch_add(1, Ordering::Relaxed);
                     return Ok(c);
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = e,
             }
         }
-        Err(ClientError::Connect {
-            plugin: self.plugin.clone(),
-            url: self.display.clone(),
-            message: format!(
-                "{last} (after {} attempts)",
-                self.options.reconnect_attempts + 1
-            ),
-        })
+        let hint = format!("(after {} attempts)", self.options.reconnect_attempts + 1);
+        Err(ClientError::connect(
+            &self.plugin,
+            &self.display,
+            last,
+            Some(hint),
+        ))
     }
 
     async fn exchange_once(
@@ -173,19 +173,20 @@ impl RawSocketClient {
         request: &impl prost::Message,
         idempotent: bool,
     ) -> Result<Resp, ClientError> {
-        let frame = frame::encode(request).map_err(|e| self.lost(format!("{method}: {e}")))?;
+        let frame = frame::encode(request)
+            .map_err(|e| self.lost(format!("{method}: {e}"), frame_cause(e)))?;
         let _slot = self
             .slots
             .acquire()
             .await
-            .map_err(|e| self.lost(e.to_string()))?;
+            .map_err(|e| self.lost(e.to_string(), frame_cause(e)))?;
         let mut retried = false;
         loop {
             let mut conn = self.checkout().await?;
             let failure = match self.exchange_once(&mut conn, &frame).await {
                 Ok(body) => {
                     let resp = frame::decode::<Resp>(&body, method)
-                        .map_err(|e| self.lost(format!("{method}: {e}")))?;
+                        .map_err(|e| self.lost(format!("{method}: {e}"), frame_cause(e)))?;
                     if let Ok(mut idle) = self.idle.lock() {
                         idle.push(conn);
                     }
@@ -196,19 +197,22 @@ impl RawSocketClient {
             };
             let (safe, message) = match failure {
                 Failure::TimedOut => {
-                    return Err(ClientError::Timeout {
-                        plugin: self.plugin.clone(),
-                        url: self.display.clone(),
-                        method: method.to_string(),
-                        timeout: self.options.timeout,
-                    })
+                    let timeout = self.options.timeout;
+                    return Err(ClientError::timeout(
+                        &self.plugin,
+                        &self.display,
+                        method,
+                        timeout,
+                    ));
                 }
-                Failure::Protocol(e) => return Err(self.lost(format!("{method}: {e}"))),
-                Failure::NotSent(e) => (true, e.to_string()),
-                Failure::Sent(e) => (idempotent, e.to_string()),
+                Failure::Protocol(e) => {
+                    return Err(self.lost(format!("{method}: {e}"), frame_cause(e)))
+                }
+                Failure::NotSent(e) => (true, e),
+                Failure::Sent(e) => (idempotent, e),
             };
             if retried || !safe {
-                return Err(self.lost(format!("{method}: {message}")));
+                return Err(self.lost(format!("{method}: {message}"), message));
             }
             retried = true;
             self.retries.fetch_add(1, Ordering::Relaxed);

@@ -7,15 +7,17 @@
 //! [`crate::grpc`]. Raw socket: `path`, `reconnect_attempts`, `reconnect_delay`, `timeout`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use plugwire_framework::{GrpcClientConfig, GrpcClientTLSConfig, UnixSocketClientConfig};
 use plugwire_grpc::Era;
-use plugwire_tls::ClientTlsLayer;
+use plugwire_tls::{ClientTlsLayer, TlsError};
 use rustls::pki_types::ServerName;
 
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError};
 use crate::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
+use crate::identity::{Alpn, ReloadingConnector};
 use crate::options::ClientOptions;
 use crate::plugin::Remote;
 use crate::raw_socket::{RawSocketClient, RawSocketOptions};
@@ -42,10 +44,7 @@ pub fn grpc_remote(
     cfg: &GrpcClientConfig,
     options: &ClientOptions,
 ) -> Result<Remote, ClientError> {
-    let config_err = |message: String| ClientError::Config {
-        plugin: plugin.to_string(),
-        message,
-    };
+    let config_err = |message: String| ClientError::config(plugin, message);
     let uds = cfg.uds.as_deref().map(str::trim).filter(|u| !u.is_empty());
     let target = match (uds, cfg.target.as_deref().map(str::trim)) {
         (Some(path), _) => GrpcTarget::Unix(PathBuf::from(path)),
@@ -53,17 +52,19 @@ pub fn grpc_remote(
             let layer = cfg.tls.as_ref().map(tls_layer);
             let settings =
                 plugwire_tls::resolve_grpc_client_tls(plugin, layer.as_ref(), options.env.as_ref())
-                    .map_err(|e| tls_err(plugin, target, e.to_string()))?;
+                    .map_err(|e| tls_err(plugin, target, e))?;
             match settings {
                 None => GrpcTarget::Plain {
                     target: target.to_string(),
                 },
                 Some(s) => {
-                    let config = plugwire_tls::build_client_config(&s)
-                        .map_err(|e| tls_err(plugin, target, e.to_string()))?;
+                    let connector = ReloadingConnector::with_alpn(plugin, Arc::new(s), Alpn::H2)
+                        .map_err(|e| tls_err(plugin, target, e))?;
+                    // Reloaded with the HTTP entries' connectors (`ClientIdentities::reload`).
+                    options.identities.add(&connector);
                     GrpcTarget::Tls {
                         target: target.to_string(),
-                        config,
+                        connector,
                         server_name: server_name(target).map_err(|m| {
                             config_err(format!("key `grpc.target` ({target}): {m}"))
                         })?,
@@ -89,12 +90,8 @@ pub fn grpc_remote(
     Ok(Remote::Grpc(client))
 }
 
-fn tls_err(plugin: &str, target: &str, message: String) -> ClientError {
-    ClientError::TlsSetup {
-        plugin: plugin.to_string(),
-        url: format!("grpcs://{target}"),
-        message,
-    }
+fn tls_err(plugin: &str, target: &str, e: TlsError) -> ClientError {
+    ClientError::tls_setup(plugin, &format!("grpcs://{target}"), e)
 }
 
 /// The name the server certificate must carry: the target's host (IP or DNS name).
@@ -124,9 +121,9 @@ pub fn unix_socket_remote_with(
     entry_timeout: Option<Duration>,
 ) -> Result<Remote, ClientError> {
     let secs = |key: &str, v: f64| {
-        Duration::try_from_secs_f64(v).map_err(|_| ClientError::Config {
-            plugin: plugin.to_string(),
-            message: format!("key `unix_socket.{key}`: {v} is not a number of seconds >= 0"),
+        Duration::try_from_secs_f64(v).map_err(|e| {
+            let message = format!("key `unix_socket.{key}`: {v} is not a number of seconds >= 0");
+            ClientError::config_caused(plugin, message, Cause::Other(Box::new(e)))
         })
     };
     let mut o = RawSocketOptions::new(PathBuf::from(cfg.path.trim()));

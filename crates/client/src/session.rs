@@ -14,7 +14,7 @@ use plugwire_mcp::{
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError, ErrorKind};
 use crate::http::{HttpTransport, RawBody};
 use crate::stdio::StdioTransport;
 
@@ -78,20 +78,22 @@ impl Transport {
             }
             (Outgoing::ToolCall { name, arguments }, Transport::Http(t)) => {
                 let bytes = encode_tool_call(id, name, arguments).map_err(|e| {
-                    Exchange::Error(ClientError::Config {
-                        plugin: plugin.to_string(),
-                        message: format!("cannot serialize the {method} request: {e}"),
-                    })
+                    Exchange::Error(ClientError::config_caused(
+                        plugin,
+                        format!("cannot serialize the {method} request: {e}"),
+                        Cause::from(e),
+                    ))
                 })?;
                 let body = t.post_bytes(method, bytes).await.map_err(Exchange::Error)?;
                 Ok(Incoming::Body(body, id.clone()))
             }
             (Outgoing::ToolCall { name, arguments }, Transport::Stdio(_)) => {
                 let arguments = serde_json::from_slice(arguments).map_err(|e| {
-                    Exchange::Error(ClientError::Config {
-                        plugin: plugin.to_string(),
-                        message: format!("cannot serialize the {method} request: {e}"),
-                    })
+                    Exchange::Error(ClientError::config_caused(
+                        plugin,
+                        format!("cannot serialize the {method} request: {e}"),
+                        Cause::from(e),
+                    ))
                 })?;
                 let params = call_tool_params(name, arguments);
                 let mut request = Request::new(id.clone(), methods::TOOLS_CALL, Some(params));
@@ -106,7 +108,8 @@ impl Transport {
         match self {
             // A notification has no answer; a body we cannot parse does not matter.
             Transport::Http(t) => match t.post(method, &message).await {
-                Ok(_) | Err(ClientError::Malformed { .. }) => Ok(()),
+                Ok(_) => Ok(()),
+                Err(e) if matches!(e.kind(), ErrorKind::Malformed { .. }) => Ok(()),
                 Err(e) => Err(e),
             },
             Transport::Stdio(t) => t.send(method, &message).await.map(|_| ()),
@@ -250,23 +253,14 @@ impl Session {
         self.reinit.lock().await.clone()
     }
 
-    fn error_with(
-        &self,
-        method: &str,
-        make: impl FnOnce(String, String, String) -> ClientError,
-    ) -> ClientError {
-        make(
-            self.plugin.clone(),
-            self.url().to_string(),
-            method.to_string(),
-        )
-    }
-
     /// Request params as JSON (the mcp types always serialize; the error is for completeness).
     fn params(&self, method: &str, params: &impl Serialize) -> Result<Value, ClientError> {
-        serde_json::to_value(params).map_err(|e| ClientError::Config {
-            plugin: self.plugin.clone(),
-            message: format!("cannot serialize the {method} params: {e}"),
+        serde_json::to_value(params).map_err(|e| {
+            ClientError::config_caused(
+                &self.plugin,
+                format!("cannot serialize the {method} params: {e}"),
+                Cause::from(e),
+            )
         })
     }
 
@@ -295,12 +289,12 @@ impl Session {
             self.transport.exchange(method, outgoing, &id, &self.plugin),
         );
         match exchange.await {
-            Err(_) => Err(ClientError::Timeout {
-                plugin: self.plugin.clone(),
-                url: self.url().to_string(),
-                method: method.to_string(),
-                timeout: self.timeout,
-            }),
+            Err(_) => Err(ClientError::timeout(
+                &self.plugin,
+                self.url(),
+                method,
+                self.timeout,
+            )),
             Ok(Err(Exchange::Error(e))) => Err(e),
             Ok(Err(Exchange::NoResponse)) => self
                 .settle(method, None, Some(&id))
@@ -318,21 +312,16 @@ impl Session {
     ) -> Result<Value, ClientError> {
         let Some(reply) = reply else {
             let id = id.map(ToString::to_string).unwrap_or_default();
-            return Err(
-                self.error_with(method, |plugin, url, method| ClientError::Malformed {
-                    plugin,
-                    url,
-                    method,
-                    message: format!("no JSON-RPC response with id {id} in the answer"),
-                }),
-            );
+            return Err(ClientError::malformed(
+                &self.plugin,
+                self.url(),
+                method,
+                format!("no JSON-RPC response with id {id} in the answer"),
+                None,
+            ));
         };
-        reply.map_err(|error| ClientError::Rpc {
-            plugin: self.plugin.clone(),
-            url: self.url().to_string(),
-            method: method.to_string(),
-            code: error.code,
-            message: error.message,
+        reply.map_err(|error| {
+            ClientError::rpc(&self.plugin, self.url(), method, error.code, error.message)
         })
     }
 
@@ -358,12 +347,12 @@ impl Session {
         let message = Message::Notification(Notification::new(method, None));
         match tokio::time::timeout(self.timeout, self.transport.notify(method, message)).await {
             Ok(r) => r,
-            Err(_) => Err(ClientError::Timeout {
-                plugin: self.plugin.clone(),
-                url: self.url().to_string(),
-                method: method.to_string(),
-                timeout: self.timeout,
-            }),
+            Err(_) => Err(ClientError::timeout(
+                &self.plugin,
+                self.url(),
+                method,
+                self.timeout,
+            )),
         }
     }
 
@@ -422,11 +411,7 @@ impl Session {
     }
 
     fn not_plugin_server(&self, message: String) -> ClientError {
-        ClientError::NotAPluginServer {
-            plugin: self.plugin.clone(),
-            url: self.url().to_string(),
-            message,
-        }
+        ClientError::not_plugin_server(&self.plugin, self.url(), message, None)
     }
 
     /// The first handshake (plugin start-up). Transient failures (refused, reset) are retried up
@@ -533,14 +518,13 @@ impl Session {
 
     fn to_call_result(&self, result: Value) -> Result<CallToolResult, ClientError> {
         serde_json::from_value(result).map_err(|e| {
-            self.error_with(methods::TOOLS_CALL, |plugin, url, method| {
-                ClientError::Malformed {
-                    plugin,
-                    url,
-                    method,
-                    message: format!("the result is not an MCP CallToolResult: {e}"),
-                }
-            })
+            ClientError::malformed(
+                &self.plugin,
+                self.url(),
+                methods::TOOLS_CALL,
+                format!("the result is not an MCP CallToolResult: {e}"),
+                Cause::from(e),
+            )
         })
     }
 

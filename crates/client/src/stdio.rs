@@ -15,7 +15,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{oneshot, Mutex};
 
 use crate::connector::ConnectionStats;
-use crate::error::ClientError;
+use crate::error::{Cause, ClientError};
 
 /// How to start the child.
 #[derive(Debug, Clone)]
@@ -105,11 +105,11 @@ impl StdioTransport {
     }
 
     fn lost(&self, message: impl Into<String>) -> ClientError {
-        ClientError::ConnectionLost {
-            plugin: self.plugin.clone(),
-            url: self.display.clone(),
-            message: message.into(),
-        }
+        self.lost_by(message, None)
+    }
+
+    fn lost_by(&self, message: impl Into<String>, cause: impl Into<Option<Cause>>) -> ClientError {
+        ClientError::lost(&self.plugin, &self.display, message, cause)
     }
 
     fn spawn(&self) -> Result<Running, ClientError> {
@@ -125,13 +125,9 @@ impl StdioTransport {
         if let Some(cwd) = &self.spec.cwd {
             cmd.current_dir(cwd);
         }
-        let mut child = cmd.spawn().map_err(|e| ClientError::Connect {
-            plugin: self.plugin.clone(),
-            url: self.display.clone(),
-            message: format!(
-                "cannot start the plugin server process: {e} (check mcp.script / mcp.cmd and mcp.cwd)"
-            ),
-        })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ClientError::spawn(&self.plugin, &self.display, e))?;
         self.stats.count_connection();
         crate::metrics::child_started(&self.plugin);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -161,8 +157,8 @@ impl StdioTransport {
             Message::Request(r) => Some(r.id.clone()),
             _ => None,
         };
-        let mut line =
-            serde_json::to_vec(&message.to_value()).map_err(|e| self.lost(e.to_string()))?;
+        let mut line = serde_json::to_vec(&message.to_value())
+            .map_err(|e| self.lost_by(e.to_string(), Cause::from(e)))?;
         line.push(b'\n');
         let receiver = {
             let mut guard = self.running.lock().await;
@@ -200,7 +196,8 @@ impl StdioTransport {
             };
             self.stats.count_request();
             if let Err(e) = running.stdin.write_all(&line).await {
-                return Err(self.lost(format!("{method}: cannot write to the child: {e}")));
+                let message = format!("{method}: cannot write to the child: {e}");
+                return Err(self.lost_by(message, Cause::from(e)));
             }
             let _ = running.stdin.flush().await;
             receiver

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{install_crypto, server_manager, Pki};
+use plugwire_client::error::ErrorKind;
 use plugwire_client::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
+use plugwire_client::identity::{Alpn, ReloadingConnector};
 use plugwire_client::raw_socket::{RawSocketClient, RawSocketOptions};
 use plugwire_client::{ClientError, ClientOptions, ExternalPlugin, Remote};
 use plugwire_framework::{HookPayload, Plugin, PluginConfig};
@@ -122,7 +124,7 @@ fn tls_client(
         GrpcOptions {
             target: GrpcTarget::Tls {
                 target: addr.to_string(),
-                config,
+                connector: ReloadingConnector::fixed("Scrubber", config, Alpn::H2),
                 server_name: ServerName::try_from("127.0.0.1".to_string()).unwrap(),
             },
             era,
@@ -476,7 +478,7 @@ async fn raw_socket_client_survives_a_restart_and_times_out_without_desync() {
     o.timeout = Duration::from_millis(100);
     let c = RawSocketClient::new("Scrubber", o);
     let err = c.invoke_hook(&args("x")).await.unwrap_err();
-    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err}");
     let _ = c.invoke_hook(&args("x")).await.unwrap_err();
     assert_eq!(c.connects(), 2, "a timed-out connection is never reused");
     hold.abort();

@@ -167,3 +167,103 @@ async fn a_broken_rotation_keeps_the_old_certificate() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].contains("Scrubber"), "{errors:?}");
 }
+
+/// A plugwire gRPC server presenting `server`'s plugin certificate and accepting only client
+/// certificates issued by `clients`' CA.
+async fn grpc_server_trusting(
+    server: &Pki,
+    clients: &Pki,
+) -> (
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    use rustls::pki_types::PrivateKeyDer;
+    let p = server.layout.plugin("scrubber");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&p.cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&p.key).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(clients.layout.ca_cert()).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend: Arc<dyn plugwire_server::Backend> =
+        Arc::new(plugwire_server::ManagerBackend::new(server_manager().await));
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        plugwire_server::grpc::run_tls(
+            listener,
+            Arc::new(config).into(),
+            backend,
+            plugwire_server::ConnLimits::default(),
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    (port, stop, task)
+}
+
+#[tokio::test]
+async fn a_grpc_entry_presents_its_rotated_certificate_on_the_next_connection() {
+    install_crypto();
+    // The server's identity and CA; the gateway's first certificate comes from the same CA,
+    // which the server does not accept. The "rotation" is to a certificate of `accepted`'s CA.
+    let server_pki = Pki::new();
+    let accepted = Pki::new();
+    let (port, stop, task) = grpc_server_trusting(&server_pki, &accepted).await;
+
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = (files.path().join("gw.crt"), files.path().join("gw.key"));
+    std::fs::copy(server_pki.client_cert(), &cert).unwrap();
+    std::fs::copy(server_pki.client_key(), &key).unwrap();
+    let cfg = plugwire_framework::GrpcClientConfig {
+        target: Some(format!("127.0.0.1:{port}")),
+        uds: None,
+        tls: Some(plugwire_framework::GrpcClientTLSConfig {
+            certfile: Some(cert.display().to_string()),
+            keyfile: Some(key.display().to_string()),
+            ca_bundle: Some(server_pki.ca()),
+            ..Default::default()
+        }),
+    };
+    let opts = ClientOptions {
+        env: env(&[]),
+        call_timeout: std::time::Duration::from_secs(10),
+        ..ClientOptions::default()
+    };
+    let plugwire_client::Remote::Grpc(client) =
+        plugwire_client::remote::grpc_remote("Scrubber", &cfg, &opts).unwrap()
+    else {
+        panic!("a grpc entry builds a gRPC remote")
+    };
+    let refused = client.get_plugin_configs().await;
+    assert!(
+        refused.is_err(),
+        "the server refuses a certificate of the other CA: {refused:?}"
+    );
+    assert_eq!(opts.identities.reload(), Ok(0), "files unchanged so far");
+
+    // Rotate in place: the files now hold an identity the server accepts.
+    std::fs::copy(accepted.client_cert(), &cert).unwrap();
+    std::fs::copy(accepted.client_key(), &key).unwrap();
+    assert_eq!(opts.identities.reload(), Ok(1), "the gRPC entry reloaded");
+    let configs = client.get_plugin_configs().await.unwrap();
+    assert_eq!(configs.len(), 1, "the new connection was accepted");
+
+    let _ = stop.send(());
+    task.await.unwrap();
+}

@@ -45,11 +45,9 @@ pub struct ClientMetrics {
 static GLOBAL: OnceLock<ClientMetrics> = OnceLock::new();
 
 impl ClientMetrics {
-    /// The process-wide instance, on unless `ENABLE_METRICS` says otherwise.
+    /// The process-wide instance, on unless [`crate::env::init`] found `ENABLE_METRICS` off.
     pub fn global() -> &'static ClientMetrics {
-        GLOBAL.get_or_init(|| {
-            ClientMetrics::new(crate::env::metrics_enabled(&crate::env::process_env))
-        })
+        GLOBAL.get_or_init(|| ClientMetrics::new(crate::env::decided()))
     }
 
     /// A separate instance (tests).

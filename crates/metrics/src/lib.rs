@@ -11,8 +11,8 @@
 //! nothing. With `ENABLE_METRICS=false` every recording method returns at its first line.
 //!
 //! # Layout
-//! - [`env`]: `ENABLE_METRICS`, read through a caller-supplied lookup (testable without
-//!   `set_var`).
+//! - [`env`]: `ENABLE_METRICS`, read through the `plugwire_env::Env` seam; the binary decides
+//!   once at start-up ([`env::init`]), tests use a map.
 //! - [`labels`]: the closed label values: [`Outcome`], [`HandshakeResult`], [`Transport`],
 //!   [`CertRole`]; how a rustls error maps to a handshake result.
 //! - [`calls`]: [`CallMetrics`], calls/outcomes/violations/latency per plugin × hook, shared by

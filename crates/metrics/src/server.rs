@@ -54,13 +54,11 @@ pub struct ServerMetrics {
 static GLOBAL: OnceLock<ServerMetrics> = OnceLock::new();
 
 impl ServerMetrics {
-    /// The process-wide instance, on unless `ENABLE_METRICS` says otherwise. Call sites in
+    /// The process-wide instance, on unless [`crate::env::init`] found `ENABLE_METRICS` off. Call sites in
     /// every layer (accept loop, TLS loading, plugin manager) record here, as ContextForge's
     /// server records into the Python client's default registry.
     pub fn global() -> &'static ServerMetrics {
-        GLOBAL.get_or_init(|| {
-            ServerMetrics::new(crate::env::metrics_enabled(&crate::env::process_env))
-        })
+        GLOBAL.get_or_init(|| ServerMetrics::new(crate::env::decided()))
     }
 
     /// A separate instance (tests; embedding several servers in one process).
