@@ -234,9 +234,12 @@ async fn a_grpc_entry_presents_its_rotated_certificate_on_the_next_connection() 
         target: Some(format!("127.0.0.1:{port}")),
         uds: None,
         tls: Some(plugwire_framework::GrpcClientTLSConfig {
-            certfile: Some(cert.display().to_string()),
-            keyfile: Some(key.display().to_string()),
-            ca_bundle: Some(server_pki.ca()),
+            files: plugwire_framework::TlsFiles {
+                certfile: Some(cert.display().to_string()),
+                keyfile: Some(key.display().to_string()),
+                ca_bundle: Some(server_pki.ca()),
+                ..Default::default()
+            },
             ..Default::default()
         }),
     };
