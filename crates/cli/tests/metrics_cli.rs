@@ -9,27 +9,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{InProcessServer, BIN};
-
-const SERVER_YAML: &str = r#"
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: [prompt_pre_fetch]
-    mode: enforce
-    priority: 150
-    config:
-      words:
-        - search: crap
-          replace: crud
-  - name: DenyListPlugin
-    kind: plugins.deny_filter.deny.DenyListPlugin
-    hooks: [prompt_pre_fetch]
-    mode: enforce
-    priority: 100
-    config:
-      words: [innovative]
-"#;
+use common::{InProcessServer, BIN, REPLACE_AND_DENY_YAML};
 
 /// Two remote plugins and one disabled entry (which the manager logs at debug).
 fn gateway_yaml(dir: &Path, port: u16) -> String {
@@ -77,7 +57,7 @@ const INNOVATIVE: &str = r#"{"prompt_id":"p","args":{"text":"innovative"}}"#;
 
 #[tokio::test]
 async fn call_metrics_prints_the_client_exposition_after_the_calls() {
-    let server = InProcessServer::start(SERVER_YAML).await;
+    let server = InProcessServer::start(REPLACE_AND_DENY_YAML).await;
     let port = server.port;
     let dir = tempfile::tempdir().unwrap();
     let cfg = gateway_yaml(dir.path(), port);
@@ -153,7 +133,7 @@ async fn call_metrics_prints_the_client_exposition_after_the_calls() {
 
 #[tokio::test]
 async fn verbose_and_json_logs() {
-    let server = InProcessServer::start(SERVER_YAML).await;
+    let server = InProcessServer::start(REPLACE_AND_DENY_YAML).await;
     let port = server.port;
     let dir = tempfile::tempdir().unwrap();
     let cfg = gateway_yaml(dir.path(), port);
