@@ -10,7 +10,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::x509::X509Version;
 
 use crate::inspect;
-use crate::layout::{Identity, Layout};
+use crate::layout::{Identity, IdentityPaths, Layout};
 
 /// Default warning window in days.
 pub const DEFAULT_WARN_DAYS: u32 = 30;
@@ -164,6 +164,8 @@ pub fn check(dir: &Path, options: &CheckOptions) -> CheckReport {
     }
 }
 
+/// Checks one identity in named phases: read, validity window, issuer, extensions, private
+/// key, CA copy. Each phase adds its problems (errors or warnings) and notes to the report.
 fn check_one(
     layout: &Layout,
     identity: &Identity,
@@ -174,78 +176,100 @@ fn check_one(
     options: &CheckOptions,
 ) -> CertReport {
     let paths = layout.paths(identity);
-    let (role, name) = match identity {
-        Identity::Ca => ("ca", None),
-        Identity::Gateway => ("gateway", None),
-        Identity::Plugin(n) => ("plugin", Some(n.clone())),
-    };
-    let mut report = CertReport {
-        role,
-        name,
-        path: paths.cert.clone(),
-        subject: None,
-        issuer: None,
-        serial: None,
-        not_before: None,
-        not_after: None,
-        days_remaining: None,
-        status: Status::Ok,
-        problems: Vec::new(),
-        notes: Vec::new(),
-    };
-    let error = |report: &mut CertReport, message: String| {
-        report.status = Status::Error;
-        report.problems.push(message);
-    };
-    if !paths.cert.exists() {
-        error(&mut report, format!("{} is missing", paths.cert.display()));
+    let mut report = CertReport::empty(identity, &paths);
+    let Some(der) = read_der(&paths, &mut report) else {
         return report;
-    }
-    let der = match inspect::read_cert_der(&paths.cert) {
-        Ok(der) => der,
-        Err(e) => {
-            error(&mut report, format!("unreadable: {e}"));
-            return report;
-        }
     };
     let cert = match inspect::parse(&der) {
         Ok(cert) => cert,
         Err(reason) => {
-            error(&mut report, format!("unreadable: {reason}"));
+            report.error(format!("unreadable: {reason}"));
             return report;
         }
     };
     report.subject = Some(cert.subject().to_string());
     report.issuer = Some(cert.issuer().to_string());
     report.serial = Some(cert.raw_serial_as_string());
+    if revoked.contains(&cert.tbs_certificate.serial) {
+        report.error(format!(
+            "revoked: its serial is listed in {} (re-issue it with --force)",
+            layout.ca_crl().display()
+        ));
+    }
+    check_validity(&cert, now, options, &mut report);
+    check_issuer(layout, identity, &cert, ca, &mut report);
+    check_extensions(identity, &cert, &mut report);
+    check_key(&paths, &cert, &mut report);
+    check_ca_copy(layout, &paths, ca_der, &mut report);
+    report
+}
+
+impl CertReport {
+    /// The report of `identity` before anything was read: status OK, no findings.
+    fn empty(identity: &Identity, paths: &IdentityPaths) -> Self {
+        let (role, name) = match identity {
+            Identity::Ca => ("ca", None),
+            Identity::Gateway => ("gateway", None),
+            Identity::Plugin(n) => ("plugin", Some(n.clone())),
+        };
+        CertReport {
+            role,
+            name,
+            path: paths.cert.clone(),
+            subject: None,
+            issuer: None,
+            serial: None,
+            not_before: None,
+            not_after: None,
+            days_remaining: None,
+            status: Status::Ok,
+            problems: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, message: String) {
+        self.status = Status::Error;
+        self.problems.push(message);
+    }
+}
+
+/// The certificate's DER, or `None` with the reason in the report.
+fn read_der(paths: &IdentityPaths, report: &mut CertReport) -> Option<Vec<u8>> {
+    if !paths.cert.exists() {
+        report.error(format!("{} is missing", paths.cert.display()));
+        return None;
+    }
+    match inspect::read_cert_der(&paths.cert) {
+        Ok(der) => Some(der),
+        Err(e) => {
+            report.error(format!("unreadable: {e}"));
+            None
+        }
+    }
+}
+
+/// Not yet valid or expired (errors), or expiring within the warning window (a warning).
+fn check_validity(
+    cert: &X509Certificate<'_>,
+    now: OffsetDateTime,
+    options: &CheckOptions,
+    report: &mut CertReport,
+) {
     let not_before = cert.validity().not_before.to_datetime();
     let not_after = cert.validity().not_after.to_datetime();
     report.not_before = Some(rfc3339(not_before));
     report.not_after = Some(rfc3339(not_after));
     let remaining = (not_after - now).whole_days();
     report.days_remaining = Some(remaining);
-
-    if revoked.contains(&cert.tbs_certificate.serial) {
-        error(
-            &mut report,
-            format!(
-                "revoked: its serial is listed in {} (re-issue it with --force)",
-                layout.ca_crl().display()
-            ),
-        );
-    }
-
-    // Validity window.
     if now < not_before {
-        error(
-            &mut report,
-            format!("not valid yet: valid from {}", human(not_before)),
-        );
+        report.error(format!("not valid yet: valid from {}", human(not_before)));
     } else if now > not_after {
-        error(
-            &mut report,
-            format!("expired on {} ({} days ago)", human(not_after), -remaining),
-        );
+        report.error(format!(
+            "expired on {} ({} days ago)",
+            human(not_after),
+            -remaining
+        ));
     } else if not_after - now < time::Duration::days(i64::from(options.warn_days)) {
         report.status = report.status.max(Status::Warning);
         report.problems.push(format!(
@@ -254,15 +278,20 @@ fn check_one(
             options.warn_days
         ));
     }
+}
 
-    // Issuer.
+/// The CA must be a self-signed CA certificate; a leaf must be issued by it.
+fn check_issuer(
+    layout: &Layout,
+    identity: &Identity,
+    cert: &X509Certificate<'_>,
+    ca: Option<&X509Certificate<'_>>,
+    report: &mut CertReport,
+) {
     match (identity, ca) {
         (Identity::Ca, _) => {
             if cert.verify_signature(None).is_err() {
-                error(
-                    &mut report,
-                    "not self-signed: ca/ca.crt must be the root CA certificate".into(),
-                );
+                report.error("not self-signed: ca/ca.crt must be the root CA certificate".into());
             }
             let is_ca = cert
                 .basic_constraints()
@@ -271,8 +300,7 @@ fn check_one(
                 .map(|bc| bc.value.ca)
                 .unwrap_or(false);
             if !is_ca {
-                error(
-                    &mut report,
+                report.error(
                     "no basicConstraints CA:TRUE: TLS peers will not accept it as a CA".into(),
                 );
             }
@@ -288,82 +316,80 @@ fn check_one(
             }
         }
         (_, Some(ca)) => {
-            if !inspect::issued_by(&cert, ca) {
-                error(
-                    &mut report,
-                    format!(
-                        "not issued by the CA in {} (issuer {}): peers trusting that CA reject it",
-                        layout.ca_cert().display(),
-                        cert.issuer()
-                    ),
-                );
+            if !inspect::issued_by(cert, ca) {
+                report.error(format!(
+                    "not issued by the CA in {} (issuer {}): peers trusting that CA reject it",
+                    layout.ca_cert().display(),
+                    cert.issuer()
+                ));
             }
         }
-        (_, None) => error(
-            &mut report,
-            "cannot check the issuer: the CA certificate is missing or unreadable".into(),
-        ),
+        (_, None) => report
+            .error("cannot check the issuer: the CA certificate is missing or unreadable".into()),
     }
+}
+
+/// X.509 v3, and the extended key usage a leaf's role needs.
+fn check_extensions(identity: &Identity, cert: &X509Certificate<'_>, report: &mut CertReport) {
     if cert.version() != X509Version::V3 {
         report.notes.push(format!(
             "X.509 {:?} certificate (no extensions): rustls refuses it; re-issue it with plugwire certs",
             cert.version()
         ));
     }
-    if identity != &Identity::Ca {
-        let eku = cert.extended_key_usage().ok().flatten().map(|e| e.value);
-        match (identity, eku) {
-            (_, None) => report
-                .notes
-                .push("no extendedKeyUsage: it can act as client and as server".into()),
-            (Identity::Gateway, Some(eku)) if !eku.client_auth && !eku.any => error(
-                &mut report,
-                "extendedKeyUsage lacks clientAuth: plugin servers refuse it".into(),
-            ),
-            (Identity::Plugin(_), Some(eku)) if !eku.server_auth && !eku.any => error(
-                &mut report,
-                "extendedKeyUsage lacks serverAuth: the gateway refuses it".into(),
-            ),
-            _ => {}
-        }
+    if identity == &Identity::Ca {
+        return;
     }
+    let eku = cert.extended_key_usage().ok().flatten().map(|e| e.value);
+    match (identity, eku) {
+        (_, None) => report
+            .notes
+            .push("no extendedKeyUsage: it can act as client and as server".into()),
+        (Identity::Gateway, Some(eku)) if !eku.client_auth && !eku.any => {
+            report.error("extendedKeyUsage lacks clientAuth: plugin servers refuse it".into())
+        }
+        (Identity::Plugin(_), Some(eku)) if !eku.server_auth && !eku.any => {
+            report.error("extendedKeyUsage lacks serverAuth: the gateway refuses it".into())
+        }
+        _ => {}
+    }
+}
 
-    // The private key beside it.
+/// The private key beside the certificate must exist and belong to it.
+fn check_key(paths: &IdentityPaths, cert: &X509Certificate<'_>, report: &mut CertReport) {
     match inspect::read_key(&paths.key) {
-        Ok(key) if !inspect::key_matches(&key, &cert) => error(
-            &mut report,
-            format!(
-                "{} does not belong to this certificate",
-                paths.key.display()
-            ),
-        ),
+        Ok(key) if !inspect::key_matches(&key, cert) => report.error(format!(
+            "{} does not belong to this certificate",
+            paths.key.display()
+        )),
         Ok(_) => {}
-        Err(e) if !paths.key.exists() => {
-            let _ = e;
-            error(&mut report, format!("{} is missing", paths.key.display()));
+        Err(_) if !paths.key.exists() => {
+            report.error(format!("{} is missing", paths.key.display()));
         }
-        Err(e) => error(&mut report, format!("key {e}")),
+        Err(e) => report.error(format!("key {e}")),
     }
+}
 
-    // The CA copy beside a leaf.
-    if let (Some(copy), Some(ca_der)) = (&paths.ca_copy, ca_der) {
-        match inspect::read_cert_der(copy) {
-            Ok(copy_der) if copy_der != ca_der => error(
-                &mut report,
-                format!(
-                    "{} differs from {}: peers using it will not trust the current CA; re-issue this identity with --force",
-                    copy.display(),
-                    layout.ca_cert().display()
-                ),
-            ),
-            Ok(_) => {}
-            Err(_) if !copy.exists() => report
-                .notes
-                .push(format!("{} is missing", copy.display())),
-            Err(e) => error(&mut report, e.to_string()),
-        }
+/// The CA copy beside a leaf must be the current CA certificate.
+fn check_ca_copy(
+    layout: &Layout,
+    paths: &IdentityPaths,
+    ca_der: Option<&[u8]>,
+    report: &mut CertReport,
+) {
+    let (Some(copy), Some(ca_der)) = (&paths.ca_copy, ca_der) else {
+        return;
+    };
+    match inspect::read_cert_der(copy) {
+        Ok(copy_der) if copy_der != ca_der => report.error(format!(
+            "{} differs from {}: peers using it will not trust the current CA; re-issue this identity with --force",
+            copy.display(),
+            layout.ca_cert().display()
+        )),
+        Ok(_) => {}
+        Err(_) if !copy.exists() => report.notes.push(format!("{} is missing", copy.display())),
+        Err(e) => report.error(e.to_string()),
     }
-    report
 }
 
 impl CheckReport {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
 use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
 use x509_parser::num_bigint::BigUint;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -18,7 +19,7 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use crate::error::{CertsError, Result};
 use crate::fsio::{self, NewFile, CERT_MODE};
 use crate::inspect;
-use crate::issue::load_ca;
+use crate::issue::{load_ca, LoadedCa};
 use crate::layout::{Identity, Layout};
 use crate::names::validate_plugin_name;
 
@@ -68,25 +69,10 @@ pub fn revoke(dir: &Path, name: Option<&str>, days: u32) -> Result<Revocation> {
     let crl_path = layout.ca_crl();
     let (mut entries, number) = existing_entries(&crl_path, &ca_cert)?;
 
-    let mut target = None;
-    if let Some(name) = name {
-        let paths = layout.paths(&identity(name)?);
-        let der = inspect::read_cert_der(&paths.cert)?;
-        let cert = inspect::parse(&der).map_err(|reason| CertsError::Parse {
-            path: paths.cert.clone(),
-            reason,
-        })?;
-        if !inspect::issued_by(&cert, &ca_cert) {
-            return Err(CertsError::Parse {
-                path: paths.cert.clone(),
-                reason: format!(
-                    "it was not issued by the CA in {}, so that CA's CRL cannot revoke it",
-                    ca_paths.dir.display()
-                ),
-            });
-        }
-        target = Some((paths.cert, cert.tbs_certificate.serial.clone()));
-    }
+    let target = match name {
+        Some(name) => Some(revocation_target(&layout, &ca_paths.dir, &ca_cert, name)?),
+        None => None,
+    };
 
     let now = OffsetDateTime::now_utc();
     let already = match &target {
@@ -98,6 +84,58 @@ pub fn revoke(dir: &Path, name: Option<&str>, days: u32) -> Result<Revocation> {
         None => false,
     };
     let next_update = now + time::Duration::days(i64::from(days.max(1)));
+    let pem = sign_crl(&ca, &entries, &number, now, next_update)?;
+    fsio::write_all_or_nothing(&[NewFile {
+        path: crl_path.clone(),
+        contents: pem.into_bytes(),
+        mode: CERT_MODE,
+        no_clobber: false,
+    }])?;
+    Ok(Revocation {
+        crl: crl_path,
+        serial: target.as_ref().map(|(_, s)| format!("{s:x}")),
+        cert: target.map(|(p, _)| p),
+        already,
+        entries: entries.len(),
+        next_update,
+    })
+}
+
+/// The certificate file and serial of `name`, which the CA must have issued.
+fn revocation_target(
+    layout: &Layout,
+    ca_dir: &Path,
+    ca_cert: &X509Certificate<'_>,
+    name: &str,
+) -> Result<(PathBuf, BigUint)> {
+    let paths = layout.paths(&identity(name)?);
+    let der = inspect::read_cert_der(&paths.cert)?;
+    let cert = inspect::parse(&der).map_err(|reason| CertsError::Parse {
+        path: paths.cert.clone(),
+        reason,
+    })?;
+    if !inspect::issued_by(&cert, ca_cert) {
+        return Err(CertsError::Parse {
+            path: paths.cert.clone(),
+            reason: format!(
+                "it was not issued by the CA in {}, so that CA's CRL cannot revoke it",
+                ca_dir.display()
+            ),
+        });
+    }
+    let serial = cert.tbs_certificate.serial.clone();
+    Ok((paths.cert, serial))
+}
+
+/// The CRL listing `entries` (serial, revocation time), numbered after `number`, signed by
+/// the CA, as PEM.
+fn sign_crl(
+    ca: &LoadedCa,
+    entries: &[(BigUint, OffsetDateTime)],
+    number: &BigUint,
+    now: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<String> {
     let params = CertificateRevocationListParams {
         this_update: now,
         next_update,
@@ -120,23 +158,9 @@ pub fn revoke(dir: &Path, name: Option<&str>, days: u32) -> Result<Revocation> {
             what: "signing the CRL".into(),
             reason: e.to_string(),
         })?;
-    let pem = crl.pem().map_err(|e| CertsError::Crypto {
+    crl.pem().map_err(|e| CertsError::Crypto {
         what: "encoding the CRL".into(),
         reason: e.to_string(),
-    })?;
-    fsio::write_all_or_nothing(&[NewFile {
-        path: crl_path.clone(),
-        contents: pem.into_bytes(),
-        mode: CERT_MODE,
-        no_clobber: false,
-    }])?;
-    Ok(Revocation {
-        crl: crl_path,
-        serial: target.as_ref().map(|(_, s)| format!("{s:x}")),
-        cert: target.map(|(p, _)| p),
-        already,
-        entries: entries.len(),
-        next_update,
     })
 }
 

@@ -4,78 +4,12 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
-use plugwire_framework::{Config, PluginManager};
-use plugwire_server::{App, ConnLimits, HostPolicy, ManagerBackend};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
+mod common;
 
-const SERVER_YAML: &str = r#"
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: [prompt_pre_fetch, tool_pre_invoke]
-    mode: enforce
-    priority: 150
-    config:
-      words:
-        - search: crap
-          replace: crud
-  - name: DenyListPlugin
-    kind: plugins.deny_filter.deny.DenyListPlugin
-    hooks: [prompt_pre_fetch]
-    mode: enforce
-    priority: 100
-    config:
-      words: [innovative]
-"#;
-
-struct Server {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let _ = self.task.await;
-    }
-}
-
-async fn start_server() -> Server {
-    let config =
-        Config::load_str(SERVER_YAML, "server.yaml", &plugwire_framework::EmptyEnv).unwrap();
-    let mut manager = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
-    manager.initialize().await.unwrap();
-    let app = Arc::new(App {
-        backend: Arc::new(ManagerBackend::new(Arc::new(manager))),
-        max_body_bytes: plugwire_server::DEFAULT_MAX_BODY_BYTES,
-        host_policy: HostPolicy::new(true, &[]),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let limits = ConnLimits {
-        drain_timeout: std::time::Duration::from_millis(200),
-        ..ConnLimits::default()
-    };
-    let task = tokio::spawn(async move {
-        plugwire_server::serve_tcp(listener, app, None, limits, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    Server {
-        port,
-        stop: Some(tx),
-        task,
-    }
-}
+use common::*;
 
 fn gateway_yaml(dir: &Path, port: u16, names: &[&str]) -> std::path::PathBuf {
     let mut text = String::from("plugins:\n");
@@ -131,7 +65,7 @@ fn stdout_json(out: &Output) -> Value {
 
 #[tokio::test]
 async fn call_runs_the_chain_over_http_and_reports_reuse() {
-    let server = start_server().await;
+    let server = InProcessServer::start(REPLACE_AND_DENY_YAML).await;
     let dir = tempfile::tempdir().unwrap();
     let config = gateway_yaml(
         dir.path(),
@@ -269,7 +203,7 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
 async fn call_over_stdio_to_plugwire_serve() {
     let dir = tempfile::tempdir().unwrap();
     let server_yaml = dir.path().join("server.yaml");
-    std::fs::write(&server_yaml, SERVER_YAML).unwrap();
+    std::fs::write(&server_yaml, REPLACE_AND_DENY_YAML).unwrap();
     let gateway = dir.path().join("gateway.yaml");
     std::fs::write(
         &gateway,

@@ -4,63 +4,12 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
-use plugwire_framework::{Config, PluginManager};
-use plugwire_server::{App, ConnLimits, HostPolicy, ManagerBackend};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
+mod common;
 
-const SERVER_YAML: &str = r#"
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: [prompt_pre_fetch]
-    mode: enforce
-    priority: 150
-    config:
-      words:
-        - search: crap
-          replace: crud
-  - name: DenyListPlugin
-    kind: plugins.deny_filter.deny.DenyListPlugin
-    hooks: [prompt_pre_fetch]
-    mode: enforce
-    priority: 100
-    config:
-      words: [innovative]
-"#;
-
-async fn start_server() -> (
-    u16,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let config =
-        Config::load_str(SERVER_YAML, "server.yaml", &plugwire_framework::EmptyEnv).unwrap();
-    let mut manager = PluginManager::new(config, &plugwire_plugins::builtin_registry()).unwrap();
-    manager.initialize().await.unwrap();
-    let app = Arc::new(App {
-        backend: Arc::new(ManagerBackend::new(Arc::new(manager))),
-        max_body_bytes: plugwire_server::DEFAULT_MAX_BODY_BYTES,
-        host_policy: HostPolicy::new(true, &[]),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let limits = ConnLimits {
-        drain_timeout: std::time::Duration::from_millis(200),
-        ..ConnLimits::default()
-    };
-    let task = tokio::spawn(async move {
-        plugwire_server::serve_tcp(listener, app, None, limits, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    (port, tx, task)
-}
+use common::{InProcessServer, BIN, REPLACE_AND_DENY_YAML};
 
 /// Two remote plugins and one disabled entry (which the manager logs at debug).
 fn gateway_yaml(dir: &Path, port: u16) -> String {
@@ -108,7 +57,8 @@ const INNOVATIVE: &str = r#"{"prompt_id":"p","args":{"text":"innovative"}}"#;
 
 #[tokio::test]
 async fn call_metrics_prints_the_client_exposition_after_the_calls() {
-    let (port, stop, task) = start_server().await;
+    let server = InProcessServer::start(REPLACE_AND_DENY_YAML).await;
+    let port = server.port;
     let dir = tempfile::tempdir().unwrap();
     let cfg = gateway_yaml(dir.path(), port);
     let out = plugwire(
@@ -178,13 +128,13 @@ async fn call_metrics_prints_the_client_exposition_after_the_calls() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("metrics are disabled"), "{stderr}");
     assert!(!stderr.contains("plugwire_client_calls_total"), "{stderr}");
-    let _ = stop.send(());
-    let _ = task.await;
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn verbose_and_json_logs() {
-    let (port, stop, task) = start_server().await;
+    let server = InProcessServer::start(REPLACE_AND_DENY_YAML).await;
+    let port = server.port;
     let dir = tempfile::tempdir().unwrap();
     let cfg = gateway_yaml(dir.path(), port);
 
@@ -264,6 +214,5 @@ async fn verbose_and_json_logs() {
         stderr.contains(r#"LOG_FORMAT="xml" is not "text" or "json""#),
         "{stderr}"
     );
-    let _ = stop.send(());
-    let _ = task.await;
+    server.stop().await;
 }

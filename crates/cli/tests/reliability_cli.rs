@@ -6,8 +6,12 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::*;
 
 const PLUGINS: &str = r#"
 plugins:
@@ -17,32 +21,6 @@ plugins:
     config:
       words: [innovative]
 "#;
-
-const NO_HANG: Duration = Duration::from_secs(30);
-
-fn plugwire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_plugwire"));
-    c.env_clear();
-    c.arg("serve");
-    c
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
-fn wait_for_socket(path: &Path, child: &mut Child) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "server exited early");
-        assert!(start.elapsed() < NO_HANG, "socket never appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn health(sock: &Path) -> String {
     let mut s = UnixStream::connect(sock).unwrap();
@@ -70,7 +48,7 @@ fn serve_uds(dir: &Path) -> (Child, std::path::PathBuf) {
     let sock = dir.join("p.sock");
     let cfg = dir.join("plugins.yaml");
     std::fs::write(&cfg, PLUGINS).unwrap();
-    let mut child = plugwire()
+    let mut child = serve_cmd()
         .arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_UDS", &sock)
@@ -103,7 +81,7 @@ fn sighup_reloads_and_never_stops_the_server() {
 }
 
 fn refused_config(path: &Path) -> String {
-    let child = plugwire()
+    let child = serve_cmd()
         .env("PLUGINS_CONFIG_PATH", path)
         .env("PLUGINS_SERVER_UDS", "/nonexistent-dir/never.sock")
         .stdout(Stdio::null())
@@ -163,7 +141,7 @@ fn limits_from_yaml_apply_and_the_variable_wins() {
     .unwrap();
     let serve = |extra: &[(&str, &str)]| {
         let _ = std::fs::remove_file(&sock);
-        let mut child = plugwire()
+        let mut child = serve_cmd()
             .arg("--config")
             .arg(&cfg)
             .env("PLUGINS_SERVER_UDS", &sock)
@@ -242,7 +220,7 @@ fn serve_returns_freed_memory_at_once_unless_told_otherwise() {
 
     let sock = dir.path().join("q.sock");
     let cfg = dir.path().join("plugins.yaml");
-    let mut child = plugwire()
+    let mut child = serve_cmd()
         .arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_UDS", &sock)

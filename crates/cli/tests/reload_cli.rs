@@ -4,15 +4,17 @@
 //! effect without a signal). Calls run continuously over the Unix socket and none may fail.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+
+use common::*;
 
 fn config(replace: &str) -> String {
     format!(
@@ -41,9 +43,7 @@ fn serve(extra_args: &[&str]) -> Served {
     let sock = dir.path().join("p.sock");
     let cfg = dir.path().join("plugins.yaml");
     std::fs::write(&cfg, config("crud")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plugwire"))
-        .env_clear()
-        .arg("serve")
+    let mut child = serve_cmd()
         .arg("--config")
         .arg(&cfg)
         .args(extra_args)
@@ -53,24 +53,7 @@ fn serve(extra_args: &[&str]) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while !sock.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("server exited early ({status}): {err}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "socket never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&sock, &mut child);
     Served {
         child,
         sock,
@@ -79,26 +62,10 @@ fn serve(extra_args: &[&str]) -> Served {
     }
 }
 
-/// One HTTP/1.1 request over the Unix socket: (status line, body).
-fn request(sock: &Path, method: &str, path: &str, body: &str) -> Result<(String, String), String> {
-    let mut s = UnixStream::connect(sock).map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let status = out.lines().next().unwrap_or("").to_string();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    Ok((status, body))
-}
-
 /// One hook call: the word `crap` was replaced with.
 fn call(sock: &Path) -> Result<String, String> {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"tool_pre_invoke","plugin_name":"ReplaceBadWordsPlugin","payload":{"name":"t","args":{"a":"crap"}},"context":{"global_context":{"request_id":"r1"}}}}}"#;
-    let (status, body) = request(sock, "POST", "/mcp", body)?;
+    let (status, body) = uds_request(sock, "POST", "/mcp", body).map_err(|e| e.to_string())?;
     if !status.contains("200") {
         return Err(format!("{status}: {body}"));
     }
@@ -114,28 +81,9 @@ fn call(sock: &Path) -> Result<String, String> {
 }
 
 fn metric(sock: &Path, name: &str) -> Option<f64> {
-    let (_, body) = request(sock, "GET", "/metrics", "").ok()?;
+    let (_, body) = uds_request(sock, "GET", "/metrics", "").ok()?;
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-fn hup(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never happened: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Calls in a loop on another thread until stopped; every failure is kept.
@@ -221,7 +169,7 @@ fn sighup_reloads_the_plugins_config_and_keeps_it_on_a_broken_file() {
     load.more_calls(5);
 
     std::fs::write(&s.cfg, config("nice")).unwrap();
-    hup(&s.child);
+    signal(&s.child, "-HUP");
     eventually("the new config answers", || {
         call(&s.sock).unwrap() == "nice"
     });
@@ -237,7 +185,7 @@ fn sighup_reloads_the_plugins_config_and_keeps_it_on_a_broken_file() {
         "plugins:\n  - name: Broken\n    kind: no.such.Kind\n",
     )
     .unwrap();
-    hup(&s.child);
+    signal(&s.child, "-HUP");
     eventually("the failed reload is recorded", || {
         metric(&s.sock, "plugwire_config_last_reload_success") == Some(0.0)
     });

@@ -2,11 +2,13 @@
 //! stdout, and the start-up errors that must name the setting to fix.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+
+mod common;
+
+use common::*;
 
 const PLUGINS: &str = r#"
 plugins:
@@ -24,63 +26,10 @@ plugins:
       words: [innovative]
 "#;
 
-fn plugwire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_plugwire"));
-    // Only what each test sets: no PLUGINS_* from the developer's shell.
-    c.env_clear();
-    c.arg("serve");
-    c
-}
-
 fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("plugins.yaml");
     std::fs::write(&path, format!("{PLUGINS}{extra}")).unwrap();
     path
-}
-
-fn wait_for(path: &Path, child: &mut Child) {
-    let start = Instant::now();
-    while !path.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("server exited early ({status}): {err}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "socket never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One HTTP/1.1 request over the Unix socket; returns (status line, body).
-fn uds_request(sock: &Path, method: &str, path: &str, body: &str) -> (String, String) {
-    let mut s = UnixStream::connect(sock).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.lines().next().unwrap_or("").to_string();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[test]
@@ -88,7 +37,7 @@ fn serves_a_unix_socket_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("p.sock");
     let cfg = write_config(dir.path(), "");
-    let mut child = plugwire()
+    let mut child = serve_cmd()
         .arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_UDS", &sock)
@@ -96,21 +45,21 @@ fn serves_a_unix_socket_and_exits_0_on_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&sock, &mut child);
+    wait_for_socket(&sock, &mut child);
 
-    let (status, body) = uds_request(&sock, "GET", "/health", "");
+    let (status, body) = uds_request(&sock, "GET", "/health", "").unwrap();
     assert!(status.contains("200"), "{status}");
     assert_eq!(body, r#"{"status":"healthy"}"#);
 
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"tool_pre_invoke","plugin_name":"ReplaceBadWordsPlugin","payload":{"name":"t","args":{"a":"crap"}},"context":{"global_context":{"request_id":"r1"}}}}}"#;
-    let (status, body) = uds_request(&sock, "POST", "/mcp", call);
+    let (status, body) = uds_request(&sock, "POST", "/mcp", call).unwrap();
     assert!(status.contains("200"), "{status}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let answer: serde_json::Value =
         serde_json::from_str(v["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(answer["result"]["modified_payload"]["args"]["a"], "crud");
 
-    sigterm(&child);
+    signal(&child, "-TERM");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {err}", out.status);
@@ -127,7 +76,7 @@ fn serves_a_unix_socket_and_exits_0_on_sigterm() {
 fn stdio_mode_keeps_stdout_for_json_rpc_only() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "");
-    let mut child = plugwire()
+    let mut child = serve_cmd()
         .arg("--stdio")
         .env("PLUGINS_CONFIG_PATH", &cfg)
         .env("LOG_LEVEL", "DEBUG")
@@ -188,7 +137,7 @@ fn start_up_errors_name_the_setting() {
     // Port in use.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let mut c = plugwire();
+    let mut c = serve_cmd();
     c.arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_PORT", &port);
@@ -199,7 +148,7 @@ fn start_up_errors_name_the_setting() {
     );
 
     // TLS on without a certificate.
-    let mut c = plugwire();
+    let mut c = serve_cmd();
     c.arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_SSL_ENABLED", "true");
@@ -218,13 +167,13 @@ fn start_up_errors_name_the_setting() {
         ),
     )
     .unwrap();
-    let mut c = plugwire();
+    let mut c = serve_cmd();
     c.arg("--config").arg(&tls_cfg);
     let err = fails(c);
     assert!(err.contains("Unix"), "{err}");
 
     // A bad port value.
-    let mut c = plugwire();
+    let mut c = serve_cmd();
     c.arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_PORT", "70000");
@@ -235,13 +184,13 @@ fn start_up_errors_name_the_setting() {
     );
 
     // A missing config file.
-    let mut c = plugwire();
+    let mut c = serve_cmd();
     c.arg("--config").arg(dir.path().join("nope.yaml"));
     let err = fails(c);
     assert!(err.contains("nope.yaml"), "{err}");
 
     // A bad body limit.
-    let mut c = plugwire();
+    let mut c = serve_cmd();
     c.arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_MAX_BODY_BYTES", "lots");
@@ -284,7 +233,7 @@ fn unknown_transports_and_bad_grpc_tls_stop_start_up_with_a_named_error() {
         ),
     ];
     for (args, envs, wants) in rows {
-        let out = plugwire()
+        let out = serve_cmd()
             .arg("--config")
             .arg(&config)
             .args(args)

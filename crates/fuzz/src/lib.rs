@@ -1,19 +1,5 @@
-//! plugwire-fuzz: fuzz targets, and a small mutation fuzzer that runs them on the stable
-//! toolchain.
-//!
-//! # Layout
-//! - [`Targets`]: every target, `fn(&[u8])` that must never panic (and, for request decoding,
-//!   checks that the fast and generic paths give the same bytes).
-//! - [`fuzz`]: the mutation loop (`plugwire-fuzz run`, `make fuzz`).
-//! - [`raw_socket`]: the raw Unix-socket framing target (frame decoder, type sniffing, and the
-//!   real server on a socket).
-//! - `corpus/<target>/`: seeds and every input that ever crashed a target, replayed by
-//!   `cargo test -p plugwire-fuzz` (so by `make test`).
-//!
-//! Why not cargo-fuzz: libFuzzer needs a nightly compiler (or `RUSTC_BOOTSTRAP`, which the
-//! project does not want in its build) and sanitizer flags; cargo-afl needs the AFL++ tools
-//! installed. A coverage-blind mutation loop finds less, but runs anywhere `cargo test` runs,
-//! and its corpus doubles as ordinary regression tests.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 pub mod fuzz;
 pub mod raw_socket;

@@ -1,25 +1,5 @@
-//! plugwire-grpc: the protobuf wire of ContextForge's gRPC and raw Unix-socket plugin transports.
-//!
-//! No I/O lives here (like `plugwire-mcp` for MCP): the server and client crates own sockets,
-//! TLS and HTTP/2; this crate owns what goes on the wire and how it maps to the JSON forms the
-//! rest of plugwire speaks, so a hook gives the same result over every transport.
-//!
-//! # Layout
-//! - [`pb`]: the generated messages and service code. `proto/cpex/plugin_service.proto`
-//!   (ContextForge 1.1.0) and `proto/mcpgateway/plugin_service.proto` (1.0.x) differ only in
-//!   the package name, which is part of the gRPC method path but not of the binary encoding, so
-//!   the messages are generated once ([`pb::cpex`]) and both packages' services use them.
-//! - [`structs`]: `google.protobuf.Struct` ⇄ `serde_json::Value`, and the number policy
-//!   (integral doubles come back as integers, see `docs/transports.md`).
-//! - [`convert`]: proto messages ⇄ the JSON payload, context, config and result forms the
-//!   framework and the MCP transport use.
-//! - [`frame`]: the raw Unix-socket framing (4-byte big-endian length, at most 16 MiB) and the
-//!   request-type sniffing order.
-//! - [`authority`]: the Unix-socket `:authority` fix (grpcio sends the percent-encoded socket
-//!   path, which the HTTP/2 server refuses), on top of [`hpack`], a small HPACK decoder and
-//!   non-indexing encoder.
-//! - [`Era`]: the two package names and their method paths.
-
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod authority;

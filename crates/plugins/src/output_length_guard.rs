@@ -436,6 +436,147 @@ fn obj(v: Value) -> JsonMap {
     }
 }
 
+/// What the guard decided about one tool result (changed in place when `Changed`).
+enum Verdict {
+    /// Too long (or too short) with `strategy: block`.
+    Block(Box<PluginViolation>, JsonMap),
+    /// Truncated in place; the metadata says what was done.
+    Changed(JsonMap),
+    /// Checked and left as it was.
+    Unchanged(JsonMap),
+    /// Nothing the guard reads (an object without `text`): no metadata either.
+    Pass,
+}
+
+impl Verdict {
+    fn of(changed: bool, meta: JsonMap) -> Self {
+        if changed {
+            Verdict::Changed(meta)
+        } else {
+            Verdict::Unchanged(meta)
+        }
+    }
+}
+
+impl OutputLengthGuardPlugin {
+    /// Dispatches on the shape of the result, as the Python plugin does.
+    fn verdict(&self, result: &mut Value) -> Verdict {
+        match result {
+            // An MCP CallToolResult.
+            Value::Object(map) if map.get("content").is_some_and(Value::is_array) => {
+                self.call_tool_result(map)
+            }
+            Value::String(s) => self.one_text(s),
+            Value::Object(map) => match map.get_mut("text") {
+                Some(Value::String(text)) => self.one_text(text),
+                _ => Verdict::Pass,
+            },
+            Value::Array(items) if items.first().is_some_and(|f| f.get("type").is_some()) => {
+                match self.content_items(items) {
+                    Err(e) => {
+                        let (v, meta) = *e;
+                        Verdict::Block(Box::new(v), meta)
+                    }
+                    Ok(changed) => {
+                        Verdict::of(changed, obj(json!({"mcp_content_processed": true})))
+                    }
+                }
+            }
+            Value::Array(items) if items.iter().all(Value::is_string) => self.string_list(items),
+            other => {
+                let kind = match other {
+                    Value::Null => "NoneType",
+                    Value::Bool(_) => "bool",
+                    Value::Number(_) => "number",
+                    _ => "list",
+                };
+                Verdict::Unchanged(obj(
+                    json!({"skipped": true, "reason": format!("unsupported_type_{kind}")}),
+                ))
+            }
+        }
+    }
+
+    /// A CallToolResult: its structured content when present (the text content is then
+    /// rewritten from it), else each content item.
+    fn call_tool_result(&self, map: &mut JsonMap) -> Verdict {
+        let struct_key = ["structuredContent", "structured_content"]
+            .into_iter()
+            .find(|k| map.get(*k).is_some_and(|v| !v.is_null()));
+        if let Some(key) = struct_key {
+            let mut structured = map.get(key).cloned().unwrap_or(Value::Null);
+            return match self.walk(&mut structured, "", 0) {
+                Err(v) => Verdict::Block(
+                    v,
+                    obj(json!({"structured_content_blocked": true, "location": key})),
+                ),
+                Ok(false) => Verdict::Unchanged(obj(
+                    json!({"mcp_result_processed": true, "items_modified": false, "structured_content_processed": false}),
+                )),
+                Ok(true) => {
+                    let text = text_representation(&structured);
+                    map.insert(key.to_owned(), structured);
+                    map.insert("content".into(), json!([{"type": "text", "text": text}]));
+                    Verdict::Changed(obj(
+                        json!({"mcp_result_processed": true, "items_modified": true, "structured_content_processed": true}),
+                    ))
+                }
+            };
+        }
+        let items = map.get_mut("content").and_then(Value::as_array_mut);
+        let changed = match items.map(|i| self.content_items(i)) {
+            Some(Err(e)) => {
+                let (v, meta) = *e;
+                return Verdict::Block(Box::new(v), meta);
+            }
+            Some(Ok(c)) => c,
+            None => false,
+        };
+        Verdict::of(
+            changed,
+            obj(json!({"mcp_result_processed": true, "items_modified": changed})),
+        )
+    }
+
+    /// One text, truncated in place when needed.
+    fn one_text(&self, text: &mut String) -> Verdict {
+        let c = self.check(text, None);
+        if let Some(v) = c.violation {
+            return Verdict::Block(Box::new(v), c.meta);
+        }
+        match c.text {
+            Some(t) => {
+                *text = t;
+                Verdict::Changed(c.meta)
+            }
+            None => Verdict::Unchanged(c.meta),
+        }
+    }
+
+    /// A list of strings: each checked; the first block stops with its index.
+    fn string_list(&self, items: &mut [Value]) -> Verdict {
+        let mut metas = Vec::with_capacity(items.len());
+        let mut changed = false;
+        let total = items.len();
+        for (idx, item) in items.iter_mut().enumerate() {
+            let Value::String(s) = item else { continue };
+            let c = self.check(s, None);
+            metas.push(Value::Object(c.meta));
+            if let Some(v) = c.violation {
+                return Verdict::Block(
+                    Box::new(v),
+                    obj(json!({"items": metas, "violation_index": idx, "total_items": total})),
+                );
+            }
+            if let Some(t) = c.text {
+                *s = t;
+                changed = true;
+            }
+        }
+        Verdict::of(changed, obj(json!({"items": metas})))
+    }
+}
+
 #[async_trait]
 impl Plugin for OutputLengthGuardPlugin {
     fn config(&self) -> &PluginConfig {
@@ -447,140 +588,11 @@ impl Plugin for OutputLengthGuardPlugin {
         mut payload: ToolPostInvokePayload,
         _ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
-        let block = |v: PluginViolation, meta: JsonMap| with_meta(PluginResult::block(v), meta);
-        match &mut payload.result {
-            // An MCP CallToolResult.
-            Value::Object(map) if map.get("content").is_some_and(Value::is_array) => {
-                let struct_key = ["structuredContent", "structured_content"]
-                    .into_iter()
-                    .find(|k| map.get(*k).is_some_and(|v| !v.is_null()));
-                if let Some(key) = struct_key {
-                    let mut structured = map.get(key).cloned().unwrap_or(Value::Null);
-                    return match self.walk(&mut structured, "", 0) {
-                        Err(v) => Ok(block(
-                            *v,
-                            obj(json!({"structured_content_blocked": true, "location": key})),
-                        )),
-                        Ok(false) => Ok(with_meta(
-                            PluginResult::pass(),
-                            obj(
-                                json!({"mcp_result_processed": true, "items_modified": false, "structured_content_processed": false}),
-                            ),
-                        )),
-                        Ok(true) => {
-                            let text = text_representation(&structured);
-                            map.insert(key.to_owned(), structured);
-                            map.insert("content".into(), json!([{"type": "text", "text": text}]));
-                            Ok(with_meta(
-                                PluginResult::modified(payload),
-                                obj(
-                                    json!({"mcp_result_processed": true, "items_modified": true, "structured_content_processed": true}),
-                                ),
-                            ))
-                        }
-                    };
-                }
-                let items = map.get_mut("content").and_then(Value::as_array_mut);
-                let changed = match items.map(|i| self.content_items(i)) {
-                    Some(Err(e)) => {
-                        let (v, meta) = *e;
-                        return Ok(block(v, meta));
-                    }
-                    Some(Ok(c)) => c,
-                    None => false,
-                };
-                let meta = obj(json!({"mcp_result_processed": true, "items_modified": changed}));
-                if changed {
-                    Ok(with_meta(PluginResult::modified(payload), meta))
-                } else {
-                    Ok(with_meta(PluginResult::pass(), meta))
-                }
-            }
-            Value::String(s) => {
-                let c = self.check(s, None);
-                if let Some(v) = c.violation {
-                    return Ok(block(v, c.meta));
-                }
-                match c.text {
-                    Some(t) => {
-                        *s = t;
-                        Ok(with_meta(PluginResult::modified(payload), c.meta))
-                    }
-                    None => Ok(with_meta(PluginResult::pass(), c.meta)),
-                }
-            }
-            Value::Object(map) => {
-                let Some(Value::String(text)) = map.get_mut("text") else {
-                    return Ok(PluginResult::pass());
-                };
-                let c = self.check(text, None);
-                if let Some(v) = c.violation {
-                    return Ok(block(v, c.meta));
-                }
-                match c.text {
-                    Some(t) => {
-                        *text = t;
-                        Ok(with_meta(PluginResult::modified(payload), c.meta))
-                    }
-                    None => Ok(with_meta(PluginResult::pass(), c.meta)),
-                }
-            }
-            Value::Array(items) if items.first().is_some_and(|f| f.get("type").is_some()) => {
-                match self.content_items(items) {
-                    Err(e) => {
-                        let (v, meta) = *e;
-                        Ok(block(v, meta))
-                    }
-                    Ok(changed) => {
-                        let meta = obj(json!({"mcp_content_processed": true}));
-                        if changed {
-                            Ok(with_meta(PluginResult::modified(payload), meta))
-                        } else {
-                            Ok(with_meta(PluginResult::pass(), meta))
-                        }
-                    }
-                }
-            }
-            Value::Array(items) if items.iter().all(Value::is_string) => {
-                let mut metas = Vec::with_capacity(items.len());
-                let mut changed = false;
-                let total = items.len();
-                for (idx, item) in items.iter_mut().enumerate() {
-                    let Value::String(s) = item else { continue };
-                    let c = self.check(s, None);
-                    metas.push(Value::Object(c.meta));
-                    if let Some(v) = c.violation {
-                        return Ok(block(
-                            v,
-                            obj(
-                                json!({"items": metas, "violation_index": idx, "total_items": total}),
-                            ),
-                        ));
-                    }
-                    if let Some(t) = c.text {
-                        *s = t;
-                        changed = true;
-                    }
-                }
-                let meta = obj(json!({"items": metas}));
-                if changed {
-                    Ok(with_meta(PluginResult::modified(payload), meta))
-                } else {
-                    Ok(with_meta(PluginResult::pass(), meta))
-                }
-            }
-            other => {
-                let kind = match other {
-                    Value::Null => "NoneType",
-                    Value::Bool(_) => "bool",
-                    Value::Number(_) => "number",
-                    _ => "list",
-                };
-                Ok(with_meta(
-                    PluginResult::pass(),
-                    obj(json!({"skipped": true, "reason": format!("unsupported_type_{kind}")})),
-                ))
-            }
-        }
+        Ok(match self.verdict(&mut payload.result) {
+            Verdict::Block(v, meta) => with_meta(PluginResult::block(*v), meta),
+            Verdict::Changed(meta) => with_meta(PluginResult::modified(payload), meta),
+            Verdict::Unchanged(meta) => with_meta(PluginResult::pass(), meta),
+            Verdict::Pass => PluginResult::pass(),
+        })
     }
 }

@@ -58,64 +58,12 @@ pub fn translate_pattern(pattern: &str) -> Result<String, PyRegexError> {
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' {
-            let Some(&next) = chars.get(i + 1) else {
-                return Err(PyRegexError(format!(
-                    "pattern {pattern:?} ends with a lone backslash"
-                )));
-            };
-            if !in_class && next.is_ascii_digit() && next != '0' {
-                return Err(unsupported(
-                    pattern,
-                    &format!("the back-reference \\{next}"),
-                ));
-            }
-            if next == 'Z' && !in_class {
-                out.push_str("\\z");
-            } else if matches!(next, 'p' | 'P') && chars.get(i + 2) == Some(&'{') {
-                // `\p{Greek}` (not Python syntax, but unambiguous): copy through the closing brace.
-                let close = chars[i + 2..]
-                    .iter()
-                    .position(|&c| c == '}')
-                    .map(|p| i + 2 + p);
-                let end = close.unwrap_or(chars.len() - 1);
-                out.extend(&chars[i..=end]);
-                i = end + 1;
-                class_start = false;
-                continue;
-            } else {
-                out.push('\\');
-                out.push(next);
-            }
-            i += 2;
+            i = escape(pattern, &chars, i, in_class, &mut out)?;
             class_start = false;
             continue;
         }
         if in_class {
-            match c {
-                ']' if !class_start => in_class = false,
-                '[' => {
-                    out.push_str("\\[");
-                    i += 1;
-                    class_start = false;
-                    continue;
-                }
-                '&' | '~' if chars.get(i + 1) == Some(&c) => {
-                    out.push('\\');
-                    out.push(c);
-                    i += 1;
-                    class_start = false;
-                    continue;
-                }
-                '^' if class_start && out.ends_with('[') => {
-                    out.push('^');
-                    i += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            out.push(c);
-            class_start = false;
-            i += 1;
+            i = class_char(&chars, i, &mut in_class, &mut class_start, &mut out);
             continue;
         }
         match c {
@@ -126,60 +74,11 @@ pub fn translate_pattern(pattern: &str) -> Result<String, PyRegexError> {
                 i += 1;
             }
             '(' if chars.get(i + 1) == Some(&'?') => {
-                let rest: String = chars[i + 2..].iter().take(3).collect();
-                if rest.starts_with('=') || rest.starts_with('!') {
-                    return Err(unsupported(pattern, "look-ahead `(?=...)`/`(?!...)`"));
-                }
-                if rest.starts_with("<=") || rest.starts_with("<!") {
-                    return Err(unsupported(pattern, "look-behind `(?<=...)`/`(?<!...)`"));
-                }
-                if rest.starts_with("P=") {
-                    return Err(unsupported(pattern, "the named back-reference `(?P=name)`"));
-                }
-                if rest.starts_with('>') {
-                    return Err(unsupported(pattern, "an atomic group `(?>...)`"));
-                }
-                if rest.starts_with('(') {
-                    return Err(unsupported(pattern, "a conditional group `(?(id)yes|no)`"));
-                }
+                refuse_extension(pattern, &chars[i + 2..])?;
                 out.push('(');
                 i += 1;
             }
-            '{' => {
-                // A repetition is `{n}`, `{n,}`, `{,m}` or `{n,m}`; anything else is a literal brace.
-                let mut j = i + 1;
-                let mut lo = String::new();
-                while j < chars.len() && chars[j].is_ascii_digit() {
-                    lo.push(chars[j]);
-                    j += 1;
-                }
-                let mut hi: Option<String> = None;
-                if chars.get(j) == Some(&',') {
-                    j += 1;
-                    let mut h = String::new();
-                    while j < chars.len() && chars[j].is_ascii_digit() {
-                        h.push(chars[j]);
-                        j += 1;
-                    }
-                    hi = Some(h);
-                }
-                let closed = chars.get(j) == Some(&'}');
-                let valid =
-                    closed && (!lo.is_empty() || hi.as_deref().is_some_and(|h| !h.is_empty()));
-                if valid {
-                    out.push('{');
-                    out.push_str(if lo.is_empty() { "0" } else { &lo });
-                    if let Some(h) = hi {
-                        out.push(',');
-                        out.push_str(&h);
-                    }
-                    out.push('}');
-                    i = j + 1;
-                } else {
-                    out.push_str("\\{");
-                    i += 1;
-                }
-            }
+            '{' => i = brace(&chars, i, &mut out),
             '}' => {
                 out.push_str("\\}");
                 i += 1;
@@ -191,6 +90,132 @@ pub fn translate_pattern(pattern: &str) -> Result<String, PyRegexError> {
         }
     }
     Ok(out)
+}
+
+/// The escape at `chars[i]` (a backslash): translated into `out`; returns the index after it.
+fn escape(
+    pattern: &str,
+    chars: &[char],
+    i: usize,
+    in_class: bool,
+    out: &mut String,
+) -> Result<usize, PyRegexError> {
+    let Some(&next) = chars.get(i + 1) else {
+        return Err(PyRegexError(format!(
+            "pattern {pattern:?} ends with a lone backslash"
+        )));
+    };
+    if !in_class && next.is_ascii_digit() && next != '0' {
+        return Err(unsupported(
+            pattern,
+            &format!("the back-reference \\{next}"),
+        ));
+    }
+    if next == 'Z' && !in_class {
+        out.push_str("\\z");
+    } else if matches!(next, 'p' | 'P') && chars.get(i + 2) == Some(&'{') {
+        // `\p{Greek}` (not Python syntax, but unambiguous): copy through the closing brace.
+        let close = chars[i + 2..]
+            .iter()
+            .position(|&c| c == '}')
+            .map(|p| i + 2 + p);
+        let end = close.unwrap_or(chars.len() - 1);
+        out.extend(&chars[i..=end]);
+        return Ok(end + 1);
+    } else {
+        out.push('\\');
+        out.push(next);
+    }
+    Ok(i + 2)
+}
+
+/// One character inside a class `[...]` at `chars[i]`; returns the index after it.
+fn class_char(
+    chars: &[char],
+    i: usize,
+    in_class: &mut bool,
+    class_start: &mut bool,
+    out: &mut String,
+) -> usize {
+    let c = chars[i];
+    match c {
+        ']' if !*class_start => *in_class = false,
+        '[' => {
+            out.push_str("\\[");
+            *class_start = false;
+            return i + 1;
+        }
+        '&' | '~' if chars.get(i + 1) == Some(&c) => {
+            out.push('\\');
+            out.push(c);
+            *class_start = false;
+            return i + 1;
+        }
+        '^' if *class_start && out.ends_with('[') => {
+            out.push('^');
+            return i + 1;
+        }
+        _ => {}
+    }
+    out.push(c);
+    *class_start = false;
+    i + 1
+}
+
+/// Refuses the `(?...)` extensions the linear-time engine cannot run; `rest` follows `(?`.
+fn refuse_extension(pattern: &str, rest: &[char]) -> Result<(), PyRegexError> {
+    let rest: String = rest.iter().take(3).collect();
+    if rest.starts_with('=') || rest.starts_with('!') {
+        return Err(unsupported(pattern, "look-ahead `(?=...)`/`(?!...)`"));
+    }
+    if rest.starts_with("<=") || rest.starts_with("<!") {
+        return Err(unsupported(pattern, "look-behind `(?<=...)`/`(?<!...)`"));
+    }
+    if rest.starts_with("P=") {
+        return Err(unsupported(pattern, "the named back-reference `(?P=name)`"));
+    }
+    if rest.starts_with('>') {
+        return Err(unsupported(pattern, "an atomic group `(?>...)`"));
+    }
+    if rest.starts_with('(') {
+        return Err(unsupported(pattern, "a conditional group `(?(id)yes|no)`"));
+    }
+    Ok(())
+}
+
+/// The `{` at `chars[i]`: a repetition `{n}`, `{n,}`, `{,m}` or `{n,m}` is copied (`{,m}` as
+/// `{0,m}`); anything else is a literal brace. Returns the index after it.
+fn brace(chars: &[char], i: usize, out: &mut String) -> usize {
+    let mut j = i + 1;
+    let mut lo = String::new();
+    while j < chars.len() && chars[j].is_ascii_digit() {
+        lo.push(chars[j]);
+        j += 1;
+    }
+    let mut hi: Option<String> = None;
+    if chars.get(j) == Some(&',') {
+        j += 1;
+        let mut h = String::new();
+        while j < chars.len() && chars[j].is_ascii_digit() {
+            h.push(chars[j]);
+            j += 1;
+        }
+        hi = Some(h);
+    }
+    let closed = chars.get(j) == Some(&'}');
+    let valid = closed && (!lo.is_empty() || hi.as_deref().is_some_and(|h| !h.is_empty()));
+    if !valid {
+        out.push_str("\\{");
+        return i + 1;
+    }
+    out.push('{');
+    out.push_str(if lo.is_empty() { "0" } else { &lo });
+    if let Some(h) = hi {
+        out.push(',');
+        out.push_str(&h);
+    }
+    out.push('}');
+    j + 1
 }
 
 /// One piece of a parsed `re.sub` replacement.
@@ -206,6 +231,62 @@ enum Piece {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replacement {
     pieces: Vec<Piece>,
+}
+
+/// The character of a one-letter escape (`\n`, `\t`, `\r`, `\f`, `\v`, `\a`, `\b`, `\\`).
+fn simple_escape(c: char) -> Option<char> {
+    Some(match c {
+        'n' => '\n',
+        't' => '\t',
+        'r' => '\r',
+        'f' => '\x0c',
+        'v' => '\x0b',
+        'a' => '\x07',
+        'b' => '\x08',
+        '\\' => '\\',
+        _ => return None,
+    })
+}
+
+/// The `\g<name>` or `\g<number>` reference starting at `chars[i]`, and the index after it.
+fn group_ref(
+    repl: &str,
+    chars: &[char],
+    i: usize,
+    regex: &Regex,
+    check_index: &dyn Fn(usize) -> Result<(), PyRegexError>,
+) -> Result<(Piece, usize), PyRegexError> {
+    if chars.get(i + 2) != Some(&'<') {
+        return Err(PyRegexError(format!(
+            "replacement {repl:?}: `\\g` must be followed by <name> or <number>"
+        )));
+    }
+    let start = i + 3;
+    let Some(len) = chars[start..].iter().position(|&c| c == '>') else {
+        return Err(PyRegexError(format!(
+            "replacement {repl:?}: missing `>` after `\\g<`"
+        )));
+    };
+    let name: String = chars[start..start + len].iter().collect();
+    if name.is_empty() {
+        return Err(PyRegexError(format!(
+            "replacement {repl:?}: empty group name in `\\g<>`"
+        )));
+    }
+    let end = start + len + 1;
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        let n: usize = name
+            .parse()
+            .map_err(|_| PyRegexError(format!("replacement {repl:?}: bad group number {name}")))?;
+        check_index(n)?;
+        return Ok((Piece::Group(n), end));
+    }
+    if !regex.capture_names().any(|n| n == Some(name.as_str())) {
+        return Err(PyRegexError(format!(
+            "replacement {repl:?} refers to group <{name}>, which the pattern does not define"
+        )));
+    }
+    Ok((Piece::Named(name), end))
 }
 
 impl Replacement {
@@ -241,39 +322,10 @@ impl Replacement {
             };
             match next {
                 'g' => {
-                    if chars.get(i + 2) != Some(&'<') {
-                        return Err(PyRegexError(format!(
-                            "replacement {repl:?}: `\\g` must be followed by <name> or <number>"
-                        )));
-                    }
-                    let start = i + 3;
-                    let Some(len) = chars[start..].iter().position(|&c| c == '>') else {
-                        return Err(PyRegexError(format!(
-                            "replacement {repl:?}: missing `>` after `\\g<`"
-                        )));
-                    };
-                    let name: String = chars[start..start + len].iter().collect();
-                    if name.is_empty() {
-                        return Err(PyRegexError(format!(
-                            "replacement {repl:?}: empty group name in `\\g<>`"
-                        )));
-                    }
+                    let (piece, end) = group_ref(repl, &chars, i, regex, &check_index)?;
                     flush(&mut lit, &mut pieces);
-                    if name.chars().all(|c| c.is_ascii_digit()) {
-                        let n: usize = name.parse().map_err(|_| {
-                            PyRegexError(format!("replacement {repl:?}: bad group number {name}"))
-                        })?;
-                        check_index(n)?;
-                        pieces.push(Piece::Group(n));
-                    } else {
-                        if !regex.capture_names().any(|n| n == Some(name.as_str())) {
-                            return Err(PyRegexError(format!(
-                                "replacement {repl:?} refers to group <{name}>, which the pattern does not define"
-                            )));
-                        }
-                        pieces.push(Piece::Named(name));
-                    }
-                    i = start + len + 1;
+                    pieces.push(piece);
+                    i = end;
                 }
                 '0' => {
                     // Octal escape: up to three octal digits.
@@ -300,36 +352,8 @@ impl Replacement {
                     pieces.push(Piece::Group(n));
                     i = j;
                 }
-                'n' => {
-                    lit.push('\n');
-                    i += 2;
-                }
-                't' => {
-                    lit.push('\t');
-                    i += 2;
-                }
-                'r' => {
-                    lit.push('\r');
-                    i += 2;
-                }
-                'f' => {
-                    lit.push('\x0c');
-                    i += 2;
-                }
-                'v' => {
-                    lit.push('\x0b');
-                    i += 2;
-                }
-                'a' => {
-                    lit.push('\x07');
-                    i += 2;
-                }
-                'b' => {
-                    lit.push('\x08');
-                    i += 2;
-                }
-                '\\' => {
-                    lit.push('\\');
+                e if simple_escape(e).is_some() => {
+                    lit.push(simple_escape(e).unwrap_or(e));
                     i += 2;
                 }
                 l if l.is_ascii_alphabetic() => {

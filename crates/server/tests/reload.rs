@@ -280,17 +280,32 @@ fn gateway(l: &Layout, ca: &Path) -> TlsConnector {
     connector(ca, &g.cert, &g.key)
 }
 
+/// The start of every reload test: the plugins config (`crud`) at `plugins.yaml`, a server on
+/// `cert`/`key`/`ca` (plugin `alpha`'s identity) serving it, the first CA's gateway client, and
+/// a continuous load with 5 calls through. Returns the config path, server, client and load.
+async fn serving_under_load(
+    w: &World,
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+) -> (PathBuf, Server, TlsConnector, Load) {
+    let config = w.root.join("plugins.yaml");
+    std::fs::write(&config, yaml("crud")).unwrap();
+    let server = start(&config, cert, key, ca).await;
+    let client = gateway(&w.one, &w.one.ca_cert());
+    let (replaced, served) = call(server.addr, &client).await.unwrap();
+    assert_eq!(replaced, "crud");
+    assert_eq!(served, der(&w.one.plugin("alpha").cert));
+    let load = load(server.addr, client.clone());
+    load.more_calls(5).await;
+    (config, server, client, load)
+}
+
 #[tokio::test]
 async fn plugins_config_reloads_under_load_and_a_broken_file_keeps_the_old_one() {
     let w = world();
-    let config = w.root.join("plugins.yaml");
-    std::fs::write(&config, yaml("crud")).unwrap();
     let (cert, key, ca) = live_files(&w, &w.root.join("live"), "alpha");
-    let server = start(&config, &cert, &key, &ca).await;
-    let client = gateway(&w.one, &w.one.ca_cert());
-    assert_eq!(call(server.addr, &client).await.unwrap().0, "crud");
-    let load = load(server.addr, client.clone());
-    load.more_calls(5).await;
+    let (config, server, client, load) = serving_under_load(&w, &cert, &key, &ca).await;
 
     // What SIGHUP does: a message on the reload channel.
     std::fs::write(&config, yaml("nice")).unwrap();
@@ -341,17 +356,8 @@ async fn plugins_config_reloads_under_load_and_a_broken_file_keeps_the_old_one()
 #[tokio::test]
 async fn certificate_replaced_in_place_is_seen_by_the_watcher() {
     let w = world();
-    let config = w.root.join("plugins.yaml");
-    std::fs::write(&config, yaml("crud")).unwrap();
     let (cert, key, ca) = live_files(&w, &w.root.join("live"), "alpha");
-    let server = start(&config, &cert, &key, &ca).await;
-    let client = gateway(&w.one, &w.one.ca_cert());
-    assert_eq!(
-        call(server.addr, &client).await.unwrap().1,
-        der(&w.one.plugin("alpha").cert)
-    );
-    let load = load(server.addr, client.clone());
-    load.more_calls(5).await;
+    let (_config, server, client, load) = serving_under_load(&w, &cert, &key, &ca).await;
 
     // Overwritten in place (as `plugwire certs ... --force` does); the poll is an hour away.
     let beta = w.one.plugin("beta");
@@ -387,8 +393,6 @@ async fn certificate_replaced_in_place_is_seen_by_the_watcher() {
 #[tokio::test]
 async fn certificate_swapped_by_a_kubernetes_symlink_is_seen_by_the_watcher() {
     let w = world();
-    let config = w.root.join("plugins.yaml");
-    std::fs::write(&config, yaml("crud")).unwrap();
     // A mounted Secret: tls.crt -> ..data/tls.crt, ..data -> ..v1.
     let secret = w.root.join("secret");
     live_files(&w, &secret.join("..v1"), "alpha");
@@ -401,14 +405,7 @@ async fn certificate_swapped_by_a_kubernetes_symlink_is_seen_by_the_watcher() {
         secret.join("tls.key"),
         secret.join("ca.crt"),
     );
-    let server = start(&config, &cert, &key, &ca).await;
-    let client = gateway(&w.one, &w.one.ca_cert());
-    assert_eq!(
-        call(server.addr, &client).await.unwrap().1,
-        der(&w.one.plugin("alpha").cert)
-    );
-    let load = load(server.addr, client.clone());
-    load.more_calls(5).await;
+    let (_config, server, client, load) = serving_under_load(&w, &cert, &key, &ca).await;
 
     // The kubelet's update: a new directory, a new symlink renamed over ..data.
     live_files(&w, &secret.join("..v2"), "beta");

@@ -106,11 +106,28 @@ const B: &str = r"(?-u:\b)";
 /// A built-in pattern: type, regex source, strategy, extra validation.
 type Builtin = (PiiType, String, MaskStrategy, Option<fn(&str) -> bool>);
 
+/// The built-in patterns `d` turns on, in the order they are tried.
 fn builtin(d: &Detectors) -> Vec<Builtin> {
-    use MaskStrategy::{Partial, Redact};
-    use PiiType::*;
     let mut v: Vec<Builtin> = Vec::new();
     let mut add = |t, p: String, s| v.push((t, p, s, None));
+    identity_patterns(d, &mut add);
+    record_and_secret_patterns(d, &mut add);
+    if d.credit_card && d.luhn_check {
+        if let Some(card) = v.iter_mut().find(|x| x.0 == PiiType::CreditCard) {
+            card.3 = Some(luhn_valid);
+        }
+    }
+    v
+}
+
+/// Adds one pattern: type, regex source, strategy.
+type Add<'a> = &'a mut dyn FnMut(PiiType, String, MaskStrategy);
+
+/// Numbers and addresses that identify a person: SSN/BSN, cards, email, phone, IP, birth date,
+/// passport, driver's license.
+fn identity_patterns(d: &Detectors, add: Add<'_>) {
+    use MaskStrategy::{Partial, Redact};
+    use PiiType::*;
     if d.ssn {
         add(Ssn, format!(r"{B}\d{{3}}-\d{{2}}-\d{{4}}{B}"), Partial);
     }
@@ -177,6 +194,12 @@ fn builtin(d: &Detectors) -> Vec<Builtin> {
             Redact,
         );
     }
+}
+
+/// Bank accounts, medical records and credentials.
+fn record_and_secret_patterns(d: &Detectors, add: Add<'_>) {
+    use MaskStrategy::{Partial, Redact};
+    use PiiType::*;
     if d.bank_account {
         add(BankAccount, format!(r"{B}\d{{8,17}}{B}"), Redact);
         add(
@@ -205,12 +228,6 @@ fn builtin(d: &Detectors) -> Vec<Builtin> {
             Redact,
         );
     }
-    if d.credit_card && d.luhn_check {
-        if let Some(card) = v.iter_mut().find(|x| x.0 == CreditCard) {
-            card.3 = Some(luhn_valid);
-        }
-    }
-    v
 }
 
 /// The Luhn checksum over the digits of `s` (separators ignored).
