@@ -16,9 +16,13 @@
 //! over when every permit is back.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+
+use futures::task::AtomicWaker;
 
 use http::{header, HeaderValue, Response};
 use tokio::sync::{watch, OwnedSemaphorePermit};
@@ -82,9 +86,16 @@ impl Drain {
     {
         tokio::pin!(conn);
         let mut phase = self.phase.clone();
-        tokio::select! {
-            r = &mut conn => return r,
-            _ = phase.wait_for(|p| *p != Phase::Serving) => {}
+        // While serving, the connection's task wakes several times per request; the drain
+        // signal is polled only when it fired (see `WhenWoken`), not on each of those.
+        {
+            let draining = WhenWoken::new(phase.wait_for(|p| *p != Phase::Serving));
+            tokio::pin!(draining);
+            tokio::select! {
+                biased;
+                r = &mut conn => return r,
+                _ = draining => {}
+            }
         }
         let drain_start = Instant::now();
         loop {
@@ -129,11 +140,68 @@ impl Tracker {
 
     /// The answer, marked as the connection's last when the server is draining.
     pub(crate) fn finish<B>(&self, mut resp: Response<B>) -> Response<B> {
-        if *self.phase.borrow() != Phase::Serving {
+        // `has_changed` is one atomic load; `borrow` takes the channel's lock, which every
+        // connection shares. The phase only ever leaves `Serving`, and this receiver was made
+        // while serving, so "unchanged" means serving (a closed channel is checked too).
+        if self.phase.has_changed().unwrap_or(true) && *self.phase.borrow() != Phase::Serving {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
+    }
+}
+
+/// A future polled only after its own waker fired (and on the first poll). `tokio::select!`
+/// polls every branch whenever the task wakes; for a drain signal that is a lock of the
+/// channel's waiter list, shared by every connection, on each of a request's wake-ups.
+pub(crate) struct WhenWoken<F> {
+    fut: Pin<Box<F>>,
+    flag: Arc<WokenFlag>,
+    waker: Waker,
+}
+
+struct WokenFlag {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: Future> WhenWoken<F> {
+    pub(crate) fn new(fut: F) -> Self {
+        let flag = Arc::new(WokenFlag {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        WhenWoken {
+            fut: Box::pin(fut),
+            waker: Waker::from(Arc::clone(&flag)),
+            flag,
+        }
+    }
+}
+
+impl<F: Future> Future for WhenWoken<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        this.flag.task.register(cx.waker());
+        if !this.flag.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        this.fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&this.waker))
     }
 }
 

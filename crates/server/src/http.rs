@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use plugwire_mcp::headers::{APPLICATION_JSON, MCP_PATH, MCP_PROTOCOL_VERSION};
 use plugwire_mcp::{codes, parse_message, ErrorResponse, ProtocolVersion};
 
@@ -62,7 +62,7 @@ impl Default for BodyLimits {
 /// The main port's service: `/mcp` and `/health`, with the default body limits.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
     handle_with(
-        app,
+        &app,
         BodyLimits::default(),
         &CertificateHealth::default(),
         req,
@@ -71,8 +71,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<HttpRespons
 }
 
 /// The main port's service with explicit body limits; `/health` reports `certificate`.
+/// Borrows the app: the connection owns it, so a call clones no process-wide `Arc` (whose
+/// count every connection would otherwise bounce between the cores).
 pub async fn handle_with(
-    app: Arc<App>,
+    app: &App,
     body: BodyLimits,
     certificate: &CertificateHealth,
     req: Request<Incoming>,
@@ -80,7 +82,7 @@ pub async fn handle_with(
     // The request line is copied for the log only when debug logging is on (hot path).
     let logged = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));
-    let resp = route(&app, body, certificate, req).await;
+    let resp = route(app, body, certificate, req).await;
     if let Some((method, path)) = logged {
         tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     }
@@ -229,16 +231,20 @@ async fn post(app: &App, body_limits: BodyLimits, req: Request<Incoming>) -> Htt
 /// text/event-stream`, so refusing explicit mismatches costs them nothing, while a hand-written
 /// `curl` without headers keeps working (the body must still be JSON-RPC).
 fn check_media_types(headers: &http::HeaderMap) -> Option<HttpResponse> {
-    fn essence(v: &str) -> String {
-        v.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
+    // Compared in place (no lower-cased copies): this runs on every call.
+    fn essence(v: &str) -> &str {
+        v.split(';').next().unwrap_or("").trim()
+    }
+    fn is_json(v: &str) -> bool {
+        v.eq_ignore_ascii_case(APPLICATION_JSON)
+            || v.len() > 5
+                && v.is_char_boundary(v.len() - 5)
+                && v[v.len() - 5..].eq_ignore_ascii_case("+json")
     }
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = essence(ct.to_str().unwrap_or("<not ASCII>"));
-        if ct != APPLICATION_JSON && !ct.ends_with("+json") {
+        if !is_json(ct) {
+            let ct = ct.to_ascii_lowercase();
             return Some(rpc_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 codes::INVALID_REQUEST,
@@ -246,17 +252,20 @@ fn check_media_types(headers: &http::HeaderMap) -> Option<HttpResponse> {
             ));
         }
     }
-    let accepts: Vec<String> = headers
+    let mut ranges = headers
         .get_all(header::ACCEPT)
         .iter()
         .flat_map(|v| v.to_str().unwrap_or("").split(','))
         .map(essence)
         .filter(|r| !r.is_empty())
-        .collect();
-    let json_ok = accepts
-        .iter()
-        .any(|r| r == APPLICATION_JSON || r == "application/*" || r == "*/*");
-    if !accepts.is_empty() && !json_ok {
+        .peekable();
+    let any = ranges.peek().is_some();
+    let json_ok = ranges.any(|r| {
+        r.eq_ignore_ascii_case(APPLICATION_JSON)
+            || r.eq_ignore_ascii_case("application/*")
+            || r == "*/*"
+    });
+    if any && !json_ok {
         return Some(rpc_error(
             StatusCode::NOT_ACCEPTABLE,
             codes::INVALID_REQUEST,
@@ -282,27 +291,38 @@ async fn read_body(
     t: BodyLimits,
 ) -> Result<Bytes, BodyError> {
     let start = tokio::time::Instant::now();
-    let deadline = start + t.timeout;
     // Reserve what the header announces (at most 1 MiB up front: a declared length costs
     // nothing to send), so a body is not copied again as it grows.
     let reserve = declared.map_or(0, |n| n.min(1 << 20) as usize);
     let mut buf = BytesMut::with_capacity(reserve);
+    // Fast path: a gateway's request body usually arrives with its headers, so the frames are
+    // taken while they are ready and the two timers below (a timer-wheel entry each, created,
+    // polled and cancelled on every call) are set up only when the body has to be waited for.
+    // A body that is all there cannot stall, and the clock starts before this loop.
+    loop {
+        let ready = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut body).poll_frame(cx))
+        })
+        .await;
+        match ready {
+            std::task::Poll::Pending => break,
+            std::task::Poll::Ready(frame) => {
+                if let Some(done) = take_frame(frame, &mut buf, limit) {
+                    return done;
+                }
+            }
+        }
+    }
+    let deadline = start + t.timeout;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            frame = body.frame() => match frame {
-                None => return Ok(buf.freeze()),
-                Some(Err(e)) => return Err(BodyError::Read(e)),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if buf.len() + data.len() > limit {
-                            return Err(BodyError::TooLarge);
-                        }
-                        buf.extend_from_slice(&data);
-                    }
+            frame = body.frame() => {
+                if let Some(done) = take_frame(frame, &mut buf, limit) {
+                    return done;
                 }
-            },
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(BodyError::Stalled(format!(
                     "did not arrive within {:.1}s ({} bytes received); PLUGINS_SERVER_BODY_TIMEOUT sets the limit",
@@ -324,6 +344,27 @@ async fn read_body(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Adds one frame to `buf`; `Some` when the body is complete (or failed).
+fn take_frame(
+    frame: Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>,
+    buf: &mut BytesMut,
+    limit: usize,
+) -> Option<Result<Bytes, BodyError>> {
+    match frame {
+        None => Some(Ok(std::mem::take(buf).freeze())),
+        Some(Err(e)) => Some(Err(BodyError::Read(e))),
+        Some(Ok(frame)) => {
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Some(Err(BodyError::TooLarge));
+                }
+                buf.extend_from_slice(&data);
+            }
+            None
         }
     }
 }

@@ -298,6 +298,14 @@ struct Conn {
     certificate: CertificateHealth,
 }
 
+/// What every request of one main-port connection shares.
+struct MainCtx {
+    app: Arc<App>,
+    body: BodyLimits,
+    certificate: CertificateHealth,
+    track: crate::drain::Tracker,
+}
+
 /// Serves `/mcp` + `/health` on one connection until it closes or the drain ends it.
 async fn serve_main_io<I>(
     io: I,
@@ -308,16 +316,20 @@ async fn serve_main_io<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let body = limits.body();
-    let track = drain.tracker();
+    // One `Arc` per connection, cloned per request: the shared ones (app, certificate, drain
+    // phase) are cloned once here instead of on every call.
+    let ctx = Arc::new(MainCtx {
+        app,
+        body: limits.body(),
+        certificate,
+        track: drain.tracker(),
+    });
     let svc = service_fn(move |req| {
-        let app = Arc::clone(&app);
-        let track = track.clone();
-        let certificate = certificate.clone();
+        let ctx = Arc::clone(&ctx);
         async move {
-            let _busy = track.begin();
-            let resp = http::handle_with(app, body, &certificate, req).await;
-            Ok::<_, std::convert::Infallible>(track.finish(resp?))
+            let _busy = ctx.track.begin();
+            let resp = http::handle_with(&ctx.app, ctx.body, &ctx.certificate, req).await;
+            Ok::<_, std::convert::Infallible>(ctx.track.finish(resp?))
         }
     });
     let conn = http1_builder(limits).serve_connection(TokioIo::new(io), svc);
@@ -331,13 +343,13 @@ async fn serve_health_io<I>(io: I, limits: ConnLimits, certificate: CertificateH
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let track = drain.tracker();
+    let ctx = Arc::new((drain.tracker(), certificate));
     let svc = service_fn(move |req| {
-        let track = track.clone();
-        let certificate = certificate.clone();
+        let ctx = Arc::clone(&ctx);
         async move {
+            let (track, certificate) = &*ctx;
             let _busy = track.begin();
-            let resp = http::handle_health_only(&certificate, req).await;
+            let resp = http::handle_health_only(certificate, req).await;
             Ok::<_, std::convert::Infallible>(track.finish(resp?))
         }
     });

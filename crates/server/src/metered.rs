@@ -9,10 +9,10 @@
 //! payload content can imitate. A few byte searches per call, no allocation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use memchr::memmem;
+use memchr::memmem::{self, Finder};
 use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
@@ -174,17 +174,42 @@ pub fn classify_response(answer: &InvokeHookResponse) -> (Outcome, Option<&str>)
     (Outcome::Continue, None)
 }
 
-/// The outcome of an answer's pretty-printed text (`{"plugin_name", "result"|"error", ...}`).
+/// A member of the answer object: a newline, two spaces, a quote. Strings have their newlines
+/// escaped and deeper members have more spaces before their quote, so only the answer's own
+/// members match.
+static MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n  \""));
+static MODIFIED: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\n    \"modified_payload\": "));
+static VIOLATION: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\n    \"violation\": "));
+
+/// The outcome of an answer's pretty-printed text (`{"plugin_name", "result"|"error",
+/// "context"}`, in that order, as the writer puts them).
+///
+/// The second member says `result` or `error` (found after the short `plugin_name`, instead of
+/// looking for `error` through the whole text first); in a result, `modified_payload` comes
+/// right after `continue_processing`, and `violation` is the one search that crosses the
+/// payload. The finders are built once, not per call.
 pub fn classify_text(text: &[u8]) -> (Outcome, Option<&str>) {
-    if let Some(at) = memmem::find(text, b"\n  \"error\": ") {
-        let message = string_value(&text[at..], b"\n    \"message\": ").unwrap_or(b"");
-        return (error_outcome(message), None);
-    }
-    let Some(at) = memmem::find(text, b"\n  \"result\": {") else {
+    let second = MEMBER
+        .find(text)
+        .and_then(|first| MEMBER.find(&text[first + 1..]).map(|i| first + 1 + i));
+    let Some(second) = second else {
         return (Outcome::Error, None);
     };
-    let result = &text[at..];
-    if let Some(v) = memmem::find(result, b"\n    \"violation\": ") {
+    let member = &text[second..];
+    if member.starts_with(b"\n  \"error\": ") {
+        let message = string_value(member, b"\n    \"message\": ").unwrap_or(b"");
+        return (error_outcome(message), None);
+    }
+    if !member.starts_with(b"\n  \"result\": {") {
+        return (Outcome::Error, None);
+    }
+    let result = member;
+    let modified = MODIFIED.find(result);
+    // `violation` follows the payload: search from there.
+    let from = modified.unwrap_or(0);
+    if let Some(v) = VIOLATION.find(&result[from..]).map(|v| from + v) {
         let after = &result[v + b"\n    \"violation\": ".len()..];
         if !after.starts_with(b"null") {
             let code = string_value(after, b"\n      \"code\": ")
@@ -192,7 +217,7 @@ pub fn classify_text(text: &[u8]) -> (Outcome, Option<&str>) {
             return (Outcome::Violation, code);
         }
     }
-    if let Some(m) = memmem::find(result, b"\n    \"modified_payload\": ") {
+    if let Some(m) = modified {
         let after = &result[m + b"\n    \"modified_payload\": ".len()..];
         if !after.starts_with(b"null") {
             return (Outcome::Modified, None);
@@ -262,6 +287,19 @@ mod tests {
         assert_eq!(
             both(blocked),
             (Outcome::Violation, Some("PII_DETECTED".to_string()))
+        );
+        // A returned context comes after `result`; its members do not count.
+        let ctx =
+            json!({"state": {"violation": {"code": "CTX"}}, "metadata": {"modified_payload": 1}});
+        let with_ctx =
+            InvokeHookResponse::success("p", result(Value::Null, Value::Null), Some(ctx));
+        assert_eq!(both(with_ctx), (Outcome::Continue, None));
+        let v = json!({"reason": "r", "description": "d", "code": "X1", "details": {}});
+        let ctx = json!({"state": {}, "metadata": {}});
+        let blocked_ctx = InvokeHookResponse::success("p", result(Value::Null, v), Some(ctx));
+        assert_eq!(
+            both(blocked_ctx),
+            (Outcome::Violation, Some("X1".to_string()))
         );
         let err = InvokeHookResponse::failure_message("p", "boom");
         assert_eq!(both(err), (Outcome::Error, None));
