@@ -280,13 +280,18 @@ async fn every_bad_input_class_gets_the_recorded_answer_over_http_dispatch() {
     let expected = expected();
     let cases = cases();
     assert_eq!(expected.len(), cases.len(), "one recorded answer per case");
+    let mut typed = 0;
     for (name, body) in cases {
         let want = expected[name].as_str().unwrap();
+        typed += usize::from(dispatch::answer_invoke_hook(&backend, &body).await.is_some());
         let http = over_http(&backend, &body).await;
         assert_eq!(String::from_utf8_lossy(&http), want, "{name} (HTTP)");
         let generic = generic(&backend, &body).await;
         assert_eq!(String::from_utf8_lossy(&generic), want, "{name} (generic)");
     }
+    // Every case but the argument errors, the unparsable bodies and the repeated envelope
+    // members is answered by the typed decoders.
+    assert_eq!(typed, 27);
 }
 
 #[tokio::test]
