@@ -90,9 +90,9 @@ struct HookAnswer<'a> {
 
 impl ManagerBackend {
     /// Decodes the hook name and the context straight from the request text and runs the
-    /// plugin, which decodes the payload. The checks come in the Python server's order: hook
-    /// name, context, plugin, payload; each failure is worded as decoding the same JSON as a
-    /// value would word it.
+    /// plugin, which decodes the payload. The checks keep the order the answers have always
+    /// had (hook name, context, plugin, payload), and each failure is worded as decoding the
+    /// same JSON as a `Value` words it (tests/invoke_errors.rs holds the recorded answers).
     async fn run(
         &self,
         args: &RawInvokeHookArgs<'_>,

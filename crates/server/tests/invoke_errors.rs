@@ -283,7 +283,11 @@ async fn every_bad_input_class_gets_the_recorded_answer_over_http_dispatch() {
     let mut typed = 0;
     for (name, body) in cases {
         let want = expected[name].as_str().unwrap();
-        typed += usize::from(dispatch::answer_invoke_hook(&backend, &body).await.is_some());
+        typed += usize::from(
+            dispatch::answer_invoke_hook(&backend, &body)
+                .await
+                .is_some(),
+        );
         let http = over_http(&backend, &body).await;
         assert_eq!(String::from_utf8_lossy(&http), want, "{name} (HTTP)");
         let generic = generic(&backend, &body).await;

@@ -16,10 +16,10 @@ impl PluginManager {
     /// Returns the result and the plugin's context after the call.
     ///
     /// The payload is the request's JSON text: it is decoded only once the plugin is found, so
-    /// an unknown plugin is reported before an invalid payload (as Python checks them), and a
-    /// 1.0.0 enforce block, which echoes the input, decodes it again from the same text rather
-    /// than every call copying it in case of a block. Every transport of `plugwire serve`
-    /// reaches the plugins through here.
+    /// an unknown plugin is reported before an invalid payload (the order the answers have
+    /// always had), and a 1.0.0 enforce block, which echoes the input, decodes it again from
+    /// the same text rather than every call copying it in case of a block. Every transport of
+    /// `plugwire serve` reaches the plugins through here.
     pub async fn invoke_plugin(
         &self,
         plugin_name: &str,
