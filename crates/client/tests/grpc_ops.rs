@@ -14,7 +14,7 @@ use common::{install_crypto, server_manager, Pki};
 use plugwire_client::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
 use plugwire_grpc::hpack;
 use plugwire_grpc::Era;
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use plugwire_mcp::{InvokeHookArgs, RawInvokeHookArgs, TextResultWriter};
 use plugwire_server::{Backend, ConnLimits, ManagerBackend};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,10 +33,10 @@ impl Backend for Held {
     fn plugin_configs(&self) -> Vec<Value> {
         self.inner.plugin_configs()
     }
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         self.entered.notify_one();
         self.release.notified().await;
-        self.inner.invoke_hook(args).await
+        self.inner.invoke_hook(args, out).await
     }
 }
 

@@ -158,8 +158,15 @@ fn args(q: &str) -> InvokeHookArgs {
 /// carries: the result or error whole, and the three context maps the gateway applies
 /// (`user_context` and `content_type` have no proto field).
 async fn mcp_answer(a: &InvokeHookArgs) -> Value {
-    let r: InvokeHookResponse = backend().await.invoke_hook(a.clone()).await;
-    comparable(serde_json::to_value(r).unwrap())
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "invoke_hook", "arguments": a.to_arguments()}});
+    let body = serde_json::to_vec(&body).unwrap();
+    let reply = plugwire_server::dispatch::answer_invoke_hook(&backend().await, &body)
+        .await
+        .expect("an invoke_hook call");
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    let text = reply["result"]["content"][0]["text"].as_str().unwrap();
+    comparable(serde_json::from_str(text).unwrap())
 }
 
 fn comparable(answer: Value) -> Value {

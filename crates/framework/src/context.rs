@@ -200,9 +200,9 @@ impl PluginContext {
         serde_json::from_value(v).map_err(|e| PayloadError::new("PluginContext", e))
     }
 
-    /// [`PluginContext::from_json`] from the JSON text (same acceptance; error messages also
-    /// name the line and column).
+    /// [`PluginContext::from_json`] from the JSON text, without building a `Value`: the same
+    /// contexts accepted and the same error messages.
     pub fn from_json_str(text: &str) -> Result<Self, PayloadError> {
-        serde_json::from_str(text).map_err(|e| PayloadError::new("PluginContext", e))
+        crate::payloads::decode_text(text).map_err(|e| PayloadError::new("PluginContext", e))
     }
 }

@@ -288,7 +288,37 @@ impl JsonSource for Value {
 
 impl JsonSource for &str {
     fn decode<T: serde::de::DeserializeOwned>(self, model: &str) -> Result<T, PayloadError> {
-        serde_json::from_str(self).map_err(|e| PayloadError::new(model, e))
+        decode_text(self).map_err(|e| PayloadError::new(model, e))
+    }
+}
+
+/// Decodes JSON text straight into `T`, with the answer decoding the text's `Value` would give:
+/// what a payload taken out of a parsed request always got, so every transport words an invalid
+/// payload alike. Streaming differs in two ways, both handled here. Its messages end in
+/// ` at line L column C`, a position inside the payload alone, which would mislead as a
+/// position in the request; it is dropped. And a repeated member of a struct is an error for
+/// it, where a JSON object (Python's `json`, a `Value`) keeps the last one; only then is the
+/// text decoded again through a `Value`, so valid input never pays a second pass.
+pub(crate) fn decode_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let first = match serde_json::from_str(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if !first.to_string().starts_with("duplicate field `") {
+        return Err(without_position(&first));
+    }
+    serde_json::from_str::<Value>(text)
+        .and_then(serde_json::from_value)
+        .map_err(|e| without_position(&e))
+}
+
+/// The message of a serde_json error without its ` at line L column C` suffix.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) if e.line() != 0 => message.to_string(),
+        _ => text,
     }
 }
 
@@ -367,9 +397,8 @@ impl HookPayload {
         Self::decode_input(hook, v)
     }
 
-    /// [`HookPayload::from_json`] from the JSON text. Accepts the same payloads; its error
-    /// messages also name the line and column, so callers that must report exactly what
-    /// [`HookPayload::from_json`] reports decode again that way on failure.
+    /// [`HookPayload::from_json`] from the JSON text, without building a `Value`: the same
+    /// payloads accepted (a repeated member: the last one wins) and the same error messages.
     pub fn from_json_str(hook: HookType, text: &str) -> Result<Self, PayloadError> {
         Self::decode_input(hook, text)
     }

@@ -180,10 +180,10 @@ async fn single_plugin_calls_answer_as_for_any_hook() {
     let ctx = || PluginContext::new(GlobalContext::new("r2"));
     // As `invoke_hook` over a wire: the token arrives redacted and the plugin sees that.
     let (r, _) = m
-        .invoke_hook_for_plugin(
+        .invoke_plugin(
             "A",
             HookType::IdentityResolve,
-            json!({"raw_token": "**********"}),
+            &json!({"raw_token": "**********"}).to_string(),
             ctx(),
         )
         .await
@@ -196,10 +196,10 @@ async fn single_plugin_calls_answer_as_for_any_hook() {
     );
     // B does not list identity_resolve: the same error as for any hook a plugin lacks.
     let e = m
-        .invoke_hook_for_plugin(
+        .invoke_plugin(
             "B",
             HookType::IdentityResolve,
-            json!({"raw_token": "x"}),
+            &json!({"raw_token": "x"}).to_string(),
             ctx(),
         )
         .await

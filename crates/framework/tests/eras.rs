@@ -358,7 +358,8 @@ async fn server_single_plugin_replies() {
     );
     let (m, _) = manager(&yaml).await;
     let ctx = || PluginContext::new(GlobalContext::new("r"));
-    let call = |n: &'static str| m.invoke_plugin(n, tool_pre(), ctx());
+    let payload = tool_pre().to_json().to_string();
+    let call = |n: &'static str| m.invoke_plugin(n, HookType::ToolPreInvoke, &payload, ctx());
     let (r, _) = call("S").await.unwrap();
     assert!(!r.continue_processing && r.modified_payload.is_none() && r.metadata.is_none());
     assert_eq!(r.violation.unwrap().code, "BLOCKED");

@@ -623,7 +623,7 @@ async fn single_plugin_call_ignores_conditions_and_uses_the_1_0_0_block_shape() 
     let payload = json!({"name": "echo", "args": {"text": "x"}});
     let m = manager(&h, &single_yaml("enforce", "pass")).await;
     let (r, c) = m
-        .invoke_hook_for_plugin("Solo", HookType::ToolPreInvoke, payload.clone(), ctx())
+        .invoke_plugin("Solo", HookType::ToolPreInvoke, &payload.to_string(), ctx())
         .await
         .unwrap();
     assert!(r.continue_processing);
@@ -636,7 +636,7 @@ async fn single_plugin_call_ignores_conditions_and_uses_the_1_0_0_block_shape() 
 
     let m = manager(&h, &single_yaml("enforce", "block")).await;
     let (r, _) = m
-        .invoke_hook_for_plugin("Solo", HookType::ToolPreInvoke, payload.clone(), ctx())
+        .invoke_plugin("Solo", HookType::ToolPreInvoke, &payload.to_string(), ctx())
         .await
         .unwrap();
     assert_eq!(r.to_json()["metadata"], Value::Null);
@@ -649,7 +649,7 @@ async fn single_plugin_call_ignores_conditions_and_uses_the_1_0_0_block_shape() 
     for mode in ["permissive", "enforce_ignore_error"] {
         let m = manager(&h, &single_yaml(mode, "block")).await;
         let (r, _) = m
-            .invoke_hook_for_plugin("Solo", HookType::ToolPreInvoke, payload.clone(), ctx())
+            .invoke_plugin("Solo", HookType::ToolPreInvoke, &payload.to_string(), ctx())
             .await
             .unwrap();
         assert!(
@@ -672,7 +672,7 @@ async fn single_plugin_call_mode_decides_errors() {
     ] {
         let m = manager(&h, &single_yaml("enforce", action)).await;
         let e = m
-            .invoke_hook_for_plugin("Solo", HookType::ToolPreInvoke, payload.clone(), ctx())
+            .invoke_plugin("Solo", HookType::ToolPreInvoke, &payload.to_string(), ctx())
             .await
             .unwrap_err();
         assert_eq!(e.kind(), kind);
@@ -680,7 +680,7 @@ async fn single_plugin_call_mode_decides_errors() {
         for mode in ["permissive", "enforce_ignore_error"] {
             let m = manager(&h, &single_yaml(mode, action)).await;
             let (r, _) = m
-                .invoke_hook_for_plugin("Solo", HookType::ToolPreInvoke, payload.clone(), ctx())
+                .invoke_plugin("Solo", HookType::ToolPreInvoke, &payload.to_string(), ctx())
                 .await
                 .unwrap();
             assert_eq!(
@@ -697,7 +697,12 @@ async fn single_plugin_call_lookup_and_payload_errors() {
     let h = harness();
     let m = manager(&h, &single_yaml("enforce", "pass")).await;
     let e = m
-        .invoke_hook_for_plugin("solo", HookType::ToolPreInvoke, json!({"name": "x"}), ctx())
+        .invoke_plugin(
+            "solo",
+            HookType::ToolPreInvoke,
+            &json!({"name": "x"}).to_string(),
+            ctx(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -710,10 +715,10 @@ async fn single_plugin_call_lookup_and_payload_errors() {
         "Unable to find tool_pre_invoke for plugin solo.  Make sure the plugin is registered."
     );
     let e = m
-        .invoke_hook_for_plugin(
+        .invoke_plugin(
             "Solo",
             HookType::ToolPostInvoke,
-            json!({"name": "x"}),
+            &json!({"name": "x"}).to_string(),
             ctx(),
         )
         .await
@@ -724,7 +729,12 @@ async fn single_plugin_call_lookup_and_payload_errors() {
         "plugin without that hook"
     );
     let e = m
-        .invoke_hook_for_plugin("Solo", HookType::ToolPreInvoke, json!({"args": {}}), ctx())
+        .invoke_plugin(
+            "Solo",
+            HookType::ToolPreInvoke,
+            &json!({"args": {}}).to_string(),
+            ctx(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind(), PluginErrorKind::InvalidPayload);

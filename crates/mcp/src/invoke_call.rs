@@ -9,8 +9,10 @@
 //!
 //! It accepts only requests the generic path would answer the same way, and says `None` for
 //! anything else (a notification, another method or tool, a member of an unexpected type,
-//! duplicate members): the caller then takes the generic path, so errors keep their exact
-//! wording. [`TextResultWriter`] writes the answer envelope byte for byte as the generic path does.
+//! duplicate members): the caller then takes the generic JSON-RPC dispatch, which words the
+//! envelope's and the arguments' errors (the hook call itself goes to the same backend entry
+//! point either way). [`TextResultWriter`] writes the answer envelope byte for byte as the
+//! generic path does.
 
 use std::borrow::Cow;
 
@@ -38,8 +40,8 @@ pub struct RawInvokeHookArgs<'a> {
 }
 
 impl RawInvokeHookArgs<'_> {
-    /// The `Value` form, for backends without a raw path. Cannot fail for arguments that came
-    /// through [`InvokeHookCall::parse`] (both members were checked to be objects).
+    /// The `Value` form (test fakes that answer from JSON values). Cannot fail for arguments
+    /// that came through [`InvokeHookCall::parse`] (both members were checked to be objects).
     pub fn to_args(&self) -> Result<InvokeHookArgs, serde_json::Error> {
         Ok(InvokeHookArgs {
             hook_type: self.hook_type.clone(),

@@ -1,7 +1,7 @@
 //! The built-ins against the real captures of the Python plugin server (captures 12-18 and 23
 //! of crates/mcp/tests/wire-samples, copied into tests/fixtures/wire): plugins/test.yaml loaded
 //! with the framework's loader, each
-//! captured `invoke_hook` request run through `PluginManager::invoke_hook_for_plugin` (what
+//! captured `invoke_hook` request run through `PluginManager::invoke_plugin` (what
 //! `plugwire serve` does), and the result (and context, when the capture has one) compared with
 //! the captured answer, JSON value for value.
 
@@ -57,7 +57,7 @@ async fn replay(m: &PluginManager, n: &str) -> (Value, Value) {
     let mut ours = serde_json::Map::new();
     ours.insert("plugin_name".into(), Value::String(req_name.clone()));
     match m
-        .invoke_hook_for_plugin(&req_name, hook, args["payload"].clone(), ctx)
+        .invoke_plugin(&req_name, hook, &args["payload"].to_string(), ctx)
         .await
     {
         Ok((result, ctx)) => {
@@ -125,10 +125,10 @@ async fn deny_list_blocks_a_tool_call_naming_the_argument() {
     let req = fixture("17-", ".request.json");
     let args = &req["params"]["arguments"];
     let (_, ctx) = m
-        .invoke_hook_for_plugin(
+        .invoke_plugin(
             "DenyListPlugin",
             HookType::ToolPreInvoke,
-            args["payload"].clone(),
+            &args["payload"].to_string(),
             PluginContext::from_json(args["context"].clone()).unwrap(),
         )
         .await

@@ -4,7 +4,7 @@
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
 use serde_json::Value;
 
 /// The plugin side of the three tools.
@@ -24,38 +24,20 @@ pub trait Backend: Send + Sync + 'static {
         })
     }
 
-    /// Runs one hook of one plugin (no chain, no conditions). Every failure (unknown plugin or
-    /// hook, bad payload or context, plugin error, timeout) is an `error` answer, never a panic.
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse;
-
-    /// The same call with the payload and context still as JSON text, writing the result's
-    /// text straight into the response: the server's hot path, which lets a backend decode
-    /// into its own types and skip every intermediate `Value`. The text must be exactly
-    /// `invoke_hook(args.to_args()).to_text()`; this default is that, so other backends need
-    /// not implement it.
-    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
-        out.push_str(&invoke_hook_through_values(self, &args).await);
-    }
+    /// Runs one hook of one plugin (no chain, no conditions) and writes the answer's text, the
+    /// pretty JSON of an [`plugwire_mcp::InvokeHookResponse`] (`{plugin_name, result,
+    /// context?}` or `{plugin_name, error}`), into `out`. Every failure (unknown plugin or hook,
+    /// bad payload or context, plugin error, timeout) is an `error` answer, never a panic.
+    ///
+    /// The one entry point of every transport. The payload and context arrive as JSON text so
+    /// that a backend decodes them straight into its own types and writes its result straight
+    /// into the response, with no `Value` in between (the MCP hot path); callers holding JSON
+    /// values (gRPC, the raw socket, the generic JSON-RPC dispatch) go through
+    /// [`crate::dispatch::invoke_hook_args`], which renders them as text first.
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter);
 
     /// Plugins taken out at run time (`on_error: disable`), reported by `/health`.
     fn runtime_disabled(&self) -> Vec<String> {
         Vec::new()
-    }
-}
-
-/// [`Backend::invoke_hook`] for raw arguments: converts them to `Value` maps and returns the
-/// answer's text. The default hot path, and the fallback of a backend whose own raw decoding
-/// failed (the `Value` path words every error).
-pub async fn invoke_hook_through_values<B: Backend + ?Sized>(
-    backend: &B,
-    args: &RawInvokeHookArgs<'_>,
-) -> String {
-    match args.to_args() {
-        Ok(a) => backend.invoke_hook(a).await.to_text(),
-        Err(e) => InvokeHookResponse::failure_message(
-            &args.plugin_name,
-            format!("invoke_hook arguments are not JSON objects: {e}"),
-        )
-        .to_text(),
     }
 }

@@ -15,8 +15,10 @@ use plugwire_mcp::plugin_tools::{
 use plugwire_mcp::{
     codes, methods, CallToolParams, CallToolResult, ErrorResponse, GetPluginConfigArgs,
     InitializeResult, InvokeHookArgs, InvokeHookCall, InvokeHookResponse, Message, ProtocolVersion,
-    Request, Response, TextResultWriter, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS, INVOKE_HOOK,
+    RawInvokeHookArgs, Request, RequestId, Response, TextResultWriter, GET_PLUGIN_CONFIG,
+    GET_PLUGIN_CONFIGS, INVOKE_HOOK,
 };
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::backend::Backend;
@@ -89,23 +91,11 @@ async fn call_tool(backend: &Arc<dyn Backend>, params: Option<Value>) -> CallToo
             Err(e) => e.to_result(),
         },
         INVOKE_HOOK => match InvokeHookArgs::from_arguments(&args) {
-            Ok(a) => invoke_isolated(backend, a).await.to_result(),
+            Ok(a) => CallToolResult::text(invoke_hook_text(backend.as_ref(), &a).await),
             Err(e) => e.to_result(),
         },
         other => unknown_tool(other),
     }
-}
-
-/// Runs the hook so that a panicking backend becomes an `error` answer and the connection
-/// (and the gateway's session) lives on. The panic is caught in place rather than by spawning
-/// a task: a spawn per call would only add a cross-thread wake-up to the hot path. (The
-/// framework's manager also catches plugin panics; this covers the backend itself.)
-async fn invoke_isolated(backend: &Arc<dyn Backend>, args: InvokeHookArgs) -> InvokeHookResponse {
-    let plugin_name = args.plugin_name.clone();
-    let hook = args.hook_type.clone();
-    catch_backend_panic(&plugin_name, &hook, backend.invoke_hook(args))
-        .await
-        .unwrap_or_else(|what| InvokeHookResponse::failure_message(&plugin_name, what))
 }
 
 /// The hot path: answers a `tools/call invoke_hook` request straight from the body (see
@@ -113,21 +103,68 @@ async fn invoke_isolated(backend: &Arc<dyn Backend>, args: InvokeHookArgs) -> In
 /// [`handle_message`] to answer. The bytes are the ones the generic path would send.
 pub async fn answer_invoke_hook(backend: &Arc<dyn Backend>, body: &[u8]) -> Option<Vec<u8>> {
     let call = InvokeHookCall::parse(body)?;
-    let plugin_name = call.args.plugin_name.clone();
-    let hook = call.args.hook_type.clone();
     let mut out = TextResultWriter::new(&call.id);
-    let answered = catch_backend_panic(
-        &plugin_name,
-        &hook,
-        backend.invoke_hook_into(call.args, &mut out),
-    )
-    .await;
+    invoke_isolated(backend.as_ref(), call.args, &mut out).await;
+    Some(out.finish())
+}
+
+/// The hook call of the transports that hold the arguments as JSON values (gRPC and the raw
+/// socket, whose messages carry `google.protobuf.Struct`s): the same backend entry point as
+/// MCP, the answer read back from its text, so every transport answers alike.
+pub async fn invoke_hook_args(backend: &dyn Backend, args: &InvokeHookArgs) -> InvokeHookResponse {
+    let text = invoke_hook_text(backend, args).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        let what = format!("the plugin's answer is not JSON: {e}");
+        InvokeHookResponse::failure_message(&args.plugin_name, what)
+    })
+}
+
+/// The answer text for arguments held as JSON values (also the generic `tools/call`, for the
+/// rare well-formed call the one-pass decoding leaves to it, e.g. one with a repeated
+/// member): the payload and context are written out as JSON text for [`Backend::invoke_hook`].
+async fn invoke_hook_text(backend: &dyn Backend, args: &InvokeHookArgs) -> String {
+    // Only the text is used, not the JSON-RPC envelope around it.
+    let mut out = TextResultWriter::new(&RequestId::from(0));
+    let as_text = |m: &serde_json::Map<String, Value>| {
+        serde_json::to_string(m).and_then(RawValue::from_string)
+    };
+    match (as_text(&args.payload), as_text(&args.context)) {
+        (Ok(payload), Ok(context)) => {
+            let raw = RawInvokeHookArgs {
+                hook_type: args.hook_type.clone(),
+                plugin_name: args.plugin_name.clone(),
+                payload: &payload,
+                context: &context,
+            };
+            invoke_isolated(backend, raw, &mut out).await;
+        }
+        // Maps with string keys always serialize; kept an answer rather than a panic.
+        (Err(e), _) | (_, Err(e)) => {
+            let what = format!("invoke_hook arguments are not JSON objects: {e}");
+            out.push_str(&InvokeHookResponse::failure_message(&args.plugin_name, what).to_text());
+        }
+    }
+    String::from_utf8_lossy(out.written_since(0)).into_owned()
+}
+
+/// Runs the hook so that a panicking backend becomes an `error` answer and the connection
+/// (and the gateway's session) lives on. The panic is caught in place rather than by spawning
+/// a task: a spawn per call would only add a cross-thread wake-up to the hot path. (The
+/// framework's manager also catches plugin panics; this covers the backend itself.)
+async fn invoke_isolated(
+    backend: &dyn Backend,
+    args: RawInvokeHookArgs<'_>,
+    out: &mut TextResultWriter,
+) {
+    let plugin_name = args.plugin_name.clone();
+    let hook = args.hook_type.clone();
+    let mark = out.mark();
+    let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook(args, out)).await;
     if let Err(what) = answered {
         // Whatever the backend wrote before it panicked is dropped.
-        out = TextResultWriter::new(&call.id);
+        out.truncate(mark);
         out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());
     }
-    Some(out.finish())
 }
 
 /// Awaits `fut`; a panic becomes `Err` with a message naming the plugin and hook (also logged).

@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use plugwire_framework::{
-    HookPayload, HookType, PluginContext, PluginError, PluginManager, PluginResult,
-};
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_framework::{HookType, PluginContext, PluginError, PluginManager, PluginResult};
+use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::{invoke_hook_through_values, Backend};
+use crate::backend::Backend;
 
 /// Serves the plugins of one `PluginManager` (already initialized).
 pub struct ManagerBackend {
@@ -55,52 +53,9 @@ impl Backend for ManagerBackend {
             .map(|p| p.to_wire_json())
     }
 
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
-        let InvokeHookArgs {
-            hook_type,
-            plugin_name,
-            payload,
-            context,
-        } = args;
-        let fail = |e: PluginError| InvokeHookResponse::failure(&plugin_name, e.model.to_json());
-        let hook: HookType = match hook_type.parse() {
-            Ok(h) => h,
-            Err(_) => return fail(PluginError::unknown_hook(&plugin_name, &hook_type)),
-        };
-        let ctx = match PluginContext::from_json(Value::Object(context)) {
-            Ok(c) => c,
-            Err(e) => return fail(PluginError::invalid_payload(&plugin_name, &e)),
-        };
-        match self
-            .manager
-            .invoke_hook_for_plugin(&plugin_name, hook, Value::Object(payload), ctx)
-            .await
-        {
-            Ok((result, ctx)) => {
-                // Python returns the context only when the plugin left something in it.
-                let ctx = (!ctx.is_empty()).then(|| ctx.to_json());
-                InvokeHookResponse::success(&plugin_name, result.to_json(), ctx)
-            }
-            Err(e) => {
-                tracing::debug!(plugin = %plugin_name, hook = %hook_type, "hook error: {e}");
-                fail(e)
-            }
-        }
-    }
-
-    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
-        let Some((payload, ctx)) = Self::decode_raw(&args) else {
-            return out.push_str(&invoke_hook_through_values(self, &args).await);
-        };
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         let name = args.plugin_name.as_str();
-        // An enforce block echoes the input: decode it again then, rather than copy it per call.
-        let hook = payload.hook_type();
-        let echo = || HookPayload::from_json_str(hook, args.payload.get()).ok();
-        match self
-            .manager
-            .invoke_plugin_echo_with(name, payload, ctx, echo)
-            .await
-        {
+        match self.run(&args).await {
             Ok((result, ctx)) => {
                 let answer = HookAnswer {
                     plugin_name: name,
@@ -134,14 +89,24 @@ struct HookAnswer<'a> {
 }
 
 impl ManagerBackend {
-    /// The hot path's decoding: hook name, context and payload straight from the JSON text.
-    /// `None` when any of them does not decode; the caller then takes the `Value` path, which
-    /// reports the problem in its exact words and order.
-    fn decode_raw(args: &RawInvokeHookArgs<'_>) -> Option<(HookPayload, PluginContext)> {
-        let hook: HookType = args.hook_type.parse().ok()?;
-        let ctx = PluginContext::from_json_str(args.context.get()).ok()?;
-        let payload = HookPayload::from_json_str(hook, args.payload.get()).ok()?;
-        Some((payload, ctx))
+    /// Decodes the hook name and the context straight from the request text and runs the
+    /// plugin, which decodes the payload. The checks keep the order the answers have always
+    /// had (hook name, context, plugin, payload), and each failure is worded as decoding the
+    /// same JSON as a `Value` words it (tests/invoke_errors.rs holds the recorded answers).
+    async fn run(
+        &self,
+        args: &RawInvokeHookArgs<'_>,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let name = args.plugin_name.as_str();
+        let hook: HookType = args
+            .hook_type
+            .parse()
+            .map_err(|_| PluginError::unknown_hook(name, &args.hook_type))?;
+        let ctx = PluginContext::from_json_str(args.context.get())
+            .map_err(|e| PluginError::invalid_payload(name, &e))?;
+        self.manager
+            .invoke_plugin(name, hook, args.payload.get(), ctx)
+            .await
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use memchr::memmem::{self, Finder};
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
 
@@ -87,29 +87,15 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         self.inner.runtime_disabled()
     }
 
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         if !self.metrics.enabled() {
-            return self.inner.invoke_hook(args).await;
-        }
-        let start = Instant::now();
-        let (plugin, hook) = (args.plugin_name.clone(), args.hook_type.clone());
-        let answer = self.inner.invoke_hook(args).await;
-        let (outcome, code) = classify_response(&answer);
-        self.metrics
-            .hook_call(&plugin, &hook, outcome, code, start.elapsed());
-        self.publish_disabled();
-        answer
-    }
-
-    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
-        if !self.metrics.enabled() {
-            return self.inner.invoke_hook_into(args, out).await;
+            return self.inner.invoke_hook(args, out).await;
         }
         let start = Instant::now();
         let mark = out.mark();
         // The names are moved into the call; keep copies on the stack, not the heap.
         let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
-        self.inner.invoke_hook_into(args, out).await;
+        self.inner.invoke_hook(args, out).await;
         let (outcome, code) = classify_text(out.written_since(mark));
         self.metrics.hook_call(
             plugin.as_str(),
@@ -149,29 +135,6 @@ impl Name {
             Name::Heap(s) => s,
         }
     }
-}
-
-/// The outcome of a `Value` answer.
-pub fn classify_response(answer: &InvokeHookResponse) -> (Outcome, Option<&str>) {
-    if let Some(err) = &answer.error {
-        let message = err.get("message").and_then(Value::as_str).unwrap_or("");
-        return (error_outcome(message.as_bytes()), None);
-    }
-    let Some(result) = &answer.result else {
-        return (Outcome::Error, None);
-    };
-    let present = |k: &str| result.get(k).is_some_and(|v| !v.is_null());
-    if present("violation") {
-        let code = result
-            .get("violation")
-            .and_then(|v| v.get("code"))
-            .and_then(Value::as_str);
-        return (Outcome::Violation, code);
-    }
-    if present("modified_payload") {
-        return (Outcome::Modified, None);
-    }
-    (Outcome::Continue, None)
 }
 
 /// A member of the answer object: a newline, two spaces, a quote. Strings have their newlines
@@ -258,13 +221,12 @@ fn error_outcome(message: &[u8]) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plugwire_mcp::InvokeHookResponse;
     use serde_json::json;
 
-    fn both(answer: InvokeHookResponse) -> (Outcome, Option<String>) {
-        let (o, c) = classify_response(&answer);
+    fn classify(answer: InvokeHookResponse) -> (Outcome, Option<String>) {
         let text = answer.to_text();
-        let (to, tc) = classify_text(text.as_bytes());
-        assert_eq!((o, c), (to, tc), "text and value disagree on {text}");
+        let (o, c) = classify_text(text.as_bytes());
         (o, c.map(str::to_string))
     }
 
@@ -274,18 +236,18 @@ mod tests {
     }
 
     #[test]
-    fn text_and_value_paths_classify_alike() {
+    fn answers_are_classified_from_their_text() {
         let ok = InvokeHookResponse::success("p", result(Value::Null, Value::Null), None);
-        assert_eq!(both(ok), (Outcome::Continue, None));
+        assert_eq!(classify(ok), (Outcome::Continue, None));
         // A payload that *contains* the words of a violation is still only "modified".
         let tricky = json!({"name": "x", "args": {"violation": {"code": "FAKE"}, "text": "\n    \"violation\": {"}});
         let modified = InvokeHookResponse::success("p", result(tricky, Value::Null), None);
-        assert_eq!(both(modified), (Outcome::Modified, None));
+        assert_eq!(classify(modified), (Outcome::Modified, None));
         let v = json!({"reason": "r", "description": "d", "code": "PII_DETECTED",
                        "details": {"code": "inner"}, "mcp_error_code": null});
         let blocked = InvokeHookResponse::success("p", result(Value::Null, v), None);
         assert_eq!(
-            both(blocked),
+            classify(blocked),
             (Outcome::Violation, Some("PII_DETECTED".to_string()))
         );
         // A returned context comes after `result`; its members do not count.
@@ -293,18 +255,18 @@ mod tests {
             json!({"state": {"violation": {"code": "CTX"}}, "metadata": {"modified_payload": 1}});
         let with_ctx =
             InvokeHookResponse::success("p", result(Value::Null, Value::Null), Some(ctx));
-        assert_eq!(both(with_ctx), (Outcome::Continue, None));
+        assert_eq!(classify(with_ctx), (Outcome::Continue, None));
         let v = json!({"reason": "r", "description": "d", "code": "X1", "details": {}});
         let ctx = json!({"state": {}, "metadata": {}});
         let blocked_ctx = InvokeHookResponse::success("p", result(Value::Null, v), Some(ctx));
         assert_eq!(
-            both(blocked_ctx),
+            classify(blocked_ctx),
             (Outcome::Violation, Some("X1".to_string()))
         );
         let err = InvokeHookResponse::failure_message("p", "boom");
-        assert_eq!(both(err), (Outcome::Error, None));
+        assert_eq!(classify(err), (Outcome::Error, None));
         let slow = InvokeHookResponse::failure_message("p", "Plugin p exceeded 0.05s timeout");
-        assert_eq!(both(slow), (Outcome::Timeout, None));
+        assert_eq!(classify(slow), (Outcome::Timeout, None));
     }
 
     #[test]

@@ -162,7 +162,9 @@ async fn answer(body: &[u8], backend: &dyn Backend) -> Result<Vec<u8>, frame::Fr
     match frame::sniff(body)? {
         Request::InvokeHook(req) => {
             let proto = match convert::request_to_args(&req) {
-                Ok(args) => convert::response_to_proto(&backend.invoke_hook(args).await),
+                Ok(args) => convert::response_to_proto(
+                    &crate::dispatch::invoke_hook_args(backend, &args).await,
+                ),
                 // `sniff` only returns requests with both names set.
                 Err(e) => error_answer(&req.plugin_name, e.to_string()),
             };

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use plugwire_framework::{Config, PluginRegistry};
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{CertRole, ServerMetrics};
 use plugwire_tls::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger, ReloadableServerConfig};
 use serde_json::Value;
@@ -73,12 +73,8 @@ impl Backend for SwappableBackend {
         self.current().runtime_disabled()
     }
 
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
-        self.current().invoke_hook(args).await
-    }
-
-    async fn invoke_hook_into(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
-        self.current().invoke_hook_into(args, out).await;
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
+        self.current().invoke_hook(args, out).await;
     }
 }
 

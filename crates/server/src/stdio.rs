@@ -3,7 +3,9 @@
 //!
 //! stdout carries only JSON-RPC lines (logs go to stderr, set up by the binary). Requests run
 //! concurrently, each in its own task, so one slow plugin does not hold up the others; one
-//! writer task serializes the answers. A line that is not JSON-RPC gets a JSON-RPC error
+//! writer task serializes the answers. A line is answered as Streamable HTTP answers a body
+//! (the one-pass `invoke_hook` decoding, else the generic dispatch), with the same bytes. A
+//! line that is not JSON-RPC gets a JSON-RPC error
 //! (there is no HTTP status here) and the loop goes on; a line over the size limit is skipped
 //! to its end and answered with an error. EOF on stdin or `shutdown` stops reading; in-flight
 //! requests are answered before returning.
@@ -121,18 +123,14 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match parse_message(&bytes) {
-            Err(e) => send(&tx, &e.to_response()),
-            Ok(msg) => {
-                let backend = Arc::clone(&backend);
-                let tx = tx.clone();
-                tasks.spawn(async move {
-                    if let Some(answer) = dispatch::handle_message(&backend, msg).await {
-                        send(&tx, &answer);
-                    }
-                });
+        let backend = Arc::clone(&backend);
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            if let Some(answer) = answer_line(&backend, &bytes).await {
+                // The writer only stops when stdout is gone; then there is nobody to answer.
+                let _ = tx.send(answer);
             }
-        }
+        });
         // Reap finished tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
     }
@@ -154,9 +152,25 @@ where
     }
 }
 
+/// One line's answer, found as Streamable HTTP finds a body's: a `tools/call invoke_hook`
+/// through the one-pass decoding (the same bytes, without a `Value` of the request), anything
+/// else (a line that is not JSON-RPC included) through the generic dispatch. `None` for
+/// notifications and responses.
+async fn answer_line(backend: &Arc<dyn Backend>, line: &[u8]) -> Option<Vec<u8>> {
+    if let Some(answer) = dispatch::answer_invoke_hook(backend, line).await {
+        return Some(answer);
+    }
+    match parse_message(line) {
+        Err(e) => Some(to_line(&e.to_response())),
+        Ok(msg) => Some(to_line(&dispatch::handle_message(backend, msg).await?)),
+    }
+}
+
 fn send<T: serde::Serialize>(tx: &mpsc::UnboundedSender<Vec<u8>>, v: &T) {
-    let line = serde_json::to_vec(v)
-        .unwrap_or_else(|_| serde_json::to_vec(&Value::Null).unwrap_or_default());
     // The writer only stops when stdout is gone; then there is nobody to answer.
-    let _ = tx.send(line);
+    let _ = tx.send(to_line(v));
+}
+
+fn to_line<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_else(|_| serde_json::to_vec(&Value::Null).unwrap_or_default())
 }

@@ -15,7 +15,7 @@ use common::*;
 use http::{Method, StatusCode};
 use plugwire_certs::{issue, issue_all, Layout, Options, Request};
 use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig, McpServerTlsKeys, TlsFiles};
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::ServerMetrics;
 use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
 use plugwire_server::{observe, Backend, HostPolicy};
@@ -38,13 +38,14 @@ impl Backend for Outcomes {
             .collect()
     }
 
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
+        let args = args.to_args().unwrap();
         let result = |modified: Value, violation: Value| {
             json!({"continue_processing": violation.is_null(), "modified_payload": modified,
                    "violation": violation, "metadata": {}})
         };
         let name = args.plugin_name.as_str();
-        match name {
+        let answer = match name {
             "allow" => InvokeHookResponse::success(name, result(Value::Null, Value::Null), None),
             "edit" => InvokeHookResponse::success(
                 name,
@@ -61,7 +62,8 @@ impl Backend for Outcomes {
             ),
             "slow" => InvokeHookResponse::failure_message(name, "Plugin slow exceeded 30s timeout"),
             _ => InvokeHookResponse::failure_message(name, "it broke"),
-        }
+        };
+        out.push_str(&answer.to_text());
     }
 }
 

@@ -207,9 +207,12 @@ impl plugwire_server::Backend for NoPlugins {
     }
     async fn invoke_hook(
         &self,
-        args: plugwire_mcp::InvokeHookArgs,
-    ) -> plugwire_mcp::InvokeHookResponse {
-        plugwire_mcp::InvokeHookResponse::failure_message(&args.plugin_name, "no plugins")
+        args: plugwire_mcp::RawInvokeHookArgs<'_>,
+        out: &mut plugwire_mcp::TextResultWriter,
+    ) {
+        let answer =
+            plugwire_mcp::InvokeHookResponse::failure_message(&args.plugin_name, "no plugins");
+        out.push_str(&answer.to_text());
     }
 }
 

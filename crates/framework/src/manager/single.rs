@@ -1,8 +1,6 @@
 //! One named plugin for `plugwire serve`'s `invoke_hook` tool, with the server's own mode and
 //! `on_error`.
 
-use serde_json::Value;
-
 use super::call::call_plugin;
 use super::{HookEntry, PluginManager};
 use crate::{
@@ -16,68 +14,28 @@ impl PluginManager {
     /// server's own `mode`/`on_error` decide (the gateway applies its own mode to the reply).
     /// See [`PluginManager::run_single`] for each era's reply shapes.
     /// Returns the result and the plugin's context after the call.
-    pub async fn invoke_hook_for_plugin(
-        &self,
-        plugin_name: &str,
-        hook: HookType,
-        payload: Value,
-        context: PluginContext,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let entry = self.single_entry(plugin_name, hook)?;
-        let payload = HookPayload::from_json(hook, payload)
-            .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
-        self.run_copying_echo(entry, payload, context).await
-    }
-
-    /// Typed form of [`PluginManager::invoke_hook_for_plugin`].
+    ///
+    /// The payload is the request's JSON text: it is decoded only once the plugin is found, so
+    /// an unknown plugin is reported before an invalid payload (the order the answers have
+    /// always had), and a 1.0.0 enforce block, which echoes the input, decodes it again from
+    /// the same text rather than every call copying it in case of a block. Every transport of
+    /// `plugwire serve` reaches the plugins through here.
     pub async fn invoke_plugin(
         &self,
         plugin_name: &str,
-        payload: HookPayload,
+        hook: HookType,
+        payload: &str,
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let entry = self.single_entry(plugin_name, payload.hook_type())?;
-        self.run_copying_echo(entry, payload, context).await
-    }
-
-    /// [`PluginManager::invoke_plugin`] for a caller that can rebuild the input payload itself:
-    /// an enforce block echoes the input, and `echo` supplies it only then, instead of a copy
-    /// made before every call. The server passes a closure that decodes the request text again.
-    pub async fn invoke_plugin_echo_with(
-        &self,
-        plugin_name: &str,
-        payload: HookPayload,
-        context: PluginContext,
-        echo: impl FnOnce() -> Option<HookPayload>,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let entry = self.single_entry(plugin_name, payload.hook_type())?;
-        self.run_single(entry, payload, context, echo).await
-    }
-
-    /// [`PluginManager::run_single`] with the echo copied before the call, for callers that
-    /// cannot rebuild the input afterwards.
-    async fn run_copying_echo(
-        &self,
-        entry: &HookEntry,
-        payload: HookPayload,
-        context: PluginContext,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
-        // Only a 1.0.0 enforce block echoes the input; avoid copying large payloads otherwise.
-        let echo = self.echoes(entry).then(|| payload.clone());
-        self.run_single(entry, payload, context, move || echo).await
-    }
-
-    fn single_entry(&self, plugin_name: &str, hook: HookType) -> Result<&HookEntry, PluginError> {
-        self.hooks
+        let entry = self
+            .hooks
             .get(&hook)
             .and_then(|v| v.iter().find(|e| e.name == plugin_name))
-            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))
-    }
-
-    /// Whether a block of this entry echoes the input payload (the 1.0.0 enforce shape).
-    fn echoes(&self, e: &HookEntry) -> bool {
-        self.compat == Compat::V1_0
-            && e.mode.legacy_behaviour(e.on_error) == Some(LegacyBehaviour::Enforce)
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        let input = HookPayload::from_json_str(hook, payload)
+            .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
+        let echo = || HookPayload::from_json_str(hook, payload).ok();
+        self.run_single(entry, input, context, echo).await
     }
 
     /// One call. 1.1.0 (default): a sequential/concurrent block answers `continue_processing:

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse};
+use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_server::{App, Backend, ConnLimits, HostPolicy};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,8 +29,9 @@ impl Backend for FakeBackend {
         ]
     }
 
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> InvokeHookResponse {
-        match args.plugin_name.as_str() {
+    async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
+        let args = args.to_args().unwrap();
+        let answer = match args.plugin_name.as_str() {
             "Panic" => panic!("boom from a plugin"),
             "Slow" => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -48,7 +49,8 @@ impl Backend for FakeBackend {
                     args.hook_type
                 ),
             ),
-        }
+        };
+        out.push_str(&answer.to_text());
     }
 }
 
