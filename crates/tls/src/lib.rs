@@ -9,6 +9,7 @@ pub mod crl;
 pub mod env;
 pub mod error;
 pub mod identity;
+pub mod loaded;
 pub mod pem;
 pub mod reload;
 pub mod server_config;
@@ -30,16 +31,17 @@ pub use env::{vars, Env, ProcessEnv};
 pub use error::{Origin, Setting, TlsError};
 pub use identity::{AllowList, IdentityPattern, PresentedIdentities};
 pub use plugwire_env::{Key, Sourced};
-pub use reload::ReloadableServerConfig;
+pub use reload::{ReloadableServerConfig, StagedTls};
+pub use loaded::{ClientAuth, ClientRoots, LoadedServerTls, ServerTlsFiles};
 pub use server_config::{
-    build_server_config, describe_certificate_error, describe_server_handshake_error, provider,
+    build_server_config, describe_certificate_error, load_server_config, describe_server_handshake_error, provider,
     CertRefusal,
 };
 pub use server_tls::{
     resolve_server_tls, ClientCertPolicy, PolicySpelling, ServerTlsLayer, ServerTlsNames,
     ServerTlsOrigins, ServerTlsSettings, GRPC_SERVER_TLS, MCP_SERVER_TLS,
 };
-pub use validity::{certificate_status, check_certificate, CertificateStatus};
+pub use validity::{certificate_status, check_certificate, status_of, CertificateStatus};
 pub use watch::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger};
 
 /// Re-exported so dependents use the same rustls as the configs built here.
