@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use plugwire_metrics::{CertRole, ClientMetrics};
-use plugwire_tls::ClientTlsSettings;
+use plugwire_tls::rustls::ClientConfig;
+use plugwire_tls::{ClientTlsFiles, ClientTlsSettings, LoadedClientTls, TlsError};
 use tokio_rustls::TlsConnector;
 
 /// How often, at most, the files are compared before opening a connection.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Contents of the certificate, key and CA files (`None`: not configured or unreadable).
+/// Contents of the certificate, key, CA and CRL files (`None`: not configured or unreadable),
+/// each read once per check: the same bytes are compared and loaded.
 type Fingerprint = Vec<Option<Vec<u8>>>;
 
 #[derive(Debug)]
@@ -53,18 +55,30 @@ impl std::fmt::Debug for ReloadingConnector {
     }
 }
 
-fn fingerprint(s: &ClientTlsSettings) -> Fingerprint {
-    [&s.certfile, &s.keyfile, &s.ca_bundle]
-        .into_iter()
-        .map(|p| p.as_ref().and_then(|p| std::fs::read(p).ok()))
-        .collect()
+/// Reads the files once: what to compare, and (when they differ) what to load.
+fn read(s: &ClientTlsSettings) -> (Fingerprint, Result<ClientTlsFiles, TlsError>) {
+    let files = ClientTlsFiles::read(s);
+    let print = files
+        .as_ref()
+        .map(ClientTlsFiles::fingerprint)
+        .unwrap_or_default();
+    (print, files)
+}
+
+/// Loads the files read and builds the client config from them.
+fn load(
+    s: &ClientTlsSettings,
+    files: Result<ClientTlsFiles, TlsError>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let loaded = LoadedClientTls::from_files(s, files?)?;
+    plugwire_tls::build_client_config_from(s, &loaded)
 }
 
 impl ReloadingConnector {
     /// Builds the first connector; errors are the TLS crate's (naming the file, key or variable).
     pub fn new(plugin: &str, settings: Arc<ClientTlsSettings>) -> Result<Arc<Self>, String> {
-        let print = fingerprint(&settings);
-        let config = plugwire_tls::build_client_config(&settings).map_err(|e| e.to_string())?;
+        let (print, files) = read(&settings);
+        let config = load(&settings, files).map_err(|e| e.to_string())?;
         let this = ReloadingConnector {
             plugin: plugin.to_string(),
             settings,
@@ -111,7 +125,7 @@ impl ReloadingConnector {
     /// a new connector. `Ok(true)`: swapped; `Ok(false)`: unchanged; `Err`: the new files do
     /// not build (the old connector stays).
     pub fn reload_if_changed(&self) -> Result<bool, String> {
-        let print = fingerprint(&self.settings);
+        let (print, files) = read(&self.settings);
         {
             let s = self.lock();
             if s.loaded == print {
@@ -124,7 +138,7 @@ impl ReloadingConnector {
                 ));
             }
         }
-        match plugwire_tls::build_client_config(&self.settings) {
+        match load(&self.settings, files) {
             Ok(config) => {
                 self.current.store(Arc::new(TlsConnector::from(config)));
                 self.record_expiry(&print);

@@ -4,6 +4,7 @@
 
 pub mod certinfo;
 pub mod client_config;
+pub mod client_loaded;
 pub mod client_settings;
 pub mod crl;
 pub mod env;
@@ -19,9 +20,10 @@ pub mod watch;
 
 pub use certinfo::CertInfo;
 pub use client_config::{
-    build_client_config, explain_client_handshake_error, rustls_error_in, server_name,
+    build_client_config, build_client_config_from, explain_client_handshake_error, rustls_error_in, server_name,
     SYSTEM_CA_BUNDLE,
 };
+pub use client_loaded::{ClientTlsFiles, LoadedClientTls};
 pub use client_settings::{
     resolve_client_tls, resolve_client_tls_for, resolve_client_tls_named, resolve_grpc_client_tls,
     ClientTlsLayer, ClientTlsNames, ClientTlsOrigins, ClientTlsSettings, GRPC_CLIENT_TLS,

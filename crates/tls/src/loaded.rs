@@ -41,7 +41,7 @@ pub type Fingerprint = Vec<Option<Vec<u8>>>;
 
 /// One file as read: its bytes or why it could not be read.
 #[derive(Debug)]
-struct FileRead {
+pub(crate) struct FileRead {
     what: &'static str,
     path: PathBuf,
     origin: Origin,
@@ -49,7 +49,7 @@ struct FileRead {
 }
 
 impl FileRead {
-    fn read(what: &'static str, path: &Path, origin: &Origin) -> Self {
+    pub(crate) fn read(what: &'static str, path: &Path, origin: &Origin) -> Self {
         FileRead {
             what,
             path: path.to_path_buf(),
@@ -58,12 +58,12 @@ impl FileRead {
         }
     }
 
-    fn print(&self) -> Option<Vec<u8>> {
+    pub(crate) fn print(&self) -> Option<Vec<u8>> {
         self.bytes.as_ref().ok().cloned()
     }
 
     /// The bytes, or the "cannot be read" error naming the file and its setting.
-    fn take(self) -> Result<(Vec<u8>, PathBuf, Origin), TlsError> {
+    pub(crate) fn take(self) -> Result<(Vec<u8>, PathBuf, Origin), TlsError> {
         match self.bytes {
             Ok(b) => Ok((b, self.path, self.origin)),
             Err(err) => Err(TlsError::FileUnreadable {
