@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::Conn;
+use pki::{p, Pki, Validity, CLIENT_AUTH};
 use plugwire_framework::{Config, PluginRegistry};
 use plugwire_server::reload::{ConfigReloader, SwappableBackend};
 use plugwire_server::{serve_tcp, App, Backend, ConnLimits, HostPolicy, ManagerBackend};
 use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer, ReloadTrigger};
-use pki::{p, Pki, Validity, CLIENT_AUTH};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
@@ -80,7 +80,13 @@ async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one()
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "main");
     let server = pki.server("plugin");
-    let alice = pki.leaf("alice", "alice", &["alice.internal"], CLIENT_AUTH, Validity::Now);
+    let alice = pki.leaf(
+        "alice",
+        "alice",
+        &["alice.internal"],
+        CLIENT_AUTH,
+        Validity::Now,
+    );
     let bob = pki.leaf("bob", "bob", &["bob.internal"], CLIENT_AUTH, Validity::Now);
     let config = dir.path().join("plugins.yaml");
     std::fs::write(&config, yaml(&server, &pki.ca_crt, "alice.internal")).unwrap();
@@ -126,20 +132,33 @@ async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one()
     ));
     let (as_alice, as_bob) = (connector(&pki.ca_crt, &alice), connector(&pki.ca_crt, &bob));
 
-    assert_eq!(health(addr, &as_alice).await, Ok(200), "alice is on the list");
-    assert!(health(addr, &as_bob).await.is_err(), "bob is not on the list");
+    assert_eq!(
+        health(addr, &as_alice).await,
+        Ok(200),
+        "alice is on the list"
+    );
+    assert!(
+        health(addr, &as_bob).await.is_err(),
+        "bob is not on the list"
+    );
 
     // The operator swaps the list: bob in, alice out; the config reload applies it.
     std::fs::write(&config, yaml(&server, &pki.ca_crt, "bob.internal")).unwrap();
     reloader.reload_config(ReloadTrigger::Signal).await.unwrap();
-    assert_eq!(health(addr, &as_bob).await, Ok(200), "bob is on the new list");
+    assert_eq!(
+        health(addr, &as_bob).await,
+        Ok(200),
+        "bob is on the new list"
+    );
     let refused = health(addr, &as_alice).await;
     assert!(refused.is_err(), "alice was removed: {refused:?}");
 
     // A list entry that cannot match anything: the reload fails and the old list stays.
     std::fs::write(&config, yaml(&server, &pki.ca_crt, "\"spiffe://\"")).unwrap();
     let err = reloader.reload_config(ReloadTrigger::Signal).await;
-    let err = err.expect_err("a malformed SPIFFE ID is refused").to_string();
+    let err = err
+        .expect_err("a malformed SPIFFE ID is refused")
+        .to_string();
     assert!(err.contains("allowed_clients"), "{err}");
     assert_eq!(health(addr, &as_bob).await, Ok(200), "the old list stays");
     assert!(health(addr, &as_alice).await.is_err(), "the old list stays");

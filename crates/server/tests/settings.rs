@@ -391,7 +391,7 @@ fn missing_files_name_their_source() {
         }),
         ..Default::default()
     };
-    let msg = err_text(resolve_server_settings(Some(&yaml), &env(&[])));
+    let msg = err_text(resolve_and_load(Some(&yaml), &env(&[])));
     assert!(
         msg.contains("`server_settings.tls.certfile`") && msg.contains("nope.crt"),
         "{msg}"
@@ -401,7 +401,7 @@ fn missing_files_name_their_source() {
         tls: Some(tls_layer(&f)),
         ..Default::default()
     };
-    let msg = err_text(resolve_server_settings(
+    let msg = err_text(resolve_and_load(
         Some(&yaml),
         &env(&[(vars::PLUGINS_SERVER_SSL_CA_CERTS, &s(&missing))]),
     ));

@@ -17,9 +17,9 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, OtherError, 
 use crate::certinfo::CertInfo;
 use crate::client_loaded::{LoadedClientTls, ServerTrust};
 use crate::client_settings::ClientTlsSettings;
+use crate::error::TlsError;
 use crate::identity::{PresentedIdentities, ServerPin};
 use crate::server_config::{describe_certificate_error, provider, CertRefusal};
-use crate::error::TlsError;
 
 /// Used when `verify` is on and no CA bundle is configured (Debian/Ubuntu/Alpine path).
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -72,9 +72,8 @@ pub fn build_client_config_from(
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match &loaded.identity {
-        Some(identity) => {
-            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(identity))))
-        }
+        Some(identity) => builder
+            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(identity)))),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -101,13 +100,15 @@ fn server_checks(
         reason: e.to_string(),
     })?;
     let pin = match &settings.server_name {
-        Some(name) => Some(ServerPin::parse(name).map_err(|reason| {
-            TlsError::InvalidServerNamePin {
-                origin: settings.origins.server_name.clone(),
-                value: name.clone(),
-                reason,
-            }
-        })?),
+        Some(name) => {
+            Some(
+                ServerPin::parse(name).map_err(|reason| TlsError::InvalidServerNamePin {
+                    origin: settings.origins.server_name.clone(),
+                    value: name.clone(),
+                    reason,
+                })?,
+            )
+        }
         None => None,
     };
     if pin.is_none() && !settings.check_hostname {

@@ -123,7 +123,10 @@ impl LoadedClientTls {
     }
 
     /// Parses and checks `files` (read from `settings`); errors name the file and setting.
-    pub fn from_files(settings: &ClientTlsSettings, files: ClientTlsFiles) -> Result<Self, TlsError> {
+    pub fn from_files(
+        settings: &ClientTlsSettings,
+        files: ClientTlsFiles,
+    ) -> Result<Self, TlsError> {
         let print = files.fingerprint();
         let trust = match files.ca {
             None => None,

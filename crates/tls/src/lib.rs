@@ -20,8 +20,8 @@ pub mod watch;
 
 pub use certinfo::CertInfo;
 pub use client_config::{
-    build_client_config, build_client_config_from, explain_client_handshake_error, rustls_error_in, server_name,
-    SYSTEM_CA_BUNDLE,
+    build_client_config, build_client_config_from, explain_client_handshake_error, rustls_error_in,
+    server_name, SYSTEM_CA_BUNDLE,
 };
 pub use client_loaded::{ClientTlsFiles, LoadedClientTls};
 pub use client_settings::{
@@ -32,12 +32,12 @@ pub use client_settings::{
 pub use env::{vars, Env, ProcessEnv};
 pub use error::{Origin, Setting, TlsError};
 pub use identity::{AllowList, IdentityPattern, PresentedIdentities};
+pub use loaded::{ClientAuth, ClientRoots, LoadedServerTls, ServerTlsFiles};
 pub use plugwire_env::{Key, Sourced};
 pub use reload::{ReloadableServerConfig, StagedTls};
-pub use loaded::{ClientAuth, ClientRoots, LoadedServerTls, ServerTlsFiles};
 pub use server_config::{
-    build_server_config, describe_certificate_error, load_server_config, describe_server_handshake_error, provider,
-    CertRefusal,
+    build_server_config, describe_certificate_error, describe_server_handshake_error,
+    load_server_config, provider, CertRefusal,
 };
 pub use server_tls::{
     resolve_server_tls, ClientCertPolicy, PolicySpelling, ServerTlsLayer, ServerTlsNames,

@@ -177,8 +177,13 @@ impl ClientRoots {
     ) -> Result<Self, TlsError> {
         let path = Path::new("<memory>");
         for crl in crls {
-            let mut checked =
-                parse_crls(crl.to_vec(), path, &Origin::Default, &self.certs, &self.bundle)?;
+            let mut checked = parse_crls(
+                crl.to_vec(),
+                path,
+                &Origin::Default,
+                &self.certs,
+                &self.bundle,
+            )?;
             self.crls.append(&mut checked);
         }
         self.crl_file = Some((path.to_path_buf(), Origin::Default));
@@ -265,7 +270,10 @@ impl LoadedServerTls {
     /// bundle, an unreadable or damaged file, no key, a wrong password, a key that does not
     /// match the certificate, a certificate outside its validity period with
     /// `require_valid_certificate`, a CRL not signed by the CA.
-    pub fn from_files(settings: &ServerTlsSettings, files: ServerTlsFiles) -> Result<Self, TlsError> {
+    pub fn from_files(
+        settings: &ServerTlsSettings,
+        files: ServerTlsFiles,
+    ) -> Result<Self, TlsError> {
         let print = files.fingerprint();
         let o = &settings.origins;
         // The one place "client certificates asked for, nothing to verify them with" is
@@ -302,7 +310,13 @@ impl LoadedServerTls {
                 })
             }
         };
-        let key = parse_private_key(&key_bytes, &key_path, &key_origin, password, &password_setting)?;
+        let key = parse_private_key(
+            &key_bytes,
+            &key_path,
+            &key_origin,
+            password,
+            &password_setting,
+        )?;
         let identity = identity_from(
             chain,
             (&cert_path, &cert_origin),

@@ -124,7 +124,13 @@ impl ReloadableServerConfig {
     }
 
     /// Puts material in use and publishes it (the caller holds the state).
-    fn put(&self, st: &mut State, settings: Arc<ServerTlsSettings>, loaded: Arc<LoadedServerTls>, config: Arc<ServerConfig>) {
+    fn put(
+        &self,
+        st: &mut State,
+        settings: Arc<ServerTlsSettings>,
+        loaded: Arc<LoadedServerTls>,
+        config: Arc<ServerConfig>,
+    ) {
         st.settings = settings;
         st.loaded = loaded;
         st.failed = None;
@@ -209,7 +215,9 @@ impl ReloadableServerConfig {
         let Ok(mut st) = self.state() else {
             return false;
         };
-        if *st.settings == *staged.settings && st.loaded.fingerprint() == staged.loaded.fingerprint() {
+        if *st.settings == *staged.settings
+            && st.loaded.fingerprint() == staged.loaded.fingerprint()
+        {
             return false;
         }
         let file = staged.settings.certfile.clone();

@@ -79,12 +79,8 @@ pub fn build_server_config(loaded: &LoadedServerTls) -> Result<Arc<ServerConfig>
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Optional(roots) | ClientAuth::Required(roots) => {
             let optional = matches!(loaded.client_auth, ClientAuth::Optional(_));
-            let verifier = ClientCertChecks::new(
-                roots,
-                optional,
-                loaded.allowed_clients.clone(),
-                provider,
-            )?;
+            let verifier =
+                ClientCertChecks::new(roots, optional, loaded.allowed_clients.clone(), provider)?;
             builder.with_client_cert_verifier(Arc::new(verifier))
         }
     };
