@@ -170,6 +170,21 @@ impl ClientRoots {
         })
     }
 
+    /// The CA bundle as read (and the CRL file, when set), parsed and checked.
+    fn from_bytes(
+        (bytes, path, origin): (Vec<u8>, PathBuf, Origin),
+        crl: Option<FileRead>,
+    ) -> Result<Self, TlsError> {
+        let certs = parse_certificates("CA bundle", &bytes, &path, &origin)?;
+        let mut roots = ClientRoots::parsed(certs, &path, &origin)?;
+        if let Some(crl) = crl {
+            let (bytes, crl_path, crl_origin) = crl.take()?;
+            roots.crls = parse_crls(bytes, &crl_path, &crl_origin, &roots.certs, &path)?;
+            roots.crl_file = Some((crl_path, crl_origin));
+        }
+        Ok(roots)
+    }
+
     /// Adds CRLs (DER, in memory); each must be issued and signed by a CA of these roots.
     pub fn with_crls(
         mut self,
@@ -326,16 +341,7 @@ impl LoadedServerTls {
         )?;
         let roots = match ca {
             None => None,
-            Some((bytes, path, origin)) => {
-                let certs = parse_certificates("CA bundle", &bytes, &path, &origin)?;
-                let mut roots = ClientRoots::parsed(certs, &path, &origin)?;
-                if let Some(crl) = files.crl {
-                    let (bytes, crl_path, crl_origin) = crl.take()?;
-                    roots.crls = parse_crls(bytes, &crl_path, &crl_origin, &roots.certs, &path)?;
-                    roots.crl_file = Some((crl_path, crl_origin));
-                }
-                Some(Arc::new(roots))
-            }
+            Some(ca) => Some(Arc::new(ClientRoots::from_bytes(ca, files.crl)?)),
         };
         let client_auth = match (settings.client_auth, roots) {
             (ClientCertPolicy::Optional, Some(r)) => ClientAuth::Optional(r),
