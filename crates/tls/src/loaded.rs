@@ -293,7 +293,13 @@ impl LoadedServerTls {
         let o = &settings.origins;
         // The one place "client certificates asked for, nothing to verify them with" is
         // checked: after it, ClientAuth carries the CA.
-        let ca = match (settings.client_auth, files.ca) {
+        // Unreadable files first (certificate, key, CA bundle), as named at start-up before.
+        let (cert_bytes, cert_path, cert_origin) = files.cert.take()?;
+        let key_file = files.key.map(FileRead::take).transpose()?;
+        let ca = match (
+            settings.client_auth,
+            files.ca.map(FileRead::take).transpose()?,
+        ) {
             (ClientCertPolicy::None, _) => None,
             (policy, None) => {
                 return Err(missing_ca_bundle(
@@ -302,9 +308,8 @@ impl LoadedServerTls {
                     o.ssl_cert_reqs.clone(),
                 ))
             }
-            (_, Some(ca)) => Some(ca.take()?),
+            (_, Some(ca)) => Some(ca),
         };
-        let (cert_bytes, cert_path, cert_origin) = files.cert.take()?;
         let chain = parse_certificates("certificate file", &cert_bytes, &cert_path, &cert_origin)?;
         let status = check_chain(settings, &chain)?;
         let password = settings
@@ -312,8 +317,8 @@ impl LoadedServerTls {
             .as_deref()
             .map(|p| (p, &o.keyfile_password));
         let password_setting = settings.names.key("keyfile_password");
-        let (key_bytes, key_path, key_origin) = match files.key {
-            Some(k) => k.take()?,
+        let (key_bytes, key_path, key_origin) = match key_file {
+            Some(k) => k,
             None if has_private_key(&cert_bytes) => {
                 (cert_bytes, cert_path.clone(), cert_origin.clone())
             }
