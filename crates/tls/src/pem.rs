@@ -101,7 +101,7 @@ pub fn parse_private_key(
     password: Option<(&str, &Origin)>,
     password_setting: &Setting,
 ) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(bytes);
     if text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(TlsError::LegacyEncryptedKey {
             path: path.to_path_buf(),
