@@ -16,27 +16,13 @@ use plugwire_server::transport::{
     GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
 };
 use plugwire_server::{Backend, ServerError, TlsSource};
-use plugwire_tls::{ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
+use plugwire_tls::{ClientCertPolicy, ReloadableServerConfig};
 use tokio::net::{TcpListener, UnixListener};
 
-/// Maps the YAML `grpc_server_settings` block into the settings layer.
+/// Maps the YAML `grpc_server_settings` block into the settings layer (the server crate's
+/// mapping, which a config reload uses too).
 pub fn grpc_layer(cfg: &GrpcServerConfig) -> GrpcServerLayer {
-    GrpcServerLayer {
-        host: cfg.host.clone(),
-        port: cfg.port,
-        uds: cfg.uds.as_ref().map(PathBuf::from),
-        tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
-            certfile: t.files.certfile.as_ref().map(PathBuf::from),
-            keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
-            ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
-            keyfile_password: t.files.keyfile_password.clone(),
-            ssl_cert_reqs: None,
-            client_auth: t.own.client_auth.clone(),
-            require_valid_certificate: None,
-            allowed_clients: t.own.allowed_clients.clone(),
-            ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
-        }),
-    }
+    serve::grpc_settings_layer(cfg)
 }
 
 /// Maps the YAML `unix_socket_server_settings` block into the settings layer.

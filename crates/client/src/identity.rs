@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use plugwire_metrics::{CertRole, ClientMetrics};
-use plugwire_tls::{ClientTlsSettings, TlsError};
-use rustls::ClientConfig;
+use plugwire_tls::rustls::ClientConfig;
+use plugwire_tls::{ClientTlsFiles, ClientTlsSettings, LoadedClientTls, TlsError};
 use tokio_rustls::TlsConnector;
 
 /// How often, at most, the files are compared before opening a connection.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Contents of the certificate, key and CA files (`None`: not configured or unreadable).
+/// Contents of the certificate, key, CA and CRL files (`None`: not configured or unreadable),
+/// each read once per check: the same bytes are compared and loaded.
 type Fingerprint = Vec<Option<Vec<u8>>>;
 
 #[derive(Debug)]
@@ -55,11 +56,23 @@ impl std::fmt::Debug for ReloadingConnector {
     }
 }
 
-fn fingerprint(s: &ClientTlsSettings) -> Fingerprint {
-    [&s.certfile, &s.keyfile, &s.ca_bundle]
-        .into_iter()
-        .map(|p| p.as_ref().and_then(|p| std::fs::read(p).ok()))
-        .collect()
+/// Reads the files once: what to compare, and (when they differ) what to load.
+fn read(s: &ClientTlsSettings) -> (Fingerprint, Result<ClientTlsFiles, TlsError>) {
+    let files = ClientTlsFiles::read(s);
+    let print = files
+        .as_ref()
+        .map(ClientTlsFiles::fingerprint)
+        .unwrap_or_default();
+    (print, files)
+}
+
+/// Loads the files read and builds the client config from them.
+fn load(
+    s: &ClientTlsSettings,
+    files: Result<ClientTlsFiles, TlsError>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let loaded = LoadedClientTls::from_files(s, files?)?;
+    plugwire_tls::build_client_config_from(s, &loaded)
 }
 
 /// Which application protocol a connector offers in the handshake.
@@ -95,8 +108,8 @@ impl ReloadingConnector {
         settings: Arc<ClientTlsSettings>,
         alpn: Alpn,
     ) -> Result<Arc<Self>, TlsError> {
-        let print = fingerprint(&settings);
-        let config = plugwire_tls::build_client_config(&settings)?;
+        let (print, files) = read(&settings);
+        let config = load(&settings, files)?;
         let this = Self::assemble(plugin, settings, connector_for(config, alpn), alpn);
         this.record_expiry(&print);
         this.lock().loaded = print;
@@ -108,7 +121,7 @@ impl ReloadingConnector {
     pub fn fixed(plugin: &str, config: Arc<ClientConfig>, alpn: Alpn) -> Arc<Self> {
         let settings = Arc::new(ClientTlsSettings::default());
         let this = Self::assemble(plugin, settings, connector_for(config, alpn), alpn);
-        this.lock().loaded = fingerprint(&this.settings);
+        this.lock().loaded = read(&this.settings).0;
         Arc::new(this)
     }
 
@@ -162,7 +175,7 @@ impl ReloadingConnector {
     /// a new connector. `Ok(true)`: swapped; `Ok(false)`: unchanged; `Err`: the new files do
     /// not build (the old connector stays).
     pub fn reload_if_changed(&self) -> Result<bool, String> {
-        let print = fingerprint(&self.settings);
+        let (print, files) = read(&self.settings);
         {
             let s = self.lock();
             if s.loaded == print {
@@ -175,7 +188,7 @@ impl ReloadingConnector {
                 ));
             }
         }
-        match plugwire_tls::build_client_config(&self.settings) {
+        match load(&self.settings, files) {
             Ok(config) => {
                 self.current
                     .store(Arc::new(connector_for(config, self.alpn)));

@@ -5,7 +5,8 @@
 //!
 //! - `runtime_disabled` (main port): plugins that `on_error: disable` took out.
 //! - `certificate` (both ports, when TLS is on): the validity of the server certificate in use,
-//!   computed at each request, so a certificate that expires while the server runs shows up
+//!   read from the loaded TLS material (no file is read per request) and computed against the
+//!   clock at each request, so a certificate that expires while the server runs shows up
 //!   without a reload, and a rotation shows up as soon as it is in use:
 //!
 //! ```json

@@ -65,9 +65,7 @@ pub fn metered_arc(backend: Arc<dyn Backend>) -> Arc<dyn Backend> {
 }
 
 /// Start-up: ContextForge's `plugin_info{server_name, transport, ssl_enabled}` (transport
-/// `http` or `stdio`, as there), config generation 1, the expiry of the server certificate
-/// and of the client CA bundle. A certificate file that cannot be read here was already read
-/// by the TLS set-up, so a failure only costs its gauge (logged).
+/// `http` or `stdio`, as there) and config generation 1.
 pub fn server_started(transport: &str, tls: Option<&ServerTlsSettings>) {
     let m = ServerMetrics::global();
     if !m.enabled() {
@@ -79,12 +77,8 @@ pub fn server_started(transport: &str, tls: Option<&ServerTlsSettings>) {
         tls.is_some(),
     );
     m.config_loaded(1, true);
-    if let Some(tls) = tls {
-        certificate(CertRole::Server, &tls.certfile);
-        if let Some(ca) = &tls.ca_bundle {
-            certificate(CertRole::Ca, ca);
-        }
-    }
+    // The certificate expiry of a TLS listener is recorded from its loaded material when it
+    // starts serving (crate::reload::follow_certificates), not by reading the files again.
     m.preregister_listener(MAIN_LISTENER);
 }
 

@@ -10,8 +10,14 @@
 //! start the server: the reload fails with that error, logged with the file, and the old
 //! config keeps serving.
 //!
+//! The TLS settings of each TLS listener (`server_settings.tls`, `grpc_server_settings.tls`:
+//! `allowed_clients`, CA bundle, CRL, certificate and key files, policy) are re-resolved from
+//! the new file (each set variable still wins), loaded and built before anything is swapped,
+//! so a broken one fails the reload and the old config, TLS included, stays. They are put in
+//! use right after the plugins: new connections see them, established ones keep theirs.
+//!
 //! Bound sockets are not re-bound: when the new file changes a setting that only a restart
-//! applies (host, port, Unix socket, TLS files of a listener), a WARN names the keys.
+//! applies (host, port, Unix socket, turning a listener's TLS on or off), a WARN names the keys.
 //!
 //! Metrics: `plugwire_config_generation` +1 per successful reload; the last reload's time and
 //! result; the call series of the new plugin set created at zero; the expiry of each
@@ -26,7 +32,10 @@ use arc_swap::ArcSwap;
 use plugwire_framework::{Config, PluginRegistry};
 use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{CertRole, ServerMetrics};
-use plugwire_tls::{log_reload, DirWatch, ReloadOutcome, ReloadTrigger, ReloadableServerConfig};
+use plugwire_tls::{
+    log_reload, CertInfo, DirWatch, LoadedServerTls, ReloadOutcome, ReloadTrigger,
+    ReloadableServerConfig, StagedTls, GRPC_SERVER_TLS, MCP_SERVER_TLS,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -158,7 +167,7 @@ impl ConfigReloader {
     pub async fn reload_config(&self, trigger: ReloadTrigger) -> Result<u64, ServerError> {
         let _one = self.running.lock().await;
         let bytes = std::fs::read(&self.path).ok();
-        let result = self.load_and_swap().await;
+        let result = self.load_and_swap(trigger).await;
         // Remembered whether it loaded or not: the watcher retries only a file that changed
         // again, not the same broken one at every event in its directory.
         if let Ok(mut l) = self.loaded.lock() {
@@ -178,17 +187,24 @@ impl ConfigReloader {
         result
     }
 
-    async fn load_and_swap(&self) -> Result<u64, ServerError> {
+    async fn load_and_swap(&self, trigger: ReloadTrigger) -> Result<u64, ServerError> {
         let env = &*self.env;
         let config = Config::load(&self.path, env)?;
         let view = (self.bind_view)(&config)?;
+        let staged = self.stage_tls(&config)?;
         let manager = build_manager(config, &self.registry, env)?;
         let manager = initialize_manager(manager).await?;
         let next = Arc::new(ManagerBackend::new(manager));
         crate::metered::preregister_calls(&*next, ServerMetrics::global());
         let old = self.backend.swap(next);
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.warn_restart_needed(&view);
+        let mut live: Vec<&'static str> = Vec::new();
+        for (tls, next) in staged {
+            live.push(tls.settings().map_or("", |s| s.names.tls_key));
+            // Logged inside when it changed something.
+            tls.commit(next, trigger);
+        }
+        self.warn_restart_needed(&view, &live);
         for name in old.runtime_disabled() {
             ServerMetrics::global().plugin_disabled(&name, false);
         }
@@ -196,8 +212,43 @@ impl ConfigReloader {
         Ok(generation)
     }
 
-    fn warn_restart_needed(&self, view: &BindView) {
-        let changed = changed_keys(&self.bound, view);
+    /// Re-resolves each TLS listener's settings from `config` (variables win, as at
+    /// start-up), then loads and builds them, nothing put in use yet. A listener whose TLS the
+    /// new file turns off is left as it is (that needs a restart; the WARN names the key).
+    fn stage_tls(
+        &self,
+        config: &Config,
+    ) -> Result<Vec<(Arc<ReloadableServerConfig>, StagedTls)>, ServerError> {
+        let env = &*self.env;
+        let mut staged = Vec::new();
+        for tls in &self.tls {
+            let Some(now) = tls.settings() else { continue };
+            let next = if now.names == MCP_SERVER_TLS {
+                let layer = config
+                    .server_settings
+                    .as_ref()
+                    .map(crate::serve::settings_layer);
+                crate::settings::resolve_server_settings(layer.as_ref(), env)?.tls
+            } else if now.names == GRPC_SERVER_TLS {
+                let layer = config
+                    .grpc_server_settings
+                    .as_ref()
+                    .map(crate::serve::grpc_settings_layer);
+                crate::transport::resolve_grpc_server_settings(layer.as_ref(), env)?.tls
+            } else {
+                None
+            };
+            if let Some(next) = next {
+                staged.push((Arc::clone(tls), tls.stage(next)?));
+            }
+        }
+        Ok(staged)
+    }
+
+    /// WARNs about changed keys a reload cannot apply; `live` are the `tls` keys it applied.
+    fn warn_restart_needed(&self, view: &BindView, live: &[&str]) {
+        let mut changed = changed_keys(&self.bound, view);
+        changed.retain(|k| !live.contains(k));
         if !changed.is_empty() {
             tracing::warn!(
                 file = %self.path.display(),
@@ -280,17 +331,16 @@ async fn retire(old: Arc<ManagerBackend>) {
 }
 
 /// Keeps `plugwire_certificate_expiry_seconds` of a listener's certificate and CA bundle up
-/// to date: now, and after every config `tls` puts in use, until `shutdown`.
+/// to date: now, and after every config `tls` puts in use, until `shutdown`. Read from the
+/// loaded material, not the files.
 pub async fn follow_certificates(
     tls: Arc<ReloadableServerConfig>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut rx = tls.subscribe();
     let record = || {
-        let s = tls.settings();
-        crate::observe::certificate(CertRole::Server, &s.certfile);
-        if let Some(ca) = &s.ca_bundle {
-            crate::observe::certificate(CertRole::Ca, ca);
+        if let (Some(s), Some(l)) = (tls.settings(), tls.loaded()) {
+            record_expiry(&s.certfile, &s.ca_bundle, &l);
         }
     };
     record();
@@ -305,6 +355,25 @@ pub async fn follow_certificates(
                 record();
             }
         }
+    }
+}
+
+/// Records the earliest `notAfter` of the loaded chain and of the loaded CA bundle.
+fn record_expiry(certfile: &Path, ca_bundle: &Option<PathBuf>, loaded: &LoadedServerTls) {
+    let earliest = |certs: &[plugwire_tls::rustls::pki_types::CertificateDer<'_>]| {
+        certs
+            .iter()
+            .filter_map(CertInfo::parse)
+            .map(|i| i.not_after_unix)
+            .min()
+    };
+    let metrics = ServerMetrics::global();
+    if let Some(t) = earliest(loaded.chain()) {
+        metrics.certificate_not_after(CertRole::Server, &certfile.display().to_string(), t);
+    }
+    let roots = loaded.client_auth.roots();
+    if let (Some(ca), Some(t)) = (ca_bundle, roots.and_then(|r| earliest(r.certs()))) {
+        metrics.certificate_not_after(CertRole::Ca, &ca.display().to_string(), t);
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugwire_env::Env;
-use plugwire_framework::MCPServerConfig;
+use plugwire_framework::{GrpcServerConfig, MCPServerConfig};
 use plugwire_tls::{CertificateStatus, ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
@@ -23,6 +23,7 @@ use crate::host::HostPolicy;
 use crate::http::{App, DEFAULT_MAX_BODY_BYTES};
 use crate::listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
 use crate::settings::{resolve_server_settings, ServerSettings, ServerSettingsLayer};
+use crate::transport::GrpcServerLayer;
 
 /// Every variable name, from the one list (`plugwire_env::vars`).
 pub use plugwire_env::vars;
@@ -132,6 +133,27 @@ pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
     }
 }
 
+/// Maps the YAML `grpc_server_settings` block into the settings layer (start-up and config
+/// reload use this one mapping).
+pub fn grpc_settings_layer(cfg: &GrpcServerConfig) -> GrpcServerLayer {
+    GrpcServerLayer {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        uds: cfg.uds.as_ref().map(PathBuf::from),
+        tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
+            certfile: t.files.certfile.as_ref().map(PathBuf::from),
+            keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
+            ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
+            keyfile_password: t.files.keyfile_password.clone(),
+            ssl_cert_reqs: None,
+            client_auth: t.own.client_auth.clone(),
+            require_valid_certificate: None,
+            allowed_clients: t.own.allowed_clients.clone(),
+            ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
+        }),
+    }
+}
+
 /// Resolved settings plus the built TLS config: everything checked, nothing bound.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -141,8 +163,9 @@ pub struct Prepared {
     pub tls: Option<TlsSource>,
 }
 
-/// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, docs/decisions.md #1) and builds the TLS
-/// config (reads and checks the cert, key, password, CA bundle).
+/// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, docs/decisions.md #1), loads the
+/// TLS files (each read once, then checked: cert, key, password, CA bundle, CRL) and builds the
+/// TLS config from them.
 pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared, ServerError> {
     let layer = yaml.map(settings_layer);
     let settings = resolve_server_settings(layer.as_ref(), env)?;

@@ -164,8 +164,9 @@ pub struct GrpcServerLayer {
 pub struct GrpcServerSettings {
     /// Host, port or Unix socket, each with its origin.
     pub endpoint: Endpoint,
-    /// TLS when on (never with a Unix socket). Build it with `plugwire_tls::build_server_config`
-    /// or `ReloadableServerConfig`, then set ALPN `h2`.
+    /// TLS when on (never with a Unix socket). Load and build it with
+    /// `plugwire_tls::ReloadableServerConfig` (or `LoadedServerTls::load` + `build_server_config`),
+    /// then set ALPN `h2`.
     pub tls: Option<ServerTlsSettings>,
 }
 

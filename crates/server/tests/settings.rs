@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use plugwire_env::vars;
-use plugwire_server::{resolve_server_settings, ServerError, ServerSettingsLayer};
-use plugwire_tls::{ClientCertPolicy, Origin, ServerTlsLayer};
+use plugwire_env::Env;
+use plugwire_server::{resolve_server_settings, ServerError, ServerSettings, ServerSettingsLayer};
+use plugwire_tls::{ClientCertPolicy, LoadedServerTls, Origin, ServerTlsLayer};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -37,6 +38,19 @@ fn tls_layer(f: &Files) -> ServerTlsLayer {
         require_valid_certificate: None,
         ..Default::default()
     }
+}
+
+/// Resolve, then the load step that reads the TLS files (where the key inside the certfile and
+/// the CA bundle a client-certificate policy needs are checked).
+fn resolve_and_load(
+    yaml: Option<&ServerSettingsLayer>,
+    env: &dyn Env,
+) -> Result<ServerSettings, ServerError> {
+    let settings = resolve_server_settings(yaml, env)?;
+    if let Some(tls) = &settings.tls {
+        LoadedServerTls::load(tls)?;
+    }
+    Ok(settings)
 }
 
 fn err_text(r: Result<impl std::fmt::Debug, ServerError>) -> String {
@@ -270,14 +284,14 @@ fn key_inside_certfile_or_missing() {
         (vars::PLUGINS_SERVER_SSL_CERTFILE, &s(&f.bundle)),
         (vars::PLUGINS_SERVER_SSL_CERT_REQS, "0"),
     ]);
-    let tls = resolve_server_settings(None, &e).unwrap().tls.unwrap();
+    let tls = resolve_and_load(None, &e).unwrap().tls.unwrap();
     assert_eq!(tls.keyfile, None);
     let e = env(&[
         (vars::PLUGINS_SERVER_SSL_ENABLED, "on"),
         (vars::PLUGINS_SERVER_SSL_CERTFILE, &s(&f.cert)),
         (vars::PLUGINS_SERVER_SSL_CERT_REQS, "0"),
     ]);
-    let msg = err_text(resolve_server_settings(None, &e));
+    let msg = err_text(resolve_and_load(None, &e));
     assert!(
         msg.contains("no private key") && msg.contains("PLUGINS_SERVER_SSL_KEYFILE"),
         "{msg}"
@@ -344,7 +358,7 @@ fn client_cert_policy_needs_ca_bundle() {
             tls: Some(layer),
             ..Default::default()
         };
-        let msg = err_text(resolve_server_settings(Some(&yaml), &env(&[])));
+        let msg = err_text(resolve_and_load(Some(&yaml), &env(&[])));
         assert!(
             msg.contains("server_settings.tls.ca_bundle")
                 && msg.contains("PLUGINS_SERVER_SSL_CA_CERTS"),
@@ -360,7 +374,7 @@ fn client_cert_policy_needs_ca_bundle() {
         tls: Some(layer),
         ..Default::default()
     };
-    assert!(resolve_server_settings(Some(&yaml), &env(&[]))
+    assert!(resolve_and_load(Some(&yaml), &env(&[]))
         .unwrap()
         .tls
         .is_some());
@@ -377,7 +391,7 @@ fn missing_files_name_their_source() {
         }),
         ..Default::default()
     };
-    let msg = err_text(resolve_server_settings(Some(&yaml), &env(&[])));
+    let msg = err_text(resolve_and_load(Some(&yaml), &env(&[])));
     assert!(
         msg.contains("`server_settings.tls.certfile`") && msg.contains("nope.crt"),
         "{msg}"
@@ -387,7 +401,7 @@ fn missing_files_name_their_source() {
         tls: Some(tls_layer(&f)),
         ..Default::default()
     };
-    let msg = err_text(resolve_server_settings(
+    let msg = err_text(resolve_and_load(
         Some(&yaml),
         &env(&[(vars::PLUGINS_SERVER_SSL_CA_CERTS, &s(&missing))]),
     ));

@@ -213,8 +213,8 @@ fn grpc_tls_by_env_and_its_errors_name_grpc_settings() {
     assert_eq!(tls.certfile, f.cert);
     assert_eq!(tls.client_auth, ClientCertPolicy::None);
 
-    // require without a CA bundle: named in gRPC's own spelling.
-    let err = resolve_grpc_server_settings(
+    // require without a CA bundle: named in gRPC's own spelling, when the files are loaded.
+    let resolved = resolve_grpc_server_settings(
         None,
         &env(&[
             (vars::PLUGINS_GRPC_SERVER_SSL_ENABLED, "true"),
@@ -222,8 +222,10 @@ fn grpc_tls_by_env_and_its_errors_name_grpc_settings() {
             (vars::PLUGINS_GRPC_SERVER_SSL_KEYFILE, &key),
         ]),
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    let err = plugwire_tls::LoadedServerTls::load(&resolved.tls.unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("client_auth=require")
             && err.contains("PLUGINS_GRPC_SERVER_SSL_CA_CERTS")

@@ -4,7 +4,7 @@
 //! signature) with a loud warning, and a client certificate is sent when configured.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -15,12 +15,11 @@ use rustls::sign::SingleCertAndKey;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, OtherError, SignatureScheme};
 
 use crate::certinfo::CertInfo;
+use crate::client_loaded::{LoadedClientTls, ServerTrust};
 use crate::client_settings::ClientTlsSettings;
-use crate::crl::load_crls;
-use crate::error::{Origin, TlsError};
+use crate::error::TlsError;
 use crate::identity::{PresentedIdentities, ServerPin};
-use crate::pem::load_identity;
-use crate::server_config::{describe_certificate_error, load_roots, provider, CertRefusal};
+use crate::server_config::{describe_certificate_error, provider, CertRefusal};
 
 /// Used when `verify` is on and no CA bundle is configured (Debian/Ubuntu/Alpine path).
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -38,8 +37,18 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     })
 }
 
-/// Builds the client config for one plugin entry's resolved settings.
+/// Builds the client config for one plugin entry's resolved settings: loads the files (each
+/// read once, [`LoadedClientTls::load`]) and builds from them.
 pub fn build_client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
+    build_client_config_from(settings, &LoadedClientTls::load(settings)?)
+}
+
+/// Builds the client config from loaded material; `settings` gives the policies (`verify`,
+/// `check_hostname`, `server_name`) and the names for messages. No file is read here.
+pub fn build_client_config_from(
+    settings: &ClientTlsSettings,
+    loaded: &LoadedClientTls,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -47,93 +56,74 @@ pub fn build_client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientCon
             context: "selecting TLS 1.2 and 1.3".to_string(),
             err,
         })?;
-
-    let verifier: Arc<dyn ServerCertVerifier> = if settings.verify {
-        let (bundle, origin) = match &settings.ca_bundle {
-            Some(ca) => (ca.clone(), settings.origins.ca_bundle.clone()),
-            None if Path::new(SYSTEM_CA_BUNDLE).is_file() => {
-                tracing::debug!(
-                    "no CA bundle configured ({}); trusting the system bundle {SYSTEM_CA_BUNDLE}",
-                    settings.setting("ca_bundle")
-                );
-                (PathBuf::from(SYSTEM_CA_BUNDLE), Origin::Default)
-            }
-            None => {
-                return Err(TlsError::NoTrustStore {
-                    ca_bundle: settings.setting("ca_bundle"),
-                    system_bundle: SYSTEM_CA_BUNDLE,
-                })
-            }
-        };
-        let roots = load_roots(&bundle, &origin)?;
-        let mut builder =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-        if let Some(crl) = &settings.ca_crl {
-            let crls = load_crls(crl, &settings.origins.ca_crl, (&bundle, &origin))?;
-            // Leaves only: see crate::crl for why.
-            builder = builder.with_crls(crls).only_check_end_entity_revocation();
-        }
-        let inner = builder.build().map_err(|e| TlsError::InvalidCaBundle {
-            path: bundle.clone(),
-            origin: origin.clone(),
-            reason: e.to_string(),
-        })?;
-        let pin =
-            match &settings.server_name {
-                Some(name) => Some(ServerPin::parse(name).map_err(|reason| {
-                    TlsError::InvalidServerNamePin {
-                        origin: settings.origins.server_name.clone(),
-                        value: name.clone(),
-                        reason,
-                    }
-                })?),
-                None => None,
-            };
-        if pin.is_none() && !settings.check_hostname {
-            tracing::info!(
-                "{} is false: plugin server certificates are verified against {} but their host names are not checked",
-                settings.setting("check_hostname"),
-                bundle.display()
+    let verifier: Arc<dyn ServerCertVerifier> = match &loaded.trust {
+        Some(trust) if settings.verify => server_checks(settings, trust, &provider)?,
+        _ => {
+            tracing::warn!(
+                "TLS VERIFICATION IS OFF ({} is false): any server certificate is accepted, so anyone on the network path can impersonate the plugin server. Use this only for debugging",
+                settings.setting("verify")
             );
+            Arc::new(AcceptAnyServerCert {
+                provider: provider.clone(),
+            })
         }
-        Arc::new(ServerChecks {
-            inner,
-            check_hostname: settings.check_hostname,
-            ca_bundle: bundle,
-            pin: pin.map(|p| (p, settings.setting("server_name").to_string())),
-        })
-    } else {
-        tracing::warn!(
-            "TLS VERIFICATION IS OFF ({} is false): any server certificate is accepted, so anyone on the network path can impersonate the plugin server. Use this only for debugging",
-            settings.setting("verify")
-        );
-        Arc::new(AcceptAnyServerCert {
-            provider: provider.clone(),
-        })
     };
-
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match &settings.certfile {
-        Some(certfile) => {
-            let o = &settings.origins;
-            let identity = load_identity(
-                (certfile, &o.certfile),
-                settings.keyfile.as_deref().map(|k| (k, &o.keyfile)),
-                settings
-                    .keyfile_password
-                    .as_deref()
-                    .map(|p| (p, &o.keyfile_password)),
-                &settings.key_settings(),
-                &provider,
-            )?;
-            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified)))
-        }
+    let mut config = match &loaded.identity {
+        Some(identity) => builder
+            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(identity)))),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// webpki verification against the loaded trust store, with the host-name policy and pin.
+fn server_checks(
+    settings: &ClientTlsSettings,
+    trust: &ServerTrust,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
+    let mut builder =
+        WebPkiServerVerifier::builder_with_provider(Arc::clone(&trust.roots), provider.clone());
+    if !trust.crls.is_empty() {
+        // Leaves only: see crate::crl for why.
+        builder = builder
+            .with_crls(trust.crls.clone())
+            .only_check_end_entity_revocation();
+    }
+    let inner = builder.build().map_err(|e| TlsError::InvalidCaBundle {
+        path: trust.bundle.clone(),
+        origin: trust.origin.clone(),
+        reason: e.to_string(),
+    })?;
+    let pin = match &settings.server_name {
+        Some(name) => {
+            Some(
+                ServerPin::parse(name).map_err(|reason| TlsError::InvalidServerNamePin {
+                    origin: settings.origins.server_name.clone(),
+                    value: name.clone(),
+                    reason,
+                })?,
+            )
+        }
+        None => None,
+    };
+    if pin.is_none() && !settings.check_hostname {
+        tracing::info!(
+            "{} is false: plugin server certificates are verified against {} but their host names are not checked",
+            settings.setting("check_hostname"),
+            trust.bundle.display()
+        );
+    }
+    Ok(Arc::new(ServerChecks {
+        inner,
+        check_hostname: settings.check_hostname,
+        ca_bundle: trust.bundle.clone(),
+        pin: pin.map(|p| (p, settings.setting("server_name").to_string())),
+    }))
 }
 
 /// webpki server verification, optionally ignoring only the host-name check, or checking a

@@ -196,14 +196,6 @@ impl ClientTlsSettings {
     pub fn setting(&self, field: &str) -> Setting {
         Key::new(&self.yaml_prefix, field, self.names.var(field))
     }
-
-    pub(crate) fn key_settings(&self) -> crate::pem::KeySettings {
-        crate::pem::KeySettings {
-            certfile: self.setting("certfile"),
-            keyfile: self.setting("keyfile"),
-            password: self.setting("keyfile_password"),
-        }
-    }
 }
 
 /// [`resolve_client_tls_named`] without a plugin name (messages say `mcp.tls.FIELD`).

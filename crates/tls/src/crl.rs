@@ -28,17 +28,30 @@ pub fn load_crls(
     origin: &Origin,
     ca_bundle: (&Path, &Origin),
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
-    let bad = |reason: String| TlsError::InvalidCrl {
-        path: path.to_path_buf(),
-        origin: origin.clone(),
-        reason,
-    };
     let bytes = std::fs::read(path).map_err(|err| TlsError::FileUnreadable {
         what: "CRL file",
         path: path.to_path_buf(),
         origin: origin.clone(),
         err,
     })?;
+    let cas = load_certificates("CA bundle", ca_bundle.0, ca_bundle.1)?;
+    parse_crls(bytes, path, origin, &cas, ca_bundle.0)
+}
+
+/// The CRLs in `bytes` (read from `path`), each checked to be issued and signed by one of
+/// `cas` (the CA bundle read from `bundle`). No file is read here.
+pub fn parse_crls(
+    bytes: Vec<u8>,
+    path: &Path,
+    origin: &Origin,
+    cas: &[CertificateDer<'_>],
+    bundle: &Path,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let bad = |reason: String| TlsError::InvalidCrl {
+        path: path.to_path_buf(),
+        origin: origin.clone(),
+        reason,
+    };
     let crls: Vec<CertificateRevocationListDer<'static>> = if bytes.starts_with(b"0") {
         // DER: a SEQUENCE (0x30, ASCII '0') as the first byte.
         vec![CertificateRevocationListDer::from(bytes)]
@@ -53,9 +66,8 @@ pub fn load_crls(
         }
         list
     };
-    let cas = load_certificates("CA bundle", ca_bundle.0, ca_bundle.1)?;
     for der in &crls {
-        check_one(der, &cas, ca_bundle.0).map_err(&bad)?;
+        check_one(der, cas, bundle).map_err(&bad)?;
     }
     Ok(crls)
 }

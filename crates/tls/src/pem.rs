@@ -28,15 +28,16 @@ const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
 
 /// Whether a file holds any private key block (plain, encrypted or legacy), so "key inside the
-/// certfile" can be decided at resolve time. Unreadable files answer false.
+/// certfile" can be decided. Unreadable files answer false.
 pub fn file_has_private_key(path: &Path) -> bool {
-    std::fs::read(path)
-        .map(|b| {
-            let text = String::from_utf8_lossy(&b);
-            text.lines()
-                .any(|l| l.starts_with("-----BEGIN ") && l.contains("PRIVATE KEY-----"))
-        })
-        .unwrap_or(false)
+    std::fs::read(path).is_ok_and(|b| has_private_key(&b))
+}
+
+/// Whether PEM bytes hold any private key block (plain, encrypted or legacy).
+pub fn has_private_key(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.contains("PRIVATE KEY-----"))
 }
 
 fn read(what: &'static str, path: &Path, origin: &Origin) -> Result<Vec<u8>, TlsError> {
@@ -55,13 +56,23 @@ pub fn load_certificates(
     origin: &Origin,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read(what, path, origin)?;
+    parse_certificates(what, &bytes, path, origin)
+}
+
+/// Every certificate in PEM `bytes` read from `path`, in order; errors name the file.
+pub fn parse_certificates(
+    what: &'static str,
+    bytes: &[u8],
+    path: &Path,
+    origin: &Origin,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let no_certs = |detail: String| TlsError::NoCertificates {
         what,
         path: path.to_path_buf(),
         origin: origin.clone(),
         detail,
     };
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| no_certs(format!("; the PEM is damaged: {e}")))?;
     if certs.is_empty() {
@@ -78,7 +89,19 @@ pub fn load_private_key(
     password_setting: &Setting,
 ) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read("key file", path, origin)?;
-    let text = String::from_utf8_lossy(&bytes);
+    parse_private_key(&bytes, path, origin, password, password_setting)
+}
+
+/// The private key in PEM `bytes` read from `path`, decrypting encrypted PKCS#8 with
+/// `password`; errors name the file and the password setting.
+pub fn parse_private_key(
+    bytes: &[u8],
+    path: &Path,
+    origin: &Origin,
+    password: Option<(&str, &Origin)>,
+    password_setting: &Setting,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let text = String::from_utf8_lossy(bytes);
     if text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(TlsError::LegacyEncryptedKey {
             path: path.to_path_buf(),
@@ -107,7 +130,7 @@ pub fn load_private_key(
                 reason,
             });
     }
-    match PrivateKeyDer::from_pem_slice(&bytes) {
+    match PrivateKeyDer::from_pem_slice(bytes) {
         Ok(key) => {
             if password.is_some() {
                 tracing::debug!(file = %path.display(), "a key password is configured but the key is not encrypted; ignoring the password");
@@ -168,6 +191,19 @@ pub fn load_identity(
     let certs = load_certificates("certificate file", cert_path, cert_origin)?;
     let (key_path, key_origin) = keyfile.unwrap_or(certfile);
     let key = load_private_key(key_path, key_origin, password, &names.password)?;
+    identity_from(certs, certfile, key, (key_path, key_origin), provider)
+}
+
+/// Pairs a parsed chain with its key: checks the key is usable and matches the leaf. The paths
+/// and origins only name the sources in errors (no file is read here).
+pub fn identity_from(
+    certs: Vec<CertificateDer<'static>>,
+    certfile: (&Path, &Origin),
+    key: PrivateKeyDer<'static>,
+    keyfile: (&Path, &Origin),
+    provider: &CryptoProvider,
+) -> Result<Identity, TlsError> {
+    let ((cert_path, cert_origin), (key_path, key_origin)) = (certfile, keyfile);
     let signing = provider
         .key_provider
         .load_private_key(key.clone_key())
@@ -181,7 +217,13 @@ pub fn load_identity(
     // Compare public keys ourselves (x509-parser) rather than with `CertifiedKey::keys_match`,
     // which parses with webpki and so fails on X.509 v1 certificates: the Python Makefile's v1
     // gateway certificate must still work as our client's identity towards a Python server.
-    let cert_spki = x509_parser::parse_x509_certificate(certs[0].as_ref())
+    let leaf = certs.first().ok_or_else(|| TlsError::NoCertificates {
+        what: "certificate file",
+        path: cert_path.to_path_buf(),
+        origin: cert_origin.clone(),
+        detail: String::new(),
+    })?;
+    let cert_spki = x509_parser::parse_x509_certificate(leaf.as_ref())
         .map(|(_, c)| c.tbs_certificate.subject_pki.raw.to_vec())
         .map_err(|e| TlsError::NoCertificates {
             what: "certificate file",

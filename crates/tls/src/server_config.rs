@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::sign::SingleCertAndKey;
@@ -20,11 +20,11 @@ use rustls::{
 };
 
 use crate::certinfo::CertInfo;
-use crate::crl::load_crls;
 use crate::error::{Origin, TlsError};
 use crate::identity::{AllowList, PresentedIdentities};
-use crate::pem::{load_certificates, load_identity};
-use crate::server_tls::{missing_ca_bundle, ClientCertPolicy, ServerTlsSettings};
+use crate::loaded::{ClientAuth, ClientRoots, LoadedServerTls};
+use crate::pem::load_certificates;
+use crate::server_tls::ServerTlsSettings;
 
 /// The only crypto provider plugwire uses (never ring).
 pub fn provider() -> Arc<CryptoProvider> {
@@ -32,8 +32,16 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Loads a CA bundle into a root store; every certificate in it must be usable.
-pub fn load_roots(path: &std::path::Path, origin: &Origin) -> Result<RootCertStore, TlsError> {
-    let certs = load_certificates("CA bundle", path, origin)?;
+pub fn load_roots(path: &Path, origin: &Origin) -> Result<RootCertStore, TlsError> {
+    roots_from(load_certificates("CA bundle", path, origin)?, path, origin)
+}
+
+/// A root store of the CA certificates read from `path` (named in errors).
+pub(crate) fn roots_from(
+    certs: Vec<CertificateDer<'static>>,
+    path: &Path,
+    origin: &Origin,
+) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     let (added, ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
@@ -49,54 +57,36 @@ pub fn load_roots(path: &std::path::Path, origin: &Origin) -> Result<RootCertSto
     Ok(roots)
 }
 
-/// Builds the server config from resolved settings; fails before any socket opens on a missing
-/// or unreadable file, a bad key, a wrong password or a key that does not match the certificate.
-pub fn build_server_config(settings: &ServerTlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
-    let names = settings.names.key_settings();
-    let o = &settings.origins;
-    let identity = load_identity(
-        (&settings.certfile, &o.certfile),
-        settings.keyfile.as_deref().map(|k| (k, &o.keyfile)),
-        settings
-            .keyfile_password
-            .as_deref()
-            .map(|p| (p, &o.keyfile_password)),
-        &names,
-        &provider,
-    )?;
+/// Loads the files of `settings` and builds the server config: resolve → load → build in one
+/// call, for callers that do not keep the material (a reloadable listener keeps it, see
+/// [`crate::ReloadableServerConfig`]).
+pub fn load_server_config(settings: &ServerTlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    build_server_config(&LoadedServerTls::load(settings)?)
+}
 
+/// Builds the server config from loaded material: TLS 1.2/1.3, ALPN http/1.1, the server's
+/// chain and key, and the client-certificate policy with its CA. No file is read here; what
+/// can fail is rustls refusing the material (a CRL webpki cannot use, say).
+pub fn build_server_config(loaded: &LoadedServerTls) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|err| TlsError::Rustls {
             context: "selecting TLS 1.2 and 1.3".to_string(),
             err,
         })?;
-
-    let builder = match settings.client_auth {
-        ClientCertPolicy::None => builder.with_no_client_auth(),
-        policy => {
-            let (ca, ca_origin) = match &settings.ca_bundle {
-                Some(ca) => (ca, &o.ca_bundle),
-                None => {
-                    return Err(missing_ca_bundle(
-                        &settings.names,
-                        policy,
-                        o.ssl_cert_reqs.clone(),
-                    ))
-                }
-            };
-            let roots = load_roots(ca, ca_origin)?;
-            let crls = match &settings.ca_crl {
-                Some(crl) => load_crls(crl, &o.ca_crl, (ca, ca_origin))?,
-                None => Vec::new(),
-            };
-            let verifier = ClientCertChecks::new(roots, settings, ca, crls, provider.clone())?;
+    let builder = match &loaded.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Optional(roots) | ClientAuth::Required(roots) => {
+            let optional = matches!(loaded.client_auth, ClientAuth::Optional(_));
+            let verifier =
+                ClientCertChecks::new(roots, optional, loaded.allowed_clients.clone(), provider)?;
             builder.with_client_cert_verifier(Arc::new(verifier))
         }
     };
-    let mut config =
-        builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified)));
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(
+        loaded.certified(),
+    ))));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -179,36 +169,40 @@ impl fmt::Debug for ClientCertChecks {
 
 impl ClientCertChecks {
     fn new(
-        roots: RootCertStore,
-        settings: &ServerTlsSettings,
-        ca_bundle: &Path,
-        crls: Vec<CertificateRevocationListDer<'static>>,
+        roots: &ClientRoots,
+        optional: bool,
+        allowed: Option<AllowList>,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
-        let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-        if settings.client_auth == ClientCertPolicy::Optional {
+        let mut builder = WebPkiClientVerifier::builder_with_provider(roots.roots(), provider);
+        if optional {
             builder = builder.allow_unauthenticated();
         }
-        if !crls.is_empty() {
+        if !roots.crls().is_empty() {
             // Leaves only: see crate::crl for why.
-            builder = builder.with_crls(crls).only_check_end_entity_revocation();
+            builder = builder
+                .with_crls(roots.crls().to_vec())
+                .only_check_end_entity_revocation();
         }
-        let inner = builder.build().map_err(|e| match (&e, &settings.ca_crl) {
-            (VerifierBuilderError::InvalidCrl(_), Some(crl)) => TlsError::InvalidCrl {
-                path: crl.clone(),
-                origin: settings.origins.ca_crl.clone(),
-                reason: e.to_string(),
-            },
+        let (ca_bundle, ca_origin) = roots.bundle();
+        let inner = builder.build().map_err(|e| match (&e, roots.crl_file()) {
+            (VerifierBuilderError::InvalidCrl(_), Some((crl, crl_origin))) => {
+                TlsError::InvalidCrl {
+                    path: crl.to_path_buf(),
+                    origin: crl_origin.clone(),
+                    reason: e.to_string(),
+                }
+            }
             _ => TlsError::InvalidCaBundle {
                 path: ca_bundle.to_path_buf(),
-                origin: settings.origins.ca_bundle.clone(),
+                origin: ca_origin.clone(),
                 reason: e.to_string(),
             },
         })?;
         Ok(ClientCertChecks {
             inner,
             ca_bundle: ca_bundle.to_path_buf(),
-            allowed: settings.allowed_clients.clone(),
+            allowed,
         })
     }
 

@@ -194,17 +194,10 @@ impl ServerTlsNames {
             self.ca_crl,
         ]
     }
-
-    pub(crate) fn key_settings(&self) -> crate::pem::KeySettings {
-        crate::pem::KeySettings {
-            certfile: self.key("certfile"),
-            keyfile: self.key("keyfile"),
-            password: self.key("keyfile_password"),
-        }
-    }
 }
 
-/// Resolved server TLS settings; the files were checked readable when resolved.
+/// Resolved server TLS settings: paths and policies, with where each came from. No file has
+/// been read yet; [`crate::LoadedServerTls::load`] reads and checks them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerTlsSettings {
     /// Certificate chain file (may also hold the key).
@@ -370,8 +363,9 @@ fn enabled_by(
 /// Resolves one server side's TLS (docs/decisions.md #1): `Ok(None)` when TLS is off.
 ///
 /// Every value is validated here, before any socket opens: the policy spelling, TLS without a
-/// certificate, a client-certificate policy without a CA bundle, and that every file is
-/// readable.
+/// certificate, the allow-list. No file is read: the files (readable, their contents, and
+/// whether a policy that asks for client certificates has a CA bundle to verify them) are the
+/// load step's, [`crate::LoadedServerTls::load`].
 pub fn resolve_server_tls(
     y: Option<&ServerTlsLayer>,
     env: &dyn Env,
@@ -414,22 +408,9 @@ pub fn resolve_server_tls(
             },
         });
     };
-    check_readable("certificate file", &certfile.value, &certfile.origin)?;
-    if let Some(k) = &keyfile {
-        check_readable("key file", &k.value, &k.origin)?;
-    } else if !crate::pem::file_has_private_key(&certfile.value) {
-        return Err(TlsError::MissingKey {
-            keyfile: names.key("keyfile"),
-            certfile: certfile.value,
-            certfile_origin: certfile.origin,
-        });
-    }
-    if let Some(c) = &ca_bundle {
-        check_readable("CA bundle", &c.value, &c.origin)?;
-    }
-    if policy.value != ClientCertPolicy::None && ca_bundle.is_none() {
-        return Err(missing_ca_bundle(names, policy.value, policy.origin));
-    }
+    // No file is opened here: whether each can be read, whether a key is inside the certfile
+    // (no keyfile), and whether a CA bundle is there when client certificates are asked for
+    // are checked when the files are loaded (crate::loaded), from the bytes read there once.
     let (allowed_clients, ca_crl) = resolve_caller_policy(names, y, env, &policy)?;
 
     let origin_of = |v: Option<&Origin>| v.cloned().unwrap_or(Origin::Default);
@@ -463,8 +444,8 @@ pub fn resolve_server_tls(
 
 /// Who may call: `allowed_clients` (only with client certificates required: with an optional
 /// certificate a client that sends none would bypass the list) and `ca_crl` (only when client
-/// certificates are asked for at all). The CRL's contents are checked when the config is built,
-/// so a reload re-checks them.
+/// certificates are asked for at all). The CRL file is read and checked when the material is
+/// loaded, so a reload re-checks it.
 fn resolve_caller_policy(
     names: &ServerTlsNames,
     y: &ServerTlsLayer,
@@ -498,7 +479,6 @@ fn resolve_caller_policy(
                 fix: "ask for client certificates (ssl_cert_reqs 2 / client_auth require), or remove ca_crl",
             });
         }
-        check_readable("CRL file", &c.value, &c.origin)?;
     }
     Ok((allowed.map(|a| a.value), ca_crl))
 }

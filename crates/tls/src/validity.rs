@@ -6,11 +6,13 @@
 //! (`PLUGINS_SERVER_SSL_REQUIRE_VALID_CERT`) to refuse such a certificate instead
 //! (docs/decisions.md #30).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rustls_pki_types::CertificateDer;
+
 use crate::certinfo::CertInfo;
-use crate::error::TlsError;
+use crate::error::{Origin, TlsError};
 use crate::pem::load_certificates;
 use crate::server_tls::ServerTlsSettings;
 
@@ -42,27 +44,39 @@ impl CertificateStatus {
     }
 }
 
-/// Reads the leaf of `settings.certfile` and compares its validity with `now`.
+/// Reads the leaf of `settings.certfile` and compares its validity with `now`. Start-up and
+/// reload do not call this (they have the loaded chain, see [`status_of`]); it is for callers
+/// that only hold settings.
 pub fn certificate_status(
     settings: &ServerTlsSettings,
     now: SystemTime,
 ) -> Result<CertificateStatus, TlsError> {
     let o = &settings.origins;
     let certs = load_certificates("certificate file", &settings.certfile, &o.certfile)?;
-    let info = certs
+    status_of(&certs, &settings.certfile, &o.certfile, now)
+}
+
+/// The validity of the leaf of a loaded `chain` (read from `file`) at `now`.
+pub fn status_of(
+    chain: &[CertificateDer<'_>],
+    file: &Path,
+    origin: &Origin,
+    now: SystemTime,
+) -> Result<CertificateStatus, TlsError> {
+    let info = chain
         .first()
         .and_then(CertInfo::parse)
         .ok_or_else(|| TlsError::NoCertificates {
             what: "certificate file",
-            path: settings.certfile.clone(),
-            origin: o.certfile.clone(),
+            path: file.to_path_buf(),
+            origin: origin.clone(),
             detail: "; its first certificate is not a parseable X.509 certificate".to_string(),
         })?;
     let now = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Ok(CertificateStatus {
-        file: settings.certfile.clone(),
+        file: file.to_path_buf(),
         valid: info.not_before_unix <= now && now <= info.not_after_unix,
         not_after_passed: now > info.not_after_unix,
         not_before: info.not_before,
@@ -70,10 +84,25 @@ pub fn certificate_status(
     })
 }
 
-/// Checks the certificate now: WARN when it is outside its validity period, an error instead
-/// when `require_valid_certificate` is on.
+/// Checks the certificate in `settings.certfile` now (reads it; see [`check_chain`]).
 pub fn check_certificate(settings: &ServerTlsSettings) -> Result<CertificateStatus, TlsError> {
-    let status = certificate_status(settings, SystemTime::now())?;
+    let o = &settings.origins;
+    let certs = load_certificates("certificate file", &settings.certfile, &o.certfile)?;
+    check_chain(settings, &certs)
+}
+
+/// Checks the loaded `chain` of `settings.certfile` now: WARN when it is outside its validity
+/// period, an error instead when `require_valid_certificate` is on.
+pub fn check_chain(
+    settings: &ServerTlsSettings,
+    chain: &[CertificateDer<'_>],
+) -> Result<CertificateStatus, TlsError> {
+    let status = status_of(
+        chain,
+        &settings.certfile,
+        &settings.origins.certfile,
+        SystemTime::now(),
+    )?;
     if let Some(problem) = status.problem() {
         if settings.require_valid_certificate {
             return Err(TlsError::CertificateNotValid {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::{capture_logs, handshake, Pki, Validity, CLIENT_AUTH, NO_EKU, SERVER_AUTH};
 use plugwire_tls::rustls::{self, CertificateError, ProtocolVersion};
 use plugwire_tls::{
-    build_client_config, build_server_config, describe_server_handshake_error,
+    build_client_config, load_server_config, describe_server_handshake_error,
     explain_client_handshake_error, CertInfo, ClientCertPolicy, ClientTlsSettings,
     ServerTlsSettings,
 };
@@ -38,7 +38,7 @@ fn world() -> World {
 impl World {
     fn server(&self, policy: ClientCertPolicy) -> Arc<rustls::ServerConfig> {
         let (c, k) = &self.server_cert;
-        build_server_config(&ServerTlsSettings::new(
+        load_server_config(&ServerTlsSettings::new(
             c,
             Some(k.clone()),
             Some(self.pki.ca_crt.clone()),
@@ -399,7 +399,7 @@ fn client_result(
     host: &str,
 ) -> Result<(), rustls::Error> {
     let (c, k) = server_id;
-    let server = build_server_config(&ServerTlsSettings::new(
+    let server = load_server_config(&ServerTlsSettings::new(
         c,
         Some(k.clone()),
         None,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::{openssl, p, Pki};
 use plugwire_tls::{
-    build_client_config, build_server_config, ClientCertPolicy, ClientTlsSettings, Origin,
+    build_client_config, load_server_config, ClientCertPolicy, ClientTlsSettings, Origin,
     ServerTlsSettings, TlsError,
 };
 
@@ -38,17 +38,17 @@ fn pkcs8_sec1_and_bundle_load() {
     let pki = Pki::new(dir.path(), "t");
     let (cert, key) = pki.server("srv");
     assert_eq!(header(&key), "-----BEGIN PRIVATE KEY-----");
-    build_server_config(&settings(&cert, Some(key.clone()))).unwrap();
+    load_server_config(&settings(&cert, Some(key.clone()))).unwrap();
 
     let sec1 = dir.path().join("sec1.key");
     openssl(&["ec", "-in", p(&key), "-out", p(&sec1)]);
     assert_eq!(header(&sec1), "-----BEGIN EC PRIVATE KEY-----");
-    build_server_config(&settings(&cert, Some(sec1))).unwrap();
+    load_server_config(&settings(&cert, Some(sec1))).unwrap();
 
     let bundle = dir.path().join("client.pem");
     let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
     std::fs::write(&bundle, text).unwrap();
-    build_server_config(&settings(&bundle, None)).unwrap();
+    load_server_config(&settings(&bundle, None)).unwrap();
     // The same bundle as a client identity (the gateway's client.pem).
     let client = ClientTlsSettings {
         certfile: Some(bundle),
@@ -86,7 +86,7 @@ fn pkcs1_rsa_loads() {
     ]);
     openssl(&["rsa", "-in", p(&k8), "-traditional", "-out", p(&k1)]);
     assert_eq!(header(&k1), "-----BEGIN RSA PRIVATE KEY-----");
-    build_server_config(&settings(&cert, Some(k1))).unwrap();
+    load_server_config(&settings(&cert, Some(k1))).unwrap();
 }
 
 #[test]
@@ -107,9 +107,9 @@ fn encrypted_pkcs8_with_password() {
     ]);
     assert_eq!(header(&enc), "-----BEGIN ENCRYPTED PRIVATE KEY-----");
 
-    build_server_config(&with_password(settings(&cert, Some(enc.clone())), "s3cret")).unwrap();
+    load_server_config(&with_password(settings(&cert, Some(enc.clone())), "s3cret")).unwrap();
 
-    let err = build_server_config(&with_password(settings(&cert, Some(enc.clone())), "wrong"))
+    let err = load_server_config(&with_password(settings(&cert, Some(enc.clone())), "wrong"))
         .unwrap_err();
     assert!(matches!(err, TlsError::KeyDecrypt { .. }), "{err:?}");
     let msg = err.to_string();
@@ -120,7 +120,7 @@ fn encrypted_pkcs8_with_password() {
         "{msg}"
     );
 
-    let msg = build_server_config(&settings(&cert, Some(enc)))
+    let msg = load_server_config(&settings(&cert, Some(enc)))
         .unwrap_err()
         .to_string();
     assert!(
@@ -148,7 +148,7 @@ fn encrypted_pkcs8_scrypt_too() {
         "-passout",
         "pass:pw",
     ]);
-    build_server_config(&with_password(settings(&cert, Some(enc)), "pw")).unwrap();
+    load_server_config(&with_password(settings(&cert, Some(enc)), "pw")).unwrap();
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn legacy_encrypted_pem_says_how_to_convert() {
     assert!(std::fs::read_to_string(&legacy)
         .unwrap()
         .contains("Proc-Type: 4,ENCRYPTED"));
-    let msg = build_server_config(&with_password(settings(&cert, Some(legacy)), "pw"))
+    let msg = load_server_config(&with_password(settings(&cert, Some(legacy)), "pw"))
         .unwrap_err()
         .to_string();
     assert!(
@@ -185,7 +185,7 @@ fn key_not_matching_cert() {
     let pki = Pki::new(dir.path(), "t");
     let (cert, _) = pki.server("a");
     let (_, other_key) = pki.server("b");
-    let err = build_server_config(&settings(&cert, Some(other_key))).unwrap_err();
+    let err = load_server_config(&settings(&cert, Some(other_key))).unwrap_err();
     assert!(matches!(err, TlsError::KeyMismatch { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
@@ -199,14 +199,14 @@ fn not_a_key_or_not_a_cert() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "t");
     let (cert, key) = pki.server("a");
-    let msg = build_server_config(&settings(&cert, Some(cert.clone())))
+    let msg = load_server_config(&settings(&cert, Some(cert.clone())))
         .unwrap_err()
         .to_string();
     assert!(
         msg.contains("holds no private key") && msg.contains("BEGIN EC PRIVATE KEY"),
         "{msg}"
     );
-    let msg = build_server_config(&settings(&key, Some(key.clone())))
+    let msg = load_server_config(&settings(&key, Some(key.clone())))
         .unwrap_err()
         .to_string();
     assert!(msg.contains("holds no PEM certificate"), "{msg}");
@@ -216,7 +216,7 @@ fn not_a_key_or_not_a_cert() {
         "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    let msg = build_server_config(&settings(&garbage, Some(key)))
+    let msg = load_server_config(&settings(&garbage, Some(key)))
         .unwrap_err()
         .to_string();
     assert!(

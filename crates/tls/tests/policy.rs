@@ -12,7 +12,7 @@ use common::policy::{
 use common::{capture_logs, handshake, Pki};
 use plugwire_tls::rustls::{self, CertificateError};
 use plugwire_tls::{
-    build_server_config, resolve_server_tls, vars, CertRefusal, Origin, ReloadableServerConfig,
+    load_server_config, resolve_server_tls, vars, CertRefusal, Origin, ReloadableServerConfig,
     ServerTlsLayer, GRPC_SERVER_TLS, MCP_SERVER_TLS,
 };
 use rustls_pki_types::pem::PemObject;
@@ -187,7 +187,7 @@ fn env_overrides_yaml_for_allowed_clients() {
         Origin::Yaml("server_settings.tls.allowed_clients".into())
     );
     let out = handshake(
-        build_server_config(&yaml_only).unwrap(),
+        load_server_config(&yaml_only).unwrap(),
         client_with(&w, &gw),
         "localhost",
     );
@@ -207,7 +207,7 @@ fn env_overrides_yaml_for_allowed_clients() {
     );
     assert_eq!(list.entries.len(), 2);
     let out = handshake(
-        build_server_config(&with_env).unwrap(),
+        load_server_config(&with_env).unwrap(),
         client_with(&w, &gw),
         "localhost",
     );
@@ -230,7 +230,7 @@ fn grpc_side_has_its_own_keys_and_the_same_verifier() {
         .unwrap()
         .unwrap();
     let out = handshake(
-        build_server_config(&settings).unwrap(),
+        load_server_config(&settings).unwrap(),
         client_with(&w, &gw),
         "localhost",
     );
@@ -329,7 +329,7 @@ fn a_broken_or_foreign_crl_is_an_error_naming_the_key_and_file() {
             ca_crl: Some(file.clone()),
             ..server_layer(&w)
         };
-        let err = build_server_config(&resolve(&layer, &[]))
+        let err = load_server_config(&resolve(&layer, &[]))
             .unwrap_err()
             .to_string();
         assert!(
@@ -338,7 +338,7 @@ fn a_broken_or_foreign_crl_is_an_error_naming_the_key_and_file() {
                 && err.contains(why),
             "{err}"
         );
-        let err = build_server_config(&resolve(
+        let err = load_server_config(&resolve(
             &server_layer(&w),
             &[(vars::PLUGINS_SERVER_SSL_CA_CRL, file.to_str().unwrap())],
         ))
@@ -351,5 +351,5 @@ fn a_broken_or_foreign_crl_is_an_error_naming_the_key_and_file() {
         ca_crl: Some(der),
         ..server_layer(&w)
     };
-    build_server_config(&resolve(&layer, &[])).unwrap();
+    load_server_config(&resolve(&layer, &[])).unwrap();
 }

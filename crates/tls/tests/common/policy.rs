@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{Pki, CLIENT_AUTH, SERVER_AUTH};
 use plugwire_tls::rustls::{self, CertificateError, OtherError};
 use plugwire_tls::{
-    build_client_config, build_server_config, resolve_server_tls, CertRefusal, ClientTlsSettings,
+    build_client_config, load_server_config, resolve_server_tls, CertRefusal, ClientTlsSettings,
     ServerTlsLayer, ServerTlsSettings, MCP_SERVER_TLS,
 };
 use rcgen::{
@@ -124,7 +124,7 @@ pub fn allow(w: &World, entries: &[&str]) -> Arc<rustls::ServerConfig> {
         allowed_clients: Some(entries.iter().map(|e| e.to_string()).collect()),
         ..server_layer(w)
     };
-    build_server_config(&resolve(&layer, &[])).unwrap()
+    load_server_config(&resolve(&layer, &[])).unwrap()
 }
 
 pub fn client_with(w: &World, identity: &(PathBuf, PathBuf)) -> Arc<rustls::ClientConfig> {
@@ -150,7 +150,7 @@ pub const SPIFFE_GW: &str = "spiffe://cluster.local/ns/gw/sa/gateway";
 
 /// A server with this identity and no client authentication.
 pub fn plain_server(identity: &(PathBuf, PathBuf)) -> Arc<rustls::ServerConfig> {
-    build_server_config(&ServerTlsSettings::new(
+    load_server_config(&ServerTlsSettings::new(
         &identity.0,
         Some(identity.1.clone()),
         None,
