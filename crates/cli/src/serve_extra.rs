@@ -212,7 +212,7 @@ impl Bound {
                 raw_socket::run(
                     l,
                     Arc::clone(&backend),
-                    RawSocketOptions::default(),
+                    RawSocketOptions::with_limits(&limits),
                     shutdown(),
                 )
                 .await;

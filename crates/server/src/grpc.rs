@@ -33,7 +33,7 @@ use tonic::{Request, Response, Status};
 use crate::backend::Backend;
 use crate::listen::{ConnLimits, Refusals, TlsSource};
 
-mod accept;
+pub(crate) mod accept;
 mod uds;
 
 use accept::{Control, Gate, Guarded, H2Acceptor};
