@@ -9,8 +9,10 @@
 //!   (ContextForge 1.1.0) and `proto/mcpgateway/plugin_service.proto` (1.0.x) differ only in
 //!   the package name, which is part of the gRPC method path but not of the binary encoding, so
 //!   the messages are generated once ([`pb::cpex`]) and both packages' services use them.
-//! - [`structs`]: `google.protobuf.Struct` ⇄ `serde_json::Value`, and the number policy
-//!   (integral doubles come back as integers, see `docs/transports.md`).
+//! - [`json_struct`]: `google.protobuf.Struct` decoded from and encoded to the wire straight as a
+//!   JSON object (every generated `Struct` field is a [`json_struct::JsonStruct`]).
+//! - [`structs`]: the number policy (integral doubles come back as integers, see
+//!   `docs/transports.md`) and the `Struct` ⇄ JSON object conversions.
 //! - [`convert`]: proto messages ⇄ the JSON payload, context, config and result forms the
 //!   framework and the MCP transport use.
 //! - [`frame`]: the raw Unix-socket framing (4-byte big-endian length, at most 16 MiB) and the
@@ -27,6 +29,7 @@ pub mod convert;
 pub mod frame;
 pub mod hpack;
 mod huffman_table;
+pub mod json_struct;
 pub mod structs;
 
 /// Generated code (prost messages, tonic client and server stubs).

@@ -281,10 +281,12 @@ async fn answer(
 ) -> Result<(), frame::FrameError> {
     match frame::sniff(body)? {
         Request::InvokeHook(req) => {
-            let proto = match convert::request_to_args(&req) {
-                Ok(args) => convert::response_to_proto(&backend.invoke_hook(args).await),
-                // `sniff` only returns requests with both names set.
-                Err(e) => error_answer(&req.plugin_name, e.to_string()),
+            // `sniff` only returns requests with both names set, so this error cannot happen;
+            // it is answered anyway rather than trusted away.
+            let plugin = req.plugin_name.clone();
+            let proto = match convert::request_into_args(*req) {
+                Ok(args) => convert::response_into_proto(backend.invoke_hook(args).await),
+                Err(e) => error_answer(&plugin, e.to_string()),
             };
             encode(&proto, out)
         }
