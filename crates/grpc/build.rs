@@ -14,8 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     let descriptors = protox::compile(files, ["proto"])?;
+    // Every `Struct` field is our JSON-backed type: decoded from and encoded to the wire
+    // without `prost_types::Struct` in between (see `json_struct`).
     tonic_prost_build::configure()
         .build_transport(false)
+        .extern_path(".google.protobuf.Struct", "crate::json_struct::JsonStruct")
         .compile_fds(descriptors)?;
     Ok(())
 }

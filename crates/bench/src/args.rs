@@ -128,6 +128,8 @@ pub enum Kind {
     PlugwireUnix,
     /// The ContextForge 1.0.0 gRPC runtime (mTLS).
     PythonGrpc,
+    /// The ContextForge 1.0.0 gRPC runtime on a Unix socket (`PLUGINS_GRPC_SERVER_UDS`).
+    PythonGrpcUds,
     /// The ContextForge 1.0.0 raw Unix-socket runtime.
     PythonUnix,
 }
@@ -167,6 +169,7 @@ impl Kind {
             Kind::PlugwireGrpcUds => "plugwire serve, gRPC UDS",
             Kind::PlugwireUnix => "plugwire serve, raw socket",
             Kind::PythonGrpc => "Python gRPC runtime 1.0.0",
+            Kind::PythonGrpcUds => "Python gRPC runtime 1.0.0, UDS",
             Kind::PythonUnix => "Python raw-socket runtime 1.0.0",
         }
     }
@@ -175,38 +178,43 @@ impl Kind {
         match self {
             Kind::Limit | Kind::Plugwire | Kind::Python | Kind::PlugwireNoMetrics => Transport::Mcp,
             Kind::PlugwireGrpc | Kind::PythonGrpc => Transport::GrpcTls,
-            Kind::PlugwireGrpcUds => Transport::GrpcUds,
+            Kind::PlugwireGrpcUds | Kind::PythonGrpcUds => Transport::GrpcUds,
             Kind::PlugwireUnix | Kind::PythonUnix => Transport::Raw,
         }
     }
 
     /// A Python process (slower: fewer calls per run, fewer starts).
     pub fn is_python(self) -> bool {
-        matches!(self, Kind::Python | Kind::PythonGrpc | Kind::PythonUnix)
+        matches!(
+            self,
+            Kind::Python | Kind::PythonGrpc | Kind::PythonGrpcUds | Kind::PythonUnix
+        )
     }
 
-    /// Whether the Python gateway client is measured against this server. Not over gRPC on a
-    /// Unix socket: grpc-python's stream on a UDS is refused by plugwire's server today (a
-    /// known bug the interop tests mark), and upstream has no such pair to compare with.
+    /// Whether the Python gateway client is measured against this server (every transport,
+    /// gRPC on a Unix socket included: plugwire repairs the `:authority` grpc-python sends
+    /// there).
     pub fn python_client_pair(self) -> bool {
-        !matches!(
-            self,
-            Kind::Limit | Kind::PlugwireNoMetrics | Kind::PlugwireGrpcUds
-        )
+        !matches!(self, Kind::Limit | Kind::PlugwireNoMetrics)
     }
 
     /// Whether the plugwire gateway client is measured against this server.
     pub fn plugwire_client_pair(self) -> bool {
         !matches!(
             self,
-            Kind::Limit | Kind::PlugwireNoMetrics | Kind::PythonGrpc | Kind::PythonUnix
+            Kind::Limit
+                | Kind::PlugwireNoMetrics
+                | Kind::PythonGrpc
+                | Kind::PythonGrpcUds
+                | Kind::PythonUnix
         )
     }
 
     /// The Python server of the same transport, the reference of the `× Python` column.
     pub fn python_peer(self) -> Kind {
         match self.transport() {
-            Transport::GrpcTls | Transport::GrpcUds => Kind::PythonGrpc,
+            Transport::GrpcTls => Kind::PythonGrpc,
+            Transport::GrpcUds => Kind::PythonGrpcUds,
             Transport::Raw => Kind::PythonUnix,
             Transport::Mcp => Kind::Python,
         }

@@ -156,7 +156,7 @@ impl Ctx {
         let log = self.work.join(format!("{name}.log"));
         let socket = self.work.join(format!("{name}.sock"));
         let mut cmd = match kind {
-            Kind::Python | Kind::PythonGrpc | Kind::PythonUnix => self.python_cmd(kind)?,
+            k if k.is_python() => self.python_cmd(kind)?,
             _ => {
                 let mut cmd = Command::new(&self.args.plugwire);
                 cmd.arg("serve");
@@ -176,7 +176,7 @@ impl Ctx {
                 self.grpc_tls_env(&mut cmd, grpc_port);
                 endpoint = Endpoint::Tcp(grpc_port);
             }
-            Kind::PlugwireGrpcUds => {
+            Kind::PlugwireGrpcUds | Kind::PythonGrpcUds => {
                 cmd.env("PLUGINS_GRPC_SERVER_UDS", &socket);
                 endpoint = Endpoint::Unix(socket_path(socket)?);
             }
@@ -193,7 +193,9 @@ impl Ctx {
             Kind::PlugwireUnix => {
                 cmd.args(["--transport", "http,unix"]);
             }
-            Kind::PythonGrpc => ready = Ready::LogLine("gRPC plugin server started on"),
+            Kind::PythonGrpc | Kind::PythonGrpcUds => {
+                ready = Ready::LogLine("gRPC plugin server started on");
+            }
             Kind::PythonUnix => ready = Ready::LogLine("READY"),
             _ => {}
         }
@@ -217,7 +219,7 @@ impl Ctx {
         })?;
         let mut cmd = Command::new(&py.python);
         match kind {
-            Kind::PythonGrpc => {
+            Kind::PythonGrpc | Kind::PythonGrpcUds => {
                 cmd.args(["-m", GRPC_RUNTIME, "--config"])
                     .arg(&self.server_yaml);
             }

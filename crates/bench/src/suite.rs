@@ -224,6 +224,7 @@ fn server_kinds(ctx: &Ctx) -> Vec<Kind> {
         (Kind::PlugwireGrpcUds, transports),
         (Kind::PlugwireUnix, transports),
         (Kind::PythonGrpc, transports && python),
+        (Kind::PythonGrpcUds, transports && python),
         (Kind::PythonUnix, transports && python),
     ]
     .into_iter()
@@ -432,7 +433,7 @@ async fn plugwire_client_phase(
 }
 
 /// Step 5: The Python gateway client against its own servers and `plugwire serve`, over MCP,
-/// gRPC (mTLS) and the raw socket.
+/// gRPC (mTLS, and a Unix socket) and the raw socket.
 async fn python_client_phase(ctx: &Ctx, report: &mut Report, servers: &Servers) -> Result<()> {
     let Some(py) = ctx.py.clone() else {
         return Ok(());

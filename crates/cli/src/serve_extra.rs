@@ -198,7 +198,7 @@ impl Bound {
                 raw_socket::run(
                     l,
                     Arc::clone(&backend),
-                    RawSocketOptions::default(),
+                    RawSocketOptions::with_limits(&limits),
                     shutdown(),
                 )
                 .await;

@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 
 use crate::pb::cpex as pb;
 use crate::pb::cpex::global_context::UserValue;
-use crate::structs::{from_opt_struct, from_struct, number, to_struct};
+use crate::structs::{
+    from_opt_struct, from_struct, from_struct_owned, into_struct, number, to_struct,
+};
 
 /// A request the server cannot hand to a plugin, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +110,26 @@ pub fn request_to_args(req: &pb::InvokeHookRequest) -> Result<InvokeHookArgs, Mi
     })
 }
 
+/// [`request_to_args`] taking the request: the payload's strings are moved into the JSON
+/// form instead of copied (the server's hot path).
+pub fn request_into_args(req: pb::InvokeHookRequest) -> Result<InvokeHookArgs, MissingField> {
+    if req.hook_type.is_empty() {
+        return Err(MissingField { field: "hook_type" });
+    }
+    if req.plugin_name.is_empty() {
+        return Err(MissingField {
+            field: "plugin_name",
+        });
+    }
+    let context = context_to_json(req.context.as_ref());
+    Ok(InvokeHookArgs {
+        hook_type: req.hook_type,
+        plugin_name: req.plugin_name,
+        payload: req.payload.map(from_struct_owned).unwrap_or_default(),
+        context,
+    })
+}
+
 /// Client side: the arguments as a proto request.
 pub fn args_to_request(args: &InvokeHookArgs) -> pb::InvokeHookRequest {
     pb::InvokeHookRequest {
@@ -134,7 +156,7 @@ pub fn response_to_proto(resp: &InvokeHookResponse) -> pb::InvokeHookResponse {
                 ..Default::default()
             });
         }
-        out.result = Some(to_struct(&result));
+        out.result = Some(into_struct(result));
     }
     if let Some(Value::Object(ctx)) = &resp.context {
         out.context = Some(context_from_json(ctx));
@@ -151,6 +173,33 @@ pub fn response_to_proto(resp: &InvokeHookResponse) -> pb::InvokeHookResponse {
                 .and_then(|c| i32::try_from(c).ok())
                 .unwrap_or(DEFAULT_PLUGIN_ERROR_CODE as i32),
         });
+    }
+    out
+}
+
+/// [`response_to_proto`] taking the answer: the result's strings are moved into the proto
+/// message instead of copied (the server's hot path).
+pub fn response_into_proto(resp: InvokeHookResponse) -> pb::InvokeHookResponse {
+    let InvokeHookResponse {
+        plugin_name,
+        result,
+        error,
+        context,
+    } = resp;
+    let mut out = response_to_proto(&InvokeHookResponse {
+        plugin_name,
+        result: None,
+        error,
+        context,
+    });
+    if let Some(Value::Object(mut result)) = result {
+        if let Some(Value::Object(dm)) = result.shift_remove("denial_metadata") {
+            out.result_base = Some(pb::PluginResultBase {
+                denial_metadata: Some(sanitize_denial_metadata(&dm)),
+                ..Default::default()
+            });
+        }
+        out.result = Some(into_struct(result));
     }
     out
 }

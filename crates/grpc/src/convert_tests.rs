@@ -1,4 +1,5 @@
 use super::*;
+use crate::structs;
 use serde_json::json;
 
 fn map(v: Value) -> Map<String, Value> {
@@ -74,7 +75,7 @@ fn success_answer_round_trip_with_denial_metadata() {
         .result
         .as_ref()
         .unwrap()
-        .fields
+        .0
         .contains_key("denial_metadata"));
     assert_eq!(
         pb.result_base
@@ -138,4 +139,44 @@ fn config_answers() {
     assert_eq!(back, c);
     assert!(back["priority"].is_i64());
     assert_eq!(configs_response(&[c.clone(), json!(1)]).configs.len(), 1);
+}
+
+#[test]
+fn owned_conversions_give_the_same_messages() {
+    let mut req = pb::InvokeHookRequest::default();
+    assert_eq!(
+        request_into_args(req.clone()).unwrap_err().field,
+        "hook_type"
+    );
+    req.hook_type = "tool_pre_invoke".into();
+    assert_eq!(
+        request_into_args(req.clone()).unwrap_err().field,
+        "plugin_name"
+    );
+    req.plugin_name = "P".into();
+    req.payload = Some(structs::to_struct(&map(
+        json!({"name": "t", "args": {"q": "x", "n": 3, "l": [1.5, null]}}),
+    )));
+    req.context = Some(context_from_json(&map(
+        json!({"state": {"a": 1}, "global_context": {"request_id": "r", "user": "u"}}),
+    )));
+    let (a, b) = (
+        request_to_args(&req).unwrap(),
+        request_into_args(req).unwrap(),
+    );
+    assert_eq!(
+        (a.hook_type, a.plugin_name, a.payload, a.context),
+        (b.hook_type, b.plugin_name, b.payload, b.context)
+    );
+    for resp in [
+        InvokeHookResponse::success(
+            "P",
+            json!({"continue_processing": true, "modified_payload": {"args": {"q": "y"}},
+                   "denial_metadata": {"score": 7}}),
+            Some(json!({"state": {"x": 1}})),
+        ),
+        InvokeHookResponse::failure("P", json!({"message": "boom", "code": "X"})),
+    ] {
+        assert_eq!(response_into_proto(resp.clone()), response_to_proto(&resp));
+    }
 }

@@ -46,15 +46,25 @@ pub fn body_len(header: [u8; HEADER_LEN]) -> Result<usize, FrameError> {
 
 /// One message as a whole frame (header + body).
 pub fn encode(msg: &impl Message) -> Result<Vec<u8>, FrameError> {
+    let mut out = Vec::new();
+    encode_into(msg, &mut out)?;
+    Ok(out)
+}
+
+/// One message as a whole frame (header + body) into `out`, which is cleared first: a
+/// connection reuses one buffer for every answer, and header and body leave in one write.
+/// On error `out` is left empty.
+pub fn encode_into(msg: &impl Message, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    out.clear();
     let len = msg.encoded_len();
     if len > MAX_FRAME_LEN {
         return Err(FrameError::TooLarge { len: len as u64 });
     }
-    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    out.reserve(HEADER_LEN + len);
     // `len` ≤ 16 MiB fits in u32.
     out.extend_from_slice(&(len as u32).to_be_bytes());
-    msg.encode_raw(&mut out);
-    Ok(out)
+    msg.encode_raw(out);
+    Ok(())
 }
 
 /// Decodes a body as the answer type the client asked for.
@@ -83,18 +93,17 @@ pub enum Request {
 /// longer than 2 bytes is an error: the peer speaks something else, and the connection is
 /// closed rather than answered.
 pub fn sniff(body: &[u8]) -> Result<Request, FrameError> {
-    let invoke = pb::InvokeHookRequest::decode(body);
-    if let Ok(req) = &invoke {
-        if !req.hook_type.is_empty() && !req.plugin_name.is_empty() {
-            return Ok(Request::InvokeHook(Box::new(req.clone())));
+    // Decoded requests are moved, not cloned: an invoke request carries the whole payload.
+    let invoke = match pb::InvokeHookRequest::decode(body) {
+        Ok(req) if !req.hook_type.is_empty() && !req.plugin_name.is_empty() => {
+            return Ok(Request::InvokeHook(Box::new(req)));
         }
-    }
-    let config = pb::GetPluginConfigRequest::decode(body);
-    if let Ok(req) = &config {
-        if !req.name.is_empty() {
-            return Ok(Request::GetPluginConfig(req.clone()));
-        }
-    }
+        other => other.map(|_| ()),
+    };
+    let config = match pb::GetPluginConfigRequest::decode(body) {
+        Ok(req) if !req.name.is_empty() => return Ok(Request::GetPluginConfig(req)),
+        other => other.map(|_| ()),
+    };
     if body.len() <= 2 {
         return Ok(Request::GetPluginConfigs);
     }

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod frame;
 pub mod hpack;
 mod huffman_table;
+pub mod json_struct;
 pub mod structs;
 
 /// Generated code (prost messages, tonic client and server stubs).

@@ -1,4 +1,5 @@
-//! `google.protobuf.Struct` ⇄ `serde_json::Value`.
+//! `google.protobuf.Struct` ⇄ `serde_json::Value`: the number policy, and the conversions
+//! between the generated messages' [`JsonStruct`] and JSON objects.
 //!
 //! Every number in a `Struct` is a double. Upstream's Python peers convert with
 //! `json_format.ParseDict`/`MessageToDict`, so a payload's `count: 3` comes back as `3.0`, and
@@ -12,61 +13,36 @@
 //! beyond ±2^53 lose precision, as upstream (the encoding cannot carry them); NaN and
 //! infinities cannot be JSON and come back as `null`.
 
-use prost_types::{value::Kind, ListValue, Struct, Value as PbValue};
 use serde_json::{Map, Number, Value};
+
+pub use crate::json_struct::JsonStruct;
 
 /// 2^53: every integer of at most this magnitude is exact in a double.
 pub const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
-/// A JSON object as a `Struct`.
-pub fn to_struct(map: &Map<String, Value>) -> Struct {
-    Struct {
-        fields: map
-            .iter()
-            .map(|(k, v)| (k.clone(), to_pb_value(v)))
-            .collect(),
-    }
+/// A JSON object as a `Struct` (numbers become doubles on the wire).
+pub fn to_struct(map: &Map<String, Value>) -> JsonStruct {
+    JsonStruct(map.clone())
 }
 
-/// One JSON value as a protobuf `Value`. Numbers become doubles (that is all a `Struct` holds).
-pub fn to_pb_value(v: &Value) -> PbValue {
-    let kind = match v {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(*b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => Kind::StringValue(s.clone()),
-        Value::Array(a) => Kind::ListValue(ListValue {
-            values: a.iter().map(to_pb_value).collect(),
-        }),
-        Value::Object(m) => Kind::StructValue(to_struct(m)),
-    };
-    PbValue { kind: Some(kind) }
+/// [`to_struct`] taking the object (no copy: the server's answer path).
+pub fn into_struct(map: Map<String, Value>) -> JsonStruct {
+    JsonStruct(map)
 }
 
-/// A `Struct` as a JSON object (keys in the map's order, which is sorted: a protobuf map has
-/// no order of its own).
-pub fn from_struct(s: &Struct) -> Map<String, Value> {
-    s.fields
-        .iter()
-        .map(|(k, v)| (k.clone(), from_pb_value(v)))
-        .collect()
+/// A `Struct` as a JSON object, keys in the order they came in on the wire.
+pub fn from_struct(s: &JsonStruct) -> Map<String, Value> {
+    s.0.clone()
+}
+
+/// [`from_struct`] taking the `Struct` (no copy: the server's request path).
+pub fn from_struct_owned(s: JsonStruct) -> Map<String, Value> {
+    s.0
 }
 
 /// An optional `Struct` as a JSON object; absent is empty.
-pub fn from_opt_struct(s: Option<&Struct>) -> Map<String, Value> {
+pub fn from_opt_struct(s: Option<&JsonStruct>) -> Map<String, Value> {
     s.map(from_struct).unwrap_or_default()
-}
-
-/// One protobuf `Value` as JSON. An unset kind is `null`, as in the Python runtime.
-pub fn from_pb_value(v: &PbValue) -> Value {
-    match &v.kind {
-        None | Some(Kind::NullValue(_)) => Value::Null,
-        Some(Kind::BoolValue(b)) => Value::Bool(*b),
-        Some(Kind::NumberValue(f)) => number(*f),
-        Some(Kind::StringValue(s)) => Value::String(s.clone()),
-        Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(from_pb_value).collect()),
-        Some(Kind::StructValue(s)) => Value::Object(from_struct(s)),
-    }
 }
 
 /// The number policy of the module doc: integral doubles within ±2^53 become integers.
@@ -85,10 +61,16 @@ pub fn number(f: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
     use serde_json::json;
 
+    /// Through the wire: encoded as a `Struct` field, decoded back.
     fn round_trip(v: Value) -> Value {
-        from_pb_value(&to_pb_value(&v))
+        let mut m = Map::new();
+        m.insert("v".into(), v);
+        let bytes = to_struct(&m).encode_to_vec();
+        let mut back = from_struct_owned(JsonStruct::decode(bytes.as_slice()).unwrap());
+        back.remove("v").unwrap()
     }
 
     #[test]
@@ -115,10 +97,6 @@ mod tests {
         assert_eq!(round_trip(v.clone()), v);
         let Value::Object(m) = v else { unreachable!() };
         assert_eq!(from_struct(&to_struct(&m)), m);
-    }
-
-    #[test]
-    fn unset_kind_is_null() {
-        assert_eq!(from_pb_value(&PbValue { kind: None }), Value::Null);
+        assert_eq!(from_struct_owned(into_struct(m.clone())), m);
     }
 }

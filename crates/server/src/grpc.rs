@@ -33,7 +33,7 @@ use tonic::{Request, Response, Status};
 use crate::backend::Backend;
 use crate::listen::{ConnLimits, Refusals, TlsSource};
 
-mod accept;
+pub(crate) mod accept;
 mod uds;
 
 use accept::{Control, Gate, Guarded, H2Acceptor};
@@ -53,9 +53,9 @@ impl PluginGrpc {
 
     async fn invoke(&self, req: pb::InvokeHookRequest) -> Result<pb::InvokeHookResponse, Status> {
         let args =
-            convert::request_to_args(&req).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            convert::request_into_args(req).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let answer = crate::dispatch::invoke_hook_args(self.backend.as_ref(), &args).await;
-        Ok(convert::response_to_proto(&answer))
+        Ok(convert::response_into_proto(answer))
     }
 
     fn config(&self, name: &str) -> pb::GetPluginConfigResponse {

@@ -5,6 +5,18 @@
 //! (300 s, as upstream) is closed, as is one that sends an oversized or undecodable frame: its
 //! stream can no longer be trusted, so it gets a log line and an EOF, and every other
 //! connection keeps being served. Calls go to the same [`Backend`] as MCP and gRPC.
+//!
+//! Operations are the other listeners': at most `max_connections` open connections
+//! (`PLUGINS_SERVER_MAX_CONNECTIONS`; one more is closed at accept, with the same rate-limited
+//! WARN, listener `raw`), counted in the open-connections gauge (transport `raw`); and a
+//! graceful drain on shutdown: the socket stops accepting at once, a request already read, or
+//! arriving within [`DRAIN_IDLE_GRACE`] of the connection's last answer, is answered (the
+//! protocol cannot tell a client "last answer", so a connection is closed only once it has been
+//! quiet that long), and whatever is still open at the drain deadline
+//! (`PLUGINS_SERVER_DRAIN_TIMEOUT`) is closed.
+//!
+//! Per connection, one task, one read buffer (a frame usually arrives whole in one read) and
+//! one answer buffer (header and body leave in one write), both reused for every request.
 
 use std::future::Future;
 use std::io;
@@ -14,28 +26,54 @@ use std::time::Duration;
 
 use plugwire_grpc::convert;
 use plugwire_grpc::frame::{self, Request, HEADER_LEN};
+use plugwire_metrics::Transport;
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::backend::Backend;
 use crate::error::ServerError;
+use crate::grpc::accept::{Control, Gate};
+use crate::limits::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DRAIN_IDLE_GRACE};
+use crate::listen::{ConnLimits, Refusals};
+
+/// The `listener` label of the raw socket's refusals and drain log lines.
+const LISTENER: &str = "raw";
+
+/// Read buffer per connection: a typical request (a few KiB) arrives in one read.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Limits of the raw-socket server.
 #[derive(Debug, Clone, Copy)]
 pub struct RawSocketOptions {
     /// Close a connection that sends nothing for this long (upstream: 300 s).
     pub idle: Duration,
-    /// Connections served at once; further clients wait in the accept queue (mini-redis).
+    /// Connections served at once; one more is closed at accept (the listeners' shared cap).
     pub max_connections: usize,
+    /// Longest shutdown waits for requests in progress before closing connections anyway.
+    pub drain_timeout: Duration,
 }
 
 impl Default for RawSocketOptions {
     fn default() -> Self {
         Self {
             idle: Duration::from_secs(300),
-            max_connections: 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+impl RawSocketOptions {
+    /// The defaults with the listeners' shared cap and drain deadline (`PLUGINS_SERVER_*`).
+    pub fn with_limits(limits: &ConnLimits) -> Self {
+        Self {
+            max_connections: limits.max_connections,
+            drain_timeout: limits.drain_timeout,
+            ..Self::default()
         }
     }
 }
@@ -71,27 +109,41 @@ pub fn bind_unix_0600(path: &Path, origin: &str) -> Result<UnixListener, ServerE
     UnixListener::from_std(std).map_err(err)
 }
 
-/// Serves the raw protocol until `shutdown` completes; then stops accepting and closes every
-/// connection between requests (a request in progress is answered first).
+/// Serves the raw protocol until `shutdown` completes, then drains (see the module doc) and
+/// returns once every connection is closed.
 pub async fn run(
     listener: UnixListener,
     backend: Arc<dyn Backend>,
     options: RawSocketOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limit = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
+    let limits = ConnLimits {
+        max_connections: options.max_connections,
+        drain_timeout: options.drain_timeout,
+        ..ConnLimits::default()
+    };
+    let control = Control::labelled(&limits, LISTENER, Transport::Raw);
+    let serving = serve(listener, backend, options.idle, control.gate());
+    let _ = control
+        .run(
+            async {
+                serving.await;
+                Ok::<(), std::convert::Infallible>(())
             },
-        };
+            shutdown,
+        )
+        .await;
+}
+
+/// Accepts until the drain starts (dropping the listener then, so new clients are refused),
+/// then waits for the connections.
+async fn serve(listener: UnixListener, backend: Arc<dyn Backend>, idle: Duration, gate: Gate) {
+    let mut conns = JoinSet::new();
+    let mut refusals = Refusals::default();
+    loop {
         let stream = tokio::select! {
-            _ = &mut shutdown => break,
+            () = gate.stopping() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             r = listener.accept() => match r {
                 Ok((s, _)) => s,
                 Err(e) => {
@@ -101,16 +153,19 @@ pub async fn run(
                 }
             },
         };
-        let backend = Arc::clone(&backend);
-        let stop = stop_rx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection(stream, backend, options.idle, stop).await {
+        let Some(slot) = gate.admit(&mut refusals) else {
+            continue;
+        };
+        let conn = Conn::new(stream, Arc::clone(&backend), idle, &gate);
+        conns.spawn(async move {
+            if let Err(e) = conn.serve().await {
                 tracing::warn!("raw socket connection closed: {e}");
             }
-            drop(permit);
+            drop(slot);
         });
     }
-    let _ = stop_tx.send(true);
+    drop(listener);
+    while conns.join_next().await.is_some() {}
 }
 
 /// Why a connection was closed by us.
@@ -122,59 +177,129 @@ enum ConnError {
     Io(#[from] io::Error),
 }
 
-async fn connection(
-    mut stream: UnixStream,
+/// One connection: its stream, reused buffers and view of the drain.
+struct Conn {
+    stream: BufReader<UnixStream>,
     backend: Arc<dyn Backend>,
     idle: Duration,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), ConnError> {
-    let mut body = Vec::new();
-    loop {
-        let mut header = [0u8; HEADER_LEN];
-        let read = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-            r = tokio::time::timeout(idle, stream.read_exact(&mut header)) => r,
-        };
-        match read {
-            Err(_) => {
-                tracing::debug!(
-                    "raw socket connection idle for {}s, closing",
-                    idle.as_secs()
-                );
+    draining: watch::Receiver<bool>,
+    closed: watch::Receiver<bool>,
+    body: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+impl Conn {
+    fn new(stream: UnixStream, backend: Arc<dyn Backend>, idle: Duration, gate: &Gate) -> Self {
+        let (draining, closed) = gate.signals();
+        Conn {
+            stream: BufReader::with_capacity(READ_BUFFER, stream),
+            backend,
+            idle,
+            draining,
+            closed,
+            body: Vec::new(),
+            answer: Vec::new(),
+        }
+    }
+
+    /// Request after request until EOF, idle, a bad frame, or the drain closes it.
+    async fn serve(mut self) -> Result<(), ConnError> {
+        let mut closed = self.closed.clone();
+        tokio::select! {
+            r = self.exchanges() => r,
+            _ = closed.wait_for(|c| *c) => Ok(()),
+        }
+    }
+
+    async fn exchanges(&mut self) -> Result<(), ConnError> {
+        // One timer per connection, re-armed per request (not one per read).
+        let quiet = tokio::time::sleep(self.idle);
+        tokio::pin!(quiet);
+        loop {
+            let Some(header) = self.next_header(quiet.as_mut()).await? else {
                 return Ok(());
+            };
+            let len = frame::body_len(header)?;
+            self.body.resize(len, 0);
+            quiet.as_mut().reset(Instant::now() + self.idle);
+            tokio::select! {
+                r = self.stream.read_exact(&mut self.body) => { r?; }
+                () = quiet.as_mut() => return Ok(()),
             }
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Ok(r) => r?,
-        };
-        let len = frame::body_len(header)?;
-        body.resize(len, 0);
-        match tokio::time::timeout(idle, stream.read_exact(&mut body)).await {
-            Err(_) => return Ok(()),
-            Ok(r) => r?,
-        };
-        let answer = answer(&body, backend.as_ref()).await?;
-        stream.write_all(&answer).await?;
+            answer(&self.body, self.backend.as_ref(), &mut self.answer).await?;
+            self.stream.get_mut().write_all(&self.answer).await?;
+        }
+    }
+
+    /// The next request's header, or `None` to close quietly: EOF, idle for `idle` (or, once
+    /// the drain has started, for [`DRAIN_IDLE_GRACE`]). Reads are cancel-safe one by one, so
+    /// a drain starting mid-header loses no byte.
+    async fn next_header(
+        &mut self,
+        mut quiet: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Result<Option<[u8; HEADER_LEN]>, ConnError> {
+        let mut header = [0u8; HEADER_LEN];
+        let mut filled = 0;
+        let mut draining = *self.draining.borrow();
+        let grace = |now: Instant| now + DRAIN_IDLE_GRACE;
+        let now = Instant::now();
+        quiet.as_mut().reset(if draining {
+            grace(now)
+        } else {
+            now + self.idle
+        });
+        while filled < HEADER_LEN {
+            tokio::select! {
+                _ = self.draining.wait_for(|d| *d), if !draining => {
+                    draining = true;
+                    let g = grace(Instant::now());
+                    if g < quiet.deadline() {
+                        quiet.as_mut().reset(g);
+                    }
+                }
+                () = quiet.as_mut() => {
+                    if !draining {
+                        tracing::debug!("raw socket connection idle for {}s, closing", self.idle.as_secs());
+                    }
+                    return Ok(None);
+                }
+                r = self.stream.read(&mut header[filled..]) => match r? {
+                    0 => return Ok(None),
+                    n => filled += n,
+                },
+            }
+        }
+        Ok(Some(header))
     }
 }
 
-/// One request body → one whole answer frame.
-async fn answer(body: &[u8], backend: &dyn Backend) -> Result<Vec<u8>, frame::FrameError> {
+/// One request body → one whole answer frame, in `out`.
+async fn answer(
+    body: &[u8],
+    backend: &dyn Backend,
+    out: &mut Vec<u8>,
+) -> Result<(), frame::FrameError> {
     match frame::sniff(body)? {
         Request::InvokeHook(req) => {
-            let proto = match convert::request_to_args(&req) {
-                Ok(args) => convert::response_to_proto(
-                    &crate::dispatch::invoke_hook_args(backend, &args).await,
+            // `sniff` only returns requests with both names set, so this error cannot happen;
+            // it is answered anyway rather than trusted away.
+            let plugin = req.plugin_name.clone();
+            let proto = match convert::request_into_args(*req) {
+                Ok(args) => convert::response_into_proto(
+                    crate::dispatch::invoke_hook_args(backend, &args).await,
                 ),
-                // `sniff` only returns requests with both names set.
-                Err(e) => error_answer(&req.plugin_name, e.to_string()),
+                Err(e) => error_answer(&plugin, e.to_string()),
             };
-            encode(&proto)
+            encode(&proto, out)
         }
-        Request::GetPluginConfig(req) => encode(&convert::config_response(
-            backend.plugin_config(&req.name).as_ref(),
-        )),
-        Request::GetPluginConfigs => encode(&convert::configs_response(&backend.plugin_configs())),
-        Request::Unknown => encode(&frame::unknown_message_response()),
+        Request::GetPluginConfig(req) => encode(
+            &convert::config_response(backend.plugin_config(&req.name).as_ref()),
+            out,
+        ),
+        Request::GetPluginConfigs => {
+            encode(&convert::configs_response(&backend.plugin_configs()), out)
+        }
+        Request::Unknown => encode(&frame::unknown_message_response(), out),
     }
 }
 
@@ -190,9 +315,9 @@ fn error_answer(plugin: &str, message: String) -> plugwire_grpc::pb::cpex::Invok
 
 /// An answer too large for a frame becomes an error answer saying so, rather than a closed
 /// connection the client would retry into the same wall.
-fn encode(msg: &impl Message) -> Result<Vec<u8>, frame::FrameError> {
-    match frame::encode(msg) {
-        Ok(f) => Ok(f),
-        Err(e) => frame::encode(&error_answer("", format!("answer not sent: {e}"))),
+fn encode(msg: &impl Message, out: &mut Vec<u8>) -> Result<(), frame::FrameError> {
+    match frame::encode_into(msg, out) {
+        Ok(()) => Ok(()),
+        Err(e) => frame::encode_into(&error_answer("", format!("answer not sent: {e}")), out),
     }
 }

@@ -153,6 +153,7 @@ impl Report {
         let why = "Python transport pairs not run";
         for (name, ours, theirs) in [
             ("gRPC (mTLS)", Kind::PlugwireGrpc, Kind::PythonGrpc),
+            ("gRPC (UDS)", Kind::PlugwireGrpcUds, Kind::PythonGrpcUds),
             ("raw socket", Kind::PlugwireUnix, Kind::PythonUnix),
         ] {
             for &c in &self.args.concurrency {

@@ -28,11 +28,14 @@ use crate::{observe, tls_log};
 /// The `listener` label of the gRPC port's handshakes and refusals.
 pub(crate) const LISTENER: &str = "grpc";
 
-/// One gRPC listener's cap and drain state, shared by its accept loop and connections.
+/// One listener's cap and drain state, shared by its accept loop and connections (the gRPC
+/// port's, and the raw socket's, which has the same operations).
 #[derive(Clone)]
 pub(crate) struct Gate {
     permits: Arc<Semaphore>,
     cap: usize,
+    listener: &'static str,
+    transport: Transport,
     draining: watch::Receiver<bool>,
     closed: watch::Receiver<bool>,
 }
@@ -46,7 +49,17 @@ pub(crate) struct Control {
 }
 
 impl Control {
+    /// The gRPC port's.
     pub(crate) fn new(limits: &ConnLimits) -> Self {
+        Self::labelled(limits, LISTENER, Transport::Grpc)
+    }
+
+    /// A listener's, with its `listener` log/metric label and its open-connections transport.
+    pub(crate) fn labelled(
+        limits: &ConnLimits,
+        listener: &'static str,
+        transport: Transport,
+    ) -> Self {
         let cap = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
         let (draining, draining_rx) = watch::channel(false);
         let (closed, closed_rx) = watch::channel(false);
@@ -54,6 +67,8 @@ impl Control {
             gate: Gate {
                 permits: Arc::new(Semaphore::new(cap)),
                 cap,
+                listener,
+                transport,
                 draining: draining_rx,
                 closed: closed_rx,
             },
@@ -86,7 +101,7 @@ impl Control {
         let open = self.gate.cap - self.gate.permits.available_permits();
         if open > 0 {
             tracing::info!(
-                listener = LISTENER,
+                listener = self.gate.listener,
                 connections = open,
                 "draining in-flight calls"
             );
@@ -95,7 +110,7 @@ impl Control {
             Ok(r) => r,
             Err(_) => {
                 tracing::warn!(
-                    listener = LISTENER,
+                    listener = self.gate.listener,
                     "connections still busy after {:.1}s (PLUGINS_SERVER_DRAIN_TIMEOUT); closing them",
                     self.drain_timeout.as_secs_f64()
                 );
@@ -117,17 +132,22 @@ impl Gate {
         let _ = rx.wait_for(|d| *d).await;
     }
 
+    /// The drain's two signals for one connection to watch: started, and deadline passed.
+    pub(crate) fn signals(&self) -> (watch::Receiver<bool>, watch::Receiver<bool>) {
+        (self.draining.clone(), self.closed.clone())
+    }
+
     /// A slot under the cap for a connection just accepted, or `None`: the caller drops the
     /// stream, so the peer sees the refusal at once.
     pub(crate) fn admit(&self, refusals: &mut Refusals) -> Option<Slot> {
         match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => Some(Slot {
                 _permit: permit,
-                _open: ServerMetrics::global().connection_opened(Transport::Grpc),
+                _open: ServerMetrics::global().connection_opened(self.transport),
                 closed: self.closed.clone(),
             }),
             Err(_) => {
-                refusals.note(LISTENER, self.cap);
+                refusals.note(self.listener, self.cap);
                 None
             }
         }
