@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, StatusCode};
+use http::header::HeaderName;
+use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use plugwire_mcp::headers::{
@@ -21,11 +22,19 @@ use serde_json::Value;
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
 use crate::error::ClientError;
 
-/// Session state a Streamable HTTP server may issue.
+/// Session state a Streamable HTTP server may issue. The id is kept as the header value the
+/// server sent: every call sends it back, and cloning a `HeaderValue` shares its bytes instead
+/// of copying and re-validating a string per call.
 #[derive(Debug, Default, Clone)]
 struct HttpSession {
-    id: Option<String>,
+    id: Option<HeaderValue>,
     version: Option<ProtocolVersion>,
+}
+
+impl HttpSession {
+    fn id_str(&self) -> Option<&str> {
+        self.id.as_ref().and_then(|v| v.to_str().ok())
+    }
 }
 
 /// One plugin's HTTP endpoint: URL, pool, session headers.
@@ -40,6 +49,8 @@ pub(crate) struct HttpTransport {
     host_value: Option<HeaderValue>,
     /// Path and query of the MCP endpoint.
     path: String,
+    /// `path` parsed once (`None`: invalid, and building the request says so as before).
+    uri: Option<Uri>,
     /// Never held across an await: a std mutex, no async lock round trip per call.
     idle: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
     session: std::sync::Mutex<HttpSession>,
@@ -49,7 +60,8 @@ pub(crate) struct HttpTransport {
 
 /// A successful POST's whole body, not parsed yet; `is_sse` from its `content-type`.
 pub(crate) struct RawBody {
-    pub(crate) body: Vec<u8>,
+    /// The body's bytes: hyper's own buffer when the answer came in one frame (no copy).
+    pub(crate) body: Bytes,
     pub(crate) is_sse: bool,
 }
 
@@ -75,6 +87,7 @@ impl HttpTransport {
             endpoint,
             host_value: HeaderValue::from_str(&host).ok(),
             host,
+            uri: path.parse().ok(),
             path,
             idle: std::sync::Mutex::new(Vec::new()),
             session: std::sync::Mutex::new(HttpSession::default()),
@@ -122,7 +135,7 @@ impl HttpTransport {
 
     /// The session id the server issued, if any.
     pub(crate) fn session_id(&self) -> Option<String> {
-        self.session().id
+        self.session().id_str().map(str::to_string)
     }
 
     /// Takes a ready idle connection (`true`: reused), or opens a new one.
@@ -211,35 +224,7 @@ impl HttpTransport {
         bytes: Vec<u8>,
     ) -> Result<RawBody, ClientError> {
         let session = self.session();
-        let builder = Request::builder()
-            .method(Method::POST)
-            .uri(self.path.as_str());
-        let mut builder = match &self.host_value {
-            Some(host) => builder.header(header::HOST, host.clone()),
-            None => builder.header(header::HOST, self.host.as_str()),
-        }
-        .header(
-            header::ACCEPT,
-            HeaderValue::from_static(ACCEPT_JSON_AND_SSE),
-        )
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(APPLICATION_JSON),
-        )
-        .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        if let Some(id) = &session.id {
-            builder = builder.header(MCP_SESSION_ID, id.as_str());
-        }
-        if let Some(v) = session.version {
-            builder = builder.header(MCP_PROTOCOL_VERSION, v.as_str());
-        }
-        let request =
-            builder
-                .body(Full::new(Bytes::from(bytes)))
-                .map_err(|e| ClientError::Config {
-                    plugin: self.plugin.clone(),
-                    message: format!("cannot build the HTTP request for {}: {e}", self.display),
-                })?;
+        let request = self.request(&session, bytes)?;
 
         let (mut sender, mut reused) = self.checkout(method).await?;
         self.stats.count_request();
@@ -266,9 +251,8 @@ impl HttpTransport {
         let issued_id = response
             .headers()
             .get(MCP_SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| session.id.as_deref() != Some(*id))
-            .map(str::to_string);
+            .filter(|id| id.to_str().is_ok() && session.id.as_ref() != Some(*id))
+            .cloned();
         let is_sse = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -284,11 +268,11 @@ impl HttpTransport {
             self.set_session(|s| s.id = Some(id));
         }
         if status == StatusCode::NOT_FOUND {
-            if let Some(id) = session.id {
+            if let Some(id) = session.id_str() {
                 return Err(ClientError::SessionLost {
                     plugin: self.plugin.clone(),
                     url: self.display.clone(),
-                    session_id: id,
+                    session_id: id.to_string(),
                     status: 404,
                 });
             }
@@ -302,7 +286,7 @@ impl HttpTransport {
             return Err(ClientError::SessionLost {
                 plugin: self.plugin.clone(),
                 url: self.display.clone(),
-                session_id: session.id.unwrap_or_else(|| "(none)".to_string()),
+                session_id: session.id_str().unwrap_or("(none)").to_string(),
                 status: 400,
             });
         }
@@ -316,6 +300,69 @@ impl HttpTransport {
             });
         }
         Ok(RawBody { body, is_sse })
+    }
+
+    /// The POST of `bytes` with the session's headers. The request is assembled from parts
+    /// validated once (URI, `Host`, static values), not through `http`'s builder, which parses
+    /// the URI and every header name and value again on each call. Same headers, same order.
+    fn request(
+        &self,
+        session: &HttpSession,
+        bytes: Vec<u8>,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let (Some(uri), Some(host)) = (&self.uri, &self.host_value) else {
+            return self.request_checked(session, bytes);
+        };
+        let mut request = Request::new(Full::new(Bytes::from(bytes)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.reserve(6);
+        headers.append(header::HOST, host.clone());
+        headers.append(
+            header::ACCEPT,
+            HeaderValue::from_static(ACCEPT_JSON_AND_SSE),
+        );
+        headers.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(APPLICATION_JSON),
+        );
+        headers.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if let Some(id) = &session.id {
+            headers.append(SESSION_ID_HEADER, id.clone());
+        }
+        if let Some(v) = session.version {
+            headers.append(VERSION_HEADER, HeaderValue::from_static(v.as_str()));
+        }
+        Ok(request)
+    }
+
+    /// [`HttpTransport::request`] through `http`'s builder, for a path or host that did not
+    /// validate: the builder's error names what is wrong.
+    fn request_checked(
+        &self,
+        session: &HttpSession,
+        bytes: Vec<u8>,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.path.as_str())
+            .header(header::HOST, self.host.as_str())
+            .header(header::ACCEPT, ACCEPT_JSON_AND_SSE)
+            .header(header::CONTENT_TYPE, APPLICATION_JSON)
+            .header(header::USER_AGENT, USER_AGENT);
+        if let Some(id) = &session.id {
+            builder = builder.header(MCP_SESSION_ID, id.clone());
+        }
+        if let Some(v) = session.version {
+            builder = builder.header(MCP_PROTOCOL_VERSION, v.as_str());
+        }
+        builder
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| ClientError::Config {
+                plugin: self.plugin.clone(),
+                message: format!("cannot build the HTTP request for {}: {e}", self.display),
+            })
     }
 
     /// The JSON-RPC messages of an answer (none for an empty body, e.g. a 202).
@@ -353,8 +400,12 @@ impl HttpTransport {
         &self,
         mut body: hyper::body::Incoming,
         method: &str,
-    ) -> Result<Vec<u8>, ClientError> {
-        let mut out = Vec::new();
+    ) -> Result<Bytes, ClientError> {
+        // An answer usually arrives as one frame: keep hyper's buffer as it is, and copy only
+        // when a second frame comes (into a buffer sized from `content-length` when sent).
+        let mut first: Option<Bytes> = None;
+        let mut rest: Vec<u8> = Vec::new();
+        let mut len = 0usize;
         while let Some(frame) = body.frame().await {
             // A body that ends early means the connection went away mid-answer (typically a
             // server shutting down): a connection loss, so the call is recovered and retried.
@@ -367,7 +418,7 @@ impl HttpTransport {
                 other => other,
             })?;
             if let Ok(data) = frame.into_data() {
-                if out.len() + data.len() > self.max_body {
+                if len + data.len() > self.max_body {
                     return Err(ClientError::ResponseTooLarge {
                         plugin: self.plugin.clone(),
                         url: self.display.clone(),
@@ -375,10 +426,21 @@ impl HttpTransport {
                         limit: self.max_body,
                     });
                 }
-                out.extend_from_slice(&data);
+                len += data.len();
+                match first.take() {
+                    None if rest.is_empty() => first = Some(data),
+                    None => rest.extend_from_slice(&data),
+                    Some(head) => {
+                        let hint = hyper::body::Body::size_hint(&body).lower();
+                        let hint = usize::try_from(hint).unwrap_or(0).min(self.max_body);
+                        rest.reserve(len + hint);
+                        rest.extend_from_slice(&head);
+                        rest.extend_from_slice(&data);
+                    }
+                }
             }
         }
-        Ok(out)
+        Ok(first.unwrap_or_else(|| Bytes::from(rest)))
     }
 
     fn malformed(&self, method: &str, message: impl std::fmt::Display) -> ClientError {
@@ -416,6 +478,8 @@ impl HttpTransport {
 }
 
 const USER_AGENT: &str = concat!("plugwire/", env!("CARGO_PKG_VERSION"));
+const SESSION_ID_HEADER: HeaderName = HeaderName::from_static(MCP_SESSION_ID);
+const VERSION_HEADER: HeaderName = HeaderName::from_static(MCP_PROTOCOL_VERSION);
 
 /// A message as compact JSON, serialized straight from its struct: the same bytes as
 /// `serde_json::to_vec(&message.to_value())` (struct fields in declaration order, as the
