@@ -184,13 +184,9 @@ async fn gateway_calls(run: &Run) -> Result<String, Error> {
     let path = run.dir.join("gateway.yaml");
     std::fs::write(&path, yaml)?;
     let gw = Arc::new(Gateway::connect(&path).await?);
-    let sample = plugwire_bench::pwclient::run(
-        gw.clone(),
-        run.concurrency,
-        run.calls,
-        std::process::id(),
-    )
-    .await;
+    let sample =
+        plugwire_bench::pwclient::run(gw.clone(), run.concurrency, run.calls, std::process::id())
+            .await;
     gw.shutdown().await;
     if let Some(e) = sample.first_error {
         return Err(e.into());
@@ -203,7 +199,10 @@ async fn gateway_calls(run: &Run) -> Result<String, Error> {
 
 /// The load generator at `c` workers (mTLS only).
 async fn load_calls(run: &Run) -> Result<String, Error> {
-    let certs = run.certs.as_ref().ok_or("the load generator is mTLS only")?;
+    let certs = run
+        .certs
+        .as_ref()
+        .ok_or("the load generator is mTLS only")?;
     let tls = plugwire_bench::tlsfiles::client_config(&certs.gateway())?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], run.port));
     let target = Arc::new(Target::new(addr, "localhost", "/mcp", tls));

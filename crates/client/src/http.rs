@@ -37,6 +37,12 @@ impl HttpSession {
     }
 }
 
+/// The MCP header names, built once per transport (not `const`: a `HeaderName` holds `Bytes`).
+struct SessionHeaders {
+    session_id: HeaderName,
+    protocol_version: HeaderName,
+}
+
 /// One plugin's HTTP endpoint: URL, pool, session headers.
 pub(crate) struct HttpTransport {
     plugin: String,
@@ -51,6 +57,7 @@ pub(crate) struct HttpTransport {
     path: String,
     /// `path` parsed once (`None`: invalid, and building the request says so as before).
     uri: Option<Uri>,
+    names: SessionHeaders,
     /// Never held across an await: a std mutex, no async lock round trip per call.
     idle: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
     session: std::sync::Mutex<HttpSession>,
@@ -88,6 +95,10 @@ impl HttpTransport {
             host_value: HeaderValue::from_str(&host).ok(),
             host,
             uri: path.parse().ok(),
+            names: SessionHeaders {
+                session_id: HeaderName::from_static(MCP_SESSION_ID),
+                protocol_version: HeaderName::from_static(MCP_PROTOCOL_VERSION),
+            },
             path,
             idle: std::sync::Mutex::new(Vec::new()),
             session: std::sync::Mutex::new(HttpSession::default()),
@@ -329,10 +340,13 @@ impl HttpTransport {
         );
         headers.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         if let Some(id) = &session.id {
-            headers.append(SESSION_ID_HEADER, id.clone());
+            headers.append(self.names.session_id.clone(), id.clone());
         }
         if let Some(v) = session.version {
-            headers.append(VERSION_HEADER, HeaderValue::from_static(v.as_str()));
+            headers.append(
+                self.names.protocol_version.clone(),
+                HeaderValue::from_static(v.as_str()),
+            );
         }
         Ok(request)
     }
@@ -478,8 +492,6 @@ impl HttpTransport {
 }
 
 const USER_AGENT: &str = concat!("plugwire/", env!("CARGO_PKG_VERSION"));
-const SESSION_ID_HEADER: HeaderName = HeaderName::from_static(MCP_SESSION_ID);
-const VERSION_HEADER: HeaderName = HeaderName::from_static(MCP_PROTOCOL_VERSION);
 
 /// A message as compact JSON, serialized straight from its struct: the same bytes as
 /// `serde_json::to_vec(&message.to_value())` (struct fields in declaration order, as the
