@@ -122,6 +122,10 @@ fn decode_fast(
     let answer: ObjectOnly<Answer<'_>> = serde_json::from_str(text).ok()?;
     let Answer { result, context } = answer.0;
     let result = PluginResult::from_json_str(hook, result?.get()).ok()?;
+    let context = match context {
+        Some(c) => Some(PluginContext::from_json_str(c.get()).ok()?),
+        None => None,
+    };
     Some((result, context))
 }
 
@@ -158,15 +162,12 @@ struct Content<'a> {
 
 /// The answer text: other members (`plugin_name`) are not checked, as in the Python client; a
 /// `null` context counts as absent, a `null` result is left to the generic path to report.
-/// The context is decoded in place (`PluginContext::from_json_str` is its serde decoding, so
-/// the same texts are accepted), not kept raw and scanned a second time; the result stays raw
-/// because its decoding depends on the hook.
 #[derive(Deserialize)]
 struct Answer<'a> {
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
-    #[serde(default)]
-    context: Option<PluginContext>,
+    #[serde(borrow, default)]
+    context: Option<&'a RawValue>,
 }
 
 /// `T` from a JSON object only: serde's derived structs also accept an array of their fields
