@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, StatusCode};
+use http::header::HeaderName;
+use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use plugwire_mcp::headers::{
@@ -21,11 +22,25 @@ use serde_json::Value;
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
 use crate::error::{Cause, ClientError, TlsFailure};
 
-/// Session state a Streamable HTTP server may issue.
+/// Session state a Streamable HTTP server may issue. The id is kept as the header value the
+/// server sent: every call sends it back, and cloning a `HeaderValue` shares its bytes instead
+/// of copying and re-validating a string per call.
 #[derive(Debug, Default, Clone)]
 struct HttpSession {
-    id: Option<String>,
+    id: Option<HeaderValue>,
     version: Option<ProtocolVersion>,
+}
+
+impl HttpSession {
+    fn id_str(&self) -> Option<&str> {
+        self.id.as_ref().and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The MCP header names, built once per transport (not `const`: a `HeaderName` holds `Bytes`).
+struct SessionHeaders {
+    session_id: HeaderName,
+    protocol_version: HeaderName,
 }
 
 /// One plugin's HTTP endpoint: URL, pool, session headers.
@@ -40,6 +55,9 @@ pub(crate) struct HttpTransport {
     host_value: Option<HeaderValue>,
     /// Path and query of the MCP endpoint.
     path: String,
+    /// `path` parsed once (`None`: invalid, and building the request says so as before).
+    uri: Option<Uri>,
+    names: SessionHeaders,
     /// Never held across an await: a std mutex, no async lock round trip per call.
     idle: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
     session: std::sync::Mutex<HttpSession>,
@@ -49,7 +67,8 @@ pub(crate) struct HttpTransport {
 
 /// A successful POST's whole body, not parsed yet; `is_sse` from its `content-type`.
 pub(crate) struct RawBody {
-    pub(crate) body: Vec<u8>,
+    /// The body's bytes: hyper's own buffer when the answer came in one frame (no copy).
+    pub(crate) body: Bytes,
     pub(crate) is_sse: bool,
 }
 
@@ -75,6 +94,11 @@ impl HttpTransport {
             endpoint,
             host_value: HeaderValue::from_str(&host).ok(),
             host,
+            uri: path.parse().ok(),
+            names: SessionHeaders {
+                session_id: HeaderName::from_static(MCP_SESSION_ID),
+                protocol_version: HeaderName::from_static(MCP_PROTOCOL_VERSION),
+            },
             path,
             idle: std::sync::Mutex::new(Vec::new()),
             session: std::sync::Mutex::new(HttpSession::default()),
@@ -122,7 +146,7 @@ impl HttpTransport {
 
     /// The session id the server issued, if any.
     pub(crate) fn session_id(&self) -> Option<String> {
-        self.session().id
+        self.session().id_str().map(str::to_string)
     }
 
     /// Takes a ready idle connection (`true`: reused), or opens a new one.
@@ -214,35 +238,7 @@ impl HttpTransport {
         bytes: Vec<u8>,
     ) -> Result<RawBody, ClientError> {
         let session = self.session();
-        let builder = Request::builder()
-            .method(Method::POST)
-            .uri(self.path.as_str());
-        let mut builder = match &self.host_value {
-            Some(host) => builder.header(header::HOST, host.clone()),
-            None => builder.header(header::HOST, self.host.as_str()),
-        }
-        .header(
-            header::ACCEPT,
-            HeaderValue::from_static(ACCEPT_JSON_AND_SSE),
-        )
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(APPLICATION_JSON),
-        )
-        .header(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        if let Some(id) = &session.id {
-            builder = builder.header(MCP_SESSION_ID, id.as_str());
-        }
-        if let Some(v) = session.version {
-            builder = builder.header(MCP_PROTOCOL_VERSION, v.as_str());
-        }
-        let request = builder.body(Full::new(Bytes::from(bytes))).map_err(|e| {
-            ClientError::config_caused(
-                &self.plugin,
-                format!("cannot build the HTTP request for {}: {e}", self.display),
-                Cause::from(e),
-            )
-        })?;
+        let request = self.request(&session, bytes)?;
 
         let (mut sender, mut reused) = self.checkout(method).await?;
         self.stats.count_request();
@@ -269,9 +265,8 @@ impl HttpTransport {
         let issued_id = response
             .headers()
             .get(MCP_SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| session.id.as_deref() != Some(*id))
-            .map(str::to_string);
+            .filter(|id| id.to_str().is_ok() && session.id.as_ref() != Some(*id))
+            .cloned();
         let is_sse = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -287,11 +282,11 @@ impl HttpTransport {
             self.set_session(|s| s.id = Some(id));
         }
         if status == StatusCode::NOT_FOUND {
-            if let Some(id) = session.id {
+            if let Some(id) = session.id_str() {
                 return Err(ClientError::session_lost(
                     &self.plugin,
                     &self.display,
-                    id,
+                    id.to_string(),
                     404,
                 ));
             }
@@ -305,7 +300,7 @@ impl HttpTransport {
             return Err(ClientError::session_lost(
                 &self.plugin,
                 &self.display,
-                session.id.unwrap_or_else(|| "(none)".to_string()),
+                session.id_str().unwrap_or("(none)").to_string(),
                 400,
             ));
         }
@@ -319,6 +314,73 @@ impl HttpTransport {
             ));
         }
         Ok(RawBody { body, is_sse })
+    }
+
+    /// The POST of `bytes` with the session's headers. The request is assembled from parts
+    /// validated once (URI, `Host`, static values), not through `http`'s builder, which parses
+    /// the URI and every header name and value again on each call. Same headers, same order.
+    fn request(
+        &self,
+        session: &HttpSession,
+        bytes: Vec<u8>,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let (Some(uri), Some(host)) = (&self.uri, &self.host_value) else {
+            return self.request_checked(session, bytes);
+        };
+        let mut request = Request::new(Full::new(Bytes::from(bytes)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.reserve(6);
+        headers.append(header::HOST, host.clone());
+        headers.append(
+            header::ACCEPT,
+            HeaderValue::from_static(ACCEPT_JSON_AND_SSE),
+        );
+        headers.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(APPLICATION_JSON),
+        );
+        headers.append(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        if let Some(id) = &session.id {
+            headers.append(self.names.session_id.clone(), id.clone());
+        }
+        if let Some(v) = session.version {
+            headers.append(
+                self.names.protocol_version.clone(),
+                HeaderValue::from_static(v.as_str()),
+            );
+        }
+        Ok(request)
+    }
+
+    /// [`HttpTransport::request`] through `http`'s builder, for a path or host that did not
+    /// validate: the builder's error names what is wrong.
+    fn request_checked(
+        &self,
+        session: &HttpSession,
+        bytes: Vec<u8>,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.path.as_str())
+            .header(header::HOST, self.host.as_str())
+            .header(header::ACCEPT, ACCEPT_JSON_AND_SSE)
+            .header(header::CONTENT_TYPE, APPLICATION_JSON)
+            .header(header::USER_AGENT, USER_AGENT);
+        if let Some(id) = &session.id {
+            builder = builder.header(MCP_SESSION_ID, id.clone());
+        }
+        if let Some(v) = session.version {
+            builder = builder.header(MCP_PROTOCOL_VERSION, v.as_str());
+        }
+        builder.body(Full::new(Bytes::from(bytes))).map_err(|e| {
+            ClientError::config_caused(
+                &self.plugin,
+                format!("cannot build the HTTP request for {}: {e}", self.display),
+                Cause::from(e),
+            )
+        })
     }
 
     /// The JSON-RPC messages of an answer (none for an empty body, e.g. a 202).
@@ -358,14 +420,18 @@ impl HttpTransport {
         &self,
         mut body: hyper::body::Incoming,
         method: &str,
-    ) -> Result<Vec<u8>, ClientError> {
-        let mut out = Vec::new();
+    ) -> Result<Bytes, ClientError> {
+        // An answer usually arrives as one frame: keep hyper's buffer as it is, and copy only
+        // when a second frame comes (into a buffer sized from `content-length` when sent).
+        let mut first: Option<Bytes> = None;
+        let mut rest: Vec<u8> = Vec::new();
+        let mut len = 0usize;
         while let Some(frame) = body.frame().await {
             // A body that ends early means the connection went away mid-answer (typically a
             // server shutting down): a connection loss, so the call is recovered and retried.
             let frame = frame.map_err(|e| self.hyper_error(e, method).cut_off(method))?;
             if let Ok(data) = frame.into_data() {
-                if out.len() + data.len() > self.max_body {
+                if len + data.len() > self.max_body {
                     return Err(ClientError::too_large(
                         &self.plugin,
                         &self.display,
@@ -373,10 +439,21 @@ impl HttpTransport {
                         self.max_body,
                     ));
                 }
-                out.extend_from_slice(&data);
+                len += data.len();
+                match first.take() {
+                    None if rest.is_empty() => first = Some(data),
+                    None => rest.extend_from_slice(&data),
+                    Some(head) => {
+                        let hint = hyper::body::Body::size_hint(&body).lower();
+                        let hint = usize::try_from(hint).unwrap_or(0).min(self.max_body);
+                        rest.reserve(len + hint);
+                        rest.extend_from_slice(&head);
+                        rest.extend_from_slice(&data);
+                    }
+                }
             }
         }
-        Ok(out)
+        Ok(first.unwrap_or_else(|| Bytes::from(rest)))
     }
 
     fn malformed(&self, method: &str, message: String, cause: Cause) -> ClientError {

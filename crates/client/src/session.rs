@@ -545,7 +545,7 @@ impl Session {
         }
         match self.rpc_with(methods::TOOLS_CALL, &mut outgoing).await {
             Ok(v) => {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
+                self.clear_failures();
                 Ok(v)
             }
             Err(first) if first.is_recoverable() => {
@@ -558,11 +558,19 @@ impl Session {
                 self.recover(generation).await?;
                 let result = self.rpc_with(methods::TOOLS_CALL, &mut outgoing).await;
                 if result.is_ok() {
-                    self.consecutive_failures.store(0, Ordering::Relaxed);
+                    self.clear_failures();
                 }
                 result
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Resets the failure count after a success. Read first: concurrent calls on other threads
+    /// then share the cache line instead of taking it from each other on every call.
+    fn clear_failures(&self) {
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
         }
     }
 

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use common::{capture_logs, handshake, Pki, Validity, CLIENT_AUTH, NO_EKU, SERVER_AUTH};
 use plugwire_tls::rustls::{self, CertificateError, ProtocolVersion};
 use plugwire_tls::{
-    build_client_config, load_server_config, describe_server_handshake_error,
-    explain_client_handshake_error, CertInfo, ClientCertPolicy, ClientTlsSettings,
-    ServerTlsSettings,
+    build_client_config, describe_server_handshake_error, explain_client_handshake_error,
+    load_server_config, CertInfo, ClientCertPolicy, ClientTlsSettings, ServerTlsSettings,
 };
 
 struct World {
