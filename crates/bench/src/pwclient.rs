@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use plugwire_client::{ClientOptions, ConnectionStats};
 use plugwire_framework::{
-    Config, GlobalContext, HookPayload, HookType, PluginManager, PluginRegistry,
+    Config, GlobalContext, HookPayload, HookType, ModifiedPayload, PluginManager, PluginRegistry,
 };
 use tokio::sync::Barrier;
 
@@ -73,15 +73,16 @@ impl Gateway {
             .invoke_hook(self.payload.clone(), &mut global, None)
             .await
             .map_err(|e| err("invoke_hook", e))?;
-        let modified = outcome
-            .result
-            .modified_payload
-            .as_ref()
-            .map(|p| p.to_json());
-        let ok = modified
-            .as_ref()
-            .and_then(|p| p["args"]["query"].as_str())
-            .is_some_and(|q| q.contains("yikes"));
+        // Read the typed result, as a gateway would: no JSON rendering per call.
+        let ok = match &outcome.result.modified_payload {
+            Some(ModifiedPayload::Payload(HookPayload::ToolPreInvoke(p))) => p
+                .args
+                .as_ref()
+                .and_then(|a| a.get("query"))
+                .and_then(|q| q.as_str())
+                .is_some_and(|q| q.contains("yikes")),
+            _ => false,
+        };
         if !ok {
             return Err(err(
                 "invoke_hook",
