@@ -328,3 +328,75 @@ fn unix_socket_path_precedence() {
         "{err}"
     );
 }
+
+/// `grpc_server_settings.tls.allowed_clients` resolves into the gRPC listener's allow-list (the
+/// one its acceptor enforces), the gRPC variable wins over it, and a bad entry is an error naming
+/// the gRPC key or variable, not the MCP ones.
+#[test]
+fn grpc_allowed_clients_from_yaml_and_env() {
+    let f = common::files();
+    let with_list = |list: &[&str]| GrpcServerLayer {
+        tls: Some(ServerTlsLayer {
+            allowed_clients: Some(list.iter().map(|s| s.to_string()).collect()),
+            ..grpc_tls(&f, None)
+        }),
+        ..Default::default()
+    };
+    let written = |s: plugwire_server::transport::GrpcServerSettings| {
+        s.tls
+            .and_then(|t| t.allowed_clients)
+            .map(|l| (l.to_string(), l.origin.to_string()))
+    };
+
+    let yaml = with_list(&["spiffe://cluster.local/ns/gw/sa/gateway", "*.gw.internal"]);
+    let s = resolve_grpc_server_settings(Some(&yaml), &env(&[])).unwrap();
+    let (list, origin) = written(s).expect("an allow-list");
+    assert_eq!(
+        list,
+        "spiffe://cluster.local/ns/gw/sa/gateway, *.gw.internal"
+    );
+    assert!(
+        origin.contains("grpc_server_settings.tls.allowed_clients"),
+        "{origin}"
+    );
+
+    let s = resolve_grpc_server_settings(
+        Some(&yaml),
+        &env(&[(
+            vars::PLUGINS_GRPC_SERVER_SSL_ALLOWED_CLIENTS,
+            "gateway-b, cn:gw",
+        )]),
+    )
+    .unwrap();
+    let (list, origin) = written(s).expect("an allow-list");
+    assert_eq!(list, "gateway-b, cn:gw", "the variable wins");
+    assert!(
+        origin.contains("PLUGINS_GRPC_SERVER_SSL_ALLOWED_CLIENTS"),
+        "{origin}"
+    );
+
+    let err = resolve_grpc_server_settings(Some(&with_list(&["spiffe://"])), &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("grpc_server_settings.tls.allowed_clients") && err.contains("spiffe://"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("server_settings.tls.allowed_clients ("),
+        "{err}"
+    );
+
+    // Only with client certificates required, in gRPC's own words.
+    let optional = GrpcServerLayer {
+        tls: Some(ServerTlsLayer {
+            allowed_clients: Some(vec!["gateway".into()]),
+            ..grpc_tls(&f, Some("optional"))
+        }),
+        ..Default::default()
+    };
+    let err = resolve_grpc_server_settings(Some(&optional), &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("client_auth"), "{err}");
+}
