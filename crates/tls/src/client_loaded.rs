@@ -160,6 +160,17 @@ impl LoadedClientTls {
         })
     }
 
+    /// Material from memory (tests, embedding): the trust store (`None`: no verification) and
+    /// the client certificate with its key. Nothing to compare on reload: the fingerprint is
+    /// empty.
+    pub fn new(trust: Option<Arc<ServerTrust>>, identity: Option<Arc<CertifiedKey>>) -> Self {
+        LoadedClientTls {
+            trust,
+            identity,
+            print: Vec::new(),
+        }
+    }
+
     /// The bytes this material was loaded from.
     pub fn fingerprint(&self) -> &Fingerprint {
         &self.print

@@ -1,5 +1,9 @@
 //! The mTLS refusal matrix, server and client side, with in-memory handshakes (no sockets).
 //! Each refusal's reason is asserted from the error and, server side, from the log line.
+//!
+//! Configs are built from in-memory rcgen material through the loaded types. Files are written
+//! only where they are the point: a message or log line naming a file, a PEM bundle holding
+//! both certificate and key, the openssl-made v1 certificate, and the hot-reload tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,7 +11,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{capture_logs, handshake, Pki, Validity, CLIENT_AUTH, NO_EKU, SERVER_AUTH};
+use common::{
+    capture_logs, handshake, mem_client, mem_server, Leaf, Pki, Validity, CLIENT_AUTH, NO_EKU,
+    SERVER_AUTH,
+};
 use plugwire_tls::rustls::{self, CertificateError, ProtocolVersion};
 use plugwire_tls::{
     build_client_config, describe_server_handshake_error, explain_client_handshake_error,
@@ -18,36 +25,59 @@ struct World {
     _dir: tempfile::TempDir,
     dir: PathBuf,
     pki: Pki,
-    server_cert: (PathBuf, PathBuf),
+    server_id: Leaf,
 }
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let pki = Pki::new(&root, "main");
-    let server_cert = pki.server("plugin");
+    let server_id = pki.mem_server();
     World {
         _dir: dir,
         dir: root,
         pki,
-        server_cert,
+        server_id,
     }
 }
 
 impl World {
+    /// The plugin server, from memory.
     fn server(&self, policy: ClientCertPolicy) -> Arc<rustls::ServerConfig> {
-        let (c, k) = &self.server_cert;
+        mem_server(&self.server_id, self.pki.client_auth(policy))
+    }
+
+    /// The plugin server loaded from files, for log lines that name the CA bundle file.
+    fn server_from_files(&self, policy: ClientCertPolicy) -> Arc<rustls::ServerConfig> {
+        let crt = self.dir.join("plugin.crt");
+        let key = self.dir.join("plugin.key");
+        std::fs::write(&crt, &self.server_id.cert_pem).unwrap();
+        std::fs::write(&key, &self.server_id.key_pem).unwrap();
         load_server_config(&ServerTlsSettings::new(
-            c,
-            Some(k.clone()),
+            &crt,
+            Some(key),
             Some(self.pki.ca_crt.clone()),
             policy,
         ))
         .unwrap()
     }
 
-    fn client(&self, identity: Option<&(PathBuf, PathBuf)>) -> Arc<rustls::ClientConfig> {
-        build_client_config(&client_settings(&self.pki.ca_crt, identity)).unwrap()
+    /// A gateway client trusting the CA, from memory; `settings` give the policies.
+    fn mem_client(
+        &self,
+        settings: &ClientTlsSettings,
+        identity: Option<&Leaf>,
+    ) -> Arc<rustls::ClientConfig> {
+        mem_client(settings, Some(self.pki.trust()), identity)
+    }
+
+    fn client(&self, identity: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+        self.mem_client(&ClientTlsSettings::default(), identity)
+    }
+
+    /// A gateway client loaded from files (an identity file is the point of the test).
+    fn client_from_files(&self, identity: &(PathBuf, PathBuf)) -> Arc<rustls::ClientConfig> {
+        build_client_config(&client_settings(&self.pki.ca_crt, Some(identity))).unwrap()
     }
 }
 
@@ -61,14 +91,17 @@ fn client_settings(ca: &Path, identity: Option<&(PathBuf, PathBuf)>) -> ClientTl
 }
 
 /// Runs a handshake against a server with `policy`, capturing the server's logs.
-fn mtls(
-    w: &World,
-    policy: ClientCertPolicy,
-    identity: Option<&(PathBuf, PathBuf)>,
-) -> (common::Outcome, String) {
+fn mtls(w: &World, policy: ClientCertPolicy, identity: Option<&Leaf>) -> (common::Outcome, String) {
     let server = w.server(policy);
     let client = w.client(identity);
     capture_logs(|| handshake(server, client, "localhost"))
+}
+
+/// The CA's roots for a plain rustls client.
+fn roots(w: &World) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(w.pki.ca_der()).unwrap();
+    roots
 }
 
 fn refused_with(out: &common::Outcome) -> String {
@@ -84,7 +117,7 @@ fn refused_with(out: &common::Outcome) -> String {
 #[test]
 fn gateway_cert_accepted_with_required_and_optional() {
     let w = world();
-    let gw = w.pki.gateway("gw");
+    let gw = w.pki.mem_gateway();
     for policy in [ClientCertPolicy::Required, ClientCertPolicy::Optional] {
         let (out, logs) = mtls(&w, policy, Some(&gw));
         assert!(
@@ -109,30 +142,12 @@ fn gateway_cert_accepted_with_required_and_optional() {
 #[test]
 fn mtls_over_tls12_too() {
     let w = world();
-    let gw = w.pki.gateway("gw");
+    let gw = w.pki.mem_gateway();
     let server = w.server(ClientCertPolicy::Required);
-    let settings = client_settings(&w.pki.ca_crt, Some(&gw));
-    // Same identity and trust as build_client_config, restricted to TLS 1.2.
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(
-        plugwire_tls::pem::load_certificates("ca", &w.pki.ca_crt, &plugwire_tls::Origin::Default)
-            .unwrap(),
-    );
-    let id = plugwire_tls::pem::load_identity(
-        (&gw.0, &plugwire_tls::Origin::Default),
-        Some((&gw.1, &plugwire_tls::Origin::Default)),
-        None,
-        &plugwire_tls::pem::KeySettings {
-            certfile: settings.setting("certfile"),
-            keyfile: settings.setting("keyfile"),
-            password: settings.setting("keyfile_password"),
-        },
-        &plugwire_tls::provider(),
-    )
-    .unwrap();
+    // Same identity and trust as the gateway client, restricted to TLS 1.2.
     let client = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
-        .with_root_certificates(roots)
-        .with_client_auth_cert(id.certs, id.key)
+        .with_root_certificates(roots(&w))
+        .with_client_auth_cert(vec![gw.cert.clone()], gw.key_der())
         .unwrap();
     let out = handshake(server, Arc::new(client), "localhost");
     assert!(
@@ -178,9 +193,7 @@ fn client_pem_bundle_is_sent_as_client_certificate() {
 #[test]
 fn eku_less_v3_cert_accepted() {
     let w = world();
-    let id = w
-        .pki
-        .leaf("noeku", "legacy-gateway", &[], NO_EKU, Validity::Now);
+    let id = w.pki.issue("legacy-gateway", &[], NO_EKU, Validity::Now);
     let (out, _) = mtls(&w, ClientCertPolicy::Required, Some(&id));
     assert!(
         out.server.is_ok() && out.client.is_ok(),
@@ -214,7 +227,7 @@ fn no_client_cert_required_vs_optional_vs_none() {
     assert!(out.server_conn.peer_certificates().is_none());
 
     // Policy 0 does not even ask; a client that has a cert does not send it.
-    let gw = w.pki.gateway("gw");
+    let gw = w.pki.mem_gateway();
     let (out, _) = mtls(&w, ClientCertPolicy::None, Some(&gw));
     assert!(out.server.is_ok() && out.client.is_ok());
     assert!(out.server_conn.peer_certificates().is_none());
@@ -224,9 +237,12 @@ fn no_client_cert_required_vs_optional_vs_none() {
 fn client_cert_from_other_ca_refused() {
     let w = world();
     let other = Pki::new(&w.dir, "other");
-    let id = other.gateway("other-gw");
+    let id = other.mem_gateway();
     for policy in [ClientCertPolicy::Required, ClientCertPolicy::Optional] {
-        let (out, logs) = mtls(&w, policy, Some(&id));
+        // The server from files: its log line names the CA bundle file.
+        let server = w.server_from_files(policy);
+        let client = w.client(Some(&id));
+        let (out, logs) = capture_logs(|| handshake(server, client, "localhost"));
         assert!(
             matches!(
                 out.server,
@@ -252,7 +268,7 @@ fn expired_and_not_yet_valid_client_certs_refused() {
     let w = world();
     let expired = w
         .pki
-        .leaf("exp", "mcp-gateway", &[], CLIENT_AUTH, Validity::Expired);
+        .issue("mcp-gateway", &[], CLIENT_AUTH, Validity::Expired);
     let (out, logs) = mtls(&w, ClientCertPolicy::Required, Some(&expired));
     assert!(
         matches!(
@@ -269,13 +285,9 @@ fn expired_and_not_yet_valid_client_certs_refused() {
         "{logs}"
     );
 
-    let future = w.pki.leaf(
-        "fut",
-        "mcp-gateway",
-        &[],
-        CLIENT_AUTH,
-        Validity::NotYetValid,
-    );
+    let future = w
+        .pki
+        .issue("mcp-gateway", &[], CLIENT_AUTH, Validity::NotYetValid);
     let (out, logs) = mtls(&w, ClientCertPolicy::Required, Some(&future));
     assert!(
         matches!(
@@ -294,13 +306,9 @@ fn expired_and_not_yet_valid_client_certs_refused() {
 fn server_auth_only_cert_refused_as_client_cert() {
     // A plugin's server certificate used to pose as the gateway (docs/decisions.md #2).
     let w = world();
-    let plugin = w.pki.leaf(
-        "other-plugin",
-        "other-plugin",
-        &["localhost"],
-        SERVER_AUTH,
-        Validity::Now,
-    );
+    let plugin = w
+        .pki
+        .issue("other-plugin", &["localhost"], SERVER_AUTH, Validity::Now);
     let (out, logs) = mtls(&w, ClientCertPolicy::Required, Some(&plugin));
     let msg = refused_with(&out);
     assert!(
@@ -324,7 +332,10 @@ fn v1_client_cert_refused_with_regeneration_advice() {
         1,
         "openssl x509 -req made a v1 cert"
     );
-    let (out, logs) = mtls(&w, ClientCertPolicy::Required, Some(&v1));
+    // The certificate comes from openssl, so the client loads it from its files.
+    let server = w.server(ClientCertPolicy::Required);
+    let client = w.client_from_files(&v1);
+    let (out, logs) = capture_logs(|| handshake(server, client, "localhost"));
     let msg = refused_with(&out);
     assert!(
         msg.contains("X.509 v1") && msg.contains("plugwire certs gateway --force"),
@@ -345,18 +356,7 @@ fn only_tls12_and_tls13_are_served() {
         (&rustls::version::TLS13, ProtocolVersion::TLSv1_3),
     ] {
         let client = rustls::ClientConfig::builder_with_protocol_versions(&[version])
-            .with_root_certificates({
-                let mut roots = rustls::RootCertStore::empty();
-                roots.add_parsable_certificates(
-                    plugwire_tls::pem::load_certificates(
-                        "ca",
-                        &w.pki.ca_crt,
-                        &plugwire_tls::Origin::Default,
-                    )
-                    .unwrap(),
-                );
-                roots
-            })
+            .with_root_certificates(roots(&w))
             .with_no_client_auth();
         let out = handshake(server.clone(), Arc::new(client), "localhost");
         assert!(out.server.is_ok(), "{:?}", out.server);
@@ -391,31 +391,24 @@ fn only_tls12_and_tls13_are_served() {
 
 // ---------------------------------------------------------------- client side
 
+/// The client side of a handshake with a server presenting `server_id` (from memory).
 fn client_result(
-    w: &World,
-    server_id: &(PathBuf, PathBuf),
-    settings: &ClientTlsSettings,
+    server_id: &Leaf,
+    client: Arc<rustls::ClientConfig>,
     host: &str,
 ) -> Result<(), rustls::Error> {
-    let (c, k) = server_id;
-    let server = load_server_config(&ServerTlsSettings::new(
-        c,
-        Some(k.clone()),
-        None,
-        ClientCertPolicy::None,
-    ))
-    .unwrap();
-    let _ = w;
-    handshake(server, build_client_config(settings).unwrap(), host).client
+    let server = mem_server(server_id, plugwire_tls::ClientAuth::None);
+    handshake(server, client, host).client
 }
 
 #[test]
 fn client_refuses_server_from_other_ca() {
     let w = world();
     let other = Pki::new(&w.dir, "other");
-    let id = other.server("rogue");
+    let id = other.mem_server();
+    // The client from files: the explanation names the CA bundle file.
     let settings = client_settings(&w.pki.ca_crt, None);
-    let err = client_result(&w, &id, &settings, "localhost").unwrap_err();
+    let err = client_result(&id, build_client_config(&settings).unwrap(), "localhost").unwrap_err();
     assert!(
         matches!(
             err,
@@ -434,13 +427,14 @@ fn client_refuses_server_from_other_ca() {
         check_hostname: false,
         ..settings.clone()
     };
-    assert!(client_result(&w, &id, &lax, "localhost").is_err());
+    assert!(client_result(&id, build_client_config(&lax).unwrap(), "localhost").is_err());
     // verify=false accepts it (with a loud warning).
     let off = ClientTlsSettings {
         verify: false,
         ..settings
     };
-    let (res, logs) = capture_logs(|| client_result(&w, &id, &off, "localhost"));
+    let (res, logs) =
+        capture_logs(|| client_result(&id, build_client_config(&off).unwrap(), "localhost"));
     res.unwrap();
     assert!(
         logs.contains("TLS VERIFICATION IS OFF") && logs.contains("WARN"),
@@ -452,7 +446,8 @@ fn client_refuses_server_from_other_ca() {
 fn client_name_mismatch_lists_the_three_fixes() {
     let w = world();
     let settings = client_settings(&w.pki.ca_crt, None);
-    let err = client_result(&w, &w.server_cert, &settings, "127.0.0.1").unwrap_err();
+    let client = w.mem_client(&settings, None);
+    let err = client_result(&w.server_id, client.clone(), "127.0.0.1").unwrap_err();
     assert!(
         matches!(
             err,
@@ -473,38 +468,36 @@ fn client_name_mismatch_lists_the_three_fixes() {
         assert!(msg.contains(needle), "{needle} missing: {msg}");
     }
     // Fix 1: a DNS SAN in the URL.
-    client_result(&w, &w.server_cert, &settings, "localhost").unwrap();
+    client_result(&w.server_id, client.clone(), "localhost").unwrap();
     // Fix 2: check_hostname false.
     let lax = ClientTlsSettings {
         check_hostname: false,
         ..settings.clone()
     };
-    client_result(&w, &w.server_cert, &lax, "127.0.0.1").unwrap();
+    client_result(&w.server_id, w.mem_client(&lax, None), "127.0.0.1").unwrap();
     // Fix 3: an IP SAN; IP-literal server names work (docs/decisions.md #13), v4 and v6.
-    let ip = w.pki.leaf(
-        "ip",
+    let ip = w.pki.issue(
         "example-plugin",
         &["localhost", "127.0.0.1", "::1"],
         SERVER_AUTH,
         Validity::Now,
     );
-    client_result(&w, &ip, &settings, "127.0.0.1").unwrap();
-    client_result(&w, &ip, &settings, "[::1]").unwrap();
-    assert!(client_result(&w, &ip, &settings, "127.0.0.2").is_err());
+    client_result(&ip, client.clone(), "127.0.0.1").unwrap();
+    client_result(&ip, client.clone(), "[::1]").unwrap();
+    assert!(client_result(&ip, client, "127.0.0.2").is_err());
 }
 
 #[test]
 fn client_refuses_expired_server_cert() {
     let w = world();
-    let id = w.pki.leaf(
-        "old",
+    let id = w.pki.issue(
         "example-plugin",
         &["localhost"],
         SERVER_AUTH,
         Validity::Expired,
     );
     let settings = client_settings(&w.pki.ca_crt, None);
-    let err = client_result(&w, &id, &settings, "localhost").unwrap_err();
+    let err = client_result(&id, w.mem_client(&settings, None), "localhost").unwrap_err();
     let msg = explain_client_handshake_error(&err, "localhost", &settings);
     assert!(msg.contains("expired"), "{msg}");
     // Even with check_hostname off.
@@ -512,18 +505,18 @@ fn client_refuses_expired_server_cert() {
         check_hostname: false,
         ..settings
     };
-    assert!(client_result(&w, &id, &lax, "localhost").is_err());
+    assert!(client_result(&id, w.mem_client(&lax, None), "localhost").is_err());
 }
 
 #[test]
 fn client_refuses_client_auth_only_server_cert() {
     let w = world();
-    let gw = w.pki.gateway("gw-as-server");
+    let gw = w.pki.mem_gateway();
     let settings = ClientTlsSettings {
         check_hostname: false,
         ..client_settings(&w.pki.ca_crt, None)
     };
-    let err = client_result(&w, &gw, &settings, "localhost").unwrap_err();
+    let err = client_result(&gw, w.mem_client(&settings, None), "localhost").unwrap_err();
     assert!(
         matches!(
             err,
@@ -539,6 +532,7 @@ fn client_refuses_client_auth_only_server_cert() {
 fn server_refusal_is_explained_on_the_client() {
     let w = world();
     let other = Pki::new(&w.dir, "other");
+    // The client from files: the explanation names the certificate file.
     let id = other.gateway("other-gw");
     let settings = client_settings(&w.pki.ca_crt, Some(&id));
     let out = handshake(

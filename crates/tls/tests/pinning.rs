@@ -1,12 +1,14 @@
 //! The gateway side of "who may call": `server_name` pins the plugin server's identity (DNS name
 //! or URI SAN) with and without `check_hostname`, and `ca_crl` refuses a revoked server
-//! certificate. In-memory handshakes; the settings read files, so the PKI lives in a tempdir.
+//! certificate. In-memory handshakes; the pin tests build both sides from in-memory material
+//! (the settings only give the policies), the CRL test reads its CRL file (replacing it is the
+//! point).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::policy::{env, leaf, plain_server, refusal, world, write_crl, World};
-use common::{handshake, Pki, SERVER_AUTH};
+use common::{handshake, mem_client, Pki, SERVER_AUTH};
 use plugwire_tls::rustls::{self, CertificateError};
 use plugwire_tls::{
     build_client_config, explain_client_handshake_error, resolve_client_tls, vars, CertRefusal,
@@ -30,7 +32,6 @@ fn pinned_server_name_is_checked_with_and_without_check_hostname() {
     let w = world();
     let plugin = leaf(
         &w,
-        "pinned",
         "plugin",
         &["plugin.internal"],
         &["spiffe://cluster.local/ns/plugins/sa/pii"],
@@ -44,7 +45,7 @@ fn pinned_server_name_is_checked_with_and_without_check_hostname() {
             "plugin.internal",
             "spiffe://cluster.local/ns/plugins/sa/pii",
         ] {
-            let client = build_client_config(&pinned(&w, pin, check_hostname)).unwrap();
+            let client = mem_client(&pinned(&w, pin, check_hostname), Some(w.pki.trust()), None);
             let out = handshake(server.clone(), client, "127.0.0.1");
             assert!(
                 out.client.is_ok(),
@@ -57,7 +58,7 @@ fn pinned_server_name_is_checked_with_and_without_check_hostname() {
             "spiffe://cluster.local/ns/plugins/sa/other",
         ] {
             let settings = pinned(&w, pin, check_hostname);
-            let client = build_client_config(&settings).unwrap();
+            let client = mem_client(&settings, Some(w.pki.trust()), None);
             // Even the URL host the certificate does carry does not help: the pin wins.
             let out = handshake(server.clone(), client, "plugin.internal");
             let err = out.client.expect_err("pin mismatch refused");
@@ -76,14 +77,17 @@ fn pinned_server_name_is_checked_with_and_without_check_hostname() {
     }
     // A pinned name does not loosen the chain check: another CA's certificate is refused.
     let other = Pki::new(&w.root, "other");
-    let foreign = other.leaf(
-        "foreign",
+    let foreign = other.issue(
         "plugin",
         &["plugin.internal"],
         SERVER_AUTH,
         common::Validity::Now,
     );
-    let client = build_client_config(&pinned(&w, "plugin.internal", false)).unwrap();
+    let client = mem_client(
+        &pinned(&w, "plugin.internal", false),
+        Some(w.pki.trust()),
+        None,
+    );
     let out = handshake(plain_server(&foreign), client, "127.0.0.1");
     assert!(
         matches!(
@@ -129,7 +133,7 @@ fn bad_pins_and_pins_without_verification_are_refused_naming_the_setting() {
 #[test]
 fn client_refuses_a_revoked_server_certificate() {
     let w = world();
-    let plugin = leaf(&w, "srv", "plugin", &["localhost"], &[], false, 0x77);
+    let plugin = leaf(&w, "plugin", &["localhost"], &[], false, 0x77);
     let crl = w.root.join("client.crl");
     write_crl(&w.pki, &crl, &[0x78]);
     let layer = ClientTlsLayer {

@@ -1,7 +1,8 @@
 //! Who may call, server side: `allowed_clients` (DNS SAN, URI SAN, CN, wildcards) refused in the
 //! handshake and logged, its bad entries and env override, and `ca_crl` (including a reload that
-//! picks up a new CRL). In-memory handshakes; the settings read files, so the PKI lives in a
-//! tempdir.
+//! picks up a new CRL). In-memory handshakes. The allow-list handshakes build both sides from
+//! in-memory material; the tests of settings resolution (YAML key or variable, gRPC keys) and of
+//! CRL files load the server from its files, which are what they test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -18,12 +19,26 @@ use plugwire_tls::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateRevocationListDer;
 
+/// The allow-lists both handshake tests run, each with whether it admits the gateway
+/// (DNS `gw.example.com`, URI [`SPIFFE_GW`], CN `mcp-gateway`). None admits the intruder
+/// (DNS `intruder.example.org`, URI `spiffe://cluster.local/ns/other/sa/x`, CN `intruder`).
+const ALLOW_TABLE: &[(&[&str], bool)] = &[
+    (&["gw.example.com"], true),
+    (&[SPIFFE_GW], true),
+    (&["mcp-gateway"], true),
+    (&["CN:MCP-Gateway"], true),
+    (&["*.example.com"], true),
+    (&["spiffe://cluster.local/ns/gw/sa/*"], true),
+    (&["someone-else", "DNS:gw.example.com"], true),
+    (&["DNS:intruder"], false),
+    (&["CN:intruder.example.org"], false),
+];
+
 #[test]
 fn allowed_dns_uri_and_cn_identities_are_accepted() {
     let w = world();
     let gw = leaf(
         &w,
-        "gw",
         "mcp-gateway",
         &["gw.example.com"],
         &[SPIFFE_GW],
@@ -31,18 +46,11 @@ fn allowed_dns_uri_and_cn_identities_are_accepted() {
         7,
     );
     let client = client_with(&w, &gw);
-    for entries in [
-        &["gw.example.com"][..],
-        &[SPIFFE_GW],
-        &["mcp-gateway"],
-        &["CN:MCP-Gateway"],
-        &["*.example.com"],
-        &["spiffe://cluster.local/ns/gw/sa/*"],
-        &["someone-else", "DNS:gw.example.com"],
-    ] {
+    for (entries, admits_gw) in ALLOW_TABLE {
         let out = handshake(allow(&w, entries), client.clone(), "localhost");
-        assert!(
+        assert_eq!(
             out.server.is_ok() && out.client.is_ok(),
+            *admits_gw,
             "{entries:?}: {:?} {:?}",
             out.server,
             out.client
@@ -55,7 +63,6 @@ fn a_certificate_from_the_ca_not_on_the_list_is_refused_in_the_handshake_and_log
     let w = world();
     let other = leaf(
         &w,
-        "other",
         "intruder",
         &["intruder.example.org"],
         &["spiffe://cluster.local/ns/other/sa/x"],
@@ -63,14 +70,7 @@ fn a_certificate_from_the_ca_not_on_the_list_is_refused_in_the_handshake_and_log
         8,
     );
     let client = client_with(&w, &other);
-    for entries in [
-        &["gw.example.com"][..],
-        &[SPIFFE_GW],
-        &["spiffe://cluster.local/ns/gw/sa/*"],
-        &["*.example.com"],
-        &["DNS:intruder"],
-        &["CN:intruder.example.org"],
-    ] {
+    for (entries, _) in ALLOW_TABLE {
         let server = allow(&w, entries);
         let (out, logs) = capture_logs(|| handshake(server, client.clone(), "localhost"));
         let err = out.server.expect_err("server must refuse");
@@ -170,7 +170,6 @@ fn env_overrides_yaml_for_allowed_clients() {
     let w = world();
     let gw = leaf(
         &w,
-        "gw",
         "mcp-gateway",
         &["gw.example.com"],
         &[SPIFFE_GW],
@@ -217,7 +216,7 @@ fn env_overrides_yaml_for_allowed_clients() {
 #[test]
 fn grpc_side_has_its_own_keys_and_the_same_verifier() {
     let w = world();
-    let gw = leaf(&w, "gw", "mcp-gateway", &["gw.example.com"], &[], true, 10);
+    let gw = leaf(&w, "mcp-gateway", &["gw.example.com"], &[], true, 10);
     let layer = ServerTlsLayer {
         client_auth: Some("require".into()),
         ..server_layer(&w)
@@ -255,15 +254,7 @@ fn grpc_side_has_its_own_keys_and_the_same_verifier() {
 #[test]
 fn a_revoked_client_is_refused_after_the_crl_file_is_replaced_and_reloaded() {
     let w = world();
-    let gw = leaf(
-        &w,
-        "gw",
-        "mcp-gateway",
-        &["gw.example.com"],
-        &[],
-        true,
-        0x1234,
-    );
+    let gw = leaf(&w, "mcp-gateway", &["gw.example.com"], &[], true, 0x1234);
     let crl = w.root.join("ca.crl");
     write_crl(&w.pki, &crl, &[0x99]);
     let layer = ServerTlsLayer {

@@ -1,5 +1,7 @@
-//! Test PKI made with rcgen (ECDSA P-256, fast), files in a tempdir, and an in-memory handshake
-//! driver (rustls connections wired with read_tls/write_tls, no sockets).
+//! Test PKI made with rcgen (ECDSA P-256, fast): material in memory ([`Pki::issue`], handed to
+//! the loaded types by [`mem_server`] and [`mem_client`]) or written to files in a tempdir for the
+//! tests where the files are the point, and an in-memory handshake driver (rustls connections
+//! wired with read_tls/write_tls, no sockets).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod policy;
@@ -8,11 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use plugwire_tls::client_loaded::ServerTrust;
+use plugwire_tls::{
+    build_client_config_from, build_server_config, ClientAuth, ClientRoots, ClientTlsSettings,
+    LoadedClientTls, LoadedServerTls, Origin,
+};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 use time::{Duration, OffsetDateTime};
 
 /// When a certificate is valid.
@@ -58,15 +67,14 @@ impl Pki {
         }
     }
 
-    /// Issues a leaf; writes `<stem>.crt` and `<stem>.key` (PKCS#8) and returns their paths.
-    pub fn leaf(
+    /// Issues a leaf in memory.
+    pub fn issue(
         &self,
-        stem: &str,
         cn: &str,
         sans: &[&str],
         ekus: &[ExtendedKeyUsagePurpose],
         validity: Validity,
-    ) -> (PathBuf, PathBuf) {
+    ) -> Leaf {
         let mut params =
             CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
@@ -82,11 +90,71 @@ impl Pki {
         params.not_after = na;
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.ca).unwrap();
+        Leaf {
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// Issues a leaf; writes `<stem>.crt` and `<stem>.key` (PKCS#8) and returns their paths.
+    pub fn leaf(
+        &self,
+        stem: &str,
+        cn: &str,
+        sans: &[&str],
+        ekus: &[ExtendedKeyUsagePurpose],
+        validity: Validity,
+    ) -> (PathBuf, PathBuf) {
+        let leaf = self.issue(cn, sans, ekus, validity);
         let crt = self.dir.join(format!("{stem}.crt"));
         let keyp = self.dir.join(format!("{stem}.key"));
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&keyp, key.serialize_pem()).unwrap();
+        std::fs::write(&crt, &leaf.cert_pem).unwrap();
+        std::fs::write(&keyp, &leaf.key_pem).unwrap();
         (crt, keyp)
+    }
+
+    /// The CA certificate, in memory.
+    pub fn ca_der(&self) -> CertificateDer<'static> {
+        self.ca.der().clone()
+    }
+
+    /// Client certificates verified by this CA, required or optional (`None`: not asked for).
+    pub fn client_auth(&self, policy: plugwire_tls::ClientCertPolicy) -> ClientAuth {
+        let roots = || Arc::new(ClientRoots::new(vec![self.ca_der()]).unwrap());
+        match policy {
+            plugwire_tls::ClientCertPolicy::None => ClientAuth::None,
+            plugwire_tls::ClientCertPolicy::Optional => ClientAuth::Optional(roots()),
+            plugwire_tls::ClientCertPolicy::Required => ClientAuth::Required(roots()),
+        }
+    }
+
+    /// Trust in this CA for a client config, in memory.
+    pub fn trust(&self) -> Arc<ServerTrust> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca_der()).unwrap();
+        Arc::new(ServerTrust {
+            roots: Arc::new(roots),
+            crls: Vec::new(),
+            bundle: PathBuf::from("<memory>"),
+            origin: Origin::Default,
+        })
+    }
+
+    /// A plugin server identity in memory: `localhost` DNS SAN, serverAuth.
+    pub fn mem_server(&self) -> Leaf {
+        self.issue(
+            "example-plugin",
+            &["localhost", "example-plugin"],
+            SERVER_AUTH,
+            Validity::Now,
+        )
+    }
+
+    /// The gateway client identity in memory: clientAuth.
+    pub fn mem_gateway(&self) -> Leaf {
+        self.issue("mcp-gateway", &["mcp-gateway"], CLIENT_AUTH, Validity::Now)
     }
 
     /// A plugin server identity: `localhost` DNS SAN, serverAuth.
@@ -146,6 +214,48 @@ impl Pki {
         ]);
         (crt, key)
     }
+}
+
+/// A leaf certificate and its PKCS#8 key, as DER (for the loaded types) and as PEM (for files).
+pub struct Leaf {
+    pub cert: CertificateDer<'static>,
+    pub key: PrivatePkcs8KeyDer<'static>,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Leaf {
+    pub fn key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+
+    /// The certificate and key as rustls signs with them.
+    pub fn certified(&self) -> Arc<CertifiedKey> {
+        let provider = plugwire_tls::provider();
+        let signer = provider
+            .key_provider
+            .load_private_key(self.key_der())
+            .unwrap();
+        Arc::new(CertifiedKey::new(vec![self.cert.clone()], signer))
+    }
+}
+
+/// A server config built from in-memory material: no file is written or read.
+pub fn mem_server(identity: &Leaf, client_auth: ClientAuth) -> Arc<ServerConfig> {
+    let loaded =
+        LoadedServerTls::new(vec![identity.cert.clone()], identity.key_der(), client_auth).unwrap();
+    build_server_config(&loaded).unwrap()
+}
+
+/// A client config built from in-memory material: `settings` gives the policies (`verify`,
+/// `check_hostname`, `server_name`) and the names in messages; no file is read.
+pub fn mem_client(
+    settings: &ClientTlsSettings,
+    trust: Option<Arc<ServerTrust>>,
+    identity: Option<&Leaf>,
+) -> Arc<ClientConfig> {
+    let loaded = LoadedClientTls::new(trust, identity.map(Leaf::certified));
+    build_client_config_from(settings, &loaded).unwrap()
 }
 
 pub fn p(path: &Path) -> &str {

@@ -1,21 +1,24 @@
-//! Helpers of the allow-list, CRL and pinning tests: a PKI in a tempdir with leaves carrying
-//! DNS SANs, URI SANs and chosen serials, CRLs signed by rcgen, and the settings around them.
+//! Helpers of the allow-list, CRL and pinning tests: a PKI with leaves carrying DNS SANs, URI
+//! SANs and chosen serials (in memory), CRLs signed by rcgen, and the settings around them. The
+//! CA and the plugin server identity are also written to a tempdir, for the tests of settings
+//! resolution and CRL reload, where the files are the point.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Pki, CLIENT_AUTH, SERVER_AUTH};
+use super::{mem_client, mem_server, Leaf, Pki, CLIENT_AUTH, SERVER_AUTH};
 use plugwire_tls::rustls::{self, CertificateError, OtherError};
 use plugwire_tls::{
-    build_client_config, load_server_config, resolve_server_tls, CertRefusal, ClientTlsSettings,
-    ServerTlsLayer, ServerTlsSettings, MCP_SERVER_TLS,
+    build_server_config, resolve_server_tls, AllowList, CertRefusal, ClientAuth, ClientTlsSettings,
+    LoadedServerTls, Origin, ServerTlsLayer, ServerTlsSettings, MCP_SERVER_TLS,
 };
 use rcgen::{
     CertificateParams, CertificateRevocationListParams, DnType, KeyIdMethod, KeyPair,
     KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use time::{Duration, OffsetDateTime};
 
 pub fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -29,6 +32,9 @@ pub struct World {
     pub _dir: tempfile::TempDir,
     pub root: PathBuf,
     pub pki: Pki,
+    /// The plugin server identity in memory, and ...
+    pub server_id: Leaf,
+    /// ... as files, for settings that name them.
     pub server: (PathBuf, PathBuf),
 }
 
@@ -36,25 +42,21 @@ pub fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let pki = Pki::new(&root, "main");
-    let server = pki.server("plugin");
+    let server_id = pki.mem_server();
+    let server = (root.join("plugin.crt"), root.join("plugin.key"));
+    std::fs::write(&server.0, &server_id.cert_pem).unwrap();
+    std::fs::write(&server.1, &server_id.key_pem).unwrap();
     World {
         _dir: dir,
         root,
         pki,
+        server_id,
         server,
     }
 }
 
-/// A leaf with DNS SANs, URI SANs, a CN, an EKU and a chosen serial.
-pub fn leaf(
-    w: &World,
-    stem: &str,
-    cn: &str,
-    dns: &[&str],
-    uris: &[&str],
-    client: bool,
-    serial: u64,
-) -> (PathBuf, PathBuf) {
+/// A leaf with DNS SANs, URI SANs, a CN, an EKU and a chosen serial, in memory.
+pub fn leaf(w: &World, cn: &str, dns: &[&str], uris: &[&str], client: bool, serial: u64) -> Leaf {
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, cn);
     params.subject_alt_names = dns
@@ -70,13 +72,12 @@ pub fn leaf(
     params.not_after = now + Duration::days(30);
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &w.pki.ca).unwrap();
-    let (crt, keyp) = (
-        w.root.join(format!("{stem}.crt")),
-        w.root.join(format!("{stem}.key")),
-    );
-    std::fs::write(&crt, cert.pem()).unwrap();
-    std::fs::write(&keyp, key.serialize_pem()).unwrap();
-    (crt, keyp)
+    Leaf {
+        cert: cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 /// A CRL of `pki` revoking `serials`, written as PEM to `path`.
@@ -119,22 +120,28 @@ pub fn resolve(layer: &ServerTlsLayer, pairs: &[(&str, &str)]) -> ServerTlsSetti
         .unwrap()
 }
 
+/// The plugin server requiring client certificates of the CA with these identities allowed,
+/// from memory; the list's origin is the YAML key, as resolved from `server_layer`.
 pub fn allow(w: &World, entries: &[&str]) -> Arc<rustls::ServerConfig> {
-    let layer = ServerTlsLayer {
-        allowed_clients: Some(entries.iter().map(|e| e.to_string()).collect()),
-        ..server_layer(w)
-    };
-    load_server_config(&resolve(&layer, &[])).unwrap()
+    let origin = Origin::Yaml("server_settings.tls.allowed_clients".into());
+    let list = AllowList::parse(entries, &origin).unwrap();
+    let loaded = LoadedServerTls::new(
+        vec![w.server_id.cert.clone()],
+        w.server_id.key_der(),
+        w.pki.client_auth(plugwire_tls::ClientCertPolicy::Required),
+    )
+    .unwrap()
+    .with_allowed_clients(Some(list));
+    build_server_config(&loaded).unwrap()
 }
 
-pub fn client_with(w: &World, identity: &(PathBuf, PathBuf)) -> Arc<rustls::ClientConfig> {
-    build_client_config(&ClientTlsSettings {
-        certfile: Some(identity.0.clone()),
-        keyfile: Some(identity.1.clone()),
-        ca_bundle: Some(w.pki.ca_crt.clone()),
-        ..Default::default()
-    })
-    .unwrap()
+/// A gateway client trusting the CA and presenting `identity`, from memory.
+pub fn client_with(w: &World, identity: &Leaf) -> Arc<rustls::ClientConfig> {
+    mem_client(
+        &ClientTlsSettings::default(),
+        Some(w.pki.trust()),
+        Some(identity),
+    )
 }
 
 pub fn refusal(err: &rustls::Error) -> Option<&CertRefusal> {
@@ -148,13 +155,7 @@ pub fn refusal(err: &rustls::Error) -> Option<&CertRefusal> {
 
 pub const SPIFFE_GW: &str = "spiffe://cluster.local/ns/gw/sa/gateway";
 
-/// A server with this identity and no client authentication.
-pub fn plain_server(identity: &(PathBuf, PathBuf)) -> Arc<rustls::ServerConfig> {
-    load_server_config(&ServerTlsSettings::new(
-        &identity.0,
-        Some(identity.1.clone()),
-        None,
-        plugwire_tls::ClientCertPolicy::None,
-    ))
-    .unwrap()
+/// A server with this identity and no client authentication, from memory.
+pub fn plain_server(identity: &Leaf) -> Arc<rustls::ServerConfig> {
+    mem_server(identity, ClientAuth::None)
 }
