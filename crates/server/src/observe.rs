@@ -1,12 +1,13 @@
 //! The server's one-line metric hooks, so that the accept loops and start-up record into
 //! [`ServerMetrics::global`] without knowing its families: connections open by transport,
-//! TLS handshakes by result, the `plugin_info` gauge, certificate expiry, config generation.
+//! TLS handshakes by result, the `plugin_info` gauge, config generation (certificate expiry is recorded from the
+//! loaded material, in `crate::reload`).
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-use plugwire_metrics::{CertRole, HandshakeResult, ServerMetrics, Transport};
+use plugwire_metrics::{HandshakeResult, ServerMetrics, Transport};
 use plugwire_tls::{CertRefusal, ServerTlsSettings};
 use rustls::{CertificateError, OtherError};
 
@@ -80,18 +81,4 @@ pub fn server_started(transport: &str, tls: Option<&ServerTlsSettings>) {
     // The certificate expiry of a TLS listener is recorded from its loaded material when it
     // starts serving (crate::reload::follow_certificates), not by reading the files again.
     m.preregister_listener(MAIN_LISTENER);
-}
-
-/// Records the expiry of one certificate file (also the call for a reload).
-pub fn certificate(role: CertRole, path: &std::path::Path) {
-    let shown = path.display().to_string();
-    let read = std::fs::read(path).map_err(|e| e.to_string());
-    let result = read.and_then(|pem| {
-        ServerMetrics::global()
-            .certificate_pem(role, &shown, &pem)
-            .map_err(|e| e.to_string())
-    });
-    if let Err(e) = result {
-        tracing::warn!(path = %shown, role = role.as_str(), "no expiry metric for this certificate file: {e}");
-    }
 }
