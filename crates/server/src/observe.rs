@@ -1,7 +1,7 @@
 //! The server's one-line metric hooks, so that the accept loops and start-up record into
 //! [`ServerMetrics::global`] without knowing its families: connections open by transport,
-//! TLS handshakes by result, the `plugin_info` gauge, config generation (certificate expiry is recorded from the
-//! loaded material, in `crate::reload`).
+//! TLS handshakes by result, the `plugin_info` gauge, config generation. Certificate expiry is
+//! recorded from the loaded material, in `crate::reload`.
 
 use std::future::Future;
 use std::io;
