@@ -11,8 +11,8 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use super::{
-    render_template, Config, ConfigError, PluginConfig, PluginSettings, TransportType,
-    EXTERNAL_KIND,
+    render_template, Config, ConfigError, MCPClientConfig, PluginConfig, PluginSettings,
+    TransportType, EXTERNAL_KIND,
 };
 use crate::JsonMap;
 
@@ -277,46 +277,16 @@ fn validate(cfg: &Config, file: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// An entry-level error: names the file, the plugin and the key.
+type EntryError<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+/// The cross-field rules of one plugin entry, in the order their errors are reported.
 fn validate_entry(p: &PluginConfig, file: &str) -> Result<(), ConfigError> {
     let plugin = Some(p.name.as_str());
     let err = |key: &str, msg: String| ConfigError::invalid(file, plugin, key, msg);
-    if p.kind.trim().is_empty() {
-        return Err(err("kind", "must not be empty".to_owned()));
-    }
-    if let Some(t) = p.timeout {
-        if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
-            return Err(err(
-                "timeout",
-                format!("must be a number of seconds above 0 (at most 86400), found {t}"),
-            ));
-        }
-    }
+    check_kind_and_timeout(p, &err)?;
     if p.kind == EXTERNAL_KIND {
-        if p.config.as_ref().is_some_and(|c| !c.is_empty()) {
-            return Err(err(
-                "config",
-                format!(
-                    "Cannot have {} plugin defined as 'external' with 'config' set. 'config' section settings can only be set on the plugin server.",
-                    p.name
-                ),
-            ));
-        }
-        let sections = [p.mcp.is_some(), p.grpc.is_some(), p.unix_socket.is_some()];
-        match sections.iter().filter(|s| **s).count() {
-            0 => {
-                return Err(err(
-                    "mcp",
-                    "an external plugin needs exactly one transport section: `mcp:` (with `proto` and `url`, or `script`/`cmd` for STDIO), `grpc:` or `unix_socket:`".to_owned(),
-                ))
-            }
-            1 => {}
-            _ => {
-                return Err(err(
-                    "mcp",
-                    "an external plugin must have exactly one of `mcp:`, `grpc:`, `unix_socket:`; remove the others".to_owned(),
-                ))
-            }
-        }
+        check_external_sections(p, &err)?;
     }
     if p.max_content_size <= 0 {
         return Err(err(
@@ -334,100 +304,154 @@ fn validate_entry(p: &PluginConfig, file: &str) -> Result<(), ConfigError> {
         u.check().map_err(|(key, m)| err(&key, m))?;
     }
     let Some(mcp) = &p.mcp else { return Ok(()) };
-    let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.trim().is_empty());
     match mcp.proto {
-        TransportType::Stdio => {
-            let script = has(&mcp.script);
-            let cmd = mcp.cmd.is_some();
-            if script == cmd {
-                return Err(err(
-                    "mcp.script",
-                    "STDIO needs exactly one of `script` or `cmd`".to_owned(),
-                ));
-            }
-            if let Some(c) = &mcp.cmd {
-                if c.is_empty() || c.iter().any(|a| a.trim().is_empty()) {
-                    return Err(err(
-                        "mcp.cmd",
-                        "must be a non-empty list of non-blank strings, e.g. [\"plugwire\", \"serve\", \"--stdio\"]".to_owned(),
-                    ));
-                }
-            }
-            if mcp.url.is_some() {
-                return Err(err(
-                    "mcp.url",
-                    "is only valid for STREAMABLEHTTP and SSE; STDIO uses `script` or `cmd`"
-                        .to_owned(),
-                ));
-            }
-            if mcp.uds.is_some() {
-                return Err(err(
-                    "mcp.uds",
-                    "is only valid for STREAMABLEHTTP".to_owned(),
-                ));
-            }
-            if mcp.tls.is_some() {
-                return Err(err(
-                    "mcp.tls",
-                    "TLS configuration is only valid for HTTP/SSE transports".to_owned(),
-                ));
-            }
-        }
-        TransportType::StreamableHttp | TransportType::Sse => {
-            if !has(&mcp.url) {
-                return Err(err(
-                    "mcp.url",
-                    format!(
-                        "{} needs `url`, e.g. https://plugins.internal:8000/mcp",
-                        mcp.proto
-                    ),
-                ));
-            }
-            for (key, set) in [
-                ("mcp.script", mcp.script.is_some()),
-                ("mcp.cmd", mcp.cmd.is_some()),
-                ("mcp.env", mcp.env.is_some()),
-                ("mcp.cwd", mcp.cwd.is_some()),
-            ] {
-                if set {
-                    return Err(err(key, "is only valid for STDIO".to_owned()));
-                }
-            }
-            if let Some(uds) = &mcp.uds {
-                if mcp.proto != TransportType::StreamableHttp {
-                    return Err(err(
-                        "mcp.uds",
-                        "is only valid for STREAMABLEHTTP".to_owned(),
-                    ));
-                }
-                if !Path::new(uds).is_absolute() {
-                    return Err(err(
-                        "mcp.uds",
-                        format!("must be an absolute path, found {uds:?}"),
-                    ));
-                }
-                if mcp.tls.is_some() {
-                    return Err(err(
-                        "mcp.tls",
-                        "cannot be combined with `uds`: a Unix socket connection does not use TLS; remove one of them".to_owned(),
-                    ));
-                }
-            }
-            if let Some(tls) = &mcp.tls {
-                if tls.files.keyfile.is_some() && tls.files.certfile.is_none() {
-                    return Err(err(
-                        "mcp.tls.keyfile",
-                        "needs `certfile` as well".to_owned(),
-                    ));
-                }
-            }
-        }
-        other => {
+        TransportType::Stdio => check_mcp_stdio(mcp, &err),
+        TransportType::StreamableHttp | TransportType::Sse => check_mcp_http(mcp, &err),
+        other => Err(err(
+            "mcp.proto",
+            format!("{other} is not supported for `mcp`; use STREAMABLEHTTP, SSE or STDIO"),
+        )),
+    }
+}
+
+/// `kind` is set and `timeout` is a sane number of seconds.
+fn check_kind_and_timeout(p: &PluginConfig, err: &EntryError) -> Result<(), ConfigError> {
+    if p.kind.trim().is_empty() {
+        return Err(err("kind", "must not be empty".to_owned()));
+    }
+    if let Some(t) = p.timeout {
+        if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
             return Err(err(
-                "mcp.proto",
-                format!("{other} is not supported for `mcp`; use STREAMABLEHTTP, SSE or STDIO"),
-            ))
+                "timeout",
+                format!("must be a number of seconds above 0 (at most 86400), found {t}"),
+            ));
         }
+    }
+    Ok(())
+}
+
+/// An external entry carries no `config` (it lives on the plugin server) and exactly one
+/// transport section.
+fn check_external_sections(p: &PluginConfig, err: &EntryError) -> Result<(), ConfigError> {
+    if p.config.as_ref().is_some_and(|c| !c.is_empty()) {
+        return Err(err(
+            "config",
+            format!(
+                "Cannot have {} plugin defined as 'external' with 'config' set. 'config' section settings can only be set on the plugin server.",
+                p.name
+            ),
+        ));
+    }
+    let sections = [p.mcp.is_some(), p.grpc.is_some(), p.unix_socket.is_some()];
+    match sections.iter().filter(|s| **s).count() {
+        0 => Err(err(
+            "mcp",
+            "an external plugin needs exactly one transport section: `mcp:` (with `proto` and `url`, or `script`/`cmd` for STDIO), `grpc:` or `unix_socket:`".to_owned(),
+        )),
+        1 => Ok(()),
+        _ => Err(err(
+            "mcp",
+            "an external plugin must have exactly one of `mcp:`, `grpc:`, `unix_socket:`; remove the others".to_owned(),
+        )),
+    }
+}
+
+/// A non-blank optional string.
+fn has_text(o: &Option<String>) -> bool {
+    o.as_deref().is_some_and(|s| !s.trim().is_empty())
+}
+
+/// STDIO: exactly one of `script`/`cmd`, and none of the HTTP-only keys.
+fn check_mcp_stdio(mcp: &MCPClientConfig, err: &EntryError) -> Result<(), ConfigError> {
+    if has_text(&mcp.script) == mcp.cmd.is_some() {
+        return Err(err(
+            "mcp.script",
+            "STDIO needs exactly one of `script` or `cmd`".to_owned(),
+        ));
+    }
+    if let Some(c) = &mcp.cmd {
+        if c.is_empty() || c.iter().any(|a| a.trim().is_empty()) {
+            return Err(err(
+                "mcp.cmd",
+                "must be a non-empty list of non-blank strings, e.g. [\"plugwire\", \"serve\", \"--stdio\"]".to_owned(),
+            ));
+        }
+    }
+    if mcp.url.is_some() {
+        return Err(err(
+            "mcp.url",
+            "is only valid for STREAMABLEHTTP and SSE; STDIO uses `script` or `cmd`".to_owned(),
+        ));
+    }
+    if mcp.uds.is_some() {
+        return Err(err(
+            "mcp.uds",
+            "is only valid for STREAMABLEHTTP".to_owned(),
+        ));
+    }
+    if mcp.tls.is_some() {
+        return Err(err(
+            "mcp.tls",
+            "TLS configuration is only valid for HTTP/SSE transports".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// STREAMABLEHTTP / SSE: a `url`, none of the STDIO-only keys, and a sound `uds`/`tls` pair.
+fn check_mcp_http(mcp: &MCPClientConfig, err: &EntryError) -> Result<(), ConfigError> {
+    if !has_text(&mcp.url) {
+        return Err(err(
+            "mcp.url",
+            format!(
+                "{} needs `url`, e.g. https://plugins.internal:8000/mcp",
+                mcp.proto
+            ),
+        ));
+    }
+    for (key, set) in [
+        ("mcp.script", mcp.script.is_some()),
+        ("mcp.cmd", mcp.cmd.is_some()),
+        ("mcp.env", mcp.env.is_some()),
+        ("mcp.cwd", mcp.cwd.is_some()),
+    ] {
+        if set {
+            return Err(err(key, "is only valid for STDIO".to_owned()));
+        }
+    }
+    if let Some(uds) = &mcp.uds {
+        check_mcp_uds(mcp, uds, err)?;
+    }
+    if let Some(tls) = &mcp.tls {
+        if tls.files.keyfile.is_some() && tls.files.certfile.is_none() {
+            return Err(err(
+                "mcp.tls.keyfile",
+                "needs `certfile` as well".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `uds` is for STREAMABLEHTTP only, absolute, and never together with `tls`.
+fn check_mcp_uds(mcp: &MCPClientConfig, uds: &str, err: &EntryError) -> Result<(), ConfigError> {
+    if mcp.proto != TransportType::StreamableHttp {
+        return Err(err(
+            "mcp.uds",
+            "is only valid for STREAMABLEHTTP".to_owned(),
+        ));
+    }
+    if !Path::new(uds).is_absolute() {
+        return Err(err(
+            "mcp.uds",
+            format!("must be an absolute path, found {uds:?}"),
+        ));
+    }
+    if mcp.tls.is_some() {
+        return Err(err(
+            "mcp.tls",
+            "cannot be combined with `uds`: a Unix socket connection does not use TLS; remove one of them".to_owned(),
+        ));
     }
     Ok(())
 }

@@ -16,122 +16,142 @@ use super::ConfigError;
 /// Render `text`; `file` is only used in error messages. Values are substituted raw
 /// ([`Env::var`], untrimmed, an empty value stays empty), as Jinja over `os.environ` does.
 pub fn render_template(text: &str, file: &str, env: &dyn Env) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(text.len());
+    let mut r = Renderer {
+        file,
+        env,
+        out: String::with_capacity(text.len()),
+        line: 1,
+    };
     let mut rest = text;
-    let mut line = 1usize;
     let mut at_line_start = true;
     while !rest.is_empty() {
-        // YAML comment lines are copied verbatim: a template there is documentation, not config.
         if at_line_start {
-            let trimmed = rest.trim_start_matches([' ', '\t']);
-            if trimmed.starts_with('#') {
-                let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-                out.push_str(&rest[..end]);
-                if rest[..end].ends_with('\n') {
-                    line += 1;
-                }
-                rest = &rest[end..];
+            if let Some(tail) = r.yaml_comment_line(rest) {
+                rest = tail;
                 continue;
             }
         }
-        let next = rest.find(['{', '\n']);
-        let Some(i) = next else {
-            out.push_str(rest);
+        let Some(i) = rest.find(['{', '\n']) else {
+            r.out.push_str(rest);
             break;
         };
-        out.push_str(&rest[..i]);
+        r.out.push_str(&rest[..i]);
         rest = &rest[i..];
-        if rest.starts_with('\n') {
-            out.push('\n');
-            line += 1;
+        if let Some(tail) = rest.strip_prefix('\n') {
+            r.out.push('\n');
+            r.line += 1;
             at_line_start = true;
-            rest = &rest[1..];
+            rest = tail;
             continue;
         }
         at_line_start = false;
-        if let Some(body) = rest.strip_prefix("{{") {
-            let Some(end) = body.find("}}") else {
-                return Err(ConfigError::Template {
-                    file: file.to_owned(),
-                    line,
-                    message: "template expression `{{` is not closed by `}}`".to_owned(),
-                });
-            };
-            let expr = &body[..end];
-            let whole = &rest[..end + 4];
-            match render_expr(expr, env) {
-                Rendered::Value(v) => out.push_str(&v),
-                Rendered::NotEnv => {
-                    tracing::warn!(
-                        file,
-                        line,
-                        expression = whole,
-                        "template expression does not read `env`; left as written"
-                    );
-                    out.push_str(whole);
-                }
-                Rendered::Unset(variable) => {
-                    return Err(ConfigError::UnsetVariable {
-                        file: file.to_owned(),
-                        line,
-                        variable,
-                    })
-                }
-                Rendered::Bad(message) => {
-                    return Err(ConfigError::Template {
-                        file: file.to_owned(),
-                        line,
-                        message: format!("cannot render `{whole}`: {message}"),
-                    })
-                }
-            }
-            line += whole.matches('\n').count();
-            rest = &rest[whole.len()..];
+        rest = if let Some(body) = rest.strip_prefix("{{") {
+            r.expression(rest, body)?
         } else if let Some(body) = rest.strip_prefix("{#") {
-            let Some(end) = body.find("#}") else {
-                return Err(ConfigError::Template {
-                    file: file.to_owned(),
-                    line,
-                    message: "template comment `{#` is not closed by `#}`".to_owned(),
-                });
-            };
-            line += body[..end].matches('\n').count();
-            rest = &body[end + 2..];
+            r.comment(body)?
         } else if let Some(body) = rest.strip_prefix("{%") {
-            let Some(end) = body.find("%}") else {
-                return Err(ConfigError::Template {
-                    file: file.to_owned(),
-                    line,
-                    message: "template statement `{%` is not closed by `%}`".to_owned(),
-                });
-            };
-            let stmt = body[..end].trim().trim_matches('-').trim();
-            if stmt != "raw" {
-                return Err(ConfigError::Template {
-                    file: file.to_owned(),
-                    line,
-                    message: format!(
-                        "unsupported template statement `{{% {stmt} %}}`; plugwire supports `{{{{ env.VAR }}}}` expressions and `{{% raw %}}` blocks only"
-                    ),
-                });
-            }
-            let after = &body[end + 2..];
-            let Some((raw, tail)) = split_endraw(after) else {
-                return Err(ConfigError::Template {
-                    file: file.to_owned(),
-                    line,
-                    message: "`{% raw %}` without `{% endraw %}`".to_owned(),
-                });
-            };
-            out.push_str(raw);
-            line += body[..end].matches('\n').count() + raw.matches('\n').count();
-            rest = tail;
+            r.statement(body)?
         } else {
-            out.push('{');
-            rest = &rest[1..];
+            r.out.push('{');
+            &rest[1..]
+        };
+    }
+    Ok(r.out)
+}
+
+/// The state of one rendering: the output so far and the line we are on (for errors).
+struct Renderer<'a> {
+    file: &'a str,
+    env: &'a dyn Env,
+    out: String,
+    line: usize,
+}
+
+impl Renderer<'_> {
+    fn error(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::Template {
+            file: self.file.to_owned(),
+            line: self.line,
+            message: message.into(),
         }
     }
-    Ok(out)
+
+    /// At a line start: a YAML comment line is copied verbatim (a template there is
+    /// documentation, not config); returns the text after it, or `None` for any other line.
+    fn yaml_comment_line<'t>(&mut self, rest: &'t str) -> Option<&'t str> {
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        if !trimmed.starts_with('#') {
+            return None;
+        }
+        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        self.out.push_str(&rest[..end]);
+        if rest[..end].ends_with('\n') {
+            self.line += 1;
+        }
+        Some(&rest[end..])
+    }
+
+    /// `{{ … }}`: `rest` starts at `{{`, `body` right after it. Returns the text after `}}`.
+    fn expression<'t>(&mut self, rest: &'t str, body: &str) -> Result<&'t str, ConfigError> {
+        let Some(end) = body.find("}}") else {
+            return Err(self.error("template expression `{{` is not closed by `}}`"));
+        };
+        let expr = &body[..end];
+        let whole = &rest[..end + 4];
+        match render_expr(expr, self.env) {
+            Rendered::Value(v) => self.out.push_str(&v),
+            Rendered::NotEnv => {
+                tracing::warn!(
+                    file = self.file,
+                    line = self.line,
+                    expression = whole,
+                    "template expression does not read `env`; left as written"
+                );
+                self.out.push_str(whole);
+            }
+            Rendered::Unset(variable) => {
+                return Err(ConfigError::UnsetVariable {
+                    file: self.file.to_owned(),
+                    line: self.line,
+                    variable,
+                })
+            }
+            Rendered::Bad(message) => {
+                return Err(self.error(format!("cannot render `{whole}`: {message}")))
+            }
+        }
+        self.line += whole.matches('\n').count();
+        Ok(&rest[whole.len()..])
+    }
+
+    /// `{# … #}`: dropped. `body` starts right after `{#`; returns the text after `#}`.
+    fn comment<'t>(&mut self, body: &'t str) -> Result<&'t str, ConfigError> {
+        let Some(end) = body.find("#}") else {
+            return Err(self.error("template comment `{#` is not closed by `#}`"));
+        };
+        self.line += body[..end].matches('\n').count();
+        Ok(&body[end + 2..])
+    }
+
+    /// `{% raw %}…{% endraw %}`, the only statement we support: the inside is copied as is.
+    /// `body` starts right after `{%`; returns the text after `{% endraw %}`.
+    fn statement<'t>(&mut self, body: &'t str) -> Result<&'t str, ConfigError> {
+        let Some(end) = body.find("%}") else {
+            return Err(self.error("template statement `{%` is not closed by `%}`"));
+        };
+        let stmt = body[..end].trim().trim_matches('-').trim();
+        if stmt != "raw" {
+            return Err(self.error(format!(
+                "unsupported template statement `{{% {stmt} %}}`; plugwire supports `{{{{ env.VAR }}}}` expressions and `{{% raw %}}` blocks only"
+            )));
+        }
+        let Some((raw, tail)) = split_endraw(&body[end + 2..]) else {
+            return Err(self.error("`{% raw %}` without `{% endraw %}`"));
+        };
+        self.out.push_str(raw);
+        self.line += body[..end].matches('\n').count() + raw.matches('\n').count();
+        Ok(tail)
+    }
 }
 
 /// Find `{% endraw %}` (any inner spacing, optional `-`); return (raw text, text after the tag).
