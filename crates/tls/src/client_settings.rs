@@ -11,6 +11,7 @@ use plugwire_env::{layer_bool, layer_plain, Key, Sourced};
 
 use crate::env::{vars, Env};
 use crate::error::{Origin, Setting, TlsError};
+use crate::layered::LayeredFiles;
 use crate::server_tls::check_readable;
 
 /// The variables of one client side, and how they combine with the YAML.
@@ -258,17 +259,7 @@ pub fn resolve_client_tls_for(
     let empty = ClientTlsLayer::default();
     let y = yaml.unwrap_or(&empty);
     let key = |field: &str| Key::new(&prefix, field, names.var(field));
-    let path =
-        |field: &str, v: &Option<PathBuf>| layer_plain(env, &key(field), v.clone(), PathBuf::from);
-    let certfile = path("certfile", &y.certfile);
-    let keyfile = path("keyfile", &y.keyfile);
-    let ca_bundle = path("ca_bundle", &y.ca_bundle);
-    let password = layer_plain(
-        env,
-        &key("keyfile_password"),
-        y.keyfile_password.clone().filter(|p| !p.is_empty()),
-        |v| v,
-    );
+    let files = ClientFiles::layer(env, &key, y);
     let flag = |field: &str, v: Option<bool>| -> Result<Sourced<bool>, TlsError> {
         Ok(layer_bool(env, &key(field), v)?.unwrap_or_else(|| Sourced::default_value(true)))
     };
@@ -277,61 +268,113 @@ pub fn resolve_client_tls_for(
         Some(_) => flag("check_hostname", y.check_hostname)?,
         None => Sourced::default_value(true),
     };
+    files.check(&key)?;
+    let (server_name, ca_crl) = resolve_identity_checks(env, &key, y, verify.value)?;
+    Ok(Some(files.into_settings(
+        verify,
+        check_hostname,
+        (server_name, ca_crl),
+        prefix,
+        names,
+    )))
+}
 
-    if let (None, Some(k)) = (&certfile, &keyfile) {
-        return Err(TlsError::KeyfileWithoutCertfile {
-            keyfile_origin: k.origin.clone(),
-            certfile: key("certfile"),
-        });
+/// The file settings of a client TLS block, checked for the client side.
+struct ClientFiles(LayeredFiles);
+
+impl ClientFiles {
+    fn layer(env: &dyn Env, key: &dyn Fn(&str) -> Key, y: &ClientTlsLayer) -> Self {
+        ClientFiles(LayeredFiles::layer(
+            env,
+            key,
+            &y.certfile,
+            &y.keyfile,
+            &y.ca_bundle,
+            &y.keyfile_password,
+        ))
     }
-    if let Some(c) = &certfile {
-        check_readable("client certificate file", &c.value, &c.origin)?;
-        match &keyfile {
-            Some(k) => check_readable("client key file", &k.value, &k.origin)?,
-            None if !crate::pem::file_has_private_key(&c.value) => {
-                return Err(TlsError::MissingKey {
-                    keyfile: key("keyfile"),
-                    certfile: c.value.clone(),
-                    certfile_origin: c.origin.clone(),
-                })
+
+    /// Every named file is readable now, a key file has its certificate, and a certificate
+    /// without a key file holds the key itself: a wrong path fails at start-up, not at the
+    /// first call.
+    fn check(&self, key: &dyn Fn(&str) -> Key) -> Result<(), TlsError> {
+        let LayeredFiles {
+            certfile,
+            keyfile,
+            ca_bundle,
+            ..
+        } = &self.0;
+        if let (None, Some(k)) = (certfile, keyfile) {
+            return Err(TlsError::KeyfileWithoutCertfile {
+                keyfile_origin: k.origin.clone(),
+                certfile: key("certfile"),
+            });
+        }
+        if let Some(c) = certfile {
+            check_readable("client certificate file", &c.value, &c.origin)?;
+            match keyfile {
+                Some(k) => check_readable("client key file", &k.value, &k.origin)?,
+                None if !crate::pem::file_has_private_key(&c.value) => {
+                    return Err(TlsError::MissingKey {
+                        keyfile: key("keyfile"),
+                        certfile: c.value.clone(),
+                        certfile_origin: c.origin.clone(),
+                    })
+                }
+                None => {}
             }
-            None => {}
+        }
+        if let Some(c) = ca_bundle {
+            check_readable("CA bundle", &c.value, &c.origin)?;
+        }
+        Ok(())
+    }
+
+    /// The resolved settings; a key inside the certificate file has the certificate's origin.
+    fn into_settings(
+        self,
+        verify: Sourced<bool>,
+        check_hostname: Sourced<bool>,
+        (server_name, ca_crl): IdentityChecks,
+        prefix: String,
+        names: &ClientTlsNames,
+    ) -> ClientTlsSettings {
+        let LayeredFiles {
+            certfile,
+            keyfile,
+            ca_bundle,
+            password,
+        } = self.0;
+        let origin_of = |v: Option<&Origin>| v.cloned().unwrap_or(Origin::Default);
+        let keyfile_origin = origin_of(
+            keyfile
+                .as_ref()
+                .map(|k| &k.origin)
+                .or(certfile.as_ref().map(|c| &c.origin)),
+        );
+        ClientTlsSettings {
+            origins: ClientTlsOrigins {
+                certfile: origin_of(certfile.as_ref().map(|c| &c.origin)),
+                keyfile: keyfile_origin,
+                ca_bundle: origin_of(ca_bundle.as_ref().map(|c| &c.origin)),
+                keyfile_password: origin_of(password.as_ref().map(|p| &p.origin)),
+                verify: verify.origin,
+                check_hostname: check_hostname.origin,
+                server_name: origin_of(server_name.as_ref().map(|s| &s.origin)),
+                ca_crl: origin_of(ca_crl.as_ref().map(|c| &c.origin)),
+            },
+            certfile: certfile.map(|c| c.value),
+            keyfile: keyfile.map(|k| k.value),
+            ca_bundle: ca_bundle.map(|c| c.value),
+            keyfile_password: password.map(|p| p.value),
+            verify: verify.value,
+            check_hostname: check_hostname.value,
+            server_name: server_name.map(|s| s.value),
+            ca_crl: ca_crl.map(|c| c.value),
+            yaml_prefix: prefix,
+            names: names.clone(),
         }
     }
-    if let Some(c) = &ca_bundle {
-        check_readable("CA bundle", &c.value, &c.origin)?;
-    }
-    let (server_name, ca_crl) = resolve_identity_checks(env, &key, y, verify.value)?;
-
-    let origin_of = |v: Option<&Origin>| v.cloned().unwrap_or(Origin::Default);
-    let keyfile_origin = origin_of(
-        keyfile
-            .as_ref()
-            .map(|k| &k.origin)
-            .or(certfile.as_ref().map(|c| &c.origin)),
-    );
-    Ok(Some(ClientTlsSettings {
-        origins: ClientTlsOrigins {
-            certfile: origin_of(certfile.as_ref().map(|c| &c.origin)),
-            keyfile: keyfile_origin,
-            ca_bundle: origin_of(ca_bundle.as_ref().map(|c| &c.origin)),
-            keyfile_password: origin_of(password.as_ref().map(|p| &p.origin)),
-            verify: verify.origin,
-            check_hostname: check_hostname.origin,
-            server_name: origin_of(server_name.as_ref().map(|s| &s.origin)),
-            ca_crl: origin_of(ca_crl.as_ref().map(|c| &c.origin)),
-        },
-        certfile: certfile.map(|c| c.value),
-        keyfile: keyfile.map(|k| k.value),
-        ca_bundle: ca_bundle.map(|c| c.value),
-        keyfile_password: password.map(|p| p.value),
-        verify: verify.value,
-        check_hostname: check_hostname.value,
-        server_name: server_name.map(|s| s.value),
-        ca_crl: ca_crl.map(|c| c.value),
-        yaml_prefix: prefix,
-        names: names.clone(),
-    }))
 }
 
 /// The pinned server name and the CRL file, each with where it came from.

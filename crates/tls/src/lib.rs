@@ -10,6 +10,7 @@ pub mod crl;
 pub mod env;
 pub mod error;
 pub mod identity;
+mod layered;
 pub mod loaded;
 pub mod pem;
 pub mod reload;

@@ -11,6 +11,7 @@ use plugwire_env::{layer, layer_plain, Key, Sourced};
 use crate::env::{vars, Env};
 use crate::error::{Origin, Setting, TlsError};
 use crate::identity::AllowList;
+use crate::layered::LayeredFiles;
 
 /// The YAML `tls` block of a server section as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -376,16 +377,18 @@ pub fn resolve_server_tls(
     };
     let empty = ServerTlsLayer::default();
     let y = y.unwrap_or(&empty);
-    let path = |v: String| PathBuf::from(v);
-
-    let certfile = layer_plain(env, &names.key("certfile"), y.certfile.clone(), path);
-    let keyfile = layer_plain(env, &names.key("keyfile"), y.keyfile.clone(), path);
-    let ca_bundle = layer_plain(env, &names.key("ca_bundle"), y.ca_bundle.clone(), path);
-    let password = layer_plain(
+    let LayeredFiles {
+        certfile,
+        keyfile,
+        ca_bundle,
+        password,
+    } = LayeredFiles::layer(
         env,
-        &names.key("keyfile_password"),
-        y.keyfile_password.clone().filter(|p| !p.is_empty()),
-        |v| v,
+        &|field| names.key(field),
+        &y.certfile,
+        &y.keyfile,
+        &y.ca_bundle,
+        &y.keyfile_password,
     );
     let policy = parse_policy(names, y, env)?;
     let require_valid = plugwire_env::layer_bool(
