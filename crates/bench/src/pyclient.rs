@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
@@ -44,37 +44,14 @@ pub fn run(
     server_port: u16,
     log: &Path,
 ) -> Result<Vec<Sample>> {
-    let context = payload::context();
-    let spec = json!({
-        "config": gateway_yaml,
-        "payload": payload::tool_payload(),
-        "global_context": context["global_context"],
-        "plan": steps.iter().map(|s| json!({"concurrency": s.concurrency, "calls": s.calls,
-            "warmup": s.concurrency * 2})).collect::<Vec<_>>(),
-    });
-    let spec_path = work.join(format!("pyclient-{server_port}.json"));
-    std::fs::write(&spec_path, spec.to_string()).map_err(|source| BenchError::Write {
-        path: spec_path.clone(),
-        source,
-    })?;
+    let spec_path = write_spec(work, gateway_yaml, steps, server_port)?;
     let log_file = std::fs::File::create(log).map_err(|source| BenchError::Write {
         path: log.into(),
         source,
     })?;
     // Connections opened since the previous step's result (warm-up included).
     let mut ports0 = procfs::passive_opens();
-    let mut child = Command::new(&env.python)
-        .arg(env.scripts.join("client.py"))
-        .arg(&spec_path)
-        .current_dir(work)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|source| BenchError::Spawn {
-            what: format!("Python client ({})", env.python.display()),
-            source,
-        })?;
+    let mut child = spawn_client(env, work, &spec_path, log_file)?;
     let pid = child.id();
     let fail = |reason: String| BenchError::Run {
         what: "Python client".into(),
@@ -105,25 +82,82 @@ pub fn run(
         stdin.write_all(b"go\n")?;
         stdin.flush()?;
         let r = next("result")?;
-        let server_cpu = server0.since(Some(server_pid), step.calls);
-        let client_cpu = client0.since(Some(pid), step.calls);
-        let elapsed = r["elapsed_s"].as_f64().unwrap_or(f64::NAN);
-        let errors = r["errors"].as_u64().unwrap_or(0) as usize;
-        samples.push(Sample {
-            calls: step.calls,
-            errors,
-            first_error: r["first_error"].as_str().map(str::to_string),
-            calls_per_sec: (step.calls - errors.min(step.calls)) as f64 / elapsed,
-            p50_us: r["p50_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
-            p99_us: r["p99_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
-            server_cpu_us: server_cpu,
-            client_cpu_us: client_cpu,
-            connections: r["connections"].as_u64().map(|c| c as usize),
-            tcp_opened: accepted_since(ports0),
-        });
+        let cpu_us = (
+            server0.since(Some(server_pid), step.calls),
+            client0.since(Some(pid), step.calls),
+        );
+        samples.push(sample_of(step, &r, cpu_us, accepted_since(ports0)));
         ports0 = procfs::passive_opens();
     }
     drop(stdin);
     let _ = child.wait();
     Ok(samples)
+}
+
+/// The plan client.py reads: the gateway config, the payload, and each step with its warm-up.
+fn write_spec(
+    work: &Path,
+    gateway_yaml: &Path,
+    steps: &[Step],
+    server_port: u16,
+) -> Result<PathBuf> {
+    let context = payload::context();
+    let spec = json!({
+        "config": gateway_yaml,
+        "payload": payload::tool_payload(),
+        "global_context": context["global_context"],
+        "plan": steps.iter().map(|s| json!({"concurrency": s.concurrency, "calls": s.calls,
+            "warmup": s.concurrency * 2})).collect::<Vec<_>>(),
+    });
+    let spec_path = work.join(format!("pyclient-{server_port}.json"));
+    std::fs::write(&spec_path, spec.to_string()).map_err(|source| BenchError::Write {
+        path: spec_path.clone(),
+        source,
+    })?;
+    Ok(spec_path)
+}
+
+/// client.py with piped stdin/stdout (the step protocol) and stderr into the log.
+fn spawn_client(
+    env: &PythonEnv,
+    work: &Path,
+    spec_path: &Path,
+    log_file: std::fs::File,
+) -> Result<Child> {
+    Command::new(&env.python)
+        .arg(env.scripts.join("client.py"))
+        .arg(spec_path)
+        .current_dir(work)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|source| BenchError::Spawn {
+            what: format!("Python client ({})", env.python.display()),
+            source,
+        })
+}
+
+/// One step's sample from client.py's `result` line and our CPU (server, client) and
+/// connection counts (a timing missing from the line reads as NaN).
+fn sample_of(
+    step: &Step,
+    r: &Value,
+    (server_cpu_us, client_cpu_us): (Option<f64>, Option<f64>),
+    tcp_opened: Option<u64>,
+) -> Sample {
+    let elapsed = r["elapsed_s"].as_f64().unwrap_or(f64::NAN);
+    let errors = r["errors"].as_u64().unwrap_or(0) as usize;
+    Sample {
+        calls: step.calls,
+        errors,
+        first_error: r["first_error"].as_str().map(str::to_string),
+        calls_per_sec: (step.calls - errors.min(step.calls)) as f64 / elapsed,
+        p50_us: r["p50_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
+        p99_us: r["p99_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
+        server_cpu_us,
+        client_cpu_us,
+        connections: r["connections"].as_u64().map(|c| c as usize),
+        tcp_opened,
+    }
 }
