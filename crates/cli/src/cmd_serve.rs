@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use plugwire_env::Env;
-use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginRegistry};
+use plugwire_framework::{resolve_config_path, Config, ConfigSide, PluginManager, PluginRegistry};
 use plugwire_server::reload::{BindView, ConfigReloader, SwappableBackend};
 use plugwire_server::serve::{self, ServeOptions};
 use plugwire_server::transport::{
@@ -160,47 +160,101 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
     let mut registry = PluginRegistry::new();
     plugwire_plugins::register_builtins(&mut registry);
     let registry = Arc::new(registry);
-    let mut parts = ReloadParts {
-        path: path.clone(),
-        env: Arc::clone(&env),
-        registry: Arc::clone(&registry),
+    let parts = ReloadParts {
+        path,
         bound: bind_view(&config, &transports, &*env)?,
-        transports: transports.clone(),
+        env,
+        registry,
+        transports,
         tls: Vec::new(),
     };
-
-    if transports.is_stdio() {
-        let manager = plugwire_server::build_manager(config, &registry, &*env)?;
-        let manager = plugwire_server::initialize_manager(manager).await?;
-        let plugins = manager.plugin_names().join(", ");
-        let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
-        let backend = plugwire_server::observe::metered_arc(swappable.clone() as Arc<dyn Backend>);
-        plugwire_server::observe::server_started("stdio", None);
-        tracing::info!(config = %path.display(), %plugins, "serving MCP on stdin/stdout (stdio transport)");
-        let stop = fan_out(shutdown);
-        parts.start(
-            Arc::clone(&swappable),
-            reload_requests,
-            args.watch_config,
-            stop(),
-        );
-        let result = plugwire_server::serve_stdio(
-            backend,
-            tokio::io::stdin(),
-            tokio::io::stdout(),
-            opts.max_body_bytes,
-            opts.limits.drain_timeout,
-            stop(),
-        )
-        .await
-        .map_err(ServerError::Stdio);
-        swappable.current().manager().shutdown().await;
-        return result;
+    let start = Startup {
+        config,
+        opts,
+        parts,
+        reload_requests,
+        watch_config: args.watch_config,
+    };
+    if start.parts.transports.is_stdio() {
+        serve_stdio_mode(start, shutdown).await
+    } else {
+        serve_listeners(start, shutdown).await
     }
+}
 
+/// What serving starts from once the config is loaded and the options resolved.
+struct Startup {
+    config: Config,
+    opts: ServeOptions,
+    parts: ReloadParts,
+    reload_requests: mpsc::Receiver<()>,
+    watch_config: bool,
+}
+
+/// One manager behind one metered backend for every transport: a hook gives the same answer
+/// (and the same metrics) whichever way it arrives; a reload swaps it for all of them.
+fn shared_backend(manager: Arc<PluginManager>) -> (Arc<SwappableBackend>, Arc<dyn Backend>) {
+    let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
+    let backend = plugwire_server::observe::metered_arc(swappable.clone() as Arc<dyn Backend>);
+    (swappable, backend)
+}
+
+/// `--stdio`: newline-delimited JSON-RPC on stdin/stdout until EOF or a stop signal.
+async fn serve_stdio_mode(
+    start: Startup,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let Startup {
+        config,
+        opts,
+        parts,
+        reload_requests,
+        watch_config,
+    } = start;
+    let manager = plugwire_server::build_manager(config, &parts.registry, &*parts.env)?;
+    let manager = plugwire_server::initialize_manager(manager).await?;
+    let plugins = manager.plugin_names().join(", ");
+    let (swappable, backend) = shared_backend(manager);
+    plugwire_server::observe::server_started("stdio", None);
+    tracing::info!(config = %parts.path.display(), %plugins, "serving MCP on stdin/stdout (stdio transport)");
+    let stop = fan_out(shutdown);
+    parts.start(
+        Arc::clone(&swappable),
+        reload_requests,
+        watch_config,
+        stop(),
+    );
+    let result = plugwire_server::serve_stdio(
+        backend,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        opts.max_body_bytes,
+        opts.limits.drain_timeout,
+        stop(),
+    )
+    .await
+    .map_err(ServerError::Stdio);
+    swappable.current().manager().shutdown().await;
+    result
+}
+
+/// HTTP, gRPC and the raw Unix socket: bind every listener, then serve them all until a stop
+/// signal has drained them.
+async fn serve_listeners(
+    start: Startup,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let Startup {
+        config,
+        opts,
+        mut parts,
+        reload_requests,
+        watch_config,
+    } = start;
+    let env = Arc::clone(&parts.env);
     // Everything is resolved and every TLS file read before anything is bound, so a bad
     // setting of any transport stops start-up with nothing listening.
-    let http = if transports.contains(Transport::Http) {
+    let http = if parts.transports.contains(Transport::Http) {
         Some(serve::prepare(config.server_settings.as_ref(), &*env)?)
     } else {
         None
@@ -208,7 +262,7 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
     let extra = serve_extra::prepare(
         config.grpc_server_settings.as_ref(),
         config.unix_socket_server_settings.as_ref(),
-        &transports,
+        &parts.transports,
         &*env,
     )?;
     parts.tls = http
@@ -217,31 +271,22 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
         .into_iter()
         .chain(extra.reloadable_tls())
         .collect();
-    let manager = plugwire_server::build_manager(config, &registry, &*env)?;
+    let manager = plugwire_server::build_manager(config, &parts.registry, &*env)?;
     let bound_http = http.as_ref().map(serve::bind).transpose()?;
     let bound_extra = extra.bind()?;
     let manager = plugwire_server::initialize_manager(manager).await?;
     let plugins = manager.plugin_names().join(", ");
-    // One manager and one metered backend for every transport: a hook gives the same answer
-    // (and the same metrics) whichever way it arrives; a reload swaps it for all of them.
-    let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
-    let backend = plugwire_server::observe::metered_arc(swappable.clone() as Arc<dyn Backend>);
-    for t in &transports.list {
-        let tls = match t {
-            Transport::Http => http.as_ref().and_then(|p| p.settings.tls.as_ref()),
-            _ => None,
-        };
-        plugwire_server::observe::server_started(t.name(), tls);
-    }
+    let (swappable, backend) = shared_backend(manager);
+    announce_started(&parts.transports, http.as_ref());
     let mut listening: Vec<String> = bound_http.iter().map(|b| b.describe()).collect();
     listening.extend(bound_extra.describe());
-    tracing::info!(config = %path.display(), %plugins, "{}", listening.join("; "));
+    tracing::info!(config = %parts.path.display(), %plugins, "{}", listening.join("; "));
 
     let stop = fan_out(shutdown);
     parts.start(
         Arc::clone(&swappable),
         reload_requests,
-        args.watch_config,
+        watch_config,
         stop(),
     );
     let http_task = async {
@@ -254,6 +299,17 @@ async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
     swappable.current().manager().shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The `plugin_info` start-up metric of each transport (only HTTP carries TLS settings here).
+fn announce_started(transports: &Transports, http: Option<&serve::Prepared>) {
+    for t in &transports.list {
+        let tls = match t {
+            Transport::Http => http.and_then(|p| p.settings.tls.as_ref()),
+            _ => None,
+        };
+        plugwire_server::observe::server_started(t.name(), tls);
+    }
 }
 
 /// The settings of `config` that a reload cannot apply (the sockets stay bound), resolved as
