@@ -7,42 +7,24 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::reload::{mtls_connector, reloading_backend, search_replace_yaml};
 use common::{invoke, Conn};
 use plugwire_certs::{issue_all, Layout, Options};
-use plugwire_framework::{Config, PluginRegistry};
-use plugwire_server::reload::{spawn_tls_watch, ConfigReloader, SwappableBackend};
-use plugwire_server::{serve_tcp, App, Backend, ConnLimits, HostPolicy, ManagerBackend, TlsSource};
-use plugwire_tls::{
-    build_client_config, resolve_client_tls, ClientCertPolicy, ClientTlsLayer, ReloadTrigger,
-    ReloadableServerConfig, ServerTlsSettings,
-};
+use plugwire_framework::Config;
+use plugwire_server::reload::{spawn_tls_watch, ConfigReloader};
+use plugwire_server::{serve_tcp, App, Backend, ConnLimits, HostPolicy, TlsSource};
+use plugwire_tls::{ClientCertPolicy, ReloadTrigger, ReloadableServerConfig, ServerTlsSettings};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsConnector;
-
-fn yaml(replace: &str) -> String {
-    format!(
-        r#"
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: ["tool_pre_invoke"]
-    config:
-      words:
-        - search: crap
-          replace: {replace}
-"#
-    )
-}
 
 /// Two PKIs: `one` (CA, gateway, plugins alpha and beta) and `two` (another CA and gateway).
 struct World {
@@ -65,18 +47,6 @@ fn world() -> World {
     }
 }
 
-fn connector(ca: &Path, cert: &Path, key: &Path) -> TlsConnector {
-    let env: HashMap<&str, &str> = HashMap::new();
-    let layer = ClientTlsLayer {
-        certfile: Some(cert.to_path_buf()),
-        keyfile: Some(key.to_path_buf()),
-        ca_bundle: Some(ca.to_path_buf()),
-        ..Default::default()
-    };
-    let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
-    TlsConnector::from(build_client_config(&settings).unwrap())
-}
-
 struct Server {
     addr: std::net::SocketAddr,
     reloader: Arc<ConfigReloader>,
@@ -95,24 +65,9 @@ async fn start(config: &Path, cert: &Path, key: &Path, ca: &Path) -> Server {
         ClientCertPolicy::Required,
     );
     let tls = Arc::new(ReloadableServerConfig::new(settings).unwrap());
-    let env = plugwire_env::EmptyEnv;
-    let mut registry = PluginRegistry::new();
-    plugwire_plugins::register_builtins(&mut registry);
-    let registry = Arc::new(registry);
-    let manager =
-        plugwire_server::build_manager(Config::load(config, &env).unwrap(), &registry, &env)
-            .unwrap();
-    let manager = plugwire_server::initialize_manager(manager).await.unwrap();
-    let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
-    let reloader = Arc::new(ConfigReloader::new(
-        config.to_path_buf(),
-        Arc::new(plugwire_env::EmptyEnv),
-        registry,
-        Arc::clone(&swappable),
-        Box::new(|_| Ok(Vec::new())),
-        Vec::new(),
-        vec![Arc::clone(&tls)],
-    ));
+    let loaded = Config::load(config, &plugwire_env::EmptyEnv).unwrap();
+    let (swappable, reloader) = reloading_backend(config, loaded, &tls).await;
+    let reloader = Arc::new(reloader);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop = move || {
         let mut rx = stop_rx.clone();
@@ -277,7 +232,7 @@ fn live_files(w: &World, dir: &Path, plugin: &str) -> (PathBuf, PathBuf, PathBuf
 
 fn gateway(l: &Layout, ca: &Path) -> TlsConnector {
     let g = l.gateway();
-    connector(ca, &g.cert, &g.key)
+    mtls_connector(ca, &g.cert, &g.key)
 }
 
 /// The start of every reload test: the plugins config (`crud`) at `plugins.yaml`, a server on
@@ -290,7 +245,7 @@ async fn serving_under_load(
     ca: &Path,
 ) -> (PathBuf, Server, TlsConnector, Load) {
     let config = w.root.join("plugins.yaml");
-    std::fs::write(&config, yaml("crud")).unwrap();
+    std::fs::write(&config, search_replace_yaml("crud")).unwrap();
     let server = start(&config, cert, key, ca).await;
     let client = gateway(&w.one, &w.one.ca_cert());
     let (replaced, served) = call(server.addr, &client).await.unwrap();
@@ -308,7 +263,7 @@ async fn plugins_config_reloads_under_load_and_a_broken_file_keeps_the_old_one()
     let (config, server, client, load) = serving_under_load(&w, &cert, &key, &ca).await;
 
     // What SIGHUP does: a message on the reload channel.
-    std::fs::write(&config, yaml("nice")).unwrap();
+    std::fs::write(&config, search_replace_yaml("nice")).unwrap();
     server.hup.send(()).await.unwrap();
     eventually("the new config answers", || async {
         call(server.addr, &client).await.unwrap().0 == "nice"

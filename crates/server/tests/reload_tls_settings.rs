@@ -9,17 +9,16 @@ mod common;
 #[path = "../../tls/tests/common/mod.rs"]
 mod pki;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::reload::{mtls_connector, reloading_backend, search_replace_yaml};
 use common::Conn;
 use pki::{p, Pki, Validity, CLIENT_AUTH};
-use plugwire_framework::{Config, PluginRegistry};
-use plugwire_server::reload::{ConfigReloader, SwappableBackend};
-use plugwire_server::{serve_tcp, App, Backend, ConnLimits, HostPolicy, ManagerBackend};
-use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer, ReloadTrigger};
+use plugwire_framework::Config;
+use plugwire_server::{serve_tcp, App, Backend, ConnLimits, HostPolicy};
+use plugwire_tls::ReloadTrigger;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
@@ -35,31 +34,12 @@ server_settings:
     ca_bundle: {}
     ssl_cert_reqs: 2
     allowed_clients: [{allowed}]
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: ["tool_pre_invoke"]
-    config:
-      words:
-        - search: crap
-          replace: yikes
-"#,
+{}"#,
         p(&server.0),
         p(&server.1),
         p(ca),
+        search_replace_yaml("yikes"),
     )
-}
-
-fn connector(ca: &Path, client: &(PathBuf, PathBuf)) -> TlsConnector {
-    let env: HashMap<&str, &str> = HashMap::new();
-    let layer = ClientTlsLayer {
-        certfile: Some(client.0.clone()),
-        keyfile: Some(client.1.clone()),
-        ca_bundle: Some(ca.to_path_buf()),
-        ..Default::default()
-    };
-    let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
-    TlsConnector::from(build_client_config(&settings).unwrap())
 }
 
 /// `GET /health` on a new mTLS connection: `Ok` with the status, or why it failed (a client
@@ -97,21 +77,7 @@ async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one()
     let loaded = Config::load(&config, &env).unwrap();
     let prepared = plugwire_server::serve::prepare(loaded.server_settings.as_ref(), &env).unwrap();
     let tls = prepared.reloadable_tls().unwrap();
-    let mut registry = PluginRegistry::new();
-    plugwire_plugins::register_builtins(&mut registry);
-    let registry = Arc::new(registry);
-    let manager = plugwire_server::build_manager(loaded, &registry, &env).unwrap();
-    let manager = plugwire_server::initialize_manager(manager).await.unwrap();
-    let swappable = Arc::new(SwappableBackend::new(ManagerBackend::new(manager)));
-    let reloader = ConfigReloader::new(
-        config.clone(),
-        Arc::new(plugwire_env::EmptyEnv),
-        registry,
-        Arc::clone(&swappable),
-        Box::new(|_| Ok(Vec::new())),
-        Vec::new(),
-        vec![Arc::clone(&tls)],
-    );
+    let (swappable, reloader) = reloading_backend(&config, loaded, &tls).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Arc::new(App {
@@ -130,7 +96,10 @@ async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one()
             let _ = rx.wait_for(|v| *v).await;
         },
     ));
-    let (as_alice, as_bob) = (connector(&pki.ca_crt, &alice), connector(&pki.ca_crt, &bob));
+    let (as_alice, as_bob) = (
+        mtls_connector(&pki.ca_crt, &alice.0, &alice.1),
+        mtls_connector(&pki.ca_crt, &bob.0, &bob.1),
+    );
 
     assert_eq!(
         health(addr, &as_alice).await,

@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod reload;
+
 /// A backend with two configs and a few misbehaving plugins.
 pub struct FakeBackend;
 
