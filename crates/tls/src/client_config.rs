@@ -360,27 +360,7 @@ pub fn explain_client_handshake_error(
     match err {
         E::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => {
-            let presented = match err {
-                E::InvalidCertificate(CertificateError::NotValidForNameContext {
-                    presented, ..
-                }) if !presented.is_empty() => format!(" (it is valid for: {})", presented.join(", ")),
-                _ => String::new(),
-            };
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let san = if bare.parse::<std::net::IpAddr>().is_ok() {
-                format!("IP:{bare}")
-            } else {
-                format!("DNS:{bare}")
-            };
-            format!(
-                "the plugin server's certificate is not valid for the host `{host}` in the URL{presented}. Fix it in one of three ways: \
-                 (1) use a DNS name from the certificate's SANs in the URL, such as `localhost` (https://localhost:PORT/mcp); \
-                 (2) set {} to false (the certificate chain is still verified); \
-                 (3) reissue the plugin certificate with that name: plugwire certs plugin NAME --san {san} --force",
-                settings.setting("check_hostname")
-            )
-        }
+        ) => name_mismatch_message(err, host, settings),
         E::InvalidCertificate(CertificateError::Other(OtherError(e)))
             if matches!(e.downcast_ref::<CertRefusal>(), Some(CertRefusal::ServerIdentityMismatch { .. })) =>
         {
@@ -429,6 +409,31 @@ pub fn explain_client_handshake_error(
         }
         other => format!("TLS handshake failed: {other}"),
     }
+}
+
+/// The certificate does not name the URL's host: the three ways out, with the names the
+/// certificate does carry when rustls reports them.
+fn name_mismatch_message(err: &rustls::Error, host: &str, settings: &ClientTlsSettings) -> String {
+    let presented = match err {
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            presented,
+            ..
+        }) if !presented.is_empty() => format!(" (it is valid for: {})", presented.join(", ")),
+        _ => String::new(),
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let san = if bare.parse::<std::net::IpAddr>().is_ok() {
+        format!("IP:{bare}")
+    } else {
+        format!("DNS:{bare}")
+    };
+    format!(
+        "the plugin server's certificate is not valid for the host `{host}` in the URL{presented}. Fix it in one of three ways: \
+         (1) use a DNS name from the certificate's SANs in the URL, such as `localhost` (https://localhost:PORT/mcp); \
+         (2) set {} to false (the certificate chain is still verified); \
+         (3) reissue the plugin certificate with that name: plugwire certs plugin NAME --san {san} --force",
+        settings.setting("check_hostname")
+    )
 }
 
 fn expired_detail(ce: &CertificateError) -> String {

@@ -32,6 +32,18 @@ fn header(path: &Path) -> String {
         .to_string()
 }
 
+/// `key` as an encrypted PKCS#8 file `enc.key` in `dir` (openssl's default PBES2 cipher, or
+/// what `extra` asks for), protected by `password`.
+fn encrypt_pkcs8(dir: &Path, key: &Path, password: &str, extra: &[&str]) -> PathBuf {
+    let enc = dir.join("enc.key");
+    let passout = format!("pass:{password}");
+    let mut args = vec!["pkcs8", "-topk8"];
+    args.extend_from_slice(extra);
+    args.extend(["-in", p(key), "-out", p(&enc), "-passout", &passout]);
+    openssl(&args);
+    enc
+}
+
 #[test]
 fn pkcs8_sec1_and_bundle_load() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,17 +106,7 @@ fn encrypted_pkcs8_with_password() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "t");
     let (cert, key) = pki.server("srv");
-    let enc = dir.path().join("enc.key");
-    openssl(&[
-        "pkcs8",
-        "-topk8",
-        "-in",
-        p(&key),
-        "-out",
-        p(&enc),
-        "-passout",
-        "pass:s3cret",
-    ]);
+    let enc = encrypt_pkcs8(dir.path(), &key, "s3cret", &[]);
     assert_eq!(header(&enc), "-----BEGIN ENCRYPTED PRIVATE KEY-----");
 
     load_server_config(&with_password(settings(&cert, Some(enc.clone())), "s3cret")).unwrap();
@@ -136,18 +138,7 @@ fn encrypted_pkcs8_scrypt_too() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "t");
     let (cert, key) = pki.server("srv");
-    let enc = dir.path().join("enc.key");
-    openssl(&[
-        "pkcs8",
-        "-topk8",
-        "-scrypt",
-        "-in",
-        p(&key),
-        "-out",
-        p(&enc),
-        "-passout",
-        "pass:pw",
-    ]);
+    let enc = encrypt_pkcs8(dir.path(), &key, "pw", &["-scrypt"]);
     load_server_config(&with_password(settings(&cert, Some(enc)), "pw")).unwrap();
 }
 
@@ -246,17 +237,7 @@ fn client_key_errors_name_client_settings() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "t");
     let (cert, key) = pki.gateway("gw");
-    let enc = dir.path().join("enc.key");
-    openssl(&[
-        "pkcs8",
-        "-topk8",
-        "-in",
-        p(&key),
-        "-out",
-        p(&enc),
-        "-passout",
-        "pass:pw",
-    ]);
+    let enc = encrypt_pkcs8(dir.path(), &key, "pw", &[]);
     let client = ClientTlsSettings {
         certfile: Some(cert.clone()),
         keyfile: Some(enc.clone()),

@@ -14,7 +14,7 @@ use common::{capture_logs, handshake, Pki};
 use plugwire_tls::rustls::{self, CertificateError};
 use plugwire_tls::{
     load_server_config, resolve_server_tls, vars, CertRefusal, Origin, ReloadableServerConfig,
-    ServerTlsLayer, GRPC_SERVER_TLS, MCP_SERVER_TLS,
+    ServerTlsLayer, ServerTlsNames, GRPC_SERVER_TLS, MCP_SERVER_TLS,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateRevocationListDer;
@@ -33,6 +33,13 @@ const ALLOW_TABLE: &[(&[&str], bool)] = &[
     (&["DNS:intruder"], false),
     (&["CN:intruder.example.org"], false),
 ];
+
+/// Why `layer` (with no variables set) does not resolve.
+fn refused(layer: &ServerTlsLayer, names: &ServerTlsNames) -> String {
+    resolve_server_tls(Some(layer), &env(&[]), names)
+        .unwrap_err()
+        .to_string()
+}
 
 #[test]
 fn allowed_dns_uri_and_cn_identities_are_accepted() {
@@ -112,9 +119,7 @@ fn malformed_entries_stop_start_up_naming_the_key_or_variable() {
             allowed_clients: Some(vec!["ok.example.com".into(), bad.into()]),
             ..server_layer(&w)
         };
-        let err = resolve_server_tls(Some(&layer), &env(&[]), &MCP_SERVER_TLS)
-            .unwrap_err()
-            .to_string();
+        let err = refused(&layer, &MCP_SERVER_TLS);
         assert!(
             err.contains("server_settings.tls.allowed_clients")
                 && err.contains(&format!("{bad:?}")),
@@ -139,9 +144,7 @@ fn malformed_entries_stop_start_up_naming_the_key_or_variable() {
         allowed_clients: Some(Vec::new()),
         ..server_layer(&w)
     };
-    let err = resolve_server_tls(Some(&empty), &env(&[]), &MCP_SERVER_TLS)
-        .unwrap_err()
-        .to_string();
+    let err = refused(&empty, &MCP_SERVER_TLS);
     assert!(
         err.contains("is empty") && err.contains("allowed_clients"),
         "{err}"
@@ -156,9 +159,7 @@ fn allow_list_needs_required_client_certificates() {
         ssl_cert_reqs: Some(1),
         ..server_layer(&w)
     };
-    let err = resolve_server_tls(Some(&layer), &env(&[]), &MCP_SERVER_TLS)
-        .unwrap_err()
-        .to_string();
+    let err = refused(&layer, &MCP_SERVER_TLS);
     assert!(
         err.contains("ssl_cert_reqs") && err.contains("allowed_clients"),
         "{err}"
@@ -242,9 +243,7 @@ fn grpc_side_has_its_own_keys_and_the_same_verifier() {
         allowed_clients: Some(vec!["spiffe://".into()]),
         ..layer
     };
-    let err = resolve_server_tls(Some(&bad), &env(&[]), &GRPC_SERVER_TLS)
-        .unwrap_err()
-        .to_string();
+    let err = refused(&bad, &GRPC_SERVER_TLS);
     assert!(
         err.contains("grpc_server_settings.tls.allowed_clients"),
         "{err}"
