@@ -149,19 +149,7 @@ pub fn check(dir: &Path, options: &CheckOptions) -> CheckReport {
             )
         })
         .collect();
-    let status = certificates
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Ok);
-    CheckReport {
-        dir: dir.to_path_buf(),
-        warn_days: options.warn_days,
-        checked_at: rfc3339(now),
-        status,
-        exit_code: status.exit_code(),
-        certificates,
-    }
+    CheckReport::of(dir, options, now, certificates)
 }
 
 /// Checks one identity in named phases: read, validity window, issuer, extensions, private
@@ -393,6 +381,28 @@ fn check_ca_copy(
 }
 
 impl CheckReport {
+    /// The report over `certificates`: its status (and exit code) is the worst of theirs.
+    pub(crate) fn of(
+        dir: &Path,
+        options: &CheckOptions,
+        now: OffsetDateTime,
+        certificates: Vec<CertReport>,
+    ) -> Self {
+        let status = certificates
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Ok);
+        CheckReport {
+            dir: dir.to_path_buf(),
+            warn_days: options.warn_days,
+            checked_at: rfc3339(now),
+            status,
+            exit_code: status.exit_code(),
+            certificates,
+        }
+    }
+
     /// The report for people, one block per certificate.
     pub fn to_text(&self) -> String {
         let mut out = format!(

@@ -138,22 +138,21 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn new_file(path: PathBuf, contents: &[u8], mode: u32, no_clobber: bool) -> NewFile {
+        NewFile {
+            path,
+            contents: contents.to_vec(),
+            mode,
+            no_clobber,
+        }
+    }
+
     #[test]
     fn writes_with_exact_modes_and_leaves_no_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         let files = [
-            NewFile {
-                path: dir.path().join("a.key"),
-                contents: b"k".to_vec(),
-                mode: KEY_MODE,
-                no_clobber: true,
-            },
-            NewFile {
-                path: dir.path().join("a.crt"),
-                contents: b"c".to_vec(),
-                mode: CERT_MODE,
-                no_clobber: false,
-            },
+            new_file(dir.path().join("a.key"), b"k", KEY_MODE, true),
+            new_file(dir.path().join("a.crt"), b"c", CERT_MODE, false),
         ];
         write_all_or_nothing(&files).unwrap();
         let mode = |p: &str| {
@@ -172,18 +171,8 @@ mod tests {
     fn a_failing_file_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let files = [
-            NewFile {
-                path: dir.path().join("a.key"),
-                contents: b"k".to_vec(),
-                mode: KEY_MODE,
-                no_clobber: true,
-            },
-            NewFile {
-                path: dir.path().join("missing/a.crt"),
-                contents: b"c".to_vec(),
-                mode: CERT_MODE,
-                no_clobber: false,
-            },
+            new_file(dir.path().join("a.key"), b"k", KEY_MODE, true),
+            new_file(dir.path().join("missing/a.crt"), b"c", CERT_MODE, false),
         ];
         let err = write_all_or_nothing(&files).unwrap_err();
         assert!(err.to_string().contains("missing/a.crt"), "{err}");
@@ -195,18 +184,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("b.crt"), b"someone else's").unwrap();
         let files = [
-            NewFile {
-                path: dir.path().join("a.key"),
-                contents: b"k".to_vec(),
-                mode: KEY_MODE,
-                no_clobber: true,
-            },
-            NewFile {
-                path: dir.path().join("b.crt"),
-                contents: b"c".to_vec(),
-                mode: CERT_MODE,
-                no_clobber: true,
-            },
+            new_file(dir.path().join("a.key"), b"k", KEY_MODE, true),
+            new_file(dir.path().join("b.crt"), b"c", CERT_MODE, true),
         ];
         let err = write_all_or_nothing(&files).unwrap_err();
         assert!(matches!(err, CertsError::Appeared { .. }), "{err}");

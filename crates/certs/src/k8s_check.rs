@@ -39,19 +39,7 @@ pub fn check_k8s(dir: &Path, options: &CheckOptions) -> CheckReport {
     for secret in secrets {
         certificates.extend(check_secret(&secret, now, options));
     }
-    let status = certificates
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Ok);
-    CheckReport {
-        dir: dir.to_path_buf(),
-        warn_days: options.warn_days,
-        checked_at: rfc3339(now),
-        status,
-        exit_code: status.exit_code(),
-        certificates,
-    }
+    CheckReport::of(dir, options, now, certificates)
 }
 
 /// `dir` itself when it holds `tls.crt`, else its subdirectories that do, by name. Entries

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::Command;
 
 use plugwire_certs::{
-    issue, issue_all, CertsError, Identity, KeyType, Layout, Options, Outcome, Request,
+    issue, issue_all, CertsError, Identity, IdentityPaths, KeyType, Layout, Options, Outcome,
+    Request,
 };
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -82,11 +83,35 @@ fn sans(cert: &X509Certificate<'_>) -> Vec<String> {
 fn assert_tree(dir: &Path, plugins: &[&str], key_type: KeyType, extra_sans: &[&str]) {
     let layout = Layout::new(dir);
     let rsa = key_type == KeyType::Rsa4096;
+    let gateway = layout.gateway();
+    let ca_bytes = assert_ca_and_gateway_files(&layout, &gateway);
+    let ca_der = der(&layout.ca_cert());
+    let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
+    assert_ca_profile(&ca);
 
-    // Files and modes.
+    let mut serials = vec![ca.raw_serial().to_vec()];
+    let mut leaves = vec![("gateway".to_string(), gateway.clone())];
+    leaves.extend(plugins.iter().map(|p| (p.to_string(), layout.plugin(p))));
+    for (name, paths) in &leaves {
+        let leaf = Leaf {
+            name,
+            paths,
+            rsa,
+            extra_sans,
+        };
+        serials.push(assert_leaf(&leaf, &ca, &ca_bytes));
+    }
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), leaves.len() + 1, "serials are unique");
+    assert!(!layout.ca_dir().join("ca.srl").exists());
+}
+
+/// Files and modes of the CA and the gateway (its CA copy and bundle); returns the CA
+/// certificate's bytes.
+fn assert_ca_and_gateway_files(layout: &Layout, gateway: &IdentityPaths) -> Vec<u8> {
     assert_eq!(mode(&layout.ca_key()), 0o600);
     assert_eq!(mode(&layout.ca_cert()), 0o644);
-    let gateway = layout.gateway();
     assert_eq!(mode(&gateway.key), 0o600);
     assert_eq!(mode(&gateway.cert), 0o644);
     assert_eq!(mode(gateway.ca_copy.as_ref().unwrap()), 0o644);
@@ -109,13 +134,14 @@ fn assert_tree(dir: &Path, plugins: &[&str], key_type: KeyType, extra_sans: &[&s
             key.display()
         );
     }
+    ca_bytes
+}
 
-    // CA profile.
-    let ca_der = der(&layout.ca_cert());
-    let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
+/// The CA certificate's profile: self-signed v3 CA, key usages, serial size, lifetime.
+fn assert_ca_profile(ca: &X509Certificate<'_>) {
     assert_eq!(ca.version(), X509Version::V3);
     assert_eq!(
-        subject_parts(&ca),
+        subject_parts(ca),
         ["MCP-Gateway-CA", "MCPGateway", "Plugins"]
     );
     assert_eq!(ca.subject().as_raw(), ca.issuer().as_raw());
@@ -129,75 +155,82 @@ fn assert_tree(dir: &Path, plugins: &[&str], key_type: KeyType, extra_sans: &[&s
     let ca_days =
         (ca.validity().not_after.timestamp() - ca.validity().not_before.timestamp()) / 86400;
     assert_eq!(ca_days, 825);
+}
 
-    // Leaves.
-    let mut serials = vec![ca.raw_serial().to_vec()];
-    let mut leaves = vec![("gateway".to_string(), gateway.clone())];
-    leaves.extend(plugins.iter().map(|p| (p.to_string(), layout.plugin(p))));
-    for (name, paths) in &leaves {
-        assert_eq!(mode(&paths.key), 0o600, "{name}");
-        assert_eq!(mode(&paths.cert), 0o644, "{name}");
-        assert_eq!(
-            fs::read(paths.ca_copy.as_ref().unwrap()).unwrap(),
-            ca_bytes,
-            "{name}"
-        );
-        let leaf_der = der(&paths.cert);
-        let (_, cert) = X509Certificate::from_der(&leaf_der).unwrap();
-        assert_eq!(cert.version(), X509Version::V3, "{name}");
-        assert_eq!(cert.issuer().as_raw(), ca.subject().as_raw());
-        cert.verify_signature(Some(ca.public_key())).unwrap();
-        assert_eq!(cert.raw_serial().len(), 16);
-        serials.push(cert.raw_serial().to_vec());
-        let bc = cert.basic_constraints().unwrap().unwrap().value;
-        assert!(!bc.ca);
-        let ku = cert.key_usage().unwrap().unwrap();
-        assert!(ku.critical && ku.value.digital_signature() && !ku.value.key_cert_sign());
-        assert_eq!(
-            ku.value.key_encipherment(),
-            rsa,
-            "keyEncipherment only for RSA"
-        );
-        let eku = cert.extended_key_usage().unwrap().unwrap().value;
-        let spki_alg = cert.public_key().algorithm.algorithm.to_id_string();
-        assert_eq!(
-            spki_alg,
-            if rsa {
-                "1.2.840.113549.1.1.1"
-            } else {
-                "1.2.840.10045.2.1"
-            }
-        );
-        if name == "gateway" {
-            assert!(eku.client_auth && !eku.server_auth);
-            assert_eq!(
-                subject_parts(&cert),
-                ["mcp-gateway-client", "MCPGateway", "Gateway"]
-            );
-            assert!(sans(&cert).is_empty());
+/// One leaf of the tree to check: its name (`gateway` or a plugin), files and expectations.
+struct Leaf<'a> {
+    name: &'a str,
+    paths: &'a IdentityPaths,
+    rsa: bool,
+    extra_sans: &'a [&'a str],
+}
+
+/// A leaf's files, issuer, signature, usages, subject and SANs; returns its serial.
+fn assert_leaf(leaf: &Leaf<'_>, ca: &X509Certificate<'_>, ca_bytes: &[u8]) -> Vec<u8> {
+    let Leaf {
+        name,
+        paths,
+        rsa,
+        extra_sans,
+    } = *leaf;
+    assert_eq!(mode(&paths.key), 0o600, "{name}");
+    assert_eq!(mode(&paths.cert), 0o644, "{name}");
+    assert_eq!(
+        fs::read(paths.ca_copy.as_ref().unwrap()).unwrap(),
+        ca_bytes,
+        "{name}"
+    );
+    let leaf_der = der(&paths.cert);
+    let (_, cert) = X509Certificate::from_der(&leaf_der).unwrap();
+    assert_eq!(cert.version(), X509Version::V3, "{name}");
+    assert_eq!(cert.issuer().as_raw(), ca.subject().as_raw());
+    cert.verify_signature(Some(ca.public_key())).unwrap();
+    assert_eq!(cert.raw_serial().len(), 16);
+    let bc = cert.basic_constraints().unwrap().unwrap().value;
+    assert!(!bc.ca);
+    let ku = cert.key_usage().unwrap().unwrap();
+    assert!(ku.critical && ku.value.digital_signature() && !ku.value.key_cert_sign());
+    assert_eq!(
+        ku.value.key_encipherment(),
+        rsa,
+        "keyEncipherment only for RSA"
+    );
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    let spki_alg = cert.public_key().algorithm.algorithm.to_id_string();
+    assert_eq!(
+        spki_alg,
+        if rsa {
+            "1.2.840.113549.1.1.1"
         } else {
-            assert!(eku.server_auth && !eku.client_auth);
-            assert_eq!(
-                subject_parts(&cert),
-                [
-                    format!("mcp-plugin-{name}").as_str(),
-                    "MCPGateway",
-                    "Plugins"
-                ]
-            );
-            let mut want = vec![
-                format!("DNS:{name}"),
-                format!("DNS:mcp-plugin-{name}"),
-                "DNS:localhost".into(),
-            ];
-            want.extend(extra_sans.iter().map(|s| s.to_string()));
-            assert_eq!(sans(&cert), want);
+            "1.2.840.10045.2.1"
         }
+    );
+    if name == "gateway" {
+        assert!(eku.client_auth && !eku.server_auth);
+        assert_eq!(
+            subject_parts(&cert),
+            ["mcp-gateway-client", "MCPGateway", "Gateway"]
+        );
+        assert!(sans(&cert).is_empty());
+    } else {
+        assert!(eku.server_auth && !eku.client_auth);
+        assert_eq!(
+            subject_parts(&cert),
+            [
+                format!("mcp-plugin-{name}").as_str(),
+                "MCPGateway",
+                "Plugins"
+            ]
+        );
+        let mut want = vec![
+            format!("DNS:{name}"),
+            format!("DNS:mcp-plugin-{name}"),
+            "DNS:localhost".into(),
+        ];
+        want.extend(extra_sans.iter().map(|s| s.to_string()));
+        assert_eq!(sans(&cert), want);
     }
-    serials.sort();
-    serials.dedup();
-    assert_eq!(serials.len(), leaves.len() + 1, "serials are unique");
-    assert!(!layout.ca_dir().join("ca.srl").exists());
+    cert.raw_serial().to_vec()
 }
 
 /// OpenSSL (on the machine) accepts the leaves, strictly and for their purpose.
