@@ -29,6 +29,16 @@ fn arc<P: Plugin>(r: Result<P, PluginError>) -> Result<Arc<dyn Plugin>, PluginEr
     r.map(|p| Arc::new(p) as Arc<dyn Plugin>)
 }
 
+/// A rendered prompt's `messages`, when it has any: what the prompt-result hooks rewrite.
+pub(crate) fn prompt_messages(
+    result: &mut serde_json::Value,
+) -> Option<&mut Vec<serde_json::Value>> {
+    result
+        .get_mut("messages")
+        .and_then(serde_json::Value::as_array_mut)
+        .filter(|m| !m.is_empty())
+}
+
 /// Refuse an entry that lists one of cpex's newer hooks: no built-in implements them, and a plugin
 /// that silently passes every such call would look like a working guard.
 fn no_cpex_hooks(

@@ -138,12 +138,7 @@ impl Plugin for SearchReplacePlugin {
         mut payload: PromptPosthookPayload,
         _ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
-        let Some(messages) = payload
-            .result
-            .get_mut("messages")
-            .and_then(Value::as_array_mut)
-            .filter(|m| !m.is_empty())
-        else {
+        let Some(messages) = crate::prompt_messages(&mut payload.result) else {
             return Ok(PluginResult::pass());
         };
         // Python assumes text content and fails on an image; we rewrite text and skip the rest.

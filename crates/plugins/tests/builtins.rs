@@ -6,47 +6,20 @@
 use std::sync::Arc;
 
 use plugwire_framework::{
-    GlobalContext, HookPayload, Plugin, PluginConfig, PluginContext, PluginResult,
-    PromptPosthookPayload, PromptPrehookPayload, ResourcePreFetchPayload, ToolPostInvokePayload,
-    ToolPreInvokePayload,
+    GlobalContext, HookPayload, Plugin, PluginContext, PluginResult, PromptPosthookPayload,
+    PromptPrehookPayload, ResourcePreFetchPayload,
 };
 use serde_json::{json, Value};
 
-fn plugin(kind: &str, config: Value) -> Arc<dyn Plugin> {
-    let mut c = PluginConfig::new("P", kind);
-    c.config = config.as_object().cloned();
-    plugwire_plugins::builtin_registry()
-        .create(c)
-        .expect("kind registered")
-        .unwrap_or_else(|e| panic!("{e}"))
-}
+mod common;
 
-fn ctx() -> PluginContext {
-    PluginContext::new(GlobalContext::new("req-1"))
-}
+use common::{out, plugin, tool_post, tool_pre};
 
 async fn run(
     p: &Arc<dyn Plugin>,
     payload: impl Into<HookPayload>,
 ) -> (PluginResult, PluginContext) {
-    let mut c = ctx();
-    let r = p.invoke(payload.into(), &mut c).await.unwrap();
-    (r, c)
-}
-
-fn tool_pre(args: Value) -> ToolPreInvokePayload {
-    ToolPreInvokePayload {
-        name: "crm_update".into(),
-        args: args.as_object().cloned(),
-        headers: None,
-    }
-}
-
-fn tool_post(result: Value) -> ToolPostInvokePayload {
-    ToolPostInvokePayload {
-        name: "crm_lookup".into(),
-        result,
-    }
+    common::try_run(p, payload).await.unwrap()
 }
 
 fn prompt_pre(args: &[(&str, &str)]) -> PromptPrehookPayload {
@@ -58,12 +31,6 @@ fn prompt_pre(args: &[(&str, &str)]) -> PromptPrehookPayload {
                 .collect(),
         ),
     }
-}
-
-fn out(r: &PluginResult) -> Value {
-    r.modified_payload
-        .as_ref()
-        .map_or(Value::Null, plugwire_framework::ModifiedPayload::to_json)
 }
 
 // ---------------------------------------------------------------- SearchReplacePlugin

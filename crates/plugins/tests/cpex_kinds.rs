@@ -5,30 +5,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use plugwire_framework::{
-    Config, GlobalContext, HookPayload, ModifiedPayload, Plugin, PluginConfig, PluginContext,
-    PluginError, PluginManager, PluginResult, ToolPostInvokePayload, ToolPreInvokePayload,
-};
+use plugwire_framework::{Config, PluginManager};
 use plugwire_plugins::cpex::{OUTPUT_LENGTH_GUARD_KINDS, PII_KINDS, URL_REPUTATION_KINDS};
 use serde_json::{json, Value};
+
+mod common;
+
+use common::{build, out, plugin, tool_post, tool_pre, try_run as run};
 
 fn sample() -> Config {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/cpex-builtins.yaml");
     Config::load(path, &plugwire_framework::EmptyEnv).unwrap()
-}
-
-fn build(kind: &str, config: Value) -> Result<Arc<dyn Plugin>, PluginError> {
-    let mut c = PluginConfig::new("P", kind);
-    c.config = config.as_object().cloned();
-    plugwire_plugins::builtin_registry()
-        .create(c)
-        .expect("kind registered")
-}
-
-fn plugin(kind: &str, config: Value) -> Arc<dyn Plugin> {
-    build(kind, config).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
 fn build_err(kind: &str, config: Value) -> String {
@@ -36,36 +24,6 @@ fn build_err(kind: &str, config: Value) -> String {
         Ok(_) => panic!("{kind} built"),
         Err(e) => e.to_string(),
     }
-}
-
-async fn run(
-    p: &Arc<dyn Plugin>,
-    payload: impl Into<HookPayload>,
-) -> Result<(PluginResult, PluginContext), PluginError> {
-    let mut c = PluginContext::new(GlobalContext::new("req-1"));
-    let r = p.invoke(payload.into(), &mut c).await?;
-    Ok((r, c))
-}
-
-fn tool_pre(args: Value) -> ToolPreInvokePayload {
-    ToolPreInvokePayload {
-        name: "crm_update".into(),
-        args: args.as_object().cloned(),
-        headers: None,
-    }
-}
-
-fn tool_post(result: Value) -> ToolPostInvokePayload {
-    ToolPostInvokePayload {
-        name: "crm_lookup".into(),
-        result,
-    }
-}
-
-fn out(r: &PluginResult) -> Value {
-    r.modified_payload
-        .as_ref()
-        .map_or(Value::Null, ModifiedPayload::to_json)
 }
 
 #[tokio::test]

@@ -24,9 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use plugwire_framework::{
-    JsonMap, Plugin, PluginConfig, PluginContext, PluginError, PluginErrorKind, PluginResult,
-    PluginViolation, PromptPosthookPayload, PromptPrehookPayload, ToolPostInvokePayload,
-    ToolPreInvokePayload,
+    JsonMap, ModifiedPayload, Plugin, PluginConfig, PluginContext, PluginError, PluginErrorKind,
+    PluginResult, PluginViolation, PromptPosthookPayload, PromptPrehookPayload,
+    ToolPostInvokePayload, ToolPreInvokePayload,
 };
 use serde_json::{json, Value};
 
@@ -427,12 +427,7 @@ impl Plugin for PiiFilterPlugin {
         mut payload: PromptPosthookPayload,
         ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
-        let Some(messages) = payload
-            .result
-            .get_mut("messages")
-            .and_then(Value::as_array_mut)
-            .filter(|m| !m.is_empty())
-        else {
+        let Some(messages) = crate::prompt_messages(&mut payload.result) else {
             return Ok(PluginResult::pass());
         };
         self.within_limits(|l| l.collection(messages.iter(), "list", 0))?;
@@ -457,11 +452,7 @@ impl Plugin for PiiFilterPlugin {
             self.record(ctx, "post_fetch", "messages", &w);
         }
         self.stats(ctx);
-        if changed {
-            Ok(PluginResult::modified(payload))
-        } else {
-            Ok(PluginResult::pass())
-        }
+        Ok(modified_if(changed, payload))
     }
 
     async fn tool_pre_invoke(
@@ -499,11 +490,7 @@ impl Plugin for PiiFilterPlugin {
         }
         self.count(w.total(), true);
         self.record(ctx, "tool_pre_invoke", "arguments", &w);
-        if changed {
-            Ok(PluginResult::modified(payload))
-        } else {
-            Ok(PluginResult::pass())
-        }
+        Ok(modified_if(changed, payload))
     }
 
     async fn tool_post_invoke(
@@ -543,10 +530,15 @@ impl Plugin for PiiFilterPlugin {
             self.record(ctx, "tool_post_invoke", "fields", &w);
         }
         self.stats(ctx);
-        if changed {
-            Ok(PluginResult::modified(payload))
-        } else {
-            Ok(PluginResult::pass())
-        }
+        Ok(modified_if(changed, payload))
+    }
+}
+
+/// The payload as modified when a field was masked, else a pass (nothing to send back).
+fn modified_if(changed: bool, payload: impl Into<ModifiedPayload>) -> PluginResult {
+    if changed {
+        PluginResult::modified(payload)
+    } else {
+        PluginResult::pass()
     }
 }
