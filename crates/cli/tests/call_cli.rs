@@ -49,6 +49,37 @@ async fn plugwire(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
     .unwrap()
 }
 
+/// `plugwire call --config CFG --hook HOOK --payload PAYLOAD EXTRA...` with `envs`.
+async fn call(
+    cfg: &str,
+    hook: &str,
+    payload: &str,
+    extra: &[&str],
+    envs: Vec<(String, String)>,
+) -> Output {
+    let mut list = vec![
+        "call",
+        "--config",
+        cfg,
+        "--hook",
+        hook,
+        "--payload",
+        payload,
+    ];
+    list.extend_from_slice(extra);
+    plugwire(args(&list), envs).await
+}
+
+/// The process exited with `code`; its stderr is the failure message otherwise.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -63,6 +94,29 @@ fn stdout_json(out: &Output) -> Value {
     })
 }
 
+/// 40 tool calls at concurrency 4 through the one plugin of `cfg`: all succeed, modified,
+/// over at most 4 connections.
+async fn assert_40_calls_reuse_4_connections(cfg: &str) {
+    let out = call(
+        cfg,
+        "tool_pre_invoke",
+        r#"{"name":"search","args":{"q":"crap"}}"#,
+        &["--repeat", "40", "--concurrency", "4"],
+        vec![],
+    )
+    .await;
+    assert_exit(&out, 0);
+    let v = stdout_json(&out);
+    assert_eq!(v["stats"]["calls"], 40);
+    assert_eq!(v["failures"], 0);
+    let opened = v["stats"]["connections_opened"].as_u64().unwrap();
+    assert!(
+        (1..=4).contains(&opened),
+        "40 calls at concurrency 4 opened {opened} connections"
+    );
+    assert_eq!(v["result"]["modified_payload"]["args"]["q"], "crud");
+}
+
 #[tokio::test]
 async fn call_runs_the_chain_over_http_and_reports_reuse() {
     let server = InProcessServer::start(REPLACE_AND_DENY_YAML).await;
@@ -75,48 +129,28 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
     let cfg = config.display().to_string();
 
     // A prompt modified by SearchReplace (exit 0).
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &cfg,
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            r#"{"prompt_id":"p","args":{"text":"so crap"}}"#,
-        ]),
+    let out = call(
+        &cfg,
+        "prompt_pre_fetch",
+        r#"{"prompt_id":"p","args":{"text":"so crap"}}"#,
+        &[],
         vec![],
     )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let v = stdout_json(&out);
     assert_eq!(v["result"]["modified_payload"]["args"]["text"], "so crud");
 
     // A prompt blocked by DenyList (exit 3), the violating plugin named.
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &cfg,
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            r#"{"prompt_id":"p","args":{"text":"innovative"}}"#,
-        ]),
+    let out = call(
+        &cfg,
+        "prompt_pre_fetch",
+        r#"{"prompt_id":"p","args":{"text":"innovative"}}"#,
+        &[],
         vec![],
     )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 3);
     let v = stdout_json(&out);
     assert_eq!(v["result"]["continue_processing"], false);
     assert_eq!(v["violation_plugin"], "DenyListPlugin");
@@ -127,38 +161,7 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
     let cfg1 = gateway_yaml(&one, server.port, &["ReplaceBadWordsPlugin"])
         .display()
         .to_string();
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &cfg1,
-            "--hook",
-            "tool_pre_invoke",
-            "--payload",
-            r#"{"name":"search","args":{"q":"crap"}}"#,
-            "--repeat",
-            "40",
-            "--concurrency",
-            "4",
-        ]),
-        vec![],
-    )
-    .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = stdout_json(&out);
-    assert_eq!(v["stats"]["calls"], 40);
-    assert_eq!(v["failures"], 0);
-    let opened = v["stats"]["connections_opened"].as_u64().unwrap();
-    assert!(
-        (1..=4).contains(&opened),
-        "40 calls at concurrency 4 opened {opened} connections"
-    );
-    assert_eq!(v["result"]["modified_payload"]["args"]["q"], "crud");
+    assert_40_calls_reuse_4_connections(&cfg1).await;
 
     // PLUGINS_CONFIG_FILE is the default config path.
     let out = plugwire(
@@ -172,12 +175,7 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
         vec![("PLUGINS_CONFIG_FILE".into(), cfg1.clone())],
     )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(
         stdout_json(&out)["result"]["modified_payload"]["args"]["q"],
         "crud"
@@ -189,12 +187,7 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
         vec![],
     )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("healthy"));
     server.stop().await;
 }
@@ -213,27 +206,15 @@ async fn call_over_stdio_to_plugwire_serve() {
         ),
     )
     .unwrap();
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &gateway.display().to_string(),
-            "--hook",
-            "tool_pre_invoke",
-            "--payload",
-            r#"{"name":"search","args":{"q":"crap"}}"#,
-            "--repeat",
-            "5",
-        ]),
+    let out = call(
+        &gateway.display().to_string(),
+        "tool_pre_invoke",
+        r#"{"name":"search","args":{"q":"crap"}}"#,
+        &["--repeat", "5"],
         vec![],
     )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let v = stdout_json(&out);
     assert_eq!(v["result"]["modified_payload"]["args"]["q"], "crud");
     assert_eq!(
@@ -249,35 +230,11 @@ async fn bad_input_gives_exit_2_or_1_with_a_clear_message() {
     let cfg = gateway_yaml(dir.path(), 1, &["ReplaceBadWordsPlugin"])
         .display()
         .to_string();
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &cfg,
-            "--hook",
-            "tool_pre_invoke",
-            "--payload",
-            "{nope",
-        ]),
-        vec![],
-    )
-    .await;
+    let out = call(&cfg, "tool_pre_invoke", "{nope", &[], vec![]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--payload"));
     // Unknown hook.
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &cfg,
-            "--hook",
-            "tool_pre_nope",
-            "--payload",
-            "{}",
-        ]),
-        vec![],
-    )
-    .await;
+    let out = call(&cfg, "tool_pre_nope", "{}", &[], vec![]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tool_pre_nope"));
     // Unreachable plugin server: the chain is not run partially; plugin and URL are named.
@@ -288,16 +245,11 @@ async fn bad_input_gives_exit_2_or_1_with_a_clear_message() {
     let cfg = gateway_yaml(dir.path(), port, &["ReplaceBadWordsPlugin"])
         .display()
         .to_string();
-    let out = plugwire(
-        args(&[
-            "call",
-            "--config",
-            &cfg,
-            "--hook",
-            "tool_pre_invoke",
-            "--payload",
-            r#"{"name":"t","args":{}}"#,
-        ]),
+    let out = call(
+        &cfg,
+        "tool_pre_invoke",
+        r#"{"name":"t","args":{}}"#,
+        &[],
         vec![],
     )
     .await;

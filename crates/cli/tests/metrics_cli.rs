@@ -52,6 +52,19 @@ async fn plugwire(
     .unwrap()
 }
 
+/// `BEFORE... --hook prompt_pre_fetch --payload PAYLOAD AFTER...` (BEFORE holds `call`, so a
+/// global flag can stand on either side of it).
+fn prompt_pre_fetch(
+    before: &[&'static str],
+    payload: &'static str,
+    after: &[&'static str],
+) -> Vec<&'static str> {
+    let mut args = before.to_vec();
+    args.extend(["--hook", "prompt_pre_fetch", "--payload", payload]);
+    args.extend_from_slice(after);
+    args
+}
+
 const CRAP: &str = r#"{"prompt_id":"p","args":{"text":"so crap"}}"#;
 const INNOVATIVE: &str = r#"{"prompt_id":"p","args":{"text":"innovative"}}"#;
 
@@ -62,16 +75,7 @@ async fn call_metrics_prints_the_client_exposition_after_the_calls() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = gateway_yaml(dir.path(), port);
     let out = plugwire(
-        vec![
-            "call",
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            CRAP,
-            "--repeat",
-            "3",
-            "--metrics",
-        ],
+        prompt_pre_fetch(&["call"], CRAP, &["--repeat", "3", "--metrics"]),
         cfg,
         vec![],
     )
@@ -113,14 +117,7 @@ async fn call_metrics_prints_the_client_exposition_after_the_calls() {
     // Off: a note instead of the exposition.
     let cfg = gateway_yaml(dir.path(), port);
     let out = plugwire(
-        vec![
-            "call",
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            CRAP,
-            "--metrics",
-        ],
+        prompt_pre_fetch(&["call"], CRAP, &["--metrics"]),
         cfg,
         vec![("ENABLE_METRICS", "false")],
     )
@@ -140,14 +137,7 @@ async fn verbose_and_json_logs() {
 
     // -v (global, before or after the subcommand) with LOG_FORMAT=json: every line one object.
     let out = plugwire(
-        vec![
-            "call",
-            "-v",
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            INNOVATIVE,
-        ],
+        prompt_pre_fetch(&["call", "-v"], INNOVATIVE, &[]),
         cfg.clone(),
         vec![("LOG_FORMAT", "json")],
     )
@@ -180,14 +170,7 @@ async fn verbose_and_json_logs() {
 
     // Without -v: info level, no debug line; text format.
     let out = plugwire(
-        vec![
-            "-v",
-            "call",
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            INNOVATIVE,
-        ],
+        prompt_pre_fetch(&["-v", "call"], INNOVATIVE, &[]),
         cfg.clone(),
         vec![],
     )
@@ -196,13 +179,7 @@ async fn verbose_and_json_logs() {
     assert!(stderr.contains("plugin disabled; not loaded"), "{stderr}");
     assert!(serde_json::from_str::<Value>(stderr.lines().next().unwrap()).is_err());
     let out = plugwire(
-        vec![
-            "call",
-            "--hook",
-            "prompt_pre_fetch",
-            "--payload",
-            INNOVATIVE,
-        ],
+        prompt_pre_fetch(&["call"], INNOVATIVE, &[]),
         cfg,
         vec![("LOG_FORMAT", "xml")],
     )

@@ -11,20 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
+mod common;
 
-const SERVER_YAML: &str = r#"
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: [prompt_pre_fetch, tool_pre_invoke]
-    mode: enforce
-    priority: 150
-    config:
-      words:
-        - search: crap
-          replace: crud
-"#;
+use common::{BIN, REPLACE_YAML};
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -42,7 +31,7 @@ fn make_certs(dir: &Path) {
 
 /// Starts the server and returns it with the gRPC address from its start-up line.
 fn start_server(dir: &Path) -> (Child, String) {
-    std::fs::write(dir.join("server.yaml"), SERVER_YAML).unwrap();
+    std::fs::write(dir.join("server.yaml"), REPLACE_YAML).unwrap();
     let p = |s: &str| dir.join(s).display().to_string();
     let mut child = cmd(dir)
         .args([

@@ -19,9 +19,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
 /// How long a wait may last before the test fails: a guard against hangs, not a speed bound.
 pub const NO_HANG: Duration = Duration::from_secs(30);
 
-/// Two built-in plugins: `crap` → `crud` on prompts and tool calls, and a deny-list that
-/// blocks `innovative` in prompts.
-pub const REPLACE_AND_DENY_YAML: &str = r#"
+/// The SearchReplace entry of [`REPLACE_YAML`] and [`REPLACE_AND_DENY_YAML`], as a literal so
+/// both constants are built from it at compile time.
+macro_rules! replace_entry {
+    () => {
+        r#"
 plugins:
   - name: ReplaceBadWordsPlugin
     kind: plugins.regex_filter.search_replace.SearchReplacePlugin
@@ -32,14 +34,26 @@ plugins:
       words:
         - search: crap
           replace: crud
-  - name: DenyListPlugin
+"#
+    };
+}
+
+/// One built-in plugin: `crap` → `crud` on prompts and tool calls.
+pub const REPLACE_YAML: &str = replace_entry!();
+
+/// Two built-in plugins: `crap` → `crud` on prompts and tool calls, and a deny-list that
+/// blocks `innovative` in prompts.
+pub const REPLACE_AND_DENY_YAML: &str = concat!(
+    replace_entry!(),
+    r#"  - name: DenyListPlugin
     kind: plugins.deny_filter.deny.DenyListPlugin
     hooks: [prompt_pre_fetch]
     mode: enforce
     priority: 100
     config:
       words: [innovative]
-"#;
+"#
+);
 
 /// A plugwire MCP server in this process (built-in plugins of `yaml`), on 127.0.0.1:0.
 pub struct InProcessServer {
