@@ -65,12 +65,10 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 }
 
 pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let builder = tokio::runtime::Builder::new_multi_thread();
+    let runtime = match crate::runtime(builder, "call", ExitCode::from(2)) {
         Ok(rt) => rt,
-        Err(e) => return usage(format!("cannot start the async runtime: {e}")),
+        Err(code) => return code,
     };
     runtime.block_on(run_async(args, env))
 }

@@ -109,15 +109,10 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
         eprintln!("plugwire health: give a server URL or --config FILE");
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let builder = tokio::runtime::Builder::new_current_thread();
+    let runtime = match crate::runtime(builder, "health", ExitCode::from(2)) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("plugwire health: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let options = ClientOptions::default();
     let timeout = Duration::from_secs_f64(args.timeout);

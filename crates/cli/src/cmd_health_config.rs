@@ -18,16 +18,11 @@ use serde_json::{json, Value};
 
 /// Loads `path`, starts its plugins (each start bounded by `timeout`) and prints the report.
 pub fn run(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    let runtime = match crate::runtime(builder, "health", ExitCode::from(2)) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("plugwire health: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(report(path, env, timeout))
 }

@@ -67,15 +67,10 @@ type SharedEnv = Arc<dyn Env + Send + Sync>;
 /// Runs the server until SIGTERM/SIGINT (or stdin EOF in stdio mode). Exit code 0 after a
 /// clean drain, 1 when start-up fails (the message names the file, key or variable).
 pub fn run(args: Args, env: SharedEnv) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let builder = tokio::runtime::Builder::new_multi_thread();
+    let runtime = match crate::runtime(builder, "serve", ExitCode::FAILURE) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("plugwire serve: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(serve_main(args, env)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,6 +53,19 @@ enum Command {
     Health(cmd_health::Args),
 }
 
+/// The async runtime of `plugwire COMMAND`, every driver enabled. When it cannot start, the
+/// reason goes to stderr and the error is the command's start-up exit code.
+fn runtime(
+    mut builder: tokio::runtime::Builder,
+    command: &str,
+    failure: ExitCode,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("plugwire {command}: cannot start the async runtime: {e}");
+        failure
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Command::Serve(_)) {
