@@ -17,6 +17,7 @@ use common::reload::{mtls_connector, reloading_backend, search_replace_yaml};
 use common::Conn;
 use pki::{p, Pki, Validity, CLIENT_AUTH};
 use plugwire_framework::Config;
+use plugwire_server::reload::ConfigReloader;
 use plugwire_server::{serve_tcp, App, Backend, ConnLimits, HostPolicy};
 use plugwire_tls::ReloadTrigger;
 use tokio::net::{TcpListener, TcpStream};
@@ -55,29 +56,22 @@ async fn health(addr: SocketAddr, c: &TlsConnector) -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-#[tokio::test]
-async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path(), "main");
-    let server = pki.server("plugin");
-    let alice = pki.leaf(
-        "alice",
-        "alice",
-        &["alice.internal"],
-        CLIENT_AUTH,
-        Validity::Now,
-    );
-    let bob = pki.leaf("bob", "bob", &["bob.internal"], CLIENT_AUTH, Validity::Now);
-    let config = dir.path().join("plugins.yaml");
-    std::fs::write(&config, yaml(&server, &pki.ca_crt, "alice.internal")).unwrap();
+/// The server of `config` as `plugwire serve` runs it, on 127.0.0.1:0.
+struct Served {
+    addr: SocketAddr,
+    reloader: ConfigReloader,
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
 
+async fn serve(config: &Path) -> Served {
     // Wired as `plugwire serve` wires it: prepare (resolve, load, build), one swappable
     // backend, the reloader holding the listener's reloadable TLS.
     let env = plugwire_env::EmptyEnv;
-    let loaded = Config::load(&config, &env).unwrap();
+    let loaded = Config::load(config, &env).unwrap();
     let prepared = plugwire_server::serve::prepare(loaded.server_settings.as_ref(), &env).unwrap();
     let tls = prepared.reloadable_tls().unwrap();
-    let (swappable, reloader) = reloading_backend(&config, loaded, &tls).await;
+    let (swappable, reloader) = reloading_backend(config, loaded, &tls).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Arc::new(App {
@@ -96,6 +90,32 @@ async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one()
             let _ = rx.wait_for(|v| *v).await;
         },
     ));
+    Served {
+        addr,
+        reloader,
+        stop,
+        handle,
+    }
+}
+
+#[tokio::test]
+async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let server = pki.server("plugin");
+    let alice = pki.leaf(
+        "alice",
+        "alice",
+        &["alice.internal"],
+        CLIENT_AUTH,
+        Validity::Now,
+    );
+    let bob = pki.leaf("bob", "bob", &["bob.internal"], CLIENT_AUTH, Validity::Now);
+    let config = dir.path().join("plugins.yaml");
+    std::fs::write(&config, yaml(&server, &pki.ca_crt, "alice.internal")).unwrap();
+
+    let served = serve(&config).await;
+    let (addr, reloader) = (served.addr, &served.reloader);
     let (as_alice, as_bob) = (
         mtls_connector(&pki.ca_crt, &alice.0, &alice.1),
         mtls_connector(&pki.ca_crt, &bob.0, &bob.1),
@@ -140,6 +160,6 @@ async fn reloaded_allow_list_admits_the_new_client_and_refuses_the_removed_one()
     assert!(err.contains("nope.crt"), "{err}");
     assert_eq!(health(addr, &as_bob).await, Ok(200), "the old TLS stays");
 
-    let _ = stop.send(true);
-    handle.await.unwrap();
+    let _ = served.stop.send(true);
+    served.handle.await.unwrap();
 }
