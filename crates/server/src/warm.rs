@@ -1,9 +1,11 @@
 //! Work the first hook call would otherwise pay, done before the server reports healthy.
 //!
-//! Why: aws-lc seeds its random generator on first use, from CPU jitter entropy (tens of
-//! milliseconds, some 400M instructions), and the first use is the first TLS handshake's key
-//! share, i.e. the first call a gateway makes after `/health` said ready. Drawing a few random
-//! bytes at start moves that cost before healthy, where start-up pays it once.
+//! Why: aws-lc seeds its random generator on first use, and the first use is the first TLS
+//! handshake's key share, i.e. the first call a gateway makes after `/health` said ready. This
+//! workspace builds aws-lc to seed from the operating system (`.cargo/config.toml`,
+//! docs/decisions.md #71), which takes about 0.1 ms; a build without that setting seeds from CPU
+//! jitter entropy, tens of milliseconds (some 400M instructions). Either way, drawing a few random
+//! bytes at start moves the cost before healthy, where start-up pays it once.
 
 use std::time::{Duration, Instant};
 
