@@ -132,12 +132,10 @@ impl TextResultWriter {
         // Escaping leaves every byte >= 0x80 where it was and turns ASCII into ASCII, so the
         // invalid sequences of the text are those of its escaped form: replacing them after
         // escaping gives what escaping the replaced text gives.
-        if raw_bytes {
-            if std::str::from_utf8(&buf[text_start..]).is_err() {
-                let fixed = String::from_utf8_lossy(&buf[text_start..]).into_owned();
-                buf.truncate(text_start);
-                buf.extend_from_slice(fixed.as_bytes());
-            }
+        if raw_bytes && std::str::from_utf8(&buf[text_start..]).is_err() {
+            let fixed = String::from_utf8_lossy(&buf[text_start..]).into_owned();
+            buf.truncate(text_start);
+            buf.extend_from_slice(fixed.as_bytes());
         }
         buf.extend_from_slice(TEXT_RESULT_CLOSE);
         buf
