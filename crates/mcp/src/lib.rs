@@ -4,6 +4,7 @@
 
 pub mod headers;
 pub mod invoke_call;
+mod invoke_call_answer;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod plugin_tools;

@@ -15,8 +15,8 @@ use plugwire_mcp::plugin_tools::{
 use plugwire_mcp::{
     codes, methods, CallToolParams, CallToolResult, ErrorResponse, GetPluginConfigArgs,
     InitializeResult, InvokeHookArgs, InvokeHookCall, InvokeHookResponse, Message, ProtocolVersion,
-    RawInvokeHookArgs, Request, RequestId, Response, TextResultWriter, GET_PLUGIN_CONFIG,
-    GET_PLUGIN_CONFIGS, INVOKE_HOOK,
+    RawInvokeHookArgs, Request, Response, TextResultWriter, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS,
+    INVOKE_HOOK,
 };
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -124,7 +124,7 @@ pub async fn invoke_hook_args(backend: &dyn Backend, args: &InvokeHookArgs) -> I
 /// member): the payload and context are written out as JSON text for [`Backend::invoke_hook`].
 async fn invoke_hook_text(backend: &dyn Backend, args: &InvokeHookArgs) -> String {
     // Only the text is used, not the JSON-RPC envelope around it.
-    let mut out = TextResultWriter::new(&RequestId::from(0));
+    let mut out = TextResultWriter::text_only();
     let as_text = |m: &serde_json::Map<String, Value>| {
         serde_json::to_string(m).and_then(RawValue::from_string)
     };

@@ -64,7 +64,7 @@ impl Backend for ManagerBackend {
                     context: (!ctx.is_empty()).then_some(&ctx),
                 };
                 let mark = out.mark();
-                if let Err(e) = serde_json::to_writer_pretty(&mut *out, &answer) {
+                if let Err(e) = out.write_pretty(&answer) {
                     out.truncate(mark);
                     let what = format!("cannot encode the result: {e}");
                     out.push_str(&InvokeHookResponse::failure_message(name, what).to_text());

@@ -6,8 +6,11 @@
 //! again, the outcome is read from the pretty-printed JSON's layout: the printer indents
 //! every level by two spaces and escapes every newline inside strings, so a key at a given
 //! depth is found by searching for a newline, that many spaces and the quoted key, which no
-//! payload content can imitate. A few byte searches per call, no allocation.
+//! payload content can imitate. A few byte searches per call, no allocation. The MCP answer
+//! holds that text already escaped for the JSON-RPC string: the same markers are searched in
+//! their escaped form, each match checked to start outside an escape.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
@@ -96,12 +99,12 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         // The names are moved into the call; keep copies on the stack, not the heap.
         let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
         self.inner.invoke_hook(args, out).await;
-        let (outcome, code) = classify_text(out.written_since(mark));
+        let (outcome, code) = classify_text(out.written_since(mark), out.text_is_escaped());
         self.metrics.hook_call(
             plugin.as_str(),
             hook.as_str(),
             outcome,
-            code,
+            code.as_deref(),
             start.elapsed(),
         );
         self.publish_disabled();
@@ -137,63 +140,110 @@ impl Name {
     }
 }
 
-/// A member of the answer object: a newline, two spaces, a quote. Strings have their newlines
-/// escaped and deeper members have more spaces before their quote, so only the answer's own
-/// members match.
-static MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n  \""));
-static MODIFIED: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\n    \"modified_payload\": "));
-static VIOLATION: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"\n    \"violation\": "));
-
-/// The outcome of an answer's pretty-printed text (`{"plugin_name", "result"|"error",
-/// "context"}`, in that order, as the writer puts them).
-///
-/// The second member says `result` or `error` (found after the short `plugin_name`, instead of
-/// looking for `error` through the whole text first); in a result, `modified_payload` comes
-/// right after `continue_processing`, and `violation` is the one search that crosses the
-/// payload. The finders are built once, not per call.
-pub fn classify_text(text: &[u8]) -> (Outcome, Option<&str>) {
-    let second = MEMBER
-        .find(text)
-        .and_then(|first| MEMBER.find(&text[first + 1..]).map(|i| first + 1 + i));
-    let Some(second) = second else {
-        return (Outcome::Error, None);
-    };
-    let member = &text[second..];
-    if member.starts_with(b"\n  \"error\": ") {
-        let message = string_value(member, b"\n    \"message\": ").unwrap_or(b"");
-        return (error_outcome(message), None);
-    }
-    if !member.starts_with(b"\n  \"result\": {") {
-        return (Outcome::Error, None);
-    }
-    let result = member;
-    let modified = MODIFIED.find(result);
-    // `violation` follows the payload: search from there.
-    let from = modified.unwrap_or(0);
-    if let Some(v) = VIOLATION.find(&result[from..]).map(|v| from + v) {
-        let after = &result[v + b"\n    \"violation\": ".len()..];
-        if !after.starts_with(b"null") {
-            let code = string_value(after, b"\n      \"code\": ")
-                .and_then(|c| std::str::from_utf8(c).ok());
-            return (Outcome::Violation, code);
-        }
-    }
-    if let Some(m) = modified {
-        let after = &result[m + b"\n    \"modified_payload\": ".len()..];
-        if !after.starts_with(b"null") {
-            return (Outcome::Modified, None);
-        }
-    }
-    (Outcome::Continue, None)
+/// The markers the outcome is read from, in one of the two forms the writer holds its text in
+/// (`TextResultWriter::text_is_escaped`): as printed, or escaped for the JSON-RPC string (each
+/// newline written `\n`, each quote `\"`, each backslash `\\`).
+struct Markers {
+    /// A member of the answer object: a newline, two spaces, a quote. Strings have their
+    /// newlines escaped and deeper members have more spaces before their quote, so only the
+    /// answer's own members match.
+    member: Finder<'static>,
+    modified: Finder<'static>,
+    violation: Finder<'static>,
+    error: Vec<u8>,
+    result: Vec<u8>,
+    message: Finder<'static>,
+    code: Finder<'static>,
+    quote: &'static [u8],
+    /// In the escaped form a marker found after an odd run of backslashes is not one: it
+    /// starts inside an escape (`\\n  \"` is a printed `\n` in a string, then two spaces and
+    /// its closing quote).
+    escaped: bool,
 }
 
-/// The raw bytes of the string value after `key` (first occurrence), without the quotes;
-/// `None` for a missing key or a value that is not a string. Escapes are left as they are.
-fn string_value<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let at = memmem::find(text, key)? + key.len();
-    let rest = text.get(at..)?.strip_prefix(b"\"")?;
+impl Markers {
+    fn new(escaped: bool) -> Self {
+        let form = |plain: &[u8]| -> Vec<u8> {
+            if !escaped {
+                return plain.to_vec();
+            }
+            let mut w = TextResultWriter::new(&plugwire_mcp::RequestId::from(0));
+            let mark = w.mark();
+            w.push_str(std::str::from_utf8(plain).unwrap_or_default());
+            w.written_since(mark).to_vec()
+        };
+        let finder = |plain: &[u8]| Finder::new(&form(plain)).into_owned();
+        Markers {
+            member: finder(b"\n  \""),
+            modified: finder(b"\n    \"modified_payload\": "),
+            violation: finder(b"\n    \"violation\": "),
+            error: form(b"\n  \"error\": "),
+            result: form(b"\n  \"result\": {"),
+            message: finder(b"\n    \"message\": "),
+            code: finder(b"\n      \"code\": "),
+            quote: if escaped { b"\\\"" } else { b"\"" },
+            escaped,
+        }
+    }
+
+    /// The first match of `finder` in `text` at or after `from` that is a marker.
+    fn find(&self, finder: &Finder<'_>, text: &[u8], mut from: usize) -> Option<usize> {
+        loop {
+            let at = from + finder.find(text.get(from..)?)?;
+            let backslashes = text[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+            if !self.escaped || backslashes % 2 == 0 {
+                return Some(at);
+            }
+            from = at + 1;
+        }
+    }
+
+    /// The string value after the marker `key` (first occurrence) as printed, without the
+    /// quotes; `None` for a missing key or a value that is not a string. The printer's escapes
+    /// are left as they are.
+    fn string_value<'a>(&self, text: &'a [u8], key: &Finder<'_>) -> Option<Cow<'a, [u8]>> {
+        let at = self.find(key, text, 0)? + key.needle().len();
+        let rest = text.get(at..)?.strip_prefix(self.quote)?;
+        if !self.escaped {
+            return printed_string(rest).map(Cow::Borrowed);
+        }
+        // Undo the outer escaping while reading the printed string.
+        let mut printed = Vec::new();
+        let mut in_escape = false;
+        let mut i = 0;
+        while i < rest.len() {
+            let b = match rest[i] {
+                b'\\' => {
+                    i += 1;
+                    match rest.get(i)? {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'u' => return None,
+                        &other => other,
+                    }
+                }
+                b => b,
+            };
+            i += 1;
+            if in_escape {
+                in_escape = false;
+            } else if b == b'\\' {
+                in_escape = true;
+            } else if b == b'"' {
+                return Some(Cow::Owned(printed));
+            }
+            printed.push(b);
+        }
+        None
+    }
+}
+
+/// The printed string at the start of `rest` (after its opening quote), up to its closing
+/// quote.
+fn printed_string(rest: &[u8]) -> Option<&[u8]> {
     let mut i = 0;
     while i < rest.len() {
         match rest[i] {
@@ -203,6 +253,55 @@ fn string_value<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
         }
     }
     None
+}
+
+static PRINTED: LazyLock<Markers> = LazyLock::new(|| Markers::new(false));
+static ESCAPED: LazyLock<Markers> = LazyLock::new(|| Markers::new(true));
+
+/// The outcome of an answer's pretty-printed text (`{"plugin_name", "result"|"error",
+/// "context"}`, in that order, as the writer puts them), as printed or escaped for the
+/// JSON-RPC string (`escaped`), and the violation's code.
+///
+/// The second member says `result` or `error` (found after the short `plugin_name`, instead of
+/// looking for `error` through the whole text first); in a result, `modified_payload` comes
+/// right after `continue_processing`, and `violation` is the one search that crosses the
+/// payload. The finders are built once, not per call.
+pub fn classify_text(text: &[u8], escaped: bool) -> (Outcome, Option<Cow<'_, str>>) {
+    let m: &Markers = if escaped { &ESCAPED } else { &PRINTED };
+    let second = m
+        .find(&m.member, text, 0)
+        .and_then(|first| m.find(&m.member, text, first + 1));
+    let Some(second) = second else {
+        return (Outcome::Error, None);
+    };
+    let member = &text[second..];
+    if member.starts_with(&m.error) {
+        let message = m.string_value(member, &m.message).unwrap_or_default();
+        return (error_outcome(&message), None);
+    }
+    if !member.starts_with(&m.result) {
+        return (Outcome::Error, None);
+    }
+    let result = member;
+    let modified = m.find(&m.modified, result, 0);
+    // `violation` follows the payload: search from there.
+    if let Some(v) = m.find(&m.violation, result, modified.unwrap_or(0)) {
+        let after = &result[v + m.violation.needle().len()..];
+        if !after.starts_with(b"null") {
+            let code = m.string_value(after, &m.code).and_then(|c| match c {
+                Cow::Borrowed(c) => std::str::from_utf8(c).ok().map(Cow::Borrowed),
+                Cow::Owned(c) => String::from_utf8(c).ok().map(Cow::Owned),
+            });
+            return (Outcome::Violation, code);
+        }
+    }
+    if let Some(at) = modified {
+        let after = &result[at + m.modified.needle().len()..];
+        if !after.starts_with(b"null") {
+            return (Outcome::Modified, None);
+        }
+    }
+    (Outcome::Continue, None)
 }
 
 /// A plugin error, or the manager's timeout (worded `Plugin X exceeded Ns timeout`, as the
@@ -224,10 +323,16 @@ mod tests {
     use plugwire_mcp::InvokeHookResponse;
     use serde_json::json;
 
+    /// The outcome read from the printed text, checked to be the same from its escaped form.
     fn classify(answer: InvokeHookResponse) -> (Outcome, Option<String>) {
         let text = answer.to_text();
-        let (o, c) = classify_text(text.as_bytes());
-        (o, c.map(str::to_string))
+        let (o, c) = classify_text(text.as_bytes(), false);
+        let printed = (o, c.map(|c| c.into_owned()));
+        let mut w = TextResultWriter::new(&plugwire_mcp::RequestId::from(1));
+        w.push_str(&text);
+        let (o, c) = classify_text(w.written_since(0), true);
+        assert_eq!((o, c.map(|c| c.into_owned())), printed, "{text}");
+        printed
     }
 
     fn result(modified: Value, violation: Value) -> Value {
@@ -280,6 +385,27 @@ mod tests {
 
     #[test]
     fn unknown_text_is_an_error() {
-        assert_eq!(classify_text(b"not json"), (Outcome::Error, None));
+        assert_eq!(classify_text(b"not json", false), (Outcome::Error, None));
+        assert_eq!(classify_text(b"not json", true), (Outcome::Error, None));
+    }
+
+    #[test]
+    fn markers_inside_escaped_strings_do_not_count() {
+        // Strings that end in a newline and two spaces, or hold a printed marker, or quotes
+        // and backslashes next to the code: the escaped form has the marker's bytes after an
+        // odd run of backslashes.
+        let tricky = json!({"a": "x\n  ", "b": "\n  \"error\": ", "c": "\\\n    \"violation\": {",
+                            "d": "\\"});
+        let modified = InvokeHookResponse::success("p\n  ", result(tricky, Value::Null), None);
+        assert_eq!(classify(modified), (Outcome::Modified, None));
+        let v = json!({"reason": "r\n", "description": "\\", "code": "A\"B\\C\n",
+                       "details": {}});
+        let blocked = InvokeHookResponse::success("p", result(Value::Null, v), None);
+        assert_eq!(
+            classify(blocked),
+            (Outcome::Violation, Some("A\\\"B\\\\C\\n".to_string()))
+        );
+        let slow = InvokeHookResponse::failure_message("p\"", "Plugin p\" exceeded 1s timeout");
+        assert_eq!(classify(slow), (Outcome::Timeout, None));
     }
 }

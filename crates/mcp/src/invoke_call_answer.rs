@@ -1,0 +1,367 @@
+//! The hot path's answer: the `tools/call` result whose one text is the hook's answer, written
+//! straight into the response.
+//!
+//! The answer text is pretty-printed JSON carried inside a JSON string, so every newline,
+//! quote and escape of it is escaped a second time on the wire. Printing the text and then
+//! escaping it looked at every byte twice (the printer's escape scan, then the string's) and
+//! was a large share of a call's instructions (docs/benchmarks.md, "The server's answer in one
+//! pass"). [`TextResultWriter::write_pretty`] instead prints with [`EscapedPretty`], a
+//! formatter whose punctuation is already in its escaped form: the printer's own scan of each
+//! string is the only one, and the runs between escapes are copied once, unchanged (they hold
+//! no byte the outer string escapes).
+
+use serde::Serialize;
+use serde_json::ser::{CharEscape, Formatter};
+
+use crate::jsonrpc::RequestId;
+
+/// Builds the success response of a one-text `tools/call` result while the text is being
+/// produced: no intermediate `String` or `Value`, and (through
+/// [`TextResultWriter::write_pretty`]) no second pass over the text.
+/// [`TextResultWriter::finish`] gives the same bytes as serializing
+/// `Response::new(id, to_value(CallToolResult::text(text)))`, the generic path's answer.
+///
+/// The writer made by [`TextResultWriter::new`] holds the text in its escaped form (what goes
+/// between the quotes on the wire); the one made by [`TextResultWriter::text_only`] holds it as
+/// is, for callers that want the text rather than a response. [`TextResultWriter::written_since`]
+/// gives the text in the writer's form ([`TextResultWriter::text_is_escaped`] says which).
+#[derive(Debug)]
+pub struct TextResultWriter {
+    /// The response so far: the envelope's head, then the text.
+    buf: Vec<u8>,
+    /// Where the text starts in `buf`.
+    text_start: usize,
+    /// Whether the text in `buf` is escaped for the JSON string.
+    escaped: bool,
+    /// Whether bytes came through [`std::io::Write`] (maybe not UTF-8: checked at the end).
+    raw_bytes: bool,
+}
+
+const TEXT_RESULT_OPEN: &[u8] = br#","result":{"content":[{"type":"text","text":""#;
+const TEXT_RESULT_CLOSE: &[u8] = br#""}],"isError":false}}"#;
+
+impl TextResultWriter {
+    /// Starts the response to request `id`; the text is kept escaped for the JSON string.
+    pub fn new(id: &RequestId) -> Self {
+        let mut buf = Vec::with_capacity(4096);
+        buf.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+        // A string or a number: cannot fail.
+        let _ = serde_json::to_writer(&mut buf, id);
+        buf.extend_from_slice(TEXT_RESULT_OPEN);
+        TextResultWriter {
+            text_start: buf.len(),
+            buf,
+            escaped: true,
+            raw_bytes: false,
+        }
+    }
+
+    /// A writer that keeps the text as is, for callers that use the text itself
+    /// ([`TextResultWriter::written_since`]) rather than the response (its
+    /// [`TextResultWriter::finish`] answers request id 0).
+    pub fn text_only() -> Self {
+        TextResultWriter {
+            buf: Vec::with_capacity(2048),
+            text_start: 0,
+            escaped: false,
+            raw_bytes: false,
+        }
+    }
+
+    /// Whether [`TextResultWriter::written_since`] gives the text escaped for the JSON string
+    /// (each `"` as `\"`, each `\` as `\\`, each newline as `\n`...) or as is.
+    pub fn text_is_escaped(&self) -> bool {
+        self.escaped
+    }
+
+    /// Appends text.
+    pub fn push_str(&mut self, text: &str) {
+        if self.escaped {
+            escape_into(&mut self.buf, text.as_bytes());
+        } else {
+            self.buf.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// Appends `value` as serde_json's pretty printer writes it (two-space indent), in one
+    /// pass. On an error the text may end with part of it: [`TextResultWriter::truncate`].
+    pub fn write_pretty<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
+        if self.escaped {
+            let mut ser =
+                serde_json::Serializer::with_formatter(&mut self.buf, EscapedPretty::new());
+            value.serialize(&mut ser)
+        } else {
+            serde_json::to_writer_pretty(&mut self.buf, value)
+        }
+    }
+
+    /// Where the text is now, for [`TextResultWriter::truncate`].
+    pub fn mark(&self) -> usize {
+        self.buf.len() - self.text_start
+    }
+
+    /// The text written since `mark`, in the writer's form
+    /// ([`TextResultWriter::text_is_escaped`]), e.g. for a metrics layer that classifies the
+    /// answer without decoding it again.
+    pub fn written_since(&self, mark: usize) -> &[u8] {
+        self.buf
+            .get(self.text_start.saturating_add(mark)..)
+            .unwrap_or_default()
+    }
+
+    /// Drops the text written after `mark` (a writer that failed half-way).
+    pub fn truncate(&mut self, mark: usize) {
+        self.buf.truncate(self.text_start.saturating_add(mark));
+    }
+
+    /// Closes the string and the response. Bytes written through `Write` that are not UTF-8
+    /// (never the case for a serializer's output) are replaced, as `String::from_utf8_lossy`.
+    pub fn finish(self) -> Vec<u8> {
+        if !self.escaped {
+            let mut out = TextResultWriter::new(&RequestId::from(0));
+            out.raw_bytes = true;
+            escape_into(&mut out.buf, &self.buf);
+            return out.finish();
+        }
+        let TextResultWriter {
+            mut buf,
+            text_start,
+            raw_bytes,
+            ..
+        } = self;
+        // Escaping leaves every byte >= 0x80 where it was and turns ASCII into ASCII, so the
+        // invalid sequences of the text are those of its escaped form: replacing them after
+        // escaping gives what escaping the replaced text gives.
+        if raw_bytes && std::str::from_utf8(&buf[text_start..]).is_err() {
+            let fixed = String::from_utf8_lossy(&buf[text_start..]).into_owned();
+            buf.truncate(text_start);
+            buf.extend_from_slice(fixed.as_bytes());
+        }
+        buf.extend_from_slice(TEXT_RESULT_CLOSE);
+        buf
+    }
+}
+
+impl std::io::Write for TextResultWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        // Escaping works byte by byte (only ASCII is escaped), so a UTF-8 sequence split
+        // between two writes comes out whole.
+        self.raw_bytes = true;
+        if self.escaped {
+            escape_into(&mut self.buf, bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `text` escaped for a JSON string, exactly as serde_json escapes it (`"` and `\\` with a
+/// backslash; `\b \t \n \f \r` by name; other control characters as `\u00xx`; DEL and
+/// non-ASCII as is), eight bytes at a time between escapes. Without the quotes.
+pub(crate) fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 8 <= bytes.len() {
+            match first_escape_in_word(&bytes[i..i + 8]) {
+                None => {
+                    i += 8;
+                    continue;
+                }
+                Some(at) => i += at,
+            }
+        }
+        let b = bytes[i];
+        let named: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if named.is_empty() {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)]]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(named);
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The offset of the first of these eight bytes that is a control character, `"` or `\\`
+/// (SWAR: the "has a byte less than n" and "has a zero byte" bit tricks on one u64; their
+/// lowest flagged byte is always exact, false positives only appear above it).
+fn first_escape_in_word(chunk: &[u8]) -> Option<usize> {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let x = u64::from_le_bytes(word);
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    let quote = has_zero(x ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
+    let flagged = below_space | quote | backslash;
+    (flagged != 0).then(|| (flagged.trailing_zeros() / 8) as usize)
+}
+
+/// serde_json's `PrettyFormatter` (two-space indent) with its output escaped for a JSON string:
+/// a newline is written `\n`, a quote `\"`, the printer's own escapes get a second backslash
+/// (`\"` inside a value becomes `\\\"`). What it does not override writes bytes the outer string
+/// keeps as they are: numbers, `true`/`false`/`null`, and the unescaped runs of strings.
+struct EscapedPretty {
+    depth: usize,
+    has_value: bool,
+}
+
+/// A comma, an escaped newline, then up to 32 levels of indentation; deeper levels add spaces.
+const LINE: &[u8] = b",\\n                                                                ";
+const LINE_HEAD: usize = 3;
+
+impl EscapedPretty {
+    fn new() -> Self {
+        EscapedPretty {
+            depth: 0,
+            has_value: false,
+        }
+    }
+
+    /// (Comma,) newline and the indentation of the current depth, in as few writes as fit.
+    fn line<W: ?Sized + std::io::Write>(&self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        let from = usize::from(!comma);
+        let spaces = self.depth * 2;
+        let inline = spaces.min(LINE.len() - LINE_HEAD);
+        w.write_all(&LINE[from..LINE_HEAD + inline])?;
+        for _ in 0..(spaces - inline) / 2 {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl Formatter for EscapedPretty {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\\\"")
+    }
+
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\\\"")
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> std::io::Result<()> {
+        let named: &[u8] = match escape {
+            CharEscape::Quote => b"\\\\\\\"",
+            CharEscape::ReverseSolidus => b"\\\\\\\\",
+            CharEscape::Solidus => b"\\\\/",
+            CharEscape::Backspace => b"\\\\b",
+            CharEscape::FormFeed => b"\\\\f",
+            CharEscape::LineFeed => b"\\\\n",
+            CharEscape::CarriageReturn => b"\\\\r",
+            CharEscape::Tab => b"\\\\t",
+            CharEscape::AsciiControl(b) => {
+                let (hi, lo) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
+                return w.write_all(&[b'\\', b'\\', b'u', b'0', b'0', hi, lo]);
+            }
+        };
+        w.write_all(named)
+    }
+
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut escaped = Vec::with_capacity(fragment.len() + 16);
+        escape_into(&mut escaped, fragment.as_bytes());
+        w.write_all(&escaped)
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "invoke_call_answer_tests.rs"]
+mod tests;

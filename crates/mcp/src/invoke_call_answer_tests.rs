@@ -1,0 +1,296 @@
+//! The one-pass answer against the two-pass one (pretty-print, then escape into the JSON-RPC
+//! string), byte for byte, over crafted and generated payloads.
+
+use super::*;
+use crate::{CallToolResult, Response};
+use serde_json::{json, Map, Value};
+use std::io::Write;
+
+/// The generic path's answer bytes for a one-text result.
+fn generic_answer(id: &RequestId, text: &str) -> Vec<u8> {
+    let result = serde_json::to_value(CallToolResult::text(text)).unwrap();
+    serde_json::to_vec(&Response::new(id.clone(), result)).unwrap()
+}
+
+/// The answer as it was built before the one-pass writer: the pretty text, then escaped.
+fn two_pass<T: Serialize + ?Sized>(id: &RequestId, value: &T) -> Vec<u8> {
+    generic_answer(id, &serde_json::to_string_pretty(value).unwrap())
+}
+
+fn one_pass<T: Serialize + ?Sized>(id: &RequestId, value: &T) -> Vec<u8> {
+    let mut w = TextResultWriter::new(id);
+    w.write_pretty(value).unwrap();
+    w.finish()
+}
+
+fn assert_same(id: &RequestId, value: &Value) {
+    let (ours, theirs) = (one_pass(id, value), two_pass(id, value));
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs),
+        "{value}"
+    );
+    assert_eq!(ours, theirs);
+}
+
+/// A small deterministic generator (xorshift64*): the same cases on every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Characters that the escaping treats differently, and long plain runs between them.
+    fn string(&mut self) -> String {
+        const PIECES: &[&str] = &[
+            "\"",
+            "\\",
+            "\n",
+            "\r",
+            "\t",
+            "\u{8}",
+            "\u{c}",
+            "\u{0}",
+            "\u{1}",
+            "\u{1f}",
+            "\u{7f}",
+            "/",
+            "é",
+            "\u{1F600}",
+            "\u{2028}",
+            "日本",
+            " ",
+            "  \"x\": ",
+            "\\n",
+            "\\\"",
+            "{[",
+        ];
+        let mut s = String::new();
+        for _ in 0..self.below(12) {
+            if self.below(3) == 0 {
+                let run = self.below(20) as usize;
+                s.extend(std::iter::repeat_n('a', run));
+            } else {
+                s.push_str(PIECES[self.below(PIECES.len() as u64) as usize]);
+            }
+        }
+        s
+    }
+
+    fn number(&mut self) -> Value {
+        match self.below(7) {
+            0 => json!(self.next()),
+            1 => json!(self.next() as i64),
+            2 => json!(i64::MIN),
+            3 => json!(self.below(1000)),
+            4 => json!((self.next() as f64) / 7.0),
+            5 => json!(-0.5e-300),
+            _ => json!(1.5e300),
+        }
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        let leaf = depth >= 4 || self.below(3) == 0;
+        match (leaf, self.below(6)) {
+            (true, 0) => Value::Null,
+            (true, 1) => Value::Bool(self.below(2) == 0),
+            (true, 2 | 3) => self.number(),
+            (true, _) => Value::String(self.string()),
+            (false, 0..=2) => {
+                let n = self.below(5);
+                Value::Array((0..n).map(|_| self.value(depth + 1)).collect())
+            }
+            (false, _) => {
+                let mut m = Map::new();
+                for _ in 0..self.below(6) {
+                    let k = self.string();
+                    m.insert(k, self.value(depth + 1));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+}
+
+#[test]
+fn one_pass_matches_two_passes_on_generated_payloads() {
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let ids = [
+        RequestId::from(0),
+        RequestId::from(42),
+        RequestId::String("s\"\n".into()),
+    ];
+    for i in 0..3000 {
+        let payload = g.value(0);
+        assert_same(&ids[i % ids.len()], &payload);
+        // The shape of a real answer around it.
+        let answer = json!({"plugin_name": g.string(), "result": {"continue_processing": true,
+            "modified_payload": payload, "violation": null, "metadata": {}}});
+        assert_same(&ids[i % ids.len()], &answer);
+    }
+}
+
+#[test]
+fn one_pass_matches_two_passes_on_crafted_payloads() {
+    let mut deep = json!("leaf \"q\"");
+    for i in 0..40 {
+        deep = if i % 2 == 0 {
+            json!({"k\n": deep, "n": i})
+        } else {
+            json!([deep, [], {}, i])
+        };
+    }
+    let all_bytes: String = (0u8..0x80).map(char::from).collect();
+    let cases = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1.25),
+        json!(u64::MAX),
+        json!(""),
+        json!(all_bytes),
+        json!([]),
+        json!({}),
+        json!([[], {}, [[]], {"": {}}]),
+        json!({"a \"quoted\" key\\": "v\u{1F600}é", "\u{1}": ["\t", "\r\n", 1e-7]}),
+        deep,
+    ];
+    for v in &cases {
+        assert_same(&RequestId::from(1), v);
+    }
+}
+
+#[derive(Serialize)]
+struct Typed<'a> {
+    name: &'a str,
+    missing: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<u8>,
+    unit: (),
+    kind: Kind,
+    other: Kind,
+    ch: char,
+    bytes: serde_bytes_like::Bytes<'a>,
+    raw: &'a serde_json::value::RawValue,
+    nan: f64,
+}
+
+#[derive(Serialize)]
+enum Kind {
+    Plain,
+    Tuple(u8, &'static str),
+}
+
+mod serde_bytes_like {
+    /// Serialized with `serialize_bytes` (an array of numbers in serde_json).
+    pub struct Bytes<'a>(pub &'a [u8]);
+    impl serde::Serialize for Bytes<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+}
+
+#[test]
+fn one_pass_matches_two_passes_on_typed_values() {
+    let raw =
+        serde_json::value::RawValue::from_string(r#"{"a": "x\"y\\z", "b":[1, 2]}"#.into()).unwrap();
+    let typed = Typed {
+        name: "n\"\u{2}",
+        missing: None,
+        skipped: None,
+        unit: (),
+        kind: Kind::Plain,
+        other: Kind::Tuple(3, "t\n"),
+        ch: '"',
+        bytes: serde_bytes_like::Bytes(&[0, 34, 92, 255]),
+        raw: &raw,
+        nan: f64::NAN,
+    };
+    let id = RequestId::from(9);
+    assert_eq!(one_pass(&id, &typed), two_pass(&id, &typed));
+    let mut ints = std::collections::BTreeMap::new();
+    ints.insert(-3i32, "minus");
+    ints.insert(7, "seven");
+    assert_eq!(one_pass(&id, &ints), two_pass(&id, &ints));
+}
+
+#[test]
+fn text_result_writer_matches_the_generic_path_byte_for_byte() {
+    let mut text: String = (0u8..0x80).map(char::from).collect();
+    text.push_str("é \u{1F600} \\ \" end");
+    // Escapes at every offset of the eight-byte scan, next to runs of every length.
+    for n in 0..20 {
+        for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', ' '] {
+            text.extend(std::iter::repeat_n('x', n));
+            text.push(c);
+            text.extend(std::iter::repeat_n('\u{1F600}', n % 3));
+        }
+    }
+    for id in [
+        RequestId::from(0),
+        RequestId::from(3),
+        RequestId::String("s\"\n".into()),
+    ] {
+        let expected = generic_answer(&id, &text);
+        // Byte by byte, so a write splits every UTF-8 sequence.
+        let mut w = TextResultWriter::new(&id);
+        for b in text.as_bytes() {
+            w.write_all(std::slice::from_ref(b)).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(w.finish()).unwrap(),
+            String::from_utf8(expected.clone()).unwrap()
+        );
+        let mut w = TextResultWriter::new(&id);
+        w.push_str(&text);
+        assert_eq!(w.finish(), expected);
+    }
+    let mut w = TextResultWriter::text_only();
+    w.push_str(&text);
+    assert_eq!(w.written_since(0), text.as_bytes());
+    assert_eq!(w.finish(), generic_answer(&RequestId::from(0), &text));
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_replaced_as_before() {
+    let bytes: &[u8] = b"a\xff\"b\xe2\x82 \xf0\x9f\x98\x80\n\xc3";
+    let expected = generic_answer(&RequestId::from(1), &String::from_utf8_lossy(bytes));
+    let mut w = TextResultWriter::new(&RequestId::from(1));
+    w.write_all(bytes).unwrap();
+    assert_eq!(w.finish(), expected);
+    let mut w = TextResultWriter::text_only();
+    w.write_all(bytes).unwrap();
+    assert_eq!(w.written_since(0), bytes);
+    assert_eq!(
+        w.finish(),
+        generic_answer(&RequestId::from(0), &String::from_utf8_lossy(bytes))
+    );
+}
+
+#[test]
+fn marks_truncate_and_read_back_the_text_in_the_writers_form() {
+    let mut w = TextResultWriter::new(&RequestId::from(5));
+    assert!(w.text_is_escaped());
+    w.push_str("x");
+    let mark = w.mark();
+    assert_eq!(mark, 1);
+    w.write_pretty(&json!({"a": "b\n"})).unwrap();
+    assert_eq!(w.written_since(mark), br#"{\n  \"a\": \"b\\n\"\n}"#);
+    w.truncate(mark);
+    assert_eq!(w.written_since(0), b"x");
+    assert_eq!(w.finish(), generic_answer(&RequestId::from(5), "x"));
+
+    let mut w = TextResultWriter::text_only();
+    assert!(!w.text_is_escaped());
+    w.write_pretty(&json!({"a": "b\n"})).unwrap();
+    assert_eq!(w.written_since(0), b"{\n  \"a\": \"b\\n\"\n}");
+}
