@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use memchr::memmem::{self, Finder};
-use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
 
@@ -106,6 +106,25 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         );
         self.publish_disabled();
     }
+
+    async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        if !self.metrics.enabled() {
+            return self.inner.invoke_hook_json(args).await;
+        }
+        let start = Instant::now();
+        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let answer = self.inner.invoke_hook_json(args).await;
+        let (outcome, code) = classify_answer(&answer);
+        self.metrics.hook_call(
+            plugin.as_str(),
+            hook.as_str(),
+            outcome,
+            code,
+            start.elapsed(),
+        );
+        self.publish_disabled();
+        answer
+    }
 }
 
 /// A copy of a plugin or hook name: inline up to 96 bytes (every real name), on the heap
@@ -189,6 +208,26 @@ pub fn classify_text(text: &[u8]) -> (Outcome, Option<&str>) {
     (Outcome::Continue, None)
 }
 
+/// [`classify_text`] for an answer held as a value (gRPC, the raw socket): the same outcome
+/// for the same answer. As there, a `result` decides when present, and only an object counts.
+pub fn classify_answer(answer: &InvokeHookResponse) -> (Outcome, Option<&str>) {
+    let result = match (&answer.result, &answer.error) {
+        (Some(Value::Object(result)), _) => result,
+        (None, Some(error)) => {
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+            return (error_outcome(message.as_bytes()), None);
+        }
+        _ => return (Outcome::Error, None),
+    };
+    if let Some(v) = result.get("violation").filter(|v| !v.is_null()) {
+        return (Outcome::Violation, v.get("code").and_then(Value::as_str));
+    }
+    if result.get("modified_payload").is_some_and(|m| !m.is_null()) {
+        return (Outcome::Modified, None);
+    }
+    (Outcome::Continue, None)
+}
+
 /// The raw bytes of the string value after `key` (first occurrence), without the quotes;
 /// `None` for a missing key or a value that is not a string. Escapes are left as they are.
 fn string_value<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
@@ -224,9 +263,11 @@ mod tests {
     use plugwire_mcp::InvokeHookResponse;
     use serde_json::json;
 
+    /// Classifies the answer's text, and checks that the answer as a value gets the same.
     fn classify(answer: InvokeHookResponse) -> (Outcome, Option<String>) {
         let text = answer.to_text();
         let (o, c) = classify_text(text.as_bytes());
+        assert_eq!(classify_answer(&answer), (o, c), "{text}");
         (o, c.map(str::to_string))
     }
 
