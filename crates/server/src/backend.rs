@@ -1,6 +1,6 @@
-//! What the MCP layer needs from the plugins: the config dump and single-plugin hook calls.
+//! What the transports need from the plugins: the config dump and single-plugin hook calls.
 //!
-//! The HTTP and stdio layers only see this trait, so they are tested with small fakes (a
+//! MCP (HTTP, stdio), gRPC and the raw socket only see this trait, so they are tested with small fakes (a
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
