@@ -286,6 +286,13 @@ impl JsonSource for Value {
     }
 }
 
+/// By reference: the value stays with the caller (to be decoded again, e.g. for an echo).
+impl JsonSource for &Value {
+    fn decode<T: serde::de::DeserializeOwned>(self, model: &str) -> Result<T, PayloadError> {
+        T::deserialize(self).map_err(|e| PayloadError::new(model, e))
+    }
+}
+
 impl JsonSource for &str {
     fn decode<T: serde::de::DeserializeOwned>(self, model: &str) -> Result<T, PayloadError> {
         decode_text(self).map_err(|e| PayloadError::new(model, e))
@@ -394,6 +401,12 @@ impl HookPayload {
 
     /// Decode a hook's input payload.
     pub fn from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
+        Self::decode_input(hook, v)
+    }
+
+    /// [`HookPayload::from_json`] without taking the value (its strings are copied): for a
+    /// caller that may need to decode the same input again.
+    pub fn from_json_ref(hook: HookType, v: &Value) -> Result<Self, PayloadError> {
         Self::decode_input(hook, v)
     }
 

@@ -1,10 +1,10 @@
-//! What the MCP layer needs from the plugins: the config dump and single-plugin hook calls.
+//! What the transports need from the plugins: the config dump and single-plugin hook calls.
 //!
-//! The HTTP and stdio layers only see this trait, so they are tested with small fakes (a
+//! MCP (HTTP, stdio), gRPC and the raw socket only see this trait, so they are tested with small fakes (a
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
-use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde_json::Value;
 
 /// The plugin side of the three tools.
@@ -29,12 +29,24 @@ pub trait Backend: Send + Sync + 'static {
     /// context?}` or `{plugin_name, error}`), into `out`. Every failure (unknown plugin or hook,
     /// bad payload or context, plugin error, timeout) is an `error` answer, never a panic.
     ///
-    /// The one entry point of every transport. The payload and context arrive as JSON text so
-    /// that a backend decodes them straight into its own types and writes its result straight
-    /// into the response, with no `Value` in between (the MCP hot path); callers holding JSON
-    /// values (gRPC, the raw socket, the generic JSON-RPC dispatch) go through
-    /// [`crate::dispatch::invoke_hook_args`], which renders them as text first.
+    /// The entry point of the transports that hold the request as JSON text (MCP over HTTP and
+    /// stdio). The payload and context arrive as text so that a backend decodes them straight
+    /// into its own types and writes its result straight into the response, with no `Value`
+    /// in between.
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter);
+
+    /// The same call for the transports that hold the payload and context as decoded JSON
+    /// objects (gRPC and the raw socket, whose messages carry `google.protobuf.Struct`s, go
+    /// through [`crate::dispatch::invoke_hook_args`]): the answer comes back as the value the
+    /// MCP answer's text spells, with the same members and error wording, for the transport
+    /// to encode. A backend with typed models decodes them from the maps (taken by move) and
+    /// serializes its result straight into the answer, with no JSON text either way.
+    ///
+    /// The default renders the maps as text for [`Backend::invoke_hook`] and reads its answer
+    /// back: the same result, at the cost of that round trip.
+    async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        crate::dispatch::invoke_through_text(self, &args).await
+    }
 
     /// Plugins taken out at run time (`on_error: disable`), reported by `/health`.
     fn runtime_disabled(&self) -> Vec<String> {

@@ -109,42 +109,83 @@ pub async fn answer_invoke_hook(backend: &Arc<dyn Backend>, body: &[u8]) -> Opti
 }
 
 /// The hook call of the transports that hold the arguments as JSON values (gRPC and the raw
-/// socket, whose messages carry `google.protobuf.Struct`s): the same backend entry point as
-/// MCP, the answer read back from its text, so every transport answers alike.
-pub async fn invoke_hook_args(backend: &dyn Backend, args: &InvokeHookArgs) -> InvokeHookResponse {
-    let text = invoke_hook_text(backend, args).await;
+/// socket, whose messages carry `google.protobuf.Struct`s): [`Backend::invoke_hook_json`],
+/// with a panicking backend answered as over MCP (see [`invoke_isolated`]).
+pub async fn invoke_hook_args(backend: &dyn Backend, args: InvokeHookArgs) -> InvokeHookResponse {
+    // Copies for the panic message: the call takes the arguments.
+    let (plugin_name, hook) = (args.plugin_name.clone(), args.hook_type.clone());
+    let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook_json(args)).await;
+    answered.unwrap_or_else(|what| InvokeHookResponse::failure_message(&plugin_name, what))
+}
+
+/// [`Backend::invoke_hook_json`] of a backend that only reads text: the arguments rendered as
+/// JSON text for [`Backend::invoke_hook`], its answer text read back (no panic catching here:
+/// the caller's covers it).
+pub(crate) async fn invoke_through_text<B: Backend + ?Sized>(
+    backend: &B,
+    args: &InvokeHookArgs,
+) -> InvokeHookResponse {
+    let mut out = TextResultWriter::text_only();
+    match args_as_text(args) {
+        Ok(raw) => backend.invoke_hook(raw.borrowed(), &mut out).await,
+        Err(what) => return InvokeHookResponse::failure_message(&args.plugin_name, what),
+    }
+    let text = String::from_utf8_lossy(out.written_since(0));
     serde_json::from_str(&text).unwrap_or_else(|e| {
         let what = format!("the plugin's answer is not JSON: {e}");
         InvokeHookResponse::failure_message(&args.plugin_name, what)
     })
 }
 
-/// The answer text for arguments held as JSON values (also the generic `tools/call`, for the
-/// rare well-formed call the one-pass decoding leaves to it, e.g. one with a repeated
-/// member): the payload and context are written out as JSON text for [`Backend::invoke_hook`].
+/// The answer text for arguments held as JSON values, for the generic `tools/call` (the rare
+/// well-formed call the one-pass decoding leaves to it, e.g. one with a repeated member).
 async fn invoke_hook_text(backend: &dyn Backend, args: &InvokeHookArgs) -> String {
     // Only the text is used, not the JSON-RPC envelope around it.
     let mut out = TextResultWriter::text_only();
+    match args_as_text(args) {
+        Ok(raw) => invoke_isolated(backend, raw.borrowed(), &mut out).await,
+        Err(what) => {
+            let answer = InvokeHookResponse::failure_message(&args.plugin_name, what);
+            out.push_str(&answer.to_text());
+        }
+    }
+    String::from_utf8_lossy(out.written_since(0)).into_owned()
+}
+
+/// The payload and context of `args` written out as JSON text, for [`Backend::invoke_hook`].
+struct TextArgs<'a> {
+    args: &'a InvokeHookArgs,
+    payload: Box<RawValue>,
+    context: Box<RawValue>,
+}
+
+impl TextArgs<'_> {
+    fn borrowed(&self) -> RawInvokeHookArgs<'_> {
+        RawInvokeHookArgs {
+            hook_type: self.args.hook_type.clone(),
+            plugin_name: self.args.plugin_name.clone(),
+            payload: &self.payload,
+            context: &self.context,
+        }
+    }
+}
+
+/// `Err` is the error answer's message.
+fn args_as_text(args: &InvokeHookArgs) -> Result<TextArgs<'_>, String> {
     let as_text = |m: &serde_json::Map<String, Value>| {
         serde_json::to_string(m).and_then(RawValue::from_string)
     };
     match (as_text(&args.payload), as_text(&args.context)) {
-        (Ok(payload), Ok(context)) => {
-            let raw = RawInvokeHookArgs {
-                hook_type: args.hook_type.clone(),
-                plugin_name: args.plugin_name.clone(),
-                payload: &payload,
-                context: &context,
-            };
-            invoke_isolated(backend, raw, &mut out).await;
-        }
+        (Ok(payload), Ok(context)) => Ok(TextArgs {
+            args,
+            payload,
+            context,
+        }),
         // Maps with string keys always serialize; kept an answer rather than a panic.
         (Err(e), _) | (_, Err(e)) => {
-            let what = format!("invoke_hook arguments are not JSON objects: {e}");
-            out.push_str(&InvokeHookResponse::failure_message(&args.plugin_name, what).to_text());
+            Err(format!("invoke_hook arguments are not JSON objects: {e}"))
         }
     }
-    String::from_utf8_lossy(out.written_since(0)).into_owned()
 }
 
 /// Runs the hook so that a panicking backend becomes an `error` answer and the connection

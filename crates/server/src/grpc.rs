@@ -92,7 +92,7 @@ impl PluginGrpc {
     async fn invoke(&self, req: pb::InvokeHookRequest) -> Result<pb::InvokeHookResponse, Status> {
         let args =
             convert::request_into_args(req).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let answer = crate::dispatch::invoke_hook_args(self.backend.as_ref(), &args).await;
+        let answer = crate::dispatch::invoke_hook_args(self.backend.as_ref(), args).await;
         Ok(convert::response_into_proto(answer))
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use plugwire_framework::{HookType, PluginContext, PluginError, PluginManager, PluginResult};
-use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -55,31 +55,71 @@ impl Backend for ManagerBackend {
 
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         let name = args.plugin_name.as_str();
-        match self.run(&args).await {
+        let ran = match self.hook(name, &args.hook_type) {
+            Ok(hook) => match PluginContext::from_json_str(args.context.get()) {
+                Ok(ctx) => {
+                    let payload = args.payload.get();
+                    self.manager.invoke_plugin(name, hook, payload, ctx).await
+                }
+                Err(e) => Err(PluginError::invalid_payload(name, &e)),
+            },
+            Err(e) => Err(e),
+        };
+        match ran {
             Ok((result, ctx)) => {
-                let answer = HookAnswer {
-                    plugin_name: name,
-                    result: &result,
-                    // Python returns the context only when the plugin left something in it.
-                    context: (!ctx.is_empty()).then_some(&ctx),
-                };
                 let mark = out.mark();
-                if let Err(e) = out.write_pretty(&answer) {
+                if let Err(e) = HookAnswer::new(name, &result, &ctx).write_text(&mut *out) {
                     out.truncate(mark);
-                    let what = format!("cannot encode the result: {e}");
-                    out.push_str(&InvokeHookResponse::failure_message(name, what).to_text());
+                    out.push_str(&HookAnswer::unencodable(name, &e).to_text());
                 }
             }
-            Err(e) => {
-                tracing::debug!(plugin = %name, hook = %args.hook_type, "hook error: {e}");
-                out.push_str(&InvokeHookResponse::failure(name, e.model.to_json()).to_text());
-            }
+            Err(e) => out.push_str(&HookAnswer::failure(name, &args.hook_type, e).to_text()),
+        }
+    }
+
+    async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        let InvokeHookArgs {
+            hook_type,
+            plugin_name,
+            payload,
+            context,
+        } = args;
+        let name = plugin_name.as_str();
+        let ran = match self.hook(name, &hook_type) {
+            Ok(hook) => match PluginContext::from_json(Value::Object(context)) {
+                Ok(ctx) => {
+                    self.manager
+                        .invoke_plugin_json(name, hook, payload, ctx)
+                        .await
+                }
+                Err(e) => Err(PluginError::invalid_payload(name, &e)),
+            },
+            Err(e) => Err(e),
+        };
+        match ran {
+            Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
+                .to_response()
+                .unwrap_or_else(|e| HookAnswer::unencodable(name, &e)),
+            Err(e) => HookAnswer::failure(name, &hook_type, e),
         }
     }
 }
 
+impl ManagerBackend {
+    /// The hook named by the request. Both entries check in the order the answers have always
+    /// had (hook name, context, plugin, payload), and word each failure as decoding the same
+    /// JSON as a `Value` words it (tests/invoke_errors.rs holds the recorded answers).
+    fn hook(&self, plugin_name: &str, hook_type: &str) -> Result<HookType, PluginError> {
+        hook_type
+            .parse()
+            .map_err(|_| PluginError::unknown_hook(plugin_name, hook_type))
+    }
+}
+
 /// The success answer `{plugin_name, result, context?}`, serialized from the typed result: the
-/// same text as `InvokeHookResponse::success(..).to_text()`, without the `Value` copies.
+/// one place that knows the answer's shape, for both backend entries (as text for MCP, as the
+/// value [`plugwire_mcp::InvokeHookResponse`] for gRPC and the raw socket), so they give the
+/// same answer (`answer_forms_agree` below holds them to it).
 #[derive(Serialize)]
 struct HookAnswer<'a> {
     plugin_name: &'a str,
@@ -88,25 +128,42 @@ struct HookAnswer<'a> {
     context: Option<&'a PluginContext>,
 }
 
-impl ManagerBackend {
-    /// Decodes the hook name and the context straight from the request text and runs the
-    /// plugin, which decodes the payload. The checks keep the order the answers have always
-    /// had (hook name, context, plugin, payload), and each failure is worded as decoding the
-    /// same JSON as a `Value` words it (tests/invoke_errors.rs holds the recorded answers).
-    async fn run(
-        &self,
-        args: &RawInvokeHookArgs<'_>,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let name = args.plugin_name.as_str();
-        let hook: HookType = args
-            .hook_type
-            .parse()
-            .map_err(|_| PluginError::unknown_hook(name, &args.hook_type))?;
-        let ctx = PluginContext::from_json_str(args.context.get())
-            .map_err(|e| PluginError::invalid_payload(name, &e))?;
-        self.manager
-            .invoke_plugin(name, hook, args.payload.get(), ctx)
-            .await
+impl<'a> HookAnswer<'a> {
+    fn new(plugin_name: &'a str, result: &'a PluginResult, ctx: &'a PluginContext) -> Self {
+        HookAnswer {
+            plugin_name,
+            result,
+            // Python returns the context only when the plugin left something in it.
+            context: (!ctx.is_empty()).then_some(ctx),
+        }
+    }
+
+    /// The pretty text: the same as `InvokeHookResponse::success(..).to_text()`, without the
+    /// `Value` copies.
+    fn write_text(&self, out: &mut TextResultWriter) -> serde_json::Result<()> {
+        out.write_pretty(self)
+    }
+
+    /// The answer as a value, serialized straight from the typed result.
+    fn to_response(&self) -> serde_json::Result<InvokeHookResponse> {
+        let context = self.context.map(serde_json::to_value).transpose()?;
+        Ok(InvokeHookResponse::success(
+            self.plugin_name,
+            serde_json::to_value(self.result)?,
+            context,
+        ))
+    }
+
+    /// A result that does not serialize (a plugin's own data can make that happen).
+    fn unencodable(plugin_name: &str, e: &serde_json::Error) -> InvokeHookResponse {
+        let what = format!("cannot encode the result: {e}");
+        InvokeHookResponse::failure_message(plugin_name, what)
+    }
+
+    /// A failed call: the plugin's error model.
+    fn failure(plugin_name: &str, hook_type: &str, e: PluginError) -> InvokeHookResponse {
+        tracing::debug!(plugin = %plugin_name, hook = %hook_type, "hook error: {e}");
+        InvokeHookResponse::failure(plugin_name, e.model.to_json())
     }
 }
 
@@ -132,4 +189,46 @@ pub async fn initialize_manager(
         .await
         .map_err(crate::ServerError::PluginInit)?;
     Ok(Arc::new(manager))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(answer: &HookAnswer<'_>) -> String {
+        let mut out = TextResultWriter::text_only();
+        answer
+            .write_text(&mut out)
+            .expect("a typed result serializes");
+        String::from_utf8_lossy(out.written_since(0)).into_owned()
+    }
+
+    #[test]
+    fn answer_forms_agree() {
+        let hook = HookType::ToolPreInvoke;
+        let result = json!({
+            "continue_processing": false,
+            "modified_payload": {"name": "t", "args": {"n": 3, "f": 3.0, "s": "é\n\"", "l": [1, null]}},
+            "violation": {"reason": "r", "description": "d", "code": "X", "details": {"k": [true]}},
+            "metadata": {"m": {"deep": 1}},
+            "retry_delay_ms": 5,
+        });
+        let result = PluginResult::from_json(hook, result).expect("a valid result");
+        let ctx = PluginContext::from_json(json!({
+            "state": {"seen": 1},
+            "global_context": {"request_id": "r1", "user": "alice", "state": {"g": "x"}},
+            "metadata": {},
+        }))
+        .expect("a valid context");
+        let empty = PluginContext::from_json(json!({"global_context": {"request_id": "r2"}}))
+            .expect("a valid context");
+        for ctx in [&ctx, &empty] {
+            let answer = HookAnswer::new("P", &result, ctx);
+            let value = answer.to_response().expect("a typed result serializes");
+            assert_eq!(text(&answer), value.to_text());
+            // The context only when the plugin left something in it.
+            assert_eq!(value.context.is_some(), !ctx.is_empty());
+        }
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use memchr::memmem::{self, Finder};
-use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
 
@@ -109,6 +109,25 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         );
         self.publish_disabled();
     }
+
+    async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        if !self.metrics.enabled() {
+            return self.inner.invoke_hook_json(args).await;
+        }
+        let start = Instant::now();
+        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let answer = self.inner.invoke_hook_json(args).await;
+        let (outcome, code) = classify_answer(&answer);
+        self.metrics.hook_call(
+            plugin.as_str(),
+            hook.as_str(),
+            outcome,
+            code,
+            start.elapsed(),
+        );
+        self.publish_disabled();
+        answer
+    }
 }
 
 /// A copy of a plugin or hook name: inline up to 96 bytes (every real name), on the heap
@@ -159,6 +178,26 @@ struct Markers {
     /// starts inside an escape (`\\n  \"` is a printed `\n` in a string, then two spaces and
     /// its closing quote).
     escaped: bool,
+}
+
+/// [`classify_text`] for an answer held as a value (gRPC, the raw socket): the same outcome
+/// for the same answer. As there, a `result` decides when present, and only an object counts.
+pub fn classify_answer(answer: &InvokeHookResponse) -> (Outcome, Option<&str>) {
+    let result = match (&answer.result, &answer.error) {
+        (Some(Value::Object(result)), _) => result,
+        (None, Some(error)) => {
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+            return (error_outcome(message.as_bytes()), None);
+        }
+        _ => return (Outcome::Error, None),
+    };
+    if let Some(v) = result.get("violation").filter(|v| !v.is_null()) {
+        return (Outcome::Violation, v.get("code").and_then(Value::as_str));
+    }
+    if result.get("modified_payload").is_some_and(|m| !m.is_null()) {
+        return (Outcome::Modified, None);
+    }
+    (Outcome::Continue, None)
 }
 
 impl Markers {
@@ -241,6 +280,25 @@ impl Markers {
     }
 }
 
+/// The text of a string as printed (its content between the quotes), with the printer's escapes
+/// decoded, so the code label is the plugin's code whatever the transport (most codes have no
+/// escape and are borrowed as they are).
+fn decoded(printed: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    if !printed.contains(&b'\\') {
+        return match printed {
+            Cow::Borrowed(c) => std::str::from_utf8(c).ok().map(Cow::Borrowed),
+            Cow::Owned(c) => String::from_utf8(c).ok().map(Cow::Owned),
+        };
+    }
+    let mut quoted = Vec::with_capacity(printed.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(&printed);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .ok()
+        .map(Cow::Owned)
+}
+
 /// The printed string at the start of `rest` (after its opening quote), up to its closing
 /// quote.
 fn printed_string(rest: &[u8]) -> Option<&[u8]> {
@@ -288,10 +346,7 @@ pub fn classify_text(text: &[u8], escaped: bool) -> (Outcome, Option<Cow<'_, str
     if let Some(v) = m.find(&m.violation, result, modified.unwrap_or(0)) {
         let after = &result[v + m.violation.needle().len()..];
         if !after.starts_with(b"null") {
-            let code = m.string_value(after, &m.code).and_then(|c| match c {
-                Cow::Borrowed(c) => std::str::from_utf8(c).ok().map(Cow::Borrowed),
-                Cow::Owned(c) => String::from_utf8(c).ok().map(Cow::Owned),
-            });
+            let code = m.string_value(after, &m.code).and_then(decoded);
             return (Outcome::Violation, code);
         }
     }
@@ -323,7 +378,8 @@ mod tests {
     use plugwire_mcp::InvokeHookResponse;
     use serde_json::json;
 
-    /// The outcome read from the printed text, checked to be the same from its escaped form.
+    /// The outcome read from the printed text, checked to be the same from its escaped form
+    /// and from the answer as a value.
     fn classify(answer: InvokeHookResponse) -> (Outcome, Option<String>) {
         let text = answer.to_text();
         let (o, c) = classify_text(text.as_bytes(), false);
@@ -332,6 +388,8 @@ mod tests {
         w.push_str(&text);
         let (o, c) = classify_text(w.written_since(0), true);
         assert_eq!((o, c.map(|c| c.into_owned())), printed, "{text}");
+        let (o, c) = classify_answer(&answer);
+        assert_eq!((o, c.map(str::to_string)), printed, "{text}");
         printed
     }
 
@@ -403,7 +461,7 @@ mod tests {
         let blocked = InvokeHookResponse::success("p", result(Value::Null, v), None);
         assert_eq!(
             classify(blocked),
-            (Outcome::Violation, Some("A\\\"B\\\\C\\n".to_string()))
+            (Outcome::Violation, Some("A\"B\\C\n".to_string()))
         );
         let slow = InvokeHookResponse::failure_message("p\"", "Plugin p\" exceeded 1s timeout");
         assert_eq!(classify(slow), (Outcome::Timeout, None));

@@ -286,7 +286,7 @@ async fn answer(
             let plugin = req.plugin_name.clone();
             let proto = match convert::request_into_args(*req) {
                 Ok(args) => convert::response_into_proto(
-                    crate::dispatch::invoke_hook_args(backend, &args).await,
+                    crate::dispatch::invoke_hook_args(backend, args).await,
                 ),
                 Err(e) => error_answer(&plugin, e.to_string()),
             };

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use plugwire_framework::{Config, PluginRegistry};
-use plugwire_mcp::{RawInvokeHookArgs, TextResultWriter};
+use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::{CertRole, ServerMetrics};
 use plugwire_tls::{
     log_reload, CertInfo, DirWatch, LoadedServerTls, ReloadOutcome, ReloadTrigger,
@@ -84,6 +84,10 @@ impl Backend for SwappableBackend {
 
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         self.current().invoke_hook(args, out).await;
+    }
+
+    async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        self.current().invoke_hook_json(args).await
     }
 }
 

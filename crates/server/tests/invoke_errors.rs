@@ -321,3 +321,54 @@ async fn every_bad_input_class_gets_the_recorded_answer_over_stdio() {
     drop(client_write);
     server.await.unwrap().unwrap();
 }
+
+/// A backend that only reads text: the default `invoke_hook_json` (arguments rendered as text,
+/// the answer read back).
+struct TextOnly(Arc<dyn Backend>);
+
+#[async_trait::async_trait]
+impl Backend for TextOnly {
+    fn plugin_configs(&self) -> Vec<Value> {
+        self.0.plugin_configs()
+    }
+
+    async fn invoke_hook(
+        &self,
+        args: plugwire_mcp::RawInvokeHookArgs<'_>,
+        out: &mut plugwire_mcp::TextResultWriter,
+    ) {
+        self.0.invoke_hook(args, out).await;
+    }
+}
+
+/// The entry of the transports holding JSON values (gRPC, the raw socket): every case whose
+/// arguments are well-formed gets, as a value, the answer whose text was recorded, both from
+/// the manager's own decoding and through the text fallback other backends use.
+#[tokio::test]
+async fn every_bad_input_class_gets_the_recorded_answer_as_json_values() {
+    let backend = peer_backend().await;
+    let text_only: Arc<dyn Backend> = Arc::new(TextOnly(Arc::clone(&backend)));
+    let expected = expected();
+    let mut checked = 0;
+    for (name, body) in cases() {
+        let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+            continue;
+        };
+        let Some(arguments) = request["params"]["arguments"].as_object() else {
+            continue;
+        };
+        let Ok(args) = plugwire_mcp::InvokeHookArgs::from_arguments(arguments) else {
+            continue;
+        };
+        let recorded: Value = serde_json::from_str(expected[name].as_str().unwrap()).unwrap();
+        let want = recorded["result"]["content"][0]["text"].as_str().unwrap();
+        let typed = dispatch::invoke_hook_args(backend.as_ref(), args.clone()).await;
+        assert_eq!(typed.to_text(), want, "{name} (JSON values)");
+        let through_text = dispatch::invoke_hook_args(text_only.as_ref(), args).await;
+        assert_eq!(through_text.to_text(), want, "{name} (text fallback)");
+        checked += 1;
+    }
+    // All but the six argument errors and the two bodies that are not JSON (the lone
+    // surrogate too).
+    assert_eq!(checked, 29);
+}

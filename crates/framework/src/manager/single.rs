@@ -1,11 +1,13 @@
 //! One named plugin for `plugwire serve`'s `invoke_hook` tool, with the server's own mode and
 //! `on_error`.
 
+use serde_json::Value;
+
 use super::call::call_plugin;
 use super::{HookEntry, PluginManager};
 use crate::{
-    Compat, HookPayload, HookType, LegacyBehaviour, ModifiedPayload, OnError, Phase, PluginContext,
-    PluginError, PluginErrorKind, PluginResult,
+    Compat, HookPayload, HookType, JsonMap, LegacyBehaviour, ModifiedPayload, OnError, Phase,
+    PluginContext, PluginError, PluginErrorKind, PluginResult,
 };
 
 impl PluginManager {
@@ -36,6 +38,39 @@ impl PluginManager {
             .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
         let echo = || HookPayload::from_json_str(hook, payload).ok();
         self.run_single(entry, input, context, echo).await
+    }
+
+    /// [`PluginManager::invoke_plugin`] for a payload already decoded into a JSON object (the
+    /// gRPC and raw-socket servers, whose messages carry it as a `google.protobuf.Struct`):
+    /// decoded straight from the map, with no JSON text in between. Same lookup, same order of
+    /// checks, same error wording (the `Value` decoder is the one the text decoder's messages
+    /// are made to match; a map has no repeated member). The payload is taken by move, except
+    /// where a 1.0.0 enforce block may echo the input: there it is decoded by reference and
+    /// kept, to be decoded again only on a block.
+    pub async fn invoke_plugin_json(
+        &self,
+        plugin_name: &str,
+        hook: HookType,
+        payload: JsonMap,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self
+            .hooks
+            .get(&hook)
+            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        let invalid = |e| PluginError::invalid_payload(plugin_name, &e);
+        let payload = Value::Object(payload);
+        let may_echo = self.compat == Compat::V1_0
+            && entry.mode.legacy_behaviour(entry.on_error) == Some(LegacyBehaviour::Enforce);
+        if may_echo {
+            let input = HookPayload::from_json_ref(hook, &payload).map_err(invalid)?;
+            let echo = || HookPayload::from_json_ref(hook, &payload).ok();
+            return self.run_single(entry, input, context, echo).await;
+        }
+        let input = HookPayload::from_json(hook, payload).map_err(invalid)?;
+        // Only a 1.0.0 enforce entry ever calls the echo (see `single_1_0`).
+        self.run_single(entry, input, context, || None).await
     }
 
     /// One call. 1.1.0 (default): a sequential/concurrent block answers `continue_processing:
