@@ -37,49 +37,86 @@ pub(super) fn accept_modification(
     m: ModifiedPayload,
     plugin: &str,
 ) -> bool {
+    match accept_into(hook, input, m, plugin) {
+        None => false,
+        Some(Accepted::Input) => {
+            *current = Some(ModifiedPayload::Payload(input.clone()));
+            true
+        }
+        Some(Accepted::Result(m)) => {
+            *current = Some(m);
+            true
+        }
+    }
+}
+
+/// What the chain's `modified_payload` became after an accepted modification.
+pub(super) enum Accepted {
+    /// The new input itself: a same-hook payload replaced it, and the chain's result is the
+    /// same payload. Said rather than copied, so a chain that keeps its result lazily (the
+    /// 1.1.0 chain) copies the payload only when it needs two of them.
+    Input,
+    /// Something other than the input (an `http_*` headers or decision result).
+    Result(ModifiedPayload),
+}
+
+/// [`accept_modification`] without deciding how the chain keeps its result; `None` = ignored.
+pub(super) fn accept_into(
+    hook: HookType,
+    input: &mut HookPayload,
+    m: ModifiedPayload,
+    plugin: &str,
+) -> Option<Accepted> {
     if m.hook_type() != hook {
         tracing::warn!(plugin, %hook, returned = %m.hook_type(), "modified_payload of another hook ignored");
-        return false;
+        return None;
     }
-    match (input, m) {
+    let accepted = match (input, m) {
         (HookPayload::HttpPreRequest(p), ModifiedPayload::HttpPreRequestHeaders(h)) => {
             p.headers = h.clone();
-            *current = Some(ModifiedPayload::HttpPreRequestHeaders(h));
+            Accepted::Result(ModifiedPayload::HttpPreRequestHeaders(h))
         }
         (
             HookPayload::HttpPreRequest(p),
             ModifiedPayload::Payload(HookPayload::HttpPreRequest(full)),
         ) => {
             p.headers = full.headers.clone();
-            *current = Some(ModifiedPayload::HttpPreRequestHeaders(full.headers));
+            Accepted::Result(ModifiedPayload::HttpPreRequestHeaders(full.headers))
         }
         (HookPayload::HttpPostRequest(p), ModifiedPayload::HttpPostRequestHeaders(h)) => {
             p.headers = h.clone();
-            *current = Some(ModifiedPayload::HttpPostRequestHeaders(h));
+            Accepted::Result(ModifiedPayload::HttpPostRequestHeaders(h))
         }
         (
             HookPayload::HttpPostRequest(p),
             ModifiedPayload::Payload(HookPayload::HttpPostRequest(full)),
         ) => {
             p.headers = full.headers.clone();
-            *current = Some(ModifiedPayload::HttpPostRequestHeaders(full.headers));
+            Accepted::Result(ModifiedPayload::HttpPostRequestHeaders(full.headers))
         }
         (HookPayload::HttpAuthResolveUser(_), m @ ModifiedPayload::ResolvedUser(_))
         | (HookPayload::HttpAuthCheckPermission(_), m @ ModifiedPayload::PermissionDecision(_))
         | (HookPayload::IdentityResolve(_), m @ ModifiedPayload::IdentityResult(_))
         | (HookPayload::TokenDelegate(_), m @ ModifiedPayload::DelegationResult(_)) => {
-            *current = Some(m);
+            Accepted::Result(m)
         }
         (inp, ModifiedPayload::Payload(m)) if !hook_is_cross_typed(hook) => {
-            *inp = m.clone();
-            *current = Some(ModifiedPayload::Payload(m));
+            *inp = m;
+            Accepted::Input
         }
         (_, m) => {
             tracing::warn!(plugin, %hook, "modified_payload of an unexpected type ignored: {:?}", m.hook_type());
-            return false;
+            return None;
         }
-    }
-    true
+    };
+    Some(accepted)
+}
+
+/// The payload a plugin call gets: its own copy (the server's single-plugin path owns the
+/// request's payload) or the chain's, lent (see [`Plugin::invoke_lent`]).
+pub(super) enum Input<'a> {
+    Owned(HookPayload),
+    Lent(&'a HookPayload),
 }
 
 /// Run one plugin call under the timeout, catching a panic. The context is the caller's, so it
@@ -93,11 +130,15 @@ pub(super) fn accept_modification(
 pub(super) async fn call_plugin(
     plugin: &Arc<dyn Plugin>,
     name: &str,
-    payload: HookPayload,
+    payload: Input<'_>,
     ctx: &mut PluginContext,
     timeout: Duration,
 ) -> Result<PluginResult, PluginError> {
-    let call = AssertUnwindSafe(plugin.invoke(payload, ctx)).catch_unwind();
+    let call = match payload {
+        Input::Owned(p) => plugin.invoke(p, ctx),
+        Input::Lent(p) => plugin.invoke_lent(p, ctx),
+    };
+    let call = AssertUnwindSafe(call).catch_unwind();
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(r)) => r.map_err(|mut e| {
             if e.model.plugin_name.is_empty() {

@@ -1,7 +1,7 @@
 //! One named plugin for `plugwire serve`'s `invoke_hook` tool, with the server's own mode and
 //! `on_error`.
 
-use super::call::call_plugin;
+use super::call::{call_plugin, Input};
 use super::{HookEntry, PluginManager};
 use crate::{
     Compat, HookPayload, HookType, LegacyBehaviour, ModifiedPayload, OnError, Phase, PluginContext,
@@ -58,7 +58,7 @@ impl PluginManager {
             return Ok((PluginResult::pass(), ctx));
         }
         let timeout = self.timeout_for(e);
-        let res = call_plugin(&e.plugin, &e.name, payload, &mut ctx, timeout).await;
+        let res = call_plugin(&e.plugin, &e.name, Input::Owned(payload), &mut ctx, timeout).await;
         let r = match self.compat {
             Compat::V1_0 => self.single_1_0(e, res, echo)?,
             Compat::V1_1 => self.single_1_1(e, res)?,
