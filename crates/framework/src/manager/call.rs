@@ -51,6 +51,9 @@ pub(super) fn accept_modification(
 }
 
 /// What the chain's `modified_payload` became after an accepted modification.
+// Returned once per modification and matched at once; boxing the large variant would add an
+// allocation to every modifying call.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Accepted {
     /// The new input itself: a same-hook payload replaced it, and the chain's result is the
     /// same payload. Said rather than copied, so a chain that keeps its result lazily (the
@@ -114,6 +117,9 @@ pub(super) fn accept_into(
 
 /// The payload a plugin call gets: its own copy (the server's single-plugin path owns the
 /// request's payload) or the chain's, lent (see [`Plugin::invoke_lent`]).
+// Built at the call and consumed there; boxing the owned payload would add an allocation to
+// every call of the server's single-plugin path.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Input<'a> {
     Owned(HookPayload),
     Lent(&'a HookPayload),

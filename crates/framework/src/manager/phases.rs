@@ -59,6 +59,8 @@ type Selected<'a> = (&'a HookEntry, Option<bool>);
 /// The chain's `modified_payload` so far. A same-hook modification is both the next plugin's
 /// input and the chain's result; keeping it once (`Input`) instead of twice saves a copy of the
 /// payload per modifying plugin, and the result takes the input when the chain ends.
+// One per chain, never moved on its own; boxing `Other` would add an allocation per result.
+#[allow(clippy::large_enum_variant)]
 enum Current {
     None,
     /// The same payload as `Chain::input`.
