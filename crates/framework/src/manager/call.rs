@@ -182,7 +182,29 @@ pub(super) fn join_error_text(e: tokio::task::JoinError) -> String {
 fn text_len(v: &Value) -> usize {
     match v {
         Value::String(s) => s.chars().count(),
-        other => other.to_string().chars().count(),
+        other => {
+            // Counted as it is written: the check runs on every hook call, and rendering each
+            // argument into a `String` first cost an allocation per value.
+            let mut count = CharCount(0);
+            match serde_json::to_writer(&mut count, other) {
+                Ok(()) => count.0,
+                Err(_) => other.to_string().chars().count(),
+            }
+        }
+    }
+}
+
+/// Counts the characters of the UTF-8 text written to it (bytes that start a character).
+struct CharCount(usize);
+
+impl std::io::Write for CharCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.iter().filter(|b| (**b & 0xC0) != 0x80).count();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -210,4 +232,19 @@ pub(super) fn check_payload_size(payload: &HookPayload) -> Result<(), PluginErro
         .with_code("PAYLOAD_SIZE_ERROR"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_len_counts_the_characters_of_the_json_text() {
+        let v = json!({"naïve": ["été", 1.5, null, {"k": "a\"b\n✓"}], "n": -3});
+        assert_eq!(text_len(&v), v.to_string().chars().count());
+        assert_ne!(text_len(&v), v.to_string().len());
+        assert_eq!(text_len(&json!("été")), 3);
+        assert_eq!(text_len(&json!(12345)), 5);
+    }
 }
