@@ -16,10 +16,10 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use plugwire_framework::{
-    HookPayload, HookType, PluginContext, PluginError, PluginErrorKind, PluginResult,
+    HookPayload, HookType, PluginContext, PluginError, PluginErrorKind, PluginResult, ResultSeed,
 };
 use plugwire_mcp::{RequestId, INVOKE_HOOK};
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -119,9 +119,10 @@ fn decode_fast(
             .then_some(c.0.text.as_deref())
             .flatten()
     })?;
-    let answer: ObjectOnly<Answer<'_>> = serde_json::from_str(text).ok()?;
-    let Answer { result, context } = answer.0;
-    let result = PluginResult::from_json_str(hook, result?.get()).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let Answer { result, context } = AnswerSeed(hook).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let result = result?;
     let context = match context {
         Some(c) => Some(PluginContext::from_json_str(c.get()).ok()?),
         None => None,
@@ -162,12 +163,110 @@ struct Content<'a> {
 
 /// The answer text: other members (`plugin_name`) are not checked, as in the Python client; a
 /// `null` context counts as absent, a `null` result is left to the generic path to report.
-#[derive(Deserialize)]
 struct Answer<'a> {
-    #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    result: Option<PluginResult>,
     context: Option<&'a RawValue>,
+}
+
+/// Reads the answer text (a JSON object only) in one pass, the result decoded where it sits
+/// ([`ResultSeed`]): setting its text aside first cost a second scan of the whole payload. A
+/// repeated `result` or `context` is refused (the generic path then decides), as the derived
+/// struct this replaces did.
+struct AnswerSeed(HookType);
+
+impl<'de> DeserializeSeed<'de> for AnswerSeed {
+    type Value = Answer<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Answer<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnswerSeed {
+    type Value = Answer<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an invoke_hook answer object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Answer<'de>, A::Error> {
+        let (mut result, mut context) = (None, None);
+        let (mut seen_result, mut seen_context) = (false, false);
+        while let Some(key) = map.next_key::<AnswerKey>()? {
+            match key {
+                AnswerKey::Result if std::mem::replace(&mut seen_result, true) => {
+                    return Err(A::Error::duplicate_field("result"));
+                }
+                AnswerKey::Result => result = map.next_value_seed(NullOr(ResultSeed(self.0)))?,
+                AnswerKey::Context if std::mem::replace(&mut seen_context, true) => {
+                    return Err(A::Error::duplicate_field("context"));
+                }
+                AnswerKey::Context => context = map.next_value::<Option<&'de RawValue>>()?,
+                AnswerKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Answer { result, context })
+    }
+}
+
+/// A member name of the answer text, compared where it sits (no `String` per key).
+enum AnswerKey {
+    Result,
+    Context,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for AnswerKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl Visitor<'_> for Keys {
+            type Value = AnswerKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AnswerKey, E> {
+                Ok(match v {
+                    "result" => AnswerKey::Result,
+                    "context" => AnswerKey::Context,
+                    _ => AnswerKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Keys)
+    }
+}
+
+/// `S`'s value, or `None` for a JSON `null` (what `Option<T>` does for a `Deserialize` `T`).
+struct NullOr<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for NullOr<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for NullOr<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("null or a value")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
 }
 
 /// `T` from a JSON object only: serde's derived structs also accept an array of their fields
@@ -355,6 +454,15 @@ mod tests {
                 "a result given as an array",
                 br#"{"jsonrpc":"2.0","id":3,"result":[[],false]}"#.to_vec(),
             ),
+            (
+                "a repeated result in the text",
+                text(r#"{"result": {"continue_processing": true}, "result": {}}"#),
+            ),
+            (
+                "a repeated context in the text",
+                text(r#"{"result": {}, "context": null, "context": null}"#),
+            ),
+            ("text after the answer", text(r#"{"result": {}} {}"#)),
         ];
         for (what, b) in cases {
             assert!(
@@ -362,6 +470,11 @@ mod tests {
                 "{what}"
             );
         }
+        // Other members of the text are passed over, a null context counts as absent.
+        let loose =
+            text(r#"{"plugin_name": "P", "x": [1, {"y": 2}], "result": {}, "context": null}"#);
+        let (r, ctx) = decode_fast(hook, &loose, &RequestId::from(3)).expect("decodes");
+        assert!(r.continue_processing && r.modified_payload.is_none() && ctx.is_none());
         // The first text item decides when it holds a result; items of other kinds are passed over.
         let mut two = CallToolResult::text(pass.to_text());
         two.content

@@ -311,8 +311,17 @@ impl Plugin for ExternalPlugin {
         payload: HookPayload,
         ctx: &mut PluginContext,
     ) -> Result<PluginResult, PluginError> {
+        self.invoke_lent(&payload, ctx).await
+    }
+
+    /// The payload is only read (encoded into the request), so the manager lends it.
+    async fn invoke_lent(
+        &self,
+        payload: &HookPayload,
+        ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
         let (start, hook) = (std::time::Instant::now(), payload.hook_type());
-        let result = self.invoke_hook(&payload, ctx).await;
+        let result = self.invoke_hook(payload, ctx).await;
         crate::metrics::record_call(self.name(), hook.as_str(), &result, start);
         result
     }

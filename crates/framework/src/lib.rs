@@ -55,7 +55,7 @@ pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
 /// The environment seam config loading takes (re-exported so embedders and plugin crates need
 /// no second dependency to call [`Config::load`]).
 pub use plugwire_env::{EmptyEnv, Env, ProcessEnv};
-pub use result::{ExecutionRecord, PluginResult, PluginViolation};
+pub use result::{ExecutionRecord, PluginResult, PluginViolation, ResultSeed};
 
 /// The plugin author's guide (`docs/plugin-authoring.md`); its example is compiled and run as a doctest.
 #[doc = include_str!("../../../docs/plugin-authoring.md")]

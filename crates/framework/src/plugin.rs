@@ -42,6 +42,19 @@ pub trait Plugin: Send + Sync + 'static {
     /// remote plugin can count it where operators alert on it. Default: nothing.
     fn fail_open(&self, _hook: crate::HookType, _cause: crate::FailureCause) {}
 
+    /// Run one hook on a payload the caller keeps. The manager's chain calls this: it keeps
+    /// the payload for the next plugin (or the result), so a plugin that takes it by value
+    /// costs a copy per call. The default makes that copy and calls [`Plugin::invoke`]; a
+    /// plugin that only reads the payload (ExternalPlugin, which encodes it into a request)
+    /// overrides both and spares the copy.
+    async fn invoke_lent(
+        &self,
+        payload: &HookPayload,
+        ctx: &mut PluginContext,
+    ) -> Result<PluginResult, PluginError> {
+        self.invoke(payload.clone(), ctx).await
+    }
+
     /// Run one hook. The default dispatches to the per-hook methods; ExternalPlugin overrides it.
     async fn invoke(
         &self,

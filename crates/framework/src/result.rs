@@ -272,8 +272,15 @@ impl PluginResult {
     /// error messages differ (they name lines and columns), so a caller that reports errors
     /// decodes again with `from_json` on failure.
     pub fn from_json_str(hook: HookType, text: &str) -> Result<Self, PayloadError> {
-        let mut raw: RawResult<&serde_json::value::RawValue> =
+        let raw: RawResult<&serde_json::value::RawValue> =
             serde_json::from_str(text).map_err(|e| PayloadError::new("PluginResult", e))?;
+        Self::from_raw_text(hook, raw)
+    }
+
+    fn from_raw_text(
+        hook: HookType,
+        mut raw: RawResult<&serde_json::value::RawValue>,
+    ) -> Result<Self, PayloadError> {
         // A `null` payload deserializes as `None` already.
         let modified_payload = match raw.modified_payload.take() {
             None => None,
@@ -282,6 +289,22 @@ impl PluginResult {
             ),
         };
         Ok(raw.into_result(modified_payload))
+    }
+}
+
+/// [`PluginResult::from_json_str`] as a step of a larger `serde_json` decode: a result of
+/// `hook` read where it sits in an enclosing document (the client's answer text), so that
+/// document is not scanned once to set the result's text aside and again to decode it. Only
+/// for `serde_json`'s deserializers (the `modified_payload` is kept as borrowed raw JSON).
+#[derive(Debug, Clone, Copy)]
+pub struct ResultSeed(pub HookType);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ResultSeed {
+    type Value = PluginResult;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<PluginResult, D::Error> {
+        let raw = RawResult::<&'de serde_json::value::RawValue>::deserialize(d)?;
+        PluginResult::from_raw_text(self.0, raw).map_err(serde::de::Error::custom)
     }
 }
 

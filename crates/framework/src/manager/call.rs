@@ -37,49 +37,92 @@ pub(super) fn accept_modification(
     m: ModifiedPayload,
     plugin: &str,
 ) -> bool {
+    match accept_into(hook, input, m, plugin) {
+        None => false,
+        Some(Accepted::Input) => {
+            *current = Some(ModifiedPayload::Payload(input.clone()));
+            true
+        }
+        Some(Accepted::Result(m)) => {
+            *current = Some(m);
+            true
+        }
+    }
+}
+
+/// What the chain's `modified_payload` became after an accepted modification.
+// Returned once per modification and matched at once; boxing the large variant would add an
+// allocation to every modifying call.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Accepted {
+    /// The new input itself: a same-hook payload replaced it, and the chain's result is the
+    /// same payload. Said rather than copied, so a chain that keeps its result lazily (the
+    /// 1.1.0 chain) copies the payload only when it needs two of them.
+    Input,
+    /// Something other than the input (an `http_*` headers or decision result).
+    Result(ModifiedPayload),
+}
+
+/// [`accept_modification`] without deciding how the chain keeps its result; `None` = ignored.
+pub(super) fn accept_into(
+    hook: HookType,
+    input: &mut HookPayload,
+    m: ModifiedPayload,
+    plugin: &str,
+) -> Option<Accepted> {
     if m.hook_type() != hook {
         tracing::warn!(plugin, %hook, returned = %m.hook_type(), "modified_payload of another hook ignored");
-        return false;
+        return None;
     }
-    match (input, m) {
+    let accepted = match (input, m) {
         (HookPayload::HttpPreRequest(p), ModifiedPayload::HttpPreRequestHeaders(h)) => {
             p.headers = h.clone();
-            *current = Some(ModifiedPayload::HttpPreRequestHeaders(h));
+            Accepted::Result(ModifiedPayload::HttpPreRequestHeaders(h))
         }
         (
             HookPayload::HttpPreRequest(p),
             ModifiedPayload::Payload(HookPayload::HttpPreRequest(full)),
         ) => {
             p.headers = full.headers.clone();
-            *current = Some(ModifiedPayload::HttpPreRequestHeaders(full.headers));
+            Accepted::Result(ModifiedPayload::HttpPreRequestHeaders(full.headers))
         }
         (HookPayload::HttpPostRequest(p), ModifiedPayload::HttpPostRequestHeaders(h)) => {
             p.headers = h.clone();
-            *current = Some(ModifiedPayload::HttpPostRequestHeaders(h));
+            Accepted::Result(ModifiedPayload::HttpPostRequestHeaders(h))
         }
         (
             HookPayload::HttpPostRequest(p),
             ModifiedPayload::Payload(HookPayload::HttpPostRequest(full)),
         ) => {
             p.headers = full.headers.clone();
-            *current = Some(ModifiedPayload::HttpPostRequestHeaders(full.headers));
+            Accepted::Result(ModifiedPayload::HttpPostRequestHeaders(full.headers))
         }
         (HookPayload::HttpAuthResolveUser(_), m @ ModifiedPayload::ResolvedUser(_))
         | (HookPayload::HttpAuthCheckPermission(_), m @ ModifiedPayload::PermissionDecision(_))
         | (HookPayload::IdentityResolve(_), m @ ModifiedPayload::IdentityResult(_))
         | (HookPayload::TokenDelegate(_), m @ ModifiedPayload::DelegationResult(_)) => {
-            *current = Some(m);
+            Accepted::Result(m)
         }
         (inp, ModifiedPayload::Payload(m)) if !hook_is_cross_typed(hook) => {
-            *inp = m.clone();
-            *current = Some(ModifiedPayload::Payload(m));
+            *inp = m;
+            Accepted::Input
         }
         (_, m) => {
             tracing::warn!(plugin, %hook, "modified_payload of an unexpected type ignored: {:?}", m.hook_type());
-            return false;
+            return None;
         }
-    }
-    true
+    };
+    Some(accepted)
+}
+
+/// The payload a plugin call gets: its own copy (the server's single-plugin path owns the
+/// request's payload) or the chain's, lent (see [`Plugin::invoke_lent`]).
+// Built at the call and consumed there; boxing the owned payload would add an allocation to
+// every call of the server's single-plugin path.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Input<'a> {
+    Owned(HookPayload),
+    Lent(&'a HookPayload),
 }
 
 /// Run one plugin call under the timeout, catching a panic. The context is the caller's, so it
@@ -93,11 +136,15 @@ pub(super) fn accept_modification(
 pub(super) async fn call_plugin(
     plugin: &Arc<dyn Plugin>,
     name: &str,
-    payload: HookPayload,
+    payload: Input<'_>,
     ctx: &mut PluginContext,
     timeout: Duration,
 ) -> Result<PluginResult, PluginError> {
-    let call = AssertUnwindSafe(plugin.invoke(payload, ctx)).catch_unwind();
+    let call = match payload {
+        Input::Owned(p) => plugin.invoke(p, ctx),
+        Input::Lent(p) => plugin.invoke_lent(p, ctx),
+    };
+    let call = AssertUnwindSafe(call).catch_unwind();
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(r)) => r.map_err(|mut e| {
             if e.model.plugin_name.is_empty() {
@@ -135,7 +182,29 @@ pub(super) fn join_error_text(e: tokio::task::JoinError) -> String {
 fn text_len(v: &Value) -> usize {
     match v {
         Value::String(s) => s.chars().count(),
-        other => other.to_string().chars().count(),
+        other => {
+            // Counted as it is written: the check runs on every hook call, and rendering each
+            // argument into a `String` first cost an allocation per value.
+            let mut count = CharCount(0);
+            match serde_json::to_writer(&mut count, other) {
+                Ok(()) => count.0,
+                Err(_) => other.to_string().chars().count(),
+            }
+        }
+    }
+}
+
+/// Counts the characters of the UTF-8 text written to it (bytes that start a character).
+struct CharCount(usize);
+
+impl std::io::Write for CharCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.iter().filter(|b| (**b & 0xC0) != 0x80).count();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -163,4 +232,19 @@ pub(super) fn check_payload_size(payload: &HookPayload) -> Result<(), PluginErro
         .with_code("PAYLOAD_SIZE_ERROR"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_len_counts_the_characters_of_the_json_text() {
+        let v = json!({"naïve": ["été", 1.5, null, {"k": "a\"b\n✓"}], "n": -3});
+        assert_eq!(text_len(&v), v.to_string().chars().count());
+        assert_ne!(text_len(&v), v.to_string().len());
+        assert_eq!(text_len(&json!("été")), 3);
+        assert_eq!(text_len(&json!(12345)), 5);
+    }
 }

@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use super::call::{accept_modification, call_plugin, hook_is_cross_typed};
+use super::call::{accept_modification, call_plugin, hook_is_cross_typed, Input};
 use super::failure::{self, Decision};
 use super::{
     context_key, HookEntry, HookOutcome, PluginContextTable, PluginManager, DECISION_PLUGIN_KEY,
@@ -54,7 +54,7 @@ impl PluginManager {
                 .unwrap_or_else(|| PluginContext::new(global.clone()));
             ctx.global_context = global.clone();
             let timeout = self.timeout_for(e);
-            let res = call_plugin(&e.plugin, &e.name, input.clone(), &mut ctx, timeout).await;
+            let res = call_plugin(&e.plugin, &e.name, Input::Lent(&input), &mut ctx, timeout).await;
             // As the plugin left it, also after an error (Python mutates the context in place).
             out.insert(key, ctx);
             let mut r = match res {

@@ -26,7 +26,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::call::{accept_modification, call_plugin};
+use super::call::{accept_into, call_plugin, Accepted, Input};
 use super::failure::{self, Decision};
 use super::{
     context_key, HookEntry, HookOutcome, PluginContextTable, PluginManager, DECISION_PLUGIN_KEY,
@@ -46,7 +46,7 @@ struct Chain {
     /// The payload the next plugin receives.
     input: HookPayload,
     /// The chain's `modified_payload` so far.
-    current: Option<ModifiedPayload>,
+    current: Current,
     combined: JsonMap,
     max_retry: u64,
     decision_plugin: Option<String>,
@@ -55,6 +55,38 @@ struct Chain {
 }
 
 type Selected<'a> = (&'a HookEntry, Option<bool>);
+
+/// The chain's `modified_payload` so far. A same-hook modification is both the next plugin's
+/// input and the chain's result; keeping it once (`Input`) instead of twice saves a copy of the
+/// payload per modifying plugin, and the result takes the input when the chain ends.
+// One per chain, never moved on its own; boxing `Other` would add an allocation per result.
+#[allow(clippy::large_enum_variant)]
+enum Current {
+    None,
+    /// The same payload as `Chain::input`.
+    Input,
+    Other(ModifiedPayload),
+}
+
+impl Chain {
+    /// A copy of the `modified_payload` so far, for a halt result (the chain does not go on).
+    fn current_copy(&self) -> Option<ModifiedPayload> {
+        match &self.current {
+            Current::None => None,
+            Current::Input => Some(ModifiedPayload::Payload(self.input.clone())),
+            Current::Other(m) => Some(m.clone()),
+        }
+    }
+
+    /// The `modified_payload` of a chain that ran to its end.
+    fn into_current(self) -> Option<ModifiedPayload> {
+        match self.current {
+            Current::None => None,
+            Current::Input => Some(ModifiedPayload::Payload(self.input)),
+            Current::Other(m) => Some(m),
+        }
+    }
+}
 
 /// What one call contributes to the chain after `on_error` and the failure policy.
 // As large as the `Option<PluginResult>` it replaces and moved once per call; boxing the common
@@ -100,12 +132,14 @@ impl PluginManager {
                 _ => serial.push((e, phase, matched)),
             }
         }
+        // Only fire_and_forget plugins need the original payload once the chain has started.
+        let original = (!faf.is_empty()).then(|| payload.clone());
         let mut c = Chain {
             hook,
             local: contexts.unwrap_or_default(),
             out: PluginContextTable::new(),
-            input: payload.clone(),
-            current: None,
+            input: payload,
+            current: Current::None,
             combined: JsonMap::new(),
             max_retry: 0,
             decision_plugin: None,
@@ -122,7 +156,11 @@ impl PluginManager {
         if halt.is_none() && !concurrent.is_empty() {
             halt = self.concurrent_phase(&concurrent, &mut c, global).await?;
         }
-        self.schedule_background(&faf, &payload, global, &mut c.records);
+        if let Some(original) = &original {
+            self.schedule_background(&faf, original, global, &mut c.records);
+        }
+        let records = std::mem::take(&mut c.records);
+        let out = std::mem::take(&mut c.out);
         let mut result = match halt {
             Some(r) => r,
             None => {
@@ -132,31 +170,37 @@ impl PluginManager {
                             .insert(DECISION_PLUGIN_KEY.into(), Value::String(d));
                     }
                 }
+                let (combined, max_retry, extensions) = (
+                    std::mem::take(&mut c.combined),
+                    c.max_retry,
+                    c.extensions.take(),
+                );
                 PluginResult {
-                    modified_payload: c.current,
-                    metadata: Some(c.combined),
-                    retry_delay_ms: c.max_retry,
-                    modified_extensions: c.extensions,
+                    modified_payload: c.into_current(),
+                    metadata: Some(combined),
+                    retry_delay_ms: max_retry,
+                    modified_extensions: extensions,
                     ..PluginResult::pass()
                 }
             }
         };
-        result.executions = c.records;
+        result.executions = records;
         Ok(HookOutcome {
             result,
-            contexts: c.out,
+            contexts: out,
         })
     }
 
     /// The context a plugin gets: its own from the previous hook, with the current global view.
     fn take_context(&self, e: &HookEntry, c: &mut Chain, global: &GlobalContext) -> PluginContext {
         let key = context_key(&global.request_id, &e.name);
-        let mut ctx = c
-            .local
-            .remove(&key)
-            .unwrap_or_else(|| PluginContext::new(global.clone()));
-        ctx.global_context = global.clone();
-        ctx
+        match c.local.remove(&key) {
+            Some(mut ctx) => {
+                ctx.global_context = global.clone();
+                ctx
+            }
+            None => PluginContext::new(global.clone()),
+        }
     }
 
     fn record(&self, e: &HookEntry, hook: HookType, matched: Option<bool>) -> ExecutionRecord {
@@ -260,7 +304,7 @@ impl PluginManager {
         let mut ctx = self.take_context(e, c, global);
         let started = Instant::now();
         let timeout = self.timeout_for(e);
-        let res = call_plugin(&e.plugin, &e.name, c.input.clone(), &mut ctx, timeout).await;
+        let res = call_plugin(&e.plugin, &e.name, Input::Lent(&c.input), &mut ctx, timeout).await;
         let mut rec = self.record(e, c.hook, matched);
         rec.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let outcome = self.on_error(e, c.hook, res, &mut rec);
@@ -296,7 +340,7 @@ impl PluginManager {
             let combined = std::mem::take(&mut c.combined);
             let halt = self.block_result(
                 c.hook,
-                c.current.clone(),
+                c.current_copy(),
                 r.violation,
                 combined,
                 c.decision_plugin.take(),
@@ -311,7 +355,11 @@ impl PluginManager {
             if phase == Phase::Transform || phase == Phase::Sequential {
                 rec.payload_modified = true;
                 rec.applied = true;
-                if accept_modification(c.hook, &mut c.input, &mut c.current, m, &e.name) {
+                if let Some(accepted) = accept_into(c.hook, &mut c.input, m, &e.name) {
+                    c.current = match accepted {
+                        Accepted::Input => Current::Input,
+                        Accepted::Result(m) => Current::Other(m),
+                    };
                     c.decision_plugin = Some(e.name.clone());
                 }
             } else {
@@ -336,7 +384,8 @@ impl PluginManager {
             let input = c.input.clone();
             let timeout = self.timeout_for(e);
             calls.push(async move {
-                let res = call_plugin(&e.plugin, &e.name, input, &mut ctx, timeout).await;
+                let res =
+                    call_plugin(&e.plugin, &e.name, Input::Owned(input), &mut ctx, timeout).await;
                 (*e, *matched, ctx, res)
             });
         }
@@ -368,7 +417,7 @@ impl PluginManager {
                 let combined = std::mem::take(&mut c.combined);
                 return Ok(Some(self.block_result(
                     c.hook,
-                    c.current.clone(),
+                    c.current_copy(),
                     r.violation,
                     combined,
                     c.decision_plugin.take(),
@@ -397,7 +446,8 @@ impl PluginManager {
             let hook = original.hook_type();
             self.background.spawn(&e.name, async move {
                 // The result is discarded whatever it says; only errors are reported.
-                if let Err(err) = call_plugin(&plugin, &name, payload, &mut ctx, timeout).await {
+                let input = Input::Owned(payload);
+                if let Err(err) = call_plugin(&plugin, &name, input, &mut ctx, timeout).await {
                     if on_error == OnError::Disable {
                         disable_in(&disabled, &name, &err);
                     }
@@ -422,7 +472,7 @@ impl PluginManager {
         let combined = std::mem::take(&mut c.combined);
         self.block_result(
             c.hook,
-            c.current.clone(),
+            c.current_copy(),
             Some(violation),
             combined,
             c.decision_plugin.take(),

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::call::call_plugin;
+use super::call::{call_plugin, Input};
 use super::{HookEntry, PluginManager};
 use crate::{
     Compat, HookPayload, HookType, JsonMap, LegacyBehaviour, ModifiedPayload, OnError, Phase,
@@ -93,7 +93,7 @@ impl PluginManager {
             return Ok((PluginResult::pass(), ctx));
         }
         let timeout = self.timeout_for(e);
-        let res = call_plugin(&e.plugin, &e.name, payload, &mut ctx, timeout).await;
+        let res = call_plugin(&e.plugin, &e.name, Input::Owned(payload), &mut ctx, timeout).await;
         let r = match self.compat {
             Compat::V1_0 => self.single_1_0(e, res, echo)?,
             Compat::V1_1 => self.single_1_1(e, res)?,
