@@ -29,11 +29,7 @@ impl PluginManager {
         payload: &str,
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let entry = self
-            .hooks
-            .get(&hook)
-            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
-            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        let entry = self.single_entry(plugin_name, hook)?;
         let input = HookPayload::from_json_str(hook, payload)
             .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
         let echo = || HookPayload::from_json_str(hook, payload).ok();
@@ -54,11 +50,7 @@ impl PluginManager {
         payload: JsonMap,
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
-        let entry = self
-            .hooks
-            .get(&hook)
-            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
-            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))?;
+        let entry = self.single_entry(plugin_name, hook)?;
         let invalid = |e| PluginError::invalid_payload(plugin_name, &e);
         let payload = Value::Object(payload);
         let may_echo = self.compat == Compat::V1_0
@@ -71,6 +63,15 @@ impl PluginManager {
         let input = HookPayload::from_json(hook, payload).map_err(invalid)?;
         // Only a 1.0.0 enforce entry ever calls the echo (see `single_1_0`).
         self.run_single(entry, input, context, || None).await
+    }
+
+    /// The entry of `plugin_name` for `hook`, looked up before the payload is decoded (an
+    /// unknown plugin is reported before an invalid payload).
+    fn single_entry(&self, plugin_name: &str, hook: HookType) -> Result<&HookEntry, PluginError> {
+        self.hooks
+            .get(&hook)
+            .and_then(|v| v.iter().find(|e| e.name == plugin_name))
+            .ok_or_else(|| PluginError::unknown_plugin(plugin_name, hook))
     }
 
     /// One call. 1.1.0 (default): a sequential/concurrent block answers `continue_processing:
