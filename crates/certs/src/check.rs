@@ -193,17 +193,12 @@ fn check_one(
 }
 
 impl CertReport {
-    /// The report of `identity` before anything was read: status OK, no findings.
-    fn empty(identity: &Identity, paths: &IdentityPaths) -> Self {
-        let (role, name) = match identity {
-            Identity::Ca => ("ca", None),
-            Identity::Gateway => ("gateway", None),
-            Identity::Plugin(n) => ("plugin", Some(n.clone())),
-        };
+    /// A report on the certificate at `path` before anything was read: status OK, no findings.
+    pub(crate) fn blank(role: &'static str, name: Option<String>, path: PathBuf) -> Self {
         CertReport {
             role,
             name,
-            path: paths.cert.clone(),
+            path,
             subject: None,
             issuer: None,
             serial: None,
@@ -214,6 +209,16 @@ impl CertReport {
             problems: Vec::new(),
             notes: Vec::new(),
         }
+    }
+
+    /// The report of `identity` before anything was read: status OK, no findings.
+    fn empty(identity: &Identity, paths: &IdentityPaths) -> Self {
+        let (role, name) = match identity {
+            Identity::Ca => ("ca", None),
+            Identity::Gateway => ("gateway", None),
+            Identity::Plugin(n) => ("plugin", Some(n.clone())),
+        };
+        CertReport::blank(role, name, paths.cert.clone())
     }
 
     fn error(&mut self, message: String) {

@@ -28,7 +28,7 @@ pub fn check_k8s(dir: &Path, options: &CheckOptions) -> CheckReport {
     let mut certificates = Vec::new();
     let secrets = secret_dirs(dir);
     if secrets.is_empty() {
-        let mut report = empty_report("secret", dir.join(K8S_CERT));
+        let mut report = CertReport::blank("secret", None, dir.join(K8S_CERT));
         report.status = Status::Error;
         report.problems.push(format!(
             "no {K8S_CERT} in {} nor in any of its subdirectories: point --k8s-dir at a mounted Secret or at the directory holding them",
@@ -61,23 +61,6 @@ fn secret_dirs(dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn empty_report(role: &'static str, path: PathBuf) -> CertReport {
-    CertReport {
-        role,
-        name: None,
-        path,
-        subject: None,
-        issuer: None,
-        serial: None,
-        not_before: None,
-        not_after: None,
-        days_remaining: None,
-        status: Status::Ok,
-        problems: Vec::new(),
-        notes: Vec::new(),
-    }
-}
-
 fn error(report: &mut CertReport, message: String) {
     report.status = Status::Error;
     report.problems.push(message);
@@ -90,7 +73,7 @@ fn check_secret(dir: &Path, now: OffsetDateTime, options: &CheckOptions) -> Vec<
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| dir.display().to_string());
     let ca_path = dir.join(K8S_CA);
-    let mut ca_report = empty_report("ca", ca_path.clone());
+    let mut ca_report = CertReport::blank("ca", None, ca_path.clone());
     ca_report.name = Some(secret_name.clone());
     let ca_der = match inspect::read_cert_der(&ca_path) {
         Ok(der) => Some(der),
@@ -109,7 +92,7 @@ fn check_secret(dir: &Path, now: OffsetDateTime, options: &CheckOptions) -> Vec<
     if let Some(ca) = &ca {
         describe(&mut ca_report, ca, now, options);
     }
-    let mut leaf = empty_report("secret", dir.join(K8S_CERT));
+    let mut leaf = CertReport::blank("secret", None, dir.join(K8S_CERT));
     leaf.name = Some(secret_name);
     check_leaf(dir, &mut leaf, ca.as_ref(), now, options);
     vec![leaf, ca_report]

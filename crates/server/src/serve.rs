@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugwire_env::Env;
-use plugwire_framework::{GrpcServerConfig, MCPServerConfig};
+use plugwire_framework::{GrpcServerConfig, MCPServerConfig, TlsFiles};
 use plugwire_tls::{CertificateStatus, ClientCertPolicy, ReloadableServerConfig, ServerTlsLayer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
@@ -120,15 +120,10 @@ pub fn settings_layer(cfg: &MCPServerConfig) -> ServerSettingsLayer {
         port: cfg.port,
         uds: cfg.uds.as_ref().map(PathBuf::from),
         tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
-            certfile: t.files.certfile.as_ref().map(PathBuf::from),
-            keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
-            ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
-            keyfile_password: t.files.keyfile_password.clone(),
             ssl_cert_reqs: t.own.ssl_cert_reqs,
-            client_auth: None,
             require_valid_certificate: t.own.require_valid_certificate,
             allowed_clients: t.own.allowed_clients.clone(),
-            ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
+            ..files_layer(&t.files)
         }),
     }
 }
@@ -141,16 +136,22 @@ pub fn grpc_settings_layer(cfg: &GrpcServerConfig) -> GrpcServerLayer {
         port: cfg.port,
         uds: cfg.uds.as_ref().map(PathBuf::from),
         tls: cfg.tls.as_ref().map(|t| ServerTlsLayer {
-            certfile: t.files.certfile.as_ref().map(PathBuf::from),
-            keyfile: t.files.keyfile.as_ref().map(PathBuf::from),
-            ca_bundle: t.files.ca_bundle.as_ref().map(PathBuf::from),
-            keyfile_password: t.files.keyfile_password.clone(),
-            ssl_cert_reqs: None,
             client_auth: t.own.client_auth.clone(),
-            require_valid_certificate: None,
             allowed_clients: t.own.allowed_clients.clone(),
-            ca_crl: t.files.ca_crl.as_ref().map(PathBuf::from),
+            ..files_layer(&t.files)
         }),
+    }
+}
+
+/// The file keys every server TLS block shares, with no policy key set: each block adds its own.
+fn files_layer(files: &TlsFiles) -> ServerTlsLayer {
+    ServerTlsLayer {
+        certfile: files.certfile.as_ref().map(PathBuf::from),
+        keyfile: files.keyfile.as_ref().map(PathBuf::from),
+        ca_bundle: files.ca_bundle.as_ref().map(PathBuf::from),
+        keyfile_password: files.keyfile_password.clone(),
+        ca_crl: files.ca_crl.as_ref().map(PathBuf::from),
+        ..ServerTlsLayer::default()
     }
 }
 
