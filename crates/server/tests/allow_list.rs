@@ -19,7 +19,6 @@ use std::time::Duration;
 use common::*;
 use http::{Method, StatusCode};
 use plugwire_certs::{issue, issue_all, Layout, Options, Request};
-use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig};
 use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
 use plugwire_server::{Backend, ConnLimits};
 use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer};
@@ -55,28 +54,6 @@ fn pki(dir: &Path) -> (Layout, Layout) {
     };
     issue(&to, &Request::gateway(), &options, &()).unwrap();
     (from, Layout::new(&to))
-}
-
-fn server_yaml(l: &Layout) -> MCPServerConfig {
-    let p = l.plugin("alpha");
-    MCPServerConfig {
-        host: Some("127.0.0.1".into()),
-        port: Some(8000),
-        uds: None,
-        tls: Some(MCPServerTLSConfig {
-            files: plugwire_framework::TlsFiles {
-                certfile: Some(p.cert.display().to_string()),
-                keyfile: Some(p.key.display().to_string()),
-                ca_bundle: Some(l.ca_cert().display().to_string()),
-                ..Default::default()
-            },
-            own: plugwire_framework::McpServerTlsKeys {
-                ssl_cert_reqs: Some(2),
-                ..Default::default()
-            },
-        }),
-        limits: None,
-    }
 }
 
 /// A client presenting `identity`, with ALPN `alpn` (gRPC needs `h2`).
@@ -163,7 +140,7 @@ async fn a_client_not_on_the_allow_list_is_refused_and_counted_as_policy() {
         plugwire_env::vars::PLUGINS_SERVER_SSL_ALLOWED_CLIENTS,
         ALLOWED,
     )]);
-    let prepared = serve::prepare(Some(&server_yaml(&l)), &env).unwrap();
+    let prepared = serve::prepare(Some(&server_yaml(&l, 2)), &env).unwrap();
     let tls = prepared.tls.clone().unwrap();
     let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let health = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use common::*;
 use http::{Method, StatusCode};
 use plugwire_certs::{issue, issue_all, Layout, Options, Request};
-use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig, McpServerTlsKeys, TlsFiles};
 use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::ServerMetrics;
 use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
@@ -337,28 +336,6 @@ fn certs(dir: &Path) -> Layout {
     Layout::new(dir)
 }
 
-fn server_yaml(l: &Layout) -> MCPServerConfig {
-    let p = l.plugin("alpha");
-    MCPServerConfig {
-        host: Some("127.0.0.1".into()),
-        port: Some(8000),
-        uds: None,
-        tls: Some(MCPServerTLSConfig {
-            files: TlsFiles {
-                certfile: Some(p.cert.display().to_string()),
-                keyfile: Some(p.key.display().to_string()),
-                ca_bundle: Some(l.ca_cert().display().to_string()),
-                ..Default::default()
-            },
-            own: McpServerTlsKeys {
-                ssl_cert_reqs: Some(2),
-                ..Default::default()
-            },
-        }),
-        limits: None,
-    }
-}
-
 fn gateway_with(from: &Layout, to: &Path, options: &Options) -> PathBuf {
     let ca_dir = Layout::new(to).ca_dir();
     std::fs::create_dir_all(&ca_dir).unwrap();
@@ -398,7 +375,7 @@ async fn tls_handshakes_are_counted_by_result() {
     let dir = tempfile::tempdir().unwrap();
     let l = certs(dir.path());
     let env: HashMap<&str, &str> = HashMap::new();
-    let prepared = serve::prepare(Some(&server_yaml(&l)), &env).unwrap();
+    let prepared = serve::prepare(Some(&server_yaml(&l, 2)), &env).unwrap();
     observe::server_started("http", prepared.settings.tls.as_ref());
     let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let health = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use http::{Method, StatusCode};
 use plugwire_certs::{issue, issue_all, Layout, Options, Request};
-use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig, McpServerTlsKeys, TlsFiles};
 use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
 use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer};
 use serde_json::json;
@@ -31,28 +30,6 @@ fn certs(dir: &Path) -> Layout {
     )
     .unwrap();
     Layout::new(dir)
-}
-
-fn server_yaml(l: &Layout, reqs: i64) -> MCPServerConfig {
-    let p = l.plugin("alpha");
-    MCPServerConfig {
-        host: Some("127.0.0.1".into()),
-        port: Some(8000),
-        uds: None,
-        tls: Some(MCPServerTLSConfig {
-            files: TlsFiles {
-                certfile: Some(p.cert.display().to_string()),
-                keyfile: Some(p.key.display().to_string()),
-                ca_bundle: Some(l.ca_cert().display().to_string()),
-                ..Default::default()
-            },
-            own: McpServerTlsKeys {
-                ssl_cert_reqs: Some(reqs),
-                ..Default::default()
-            },
-        }),
-        limits: None,
-    }
 }
 
 struct TlsServer {

@@ -19,6 +19,34 @@ use tokio::task::JoinHandle;
 
 pub mod reload;
 
+/// `server_settings` of plugin `alpha` of the certificates in `l`, on 127.0.0.1, with the given
+/// `ssl_cert_reqs` (2: client certificate required).
+pub fn server_yaml(
+    l: &plugwire_certs::Layout,
+    ssl_cert_reqs: i64,
+) -> plugwire_framework::MCPServerConfig {
+    use plugwire_framework::{MCPServerConfig, MCPServerTLSConfig, McpServerTlsKeys, TlsFiles};
+    let p = l.plugin("alpha");
+    MCPServerConfig {
+        host: Some("127.0.0.1".into()),
+        port: Some(8000),
+        uds: None,
+        tls: Some(MCPServerTLSConfig {
+            files: TlsFiles {
+                certfile: Some(p.cert.display().to_string()),
+                keyfile: Some(p.key.display().to_string()),
+                ca_bundle: Some(l.ca_cert().display().to_string()),
+                ..Default::default()
+            },
+            own: McpServerTlsKeys {
+                ssl_cert_reqs: Some(ssl_cert_reqs),
+                ..Default::default()
+            },
+        }),
+        limits: None,
+    }
+}
+
 /// A backend with two configs and a few misbehaving plugins.
 pub struct FakeBackend;
 
