@@ -1,7 +1,11 @@
-//! The raw Unix-socket transport: length-prefixed protobuf on a small pool of kept connections.
+//! The raw Unix-socket transport: length-prefixed protobuf on a pool of kept connections.
 //!
 //! One request at a time per connection (the protocol has no request ids), so concurrency
-//! comes from the pool. Two things differ from upstream's client on purpose:
+//! comes from the pool: a connection is opened when every kept one is busy, up to
+//! [`RawSocketOptions::pool_size`] calls in flight, and kept for the next call. A pool fixed at a
+//! handful would queue a busy gateway's calls behind each other (measured: 4 connections at 16
+//! concurrent calls cost the server half again as much CPU per call, its workers parking between
+//! requests). Two things differ from upstream's client on purpose:
 //! - a call that times out drops its connection: the late answer would otherwise be read as
 //!   the answer to the next request on that stream;
 //! - a kept connection is checked before use (a restarted server closed it; a closed socket
@@ -33,6 +37,10 @@ fn frame_cause(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
     Cause::Other(Box::new(e))
 }
 
+/// Calls in flight per plugin entry at most: `plugwire serve`'s connection cap is far above it, and
+/// a gateway rarely has more hook calls in flight to one plugin.
+pub const DEFAULT_POOL_SIZE: usize = 64;
+
 /// The settings of a `unix_socket:` entry, plus the pool size.
 #[derive(Debug, Clone)]
 pub struct RawSocketOptions {
@@ -44,19 +52,19 @@ pub struct RawSocketOptions {
     pub reconnect_delay: Duration,
     /// Per-call limit for writing the request and reading the answer (upstream default 30 s).
     pub timeout: Duration,
-    /// Connections kept (and calls in flight) at most.
+    /// Calls in flight (and so connections, opened only as concurrency needs them) at most.
     pub pool_size: usize,
 }
 
 impl RawSocketOptions {
-    /// Upstream's defaults for a path, with a pool of 4.
+    /// Upstream's defaults for a path, with at most [`DEFAULT_POOL_SIZE`] connections.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
             reconnect_attempts: 3,
             reconnect_delay: Duration::from_millis(100),
             timeout: Duration::from_secs(30),
-            pool_size: 4,
+            pool_size: DEFAULT_POOL_SIZE,
         }
     }
 }
@@ -80,6 +88,43 @@ enum Failure {
     TimedOut,
     Protocol(frame::FrameError),
 }
+
+/// Reads one answer frame and gives its body. Header and body usually arrive together, so one
+/// read takes both (two exact reads cost a second syscall per call).
+async fn read_answer(conn: &mut UnixStream) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::with_capacity(ANSWER_READ_HINT);
+    let mut frame_len = None;
+    let want = loop {
+        if conn.read_buf(&mut buf).await.map_err(Failure::Sent)? == 0 {
+            let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+            return Err(Failure::Sent(eof));
+        }
+        if frame_len.is_none() && buf.len() >= HEADER_LEN {
+            let mut header = [0u8; HEADER_LEN];
+            header.copy_from_slice(&buf[..HEADER_LEN]);
+            let len = HEADER_LEN + frame::body_len(header).map_err(Failure::Protocol)?;
+            buf.reserve(len.saturating_sub(buf.len()));
+            frame_len = Some(len);
+        }
+        match frame_len {
+            Some(len) if buf.len() >= len => break len,
+            _ => {}
+        }
+    };
+    if buf.len() > want {
+        // One request is in flight, so the server has nothing more to say: bytes past the
+        // answer mean the stream cannot be trusted.
+        return Err(Failure::Sent(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "bytes after the answer frame",
+        )));
+    }
+    buf.drain(..HEADER_LEN);
+    Ok(buf)
+}
+
+/// The first read's capacity: a typical answer fits, a larger one grows the buffer once.
+const ANSWER_READ_HINT: usize = 8 * 1024;
 
 impl RawSocketClient {
     /// Prepares the pool; nothing is opened until the first call.
@@ -155,12 +200,7 @@ impl RawSocketClient {
     ) -> Result<Vec<u8>, Failure> {
         let work = async {
             conn.write_all(request).await.map_err(Failure::NotSent)?;
-            let mut header = [0u8; HEADER_LEN];
-            conn.read_exact(&mut header).await.map_err(Failure::Sent)?;
-            let len = frame::body_len(header).map_err(Failure::Protocol)?;
-            let mut body = vec![0u8; len];
-            conn.read_exact(&mut body).await.map_err(Failure::Sent)?;
-            Ok(body)
+            read_answer(conn).await
         };
         tokio::time::timeout(self.options.timeout, work)
             .await
@@ -253,6 +293,119 @@ impl RawSocketClient {
     pub fn close(&self) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::net::UnixListener;
+
+    fn frame_of(body: &[u8]) -> Vec<u8> {
+        let mut f = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+
+    #[tokio::test]
+    async fn an_answer_split_across_reads_is_put_back_together() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let body: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let frame = frame_of(&body);
+        let writer = tokio::spawn(async move {
+            for chunk in [&frame[..2], &frame[2..9], &frame[9..]] {
+                server.write_all(chunk).await.unwrap();
+                server.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            server
+        });
+        let got = read_answer(&mut client).await.ok().unwrap();
+        assert_eq!(got, body);
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_and_bytes_after_an_answer() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        server.write_all(&frame_of(b"")).await.unwrap();
+        assert_eq!(read_answer(&mut client).await.ok().unwrap(), b"");
+        let mut two = frame_of(b"ab");
+        two.extend_from_slice(&frame_of(b"c"));
+        server.write_all(&two).await.unwrap();
+        match read_answer(&mut client).await {
+            Err(Failure::Sent(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidData),
+            _ => panic!("bytes after the answer must fail the exchange"),
+        }
+        drop(server);
+        assert!(matches!(
+            read_answer(&mut client).await,
+            Err(Failure::Sent(_))
+        ));
+    }
+
+    /// A server that answers nothing until `n` connections each sent a request: a client that
+    /// cannot have `n` calls in flight never gets an answer.
+    async fn answers_after(listener: UnixListener, n: usize) {
+        let mut held = Vec::new();
+        while held.len() < n {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut header = [0u8; HEADER_LEN];
+            conn.read_exact(&mut header).await.unwrap();
+            let mut body = vec![0u8; frame::body_len(header).unwrap()];
+            conn.read_exact(&mut body).await.unwrap();
+            held.push(conn);
+        }
+        for mut conn in held {
+            conn.write_all(&frame_of(b"")).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_open_connections_beyond_a_handful_up_to_the_pool_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw.sock");
+        let server = tokio::spawn(answers_after(UnixListener::bind(&path).unwrap(), 12));
+        let client = std::sync::Arc::new(RawSocketClient::new("P", RawSocketOptions::new(&path)));
+        let calls: Vec<_> = (0..12)
+            .map(|_| {
+                let c = std::sync::Arc::clone(&client);
+                tokio::spawn(async move { c.get_plugin_configs().await })
+            })
+            .collect();
+        for call in calls {
+            let answer = tokio::time::timeout(Duration::from_secs(10), call).await;
+            assert!(answer.unwrap().unwrap().unwrap().is_empty());
+        }
+        assert_eq!(client.connects(), 12);
+        server.await.unwrap();
+
+        let capped = RawSocketOptions {
+            pool_size: 2,
+            ..RawSocketOptions::new(&path)
+        };
+        std::fs::remove_file(&path).unwrap();
+        let server = tokio::spawn(answers_after(UnixListener::bind(&path).unwrap(), 3));
+        let client = std::sync::Arc::new(RawSocketClient::new("P", capped));
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                let c = std::sync::Arc::clone(&client);
+                tokio::spawn(async move { c.get_plugin_configs().await })
+            })
+            .collect();
+        for _ in 0..500 {
+            if client.connects() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(client.connects(), 2, "the third call waits for a slot");
+        server.abort();
+        for call in calls {
+            call.abort();
         }
     }
 }
