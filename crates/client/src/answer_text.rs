@@ -172,6 +172,37 @@ mod tests {
         }
     }
 
+    /// Each kind of byte and escape at each offset of an eight-byte word, before and after
+    /// runs of every length.
+    #[test]
+    fn every_offset_in_a_word_unescapes_as_serde_json_does() {
+        let pieces = [
+            "a",
+            "é",
+            "😀",
+            "\u{7f}",
+            r"\n",
+            r#"\""#,
+            r"\\",
+            r"\u00e9",
+            r"\ud83d\ude00",
+            "\"",
+            "\u{1}",
+            "\u{1f}",
+            r"\",
+            r"\q",
+            r"\ud83d",
+        ];
+        for len in 0..20 {
+            for piece in pieces {
+                for at in 0..=len {
+                    let raw = format!("{}{piece}{}", "x".repeat(at), "y".repeat(len - at));
+                    assert_eq!(unescape(&raw), serde_string(&raw), "{raw:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_compact_result_gives_its_text() {
         let texts = ["", "{\n  \"result\": {}\n}", "é \" \\ \n\t\u{1} 😀 \u{7f}"];
