@@ -18,7 +18,7 @@
 //!
 //! ```sh
 //! cargo build --release --example client_calls -p plugwire-bench
-//! # client_calls CALLS [plugin|client|load] [CONCURRENCY] [http|tls]
+//! # client_calls CALLS [plugin|client|load] [CONCURRENCY] [http|tls] [CALLER_THREADS]
 //! valgrind --tool=callgrind --separate-threads=yes target/release/examples/client_calls 2000 client 16 tls
 //! ```
 
@@ -124,9 +124,18 @@ fn main() -> Result<(), Error> {
         port,
         dir: dir.path().to_path_buf(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    // Worker threads of the caller's runtime: none (a current-thread runtime, for callgrind's
+    // per-thread counts) unless given; `make bench` runs the gateway on a multi-thread runtime,
+    // which `perf` on this harness reproduces with e.g. `20000 client 64 tls 2`.
+    let rt = match args.next() {
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.parse().map_err(|e| format!("threads {n:?}: {e}"))?)
+            .enable_all()
+            .build()?,
+    };
     let summary = rt.block_on(drive(run));
     let _ = stop_tx.send(());
     server.join().map_err(|_| "server thread panicked")??;

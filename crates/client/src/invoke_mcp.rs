@@ -23,6 +23,7 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::answer_text;
 use crate::decode::decode_invoke_hook;
 use crate::plugin::to_plugin_error;
 use crate::session::{Session, ToolReply};
@@ -100,6 +101,11 @@ fn decode_fast(
     body: &[u8],
     id: &RequestId,
 ) -> Option<(PluginResult, Option<PluginContext>)> {
+    // `plugwire serve`'s exact form: the text unescaped in one pass (see `answer_text`). The
+    // serde reading below would give the same text, so its decoding decides alone.
+    if let Some(text) = answer_text::compact_text(body, id) {
+        return decode_text(hook, &text);
+    }
     let envelope: ObjectOnly<Envelope<'_>> = serde_json::from_slice(body).ok()?;
     let Envelope {
         jsonrpc,
@@ -119,6 +125,11 @@ fn decode_fast(
             .then_some(c.0.text.as_deref())
             .flatten()
     })?;
+    decode_text(hook, text)
+}
+
+/// The result and returned context of an answer text.
+fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<PluginContext>)> {
     let mut de = serde_json::Deserializer::from_str(text);
     let Answer { result, context } = AnswerSeed(hook).deserialize(&mut de).ok()?;
     de.end().ok()?;

@@ -48,6 +48,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod answer_text;
 pub mod connector;
 pub mod decode;
 mod endpoint;

@@ -3,8 +3,10 @@
 //! names.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -62,7 +64,8 @@ pub struct CallNames {
     pub what: &'static str,
 }
 
-/// The handles of one plugin × hook pair, created once.
+/// The handles of one plugin × hook pair, created once (cloning shares them).
+#[derive(Clone)]
 struct Slot {
     outcomes: [Counter; 5],
     duration: Histogram,
@@ -79,8 +82,13 @@ pub struct CallMetrics {
     calls: Family<CallLabels, Counter>,
     violations: Family<ViolationLabels, Counter>,
     duration: HistogramFamily,
-    /// plugin → hook → handles. Read-locked on every call; written once per new pair.
-    slots: RwLock<Slots>,
+    /// plugin → hook → handles, read on every call and replaced whole when a pair is added.
+    /// Why not an `RwLock`: its read lock is an atomic read-modify-write on one shared word,
+    /// twice per call, which bounces that cache line between the cores of a busy gateway or
+    /// server; reading an `ArcSwap` writes only to per-thread state.
+    slots: ArcSwap<Slots>,
+    /// Serializes the writers (a new pair: rare), so that none loses another's pair.
+    adding: Mutex<()>,
 }
 
 fn new_histogram() -> Histogram {
@@ -95,7 +103,8 @@ impl CallMetrics {
             calls: Family::default(),
             violations: Family::default(),
             duration: Family::new_with_constructor(new_histogram as fn() -> Histogram),
-            slots: RwLock::new(HashMap::new()),
+            slots: ArcSwap::from_pointee(HashMap::new()),
+            adding: Mutex::new(()),
         };
         registry.register(
             names.calls,
@@ -137,10 +146,12 @@ impl CallMetrics {
         if !self.enabled {
             return;
         }
-        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = Slots::clone(&self.slots.load());
         for (plugin, hook) in pairs {
             self.insert(&mut slots, plugin, hook);
         }
+        self.slots.store(Arc::new(slots));
     }
 
     /// Records one finished call. `violation_code` is counted when the outcome is a violation.
@@ -156,23 +167,17 @@ impl CallMetrics {
         if !self.enabled {
             return;
         }
-        let seen = {
-            let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-            slots
-                .get(plugin)
-                .and_then(|h| h.get(hook))
-                .map(|slot| observe(slot, outcome, elapsed))
-                .is_some()
-        };
+        let seen = self
+            .slots
+            .load()
+            .get(plugin)
+            .and_then(|h| h.get(hook))
+            .map(|slot| observe(slot, outcome, elapsed))
+            .is_some();
         let (plugin, hook) = if seen {
             (plugin, hook)
         } else {
-            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-            let (plugin, hook) = self.insert(&mut slots, plugin, hook);
-            if let Some(slot) = slots.get(plugin).and_then(|h| h.get(hook)) {
-                observe(slot, outcome, elapsed);
-            }
-            (plugin, hook)
+            self.add_and_observe(plugin, hook, outcome, elapsed)
         };
         if outcome == Outcome::Violation {
             let code = violation_code.unwrap_or("");
@@ -186,18 +191,34 @@ impl CallMetrics {
         }
     }
 
+    /// The slow path of [`CallMetrics::record`]: adds the pair (or finds the overflow pair)
+    /// and records there. The map is copied only when a pair is really added, so names made
+    /// up beyond [`MAX_PAIRS`] do not copy it on every call.
+    fn add_and_observe<'a>(
+        &self,
+        plugin: &'a str,
+        hook: &'a str,
+        outcome: Outcome,
+        elapsed: Duration,
+    ) -> (&'a str, &'a str) {
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.slots.load_full();
+        let (plugin, hook) = labels(&current, plugin, hook);
+        if !has_pair(&current, plugin, hook) {
+            let mut slots = Slots::clone(&current);
+            self.insert(&mut slots, plugin, hook);
+            self.slots.store(Arc::new(slots));
+        }
+        if let Some(slot) = self.slots.load().get(plugin).and_then(|h| h.get(hook)) {
+            observe(slot, outcome, elapsed);
+        }
+        (plugin, hook)
+    }
+
     /// Adds the pair's slot unless present; past [`MAX_PAIRS`] the pair is the overflow pair.
     /// Returns the labels actually used.
     fn insert<'a>(&self, slots: &mut Slots, plugin: &'a str, hook: &'a str) -> (&'a str, &'a str) {
-        if slots.get(plugin).is_some_and(|h| h.contains_key(hook)) {
-            return (plugin, hook);
-        }
-        let count: usize = slots.values().map(HashMap::len).sum();
-        let (plugin, hook) = if count >= MAX_PAIRS {
-            (OVERFLOW_LABEL, OVERFLOW_LABEL)
-        } else {
-            (plugin, hook)
-        };
+        let (plugin, hook) = labels(slots, plugin, hook);
         let entry = slots.entry(plugin.into()).or_default();
         if !entry.contains_key(hook) {
             entry.insert(hook.into(), self.new_slot(plugin, hook));
@@ -222,11 +243,30 @@ impl CallMetrics {
 
     /// The count of one series (tests, diagnostics).
     pub fn calls(&self, plugin: &str, hook: &str, outcome: Outcome) -> u64 {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        slots
+        self.slots
+            .load()
             .get(plugin)
             .and_then(|h| h.get(hook))
             .map_or(0, |s| s.outcomes[outcome.index()].get())
+    }
+}
+
+/// Whether `slots` has the pair.
+fn has_pair(slots: &Slots, plugin: &str, hook: &str) -> bool {
+    slots.get(plugin).is_some_and(|h| h.contains_key(hook))
+}
+
+/// The labels a pair is counted under: its own, or past [`MAX_PAIRS`] (for a pair not yet
+/// tracked) the overflow pair.
+fn labels<'a>(slots: &Slots, plugin: &'a str, hook: &'a str) -> (&'a str, &'a str) {
+    if has_pair(slots, plugin, hook) {
+        return (plugin, hook);
+    }
+    let count: usize = slots.values().map(HashMap::len).sum();
+    if count >= MAX_PAIRS {
+        (OVERFLOW_LABEL, OVERFLOW_LABEL)
+    } else {
+        (plugin, hook)
     }
 }
 
@@ -275,6 +315,33 @@ mod tests {
         assert_eq!(m.calls("a", "tool_pre_invoke", Outcome::Violation), 1);
         assert_eq!(m.calls("b", "prompt_pre_fetch", Outcome::Error), 1);
         assert_eq!(m.calls("b", "prompt_pre_fetch", Outcome::Continue), 0);
+    }
+
+    /// Pairs added while other threads record (the map is replaced, not locked): no count
+    /// and no pair is lost.
+    #[test]
+    fn concurrent_records_and_new_pairs_are_all_counted() {
+        let mut reg = Registry::default();
+        let m = CallMetrics::register(&mut reg, NAMES, true);
+        m.preregister([("a", "h")]);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let m = &m;
+                s.spawn(move || {
+                    for i in 0..500 {
+                        m.record("a", "h", Outcome::Continue, None, Duration::ZERO);
+                        let own = format!("t{t}-{}", i % 25);
+                        m.record(&own, "h", Outcome::Error, None, Duration::ZERO);
+                    }
+                });
+            }
+        });
+        assert_eq!(m.calls("a", "h", Outcome::Continue), 2000);
+        for t in 0..4 {
+            for k in 0..25 {
+                assert_eq!(m.calls(&format!("t{t}-{k}"), "h", Outcome::Error), 20);
+            }
+        }
     }
 
     #[test]

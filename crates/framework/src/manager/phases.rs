@@ -191,21 +191,30 @@ impl PluginManager {
         })
     }
 
-    /// The context a plugin gets: its own from the previous hook, with the current global view.
-    fn take_context(&self, e: &HookEntry, c: &mut Chain, global: &GlobalContext) -> PluginContext {
+    /// The context a plugin gets: its own from the previous hook, with the current global view;
+    /// with its key in the context tables (made once per plugin call: the chain files the
+    /// context back under the same key, and plugins never change the request id).
+    fn take_context(
+        &self,
+        e: &HookEntry,
+        c: &mut Chain,
+        global: &GlobalContext,
+    ) -> (String, PluginContext) {
         let key = context_key(&global.request_id, &e.name);
-        match c.local.remove(&key) {
+        let ctx = match c.local.remove(&key) {
             Some(mut ctx) => {
                 ctx.global_context = global.clone();
                 ctx
             }
             None => PluginContext::new(global.clone()),
-        }
+        };
+        (key, ctx)
     }
 
     fn record(&self, e: &HookEntry, hook: HookType, matched: Option<bool>) -> ExecutionRecord {
         ExecutionRecord {
-            plugin_id: e.id.to_string(),
+            // `str`'s own copy: `Arc<str>::to_string` goes through the formatter.
+            plugin_id: String::from(&*e.id),
             plugin_name: e.name.clone(),
             plugin_kind: e.kind.clone(),
             hook_name: hook.as_str().to_owned(),
@@ -301,14 +310,13 @@ impl PluginManager {
         c: &mut Chain,
         global: &mut GlobalContext,
     ) -> Result<Option<PluginResult>, PluginError> {
-        let mut ctx = self.take_context(e, c, global);
+        let (key, mut ctx) = self.take_context(e, c, global);
         let started = Instant::now();
         let timeout = self.timeout_for(e);
         let res = call_plugin(&e.plugin, &e.name, Input::Lent(&c.input), &mut ctx, timeout).await;
         let mut rec = self.record(e, c.hook, matched);
         rec.duration_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let outcome = self.on_error(e, c.hook, res, &mut rec);
-        let key = context_key(&global.request_id, &e.name);
         let mut r = match outcome? {
             Step::Use(r) => r,
             Step::Skip => {
@@ -380,20 +388,19 @@ impl PluginManager {
     ) -> Result<Option<PluginResult>, PluginError> {
         let mut calls = Vec::with_capacity(list.len());
         for (e, matched) in list {
-            let mut ctx = self.take_context(e, c, global);
+            let (key, mut ctx) = self.take_context(e, c, global);
             let input = c.input.clone();
             let timeout = self.timeout_for(e);
             calls.push(async move {
                 let res =
                     call_plugin(&e.plugin, &e.name, Input::Owned(input), &mut ctx, timeout).await;
-                (*e, *matched, ctx, res)
+                (*e, *matched, key, ctx, res)
             });
         }
         let width = self.pool.unwrap_or(list.len()).max(1);
         let mut running = futures::stream::iter(calls).buffer_unordered(width);
-        while let Some((e, matched, ctx, res)) = running.next().await {
+        while let Some((e, matched, key, ctx, res)) = running.next().await {
             let mut rec = self.record(e, c.hook, matched);
-            let key = context_key(&global.request_id, &e.name);
             let mut r = match self.on_error(e, c.hook, res, &mut rec)? {
                 Step::Use(r) => r,
                 Step::Skip => {
