@@ -7,7 +7,8 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::Backend;
+use crate::backend::{AnswerKind, Backend, ProtoAnswer};
+use plugwire_grpc::answer;
 
 /// Serves the plugins of one `PluginManager` (already initialized).
 pub struct ManagerBackend {
@@ -78,6 +79,35 @@ impl Backend for ManagerBackend {
     }
 
     async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
+        let (plugin_name, hook_type, ran) = self.run_json(args).await;
+        let name = plugin_name.as_str();
+        match ran {
+            Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
+                .to_response()
+                .unwrap_or_else(|e| HookAnswer::unencodable(name, &e)),
+            Err(e) => HookAnswer::failure(name, &hook_type, e),
+        }
+    }
+
+    async fn invoke_hook_proto(&self, args: InvokeHookArgs) -> ProtoAnswer {
+        let (plugin_name, hook_type, ran) = self.run_json(args).await;
+        let name = plugin_name.as_str();
+        match ran {
+            Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
+                .to_proto()
+                .unwrap_or_else(|e| ProtoAnswer::from_response(HookAnswer::unencodable(name, &e))),
+            Err(e) => ProtoAnswer::from_response(HookAnswer::failure(name, &hook_type, e)),
+        }
+    }
+}
+
+/// What a call on decoded JSON objects ran into: the plugin's result and context, or its error.
+type Ran = Result<(PluginResult, PluginContext), PluginError>;
+
+impl ManagerBackend {
+    /// The call of [`Backend::invoke_hook_json`] and [`Backend::invoke_hook_proto`], which
+    /// differ only in the form of the answer; gives back the plugin and hook names with it.
+    async fn run_json(&self, args: InvokeHookArgs) -> (String, String, Ran) {
         let InvokeHookArgs {
             hook_type,
             plugin_name,
@@ -96,12 +126,7 @@ impl Backend for ManagerBackend {
             },
             Err(e) => Err(e),
         };
-        match ran {
-            Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
-                .to_response()
-                .unwrap_or_else(|e| HookAnswer::unencodable(name, &e)),
-            Err(e) => HookAnswer::failure(name, &hook_type, e),
-        }
+        (plugin_name, hook_type, ran)
     }
 }
 
@@ -154,8 +179,36 @@ impl<'a> HookAnswer<'a> {
         ))
     }
 
+    /// The answer as the bytes of the proto answer, written straight from the typed result
+    /// (see [`plugwire_grpc::answer`]): the same bytes as encoding [`HookAnswer::to_response`]'s
+    /// value (`answer_forms_agree` below).
+    fn to_proto(&self) -> Result<ProtoAnswer, String> {
+        let context = match self.context.map(serde_json::to_value).transpose() {
+            Ok(Some(Value::Object(m))) => Some(m),
+            Ok(_) => None,
+            Err(e) => return Err(e.to_string()),
+        };
+        let dm = self.result.denial_metadata.as_ref();
+        let message = answer::success(self.plugin_name, self.result, dm, context.as_ref())
+            .map_err(|e| e.to_string())?;
+        Ok(ProtoAnswer {
+            message,
+            kind: self.kind(),
+        })
+    }
+
+    /// What metrics count for this answer: as [`AnswerKind::of_response`] reads its value.
+    fn kind(&self) -> AnswerKind {
+        let r = self.result;
+        match (&r.violation, &r.modified_payload) {
+            (Some(v), _) => AnswerKind::Violation(Some(v.code.clone())),
+            (None, Some(_)) => AnswerKind::Modified,
+            (None, None) => AnswerKind::Continue,
+        }
+    }
+
     /// A result that does not serialize (a plugin's own data can make that happen).
-    fn unencodable(plugin_name: &str, e: &serde_json::Error) -> InvokeHookResponse {
+    fn unencodable(plugin_name: &str, e: &dyn std::fmt::Display) -> InvokeHookResponse {
         let what = format!("cannot encode the result: {e}");
         InvokeHookResponse::failure_message(plugin_name, what)
     }
@@ -227,6 +280,8 @@ mod tests {
             let answer = HookAnswer::new("P", &result, ctx);
             let value = answer.to_response().expect("a typed result serializes");
             assert_eq!(text(&answer), value.to_text());
+            let proto = answer.to_proto().expect("a typed result encodes");
+            assert_eq!(proto, ProtoAnswer::from_response(value.clone()));
             // The context only when the plugin left something in it.
             assert_eq!(value.context.is_some(), !ctx.is_empty());
         }
