@@ -5,6 +5,9 @@
 //! ([`crate::ManagerBackend`]).
 
 use plugwire_grpc::answer::Encoded;
+use plugwire_grpc::convert::{context_to_json, MissingField};
+use plugwire_grpc::pb::cpex as pb;
+use plugwire_grpc::structs::from_struct_owned;
 use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde_json::Value;
 
@@ -49,15 +52,17 @@ pub trait Backend: Send + Sync + 'static {
         crate::dispatch::invoke_through_text(self, &args).await
     }
 
-    /// The same call for the transports whose answer is a proto `InvokeHookResponse` (gRPC and
-    /// the raw socket, through [`crate::dispatch::invoke_hook_proto`]): the answer's bytes,
+    /// The same call for the transports whose request and answer are proto messages (gRPC and
+    /// the raw socket, through [`crate::dispatch::invoke_hook_proto`]): the context still the
+    /// request's message (a backend with typed models builds its own from it), the answer's bytes,
     /// the same as encoding [`Backend::invoke_hook_json`]'s answer, and what kind of answer it
     /// is (for metrics). A backend with typed models writes its result straight into the bytes,
     /// with no `Value` tree in between.
     ///
-    /// The default encodes [`Backend::invoke_hook_json`]'s answer.
-    async fn invoke_hook_proto(&self, args: InvokeHookArgs) -> ProtoAnswer {
-        ProtoAnswer::from_response(self.invoke_hook_json(args).await)
+    /// The default calls [`Backend::invoke_hook_json`] with the context in its JSON form, and
+    /// encodes the answer.
+    async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
+        ProtoAnswer::from_response(self.invoke_hook_json(args.into_json_args()).await)
     }
 
     /// Plugins taken out at run time (`on_error: disable`), reported by `/health`.
@@ -119,6 +124,52 @@ impl ProtoAnswer {
         ProtoAnswer {
             message: Encoded::of(&plugwire_grpc::convert::response_into_proto(answer)),
             kind,
+        }
+    }
+}
+
+/// A hook call's arguments as a proto request carries them (gRPC, the raw socket): the
+/// payload already a JSON object, the context still the request's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtoArgs {
+    /// The hook's name.
+    pub hook_type: String,
+    /// The plugin's name.
+    pub plugin_name: String,
+    /// The payload.
+    pub payload: serde_json::Map<String, Value>,
+    /// The context, absent when the request has none.
+    pub context: Option<pb::PluginContext>,
+}
+
+impl ProtoArgs {
+    /// A request's arguments, taken by move. Empty `hook_type` or `plugin_name` cannot name a
+    /// hook and is refused, naming the field.
+    pub fn from_request(req: pb::InvokeHookRequest) -> Result<Self, MissingField> {
+        if req.hook_type.is_empty() {
+            return Err(MissingField { field: "hook_type" });
+        }
+        if req.plugin_name.is_empty() {
+            return Err(MissingField {
+                field: "plugin_name",
+            });
+        }
+        Ok(ProtoArgs {
+            hook_type: req.hook_type,
+            plugin_name: req.plugin_name,
+            payload: req.payload.map(from_struct_owned).unwrap_or_default(),
+            context: req.context,
+        })
+    }
+
+    /// The arguments the JSON entries take: the context in its JSON request form (as
+    /// `plugwire_grpc::convert::request_into_args` gives them).
+    pub fn into_json_args(self) -> InvokeHookArgs {
+        InvokeHookArgs {
+            context: context_to_json(self.context.as_ref()),
+            hook_type: self.hook_type,
+            plugin_name: self.plugin_name,
+            payload: self.payload,
         }
     }
 }

@@ -21,7 +21,7 @@ use plugwire_mcp::{
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::backend::{Backend, ProtoAnswer};
+use crate::backend::{Backend, ProtoAnswer, ProtoArgs};
 
 /// The version string in `serverInfo.version`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -120,7 +120,7 @@ pub async fn invoke_hook_args(backend: &dyn Backend, args: InvokeHookArgs) -> In
 
 /// The hook call of the transports that answer with a proto message (gRPC and the raw
 /// socket): [`Backend::invoke_hook_proto`], a panicking backend answered as over MCP.
-pub async fn invoke_hook_proto(backend: &dyn Backend, args: InvokeHookArgs) -> ProtoAnswer {
+pub async fn invoke_hook_proto(backend: &dyn Backend, args: ProtoArgs) -> ProtoAnswer {
     let (plugin_name, hook) = (args.plugin_name.clone(), args.hook_type.clone());
     let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook_proto(args)).await;
     answered.unwrap_or_else(|what| {

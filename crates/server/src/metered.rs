@@ -20,7 +20,7 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
 
-use crate::backend::{AnswerKind, Backend, ProtoAnswer};
+use crate::backend::{AnswerKind, Backend, ProtoAnswer, ProtoArgs};
 
 /// Creates the call series of every configured plugin × hook of `backend` at zero (at start and
 /// after a config reload), so a scrape shows every pair before its first call.
@@ -129,7 +129,7 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         answer
     }
 
-    async fn invoke_hook_proto(&self, args: InvokeHookArgs) -> ProtoAnswer {
+    async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
         if !self.metrics.enabled() {
             return self.inner.invoke_hook_proto(args).await;
         }

@@ -39,7 +39,7 @@ use plugwire_tls::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, ProtoAnswer};
+use crate::backend::{Backend, ProtoAnswer, ProtoArgs};
 use crate::error::ServerError;
 use crate::manager_backend::{build_manager, initialize_manager, ManagerBackend};
 
@@ -90,7 +90,7 @@ impl Backend for SwappableBackend {
         self.current().invoke_hook_json(args).await
     }
 
-    async fn invoke_hook_proto(&self, args: InvokeHookArgs) -> ProtoAnswer {
+    async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
         self.current().invoke_hook_proto(args).await
     }
 }

@@ -27,7 +27,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstEncoder;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ProtoArgs};
 
 /// A proto package the plugin service is served under.
 pub(crate) trait Package: Send + Sync + 'static {
@@ -144,8 +144,7 @@ async fn invoke(
     backend: Arc<dyn Backend>,
     req: pb::InvokeHookRequest,
 ) -> Result<Response<Encoded>, Status> {
-    let args =
-        convert::request_into_args(req).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let args = ProtoArgs::from_request(req).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let answer = crate::dispatch::invoke_hook_proto(backend.as_ref(), args).await;
     Ok(Response::new(answer.message))
 }
