@@ -4,8 +4,8 @@
 //! `/mcpgateway.plugins.PluginService/...` (1.0.x), so either era's gateway works against one
 //! process; each package's own `Health/Check` (always `SERVING`, as upstream); and the standard
 //! `grpc.health.v1.Health`, which upstream lacks, for Kubernetes gRPC probes and
-//! `grpc_health_probe`. Every call goes to the same [`Backend`] as MCP, through the same JSON
-//! forms, so a hook gives the same result over both.
+//! `grpc_health_probe`. Every call goes to the same [`Backend`] as MCP, whose answer over gRPC
+//! is the encoding of the answer MCP gets, so a hook gives the same result over both.
 //!
 //! Operations are the MCP port's (see the `accept` module): the connection cap, handshake logging and
 //! metrics, per-connection TLS config (certificate reloads), and the graceful drain. On a

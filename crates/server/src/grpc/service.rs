@@ -4,9 +4,10 @@
 //! `Struct` held as JSON values: the typed result would be serialized into a `Value` tree only
 //! to be encoded from it. Served here instead, `InvokeHook` answers with the bytes the backend
 //! encoded straight from the typed result ([`Backend::invoke_hook_proto`]), through a codec
-//! whose answer type is those bytes. The two config methods and the error statuses are the
-//! generated server's (same codec settings: no compression, tonic's default message sizes),
-//! with one change to the codec: a request is decoded from one slice ([`SliceCodec`]).
+//! whose answer type is those bytes. The two config methods are answered as the generated
+//! server answered them, an unknown method is `UNIMPLEMENTED` as there, and the codec settings
+//! are the same (no compression, tonic's default message sizes), with one change to the codec:
+//! a request is decoded from one slice ([`SliceCodec`]).
 
 use std::convert::Infallible;
 use std::future::Future;
