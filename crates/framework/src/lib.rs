@@ -10,6 +10,7 @@ pub mod manager;
 pub mod modified;
 pub mod payloads;
 pub mod payloads_cpex;
+mod payloads_moved;
 pub mod plugin;
 pub mod result;
 mod serde_util;

@@ -399,9 +399,16 @@ impl HookPayload {
         }
     }
 
-    /// Decode a hook's input payload.
+    /// Decode a hook's input payload (`tool_pre_invoke`'s of the plain shape by move, see
+    /// `payloads_moved`).
     pub fn from_json(hook: HookType, v: Value) -> Result<Self, PayloadError> {
-        Self::decode_input(hook, v)
+        if hook != HookType::ToolPreInvoke {
+            return Self::decode_input(hook, v);
+        }
+        match ToolPreInvokePayload::from_value_moved(v) {
+            Ok(p) => Ok(Self::ToolPreInvoke(p)),
+            Err(v) => Self::decode_input(hook, v),
+        }
     }
 
     /// [`HookPayload::from_json`] without taking the value (its strings are copied): for a

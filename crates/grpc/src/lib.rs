@@ -2,12 +2,14 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod answer;
 pub mod authority;
 pub mod convert;
 pub mod frame;
 pub mod hpack;
 mod huffman_table;
 pub mod json_struct;
+pub mod struct_writer;
 pub mod structs;
 
 /// Generated code (prost messages, tonic client and server stubs).

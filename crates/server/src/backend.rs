@@ -4,6 +4,10 @@
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
+use plugwire_grpc::answer::Encoded;
+use plugwire_grpc::convert::{context_to_json, MissingField};
+use plugwire_grpc::pb::cpex as pb;
+use plugwire_grpc::structs::from_struct_owned;
 use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde_json::Value;
 
@@ -48,8 +52,124 @@ pub trait Backend: Send + Sync + 'static {
         crate::dispatch::invoke_through_text(self, &args).await
     }
 
+    /// The same call for the transports whose request and answer are proto messages (gRPC and
+    /// the raw socket, through [`crate::dispatch::invoke_hook_proto`]): the context still the
+    /// request's message (a backend with typed models builds its own from it), the answer's bytes,
+    /// the same as encoding [`Backend::invoke_hook_json`]'s answer, and what kind of answer it
+    /// is (for metrics). A backend with typed models writes its result straight into the bytes,
+    /// with no `Value` tree in between.
+    ///
+    /// The default calls [`Backend::invoke_hook_json`] with the context in its JSON form, and
+    /// encodes the answer.
+    async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
+        ProtoAnswer::from_response(self.invoke_hook_json(args.into_json_args()).await)
+    }
+
     /// Plugins taken out at run time (`on_error: disable`), reported by `/health`.
     fn runtime_disabled(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+/// A hook answer as the bytes of a proto `InvokeHookResponse`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtoAnswer {
+    /// The encoded message.
+    pub message: Encoded,
+    /// What the answer says, for metrics.
+    pub kind: AnswerKind,
+}
+
+/// What a hook answer says, as metrics count it: what `result` holds when there is one (a
+/// violation, whatever else it holds; else a modified payload; else "continue"), else a
+/// failure with the error's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// Nothing changed, nothing refused.
+    Continue,
+    /// A modified payload.
+    Modified,
+    /// A violation, with its code when it has a text one.
+    Violation(Option<String>),
+    /// An error answer (or an answer with neither result nor error), with its message.
+    Failed(String),
+}
+
+impl AnswerKind {
+    /// The kind of an answer held as a value.
+    pub fn of_response(answer: &InvokeHookResponse) -> Self {
+        let result = match (&answer.result, &answer.error) {
+            (Some(Value::Object(result)), _) => result,
+            (None, Some(error)) => {
+                let message = error.get("message").and_then(Value::as_str);
+                return AnswerKind::Failed(message.unwrap_or_default().to_string());
+            }
+            _ => return AnswerKind::Failed(String::new()),
+        };
+        if let Some(v) = result.get("violation").filter(|v| !v.is_null()) {
+            let code = v.get("code").and_then(Value::as_str).map(str::to_string);
+            return AnswerKind::Violation(code);
+        }
+        if result.get("modified_payload").is_some_and(|m| !m.is_null()) {
+            return AnswerKind::Modified;
+        }
+        AnswerKind::Continue
+    }
+}
+
+impl ProtoAnswer {
+    /// An answer held as a value, encoded.
+    pub fn from_response(answer: InvokeHookResponse) -> Self {
+        let kind = AnswerKind::of_response(&answer);
+        ProtoAnswer {
+            message: Encoded::of(&plugwire_grpc::convert::response_into_proto(answer)),
+            kind,
+        }
+    }
+}
+
+/// A hook call's arguments as a proto request carries them (gRPC, the raw socket): the
+/// payload already a JSON object, the context still the request's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtoArgs {
+    /// The hook's name.
+    pub hook_type: String,
+    /// The plugin's name.
+    pub plugin_name: String,
+    /// The payload.
+    pub payload: serde_json::Map<String, Value>,
+    /// The context, absent when the request has none.
+    pub context: Option<pb::PluginContext>,
+}
+
+impl ProtoArgs {
+    /// A request's arguments, taken by move. Empty `hook_type` or `plugin_name` cannot name a
+    /// hook and is refused, naming the field.
+    pub fn from_request(req: pb::InvokeHookRequest) -> Result<Self, MissingField> {
+        if req.hook_type.is_empty() {
+            return Err(MissingField { field: "hook_type" });
+        }
+        if req.plugin_name.is_empty() {
+            return Err(MissingField {
+                field: "plugin_name",
+            });
+        }
+        Ok(ProtoArgs {
+            hook_type: req.hook_type,
+            plugin_name: req.plugin_name,
+            payload: req.payload.map(from_struct_owned).unwrap_or_default(),
+            context: req.context,
+        })
+    }
+
+    /// The arguments the JSON entries take: the context in its JSON request form (as
+    /// `plugwire_grpc::convert::request_into_args` gives them).
+    pub fn into_json_args(self) -> InvokeHookArgs {
+        InvokeHookArgs {
+            context: context_to_json(self.context.as_ref()),
+            hook_type: self.hook_type,
+            plugin_name: self.plugin_name,
+            payload: self.payload,
+        }
     }
 }

@@ -21,7 +21,7 @@ use plugwire_mcp::{
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ProtoAnswer, ProtoArgs};
 
 /// The version string in `serverInfo.version`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -116,6 +116,16 @@ pub async fn invoke_hook_args(backend: &dyn Backend, args: InvokeHookArgs) -> In
     let (plugin_name, hook) = (args.plugin_name.clone(), args.hook_type.clone());
     let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook_json(args)).await;
     answered.unwrap_or_else(|what| InvokeHookResponse::failure_message(&plugin_name, what))
+}
+
+/// The hook call of the transports that answer with a proto message (gRPC and the raw
+/// socket): [`Backend::invoke_hook_proto`], a panicking backend answered as over MCP.
+pub async fn invoke_hook_proto(backend: &dyn Backend, args: ProtoArgs) -> ProtoAnswer {
+    let (plugin_name, hook) = (args.plugin_name.clone(), args.hook_type.clone());
+    let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook_proto(args)).await;
+    answered.unwrap_or_else(|what| {
+        ProtoAnswer::from_response(InvokeHookResponse::failure_message(&plugin_name, what))
+    })
 }
 
 /// [`Backend::invoke_hook_json`] of a backend that only reads text: the arguments rendered as

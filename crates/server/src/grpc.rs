@@ -4,8 +4,8 @@
 //! `/mcpgateway.plugins.PluginService/...` (1.0.x), so either era's gateway works against one
 //! process; each package's own `Health/Check` (always `SERVING`, as upstream); and the standard
 //! `grpc.health.v1.Health`, which upstream lacks, for Kubernetes gRPC probes and
-//! `grpc_health_probe`. Every call goes to the same [`Backend`] as MCP, through the same JSON
-//! forms, so a hook gives the same result over both.
+//! `grpc_health_probe`. Every call goes to the same [`Backend`] as MCP, whose answer over gRPC
+//! is the encoding of the answer MCP gets, so a hook gives the same result over both.
 //!
 //! Operations are the MCP port's (see the `accept` module): the connection cap, handshake logging and
 //! metrics, per-connection TLS config (certificate reloads), and the graceful drain. On a
@@ -20,7 +20,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
-use plugwire_grpc::convert;
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::pb::mcpgateway::plugins as old;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -72,12 +71,14 @@ macro_rules! write_through_to_io {
 }
 
 pub(crate) mod accept;
+mod service;
 mod uds;
 
 use accept::{Control, Gate, Guarded, H2Acceptor};
+use service::PluginService;
 use uds::UdsConn;
 
-/// The service implementation shared by both packages.
+/// Every service of the module doc, for one backend.
 #[derive(Clone)]
 pub struct PluginGrpc {
     backend: Arc<dyn Backend>,
@@ -89,68 +90,19 @@ impl PluginGrpc {
         Self { backend }
     }
 
-    async fn invoke(&self, req: pb::InvokeHookRequest) -> Result<pb::InvokeHookResponse, Status> {
-        let args =
-            convert::request_into_args(req).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let answer = crate::dispatch::invoke_hook_args(self.backend.as_ref(), args).await;
-        Ok(convert::response_into_proto(answer))
-    }
-
-    fn config(&self, name: &str) -> pb::GetPluginConfigResponse {
-        convert::config_response(self.backend.plugin_config(name).as_ref())
-    }
-
-    fn configs(&self) -> pb::GetPluginConfigsResponse {
-        convert::configs_response(&self.backend.plugin_configs())
-    }
-
-    /// Every service of the module doc, ready for a tonic server.
+    /// Every service of the module doc, ready for a tonic server. The plugin service of each
+    /// package is dispatched by hand (see the `service` module), so that `InvokeHook` answers
+    /// with the bytes the backend writes straight from the typed result.
     pub fn routes(self) -> Routes {
         let (_reporter, standard_health) = tonic_health::server::health_reporter();
-        Routes::new(pb::plugin_service_server::PluginServiceServer::new(
-            self.clone(),
-        ))
-        .add_service(old::plugin_service_server::PluginServiceServer::new(
-            self.clone(),
-        ))
-        .add_service(pb::health_server::HealthServer::new(UpstreamHealth))
-        .add_service(old::health_server::HealthServer::new(UpstreamHealth))
-        .add_service(standard_health)
+        let backend = self.backend;
+        Routes::new(PluginService::<service::Cpex>::new(Arc::clone(&backend)))
+            .add_service(PluginService::<service::Mcpgateway>::new(backend))
+            .add_service(pb::health_server::HealthServer::new(UpstreamHealth))
+            .add_service(old::health_server::HealthServer::new(UpstreamHealth))
+            .add_service(standard_health)
     }
 }
-
-// Both packages' traits have the same methods over the same message types; one macro keeps
-// the two implementations from drifting apart.
-macro_rules! plugin_service {
-    ($svc:path) => {
-        #[tonic::async_trait]
-        impl $svc for PluginGrpc {
-            async fn get_plugin_config(
-                &self,
-                request: Request<pb::GetPluginConfigRequest>,
-            ) -> Result<Response<pb::GetPluginConfigResponse>, Status> {
-                Ok(Response::new(self.config(&request.get_ref().name)))
-            }
-
-            async fn get_plugin_configs(
-                &self,
-                _request: Request<pb::GetPluginConfigsRequest>,
-            ) -> Result<Response<pb::GetPluginConfigsResponse>, Status> {
-                Ok(Response::new(self.configs()))
-            }
-
-            async fn invoke_hook(
-                &self,
-                request: Request<pb::InvokeHookRequest>,
-            ) -> Result<Response<pb::InvokeHookResponse>, Status> {
-                self.invoke(request.into_inner()).await.map(Response::new)
-            }
-        }
-    };
-}
-
-plugin_service!(pb::plugin_service_server::PluginService);
-plugin_service!(old::plugin_service_server::PluginService);
 
 /// Upstream's own `Health/Check`: always `SERVING`, whatever service is named.
 #[derive(Debug, Clone, Copy)]

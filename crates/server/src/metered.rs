@@ -20,7 +20,7 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
 
-use crate::backend::Backend;
+use crate::backend::{AnswerKind, Backend, ProtoAnswer, ProtoArgs};
 
 /// Creates the call series of every configured plugin × hook of `backend` at zero (at start and
 /// after a config reload), so a scrape shows every pair before its first call.
@@ -128,6 +128,25 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         self.publish_disabled();
         answer
     }
+
+    async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
+        if !self.metrics.enabled() {
+            return self.inner.invoke_hook_proto(args).await;
+        }
+        let start = Instant::now();
+        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let answer = self.inner.invoke_hook_proto(args).await;
+        let (outcome, code) = classify_kind(&answer.kind);
+        self.metrics.hook_call(
+            plugin.as_str(),
+            hook.as_str(),
+            outcome,
+            code,
+            start.elapsed(),
+        );
+        self.publish_disabled();
+        answer
+    }
 }
 
 /// A copy of a plugin or hook name: inline up to 96 bytes (every real name), on the heap
@@ -198,6 +217,17 @@ pub fn classify_answer(answer: &InvokeHookResponse) -> (Outcome, Option<&str>) {
         return (Outcome::Modified, None);
     }
     (Outcome::Continue, None)
+}
+
+/// [`classify_answer`] for an answer the backend gave as proto bytes, from the kind it gave
+/// with them (`AnswerKind::of_response` reads a value as [`classify_answer`] does).
+pub fn classify_kind(kind: &AnswerKind) -> (Outcome, Option<&str>) {
+    match kind {
+        AnswerKind::Continue => (Outcome::Continue, None),
+        AnswerKind::Modified => (Outcome::Modified, None),
+        AnswerKind::Violation(code) => (Outcome::Violation, code.as_deref()),
+        AnswerKind::Failed(message) => (error_outcome(message.as_bytes()), None),
+    }
 }
 
 impl Markers {
@@ -389,6 +419,9 @@ mod tests {
         let (o, c) = classify_text(w.written_since(0), true);
         assert_eq!((o, c.map(|c| c.into_owned())), printed, "{text}");
         let (o, c) = classify_answer(&answer);
+        assert_eq!((o, c.map(str::to_string)), printed, "{text}");
+        let kind = AnswerKind::of_response(&answer);
+        let (o, c) = classify_kind(&kind);
         assert_eq!((o, c.map(str::to_string)), printed, "{text}");
         printed
     }

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ProtoArgs};
 use crate::error::ServerError;
 use crate::grpc::accept::{Control, Gate};
 use crate::limits::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DRAIN_IDLE_GRACE};
@@ -284,13 +284,13 @@ async fn answer(
             // `sniff` only returns requests with both names set, so this error cannot happen;
             // it is answered anyway rather than trusted away.
             let plugin = req.plugin_name.clone();
-            let proto = match convert::request_into_args(*req) {
-                Ok(args) => convert::response_into_proto(
-                    crate::dispatch::invoke_hook_args(backend, args).await,
-                ),
-                Err(e) => error_answer(&plugin, e.to_string()),
-            };
-            encode(&proto, out)
+            match ProtoArgs::from_request(*req) {
+                Ok(args) => {
+                    let answer = crate::dispatch::invoke_hook_proto(backend, args).await;
+                    encode(&answer.message, out)
+                }
+                Err(e) => encode(&error_answer(&plugin, e.to_string()), out),
+            }
         }
         Request::GetPluginConfig(req) => encode(
             &convert::config_response(backend.plugin_config(&req.name).as_ref()),

@@ -39,7 +39,7 @@ use plugwire_tls::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ProtoAnswer, ProtoArgs};
 use crate::error::ServerError;
 use crate::manager_backend::{build_manager, initialize_manager, ManagerBackend};
 
@@ -88,6 +88,10 @@ impl Backend for SwappableBackend {
 
     async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
         self.current().invoke_hook_json(args).await
+    }
+
+    async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
+        self.current().invoke_hook_proto(args).await
     }
 }
 

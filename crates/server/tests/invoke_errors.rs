@@ -15,6 +15,7 @@ mod common;
 use std::sync::Arc;
 
 use plugwire_mcp::{parse_message, Message};
+use plugwire_server::backend::{ProtoAnswer, ProtoArgs};
 use plugwire_server::{dispatch, Backend};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -343,7 +344,8 @@ impl Backend for TextOnly {
 
 /// The entry of the transports holding JSON values (gRPC, the raw socket): every case whose
 /// arguments are well-formed gets, as a value, the answer whose text was recorded, both from
-/// the manager's own decoding and through the text fallback other backends use.
+/// the manager's own decoding and through the text fallback other backends use; and as proto
+/// bytes, the same answer encoded.
 #[tokio::test]
 async fn every_bad_input_class_gets_the_recorded_answer_as_json_values() {
     let backend = peer_backend().await;
@@ -364,6 +366,19 @@ async fn every_bad_input_class_gets_the_recorded_answer_as_json_values() {
         let want = recorded["result"]["content"][0]["text"].as_str().unwrap();
         let typed = dispatch::invoke_hook_args(backend.as_ref(), args.clone()).await;
         assert_eq!(typed.to_text(), want, "{name} (JSON values)");
+        // The proto entry (the context as a proto message carries it, which irons out the
+        // JSON context's own errors): the bytes of the answer the JSON entry gives.
+        let proto_args = ProtoArgs {
+            hook_type: args.hook_type.clone(),
+            plugin_name: args.plugin_name.clone(),
+            payload: args.payload.clone(),
+            context: Some(plugwire_grpc::convert::context_from_json(&args.context)),
+        };
+        let via_json =
+            dispatch::invoke_hook_args(backend.as_ref(), proto_args.clone().into_json_args());
+        let want_proto = ProtoAnswer::from_response(via_json.await);
+        let proto = dispatch::invoke_hook_proto(backend.as_ref(), proto_args).await;
+        assert_eq!(proto, want_proto, "{name} (proto)");
         let through_text = dispatch::invoke_hook_args(text_only.as_ref(), args).await;
         assert_eq!(through_text.to_text(), want, "{name} (text fallback)");
         checked += 1;
