@@ -66,6 +66,18 @@ pub fn decode_invoke_hook(
         ),
         _ => invalid_response(),
     })?;
+    decode_answer(plugin, url, hook, answer, ctx)
+}
+
+/// The typed result (or error) of a decoded `invoke_hook` answer; the returned context's
+/// `state`, `metadata` and global `state` go into `ctx`. gRPC and the raw socket start here.
+pub fn decode_answer(
+    plugin: &str,
+    url: &str,
+    hook: HookType,
+    answer: InvokeHookResponse,
+    ctx: &mut PluginContext,
+) -> Result<PluginResult, PluginError> {
     if let Some(context) = answer.context {
         let returned = PluginContext::from_json(context).map_err(|e| {
             protocol_error(
@@ -99,8 +111,13 @@ pub fn decode_invoke_hook(
             })?;
             Err(PluginError::from_model(model))
         }
-        // `from_result` only returns an answer that holds one of the two.
-        (None, None) => Err(invalid_response()),
+        // `from_result` and the proto conversion only give answers that hold one of the two.
+        (None, None) => Err(protocol_error(
+            plugin,
+            url,
+            "INVALID_RESPONSE",
+            "Received invalid response: no 'result' or 'error'".into(),
+        )),
     }
 }
 

@@ -230,12 +230,12 @@ impl GrpcClient {
     /// `InvokeHook`, answered in the MCP answer's shape.
     pub async fn invoke_hook(
         &self,
-        args: &InvokeHookArgs,
+        args: InvokeHookArgs,
     ) -> Result<InvokeHookResponse, ClientError> {
         let resp: pb::InvokeHookResponse = self
             .unary("InvokeHook", convert::args_to_request(args))
             .await?;
-        Ok(convert::response_from_proto(&resp))
+        Ok(convert::response_from_proto(resp))
     }
 
     /// The package's own `Health/Check`: `true` when the server says `SERVING`.

@@ -8,13 +8,11 @@ use plugwire_framework::{
     PluginErrorKind, PluginResult,
 };
 use plugwire_mcp::plugin_tools::plugin_config_result;
-use plugwire_mcp::{
-    CallToolResult, GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG, INVOKE_HOOK,
-};
+use plugwire_mcp::{CallToolResult, GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG};
 use serde_json::Value;
 
 use crate::connector::ConnectionStats;
-use crate::decode::{decode_invoke_hook, decode_plugin_config};
+use crate::decode::{decode_answer, decode_plugin_config};
 use crate::endpoint::build_transport;
 use crate::error::ClientError;
 use crate::grpc::GrpcClient;
@@ -72,15 +70,6 @@ impl Remote {
             Remote::RawSocket(r) => r.get_plugin_config(name).await?,
         };
         Ok(plugin_config_result(config.as_ref()))
-    }
-
-    async fn invoke_hook(&self, args: InvokeHookArgs) -> Result<CallToolResult, ClientError> {
-        let answer = match self {
-            Remote::Mcp(s) => return s.call_tool(INVOKE_HOOK, args.to_arguments()).await,
-            Remote::Grpc(g) => g.invoke_hook(&args).await?,
-            Remote::RawSocket(r) => r.invoke_hook(&args).await?,
-        };
-        Ok(answer.to_result())
     }
 
     async fn close(&self) {
@@ -248,9 +237,26 @@ impl ExternalPlugin {
                 ),
             ));
         }
-        if let Remote::Mcp(session) = &self.remote {
-            return crate::invoke_mcp::invoke_hook(session, self.name(), payload, ctx).await;
+        let hook = payload.hook_type();
+        // gRPC and the raw socket give the answer decoded: it goes to the typed result without
+        // the MCP answer's text between.
+        let answer = match &self.remote {
+            Remote::Mcp(session) => {
+                return crate::invoke_mcp::invoke_hook(session, self.name(), payload, ctx).await
+            }
+            Remote::Grpc(g) => g.invoke_hook(self.request_args(payload, ctx)?).await,
+            Remote::RawSocket(r) => r.invoke_hook(self.request_args(payload, ctx)?).await,
         }
+        .map_err(|e| to_plugin_error(PluginErrorKind::Transport, self.name(), &e))?;
+        decode_answer(self.name(), self.url(), hook, answer, ctx)
+    }
+
+    /// The request forms of payload and context, as gRPC and the raw socket send them.
+    fn request_args(
+        &self,
+        payload: &HookPayload,
+        ctx: &PluginContext,
+    ) -> Result<InvokeHookArgs, PluginError> {
         let hook = payload.hook_type();
         // Payloads and contexts are structs and maps: they always serialize to objects.
         let (Value::Object(payload), Value::Object(context)) =
@@ -267,18 +273,12 @@ impl ExternalPlugin {
                 ),
             ));
         };
-        let args = InvokeHookArgs {
+        Ok(InvokeHookArgs {
             hook_type: hook.as_str().to_string(),
             plugin_name: self.name().to_string(),
             payload,
             context,
-        };
-        let answer = self
-            .remote
-            .invoke_hook(args)
-            .await
-            .map_err(|e| to_plugin_error(PluginErrorKind::Transport, self.name(), &e))?;
-        decode_invoke_hook(self.name(), self.url(), hook, &answer, ctx)
+        })
     }
 }
 

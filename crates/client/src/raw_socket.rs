@@ -282,11 +282,11 @@ impl RawSocketClient {
     /// `InvokeHook`, answered in the MCP answer's shape.
     pub async fn invoke_hook(
         &self,
-        args: &InvokeHookArgs,
+        args: InvokeHookArgs,
     ) -> Result<InvokeHookResponse, ClientError> {
         let req = convert::args_to_request(args);
         let resp: pb::InvokeHookResponse = self.call("InvokeHook", &req, false).await?;
-        Ok(convert::response_from_proto(&resp))
+        Ok(convert::response_from_proto(resp))
     }
 
     /// Closes the kept connections.

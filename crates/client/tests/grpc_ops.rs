@@ -211,7 +211,7 @@ async fn drain_answers_the_call_in_flight_and_refuses_new_connections() {
     let (entered, release, make) = held_backend();
     let srv = unix_server(&path, make.await, ConnLimits::default()).await;
     let c = client(&path);
-    let call = tokio::spawn(async move { c.invoke_hook(&args("crap")).await });
+    let call = tokio::spawn(async move { c.invoke_hook(args("crap")).await });
     entered.notified().await;
 
     let _ = srv.stop.send(());
@@ -254,7 +254,7 @@ async fn drain_deadline_closes_a_call_that_never_ends() {
     };
     let srv = unix_server(&path, make.await, limits).await;
     let c = client(&path);
-    let call = tokio::spawn(async move { c.invoke_hook(&args("crap")).await });
+    let call = tokio::spawn(async move { c.invoke_hook(args("crap")).await });
     entered.notified().await;
     let _ = srv.stop.send(());
     tokio::time::timeout(Duration::from_secs(20), srv.task)

@@ -199,7 +199,7 @@ async fn every_grpc_method(c: &GrpcClient) {
     assert!(c.get_plugin_config("Nope").await.unwrap().is_none());
     assert_eq!(c.get_plugin_configs().await.unwrap().len(), 1);
     let a = args("crap");
-    let answer = answer_of(c.invoke_hook(&a)).await;
+    let answer = answer_of(c.invoke_hook(a.clone())).await;
     assert_eq!(
         answer["result"]["modified_payload"]["args"]["q"],
         json!("crud")
@@ -210,7 +210,7 @@ async fn every_grpc_method(c: &GrpcClient) {
     );
     assert_eq!(answer["state"]["calls"], json!(1));
     assert_eq!(answer, mcp_answer(&a).await);
-    let blocked = answer_of(c.invoke_hook(&args("forbidden"))).await;
+    let blocked = answer_of(c.invoke_hook(args("forbidden"))).await;
     assert_eq!(
         blocked["result"]["violation"]["code"],
         json!("PROHIBITED_CONTENT")
@@ -363,7 +363,7 @@ async fn grpc_missing_fields_get_a_status_not_a_panic() {
     .unwrap();
     let mut a = args("x");
     a.plugin_name.clear();
-    let err = c.invoke_hook(&a).await.unwrap_err();
+    let err = c.invoke_hook(a.clone()).await.unwrap_err();
     assert!(err.to_string().contains("plugin_name"), "{err}");
     every_grpc_method(&c).await;
     srv.stop().await;
@@ -393,7 +393,7 @@ async fn raw_socket_every_method_and_same_answers_as_mcp() {
     for q in ["crap", "forbidden", "fine"] {
         let a = args(q);
         assert_eq!(
-            answer_of(c.invoke_hook(&a)).await,
+            answer_of(c.invoke_hook(a.clone())).await,
             mcp_answer(&a).await,
             "{q}"
         );
@@ -463,12 +463,15 @@ async fn raw_socket_client_survives_a_restart_and_times_out_without_desync() {
     let path = dir.path().join("raw.sock");
     let srv = raw_server(&path).await;
     let c = raw_client(&path);
-    assert!(c.invoke_hook(&args("crap")).await.unwrap().result.is_some());
+    assert!(c.invoke_hook(args("crap")).await.unwrap().result.is_some());
     srv.stop().await;
     // The stale socket file of the stopped server is replaced.
     let srv = raw_server(&path).await;
     let a = args("crap");
-    assert_eq!(answer_of(c.invoke_hook(&a)).await, mcp_answer(&a).await);
+    assert_eq!(
+        answer_of(c.invoke_hook(a.clone())).await,
+        mcp_answer(&a).await
+    );
     assert_eq!(c.connects(), 2);
     srv.stop().await;
 
@@ -484,9 +487,9 @@ async fn raw_socket_client_survives_a_restart_and_times_out_without_desync() {
     let mut o = RawSocketOptions::new(&silent_path);
     o.timeout = Duration::from_millis(100);
     let c = RawSocketClient::new("Scrubber", o);
-    let err = c.invoke_hook(&args("x")).await.unwrap_err();
+    let err = c.invoke_hook(args("x")).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err}");
-    let _ = c.invoke_hook(&args("x")).await.unwrap_err();
+    let _ = c.invoke_hook(args("x")).await.unwrap_err();
     assert_eq!(c.connects(), 2, "a timed-out connection is never reused");
     hold.abort();
 }
@@ -499,12 +502,15 @@ async fn grpc_client_survives_a_server_restart() {
     let addr = listener.local_addr().unwrap();
     let srv = grpc_tls(listener, pki.server_config(true)).await;
     let c = tls_client(addr, client_config(&pki, &pki, true), Era::Cpex);
-    assert!(c.invoke_hook(&args("crap")).await.unwrap().result.is_some());
+    assert!(c.invoke_hook(args("crap")).await.unwrap().result.is_some());
     srv.stop().await;
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let srv = grpc_tls(listener, pki.server_config(true)).await;
     let a = args("crap");
-    assert_eq!(answer_of(c.invoke_hook(&a)).await, mcp_answer(&a).await);
+    assert_eq!(
+        answer_of(c.invoke_hook(a.clone())).await,
+        mcp_answer(&a).await
+    );
     srv.stop().await;
 }
 

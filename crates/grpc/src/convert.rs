@@ -131,12 +131,14 @@ pub fn request_into_args(req: pb::InvokeHookRequest) -> Result<InvokeHookArgs, M
 }
 
 /// Client side: the arguments as a proto request.
-pub fn args_to_request(args: &InvokeHookArgs) -> pb::InvokeHookRequest {
+pub fn args_to_request(args: InvokeHookArgs) -> pb::InvokeHookRequest {
+    // The payload is moved, not copied: it is the large part of a request.
+    let context = Some(context_from_json(&args.context));
     pb::InvokeHookRequest {
-        hook_type: args.hook_type.clone(),
-        plugin_name: args.plugin_name.clone(),
-        payload: Some(to_struct(&args.payload)),
-        context: Some(context_from_json(&args.context)),
+        hook_type: args.hook_type,
+        plugin_name: args.plugin_name,
+        payload: Some(into_struct(args.payload)),
+        context,
     }
 }
 
@@ -207,27 +209,26 @@ pub fn response_into_proto(resp: InvokeHookResponse) -> pb::InvokeHookResponse {
 /// Client side: the proto answer in the MCP answer's shape. An `error` with a non-empty message
 /// wins (the Python client's rule); otherwise `result`, with `result_base.denial_metadata` put
 /// back in; an answer with neither is an error answer saying so.
-pub fn response_from_proto(resp: &pb::InvokeHookResponse) -> InvokeHookResponse {
-    let name = &resp.plugin_name;
-    if let Some(err) = resp.error.as_ref().filter(|e| !e.message.is_empty()) {
+pub fn response_from_proto(resp: pb::InvokeHookResponse) -> InvokeHookResponse {
+    let name = resp.plugin_name;
+    if let Some(err) = resp.error.filter(|e| !e.message.is_empty()) {
         let mut e = Map::new();
-        e.insert("message".into(), Value::String(err.message.clone()));
-        e.insert("plugin_name".into(), Value::String(err.plugin_name.clone()));
-        e.insert("code".into(), Value::String(err.code.clone()));
+        e.insert("message".into(), Value::String(err.message));
+        e.insert("plugin_name".into(), Value::String(err.plugin_name));
+        e.insert("code".into(), Value::String(err.code));
         e.insert(
             "details".into(),
             Value::Object(from_opt_struct(err.details.as_ref())),
         );
         e.insert("mcp_error_code".into(), Value::from(err.mcp_error_code));
-        return InvokeHookResponse::failure(name.clone(), Value::Object(e));
+        return InvokeHookResponse::failure(name, Value::Object(e));
     }
-    let Some(result) = &resp.result else {
-        return InvokeHookResponse::failure(
-            name.clone(),
-            error_model(name, "InvokeHookResponse carried neither result nor error"),
-        );
+    let Some(result) = resp.result else {
+        let error = error_model(&name, "InvokeHookResponse carried neither result nor error");
+        return InvokeHookResponse::failure(name, error);
     };
-    let mut result = from_struct(result);
+    // The result is moved out of the message: it holds the (possibly modified) payload.
+    let mut result = from_struct_owned(result);
     let dm = resp
         .result_base
         .as_ref()
@@ -239,7 +240,7 @@ pub fn response_from_proto(resp: &pb::InvokeHookResponse) -> InvokeHookResponse 
         .context
         .as_ref()
         .map(|c| Value::Object(context_to_json(Some(c))));
-    InvokeHookResponse::success(name.clone(), Value::Object(result), context)
+    InvokeHookResponse::success(name, Value::Object(result), context)
 }
 
 /// Denial telemetry as the typed message, with the documented limits: at most 16 keys of

@@ -88,7 +88,7 @@ fn success_answer_round_trip_with_denial_metadata() {
             .len(),
         3
     );
-    let back = response_from_proto(&pb);
+    let back = response_from_proto(pb);
     let r = back.result.unwrap();
     assert_eq!(r["metadata"]["n"], json!(3));
     assert_eq!(r["violation"]["mcp_error_code"], json!(-32602));
@@ -113,14 +113,14 @@ fn error_answer_round_trip() {
     );
     let pb = response_to_proto(&resp);
     assert!(pb.result.is_none());
-    let back = response_from_proto(&pb);
+    let back = response_from_proto(pb);
     assert_eq!(back.error, resp.error);
     assert!(back.result.is_none());
 }
 
 #[test]
 fn empty_answer_is_an_error() {
-    let back = response_from_proto(&pb::InvokeHookResponse {
+    let back = response_from_proto(pb::InvokeHookResponse {
         plugin_name: "P".into(),
         ..Default::default()
     });
