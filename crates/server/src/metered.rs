@@ -11,6 +11,7 @@
 //! their escaped form, each match checked to start outside an escape.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
@@ -61,6 +62,24 @@ impl<B: Backend + ?Sized> Metered<B> {
     /// The wrapped backend.
     pub fn inner(&self) -> &Arc<B> {
         &self.inner
+    }
+
+    /// Times `call` and records it under its plugin and hook, with the outcome `classify` reads
+    /// from the answer (the entries that answer with a value; the text entry reads its writer).
+    async fn timed<A>(
+        &self,
+        (plugin, hook): (Name, Name),
+        call: impl Future<Output = A> + Send,
+        classify: impl for<'a> Fn(&'a A) -> (Outcome, Option<&'a str>) + Send,
+    ) -> A {
+        let start = Instant::now();
+        let answer = call.await;
+        let (outcome, code) = classify(&answer);
+        let elapsed = start.elapsed();
+        self.metrics
+            .hook_call(plugin.as_str(), hook.as_str(), outcome, code, elapsed);
+        self.publish_disabled();
+        answer
     }
 
     /// Publishes `plugwire_plugin_disabled` when a call took a plugin out (`on_error: disable`).
@@ -114,38 +133,19 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         if !self.metrics.enabled() {
             return self.inner.invoke_hook_json(args).await;
         }
-        let start = Instant::now();
-        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
-        let answer = self.inner.invoke_hook_json(args).await;
-        let (outcome, code) = classify_answer(&answer);
-        self.metrics.hook_call(
-            plugin.as_str(),
-            hook.as_str(),
-            outcome,
-            code,
-            start.elapsed(),
-        );
-        self.publish_disabled();
-        answer
+        let names = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let call = self.inner.invoke_hook_json(args);
+        self.timed(names, call, classify_answer).await
     }
 
     async fn invoke_hook_proto(&self, args: ProtoArgs) -> ProtoAnswer {
         if !self.metrics.enabled() {
             return self.inner.invoke_hook_proto(args).await;
         }
-        let start = Instant::now();
-        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
-        let answer = self.inner.invoke_hook_proto(args).await;
-        let (outcome, code) = classify_kind(&answer.kind);
-        self.metrics.hook_call(
-            plugin.as_str(),
-            hook.as_str(),
-            outcome,
-            code,
-            start.elapsed(),
-        );
-        self.publish_disabled();
-        answer
+        let names = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let call = self.inner.invoke_hook_proto(args);
+        self.timed(names, call, |answer| classify_kind(&answer.kind))
+            .await
     }
 }
 
