@@ -204,8 +204,9 @@ impl ConfigReloader {
         let manager = initialize_manager(manager).await?;
         let next = Arc::new(ManagerBackend::new(manager));
         crate::metered::preregister_calls(&*next, ServerMetrics::global());
-        let old = self.backend.swap(next);
+        // Counted before the swap: whoever sees the new config answer sees its generation too.
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let old = self.backend.swap(next);
         let mut live: Vec<&'static str> = Vec::new();
         for (tls, next) in staged {
             live.push(tls.settings().map_or("", |s| s.names.tls_key));
