@@ -88,15 +88,9 @@ pub fn success<R: Serialize + ?Sized>(
 mod tests {
     use super::*;
     use crate::convert::response_into_proto;
+    use crate::test_support::obj;
     use plugwire_mcp::InvokeHookResponse;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
 
     #[test]
     fn same_bytes_as_the_value_path() {

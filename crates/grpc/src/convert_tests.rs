@@ -1,13 +1,7 @@
 use super::*;
 use crate::structs;
+use crate::test_support::obj as map;
 use serde_json::json;
-
-fn map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => panic!("not an object"),
-    }
-}
 
 #[test]
 fn context_round_trip_keeps_what_the_proto_carries() {

@@ -286,15 +286,9 @@ fn encode_value_body(v: &Value, buf: &mut impl BufMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::obj;
     use prost_types::{value::Kind, ListValue, Struct, Value as PbValue};
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
 
     fn sample() -> Map<String, Value> {
         obj(json!({

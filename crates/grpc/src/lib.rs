@@ -12,6 +12,20 @@ pub mod json_struct;
 pub mod struct_writer;
 pub mod structs;
 
+/// What the unit tests of several modules share.
+#[cfg(test)]
+mod test_support {
+    use serde_json::{Map, Value};
+
+    /// The object inside `v` (test inputs are written as `json!({...})`).
+    pub(crate) fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
+    }
+}
+
 /// Generated code (prost messages, tonic client and server stubs).
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
