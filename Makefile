@@ -209,9 +209,11 @@ certs-mcp-k8s: build
 	@echo "✅  deploy/kubernetes/cert-manager/cert-manager.yaml (namespace $(K8S_NAMESPACE))"
 
 # Statically linked release binary (glibc with crt-static; the image's build stage does the
-# same), then checked: no ELF interpreter, runs. Not in make test (fat LTO takes minutes).
+# same), its relative relocations packed (DT_RELR: docs/decisions.md #78), then checked: no ELF
+# interpreter, relocations packed, runs. Not in make test (fat LTO takes minutes).
+STATIC_RUSTFLAGS = -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 static:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(STATIC_TARGET) -p plugwire
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(STATIC_TARGET) -p plugwire
 	$(PYTHON) tests/k8s/check_static.py $(STATIC_BIN)
 
 # Container image from deploy/Dockerfile with the first working builder.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that a binary is statically linked and runs: an ELF without a PT_INTERP program
-header (no dynamic loader) and without PT_DYNAMIC needing shared libraries, whose `--version`
-exits 0. Used by `make static` (the binary the container image ships)."""
+header (no dynamic loader), without PT_DYNAMIC needing shared libraries, with its relative
+relocations packed (DT_RELR), whose `--version` exits 0. Used by `make static` (the binary the container image ships)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 PT_DYNAMIC, PT_INTERP = 2, 3
-DT_NEEDED = 1
+DT_NEEDED, DT_RELR = 1, 36
 
 
 def program_headers(data: bytes) -> list[tuple[int, int, int]]:
@@ -27,14 +27,14 @@ def program_headers(data: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
-def needed_libraries(data: bytes, headers) -> int:
-    count = 0
+def dynamic_tags(data: bytes, headers) -> list[int]:
+    tags = []
     for p_type, offset, size in headers:
         if p_type == PT_DYNAMIC:
             for i in range(0, size, 16):
                 tag, _ = struct.unpack_from("<qQ", data, offset + i)
-                count += tag == DT_NEEDED
-    return count
+                tags.append(tag)
+    return tags
 
 
 def main(path: str) -> int:
@@ -44,8 +44,13 @@ def main(path: str) -> int:
     problems = []
     if any(h[0] == PT_INTERP for h in headers):
         problems.append("has a PT_INTERP header (needs a dynamic loader)")
-    if needed_libraries(data, headers):
+    tags = dynamic_tags(data, headers)
+    if DT_NEEDED in tags:
         problems.append("needs shared libraries (DT_NEEDED)")
+    # Packed relative relocations (`-z pack-relative-relocs`): without them the start-up reads
+    # half a megabyte of relocation entries, which stay resident (docs/decisions.md #78).
+    if DT_RELR not in tags:
+        problems.append("relative relocations are not packed (no DT_RELR): build with STATIC_RUSTFLAGS")
     if shutil.which("file"):
         print(subprocess.run(["file", "-b", str(binary)], capture_output=True, text=True).stdout.strip())
     done = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
