@@ -73,6 +73,7 @@ macro_rules! write_through_to_io {
 
 pub(crate) mod accept;
 mod h2;
+mod inline;
 mod service;
 mod uds;
 

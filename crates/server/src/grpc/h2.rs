@@ -11,9 +11,10 @@
 //! client's `WINDOW_UPDATE`s cost nothing measurable). A call's deadline is the client's to
 //! keep: when it passes, the client resets the stream and hyper drops the call.
 //!
-//! Each connection runs in its own task: on the drain it sends `GOAWAY` and finishes the calls
-//! in flight; the loop then waits for every connection to close (bounded by the drain deadline,
-//! see the `accept` module).
+//! Each connection runs in its own task, and its calls in that task too (see the `inline`
+//! module): on the drain it sends `GOAWAY` and finishes the calls in flight; the loop then
+//! waits for every connection to close (bounded by the drain deadline, see the `accept`
+//! module).
 
 use std::convert::Infallible;
 use std::io;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::pb::mcpgateway::plugins as old;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -34,6 +35,7 @@ use tonic::Status;
 use tonic_health::pb::health_server::HealthServer as StandardHealthServer;
 use tonic_health::server::HealthService;
 
+use super::inline::{InlineExec, Streams};
 use super::service::{self, Answer, Package, PluginService};
 use super::{Gate, UpstreamHealth};
 use crate::backend::Backend;
@@ -110,9 +112,9 @@ where
     })
 }
 
-/// The HTTP/2 settings of the module doc.
-fn builder() -> http2::Builder<TokioExecutor> {
-    let mut builder = http2::Builder::new(TokioExecutor::new());
+/// The HTTP/2 settings of the module doc, for one connection whose streams run on `exec`.
+fn builder(exec: InlineExec) -> http2::Builder<InlineExec> {
+    let mut builder = http2::Builder::new(exec);
     builder
         .timer(TokioTimer::new())
         .max_concurrent_streams(None);
@@ -126,7 +128,6 @@ where
     S: Stream<Item = io::Result<IO>>,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let builder = builder();
     // Each connection's task holds a sender; `recv` gives `None` once all are gone.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
     {
@@ -143,8 +144,14 @@ where
                     None => break,
                 },
             };
-            let conn = builder.serve_connection(TokioIo::new(io), grpc.clone());
-            tokio::spawn(connection(conn, gate.clone(), alive.clone()));
+            let exec = InlineExec::default();
+            let conn = builder(exec.clone()).serve_connection(TokioIo::new(io), grpc.clone());
+            tokio::spawn(connection(
+                conn,
+                Streams::new(exec),
+                gate.clone(),
+                alive.clone(),
+            ));
         }
     }
     drop(alive);
@@ -152,9 +159,11 @@ where
     Ok(())
 }
 
-/// Drives one connection to its end; on the drain, `GOAWAY` and the calls in flight finished.
+/// Drives one connection and its calls (see the `inline` module) to its end; on the drain,
+/// `GOAWAY` and the calls in flight finished.
 async fn connection<IO>(
-    conn: http2::Connection<TokioIo<IO>, PluginGrpc, TokioExecutor>,
+    conn: http2::Connection<TokioIo<IO>, PluginGrpc, InlineExec>,
+    mut streams: Streams,
     gate: Gate,
     _alive: mpsc::Sender<()>,
 ) where
@@ -162,10 +171,10 @@ async fn connection<IO>(
 {
     let mut conn = std::pin::pin!(conn);
     let ended = tokio::select! {
-        r = conn.as_mut() => r,
+        r = streams.drive(conn.as_mut()) => r,
         () = gate.stopping() => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            streams.drive(conn).await
         }
     };
     if let Err(e) = ended {
