@@ -136,3 +136,95 @@ impl Wake for Coalesce {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use hyper::rt::Executor;
+
+    use super::*;
+
+    /// The runtime's waker of the connection's task: counts how often the task is woken.
+    struct Counted(AtomicUsize);
+
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A connection as hyper's behaves toward its streams: spawns one on its executor at the
+    /// first poll, ends once that stream has answered, and is woken by the answer.
+    struct Conn<F> {
+        exec: InlineExec,
+        stream: Option<F>,
+        answered: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl<F: Future<Output = ()> + Send + Unpin + 'static> Future for Conn<F> {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.answered.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            if let Some(call) = self.stream.take() {
+                let (answered, waker) = (Arc::clone(&self.answered), Arc::clone(&self.waker));
+                self.exec.execute(async move {
+                    call.await;
+                    answered.store(true, Ordering::SeqCst);
+                    let woken = waker.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    if let Some(woken) = woken {
+                        woken.wake();
+                    }
+                });
+            }
+            Poll::Pending
+        }
+    }
+
+    fn setup<F>(call: F) -> (Streams, Conn<F>, Arc<Counted>, Waker) {
+        let exec = InlineExec::default();
+        let conn = Conn {
+            exec: exec.clone(),
+            stream: Some(call),
+            answered: Arc::default(),
+            waker: Arc::default(),
+        };
+        let counted = Arc::new(Counted(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&counted));
+        (Streams::new(exec), conn, counted, waker)
+    }
+
+    #[test]
+    fn a_call_answered_at_once_is_written_in_the_same_poll_without_waking_the_task() {
+        let (mut streams, conn, counted, waker) = setup(std::future::ready(()));
+        let mut conn = std::pin::pin!(conn);
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Ready(()));
+        assert_eq!(counted.0.load(Ordering::SeqCst), 0, "the task woke itself");
+    }
+
+    #[test]
+    fn a_call_woken_from_outside_wakes_the_task_once_and_is_then_written() {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let call = Box::pin(async move {
+            let _ = rx.await;
+        });
+        let (mut streams, conn, counted, waker) = setup(call);
+        let mut conn = std::pin::pin!(conn);
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Pending);
+        assert_eq!(counted.0.load(Ordering::SeqCst), 0);
+        let _ = tx.send(());
+        assert_eq!(
+            counted.0.load(Ordering::SeqCst),
+            1,
+            "the task was not woken"
+        );
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Ready(()));
+        assert_eq!(counted.0.load(Ordering::SeqCst), 1, "the task woke itself");
+    }
+}
