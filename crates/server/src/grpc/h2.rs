@@ -6,10 +6,10 @@
 //! of the services, per-call tower layers (error recovery, load shedding and concurrency limits
 //! left unset, the `grpc-timeout` deadline, connect info in the request's extensions), the
 //! request body boxed into tonic's own, and hyper-util's HTTP/1-or-2 connection sniffing. Those
-//! were 6-8k instructions of a gRPC call's ~140k (callgrind). The HTTP/2 settings are tonic's: no limit
-//! on concurrent streams, no keep-alive pings, flow-control windows at hyper's defaults (the
-//! client's `WINDOW_UPDATE`s cost nothing measurable). A call's deadline is the client's to
-//! keep: when it passes, the client resets the stream and hyper drops the call.
+//! were 6-8k instructions of a gRPC call's ~140k (callgrind). The HTTP/2 settings are tonic's:
+//! no limit on concurrent streams, no keep-alive pings, flow-control windows at hyper's
+//! defaults (the client's `WINDOW_UPDATE`s cost nothing measurable). A call's deadline is the
+//! client's to keep: when it passes, the client resets the stream and hyper drops the call.
 //!
 //! Each connection runs in its own task, and its calls in that task too (see the `inline`
 //! module): on the drain it sends `GOAWAY` and finishes the calls in flight; the loop then

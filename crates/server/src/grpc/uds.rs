@@ -1,7 +1,7 @@
 //! A Unix-socket connection whose request headers pass through
 //! [`plugwire_grpc::authority::AuthorityRewriter`] on their way to the HTTP/2 server, so the
 //! Python gRPC client's `:authority` (the percent-encoded socket path, which h2 refuses with
-//! `RST_STREAM(PROTOCOL_ERROR)`) reaches the HTTP/2 server as `localhost`. Writes go straight through.
+//! `RST_STREAM(PROTOCOL_ERROR)`) reaches hyper as `localhost`. Writes go straight through.
 
 use std::io;
 use std::pin::Pin;
