@@ -1,4 +1,5 @@
-//! The plugin service over gRPC (tonic, HTTP/2): TCP with TLS, or a Unix socket.
+//! The plugin service over gRPC (HTTP/2 from hyper, messages from tonic and prost): TCP with
+//! TLS, or a Unix socket.
 //!
 //! Served under both proto package names, `/cpex.PluginService/...` (ContextForge 1.1.0) and
 //! `/mcpgateway.plugins.PluginService/...` (1.0.x), so either era's gateway works against one
@@ -10,10 +11,11 @@
 //! Operations are the MCP port's (see the `accept` module): the connection cap, handshake logging and
 //! metrics, per-connection TLS config (certificate reloads), and the graceful drain. On a
 //! Unix socket, the `:authority` the Python client sends is repaired first (see the `uds` module).
+//! The connections are served by our own loop over hyper's HTTP/2 server rather than tonic's
+//! transport (see the `h2` module).
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -22,11 +24,10 @@ use std::time::Duration;
 use futures::Stream;
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::pb::mcpgateway::plugins as old;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::mpsc;
-use tonic::service::Routes;
-use tonic::transport::server::Connected;
+use tokio_rustls::server::TlsStream;
 use tonic::{Request, Response, Status};
 
 use crate::backend::Backend;
@@ -71,38 +72,14 @@ macro_rules! write_through_to_io {
 }
 
 pub(crate) mod accept;
+mod h2;
+mod inline;
 mod service;
 mod uds;
 
 use accept::{Control, Gate, Guarded, H2Acceptor};
-use service::PluginService;
+pub use h2::PluginGrpc;
 use uds::UdsConn;
-
-/// Every service of the module doc, for one backend.
-#[derive(Clone)]
-pub struct PluginGrpc {
-    backend: Arc<dyn Backend>,
-}
-
-impl PluginGrpc {
-    /// Wraps the backend every transport uses.
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
-    }
-
-    /// Every service of the module doc, ready for a tonic server. The plugin service of each
-    /// package is dispatched by hand (see the `service` module), so that `InvokeHook` answers
-    /// with the bytes the backend writes straight from the typed result.
-    pub fn routes(self) -> Routes {
-        let (_reporter, standard_health) = tonic_health::server::health_reporter();
-        let backend = self.backend;
-        Routes::new(PluginService::<service::Cpex>::new(Arc::clone(&backend)))
-            .add_service(PluginService::<service::Mcpgateway>::new(backend))
-            .add_service(pb::health_server::HealthServer::new(UpstreamHealth))
-            .add_service(old::health_server::HealthServer::new(UpstreamHealth))
-            .add_service(standard_health)
-    }
-}
 
 /// Upstream's own `Health/Check`: always `SERVING`, whatever service is named.
 #[derive(Debug, Clone, Copy)]
@@ -139,10 +116,10 @@ pub async fn run_tls(
     backend: Arc<dyn Backend>,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> io::Result<()> {
     let control = Control::new(&limits);
     let gate = control.gate();
-    let (tx, rx) = mpsc::channel::<io::Result<Guarded<TlsConn>>>(64);
+    let (tx, rx) = mpsc::channel::<io::Result<Guarded<TlsStream<TcpStream>>>>(64);
     let accept = tokio::spawn(async move {
         let mut acceptor = H2Acceptor::new(tls);
         let mut refusals = Refusals::default();
@@ -165,7 +142,7 @@ pub async fn run_tls(
             let timeout = limits.handshake_timeout;
             tokio::spawn(async move {
                 if let Some(s) = accept::handshake(tcp, peer, acceptor, timeout, &gate).await {
-                    let _ = tx.send(Ok(slot.wrap(TlsConn(s)))).await;
+                    let _ = tx.send(Ok(slot.wrap(s))).await;
                 }
             });
         }
@@ -183,7 +160,7 @@ pub async fn run_unix(
     backend: Arc<dyn Backend>,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> io::Result<()> {
     let control = Control::new(&limits);
     let listener = Arc::new(listener);
     let incoming = accepting(control.gate(), move || {
@@ -200,7 +177,7 @@ pub async fn run_plain(
     backend: Arc<dyn Backend>,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> io::Result<()> {
     let control = Control::new(&limits);
     let listener = Arc::new(listener);
     let incoming = accepting(control.gate(), move || {
@@ -244,73 +221,28 @@ where
     )
 }
 
+/// Serves the connections of `incoming` (see the `h2` module) until the drain starts, then
+/// waits for them to close; [`Control::run`] bounds that wait by the drain deadline.
 async fn serve_incoming<S, IO>(
     backend: Arc<dyn Backend>,
     incoming: S,
     control: &Control,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error>
+) -> io::Result<()>
 where
     S: Stream<Item = io::Result<IO>> + Send + 'static,
-    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let gate = control.gate();
-    let server = tonic::transport::Server::builder()
-        .add_routes(PluginGrpc::new(backend).routes())
-        .serve_with_incoming_shutdown(incoming, async move { gate.stopping().await });
+    let server = h2::serve(PluginGrpc::new(backend), incoming, control.gate());
     control.run(server, shutdown).await
 }
 
-struct Receiver(mpsc::Receiver<io::Result<Guarded<TlsConn>>>);
+/// The TLS connections the handshake tasks hand over.
+struct Receiver(mpsc::Receiver<io::Result<Guarded<TlsStream<TcpStream>>>>);
 
 impl Stream for Receiver {
-    type Item = io::Result<Guarded<TlsConn>>;
+    type Item = io::Result<Guarded<TlsStream<TcpStream>>>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
-    }
-}
-/// A server-side TLS connection, as tonic wants it (`Connected`).
-pub struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
-
-impl Connected for TlsConn {
-    type ConnectInfo = Option<SocketAddr>;
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.get_ref().0.peer_addr().ok()
-    }
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
     }
 }

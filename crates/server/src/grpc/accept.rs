@@ -20,7 +20,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tonic::transport::server::Connected;
 
 use crate::listen::{ConnLimits, Refusals, TlsSource};
 use crate::{observe, tls_log};
@@ -176,18 +175,11 @@ impl Slot {
 }
 
 /// A served connection: holds its [`Slot`], and fails its reads once the drain deadline has
-/// passed, which ends the HTTP/2 connection (tonic has no per-connection close of its own).
+/// passed, which ends the HTTP/2 connection.
 pub(crate) struct Guarded<IO> {
     io: IO,
     deadline: Pin<Box<dyn Future<Output = ()> + Send>>,
     _slot: Slot,
-}
-
-impl<IO: Connected> Connected for Guarded<IO> {
-    type ConnectInfo = IO::ConnectInfo;
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
-    }
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {

@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use plugwire_grpc::answer::Encoded;
@@ -24,7 +23,7 @@ use prost::Message;
 use tonic::body::Body;
 use tonic::codec::{Codec, DecodeBuf, Decoder};
 use tonic::codegen::{http, Body as HttpBody, StdError};
-use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::server::{Grpc, UnaryService};
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstEncoder;
 
@@ -69,9 +68,8 @@ impl<P> Clone for PluginService<P> {
     }
 }
 
-impl<P: Package> NamedService for PluginService<P> {
-    const NAME: &'static str = P::SERVICE;
-}
+/// A call's answer, as the HTTP/2 server takes it.
+pub(crate) type Answer = BoxFuture<'static, Result<http::Response<Body>, Infallible>>;
 
 /// A unary method as a closure.
 struct Unary<F>(F);
@@ -88,21 +86,13 @@ where
     }
 }
 
-impl<P, B> tower_service::Service<http::Request<B>> for PluginService<P>
-where
-    P: Package,
-    B: HttpBody + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+impl<P: Package> PluginService<P> {
+    /// Answers one call whose path is under `/<package>.PluginService/`.
+    pub(crate) fn call<B>(&self, req: http::Request<B>) -> Answer
+    where
+        B: HttpBody + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
         let method = req
             .uri()
             .path()

@@ -1,7 +1,7 @@
 //! A Unix-socket connection whose request headers pass through
 //! [`plugwire_grpc::authority::AuthorityRewriter`] on their way to the HTTP/2 server, so the
 //! Python gRPC client's `:authority` (the percent-encoded socket path, which h2 refuses with
-//! `RST_STREAM(PROTOCOL_ERROR)`) reaches tonic as `localhost`. Writes go straight through.
+//! `RST_STREAM(PROTOCOL_ERROR)`) reaches hyper as `localhost`. Writes go straight through.
 
 use std::io;
 use std::pin::Pin;
@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use plugwire_grpc::authority::AuthorityRewriter;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::UnixStream;
-use tonic::transport::server::Connected;
 
 /// Bytes read from the socket per call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -36,11 +35,6 @@ impl UdsConn {
             logged: false,
         }
     }
-}
-
-impl Connected for UdsConn {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
 impl AsyncRead for UdsConn {

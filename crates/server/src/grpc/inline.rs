@@ -1,0 +1,230 @@
+//! The executor of a connection's HTTP/2 streams: each call runs inside its connection's task
+//! instead of a task of its own.
+//!
+//! hyper's HTTP/2 server hands every stream (one gRPC call) to its executor. With tokio's
+//! executor each call was a new task: spawned by the connection task, woken again by it when the
+//! request's body arrived, and waking the connection back with the answer, so one call crossed
+//! between two tasks (and often two worker threads, with a `futex` wake-up each way). Here the
+//! streams are kept in a [`FuturesUnordered`] that the connection's own task polls right after
+//! the connection, so a call is read, answered and written in one poll of one task. The price is
+//! that the calls of one connection share its thread; calls on other connections still run in
+//! parallel, and a plugin that awaits does not hold the others back.
+//!
+//! A stream that answers wakes the connection (h2 queues the frames and wakes the task that
+//! writes them), and with everything in one task that wake-up would reschedule the task that
+//! is running, which tokio does by waking another worker (a `futex` per call, measured). So the
+//! connection and the streams are polled with a waker of our own ([`Coalesce`]): a wake-up that
+//! comes while the task is polling them only asks for one more round of the loop, and only one
+//! that comes from outside (the socket, a plugin's timer) wakes the task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::task::AtomicWaker;
+
+/// The streams a connection has spawned and not yet started polling.
+#[derive(Clone, Default)]
+pub(super) struct InlineExec(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
+
+/// hyper spawns a stream only from inside the connection's `poll`, and [`Streams::drive`] takes
+/// what was spawned right after each `poll`, so no wake-up is needed here.
+impl<F> hyper::rt::Executor<F> for InlineExec
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::pin(fut));
+    }
+}
+
+/// A connection's streams in progress; kept outside [`Streams::drive`] so that the calls in
+/// flight survive when the drive is restarted (the drain).
+pub(super) struct Streams {
+    exec: InlineExec,
+    running: FuturesUnordered<BoxFuture<'static, ()>>,
+    coalesce: Arc<Coalesce>,
+    waker: Waker,
+}
+
+impl Streams {
+    pub(super) fn new(exec: InlineExec) -> Self {
+        let coalesce = Arc::new(Coalesce::default());
+        Streams {
+            exec,
+            running: FuturesUnordered::new(),
+            waker: Waker::from(Arc::clone(&coalesce)),
+            coalesce,
+        }
+    }
+
+    /// Polls `conn` and its streams until `conn` ends.
+    pub(super) async fn drive<C: Future>(&mut self, mut conn: Pin<&mut C>) -> C::Output {
+        std::future::poll_fn(|cx| self.poll(conn.as_mut(), cx)).await
+    }
+
+    fn poll<C: Future>(&mut self, mut conn: Pin<&mut C>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        self.coalesce.task.register(cx.waker());
+        self.coalesce.state.store(POLLING, Ordering::SeqCst);
+        let waker = self.waker.clone();
+        let mut inner = Context::from_waker(&waker);
+        for _ in 0..ROUNDS {
+            if let Poll::Ready(out) = conn.as_mut().poll(&mut inner) {
+                self.coalesce.state.store(IDLE, Ordering::SeqCst);
+                return Poll::Ready(out);
+            }
+            let spawned =
+                std::mem::take(&mut *self.exec.0.lock().unwrap_or_else(PoisonError::into_inner));
+            self.running.extend(spawned);
+            while let Poll::Ready(Some(())) = self.running.poll_next_unpin(&mut inner) {}
+            // Woken while polling (a stream answered, or spawned more): one more round, so the
+            // answer is written now. Otherwise back to idle, where a wake-up wakes the task.
+            let done = self.coalesce.state.compare_exchange(
+                POLLING,
+                IDLE,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            if done.is_ok() {
+                return Poll::Pending;
+            }
+            self.coalesce.state.store(POLLING, Ordering::SeqCst);
+        }
+        // Still woken after every round: yield to the runtime and come back (tokio's
+        // cooperative budget, spent, makes its resources wake the task at once and return
+        // `Pending` until the task has yielded; looping here would never end).
+        self.coalesce.state.store(IDLE, Ordering::SeqCst);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Rounds of one poll of a connection (see [`Streams::poll`]).
+const ROUNDS: usize = 16;
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+/// The waker of a connection and its streams (see the module doc): while the task polls them
+/// (`POLLING`), a wake-up only marks `NOTIFIED`; when idle, it wakes the task.
+#[derive(Default)]
+struct Coalesce {
+    state: AtomicU8,
+    task: AtomicWaker,
+}
+
+impl Wake for Coalesce {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        match self
+            .state
+            .compare_exchange(POLLING, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) | Err(NOTIFIED) => {}
+            Err(_) => self.task.wake(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use hyper::rt::Executor;
+
+    use super::*;
+
+    /// The runtime's waker of the connection's task: counts how often the task is woken.
+    struct Counted(AtomicUsize);
+
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A connection as hyper's behaves toward its streams: spawns one on its executor at the
+    /// first poll, ends once that stream has answered, and is woken by the answer.
+    struct Conn<F> {
+        exec: InlineExec,
+        stream: Option<F>,
+        answered: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl<F: Future<Output = ()> + Send + Unpin + 'static> Future for Conn<F> {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.answered.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            if let Some(call) = self.stream.take() {
+                let (answered, waker) = (Arc::clone(&self.answered), Arc::clone(&self.waker));
+                self.exec.execute(async move {
+                    call.await;
+                    answered.store(true, Ordering::SeqCst);
+                    let woken = waker.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    if let Some(woken) = woken {
+                        woken.wake();
+                    }
+                });
+            }
+            Poll::Pending
+        }
+    }
+
+    fn setup<F>(call: F) -> (Streams, Conn<F>, Arc<Counted>, Waker) {
+        let exec = InlineExec::default();
+        let conn = Conn {
+            exec: exec.clone(),
+            stream: Some(call),
+            answered: Arc::default(),
+            waker: Arc::default(),
+        };
+        let counted = Arc::new(Counted(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&counted));
+        (Streams::new(exec), conn, counted, waker)
+    }
+
+    #[test]
+    fn a_call_answered_at_once_is_written_in_the_same_poll_without_waking_the_task() {
+        let (mut streams, conn, counted, waker) = setup(std::future::ready(()));
+        let mut conn = std::pin::pin!(conn);
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Ready(()));
+        assert_eq!(counted.0.load(Ordering::SeqCst), 0, "the task woke itself");
+    }
+
+    #[test]
+    fn a_call_woken_from_outside_wakes_the_task_once_and_is_then_written() {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let call = Box::pin(async move {
+            let _ = rx.await;
+        });
+        let (mut streams, conn, counted, waker) = setup(call);
+        let mut conn = std::pin::pin!(conn);
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Pending);
+        assert_eq!(counted.0.load(Ordering::SeqCst), 0);
+        let _ = tx.send(());
+        assert_eq!(
+            counted.0.load(Ordering::SeqCst),
+            1,
+            "the task was not woken"
+        );
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Ready(()));
+        assert_eq!(counted.0.load(Ordering::SeqCst), 1, "the task woke itself");
+    }
+}
