@@ -1,4 +1,5 @@
 //! `ReturnedContext::from_json_str` against the full decode, `PluginContext::from_json_str`.
+#![allow(clippy::unwrap_used)]
 
 use super::*;
 use serde_json::json;
