@@ -37,6 +37,11 @@ use serde_json::json;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// With the `mimalloc` feature, the allocator the shipped `plugwire` binary uses.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Serves `plugwire_bench::suite::SERVER_YAML` (over mTLS with `tls`) until `stop` fires;
 /// reports the port on `port`.
 fn server_thread(

@@ -23,3 +23,13 @@ mod svg;
 pub mod tlsfiles;
 
 pub use error::{BenchError, Result};
+
+/// The allocator of this harness process, where the load generator, the plugwire client and the
+/// limit server run: CPU per call depends on it (glibc's malloc cost the plugwire client about a
+/// tenth of its CPU per call against mimalloc, the `plugwire` binary's), so the report names it
+/// beside `plugwire serve`'s.
+pub const ALLOCATOR: &str = if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "glibc malloc"
+};

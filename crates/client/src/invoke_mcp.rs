@@ -17,6 +17,7 @@ use std::marker::PhantomData;
 
 use plugwire_framework::{
     HookPayload, HookType, PluginContext, PluginError, PluginErrorKind, PluginResult, ResultSeed,
+    ReturnedContext,
 };
 use plugwire_mcp::{RequestId, INVOKE_HOOK};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
@@ -59,9 +60,7 @@ pub(crate) async fn invoke_hook(
                 if let Some(decoded) = decode_fast(hook, &body.body, &id) {
                     let (result, context) = decoded;
                     if let Some(returned) = context {
-                        ctx.state = returned.state;
-                        ctx.metadata = returned.metadata;
-                        ctx.global_context.state = returned.global_context.state;
+                        returned.apply_to(ctx);
                     }
                     return Ok(result);
                 }
@@ -100,7 +99,7 @@ fn decode_fast(
     hook: HookType,
     body: &[u8],
     id: &RequestId,
-) -> Option<(PluginResult, Option<PluginContext>)> {
+) -> Option<(PluginResult, Option<ReturnedContext>)> {
     // `plugwire serve`'s exact form: the text unescaped in one pass (see `answer_text`). The
     // serde reading below would give the same text, so its decoding decides alone.
     if let Some(text) = answer_text::compact_text(body, id) {
@@ -128,14 +127,16 @@ fn decode_fast(
     decode_text(hook, text)
 }
 
-/// The result and returned context of an answer text.
-fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<PluginContext>)> {
+/// The result and returned context of an answer text. Only the context's three maps a client
+/// keeps are built ([`ReturnedContext`]); a context the full decode refuses is refused, and the
+/// generic path then reports it.
+fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<ReturnedContext>)> {
     let mut de = serde_json::Deserializer::from_str(text);
     let Answer { result, context } = AnswerSeed(hook).deserialize(&mut de).ok()?;
     de.end().ok()?;
     let result = result?;
     let context = match context {
-        Some(c) => Some(PluginContext::from_json_str(c.get()).ok()?),
+        Some(c) => Some(ReturnedContext::from_json_str(c.get()).ok()?),
         None => None,
     };
     Some((result, context))
@@ -415,9 +416,7 @@ mod tests {
             assert_eq!(fast, slow.unwrap());
             let mut ctx = context();
             if let Some(r) = fast_ctx {
-                ctx.state = r.state;
-                ctx.metadata = r.metadata;
-                ctx.global_context.state = r.global_context.state;
+                r.apply_to(&mut ctx);
             }
             assert_eq!(ctx, slow_ctx);
         }
@@ -474,12 +473,41 @@ mod tests {
                 text(r#"{"result": {}, "context": null, "context": null}"#),
             ),
             ("text after the answer", text(r#"{"result": {}} {}"#)),
+            (
+                "a context without its global context",
+                text(r#"{"result": {}, "context": {"state": {"a": 1}}}"#),
+            ),
+            (
+                "a context whose user holds a lone surrogate",
+                text(
+                    r#"{"result": {}, "context": {"global_context":
+                        {"request_id": "r", "user": "\udc00"}}}"#,
+                ),
+            ),
+            (
+                "a context whose user_context lacks its user_id",
+                text(
+                    r#"{"result": {}, "context": {"global_context":
+                        {"request_id": "r", "user_context": {"email": "e"}}}}"#,
+                ),
+            ),
         ];
         for (what, b) in cases {
             assert!(
                 decode_fast(hook, &b, &RequestId::from(3)).is_none(),
                 "{what}"
             );
+            // A refused context is the generic path's error, as before (a bad escape is met
+            // there while reading the whole text, before the context is decoded).
+            if what.starts_with("a context") {
+                let e = generic(&b, 3).0.expect_err(what).to_string();
+                let why = if what.contains("surrogate") {
+                    "lone leading surrogate"
+                } else {
+                    "invalid context in invoke_hook answer"
+                };
+                assert!(e.contains(why), "{what}: {e}");
+            }
         }
         // Other members of the text are passed over, a null context counts as absent.
         let loose =

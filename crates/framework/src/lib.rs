@@ -4,6 +4,7 @@
 pub mod conditions;
 pub mod config;
 pub mod context;
+pub mod context_returned;
 pub mod error;
 pub mod hooks;
 pub mod manager;
@@ -32,6 +33,7 @@ pub use config::{
     PLUGINS_PLUGIN_TIMEOUT,
 };
 pub use context::{GlobalContext, PluginContext, UserContext};
+pub use context_returned::ReturnedContext;
 pub use error::{
     PayloadError, PluginError, PluginErrorKind, PluginErrorModel, DEFAULT_MCP_ERROR_CODE,
 };

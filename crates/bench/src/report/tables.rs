@@ -57,6 +57,11 @@ impl Report {
         );
         let _ = writeln!(
             o,
+            "| allocators | `plugwire serve`: mimalloc (the `plugwire` binary's); `plugwire-bench` (load generator, plugwire client, limit server): {} |",
+            crate::ALLOCATOR
+        );
+        let _ = writeln!(
+            o,
             "| parameters | {} runs per figure (medians); calls per run: {} to Rust servers, {} to the Python runtime, {} from the Python client; {} new connections per handshake run at c={}; load generator on {} tokio threads |\n",
             a.runs, a.calls_fast, a.calls_slow, a.calls_python_client, a.handshakes, a.handshake_concurrency, self.threads
         );

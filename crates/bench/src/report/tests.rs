@@ -335,3 +335,21 @@ fn charts_plot_the_reports_medians() {
         "![gRPC and the raw socket: calls/s by concurrency](bench/transports-calls.svg)"
     ));
 }
+
+/// The report names the allocator of each measured Rust process: the harness's is the build's.
+#[test]
+fn the_machine_table_names_the_allocators() {
+    let mut o = String::new();
+    report(1000.0).render_machine(&mut o);
+    let row = o
+        .lines()
+        .find(|l| l.starts_with("| allocators |"))
+        .expect("an allocators row");
+    assert!(row.contains("`plugwire serve`: mimalloc"), "{row}");
+    let harness = if cfg!(feature = "mimalloc") {
+        "limit server): mimalloc |"
+    } else {
+        "limit server): glibc malloc |"
+    };
+    assert!(row.ends_with(harness), "{row}");
+}
