@@ -72,7 +72,10 @@ impl InvokeHookCall<'_> {
         if has_bad_surrogate_escape(body) {
             return None;
         }
-        let mut de = serde_json::Deserializer::from_slice(body);
+        // Checked once as a whole (a JSON text is UTF-8): reading from a `str`, serde_json does
+        // not check each string again as it decodes it (profiled: ~4k instructions per call).
+        let text = std::str::from_utf8(body).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
         let call = de.deserialize_map(EnvelopeVisitor { decoder }).ok()?;
         de.end().ok()?;
         call
@@ -142,9 +145,13 @@ impl<'de, A: ArgsDecoder> Visitor<'de> for EnvelopeVisitor<'_, A> {
         let (mut jsonrpc, mut id, mut method, mut params) = (None, None, None, None);
         while let Some(key) = map.next_key::<EnvelopeField>()? {
             match key {
-                EnvelopeField::Jsonrpc => set_once(&mut jsonrpc, map.next_value::<Text>()?, "jsonrpc")?,
+                EnvelopeField::Jsonrpc => {
+                    set_once(&mut jsonrpc, map.next_value::<Text>()?, "jsonrpc")?
+                }
                 EnvelopeField::Id => set_once(&mut id, map.next_value::<RequestId>()?, "id")?,
-                EnvelopeField::Method => set_once(&mut method, map.next_value::<Text>()?, "method")?,
+                EnvelopeField::Method => {
+                    set_once(&mut method, map.next_value::<Text>()?, "method")?
+                }
                 EnvelopeField::Params => {
                     let seed = ParamsSeed {
                         decoder: self.decoder,
@@ -446,7 +453,10 @@ mod tests {
         }
         let mut v = call(json!(1));
         v["params"]["arguments"] = Value::Object(reordered);
-        assert!(InvokeHookCall::parse(&body(&v)).is_some(), "two-pass takes it");
+        assert!(
+            InvokeHookCall::parse(&body(&v)).is_some(),
+            "two-pass takes it"
+        );
         cases.push(v);
         for v in cases {
             assert!(
@@ -461,7 +471,10 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"h","plugin_name":"p","payload":{"a":"\ud800"},"context":{}}}}"#,
         ];
         for b in dups {
-            assert!(InvokeHookCall::parse_decoded(b.as_bytes(), &Maps).is_none(), "{b}");
+            assert!(
+                InvokeHookCall::parse_decoded(b.as_bytes(), &Maps).is_none(),
+                "{b}"
+            );
         }
     }
 

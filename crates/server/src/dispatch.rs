@@ -233,7 +233,8 @@ async fn invoke_decoded_isolated(
     let plugin_name = call.plugin_name.clone();
     let hook = call.hook_type.clone();
     let mark = out.mark();
-    let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_decoded(call, out)).await;
+    let answered =
+        catch_backend_panic(&plugin_name, &hook, backend.invoke_decoded(call, out)).await;
     if let Err(what) = answered {
         out.truncate(mark);
         out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());

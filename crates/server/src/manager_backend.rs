@@ -84,9 +84,9 @@ impl Backend for ManagerBackend {
 
     async fn invoke_decoded(&self, call: DecodedCall<'_>, out: &mut TextResultWriter) {
         let name = &*call.plugin_name;
-        let (hook, payload) = call.payload;
+        let (hook, payload) = *call.payload;
         let manager = &self.manager;
-        let ran = manager.invoke_plugin_decoded(name, hook, payload, call.context);
+        let ran = manager.invoke_plugin_decoded(name, hook, payload, *call.context);
         write_text_answer(name, &call.hook_type, ran.await, out);
     }
 
@@ -150,8 +150,8 @@ fn write_text_answer(
 struct TypedArgs;
 
 impl ArgsDecoder for TypedArgs {
-    type Payload = (HookType, HookPayload);
-    type Context = PluginContext;
+    type Payload = Box<(HookType, HookPayload)>;
+    type Context = Box<PluginContext>;
 
     fn payload<'de, D: Deserializer<'de>>(
         &self,
@@ -159,11 +159,11 @@ impl ArgsDecoder for TypedArgs {
         d: D,
     ) -> Result<Self::Payload, D::Error> {
         let hook: HookType = hook_type.parse().map_err(D::Error::custom)?;
-        HookPayload::deserialize_for(hook, d).map(|p| (hook, p))
+        HookPayload::deserialize_for(hook, d).map(|p| Box::new((hook, p)))
     }
 
-    fn context<'de, D: Deserializer<'de>>(&self, d: D) -> Result<PluginContext, D::Error> {
-        PluginContext::deserialize(d)
+    fn context<'de, D: Deserializer<'de>>(&self, d: D) -> Result<Self::Context, D::Error> {
+        PluginContext::deserialize(d).map(Box::new)
     }
 }
 

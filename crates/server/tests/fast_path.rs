@@ -167,7 +167,12 @@ async fn hot_path_answers_equal_the_generic_path_byte_for_byte() {
     for crafted in ["rewritten", "blocked", "unknown plugin", "string id"] {
         assert!(one_read.iter().any(|n| n == crafted), "{crafted}");
     }
-    for two_pass in ["unknown hook", "invalid payload", "invalid context", "payload first"] {
+    for two_pass in [
+        "unknown hook",
+        "invalid payload",
+        "invalid context",
+        "payload first",
+    ] {
         assert!(!one_read.iter().any(|n| n == two_pass), "{two_pass}");
     }
 }
