@@ -12,6 +12,7 @@ pub mod modified;
 pub mod payloads;
 pub mod payloads_cpex;
 mod payloads_moved;
+mod payloads_seeded;
 pub mod plugin;
 pub mod result;
 mod serde_util;

@@ -644,6 +644,13 @@ async fn single_plugin_call_ignores_conditions_and_uses_the_1_0_0_block_shape() 
         r.to_json()["modified_payload"],
         json!({"name": "echo", "args": {"text": "x"}, "headers": null})
     );
+    // A payload decoded by the caller: the same reply, the echo included.
+    let decoded = HookPayload::from_json_str(HookType::ToolPreInvoke, &payload.to_string());
+    let (d, _) = m
+        .invoke_plugin_decoded("Solo", HookType::ToolPreInvoke, decoded.unwrap(), ctx())
+        .await
+        .unwrap();
+    assert_eq!(d, r);
     assert_eq!(r.violation.unwrap().plugin_name.as_deref(), Some("Solo"));
 
     for mode in ["permissive", "enforce_ignore_error"] {

@@ -110,7 +110,7 @@ impl<'a> InvokeHookCall<'a> {
 /// Only `\u` escapes matter, so the scan jumps from one `\u` to the next (a vectorized search:
 /// reading the body a byte at a time was ~5k instructions of every call). A `\u` after an odd
 /// run of backslashes is the text `\\u`, not an escape.
-fn has_bad_surrogate_escape(body: &[u8]) -> bool {
+pub(crate) fn has_bad_surrogate_escape(body: &[u8]) -> bool {
     let hex = |b: &[u8]| -> Option<u16> {
         u16::from_str_radix(std::str::from_utf8(b.get(..4)?).ok()?, 16).ok()
     };

@@ -5,6 +5,7 @@
 pub mod headers;
 pub mod invoke_call;
 mod invoke_call_answer;
+mod invoke_call_decoded;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod plugin_tools;
@@ -14,6 +15,7 @@ pub mod version;
 pub mod sse;
 
 pub use invoke_call::{InvokeHookCall, RawInvokeHookArgs, TextResultWriter};
+pub use invoke_call_decoded::{ArgsDecoder, DecodedInvokeHookCall};
 pub use jsonrpc::{
     codes, message_from_value, parse_message, ErrorObject, ErrorResponse, Message, Notification,
     ParseError, Request, RequestId, Response,

@@ -407,6 +407,21 @@ pub struct SubRule {
     pub regex: Regex,
     /// The parsed replacement template.
     pub replacement: Replacement,
+    /// The search for `search` and the `replace` text, when both are plain text (see
+    /// [`plain_text`]).
+    plain: Option<(memchr::memmem::Finder<'static>, String)>,
+}
+
+/// Whether `pattern` means itself, character for character, in Python's `re` and in the
+/// `regex` crate alike: letters, digits, `_`, `-` and spaces only (ASCII, so no case or
+/// Unicode class question arises). Such a rule is a substring replacement, done with a
+/// substring search instead of the regex engine: profiled, the engine's per-search set-up was
+/// most of SearchReplace's cost for the common word lists, whose strings rarely match.
+fn plain_text(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b' '))
 }
 
 impl SubRule {
@@ -414,11 +429,25 @@ impl SubRule {
     pub fn new(search: &str, replace: &str) -> Result<Self, PyRegexError> {
         let regex = compile(search, false)?;
         let replacement = Replacement::parse(replace, &regex)?;
-        Ok(SubRule { regex, replacement })
+        let plain = match replacement.literal() {
+            Some(lit) if plain_text(search) => {
+                let finder = memchr::memmem::Finder::new(search.as_bytes()).into_owned();
+                Some((finder, lit.to_owned()))
+            }
+            _ => None,
+        };
+        Ok(SubRule {
+            regex,
+            replacement,
+            plain,
+        })
     }
 
     /// `re.sub(search, replace, text)`: every match replaced; `None` when nothing matched.
     pub fn apply(&self, text: &str) -> Option<String> {
+        if let Some((finder, replace)) = &self.plain {
+            return replace_plain(finder, replace, text);
+        }
         if !self.regex.is_match(text) {
             return None;
         }
@@ -432,6 +461,24 @@ impl SubRule {
         };
         Some(out.into_owned())
     }
+}
+
+/// Every occurrence of `finder`'s needle in `text` replaced, leftmost first and not
+/// overlapping (what `re.sub` does with a literal pattern); `None` when there is none. The
+/// needle is ASCII, so its matches start and end on character boundaries.
+fn replace_plain(finder: &memchr::memmem::Finder<'_>, replace: &str, text: &str) -> Option<String> {
+    let needle = finder.needle().len();
+    let mut out: Option<String> = None;
+    let mut at = 0;
+    while let Some(i) = text.get(at..).and_then(|rest| finder.find(rest.as_bytes())) {
+        let s = out.get_or_insert_with(|| String::with_capacity(text.len() + replace.len()));
+        s.push_str(text.get(at..at + i)?);
+        s.push_str(replace);
+        at += i + needle;
+    }
+    let mut s = out?;
+    s.push_str(text.get(at..)?);
+    Some(s)
 }
 
 /// Apply `rules` in order, each to the previous output (as the Python plugin does).
@@ -471,6 +518,55 @@ mod tests {
         assert_eq!(sub("a", r"\\", "cat"), r"c\t");
         assert_eq!(sub("a", r"x\ny", "a"), "x\ny");
         assert_eq!(sub("a", r"\.", "a"), r"\.");
+    }
+
+    #[test]
+    fn plain_text_rules_replace_as_the_regex_does() {
+        let texts = [
+            "crap crapcrap xcrapx",
+            "",
+            "no match",
+            "ccrap",
+            "crcrapap",
+            "aaaa",
+            "a a a",
+            "\u{e9}crap\u{1F600}crap",
+            "CRAP crap",
+        ];
+        for (search, replace) in [
+            ("crap", "crud"),
+            ("a", "aa"),
+            ("aa", "b"),
+            ("a a", "_"),
+            ("crap", ""),
+        ] {
+            let rule = SubRule::new(search, replace).unwrap();
+            assert!(rule.plain.is_some(), "{search}");
+            let regex_only = SubRule {
+                plain: None,
+                ..rule.clone()
+            };
+            for text in texts {
+                assert_eq!(
+                    rule.apply(text),
+                    regex_only.apply(text),
+                    "{search} in {text:?}"
+                );
+            }
+        }
+        // Anything with syntax, or a replacement with group references, keeps the regex.
+        for (search, replace) in [
+            ("a.c", "x"),
+            ("(a)", r"\1"),
+            ("a", r"\g<0>"),
+            ("A|b", "x"),
+            ("é", "e"),
+        ] {
+            assert!(
+                SubRule::new(search, replace).unwrap().plain.is_none(),
+                "{search}"
+            );
+        }
     }
 
     #[test]

@@ -4,12 +4,20 @@
 //! panicking or hanging plugin) and run in production over the framework's `PluginManager`
 //! ([`crate::ManagerBackend`]).
 
+use plugwire_framework::{HookPayload, HookType, PluginContext};
 use plugwire_grpc::answer::Encoded;
 use plugwire_grpc::convert::{context_to_json, MissingField};
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::structs::from_struct_owned;
 use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use serde_json::Value;
+
+/// A hook call decoded in one read of the request ([`Backend::decode_call`]): the hook parsed,
+/// the payload and context in the framework's models. Both boxed: the call passes through
+/// several layers of futures (metrics, reload, the manager), and moving the models themselves
+/// through each was more copying than the one read saved (profiled).
+pub type DecodedCall<'a> =
+    plugwire_mcp::DecodedInvokeHookCall<'a, Box<(HookType, HookPayload)>, Box<PluginContext>>;
 
 /// The plugin side of the three tools.
 #[async_trait::async_trait]
@@ -38,6 +46,24 @@ pub trait Backend: Send + Sync + 'static {
     /// into its own types and writes its result straight into the response, with no `Value`
     /// in between.
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter);
+
+    /// The whole `tools/call invoke_hook` request `body` decoded in one read, payload and
+    /// context included, by a backend that has typed models for them (the plugin manager);
+    /// `None` (the default, and for any body that read does not take) leaves the request to
+    /// [`Backend::invoke_hook`] through [`plugwire_mcp::InvokeHookCall::parse`]. Same answers
+    /// either way: the one read accepts only what the other path would decode alike.
+    fn decode_call<'a>(&self, body: &'a [u8]) -> Option<DecodedCall<'a>> {
+        let _ = body;
+        None
+    }
+
+    /// Runs a call [`Backend::decode_call`] decoded, writing the answer text as
+    /// [`Backend::invoke_hook`] does. Only called with this backend's own decoded calls; the
+    /// default (for a backend that decodes none) says so in an `error` answer.
+    async fn invoke_decoded(&self, call: DecodedCall<'_>, out: &mut TextResultWriter) {
+        let what = "this backend does not take decoded calls";
+        out.push_str(&InvokeHookResponse::failure_message(&call.plugin_name, what).to_text());
+    }
 
     /// The same call for the transports that hold the payload and context as decoded JSON
     /// objects (gRPC and the raw socket, whose messages carry `google.protobuf.Struct`s, go

@@ -21,7 +21,7 @@ use plugwire_mcp::{
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::backend::{Backend, ProtoAnswer, ProtoArgs};
+use crate::backend::{Backend, DecodedCall, ProtoAnswer, ProtoArgs};
 
 /// The version string in `serverInfo.version`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -102,6 +102,11 @@ async fn call_tool(backend: &Arc<dyn Backend>, params: Option<Value>) -> CallToo
 /// [`plugwire_mcp::invoke_call`]), or `None` when the body is anything else, for
 /// [`handle_message`] to answer. The bytes are the ones the generic path would send.
 pub async fn answer_invoke_hook(backend: &Arc<dyn Backend>, body: &[u8]) -> Option<Vec<u8>> {
+    if let Some(call) = backend.decode_call(body) {
+        let mut out = TextResultWriter::new(&call.id);
+        invoke_decoded_isolated(backend.as_ref(), call, &mut out).await;
+        return Some(out.finish());
+    }
     let call = InvokeHookCall::parse(body)?;
     let mut out = TextResultWriter::new(&call.id);
     invoke_isolated(backend.as_ref(), call.args, &mut out).await;
@@ -213,6 +218,24 @@ async fn invoke_isolated(
     let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook(args, out)).await;
     if let Err(what) = answered {
         // Whatever the backend wrote before it panicked is dropped.
+        out.truncate(mark);
+        out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());
+    }
+}
+
+/// [`invoke_isolated`] for a call the backend decoded in one read.
+async fn invoke_decoded_isolated(
+    backend: &dyn Backend,
+    call: DecodedCall<'_>,
+    out: &mut TextResultWriter,
+) {
+    // Borrowed from the body (copied only if they held escapes).
+    let plugin_name = call.plugin_name.clone();
+    let hook = call.hook_type.clone();
+    let mark = out.mark();
+    let answered =
+        catch_backend_panic(&plugin_name, &hook, backend.invoke_decoded(call, out)).await;
+    if let Err(what) = answered {
         out.truncate(mark);
         out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());
     }

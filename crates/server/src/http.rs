@@ -241,6 +241,18 @@ fn check_media_types(headers: &http::HeaderMap) -> Option<HttpResponse> {
                 && v.is_char_boundary(v.len() - 5)
                 && v[v.len() - 5..].eq_ignore_ascii_case("+json")
     }
+    // What every gateway sends, recognised whole before the general parse below (profiled:
+    // splitting and trimming the two headers was over a thousand instructions per call).
+    let exactly = |name, value: &[u8]| {
+        let mut all = headers.get_all(name).iter();
+        all.next().is_some_and(|v| v.as_bytes() == value) && all.next().is_none()
+    };
+    if exactly(header::CONTENT_TYPE, APPLICATION_JSON.as_bytes())
+        && (exactly(header::ACCEPT, b"application/json, text/event-stream")
+            || exactly(header::ACCEPT, APPLICATION_JSON.as_bytes()))
+    {
+        return None;
+    }
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = essence(ct.to_str().unwrap_or("<not ASCII>"));
         if !is_json(ct) {

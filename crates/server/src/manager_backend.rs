@@ -3,15 +3,20 @@
 use std::sync::Arc;
 
 use plugwire_framework::{
-    GlobalContext, HookType, PayloadError, PluginContext, PluginError, PluginManager, PluginResult,
+    GlobalContext, HookPayload, HookType, PayloadError, PluginContext, PluginError, PluginManager,
+    PluginResult,
 };
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::pb::cpex::global_context::UserValue;
-use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
-use serde::Serialize;
+use plugwire_mcp::{
+    ArgsDecoder, InvokeHookArgs, InvokeHookCall, InvokeHookResponse, RawInvokeHookArgs,
+    TextResultWriter,
+};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::backend::{AnswerKind, Backend, ProtoAnswer, ProtoArgs};
+use crate::backend::{AnswerKind, Backend, DecodedCall, ProtoAnswer, ProtoArgs};
 use plugwire_grpc::answer;
 
 /// Serves the plugins of one `PluginManager` (already initialized).
@@ -70,16 +75,19 @@ impl Backend for ManagerBackend {
             },
             Err(e) => Err(e),
         };
-        match ran {
-            Ok((result, ctx)) => {
-                let mark = out.mark();
-                if let Err(e) = HookAnswer::new(name, &result, &ctx).write_text(&mut *out) {
-                    out.truncate(mark);
-                    out.push_str(&HookAnswer::unencodable(name, &e).to_text());
-                }
-            }
-            Err(e) => out.push_str(&HookAnswer::failure(name, &args.hook_type, e).to_text()),
-        }
+        write_text_answer(name, &args.hook_type, ran, out);
+    }
+
+    fn decode_call<'a>(&self, body: &'a [u8]) -> Option<DecodedCall<'a>> {
+        InvokeHookCall::parse_decoded(body, &TypedArgs)
+    }
+
+    async fn invoke_decoded(&self, call: DecodedCall<'_>, out: &mut TextResultWriter) {
+        let name = &*call.plugin_name;
+        let (hook, payload) = *call.payload;
+        let manager = &self.manager;
+        let ran = manager.invoke_plugin_decoded(name, hook, payload, *call.context);
+        write_text_answer(name, &call.hook_type, ran.await, out);
     }
 
     async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
@@ -114,6 +122,48 @@ impl Backend for ManagerBackend {
                 .unwrap_or_else(|e| ProtoAnswer::from_response(HookAnswer::unencodable(name, &e))),
             Err(e) => ProtoAnswer::from_response(HookAnswer::failure(name, &hook_type, e)),
         }
+    }
+}
+
+/// Writes the answer text of a call that `ran` (both MCP entries).
+fn write_text_answer(
+    name: &str,
+    hook_type: &str,
+    ran: Result<(PluginResult, PluginContext), PluginError>,
+    out: &mut TextResultWriter,
+) {
+    match ran {
+        Ok((result, ctx)) => {
+            let mark = out.mark();
+            if let Err(e) = HookAnswer::new(name, &result, &ctx).write_text(&mut *out) {
+                out.truncate(mark);
+                out.push_str(&HookAnswer::unencodable(name, &e).to_text());
+            }
+        }
+        Err(e) => out.push_str(&HookAnswer::failure(name, hook_type, e).to_text()),
+    }
+}
+
+/// The framework's models for [`InvokeHookCall::parse_decoded`]. An unknown hook, like any
+/// payload or context that does not decode, ends the one read: the two-pass path then answers
+/// the request, with the error words it always had.
+struct TypedArgs;
+
+impl ArgsDecoder for TypedArgs {
+    type Payload = Box<(HookType, HookPayload)>;
+    type Context = Box<PluginContext>;
+
+    fn payload<'de, D: Deserializer<'de>>(
+        &self,
+        hook_type: &str,
+        d: D,
+    ) -> Result<Self::Payload, D::Error> {
+        let hook: HookType = hook_type.parse().map_err(D::Error::custom)?;
+        HookPayload::deserialize_for(hook, d).map(|p| Box::new((hook, p)))
+    }
+
+    fn context<'de, D: Deserializer<'de>>(&self, d: D) -> Result<Self::Context, D::Error> {
+        PluginContext::deserialize(d).map(Box::new)
     }
 }
 

@@ -21,7 +21,7 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use plugwire_metrics::{Outcome, ServerMetrics};
 use serde_json::Value;
 
-use crate::backend::{AnswerKind, Backend, ProtoAnswer, ProtoArgs};
+use crate::backend::{AnswerKind, Backend, DecodedCall, ProtoAnswer, ProtoArgs};
 
 /// Creates the call series of every configured plugin × hook of `backend` at zero (at start and
 /// after a config reload), so a scrape shows every pair before its first call.
@@ -82,6 +82,26 @@ impl<B: Backend + ?Sized> Metered<B> {
         answer
     }
 
+    /// Records a text entry's call that started at `start` and wrote its answer into `out`
+    /// from `mark` on.
+    fn record_text(
+        &self,
+        (plugin, hook): (Name, Name),
+        out: &TextResultWriter,
+        mark: usize,
+        start: Instant,
+    ) {
+        let (outcome, code) = classify_text(out.written_since(mark), out.text_is_escaped());
+        self.metrics.hook_call(
+            plugin.as_str(),
+            hook.as_str(),
+            outcome,
+            code.as_deref(),
+            start.elapsed(),
+        );
+        self.publish_disabled();
+    }
+
     /// Publishes `plugwire_plugin_disabled` when a call took a plugin out (`on_error: disable`).
     /// Checked after every call because the reply does not say so: with `disable` the failed
     /// call answers "continue" like a successful one.
@@ -113,20 +133,27 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         if !self.metrics.enabled() {
             return self.inner.invoke_hook(args, out).await;
         }
-        let start = Instant::now();
-        let mark = out.mark();
         // The names are moved into the call; keep copies on the stack, not the heap.
-        let (plugin, hook) = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let names = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
+        let mark = out.mark();
+        let start = Instant::now();
         self.inner.invoke_hook(args, out).await;
-        let (outcome, code) = classify_text(out.written_since(mark), out.text_is_escaped());
-        self.metrics.hook_call(
-            plugin.as_str(),
-            hook.as_str(),
-            outcome,
-            code.as_deref(),
-            start.elapsed(),
-        );
-        self.publish_disabled();
+        self.record_text(names, out, mark, start);
+    }
+
+    fn decode_call<'a>(&self, body: &'a [u8]) -> Option<DecodedCall<'a>> {
+        self.inner.decode_call(body)
+    }
+
+    async fn invoke_decoded(&self, call: DecodedCall<'_>, out: &mut TextResultWriter) {
+        if !self.metrics.enabled() {
+            return self.inner.invoke_decoded(call, out).await;
+        }
+        let names = (Name::new(&call.plugin_name), Name::new(&call.hook_type));
+        let mark = out.mark();
+        let start = Instant::now();
+        self.inner.invoke_decoded(call, out).await;
+        self.record_text(names, out, mark, start);
     }
 
     async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {

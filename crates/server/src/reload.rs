@@ -39,7 +39,7 @@ use plugwire_tls::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, ProtoAnswer, ProtoArgs};
+use crate::backend::{Backend, DecodedCall, ProtoAnswer, ProtoArgs};
 use crate::error::ServerError;
 use crate::manager_backend::{build_manager, initialize_manager, ManagerBackend};
 
@@ -84,6 +84,15 @@ impl Backend for SwappableBackend {
 
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         self.current().invoke_hook(args, out).await;
+    }
+
+    fn decode_call<'a>(&self, body: &'a [u8]) -> Option<DecodedCall<'a>> {
+        // Decoding reads no config: any backend's decoding is the one in use.
+        self.current.load().decode_call(body)
+    }
+
+    async fn invoke_decoded(&self, call: DecodedCall<'_>, out: &mut TextResultWriter) {
+        self.current().invoke_decoded(call, out).await;
     }
 
     async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {

@@ -123,6 +123,9 @@ fn crafted_bodies() -> Vec<(String, Vec<u8>)> {
         .map(|(n, v)| (n, serde_json::to_vec(&v).unwrap()))
         .collect();
     // Duplicate payload keys: both paths keep the last value at the first position.
+    // The payload before the hook's name: the one-read decoding cannot take it, the hot path
+    // still does.
+    out.push(("payload first".into(), br#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"payload":{"name":"a","args":{"q":"crap"}},"hook_type":"tool_pre_invoke","plugin_name":"ReplaceBadWordsPlugin","context":{"global_context":{"request_id":"r"}}}}}"#.to_vec()));
     out.push(("duplicate keys".into(), br#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"tool_pre_invoke","plugin_name":"ReplaceBadWordsPlugin","payload":{"name":"a","args":{"q":"x","q":"crap"},"name":"b"},"context":{"global_context":{"request_id":"r"}}}}}"#.to_vec()));
     out
 }
@@ -130,9 +133,12 @@ fn crafted_bodies() -> Vec<(String, Vec<u8>)> {
 #[tokio::test]
 async fn hot_path_answers_equal_the_generic_path_byte_for_byte() {
     let backend = peer_backend().await;
-    let mut fast_taken = 0;
+    let (mut fast_taken, mut one_read) = (0, Vec::new());
     for (name, body) in sample_bodies().into_iter().chain(crafted_bodies()) {
         let slow = generic(&backend, &body).await;
+        if backend.decode_call(&body).is_some() {
+            one_read.push(name.clone());
+        }
         match dispatch::answer_invoke_hook(&backend, &body).await {
             Some(fast) => {
                 fast_taken += 1;
@@ -152,7 +158,21 @@ async fn hot_path_answers_equal_the_generic_path_byte_for_byte() {
             }
         }
     }
-    // 9 well-formed invoke_hook samples + 11 crafted; if the hot path were never taken this
+    // 9 well-formed invoke_hook samples + 12 crafted; if the hot path were never taken this
     // would fail.
-    assert_eq!(fast_taken, 20);
+    assert_eq!(fast_taken, 21);
+    // Of those, the ones whose payload and context decode (and whose hook exists) were
+    // decoded in one read; the others went through the two-pass read, with the same answers.
+    println!("decoded in one read: {one_read:?}");
+    for crafted in ["rewritten", "blocked", "unknown plugin", "string id"] {
+        assert!(one_read.iter().any(|n| n == crafted), "{crafted}");
+    }
+    for two_pass in [
+        "unknown hook",
+        "invalid payload",
+        "invalid context",
+        "payload first",
+    ] {
+        assert!(!one_read.iter().any(|n| n == two_pass), "{two_pass}");
+    }
 }

@@ -65,6 +65,24 @@ impl PluginManager {
         self.run_single(entry, input, context, || None).await
     }
 
+    /// [`PluginManager::invoke_plugin`] for a payload the caller already decoded (the MCP
+    /// server's one-pass read of the request, `HookPayload::deserialize_for`), valid by
+    /// construction, so only the lookup can fail. Where a 1.0.0 enforce block may echo the
+    /// input, a copy is kept before the call: the value decoding the text again would give.
+    pub async fn invoke_plugin_decoded(
+        &self,
+        plugin_name: &str,
+        hook: HookType,
+        payload: HookPayload,
+        context: PluginContext,
+    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        let entry = self.single_entry(plugin_name, hook)?;
+        let may_echo = self.compat == Compat::V1_0
+            && entry.mode.legacy_behaviour(entry.on_error) == Some(LegacyBehaviour::Enforce);
+        let kept = may_echo.then(|| payload.clone());
+        self.run_single(entry, payload, context, || kept).await
+    }
+
     /// The entry of `plugin_name` for `hook`, looked up before the payload is decoded (an
     /// unknown plugin is reported before an invalid payload).
     fn single_entry(&self, plugin_name: &str, hook: HookType) -> Result<&HookEntry, PluginError> {
