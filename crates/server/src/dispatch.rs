@@ -216,11 +216,7 @@ async fn invoke_isolated(
     let hook = args.hook_type.clone();
     let mark = out.mark();
     let answered = catch_backend_panic(&plugin_name, &hook, backend.invoke_hook(args, out)).await;
-    if let Err(what) = answered {
-        // Whatever the backend wrote before it panicked is dropped.
-        out.truncate(mark);
-        out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());
-    }
+    answer_failure_after_panic(out, mark, &plugin_name, answered);
 }
 
 /// [`invoke_isolated`] for a call the backend decoded in one read.
@@ -235,9 +231,20 @@ async fn invoke_decoded_isolated(
     let mark = out.mark();
     let answered =
         catch_backend_panic(&plugin_name, &hook, backend.invoke_decoded(call, out)).await;
+    answer_failure_after_panic(out, mark, &plugin_name, answered);
+}
+
+/// When the backend panicked (`Err`), whatever it wrote since `mark` is dropped and the answer
+/// is the failure naming the plugin instead.
+fn answer_failure_after_panic(
+    out: &mut TextResultWriter,
+    mark: usize,
+    plugin_name: &str,
+    answered: Result<(), String>,
+) {
     if let Err(what) = answered {
         out.truncate(mark);
-        out.push_str(&InvokeHookResponse::failure_message(&plugin_name, what).to_text());
+        out.push_str(&InvokeHookResponse::failure_message(plugin_name, what).to_text());
     }
 }
 

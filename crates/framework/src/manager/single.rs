@@ -53,8 +53,7 @@ impl PluginManager {
         let entry = self.single_entry(plugin_name, hook)?;
         let invalid = |e| PluginError::invalid_payload(plugin_name, &e);
         let payload = Value::Object(payload);
-        let may_echo = self.compat == Compat::V1_0
-            && entry.mode.legacy_behaviour(entry.on_error) == Some(LegacyBehaviour::Enforce);
+        let may_echo = self.may_echo_input(entry);
         if may_echo {
             let input = HookPayload::from_json_ref(hook, &payload).map_err(invalid)?;
             let echo = || HookPayload::from_json_ref(hook, &payload).ok();
@@ -77,10 +76,16 @@ impl PluginManager {
         context: PluginContext,
     ) -> Result<(PluginResult, PluginContext), PluginError> {
         let entry = self.single_entry(plugin_name, hook)?;
-        let may_echo = self.compat == Compat::V1_0
-            && entry.mode.legacy_behaviour(entry.on_error) == Some(LegacyBehaviour::Enforce);
+        let may_echo = self.may_echo_input(entry);
         let kept = may_echo.then(|| payload.clone());
         self.run_single(entry, payload, context, || kept).await
+    }
+
+    /// Whether a block by `entry` may answer with the input echoed (a 1.0.0 enforce entry, see
+    /// `single_1_0`), so the input must be kept.
+    fn may_echo_input(&self, entry: &HookEntry) -> bool {
+        self.compat == Compat::V1_0
+            && entry.mode.legacy_behaviour(entry.on_error) == Some(LegacyBehaviour::Enforce)
     }
 
     /// The entry of `plugin_name` for `hook`, looked up before the payload is decoded (an
