@@ -8,7 +8,8 @@
 //! streams are kept in a [`FuturesUnordered`] that the connection's own task polls right after
 //! the connection, so a call is read, answered and written in one poll of one task. The price is
 //! that the calls of one connection share its thread; calls on other connections still run in
-//! parallel, and a plugin that awaits does not hold the others back.
+//! parallel, and a plugin that awaits does not hold the others back. A call that panics is
+//! caught and ends alone, as a task of its own would.
 //!
 //! A stream that answers wakes the connection (h2 queues the frames and wakes the task that
 //! writes them), and with everything in one task that wake-up would reschedule the task that
@@ -18,12 +19,13 @@
 //! that comes from outside (the socket, a plugin's timer) wakes the task.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 
@@ -38,10 +40,17 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, fut: F) {
+        // A call that panics ends alone, as a task of its own would: its stream is dropped
+        // (reset), and the connection and its other calls live on.
+        let isolated = AssertUnwindSafe(fut).catch_unwind().map(|ended| {
+            if ended.is_err() {
+                tracing::error!("a gRPC call panicked; its stream was reset");
+            }
+        });
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(Box::pin(fut));
+            .push(Box::pin(isolated));
     }
 }
 
@@ -205,6 +214,21 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Ready(()));
         assert_eq!(counted.0.load(Ordering::SeqCst), 0, "the task woke itself");
+    }
+
+    #[test]
+    fn a_panicking_call_ends_alone_and_the_connection_lives_on() {
+        let (mut streams, conn, _counted, waker) = setup(Box::pin(async { panic!("boom") }));
+        let answered = Arc::clone(&conn.answered);
+        let mut conn = std::pin::pin!(conn);
+        let mut cx = Context::from_waker(&waker);
+        // The panic does not reach the connection's poll; the connection is still pending.
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Pending);
+        assert!(
+            streams.running.is_empty(),
+            "the panicked call is still running"
+        );
+        assert!(!answered.load(Ordering::SeqCst));
     }
 
     #[test]
