@@ -17,7 +17,6 @@ use std::marker::PhantomData;
 
 use plugwire_framework::{
     HookPayload, HookType, PluginContext, PluginError, PluginErrorKind, PluginResult, ResultSeed,
-    ReturnedContext,
 };
 use plugwire_mcp::{RequestId, INVOKE_HOOK};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
@@ -60,7 +59,9 @@ pub(crate) async fn invoke_hook(
                 if let Some(decoded) = decode_fast(hook, &body.body, &id) {
                     let (result, context) = decoded;
                     if let Some(returned) = context {
-                        returned.apply_to(ctx);
+                        ctx.state = returned.state;
+                        ctx.metadata = returned.metadata;
+                        ctx.global_context.state = returned.global_context.state;
                     }
                     return Ok(result);
                 }
@@ -99,7 +100,7 @@ fn decode_fast(
     hook: HookType,
     body: &[u8],
     id: &RequestId,
-) -> Option<(PluginResult, Option<ReturnedContext>)> {
+) -> Option<(PluginResult, Option<PluginContext>)> {
     // `plugwire serve`'s exact form: the text unescaped in one pass (see `answer_text`). The
     // serde reading below would give the same text, so its decoding decides alone.
     if let Some(text) = answer_text::compact_text(body, id) {
@@ -127,16 +128,14 @@ fn decode_fast(
     decode_text(hook, text)
 }
 
-/// The result and returned context of an answer text. Only the context's three maps a client
-/// keeps are built ([`ReturnedContext`]); a context the full decode refuses is refused, and the
-/// generic path then reports it.
-fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<ReturnedContext>)> {
+/// The result and returned context of an answer text.
+fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<PluginContext>)> {
     let mut de = serde_json::Deserializer::from_str(text);
     let Answer { result, context } = AnswerSeed(hook).deserialize(&mut de).ok()?;
     de.end().ok()?;
     let result = result?;
     let context = match context {
-        Some(c) => Some(ReturnedContext::from_json_str(c.get()).ok()?),
+        Some(c) => Some(PluginContext::from_json_str(c.get()).ok()?),
         None => None,
     };
     Some((result, context))
@@ -416,7 +415,9 @@ mod tests {
             assert_eq!(fast, slow.unwrap());
             let mut ctx = context();
             if let Some(r) = fast_ctx {
-                r.apply_to(&mut ctx);
+                ctx.state = r.state;
+                ctx.metadata = r.metadata;
+                ctx.global_context.state = r.global_context.state;
             }
             assert_eq!(ctx, slow_ctx);
         }

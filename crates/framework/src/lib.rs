@@ -4,7 +4,6 @@
 pub mod conditions;
 pub mod config;
 pub mod context;
-pub mod context_returned;
 pub mod error;
 pub mod hooks;
 pub mod manager;
@@ -34,7 +33,6 @@ pub use config::{
     PLUGINS_PLUGIN_TIMEOUT,
 };
 pub use context::{GlobalContext, PluginContext, UserContext};
-pub use context_returned::ReturnedContext;
 pub use error::{
     PayloadError, PluginError, PluginErrorKind, PluginErrorModel, DEFAULT_MCP_ERROR_CODE,
 };
