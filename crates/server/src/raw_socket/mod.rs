@@ -15,8 +15,11 @@
 //! quiet that long), and whatever is still open at the drain deadline
 //! (`PLUGINS_SERVER_DRAIN_TIMEOUT`) is closed.
 //!
-//! Per connection, one task, one read buffer (a frame usually arrives whole in one read) and
-//! one answer buffer (header and body leave in one write), both reused for every request.
+//! Per connection, one task, one read buffer (a frame usually arrives whole in one read and is
+//! decoded where it lies) and one answer buffer (header and body leave in one write), both
+//! reused for every request; the socket is watched for reads only ([`stream`]).
+
+mod stream;
 
 use std::future::Future;
 use std::io;
@@ -28,7 +31,6 @@ use plugwire_grpc::convert;
 use plugwire_grpc::frame::{self, Request, HEADER_LEN};
 use plugwire_metrics::Transport;
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -156,7 +158,13 @@ async fn serve(listener: UnixListener, backend: Arc<dyn Backend>, idle: Duration
         let Some(slot) = gate.admit(&mut refusals) else {
             continue;
         };
-        let conn = Conn::new(stream, Arc::clone(&backend), idle, &gate);
+        let conn = match Conn::new(stream, Arc::clone(&backend), idle, &gate) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("raw socket connection not served: {e}");
+                continue;
+            }
+        };
         conns.spawn(async move {
             if let Err(e) = conn.serve().await {
                 tracing::warn!("raw socket connection closed: {e}");
@@ -179,27 +187,38 @@ enum ConnError {
 
 /// One connection: its stream, reused buffers and view of the drain.
 struct Conn {
-    stream: BufReader<UnixStream>,
+    stream: stream::Stream,
     backend: Arc<dyn Backend>,
     idle: Duration,
     draining: watch::Receiver<bool>,
     closed: watch::Receiver<bool>,
-    body: Vec<u8>,
+    /// Bytes read and not yet consumed are `input[..filled]`; the frame being answered is
+    /// `input[..frame_end]` (so a pipelined next request already read stays behind it).
+    input: Vec<u8>,
+    filled: usize,
+    frame_end: usize,
     answer: Vec<u8>,
 }
 
 impl Conn {
-    fn new(stream: UnixStream, backend: Arc<dyn Backend>, idle: Duration, gate: &Gate) -> Self {
+    fn new(
+        stream: UnixStream,
+        backend: Arc<dyn Backend>,
+        idle: Duration,
+        gate: &Gate,
+    ) -> io::Result<Self> {
         let (draining, closed) = gate.signals();
-        Conn {
-            stream: BufReader::with_capacity(READ_BUFFER, stream),
+        Ok(Conn {
+            stream: stream::Stream::new(stream)?,
             backend,
             idle,
             draining,
             closed,
-            body: Vec::new(),
+            input: vec![0; READ_BUFFER],
+            filled: 0,
+            frame_end: 0,
             answer: Vec::new(),
-        }
+        })
     }
 
     /// Request after request until EOF, idle, a bad frame, or the drain closes it.
@@ -219,15 +238,38 @@ impl Conn {
             let Some(header) = self.next_header(quiet.as_mut()).await? else {
                 return Ok(());
             };
-            let len = frame::body_len(header)?;
-            self.body.resize(len, 0);
-            quiet.as_mut().reset(Instant::now() + self.idle);
-            tokio::select! {
-                r = self.stream.read_exact(&mut self.body) => { r?; }
-                () = quiet.as_mut() => return Ok(()),
+            let end = HEADER_LEN + frame::body_len(header)?;
+            if self.input.len() < end {
+                self.input.resize(end, 0);
             }
-            answer(&self.body, self.backend.as_ref(), &mut self.answer).await?;
-            self.stream.get_mut().write_all(&self.answer).await?;
+            quiet.as_mut().reset(Instant::now() + self.idle);
+            while self.filled < end {
+                tokio::select! {
+                    r = self.stream.read(&mut self.input[self.filled..end]) => match r? {
+                        0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                        n => self.filled += n,
+                    },
+                    () = quiet.as_mut() => return Ok(()),
+                }
+            }
+            self.frame_end = end;
+            let body = &self.input[HEADER_LEN..end];
+            answer(body, self.backend.as_ref(), &mut self.answer).await?;
+            self.stream.write_all(&self.answer).await?;
+        }
+    }
+
+    /// Drops the frame just answered, keeping any bytes read past it; a buffer grown for a
+    /// large frame goes back to its usual size.
+    fn consume_frame(&mut self) {
+        if self.frame_end > 0 {
+            self.input.copy_within(self.frame_end..self.filled, 0);
+            self.filled -= self.frame_end;
+            self.frame_end = 0;
+            if self.input.len() > READ_BUFFER && self.filled <= READ_BUFFER {
+                self.input.truncate(READ_BUFFER);
+                self.input.shrink_to_fit();
+            }
         }
     }
 
@@ -238,8 +280,7 @@ impl Conn {
         &mut self,
         mut quiet: std::pin::Pin<&mut tokio::time::Sleep>,
     ) -> Result<Option<[u8; HEADER_LEN]>, ConnError> {
-        let mut header = [0u8; HEADER_LEN];
-        let mut filled = 0;
+        self.consume_frame();
         let mut draining = *self.draining.borrow();
         let grace = |now: Instant| now + DRAIN_IDLE_GRACE;
         let now = Instant::now();
@@ -248,7 +289,7 @@ impl Conn {
         } else {
             now + self.idle
         });
-        while filled < HEADER_LEN {
+        while self.filled < HEADER_LEN {
             tokio::select! {
                 _ = self.draining.wait_for(|d| *d), if !draining => {
                     draining = true;
@@ -263,12 +304,14 @@ impl Conn {
                     }
                     return Ok(None);
                 }
-                r = self.stream.read(&mut header[filled..]) => match r? {
+                r = self.stream.read(&mut self.input[self.filled..]) => match r? {
                     0 => return Ok(None),
-                    n => filled += n,
+                    n => self.filled += n,
                 },
             }
         }
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&self.input[..HEADER_LEN]);
         Ok(Some(header))
     }
 }
