@@ -1,7 +1,7 @@
 //! The raw Unix-socket protocol server: length-prefixed protobuf, no TLS, no HTTP.
 //!
 //! Each connection carries many request/answer pairs, strictly one at a time (the next request
-//! is read only after the answer is written). A connection idle for [`RawSocketOptions::idle`]
+//! is decoded only after the answer is written). A connection idle for [`RawSocketOptions::idle`]
 //! (300 s, as upstream) is closed, as is one that sends an oversized or undecodable frame: its
 //! stream can no longer be trusted, so it gets a log line and an EOF, and every other
 //! connection keeps being served. Calls go to the same [`Backend`] as MCP and gRPC.
