@@ -72,6 +72,7 @@ macro_rules! write_through_to_io {
 }
 
 pub(crate) mod accept;
+mod cork;
 mod h2;
 mod inline;
 mod service;

@@ -12,9 +12,9 @@
 //! client's to keep: when it passes, the client resets the stream and hyper drops the call.
 //!
 //! Each connection runs in its own task, and its calls in that task too (see the `inline`
-//! module): on the drain it sends `GOAWAY` and finishes the calls in flight; the loop then
-//! waits for every connection to close (bounded by the drain deadline, see the `accept`
-//! module).
+//! module), its writes corked until the task waits (see the `cork` module): on the drain it
+//! sends `GOAWAY` and finishes the calls in flight; the loop then waits for every connection to
+//! close (bounded by the drain deadline, see the `accept` module).
 
 use std::convert::Infallible;
 use std::io;
@@ -35,6 +35,7 @@ use tonic::Status;
 use tonic_health::pb::health_server::HealthServer as StandardHealthServer;
 use tonic_health::server::HealthService;
 
+use super::cork::{self, Corked};
 use super::inline::{InlineExec, Streams};
 use super::service::{self, Answer, Package, PluginService};
 use super::{Gate, UpstreamHealth};
@@ -145,10 +146,11 @@ where
                 },
             };
             let exec = InlineExec::default();
+            let (io, release) = cork::cork(io);
             let conn = builder(exec.clone()).serve_connection(TokioIo::new(io), grpc.clone());
             tokio::spawn(connection(
                 conn,
-                Streams::new(exec),
+                Streams::new(exec, release),
                 gate.clone(),
                 alive.clone(),
             ));
@@ -162,7 +164,7 @@ where
 /// Drives one connection and its calls (see the `inline` module) to its end; on the drain,
 /// `GOAWAY` and the calls in flight finished.
 async fn connection<IO>(
-    conn: http2::Connection<TokioIo<IO>, PluginGrpc, InlineExec>,
+    conn: http2::Connection<TokioIo<Corked<IO>>, PluginGrpc, InlineExec>,
     mut streams: Streams,
     gate: Gate,
     _alive: mpsc::Sender<()>,
