@@ -116,11 +116,10 @@ impl Streams {
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             );
-            if done.is_ok() {
-                if self.release(cx) {
-                    return Poll::Pending;
-                }
-                // The write failed: one more round, where the connection sees the error.
+            // Idle: what the poll wrote leaves now. If that write failed, one more round, where
+            // the connection sees the error.
+            if done.is_ok() && self.release(cx) {
+                return Poll::Pending;
             }
             self.coalesce.state.store(POLLING, Ordering::SeqCst);
         }
