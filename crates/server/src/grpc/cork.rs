@@ -33,6 +33,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// most its own 16 KiB frames and a `DATA` payload at a time, so a handful of answers fit).
 pub(super) const CAP: usize = 64 * 1024;
 
+/// The buffer capacity a connection keeps between writes: a poll's answers fit (about 1 KiB
+/// each), and an idle connection does not hold [`CAP`] after a burst.
+const KEEP: usize = 16 * 1024;
+
 /// The IO given to hyper: reads go straight through, writes are corked (see the module doc).
 pub(super) struct Corked<IO>(Arc<Mutex<Cork<IO>>>);
 
@@ -107,6 +111,7 @@ impl<IO: AsyncWrite + Unpin> Cork<IO> {
             self.sent += n;
         }
         self.buf.clear();
+        self.buf.shrink_to(KEEP);
         self.sent = 0;
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         self.dirty = false;

@@ -170,6 +170,19 @@ fn the_cap_is_respected_and_a_blocked_socket_gives_pending_with_the_callers_wake
 }
 
 #[test]
+fn a_burst_leaves_no_large_buffer_behind() {
+    let (mut corked, release, socket, _, waker) = setup();
+    let mut cx = Context::from_waker(&waker);
+    let mut corked_bytes = 0;
+    while corked_bytes < CAP {
+        corked_bytes += ok(write(&mut corked, &mut cx, &[1u8; 4096]));
+    }
+    ok(release.poll_release(&mut cx));
+    assert_eq!(socket.get().writes.len(), 1);
+    assert!(lock(&corked.0).buf.capacity() <= KEEP);
+}
+
+#[test]
 fn a_release_the_socket_cannot_take_is_pending_and_finishes_when_woken() {
     let (mut corked, release, socket, counted, waker) = setup();
     let mut cx = Context::from_waker(&waker);
