@@ -12,7 +12,8 @@
 //! metrics, per-connection TLS config (certificate reloads), and the graceful drain. On a
 //! Unix socket, the `:authority` the Python client sends is repaired first (see the `uds` module).
 //! The connections are served by our own loop over hyper's HTTP/2 server rather than tonic's
-//! transport (see the `h2` module).
+//! transport (see the `h2` module), each one's writes corked until its task waits, so one
+//! answer leaves in one write (see the `cork` module).
 
 use std::future::Future;
 use std::io;
@@ -72,6 +73,7 @@ macro_rules! write_through_to_io {
 }
 
 pub(crate) mod accept;
+mod cork;
 mod h2;
 mod inline;
 mod service;

@@ -8,13 +8,14 @@
 //! request body boxed into tonic's own, and hyper-util's HTTP/1-or-2 connection sniffing. Those
 //! were 6-8k instructions of a gRPC call's ~140k (callgrind). The HTTP/2 settings are tonic's:
 //! no limit on concurrent streams, no keep-alive pings, flow-control windows at hyper's
-//! defaults (the client's `WINDOW_UPDATE`s cost nothing measurable). A call's deadline is the
+//! defaults (1 MiB per connection, so hyper sends a `WINDOW_UPDATE` every few hundred calls,
+//! not per call); except that answers carry no `date` header (see [`builder`]). A call's deadline is the
 //! client's to keep: when it passes, the client resets the stream and hyper drops the call.
 //!
 //! Each connection runs in its own task, and its calls in that task too (see the `inline`
-//! module): on the drain it sends `GOAWAY` and finishes the calls in flight; the loop then
-//! waits for every connection to close (bounded by the drain deadline, see the `accept`
-//! module).
+//! module), its writes corked until the task waits (see the `cork` module): on the drain it
+//! sends `GOAWAY` and finishes the calls in flight; the loop then waits for every connection to
+//! close (bounded by the drain deadline, see the `accept` module).
 
 use std::convert::Infallible;
 use std::io;
@@ -35,6 +36,7 @@ use tonic::Status;
 use tonic_health::pb::health_server::HealthServer as StandardHealthServer;
 use tonic_health::server::HealthService;
 
+use super::cork::{self, Corked};
 use super::inline::{InlineExec, Streams};
 use super::service::{self, Answer, Package, PluginService};
 use super::{Gate, UpstreamHealth};
@@ -117,7 +119,10 @@ fn builder(exec: InlineExec) -> http2::Builder<InlineExec> {
     let mut builder = http2::Builder::new(exec);
     builder
         .timer(TokioTimer::new())
-        .max_concurrent_streams(None);
+        .max_concurrent_streams(None)
+        // No `date` on answers: gRPC clients do not read it (C-core, grpc-go and tonic alike),
+        // and it cost a header and its HPACK encoding per answer.
+        .auto_date_header(false);
     builder
 }
 
@@ -145,10 +150,11 @@ where
                 },
             };
             let exec = InlineExec::default();
+            let (io, release) = cork::cork(io);
             let conn = builder(exec.clone()).serve_connection(TokioIo::new(io), grpc.clone());
             tokio::spawn(connection(
                 conn,
-                Streams::new(exec),
+                Streams::new(exec, release),
                 gate.clone(),
                 alive.clone(),
             ));
@@ -162,7 +168,7 @@ where
 /// Drives one connection and its calls (see the `inline` module) to its end; on the drain,
 /// `GOAWAY` and the calls in flight finished.
 async fn connection<IO>(
-    conn: http2::Connection<TokioIo<IO>, PluginGrpc, InlineExec>,
+    conn: http2::Connection<TokioIo<Corked<IO>>, PluginGrpc, InlineExec>,
     mut streams: Streams,
     gate: Gate,
     _alive: mpsc::Sender<()>,

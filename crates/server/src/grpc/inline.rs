@@ -17,6 +17,10 @@
 //! connection and the streams are polled with a waker of our own ([`Coalesce`]): a wake-up that
 //! comes while the task is polling them only asks for one more round of the loop, and only one
 //! that comes from outside (the socket, a plugin's timer) wakes the task.
+//!
+//! The connection's writes are corked (see the `cork` module): right before the task returns
+//! `Pending`, [`Streams::poll`] releases what the whole poll wrote, so the answers of that poll
+//! leave in one write.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -28,6 +32,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
+
+use super::cork::Release;
 
 /// The streams a connection has spawned and not yet started polling.
 #[derive(Clone, Default)]
@@ -61,16 +67,19 @@ pub(super) struct Streams {
     running: FuturesUnordered<BoxFuture<'static, ()>>,
     coalesce: Arc<Coalesce>,
     waker: Waker,
+    release: Arc<dyn Release>,
 }
 
 impl Streams {
-    pub(super) fn new(exec: InlineExec) -> Self {
+    /// The streams of a connection whose IO is corked, written out by `release`.
+    pub(super) fn new(exec: InlineExec, release: Arc<dyn Release>) -> Self {
         let coalesce = Arc::new(Coalesce::default());
         Streams {
             exec,
             running: FuturesUnordered::new(),
             waker: Waker::from(Arc::clone(&coalesce)),
             coalesce,
+            release,
         }
     }
 
@@ -87,6 +96,12 @@ impl Streams {
         for _ in 0..ROUNDS {
             if let Poll::Ready(out) = conn.as_mut().poll(&mut inner) {
                 self.coalesce.state.store(IDLE, Ordering::SeqCst);
+                // A connection that closed cleanly wrote its last frames in its shutdown (see
+                // the `cork` module); this is for one that ended on an error: one try, as the
+                // socket is about to be closed anyway.
+                if let Poll::Ready(Err(e)) = self.release.poll_release(cx) {
+                    tracing::debug!("gRPC connection's last writes failed: {e}");
+                }
                 return Poll::Ready(out);
             }
             let spawned =
@@ -101,7 +116,9 @@ impl Streams {
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             );
-            if done.is_ok() {
+            // Idle: what the poll wrote leaves now. If that write failed, one more round, where
+            // the connection sees the error.
+            if done.is_ok() && self.release(cx) {
                 return Poll::Pending;
             }
             self.coalesce.state.store(POLLING, Ordering::SeqCst);
@@ -111,7 +128,23 @@ impl Streams {
         // `Pending` until the task has yielded; looping here would never end).
         self.coalesce.state.store(IDLE, Ordering::SeqCst);
         cx.waker().wake_by_ref();
+        // Its result ignored: after a failed write, every read and write of the connection
+        // fails too, which the next poll sees.
+        self.release(cx);
         Poll::Pending
+    }
+
+    /// Writes out what the connection corked, before the task waits: `true` when written, or
+    /// left to finish when the socket (which then wakes the task: `cx`) can take more; `false`
+    /// when the write failed.
+    fn release(&self, cx: &mut Context<'_>) -> bool {
+        match self.release.poll_release(cx) {
+            Poll::Ready(Ok(())) | Poll::Pending => true,
+            Poll::Ready(Err(e)) => {
+                tracing::debug!("gRPC connection's write failed: {e}");
+                false
+            }
+        }
     }
 }
 
@@ -204,7 +237,99 @@ mod tests {
         };
         let counted = Arc::new(Counted(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&counted));
-        (Streams::new(exec), conn, counted, waker)
+        let (_, release) = super::super::cork::cork(Socket::default());
+        (Streams::new(exec, release), conn, counted, waker)
+    }
+
+    /// A socket that records each write call.
+    #[derive(Clone, Default)]
+    struct Socket(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl tokio::io::AsyncWrite for Socket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut writes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            writes.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A connection that, at each poll, writes and flushes what its calls queued (as h2 writes
+    /// an answer's `HEADERS` + `DATA` and then its trailers), and never ends.
+    struct Writer {
+        io: super::super::cork::Corked<Socket>,
+        queued: Arc<Mutex<Queued>>,
+    }
+
+    /// Frames queued for the connection, and its waker (as h2's streams wake the connection).
+    #[derive(Default)]
+    struct Queued(Vec<&'static [u8]>, Option<Waker>);
+
+    impl Future for Writer {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            use tokio::io::AsyncWrite;
+            let frames = {
+                let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
+                queued.1 = Some(cx.waker().clone());
+                std::mem::take(&mut queued.0)
+            };
+            for frame in frames {
+                assert!(Pin::new(&mut self.io).poll_write(cx, frame).is_ready());
+                assert!(Pin::new(&mut self.io).poll_flush(cx).is_ready());
+            }
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn the_frames_of_one_poll_leave_in_one_write_before_the_task_waits() {
+        let socket = Socket::default();
+        let (io, release) = super::super::cork::cork(socket.clone());
+        let exec = InlineExec::default();
+        let mut streams = Streams::new(exec.clone(), release);
+        let queued = Arc::new(Mutex::new(Queued::default()));
+        let mut conn = std::pin::pin!(Writer {
+            io,
+            queued: Arc::clone(&queued)
+        });
+        let counted = Arc::new(Counted(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&counted));
+        let mut cx = Context::from_waker(&waker);
+        // Two calls answer in the same poll; each answer is two writes and two flushes.
+        for _ in 0..2 {
+            let queued = Arc::clone(&queued);
+            exec.execute(async move {
+                let waker = {
+                    let mut q = queued.lock().unwrap_or_else(PoisonError::into_inner);
+                    q.0.extend([&b"HEADERS+DATA;"[..], &b"TRAILERS;"[..]]);
+                    q.1.take()
+                };
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            });
+        }
+        assert_eq!(streams.poll(conn.as_mut(), &mut cx), Poll::Pending);
+        let writes = socket
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        assert_eq!(
+            writes,
+            vec![b"HEADERS+DATA;TRAILERS;HEADERS+DATA;TRAILERS;".to_vec()]
+        );
+        assert_eq!(counted.0.load(Ordering::SeqCst), 0, "the task woke itself");
     }
 
     #[test]
