@@ -167,7 +167,7 @@ pub async fn run_unix(
     let listener = Arc::new(listener);
     let incoming = accepting(control.gate(), move || {
         let l = Arc::clone(&listener);
-        async move { l.accept().await.map(|(s, _)| UdsConn::new(s)) }
+        async move { l.accept().await.and_then(|(s, _)| UdsConn::new(s)) }
     });
     serve_incoming(backend, incoming, &control, shutdown).await
 }

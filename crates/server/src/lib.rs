@@ -35,6 +35,8 @@
 //! - [`grpc`]: the plugin service over gRPC (both package names, both health services), TLS
 //!   or Unix socket; `grpc::run_tls` / `grpc::run_unix`.
 //! - [`raw_socket`]: the raw Unix-socket protocol (length-prefixed protobuf); `raw_socket::run`.
+//! - `read_watched`: a Unix-socket connection watched for reads only (raw socket, gRPC on a
+//!   Unix socket), so a client reading an answer does not wake a worker.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -53,6 +55,7 @@ pub mod metered;
 pub mod metrics_route;
 pub mod observe;
 pub mod raw_socket;
+mod read_watched;
 pub mod reload;
 pub mod serve;
 pub mod settings;

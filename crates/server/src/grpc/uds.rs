@@ -1,7 +1,8 @@
 //! A Unix-socket connection whose request headers pass through
 //! [`plugwire_grpc::authority::AuthorityRewriter`] on their way to the HTTP/2 server, so the
 //! Python gRPC client's `:authority` (the percent-encoded socket path, which h2 refuses with
-//! `RST_STREAM(PROTOCOL_ERROR)`) reaches hyper as `localhost`. Writes go straight through.
+//! `RST_STREAM(PROTOCOL_ERROR)`) reaches hyper as `localhost`. Writes go straight through. The
+//! socket is watched for reads only (see `read_watched`).
 
 use std::io;
 use std::pin::Pin;
@@ -11,12 +12,14 @@ use plugwire_grpc::authority::AuthorityRewriter;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::UnixStream;
 
+use crate::read_watched::ReadWatched;
+
 /// Bytes read from the socket per call.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// See the module doc.
 pub(crate) struct UdsConn {
-    io: UnixStream,
+    io: ReadWatched,
     rewriter: AuthorityRewriter,
     raw: Box<[u8]>,
     ready: Vec<u8>,
@@ -25,15 +28,15 @@ pub(crate) struct UdsConn {
 }
 
 impl UdsConn {
-    pub(crate) fn new(io: UnixStream) -> Self {
-        UdsConn {
-            io,
+    pub(crate) fn new(io: UnixStream) -> io::Result<Self> {
+        Ok(UdsConn {
+            io: ReadWatched::new(io)?,
             rewriter: AuthorityRewriter::default(),
             raw: vec![0u8; READ_CHUNK].into_boxed_slice(),
             ready: Vec::new(),
             pos: 0,
             logged: false,
-        }
+        })
     }
 }
 
@@ -55,14 +58,13 @@ impl AsyncRead for UdsConn {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut raw = ReadBuf::new(&mut this.raw);
-            match Pin::new(&mut this.io).poll_read(cx, &mut raw) {
+            let n = match this.io.poll_read_into(cx, &mut this.raw) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) if raw.filled().is_empty() => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(())) => {}
-            }
-            if let Err(e) = this.rewriter.feed(raw.filled(), &mut this.ready) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(n)) => n,
+            };
+            if let Err(e) = this.rewriter.feed(&this.raw[..n], &mut this.ready) {
                 tracing::debug!("gRPC Unix-socket connection closed: {e}");
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
             }

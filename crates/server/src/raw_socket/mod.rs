@@ -17,9 +17,7 @@
 //!
 //! Per connection, one task, one read buffer (a frame usually arrives whole in one read and is
 //! decoded where it lies) and one answer buffer (header and body leave in one write), both
-//! reused for every request; the socket is watched for reads only ([`stream`]).
-
-mod stream;
+//! reused for every request; the socket is watched for reads only ([`ReadWatched`]).
 
 use std::future::Future;
 use std::io;
@@ -31,6 +29,7 @@ use plugwire_grpc::convert;
 use plugwire_grpc::frame::{self, Request, HEADER_LEN};
 use plugwire_metrics::Transport;
 use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -41,6 +40,7 @@ use crate::error::ServerError;
 use crate::grpc::accept::{Control, Gate};
 use crate::limits::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DRAIN_IDLE_GRACE};
 use crate::listen::{ConnLimits, Refusals};
+use crate::read_watched::ReadWatched;
 
 /// The `listener` label of the raw socket's refusals and drain log lines.
 const LISTENER: &str = "raw";
@@ -187,7 +187,7 @@ enum ConnError {
 
 /// One connection: its stream, reused buffers and view of the drain.
 struct Conn {
-    stream: stream::Stream,
+    stream: ReadWatched,
     backend: Arc<dyn Backend>,
     idle: Duration,
     draining: watch::Receiver<bool>,
@@ -209,7 +209,7 @@ impl Conn {
     ) -> io::Result<Self> {
         let (draining, closed) = gate.signals();
         Ok(Conn {
-            stream: stream::Stream::new(stream)?,
+            stream: ReadWatched::new(stream)?,
             backend,
             idle,
             draining,
