@@ -333,30 +333,7 @@ pub fn bind_tcp(
 /// Binds a Unix socket, replacing a stale socket file left by a crashed server but never a
 /// live one or a non-socket file.
 fn bind_unix(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
-    use std::os::unix::fs::FileTypeExt;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(ServerError::UdsNotSocket {
-                path: path.to_path_buf(),
-                origin: origin.to_string(),
-            });
-        }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(ServerError::UdsInUse {
-                path: path.to_path_buf(),
-                origin: origin.to_string(),
-            });
-        }
-        let _ = std::fs::remove_file(path);
-    }
-    let err = |e: io::Error| ServerError::UdsBind {
-        path: path.to_path_buf(),
-        origin: origin.to_string(),
-        source: e,
-    };
-    let std = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
-    std.set_nonblocking(true).map_err(err)?;
-    UnixListener::from_std(std).map_err(err)
+    crate::raw_socket::bind_unix_socket(path, origin, None)
 }
 
 impl Bound {

@@ -84,6 +84,16 @@ impl RawSocketOptions {
 /// replaced, a live one or a path that is not a socket is an error naming `origin` (the setting
 /// the path came from).
 pub fn bind_unix_0600(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
+    bind_unix_socket(path, origin, Some(0o600))
+}
+
+/// Binds a Unix socket at `path` as [`bind_unix_0600`] does, with `mode` if given (else the
+/// process's umask decides).
+pub(crate) fn bind_unix_socket(
+    path: &Path,
+    origin: &str,
+    mode: Option<u32>,
+) -> Result<UnixListener, ServerError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -106,7 +116,9 @@ pub fn bind_unix_0600(path: &Path, origin: &str) -> Result<UnixListener, ServerE
         source: e,
     };
     let std = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    if let Some(mode) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
+    }
     std.set_nonblocking(true).map_err(err)?;
     UnixListener::from_std(std).map_err(err)
 }
