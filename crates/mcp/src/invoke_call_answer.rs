@@ -193,16 +193,25 @@ fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if i + 8 <= bytes.len() {
-            match first_escape_in_word(&bytes[i..i + 8]) {
-                None => {
-                    i += 8;
-                    continue;
-                }
-                Some(at) => i += at,
+        // The last few bytes are scanned as a word too, padded with spaces (never escaped):
+        // most strings of an answer are short, and a byte at a time cost more than the scan.
+        let flagged = match bytes.get(i..i + 8) {
+            Some(chunk) => first_escape_in_word(chunk),
+            None => {
+                let mut word = [b' '; 8];
+                let tail = &bytes[i..];
+                word[..tail.len()].copy_from_slice(tail);
+                first_escape_in_word(&word)
             }
+        };
+        match flagged {
+            None => {
+                i += 8;
+                continue;
+            }
+            Some(at) => i += at,
         }
-        let b = bytes[i];
+        let Some(&b) = bytes.get(i) else { break };
         // Escaping the once-escaped form again only adds a backslash in front, except for
         // the `"` or `\\` that follows the first backslash, which gets its own.
         let named: &[u8] = match (b, TWICE) {
@@ -234,7 +243,7 @@ fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
         i += 1;
         start = i;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
