@@ -197,7 +197,12 @@ fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
         // most strings of an answer are short, and a byte at a time cost more than the scan.
         let flagged = match bytes.get(i..i + 8) {
             Some(chunk) => first_escape_in_word(chunk),
-            None => first_escape(tail_word(bytes, i)),
+            None => {
+                let mut word = [b' '; 8];
+                let tail = &bytes[i..];
+                word[..tail.len()].copy_from_slice(tail);
+                first_escape_in_word(&word)
+            }
         };
         match flagged {
             None => {
@@ -249,39 +254,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 fn first_escape_in_word(chunk: &[u8]) -> Option<usize> {
     let mut word = [0u8; 8];
     word.copy_from_slice(chunk);
-    first_escape(u64::from_le_bytes(word))
-}
-
-/// The bytes of `bytes` from `from` on (fewer than eight) as a little-endian word, padded with
-/// spaces: the last eight bytes shifted down when the string is that long (no copy), else
-/// gathered one by one.
-fn tail_word(bytes: &[u8], from: usize) -> u64 {
-    const SPACES: u64 = 0x2020_2020_2020_2020;
-    let n = bytes.len().saturating_sub(from);
-    if n == 0 {
-        return SPACES;
-    }
-    let pad = 8 * (8 - n.min(8)) as u32;
-    match bytes.len().checked_sub(8).and_then(|s| bytes.get(s..)) {
-        Some(last) => {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(last);
-            let x = u64::from_le_bytes(word).checked_shr(pad).unwrap_or(0);
-            x | SPACES.checked_shl(64 - pad).unwrap_or(0)
-        }
-        None => {
-            let mut x = SPACES;
-            for (k, &b) in bytes.iter().skip(from).enumerate() {
-                let shift = 8 * k as u32;
-                x = (x & !(0xff << shift)) | (u64::from(b) << shift);
-            }
-            x
-        }
-    }
-}
-
-/// [`first_escape_in_word`] on a word already loaded.
-fn first_escape(x: u64) -> Option<usize> {
+    let x = u64::from_le_bytes(word);
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
