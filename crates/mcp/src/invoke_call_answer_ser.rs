@@ -37,6 +37,7 @@ impl<'a> OnePass<'a> {
         }
     }
 
+    #[inline]
     fn string(&mut self, value: &str) {
         self.out.extend_from_slice(b"\\\"");
         escape_twice_into(self.out, value.as_bytes());
@@ -82,6 +83,7 @@ impl<'a> OnePass<'a> {
 }
 
 /// Writes to a `Vec` cannot fail; the formatter's `io::Result` is mapped all the same.
+#[inline]
 fn io(result: std::io::Result<()>) -> Result<(), Fallback> {
     result.map_err(|_| Fallback)
 }
