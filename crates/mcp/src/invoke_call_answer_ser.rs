@@ -115,6 +115,24 @@ enum State {
     Rest,
 }
 
+/// Numbers, written by serde_json ([`OnePass::scalar`]).
+macro_rules! scalars {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(fn $name(self, v: $ty) -> Result<(), Fallback> {
+            self.scalar(v)
+        })*
+    };
+}
+
+/// Keys of these types are left to serde_json (it quotes numbers and refuses the rest).
+macro_rules! refused {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(fn $name(self, _: $ty) -> Result<(), Fallback> {
+            Err(Fallback)
+        })*
+    };
+}
+
 /// A sequence or map being written.
 pub(super) struct Compound<'s, 'a> {
     ser: &'s mut OnePass<'a>,
@@ -138,52 +156,10 @@ impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
         Ok(())
     }
 
-    fn serialize_i8(self, v: i8) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_f32(self, v: f32) -> Result<(), Fallback> {
-        self.scalar(v)
-    }
-
-    fn serialize_f64(self, v: f64) -> Result<(), Fallback> {
-        self.scalar(v)
+    scalars! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128, serialize_f32: f32, serialize_f64: f64
     }
 
     fn serialize_char(self, v: char) -> Result<(), Fallback> {
@@ -488,52 +464,10 @@ impl ser::Serializer for KeySerializer<'_, '_> {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_i8(self, _: i8) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_i16(self, _: i16) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_i32(self, _: i32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_i64(self, _: i64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_u8(self, _: u8) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_u16(self, _: u16) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_u32(self, _: u32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_u64(self, _: u64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_f32(self, _: f32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_f64(self, _: f64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Fallback> {
-        Err(Fallback)
+    refused! {
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_f32: f32, serialize_f64: f64, serialize_bytes: &[u8]
     }
 
     fn serialize_none(self) -> Result<(), Fallback> {
