@@ -14,6 +14,10 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
 
 use crate::jsonrpc::RequestId;
+use one_pass::OnePass;
+
+#[path = "invoke_call_answer_ser.rs"]
+mod one_pass;
 
 /// Builds the success response of a one-text `tools/call` result while the text is being
 /// produced: no intermediate `String` or `Value`, and (through
@@ -87,6 +91,12 @@ impl TextResultWriter {
     /// pass. On an error the text may end with part of it: [`TextResultWriter::truncate`].
     pub fn write_pretty<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
         if self.escaped {
+            let mark = self.buf.len();
+            if value.serialize(&mut OnePass::new(&mut self.buf)).is_ok() {
+                return Ok(());
+            }
+            // What the one-pass serializer leaves to serde_json: see its module.
+            self.buf.truncate(mark);
             let mut ser =
                 serde_json::Serializer::with_formatter(&mut self.buf, EscapedPretty::new());
             value.serialize(&mut ser)
@@ -169,34 +179,61 @@ impl std::io::Write for TextResultWriter {
 /// backslash; `\b \t \n \f \r` by name; other control characters as `\u00xx`; DEL and
 /// non-ASCII as is), eight bytes at a time between escapes. Without the quotes.
 pub(crate) fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    escape_with::<false>(out, bytes);
+}
+
+/// `text` escaped as [`escape_into`] does, then that escaped again: a string of the pretty
+/// text as it appears inside the JSON-RPC string (`"` becomes `\\\"`, a newline `\\n`), in one
+/// scan.
+pub(crate) fn escape_twice_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    escape_with::<true>(out, bytes);
+}
+
+fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if i + 8 <= bytes.len() {
-            match first_escape_in_word(&bytes[i..i + 8]) {
-                None => {
-                    i += 8;
-                    continue;
-                }
-                Some(at) => i += at,
+        // The last few bytes are scanned as a word too, padded with spaces (never escaped):
+        // most strings of an answer are short, and a byte at a time cost more than the scan.
+        let flagged = match bytes.get(i..i + 8) {
+            Some(chunk) => first_escape_in_word(chunk),
+            None => {
+                let mut word = [b' '; 8];
+                let tail = &bytes[i..];
+                word[..tail.len()].copy_from_slice(tail);
+                first_escape_in_word(&word)
             }
+        };
+        match flagged {
+            None => {
+                i += 8;
+                continue;
+            }
+            Some(at) => i += at,
         }
-        let b = bytes[i];
-        let named: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
+        let Some(&b) = bytes.get(i) else { break };
+        // Escaping the once-escaped form again only adds a backslash in front, except for
+        // the `"` or `\\` that follows the first backslash, which gets its own.
+        let named: &[u8] = match (b, TWICE) {
+            (b'"', false) => b"\\\"",
+            (b'\\', false) => b"\\\\",
+            (b'"', true) => b"\\\\\\\"",
+            (b'\\', true) => b"\\\\\\\\",
+            (b'\n', _) => b"\\n",
+            (b'\r', _) => b"\\r",
+            (b'\t', _) => b"\\t",
+            (0x08, _) => b"\\b",
+            (0x0c, _) => b"\\f",
+            (0x00..=0x1f, _) => b"",
             _ => {
                 i += 1;
                 continue;
             }
         };
         out.extend_from_slice(&bytes[start..i]);
+        if TWICE && b != b'"' && b != b'\\' {
+            out.push(b'\\');
+        }
         if named.is_empty() {
             out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)]]);
             out.push(HEX[usize::from(b & 0xf)]);
@@ -206,7 +243,7 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
         i += 1;
         start = i;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -23,7 +23,28 @@ fn one_pass<T: Serialize + ?Sized>(id: &RequestId, value: &T) -> Vec<u8> {
     w.finish()
 }
 
+/// What [`one_pass::OnePass`] writes on its own, `None` where it leaves the value to serde_json.
+fn direct<T: Serialize + ?Sized>(value: &T) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let done = value.serialize(&mut one_pass::OnePass::new(&mut out));
+    done.ok().map(|()| out)
+}
+
+/// serde_json's serializer with [`EscapedPretty`]: the bytes `OnePass` must write.
+fn serde_escaped<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, EscapedPretty::new());
+    value.serialize(&mut ser).unwrap();
+    out
+}
+
 fn assert_same(id: &RequestId, value: &Value) {
+    // Every `Value` is written without falling back to serde_json.
+    assert_eq!(
+        direct(value).map(String::from_utf8),
+        Some(String::from_utf8(serde_escaped(value))),
+        "{value}"
+    );
     let (ours, theirs) = (one_pass(id, value), two_pass(id, value));
     assert_eq!(
         String::from_utf8_lossy(&ours),
@@ -293,4 +314,134 @@ fn marks_truncate_and_read_back_the_text_in_the_writers_form() {
     assert!(!w.text_is_escaped());
     w.write_pretty(&json!({"a": "b\n"})).unwrap();
     assert_eq!(w.written_since(0), b"{\n  \"a\": \"b\\n\"\n}");
+}
+
+#[derive(Serialize)]
+struct AllShapes<'a> {
+    name: &'a str,
+    missing: Option<u8>,
+    some: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<u8>,
+    unit: (),
+    unit_struct: UnitStruct,
+    newtype: Newtype,
+    kinds: Vec<Shape>,
+    empty: Vec<u8>,
+    tuple: (i8, i16, i32, i64, i128, u8, u16, u32, u128, f32),
+    ch: char,
+    floats: [f64; 5],
+    map: std::collections::BTreeMap<String, Newtype>,
+    #[serde(serialize_with = "as_display")]
+    shown: u32,
+}
+
+#[derive(Serialize)]
+struct UnitStruct;
+
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+struct Newtype(String);
+
+#[derive(Serialize)]
+enum Shape {
+    Unit,
+    Newtype(Newtype),
+    Tuple(u8, &'static str),
+    EmptyTuple(),
+    Struct { a: char, b: Vec<Shape> },
+    EmptyStruct {},
+}
+
+fn as_display<S: serde::Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v}\"\n"))
+}
+
+/// Typed values of every serde shape the answer's types could use are written by `OnePass`
+/// itself, byte for byte as serde_json writes them.
+#[test]
+fn one_pass_writes_every_serde_shape_itself() {
+    let mut map = std::collections::BTreeMap::new();
+    map.insert("k\"\u{1}".to_string(), Newtype("v\\".into()));
+    map.insert(String::new(), Newtype(String::new()));
+    let shapes = AllShapes {
+        name: "n\"\u{2}\u{2028}",
+        missing: None,
+        some: Some("\t"),
+        skipped: None,
+        unit: (),
+        unit_struct: UnitStruct,
+        newtype: Newtype("é\r".into()),
+        kinds: vec![
+            Shape::Unit,
+            Shape::Newtype(Newtype("x".into())),
+            Shape::Tuple(3, "t\n"),
+            Shape::EmptyTuple(),
+            Shape::Struct {
+                a: '\\',
+                b: vec![Shape::Unit, Shape::EmptyStruct {}],
+            },
+            Shape::EmptyStruct {},
+        ],
+        empty: vec![],
+        tuple: (
+            -1,
+            -2,
+            -3,
+            i64::MIN,
+            i128::MIN,
+            255,
+            65535,
+            u32::MAX,
+            u128::MAX,
+            0.1,
+        ),
+        ch: '\u{1F600}',
+        floats: [f64::NAN, f64::INFINITY, -0.0, 1e300, 2.5e-8],
+        map,
+        shown: 7,
+    };
+    assert_eq!(
+        direct(&shapes).map(String::from_utf8),
+        Some(String::from_utf8(serde_escaped(&shapes)))
+    );
+    let id = RequestId::from(4);
+    assert_eq!(one_pass(&id, &shapes), two_pass(&id, &shapes));
+}
+
+/// What `OnePass` leaves to serde_json (bytes, a `RawValue`, keys that are not strings) comes
+/// out as serde_json writes it, and an error is serde_json's own.
+#[test]
+fn what_one_pass_leaves_to_serde_json_comes_out_the_same() {
+    let raw = serde_json::value::RawValue::from_string(r#"{"a":"\n"}"#.into()).unwrap();
+    assert!(direct(&serde_bytes_like::Bytes(b"ab")).is_none());
+    assert!(direct(&raw).is_none());
+    let mut ints = std::collections::BTreeMap::new();
+    ints.insert(1u8, "x");
+    assert!(direct(&ints).is_none());
+    let id = RequestId::from(2);
+    let nested = json!({"a": [1, "b"]});
+    let value = (&nested, &raw, serde_bytes_like::Bytes(b"\"\\"), &ints);
+    assert_eq!(one_pass(&id, &value), two_pass(&id, &value));
+
+    struct Fails;
+    impl Serialize for Fails {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused \"here\""))
+        }
+    }
+    let mut bad_keys = std::collections::BTreeMap::new();
+    bad_keys.insert(vec![1u8], 0);
+    for (ours, theirs) in [
+        (
+            TextResultWriter::new(&id).write_pretty(&[Fails]),
+            serde_json::to_string_pretty(&[Fails]).map(drop),
+        ),
+        (
+            TextResultWriter::new(&id).write_pretty(&bad_keys),
+            serde_json::to_string_pretty(&bad_keys).map(drop),
+        ),
+    ] {
+        let (ours, theirs) = (ours.unwrap_err(), theirs.unwrap_err());
+        assert_eq!(ours.to_string(), theirs.to_string());
+    }
 }

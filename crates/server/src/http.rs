@@ -306,7 +306,7 @@ async fn read_body(
     // Reserve what the header announces (at most 1 MiB up front: a declared length costs
     // nothing to send), so a body is not copied again as it grows.
     let reserve = declared.map_or(0, |n| n.min(1 << 20) as usize);
-    let mut buf = BytesMut::with_capacity(reserve);
+    let mut buf = BodyBuf::new(reserve);
     // Fast path: a gateway's request body usually arrives with its headers, so the frames are
     // taken while they are ready and the two timers below (a timer-wheel entry each, created,
     // polled and cancelled on every call) are set up only when the body has to be waited for.
@@ -363,20 +363,65 @@ async fn read_body(
 /// Adds one frame to `buf`; `Some` when the body is complete (or failed).
 fn take_frame(
     frame: Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>,
-    buf: &mut BytesMut,
+    buf: &mut BodyBuf,
     limit: usize,
 ) -> Option<Result<Bytes, BodyError>> {
     match frame {
-        None => Some(Ok(std::mem::take(buf).freeze())),
+        None => Some(Ok(buf.take())),
         Some(Err(e)) => Some(Err(BodyError::Read(e))),
         Some(Ok(frame)) => {
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > limit {
                     return Some(Err(BodyError::TooLarge));
                 }
-                buf.extend_from_slice(&data);
+                buf.push(data);
             }
             None
+        }
+    }
+}
+
+/// A body being read. A gateway's body usually comes as one frame (a slice of hyper's read
+/// buffer): that frame is kept as it is, and only a second frame starts a buffer the frames
+/// are copied into (no allocation and copy of the whole body per call).
+struct BodyBuf {
+    first: Option<Bytes>,
+    rest: BytesMut,
+    /// What the header announced (capped), reserved once a buffer is needed.
+    reserve: usize,
+}
+
+impl BodyBuf {
+    fn new(reserve: usize) -> Self {
+        BodyBuf {
+            first: None,
+            rest: BytesMut::new(),
+            reserve,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.rest.len()
+    }
+
+    fn push(&mut self, data: Bytes) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(data);
+            return;
+        }
+        if let Some(first) = self.first.take() {
+            self.rest
+                .reserve(self.reserve.max(first.len() + data.len()));
+            self.rest.extend_from_slice(&first);
+        }
+        self.rest.extend_from_slice(&data);
+    }
+
+    /// The whole body.
+    fn take(&mut self) -> Bytes {
+        match self.first.take() {
+            Some(first) => first,
+            None => std::mem::take(&mut self.rest).freeze(),
         }
     }
 }
@@ -446,4 +491,38 @@ fn text(status: StatusCode, body: &'static str) -> HttpResponse {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One frame is the body as it came (no copy); more frames are joined in order, and the
+    /// length counts every frame either way (the size limit reads it).
+    #[test]
+    fn a_body_in_one_frame_is_kept_and_frames_are_joined_in_order() {
+        let one = Bytes::from_static(b"{\"jsonrpc\":\"2.0\"}");
+        let mut buf = BodyBuf::new(64);
+        buf.push(one.clone());
+        assert_eq!(buf.len(), one.len());
+        let taken = buf.take();
+        assert_eq!(taken, one);
+        assert_eq!(taken.as_ptr(), one.as_ptr());
+
+        for parts in [
+            &["ab", "", "cd", "e"][..],
+            &["", "x"],
+            &["", ""],
+            &["abc", "def"],
+        ] {
+            let mut buf = BodyBuf::new(2);
+            for p in parts {
+                buf.push(Bytes::from(p.to_string()));
+            }
+            let whole: String = parts.concat();
+            assert_eq!(buf.len(), whole.len());
+            assert_eq!(buf.take(), Bytes::from(whole));
+        }
+        assert_eq!(BodyBuf::new(0).take(), Bytes::new());
+    }
 }

@@ -1,0 +1,546 @@
+//! [`OnePass`]: the answer's pretty JSON written escaped for the JSON-RPC string, with each
+//! string's escaping done eight bytes at a time.
+//!
+//! serde_json's serializer scans every string a byte at a time (its `format_escaped_str` is not
+//! a `Formatter` hook, so [`EscapedPretty`] cannot replace it), and that scan was the largest
+//! single function of a hook call once the answer was written in one pass. This serializer
+//! makes the same calls on [`EscapedPretty`] as serde_json's `Serializer` does, in the same
+//! order, and writes strings (values and keys) with [`escape_into`]'s word-at-a-time scan,
+//! escaped twice in one go: first as the pretty text's JSON escapes them, then that again for
+//! the outer string. Numbers go through serde_json itself (they need no escaping).
+//!
+//! What it does not handle the way serde_json does (a map key that is not a string, bytes,
+//! serde_json's `RawValue`, any error a `Serialize` impl raises) ends it with [`Fallback`]: the
+//! caller drops what it wrote and serializes again with serde_json, which then decides the
+//! bytes or the error. So the output is serde_json's in every case, by construction for those
+//! and by the mirrored calls (and the property tests) for the rest.
+
+use serde::ser::{self, Serialize};
+use serde_json::ser::Formatter;
+
+use super::{escape_twice_into, EscapedPretty};
+
+/// serde_json's name for the struct its `RawValue` serializes as.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Serializes into `out` as `serde_json::Serializer::with_formatter(out, EscapedPretty)` does.
+pub(super) struct OnePass<'a> {
+    out: &'a mut Vec<u8>,
+    fmt: EscapedPretty,
+}
+
+impl<'a> OnePass<'a> {
+    pub(super) fn new(out: &'a mut Vec<u8>) -> Self {
+        OnePass {
+            out,
+            fmt: EscapedPretty::new(),
+        }
+    }
+
+    #[inline]
+    fn string(&mut self, value: &str) {
+        self.out.extend_from_slice(b"\\\"");
+        escape_twice_into(self.out, value.as_bytes());
+        self.out.extend_from_slice(b"\\\"");
+    }
+
+    /// A number or literal, written by serde_json's compact printer (the same digits as its
+    /// pretty one; none of them needs escaping).
+    fn scalar<T: Serialize>(&mut self, value: T) -> Result<(), Fallback> {
+        serde_json::to_writer(&mut *self.out, &value).map_err(|_| Fallback)
+    }
+
+    /// `{` and the first key's line, for an enum variant written as `{"variant": value}`.
+    fn open_variant(&mut self, variant: &str) -> Result<(), Fallback> {
+        io(self.fmt.begin_object(self.out))?;
+        io(self.fmt.begin_object_key(self.out, true))?;
+        self.string(variant);
+        io(self.fmt.begin_object_value(self.out))
+    }
+
+    fn close_variant(&mut self) -> Result<(), Fallback> {
+        io(self.fmt.end_object_value(self.out))?;
+        io(self.fmt.end_object(self.out))
+    }
+
+    fn open_seq(&mut self, len: Option<usize>) -> Result<State, Fallback> {
+        io(self.fmt.begin_array(self.out))?;
+        if len == Some(0) {
+            io(self.fmt.end_array(self.out))?;
+            return Ok(State::Empty);
+        }
+        Ok(State::First)
+    }
+
+    fn open_map(&mut self, len: Option<usize>) -> Result<State, Fallback> {
+        io(self.fmt.begin_object(self.out))?;
+        if len == Some(0) {
+            io(self.fmt.end_object(self.out))?;
+            return Ok(State::Empty);
+        }
+        Ok(State::First)
+    }
+}
+
+/// Writes to a `Vec` cannot fail; the formatter's `io::Result` is mapped all the same.
+#[inline]
+fn io(result: std::io::Result<()>) -> Result<(), Fallback> {
+    result.map_err(|_| Fallback)
+}
+
+/// Something to leave to serde_json (see the module's documentation).
+#[derive(Debug)]
+pub(super) struct Fallback;
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("left to serde_json")
+    }
+}
+
+impl std::error::Error for Fallback {}
+
+impl ser::Error for Fallback {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        Fallback
+    }
+}
+
+/// Where a sequence or map is, as in serde_json: opened empty (already closed), before its
+/// first element, or after one.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum State {
+    Empty,
+    First,
+    Rest,
+}
+
+/// Numbers, written by serde_json ([`OnePass::scalar`]).
+macro_rules! scalars {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(fn $name(self, v: $ty) -> Result<(), Fallback> {
+            self.scalar(v)
+        })*
+    };
+}
+
+/// Keys of these types are left to serde_json (it quotes numbers and refuses the rest).
+macro_rules! refused {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(fn $name(self, _: $ty) -> Result<(), Fallback> {
+            Err(Fallback)
+        })*
+    };
+}
+
+/// A sequence or map being written.
+pub(super) struct Compound<'s, 'a> {
+    ser: &'s mut OnePass<'a>,
+    state: State,
+}
+
+impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
+    type Ok = ();
+    type Error = Fallback;
+    type SerializeSeq = Compound<'s, 'a>;
+    type SerializeTuple = Compound<'s, 'a>;
+    type SerializeTupleStruct = Compound<'s, 'a>;
+    type SerializeTupleVariant = Compound<'s, 'a>;
+    type SerializeMap = Compound<'s, 'a>;
+    type SerializeStruct = Compound<'s, 'a>;
+    type SerializeStructVariant = Compound<'s, 'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Fallback> {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    scalars! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128, serialize_f32: f32, serialize_f64: f64
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), Fallback> {
+        self.string(v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), Fallback> {
+        self.string(v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_none(self) -> Result<(), Fallback> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), Fallback> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), Fallback> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Fallback> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Fallback> {
+        self.string(variant);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Fallback> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Fallback> {
+        self.open_variant(variant)?;
+        value.serialize(&mut *self)?;
+        self.close_variant()
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Fallback> {
+        let state = self.open_seq(len)?;
+        Ok(Compound { ser: self, state })
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a>, Fallback> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Fallback> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Fallback> {
+        self.open_variant(variant)?;
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Fallback> {
+        let state = self.open_map(len)?;
+        Ok(Compound { ser: self, state })
+    }
+
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Fallback> {
+        if name == RAW_VALUE_TOKEN {
+            return Err(Fallback);
+        }
+        self.serialize_map(Some(len))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Fallback> {
+        self.open_variant(variant)?;
+        self.serialize_map(Some(len))
+    }
+}
+
+impl Compound<'_, '_> {
+    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
+        let ser = &mut *self.ser;
+        io(ser
+            .fmt
+            .begin_array_value(ser.out, self.state == State::First))?;
+        self.state = State::Rest;
+        value.serialize(&mut *ser)?;
+        io(ser.fmt.end_array_value(ser.out))
+    }
+
+    fn end_seq(&mut self) -> Result<(), Fallback> {
+        if self.state == State::Empty {
+            return Ok(());
+        }
+        io(self.ser.fmt.end_array(self.ser.out))
+    }
+
+    fn end_map(&mut self) -> Result<(), Fallback> {
+        if self.state == State::Empty {
+            return Ok(());
+        }
+        io(self.ser.fmt.end_object(self.ser.out))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
+        self.element(value)
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_seq()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
+        self.element(value)
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_seq()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
+        self.element(value)
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_seq()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
+        self.element(value)
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_seq()?;
+        self.ser.close_variant()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), Fallback> {
+        let ser = &mut *self.ser;
+        io(ser
+            .fmt
+            .begin_object_key(ser.out, self.state == State::First))?;
+        self.state = State::Rest;
+        key.serialize(KeySerializer { ser })
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
+        let ser = &mut *self.ser;
+        io(ser.fmt.begin_object_value(ser.out))?;
+        value.serialize(&mut *ser)?;
+        io(ser.fmt.end_object_value(ser.out))
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_map()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Fallback> {
+        ser::SerializeMap::serialize_entry(self, key, value)
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_map()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Fallback> {
+        ser::SerializeMap::serialize_entry(self, key, value)
+    }
+
+    fn end(mut self) -> Result<(), Fallback> {
+        self.end_map()?;
+        self.ser.close_variant()
+    }
+}
+
+/// A map key: strings (and what serde_json writes as one: `char`, a unit variant, a newtype
+/// around one) are written here; any other key is left to serde_json, which quotes numbers
+/// and refuses the rest.
+struct KeySerializer<'s, 'a> {
+    ser: &'s mut OnePass<'a>,
+}
+
+impl ser::Serializer for KeySerializer<'_, '_> {
+    type Ok = ();
+    type Error = Fallback;
+    type SerializeSeq = ser::Impossible<(), Fallback>;
+    type SerializeTuple = ser::Impossible<(), Fallback>;
+    type SerializeTupleStruct = ser::Impossible<(), Fallback>;
+    type SerializeTupleVariant = ser::Impossible<(), Fallback>;
+    type SerializeMap = ser::Impossible<(), Fallback>;
+    type SerializeStruct = ser::Impossible<(), Fallback>;
+    type SerializeStructVariant = ser::Impossible<(), Fallback>;
+
+    fn serialize_str(self, v: &str) -> Result<(), Fallback> {
+        self.ser.string(v);
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), Fallback> {
+        self.ser.string(v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Fallback> {
+        self.ser.string(variant);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Fallback> {
+        value.serialize(self)
+    }
+
+    refused! {
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_f32: f32, serialize_f64: f64, serialize_bytes: &[u8]
+    }
+
+    fn serialize_none(self) -> Result<(), Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_unit(self) -> Result<(), Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, Fallback> {
+        Err(Fallback)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Fallback> {
+        Err(Fallback)
+    }
+}
