@@ -196,3 +196,7 @@ impl<D: Message + Default> Decoder for SliceDecoder<D> {
             .map_err(|e| Status::internal(e.to_string()))
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
