@@ -78,6 +78,7 @@ mod h2;
 mod inline;
 mod service;
 mod uds;
+mod unary;
 
 use accept::{Control, Gate, Guarded, H2Acceptor};
 pub use h2::PluginGrpc;

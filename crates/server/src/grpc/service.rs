@@ -1,21 +1,23 @@
-//! One package's `PluginService`, dispatched by hand on tonic's `server::Grpc`.
+//! One package's `PluginService`: `InvokeHook` answered by hand, the rest on tonic's
+//! `server::Grpc`.
 //!
-//! The generated server wants the answer as a `pb::InvokeHookResponse`, whose `result` is a
-//! `Struct` held as JSON values: the typed result would be serialized into a `Value` tree only
-//! to be encoded from it. Served here instead, `InvokeHook` answers with the bytes the backend
-//! encoded straight from the typed result ([`Backend::invoke_hook_proto`]), through a codec
-//! whose answer type is those bytes. The two config methods are answered as the generated
-//! server answered them, an unknown method is `UNIMPLEMENTED` as there, and the codec settings
-//! are the same (no compression, tonic's default message sizes), with one change to the codec:
-//! a request is decoded from one slice ([`SliceCodec`]).
+//! `InvokeHook`, the method every hook call is, is answered on the HTTP request itself (see the
+//! `unary` module): the same frames as tonic's unary path, without its per-call wrappers, and
+//! with the bytes the backend encoded straight from the typed result
+//! ([`Backend::invoke_hook_proto`]) rather than a `pb::InvokeHookResponse` whose `Struct` is a
+//! tree of JSON values. The two config methods are off the hot path and answered as the
+//! generated server answered them, through tonic's unary path with tonic's codec settings (no
+//! compression, default message sizes) and one change to the codec: a request is decoded from
+//! one slice ([`SliceCodec`]). An unknown method is `UNIMPLEMENTED` as there.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use plugwire_grpc::answer::Encoded;
+use futures::FutureExt;
 use plugwire_grpc::convert;
 use plugwire_grpc::pb::cpex as pb;
 use prost::bytes::Buf;
@@ -27,7 +29,8 @@ use tonic::server::{Grpc, UnaryService};
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstEncoder;
 
-use crate::backend::{Backend, ProtoArgs};
+use super::unary;
+use crate::backend::Backend;
 
 /// A proto package the plugin service is served under.
 pub(crate) trait Package: Send + Sync + 'static {
@@ -90,7 +93,7 @@ impl<P: Package> PluginService<P> {
     /// Answers one call whose path is under `/<package>.PluginService/`.
     pub(crate) fn call<B>(&self, req: http::Request<B>) -> Answer
     where
-        B: HttpBody + Send + 'static,
+        B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<StdError> + Send + 'static,
     {
         let method = req
@@ -101,13 +104,7 @@ impl<P: Package> PluginService<P> {
             .and_then(|p| p.strip_prefix('/'));
         let backend = Arc::clone(&self.backend);
         match method {
-            Some("InvokeHook") => Box::pin(async move {
-                let codec = SliceCodec::<Encoded, pb::InvokeHookRequest>::default();
-                let method = Unary(move |r: Request<pb::InvokeHookRequest>| {
-                    invoke(Arc::clone(&backend), r.into_inner())
-                });
-                Ok(Grpc::new(codec).unary(method, req).await)
-            }),
+            Some("InvokeHook") => Box::pin(unary::invoke_hook(backend, req).map(Ok)),
             Some("GetPluginConfig") => Box::pin(async move {
                 let codec = SliceCodec::<_, pb::GetPluginConfigRequest>::default();
                 let method = Unary(move |r: Request<pb::GetPluginConfigRequest>| {
@@ -128,16 +125,6 @@ impl<P: Package> PluginService<P> {
             _ => Box::pin(async { Ok(Status::unimplemented("").into_http()) }),
         }
     }
-}
-
-/// `InvokeHook`: a request without both names is `INVALID_ARGUMENT` naming the field.
-async fn invoke(
-    backend: Arc<dyn Backend>,
-    req: pb::InvokeHookRequest,
-) -> Result<Response<Encoded>, Status> {
-    let args = ProtoArgs::from_request(req).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let answer = crate::dispatch::invoke_hook_proto(backend.as_ref(), args).await;
-    Ok(Response::new(answer.message))
 }
 
 /// prost's codec, except that a request is decoded from the message's bytes as one slice:
@@ -196,3 +183,7 @@ impl<D: Message + Default> Decoder for SliceDecoder<D> {
             .map_err(|e| Status::internal(e.to_string()))
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
