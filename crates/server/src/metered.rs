@@ -2,8 +2,10 @@
 //! `plugwire_hook_*` (see `docs/metrics.md`). It wraps any backend, so the plugin manager and
 //! the test fakes are measured the same way and neither knows about metrics.
 //!
-//! The hot path's answer is text written straight into the response; rather than decode it
-//! again, the outcome is read from the pretty-printed JSON's layout: the printer indents
+//! The hot path's answer is text written straight into the response. The plugin manager's
+//! backend records what it says as it writes it (`TextResultWriter::record_kind`); for a
+//! backend that does not, rather than decode the text again, the outcome is read from the
+//! pretty-printed JSON's layout: the printer indents
 //! every level by two spaces and escapes every newline inside strings, so a key at a given
 //! depth is found by searching for a newline, that many spaces and the quoted key, which no
 //! payload content can imitate. A few byte searches per call, no allocation. The MCP answer
@@ -84,21 +86,30 @@ impl<B: Backend + ?Sized> Metered<B> {
 
     /// Records a text entry's call that started at `start` and wrote its answer into `out`
     /// from `mark` on.
+    /// The outcome is the one the backend recorded as it wrote the answer
+    /// ([`TextResultWriter::record_kind`]: the plugin manager does); only a backend that did
+    /// not record it (test fakes) has its text read ([`classify_text`]).
     fn record_text(
         &self,
         (plugin, hook): (Name, Name),
-        out: &TextResultWriter,
+        out: &mut TextResultWriter,
         mark: usize,
         start: Instant,
     ) {
-        let (outcome, code) = classify_text(out.written_since(mark), out.text_is_escaped());
-        self.metrics.hook_call(
-            plugin.as_str(),
-            hook.as_str(),
-            outcome,
-            code.as_deref(),
-            start.elapsed(),
-        );
+        let elapsed = start.elapsed();
+        let (plugin, hook) = (plugin.as_str(), hook.as_str());
+        match out.take_kind() {
+            Some(kind) => {
+                let (outcome, code) = classify_kind(&kind);
+                self.metrics.hook_call(plugin, hook, outcome, code, elapsed);
+            }
+            None => {
+                let (outcome, code) =
+                    classify_text(out.written_since(mark), out.text_is_escaped());
+                let code = code.as_deref();
+                self.metrics.hook_call(plugin, hook, outcome, code, elapsed);
+            }
+        }
         self.publish_disabled();
     }
 
@@ -136,6 +147,8 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         // The names are moved into the call; keep copies on the stack, not the heap.
         let names = (Name::new(&args.plugin_name), Name::new(&args.hook_type));
         let mark = out.mark();
+        // Only what this call's backend records counts.
+        out.take_kind();
         let start = Instant::now();
         self.inner.invoke_hook(args, out).await;
         self.record_text(names, out, mark, start);
@@ -151,6 +164,7 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         }
         let names = (Name::new(&call.plugin_name), Name::new(&call.hook_type));
         let mark = out.mark();
+        out.take_kind();
         let start = Instant::now();
         self.inner.invoke_decoded(call, out).await;
         self.record_text(names, out, mark, start);
