@@ -95,6 +95,13 @@ pub trait Backend: Send + Sync + 'static {
     fn runtime_disabled(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// A value that changes whenever [`Backend::runtime_disabled`] does, checked by the
+    /// metrics layer after every call (so it must be cheap: the manager's is one atomic
+    /// load). The default counts the list, which a backend whose list only grows may keep.
+    fn runtime_disabled_stamp(&self) -> u64 {
+        self.runtime_disabled().len() as u64
+    }
 }
 
 /// A hook answer as the bytes of a proto `InvokeHookResponse`.

@@ -56,6 +56,10 @@ impl Backend for ManagerBackend {
         self.manager.runtime_disabled()
     }
 
+    fn runtime_disabled_stamp(&self) -> u64 {
+        self.manager.runtime_disabled_stamp()
+    }
+
     fn plugin_config(&self, name: &str) -> Option<Value> {
         self.manager
             .config()

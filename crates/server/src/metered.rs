@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -45,9 +45,9 @@ pub fn preregister_calls<B: Backend + ?Sized>(backend: &B, metrics: &ServerMetri
 pub struct Metered<B: ?Sized> {
     inner: Arc<B>,
     metrics: &'static ServerMetrics,
-    /// How many runtime-disabled plugins (`on_error: disable`) the gauge already shows: the
-    /// manager's set only grows, so a changed length is the cue to publish it.
-    disabled_seen: AtomicUsize,
+    /// The backend's `runtime_disabled_stamp` when the gauge of runtime-disabled plugins
+    /// (`on_error: disable`) was last published: a changed stamp is the cue to publish it.
+    disabled_seen: AtomicU64,
 }
 
 impl<B: Backend + ?Sized> Metered<B> {
@@ -57,7 +57,7 @@ impl<B: Backend + ?Sized> Metered<B> {
         Metered {
             inner,
             metrics,
-            disabled_seen: AtomicUsize::new(0),
+            disabled_seen: AtomicU64::new(0),
         }
     }
 
@@ -115,11 +115,12 @@ impl<B: Backend + ?Sized> Metered<B> {
 
     /// Publishes `plugwire_plugin_disabled` when a call took a plugin out (`on_error: disable`).
     /// Checked after every call because the reply does not say so: with `disable` the failed
-    /// call answers "continue" like a successful one.
+    /// call answers "continue" like a successful one. The backend's stamp is one load; the
+    /// names are copied only when it moved.
     fn publish_disabled(&self) {
-        let disabled = self.inner.runtime_disabled();
-        if disabled.len() != self.disabled_seen.swap(disabled.len(), Ordering::Relaxed) {
-            for name in &disabled {
+        let stamp = self.inner.runtime_disabled_stamp();
+        if stamp != self.disabled_seen.swap(stamp, Ordering::Relaxed) {
+            for name in &self.inner.runtime_disabled() {
                 self.metrics.plugin_disabled(name, true);
             }
         }
@@ -138,6 +139,10 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
 
     fn runtime_disabled(&self) -> Vec<String> {
         self.inner.runtime_disabled()
+    }
+
+    fn runtime_disabled_stamp(&self) -> u64 {
+        self.inner.runtime_disabled_stamp()
     }
 
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
@@ -504,6 +509,47 @@ mod tests {
         assert_eq!(classify(err), (Outcome::Error, None));
         let slow = InvokeHookResponse::failure_message("p", "Plugin p exceeded 0.05s timeout");
         assert_eq!(classify(slow), (Outcome::Timeout, None));
+    }
+
+    /// A backend whose runtime-disabled list and stamp the test sets.
+    #[derive(Default)]
+    struct Disabling(std::sync::Mutex<(Vec<String>, u64)>);
+
+    #[async_trait::async_trait]
+    impl Backend for Disabling {
+        fn plugin_configs(&self) -> Vec<Value> {
+            Vec::new()
+        }
+        async fn invoke_hook(&self, _: RawInvokeHookArgs<'_>, _: &mut TextResultWriter) {}
+        fn runtime_disabled(&self) -> Vec<String> {
+            self.0.lock().unwrap().0.clone()
+        }
+        fn runtime_disabled_stamp(&self) -> u64 {
+            self.0.lock().unwrap().1
+        }
+    }
+
+    /// The gauge follows the stamp, not the list's length: a reload's new manager that takes
+    /// out one plugin after the old one had taken out one is still published.
+    #[test]
+    fn a_changed_stamp_publishes_the_disabled_plugins() {
+        let metrics: &'static ServerMetrics = Box::leak(Box::new(ServerMetrics::new(true)));
+        let backend = Arc::new(Disabling::default());
+        let m = Metered::new(backend.clone(), metrics);
+        let shown = |plugin: &str| {
+            let line = format!("plugwire_plugin_disabled{{plugin=\"{plugin}\"}} 1");
+            metrics.encode().contains(&line)
+        };
+        m.publish_disabled();
+        assert!(!shown("A"));
+        *backend.0.lock().unwrap() = (vec!["A".into()], 5);
+        m.publish_disabled();
+        assert!(shown("A"), "{}", metrics.encode());
+        // The reload: the old plugin back in service (as the reload does), a new one out.
+        metrics.plugin_disabled("A", false);
+        *backend.0.lock().unwrap() = (vec!["B".into()], 9);
+        m.publish_disabled();
+        assert!(shown("B") && !shown("A"), "{}", metrics.encode());
     }
 
     #[test]
