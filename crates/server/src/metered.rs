@@ -91,13 +91,12 @@ impl<B: Backend + ?Sized> Metered<B> {
     /// not record it (test fakes) has its text read ([`classify_text`]).
     fn record_text(
         &self,
-        (plugin, hook): (Name, Name),
+        (plugin, hook): (&str, &str),
         out: &mut TextResultWriter,
         mark: usize,
         start: Instant,
     ) {
         let elapsed = start.elapsed();
-        let (plugin, hook) = (plugin.as_str(), hook.as_str());
         match out.take_kind() {
             Some(kind) => {
                 let (outcome, code) = classify_kind(&kind);
@@ -156,7 +155,7 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         out.take_kind();
         let start = Instant::now();
         self.inner.invoke_hook(args, out).await;
-        self.record_text(names, out, mark, start);
+        self.record_text((names.0.as_str(), names.1.as_str()), out, mark, start);
     }
 
     fn decode_call<'a>(&self, body: &'a [u8]) -> Option<DecodedCall<'a>> {
@@ -167,12 +166,15 @@ impl<B: Backend + ?Sized> Backend for Metered<B> {
         if !self.metrics.enabled() {
             return self.inner.invoke_decoded(call, out).await;
         }
-        let names = (Name::new(&call.plugin_name), Name::new(&call.hook_type));
+        // The names are the request body's own text (it outlives the call): kept borrowed, no
+        // copy and no UTF-8 check per call (profiled: 0.3k instructions a call for the two
+        // copies). Only a name the request spelled with escapes is an owned copy.
+        let names = (call.plugin_name.clone(), call.hook_type.clone());
         let mark = out.mark();
         out.take_kind();
         let start = Instant::now();
         self.inner.invoke_decoded(call, out).await;
-        self.record_text(names, out, mark, start);
+        self.record_text((&names.0, &names.1), out, mark, start);
     }
 
     async fn invoke_hook_json(&self, args: InvokeHookArgs) -> InvokeHookResponse {
