@@ -13,11 +13,12 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use serde_json::Value;
 
 /// A hook call decoded in one read of the request ([`Backend::decode_call`]): the hook parsed,
-/// the payload and context in the framework's models. Both boxed: the call passes through
-/// several layers of futures (metrics, reload, the manager), and moving the models themselves
-/// through each was more copying than the one read saved (profiled).
+/// the payload and context in the framework's models. Both boxed, and kept boxed down to the
+/// plugin's call: the call passes through several layers of futures (metrics, reload, the
+/// manager), and moving the models themselves through each was more copying than the one
+/// read saved (profiled).
 pub type DecodedCall<'a> =
-    plugwire_mcp::DecodedInvokeHookCall<'a, Box<(HookType, HookPayload)>, Box<PluginContext>>;
+    plugwire_mcp::DecodedInvokeHookCall<'a, (HookType, Box<HookPayload>), Box<PluginContext>>;
 
 /// The plugin side of the three tools.
 #[async_trait::async_trait]

@@ -1,5 +1,6 @@
 //! The production [`Backend`]: plugwire-framework's `PluginManager`.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use plugwire_framework::{
@@ -88,9 +89,11 @@ impl Backend for ManagerBackend {
 
     async fn invoke_decoded(&self, call: DecodedCall<'_>, out: &mut TextResultWriter) {
         let name = &*call.plugin_name;
-        let (hook, payload) = *call.payload;
+        let (hook, payload) = call.payload;
+        // Both models stay boxed down to the plugin's call (the manager unboxes the payload
+        // there): the futures on the way hold pointers.
         let manager = &self.manager;
-        let ran = manager.invoke_plugin_decoded(name, hook, payload, *call.context);
+        let ran = manager.invoke_plugin_decoded(name, hook, payload, call.context);
         write_text_answer(name, &call.hook_type, ran.await, out);
     }
 
@@ -133,14 +136,14 @@ impl Backend for ManagerBackend {
 fn write_text_answer(
     name: &str,
     hook_type: &str,
-    ran: Result<(PluginResult, PluginContext), PluginError>,
+    ran: Result<(PluginResult, impl Borrow<PluginContext>), PluginError>,
     out: &mut TextResultWriter,
 ) {
     // What the answer says is recorded as it is written: the metrics layer then need not
     // read it back out of the text (profiled: half of its cost per call).
     let failed = match ran {
         Ok((result, ctx)) => {
-            let answer = HookAnswer::new(name, &result, &ctx);
+            let answer = HookAnswer::new(name, &result, ctx.borrow());
             let mark = out.mark();
             match answer.write_text(&mut *out) {
                 Ok(()) => return out.record_kind(answer.kind()),
@@ -162,7 +165,7 @@ fn write_text_answer(
 struct TypedArgs;
 
 impl ArgsDecoder for TypedArgs {
-    type Payload = Box<(HookType, HookPayload)>;
+    type Payload = (HookType, Box<HookPayload>);
     type Context = Box<PluginContext>;
 
     fn payload<'de, D: Deserializer<'de>>(
@@ -171,7 +174,7 @@ impl ArgsDecoder for TypedArgs {
         d: D,
     ) -> Result<Self::Payload, D::Error> {
         let hook: HookType = hook_type.parse().map_err(D::Error::custom)?;
-        HookPayload::deserialize_for(hook, d).map(|p| Box::new((hook, p)))
+        HookPayload::deserialize_for(hook, d).map(|p| (hook, Box::new(p)))
     }
 
     fn context<'de, D: Deserializer<'de>>(&self, d: D) -> Result<Self::Context, D::Error> {
