@@ -213,10 +213,17 @@ async fn disable_takes_the_plugin_out_for_later_calls() {
         "no record for a disabled plugin"
     );
     assert_eq!(m.runtime_disabled(), ["X"]);
-    assert_eq!(m.runtime_disabled_stamp(), taken_out, "no change, same stamp");
+    assert_eq!(
+        m.runtime_disabled_stamp(),
+        taken_out,
+        "no change, same stamp"
+    );
     m.reset_runtime_disabled();
     let reset = m.runtime_disabled_stamp();
-    assert!(reset > taken_out, "a reset is a change: {reset} after {taken_out}");
+    assert!(
+        reset > taken_out,
+        "a reset is a change: {reset} after {taken_out}"
+    );
     m.invoke_hook(tool_pre(), &mut g, None).await.unwrap();
     assert_eq!(log.lock().unwrap().len(), 2);
     // Taken out again: a new stamp, never one shown before (by this or any other manager).

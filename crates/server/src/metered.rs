@@ -103,8 +103,7 @@ impl<B: Backend + ?Sized> Metered<B> {
                 self.metrics.hook_call(plugin, hook, outcome, code, elapsed);
             }
             None => {
-                let (outcome, code) =
-                    classify_text(out.written_since(mark), out.text_is_escaped());
+                let (outcome, code) = classify_text(out.written_since(mark), out.text_is_escaped());
                 let code = code.as_deref();
                 self.metrics.hook_call(plugin, hook, outcome, code, elapsed);
             }
