@@ -202,7 +202,10 @@ async fn disable_takes_the_plugin_out_for_later_calls() {
     ))
     .await;
     let mut g = GlobalContext::new("r");
+    assert_eq!(m.runtime_disabled_stamp(), 0, "nothing taken out yet");
     m.invoke_hook(tool_pre(), &mut g, None).await.unwrap();
+    let taken_out = m.runtime_disabled_stamp();
+    assert_ne!(taken_out, 0, "the change is stamped");
     let r = m.invoke_hook(tool_pre(), &mut g, None).await.unwrap();
     assert_eq!(log.lock().unwrap().len(), 1, "not called again");
     assert!(
@@ -210,9 +213,21 @@ async fn disable_takes_the_plugin_out_for_later_calls() {
         "no record for a disabled plugin"
     );
     assert_eq!(m.runtime_disabled(), ["X"]);
+    assert_eq!(
+        m.runtime_disabled_stamp(),
+        taken_out,
+        "no change, same stamp"
+    );
     m.reset_runtime_disabled();
+    let reset = m.runtime_disabled_stamp();
+    assert!(
+        reset > taken_out,
+        "a reset is a change: {reset} after {taken_out}"
+    );
     m.invoke_hook(tool_pre(), &mut g, None).await.unwrap();
     assert_eq!(log.lock().unwrap().len(), 2);
+    // Taken out again: a new stamp, never one shown before (by this or any other manager).
+    assert!(m.runtime_disabled_stamp() > reset);
 }
 
 /// Phases run in a fixed order whatever the priorities; priority orders within a phase;

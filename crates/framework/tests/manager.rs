@@ -647,7 +647,12 @@ async fn single_plugin_call_ignores_conditions_and_uses_the_1_0_0_block_shape() 
     // A payload decoded by the caller: the same reply, the echo included.
     let decoded = HookPayload::from_json_str(HookType::ToolPreInvoke, &payload.to_string());
     let (d, _) = m
-        .invoke_plugin_decoded("Solo", HookType::ToolPreInvoke, decoded.unwrap(), ctx())
+        .invoke_plugin_decoded(
+            "Solo",
+            HookType::ToolPreInvoke,
+            Box::new(decoded.unwrap()),
+            Box::new(ctx()),
+        )
         .await
         .unwrap();
     assert_eq!(d, r);

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Map;
 
-pub use crate::invoke_call_answer::TextResultWriter;
+pub use crate::invoke_call_answer::{AnswerKind, TextResultWriter};
 use crate::jsonrpc::{RequestId, JSONRPC_VERSION};
 use crate::methods;
 use crate::plugin_tools::{InvokeHookArgs, INVOKE_HOOK};

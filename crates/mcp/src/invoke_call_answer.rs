@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
 
 use crate::jsonrpc::RequestId;
+use crate::plugin_tools::InvokeHookResponse;
 use one_pass::OnePass;
 
 #[path = "invoke_call_answer_ser.rs"]
@@ -39,6 +40,8 @@ pub struct TextResultWriter {
     escaped: bool,
     /// Whether bytes came through [`std::io::Write`] (maybe not UTF-8: checked at the end).
     raw_bytes: bool,
+    /// What the text says, when its writer recorded it ([`TextResultWriter::record_kind`]).
+    kind: Option<AnswerKind>,
 }
 
 const TEXT_RESULT_OPEN: &[u8] = br#","result":{"content":[{"type":"text","text":""#;
@@ -57,6 +60,7 @@ impl TextResultWriter {
             buf,
             escaped: true,
             raw_bytes: false,
+            kind: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl TextResultWriter {
             text_start: 0,
             escaped: false,
             raw_bytes: false,
+            kind: None,
         }
     }
 
@@ -103,6 +108,20 @@ impl TextResultWriter {
         } else {
             serde_json::to_writer_pretty(&mut self.buf, value)
         }
+    }
+
+    /// Records what the answer just written says, for a layer that counts answers (metrics):
+    /// the writer of the answer knows it as it writes it, so that layer need not read it back
+    /// out of the text. The writer does not check it against the text: whoever records it
+    /// answers for it (a test holds the server's to what the text says).
+    pub fn record_kind(&mut self, kind: AnswerKind) {
+        self.kind = Some(kind);
+    }
+
+    /// What [`TextResultWriter::record_kind`] recorded, taken out (`None` when nothing was:
+    /// a writer that did not record it, whose text the caller must read instead).
+    pub fn take_kind(&mut self) -> Option<AnswerKind> {
+        self.kind.take()
     }
 
     /// Where the text is now, for [`TextResultWriter::truncate`].
@@ -149,6 +168,43 @@ impl TextResultWriter {
         }
         buf.extend_from_slice(TEXT_RESULT_CLOSE);
         buf
+    }
+}
+
+/// What a hook answer says, as metrics count it: what `result` holds when there is one (a
+/// violation, whatever else it holds; else a modified payload; else "continue"), else a
+/// failure with the error's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// Nothing changed, nothing refused.
+    Continue,
+    /// A modified payload.
+    Modified,
+    /// A violation, with its code when it has a text one.
+    Violation(Option<String>),
+    /// An error answer (or an answer with neither result nor error), with its message.
+    Failed(String),
+}
+
+impl AnswerKind {
+    /// The kind of an answer held as a value.
+    pub fn of_response(answer: &InvokeHookResponse) -> Self {
+        let result = match (&answer.result, &answer.error) {
+            (Some(serde_json::Value::Object(result)), _) => result,
+            (None, Some(error)) => {
+                let message = error.get("message").and_then(serde_json::Value::as_str);
+                return AnswerKind::Failed(message.unwrap_or_default().to_string());
+            }
+            _ => return AnswerKind::Failed(String::new()),
+        };
+        if let Some(v) = result.get("violation").filter(|v| !v.is_null()) {
+            let code = v.get("code").and_then(serde_json::Value::as_str);
+            return AnswerKind::Violation(code.map(str::to_string));
+        }
+        if result.get("modified_payload").is_some_and(|m| !m.is_null()) {
+            return AnswerKind::Modified;
+        }
+        AnswerKind::Continue
     }
 }
 

@@ -14,7 +14,7 @@ pub mod version;
 
 pub mod sse;
 
-pub use invoke_call::{InvokeHookCall, RawInvokeHookArgs, TextResultWriter};
+pub use invoke_call::{AnswerKind, InvokeHookCall, RawInvokeHookArgs, TextResultWriter};
 pub use invoke_call_decoded::{ArgsDecoder, DecodedInvokeHookCall};
 pub use jsonrpc::{
     codes, message_from_value, parse_message, ErrorObject, ErrorResponse, Message, Notification,

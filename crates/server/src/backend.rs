@@ -13,11 +13,12 @@ use plugwire_mcp::{InvokeHookArgs, InvokeHookResponse, RawInvokeHookArgs, TextRe
 use serde_json::Value;
 
 /// A hook call decoded in one read of the request ([`Backend::decode_call`]): the hook parsed,
-/// the payload and context in the framework's models. Both boxed: the call passes through
-/// several layers of futures (metrics, reload, the manager), and moving the models themselves
-/// through each was more copying than the one read saved (profiled).
+/// the payload and context in the framework's models. Both boxed, and kept boxed down to the
+/// plugin's call: the call passes through several layers of futures (metrics, reload, the
+/// manager), and moving the models themselves through each was more copying than the one
+/// read saved (profiled).
 pub type DecodedCall<'a> =
-    plugwire_mcp::DecodedInvokeHookCall<'a, Box<(HookType, HookPayload)>, Box<PluginContext>>;
+    plugwire_mcp::DecodedInvokeHookCall<'a, (HookType, Box<HookPayload>), Box<PluginContext>>;
 
 /// The plugin side of the three tools.
 #[async_trait::async_trait]
@@ -95,6 +96,13 @@ pub trait Backend: Send + Sync + 'static {
     fn runtime_disabled(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// A value that changes whenever [`Backend::runtime_disabled`] does, checked by the
+    /// metrics layer after every call (so it must be cheap: the manager's is one atomic
+    /// load). The default counts the list, which a backend whose list only grows may keep.
+    fn runtime_disabled_stamp(&self) -> u64 {
+        self.runtime_disabled().len() as u64
+    }
 }
 
 /// A hook answer as the bytes of a proto `InvokeHookResponse`.
@@ -106,42 +114,9 @@ pub struct ProtoAnswer {
     pub kind: AnswerKind,
 }
 
-/// What a hook answer says, as metrics count it: what `result` holds when there is one (a
-/// violation, whatever else it holds; else a modified payload; else "continue"), else a
-/// failure with the error's message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnswerKind {
-    /// Nothing changed, nothing refused.
-    Continue,
-    /// A modified payload.
-    Modified,
-    /// A violation, with its code when it has a text one.
-    Violation(Option<String>),
-    /// An error answer (or an answer with neither result nor error), with its message.
-    Failed(String),
-}
-
-impl AnswerKind {
-    /// The kind of an answer held as a value.
-    pub fn of_response(answer: &InvokeHookResponse) -> Self {
-        let result = match (&answer.result, &answer.error) {
-            (Some(Value::Object(result)), _) => result,
-            (None, Some(error)) => {
-                let message = error.get("message").and_then(Value::as_str);
-                return AnswerKind::Failed(message.unwrap_or_default().to_string());
-            }
-            _ => return AnswerKind::Failed(String::new()),
-        };
-        if let Some(v) = result.get("violation").filter(|v| !v.is_null()) {
-            let code = v.get("code").and_then(Value::as_str).map(str::to_string);
-            return AnswerKind::Violation(code);
-        }
-        if result.get("modified_payload").is_some_and(|m| !m.is_null()) {
-            return AnswerKind::Modified;
-        }
-        AnswerKind::Continue
-    }
-}
+/// What a hook answer says, as metrics count it (defined beside the MCP answer's writer,
+/// which carries it from the backend that wrote the text to the metrics layer).
+pub use plugwire_mcp::AnswerKind;
 
 impl ProtoAnswer {
     /// An answer held as a value, encoded.

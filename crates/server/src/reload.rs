@@ -82,6 +82,11 @@ impl Backend for SwappableBackend {
         self.current().runtime_disabled()
     }
 
+    fn runtime_disabled_stamp(&self) -> u64 {
+        // A new manager's stamps are never an old one's: a reload cannot hide a change.
+        self.current.load().runtime_disabled_stamp()
+    }
+
     async fn invoke_hook(&self, args: RawInvokeHookArgs<'_>, out: &mut TextResultWriter) {
         self.current().invoke_hook(args, out).await;
     }

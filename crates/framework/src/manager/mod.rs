@@ -25,6 +25,7 @@ mod single;
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -77,7 +78,48 @@ pub(crate) struct HookEntry {
 }
 
 /// Names of plugins taken out by `on_error: disable`, shared with background tasks.
-type DisabledSet = Arc<Mutex<BTreeSet<String>>>;
+type DisabledSet = Arc<Disabled>;
+
+/// Stamps of [`Disabled`]'s changes, process-wide: a stamp is never given twice, so a manager
+/// that replaced another (a reload) cannot show a stamp its predecessor showed.
+static DISABLED_STAMPS: AtomicU64 = AtomicU64::new(0);
+
+/// The runtime-disabled plugins, and the stamp of their last change: a watcher (the server's
+/// metrics, after every call) compares one integer instead of copying the names out of the lock.
+#[derive(Default)]
+struct Disabled {
+    names: Mutex<BTreeSet<String>>,
+    /// 0 until the first change, then the process-wide stamp of the last one.
+    stamp: AtomicU64,
+}
+
+impl Disabled {
+    fn names(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.names.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `name`; a new stamp when it was not there yet.
+    fn insert(&self, name: &str) {
+        if self.names().insert(name.to_owned()) {
+            self.changed();
+        }
+    }
+
+    fn clear(&self) {
+        self.names().clear();
+        self.changed();
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        // No plugin was ever taken out (the normal case): no lock on the call path.
+        self.stamp.load(Ordering::Acquire) != 0 && self.names().contains(name)
+    }
+
+    fn changed(&self) {
+        let stamp = DISABLED_STAMPS.fetch_add(1, Ordering::Relaxed) + 1;
+        self.stamp.store(stamp, Ordering::Release);
+    }
+}
 
 /// Holds the plugins of one config.
 pub struct PluginManager {
@@ -225,27 +267,24 @@ impl PluginManager {
     /// Plugins taken out at run time by `on_error: disable`, sorted. They stay out for the life
     /// of the manager (`/health` reports them).
     pub fn runtime_disabled(&self) -> Vec<String> {
-        self.disabled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        self.disabled.names().iter().cloned().collect()
+    }
+
+    /// A stamp that changes whenever [`PluginManager::runtime_disabled`] does: 0 while no
+    /// plugin was ever taken out, then a value no other manager of this process ever showed
+    /// (so a watcher that saw a replaced manager's stamp still notices this one's change).
+    /// One atomic load: cheap enough to check after every call.
+    pub fn runtime_disabled_stamp(&self) -> u64 {
+        self.disabled.stamp.load(Ordering::Acquire)
     }
 
     /// Bring runtime-disabled plugins back (cpex's `reset_runtime_disabled`).
     pub fn reset_runtime_disabled(&self) {
-        self.disabled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.disabled.clear();
     }
 
     fn is_runtime_disabled(&self, name: &str) -> bool {
-        self.disabled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(name)
+        self.disabled.contains(name)
     }
 
     /// fire_and_forget calls dropped because the background queue was full.

@@ -489,9 +489,7 @@ impl PluginManager {
 
 fn disable_in(set: &super::DisabledSet, name: &str, err: &PluginError) {
     tracing::error!(plugin = %name, error = %err, "plugin failed and is disabled for the life of this process (on_error: disable)");
-    set.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(name.to_owned());
+    set.insert(name);
 }
 
 /// A plugin's writes to the global `state`/`metadata` (an update: deleted keys stay).

@@ -33,7 +33,9 @@ impl PluginManager {
         let input = HookPayload::from_json_str(hook, payload)
             .map_err(|e| PluginError::invalid_payload(plugin_name, &e))?;
         let echo = || HookPayload::from_json_str(hook, payload).ok();
-        self.run_single(entry, input, context, echo).await
+        let mut ctx = context;
+        let r = self.run_single(entry, Input::Owned(input), &mut ctx, echo);
+        Ok((r.await?, ctx))
     }
 
     /// [`PluginManager::invoke_plugin`] for a payload already decoded into a JSON object (the
@@ -54,31 +56,39 @@ impl PluginManager {
         let invalid = |e| PluginError::invalid_payload(plugin_name, &e);
         let payload = Value::Object(payload);
         let may_echo = self.may_echo_input(entry);
+        let mut ctx = context;
         if may_echo {
             let input = HookPayload::from_json_ref(hook, &payload).map_err(invalid)?;
             let echo = || HookPayload::from_json_ref(hook, &payload).ok();
-            return self.run_single(entry, input, context, echo).await;
+            let r = self.run_single(entry, Input::Owned(input), &mut ctx, echo);
+            return Ok((r.await?, ctx));
         }
         let input = HookPayload::from_json(hook, payload).map_err(invalid)?;
         // Only a 1.0.0 enforce entry ever calls the echo (see `single_1_0`).
-        self.run_single(entry, input, context, || None).await
+        let r = self.run_single(entry, Input::Owned(input), &mut ctx, || None);
+        Ok((r.await?, ctx))
     }
 
     /// [`PluginManager::invoke_plugin`] for a payload the caller already decoded (the MCP
     /// server's one-pass read of the request, `HookPayload::deserialize_for`), valid by
     /// construction, so only the lookup can fail. Where a 1.0.0 enforce block may echo the
     /// input, a copy is kept before the call: the value decoding the text again would give.
+    ///
+    /// The payload and context stay boxed, as the caller decoded them, down to the plugin's
+    /// call: the futures on the way hold pointers, not the models (profiled: moving them by
+    /// value through each layer was a large share of a call's `memcpy`).
     pub async fn invoke_plugin_decoded(
         &self,
         plugin_name: &str,
         hook: HookType,
-        payload: HookPayload,
-        context: PluginContext,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        payload: Box<HookPayload>,
+        mut context: Box<PluginContext>,
+    ) -> Result<(PluginResult, Box<PluginContext>), PluginError> {
         let entry = self.single_entry(plugin_name, hook)?;
         let may_echo = self.may_echo_input(entry);
-        let kept = may_echo.then(|| payload.clone());
-        self.run_single(entry, payload, context, || kept).await
+        let kept = may_echo.then(|| (*payload).clone());
+        let r = self.run_single(entry, Input::Boxed(payload), &mut context, || kept);
+        Ok((r.await?, context))
     }
 
     /// Whether a block by `entry` may answer with the input echoed (a 1.0.0 enforce entry, see
@@ -106,23 +116,23 @@ impl PluginManager {
     /// the plugin in [`PluginManager::runtime_disabled`] and later calls get the default result.
     /// 1.0.x switch: an enforce block echoes the input and has `metadata` null, other blocks
     /// pass through; errors are returned for enforce (or `fail_on_plugin_error`), else swallowed.
+    /// The context is the caller's, left as the plugin left it.
     async fn run_single(
         &self,
         e: &HookEntry,
-        payload: HookPayload,
-        mut ctx: PluginContext,
+        payload: Input<'_>,
+        ctx: &mut PluginContext,
         echo: impl FnOnce() -> Option<HookPayload>,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
+    ) -> Result<PluginResult, PluginError> {
         if self.compat == Compat::V1_1 && self.is_runtime_disabled(&e.name) {
-            return Ok((PluginResult::pass(), ctx));
+            return Ok(PluginResult::pass());
         }
         let timeout = self.timeout_for(e);
-        let res = call_plugin(&e.plugin, &e.name, Input::Owned(payload), &mut ctx, timeout).await;
-        let r = match self.compat {
-            Compat::V1_0 => self.single_1_0(e, res, echo)?,
-            Compat::V1_1 => self.single_1_1(e, res)?,
-        };
-        Ok((r, ctx))
+        let res = call_plugin(&e.plugin, &e.name, payload, ctx, timeout).await;
+        match self.compat {
+            Compat::V1_0 => self.single_1_0(e, res, echo),
+            Compat::V1_1 => self.single_1_1(e, res),
+        }
     }
 
     fn single_1_0(
