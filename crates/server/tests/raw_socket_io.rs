@@ -5,19 +5,20 @@
 //! keeps serving after it; a large request followed by small ones is served too.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::raw_socket::RawServer;
 use plugwire_grpc::frame;
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
-use plugwire_server::raw_socket::{self, RawSocketOptions};
+use plugwire_server::raw_socket::RawSocketOptions;
 use plugwire_server::Backend;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::oneshot;
 
 /// Length of the description in the large config (well over a Unix socket's send buffer).
 const BIG: usize = 4 << 20;
@@ -42,35 +43,6 @@ impl Backend for Configs {
             None,
         );
         out.push_str(&answer.to_text());
-    }
-}
-
-struct Server {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    fn start(path: &Path) -> Self {
-        let listener = raw_socket::bind_unix_0600(path, "test").unwrap();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            raw_socket::run(
-                listener,
-                Arc::new(Configs),
-                RawSocketOptions::default(),
-                async {
-                    let _ = rx.await;
-                },
-            )
-            .await;
-        });
-        Server { stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
     }
 }
 
@@ -127,7 +99,7 @@ fn config_name_and_description_len(body: &[u8]) -> (String, usize) {
 async fn pipelined_and_trickled_requests_are_each_answered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("raw.sock");
-    let server = Server::start(&path);
+    let server = RawServer::start(&path, Arc::new(Configs), RawSocketOptions::default());
     let mut conn = UnixStream::connect(&path).await.unwrap();
 
     // Three requests in one write: the server reads them together and must answer all three.
@@ -163,7 +135,7 @@ async fn pipelined_and_trickled_requests_are_each_answered_in_order() {
 async fn an_answer_larger_than_the_send_buffer_arrives_whole_and_the_connection_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("raw.sock");
-    let server = Server::start(&path);
+    let server = RawServer::start(&path, Arc::new(Configs), RawSocketOptions::default());
     let mut conn = UnixStream::connect(&path).await.unwrap();
 
     for _ in 0..2 {

@@ -4,19 +4,21 @@
 //! and a call still busy at the drain deadline is cut.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::raw_socket::RawServer;
 use plugwire_grpc::frame;
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
-use plugwire_server::raw_socket::{self, RawSocketOptions};
+use plugwire_server::raw_socket::RawSocketOptions;
 use plugwire_server::Backend;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 /// One plugin whose hook calls wait until released, so a test can hold a call in flight.
 #[derive(Default)]
@@ -39,37 +41,6 @@ impl Backend for Held {
             None,
         );
         out.push_str(&answer.to_text());
-    }
-}
-
-struct Server {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    fn start(path: &Path, backend: Arc<Held>, options: RawSocketOptions) -> Self {
-        let listener = raw_socket::bind_unix_0600(path, "test").unwrap();
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            raw_socket::run(listener, backend, options, async {
-                let _ = rx.await;
-            })
-            .await;
-        });
-        Server { stop, task }
-    }
-
-    /// Starts the drain and waits until the socket refuses new connections.
-    async fn drain(self, path: &Path) -> tokio::task::JoinHandle<()> {
-        let _ = self.stop.send(());
-        for _ in 0..200 {
-            if UnixStream::connect(path).await.is_err() {
-                return self.task;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the socket still accepts connections after shutdown");
     }
 }
 
@@ -128,7 +99,7 @@ async fn the_connection_over_the_cap_is_closed_and_a_freed_slot_is_reused() {
         max_connections: 2,
         ..RawSocketOptions::default()
     };
-    let srv = Server::start(&path, Arc::new(Held::default()), options);
+    let srv = RawServer::start(&path, Arc::new(Held::default()), options);
     let mut first = UnixStream::connect(&path).await.unwrap();
     assert!(served(&mut first).await);
     let mut second = UnixStream::connect(&path).await.unwrap();
@@ -168,7 +139,7 @@ async fn a_drain_answers_the_call_in_flight_and_a_request_sent_meanwhile_then_cl
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("raw.sock");
     let backend = Arc::new(Held::default());
-    let srv = Server::start(&path, Arc::clone(&backend), RawSocketOptions::default());
+    let srv = RawServer::start(&path, backend.clone(), RawSocketOptions::default());
     let mut busy = UnixStream::connect(&path).await.unwrap();
     let mut kept = UnixStream::connect(&path).await.unwrap();
     assert!(served(&mut kept).await);
@@ -202,7 +173,7 @@ async fn a_call_still_busy_at_the_drain_deadline_is_cut() {
         drain_timeout: Duration::from_millis(200),
         ..RawSocketOptions::default()
     };
-    let srv = Server::start(&path, Arc::clone(&backend), options);
+    let srv = RawServer::start(&path, backend.clone(), options);
     let mut busy = UnixStream::connect(&path).await.unwrap();
     busy.write_all(&invoke_frame()).await.unwrap();
     backend.entered.notified().await;

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod raw_socket;
 pub mod reload;
 
 /// `server_settings` of plugin `alpha` of the certificates in `l`, on 127.0.0.1, with the given
