@@ -1,8 +1,8 @@
-//! The gRPC transport: one HTTP/2 connection (tonic `Channel`) that multiplexes every
-//! concurrent call of a plugin, over TLS (our rustls config, ALPN `h2`) or a Unix socket.
+//! The gRPC transport: one HTTP/2 connection (`grpc_conn`, on the `h2` crate) that multiplexes
+//! every concurrent call of a plugin, over TLS (our rustls config, ALPN `h2`) or a Unix socket.
 //!
-//! tonic reconnects a lost connection by itself. A call that fails with `UNAVAILABLE` is
-//! retried once (and counted): tonic reports that code only when the request never reached
+//! A lost connection is replaced on the next call. A call that fails with `UNAVAILABLE` is
+//! retried once (and counted): that code is reported only when the request never reached
 //! the server (connect failure, a refused stream, the connection known dead before sending),
 //! so even a hook call is safe to repeat. Any other failure (a connection dropped mid-call) is
 //! returned as is: the plugin may already have run.
@@ -11,13 +11,14 @@
 //! asked once more under `mcpgateway.plugins` (a ContextForge 1.0.x server), and when that
 //! works the client keeps the old package for every later call.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::PathAndQuery;
+use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use plugwire_grpc::pb::cpex as pb;
 use plugwire_grpc::{convert, Era};
@@ -29,6 +30,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::error::{Cause, ClientError};
+use crate::grpc_conn::{frame, H2Conn};
 use crate::identity::ReloadingConnector;
 
 /// Where the plugin server listens.
@@ -61,13 +63,13 @@ pub struct GrpcOptions {
     pub target: GrpcTarget,
     /// Which package name to call (`cpex` for 1.1.0 servers, `mcpgateway.plugins` for 1.0.x).
     pub era: Era,
-    /// Per-call deadline (also sent to the server as `grpc-timeout`).
+    /// Per-call deadline, kept by the client (a call past it is dropped, its stream reset).
     pub timeout: Duration,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
 }
 
-/// A kept gRPC channel to one plugin server.
+/// A kept gRPC connection to one plugin server.
 #[derive(Debug)]
 pub struct GrpcClient {
     plugin: String,
@@ -76,12 +78,20 @@ pub struct GrpcClient {
     /// Set once a `cpex` call was answered `UNIMPLEMENTED` and the `mcpgateway.plugins` retry
     /// worked: the server is 1.0.x, and every later call uses the old package directly.
     old_package: AtomicBool,
-    channel: Channel,
+    conn: H2Conn<Connector>,
+    timeout: Duration,
+    /// For [`GrpcClient::channel`] only (other services, tests); the calls never use it.
+    endpoint: Endpoint,
+    target: GrpcTarget,
     retries: AtomicU64,
 }
 
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+type Connecting = Pin<Box<dyn Future<Output = std::io::Result<Pin<Box<dyn Io>>>> + Send>>;
+/// Opens one connection to the target (boxed: the target decides the stream's type).
+type Connector = Box<dyn Fn() -> Connecting + Send + Sync>;
 
 impl GrpcClient {
     /// Prepares the channel; nothing is opened until the first call.
@@ -103,17 +113,20 @@ impl GrpcClient {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .tcp_nodelay(true);
-        let target = options.target.clone();
-        let connector = tower::service_fn(move |_uri: http::Uri| {
+        let target = Arc::new(options.target.clone());
+        let connector: Connector = Box::new(move || {
             let target = target.clone();
-            async move { connect(&target).await.map(TokioIo::new) }
+            Box::pin(async move { connect(&target).await })
         });
         Ok(Self {
             plugin: plugin.to_string(),
             display,
             era: options.era,
             old_package: AtomicBool::new(false),
-            channel: endpoint.connect_with_connector_lazy(connector),
+            conn: H2Conn::new(connector, &authority, options.connect_timeout),
+            timeout: options.timeout,
+            endpoint,
+            target: options.target,
             retries: AtomicU64::new(0),
         })
     }
@@ -123,9 +136,16 @@ impl GrpcClient {
         &self.display
     }
 
-    /// The channel, for other services on the same connection (e.g. `grpc.health.v1`).
+    /// A tonic channel to the same server, for other services (e.g. `grpc.health.v1`'s
+    /// generated client). It opens its own connection on first use; the calls of this client
+    /// do not go through it.
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        let target = self.target.clone();
+        let connector = tower::service_fn(move |_uri: http::Uri| {
+            let target = target.clone();
+            async move { connect(&target).await.map(TokioIo::new) }
+        });
+        self.endpoint.clone().connect_with_connector_lazy(connector)
     }
 
     /// The package in use: the configured one, or `mcpgateway.plugins` once the server proved
@@ -143,29 +163,29 @@ impl GrpcClient {
         self.retries.load(Ordering::Relaxed)
     }
 
+    /// One call of `path` with the framed request: the decoded answer, or the gRPC status.
+    async fn call<Resp>(&self, path: &str, request: Bytes) -> Result<Resp, Status>
+    where
+        Resp: prost::Message + Default,
+    {
+        let answer = self.conn.unary(path, request, self.timeout).await?;
+        Resp::decode(answer)
+            .map_err(|e| Status::internal(format!("failed to decode Protobuf message: {e}")))
+    }
+
     async fn unary<Req, Resp>(&self, method: &'static str, req: Req) -> Result<Resp, ClientError>
     where
-        Req: prost::Message + Clone + 'static,
-        Resp: prost::Message + Default + 'static,
+        Req: prost::Message,
+        Resp: prost::Message + Default,
     {
         let mut first = true;
         let mut era = self.era();
+        // Encoded once: a retry sends the same bytes.
+        let request = frame(&req);
         loop {
-            let path = PathAndQuery::try_from(era.plugin_method_path(method)).map_err(|e| {
-                self.error(method, Status::internal(format!("bad method path: {e}")))
-            })?;
-            let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-            let result = match grpc.ready().await {
-                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-                Ok(()) => grpc
-                    .unary(
-                        tonic::Request::new(req.clone()),
-                        path.clone(),
-                        tonic_prost::ProstCodec::default(),
-                    )
-                    .await
-                    .map(tonic::Response::into_inner),
-            };
+            let result = self
+                .call(&era.plugin_method_path(method), request.clone())
+                .await;
             match result {
                 Ok(r) => {
                     if era != self.era() {
@@ -276,20 +296,8 @@ impl GrpcClient {
     /// numbers as upstream's (`service = 1`; `status = 1`, `SERVING = 1`), so one pair of
     /// types serves both.
     async fn check_at(&self, path: String) -> Result<bool, tonic::Status> {
-        let path = PathAndQuery::try_from(path)
-            .map_err(|e| tonic::Status::internal(format!("bad method path: {e}")))?;
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready()
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let resp: pb::HealthCheckResponse = grpc
-            .unary(
-                tonic::Request::new(pb::HealthCheckRequest::default()),
-                path,
-                tonic_prost::ProstCodec::default(),
-            )
-            .await?
-            .into_inner();
+        let request = frame(&pb::HealthCheckRequest::default());
+        let resp: pb::HealthCheckResponse = self.call(&path, request).await?;
         Ok(resp.status == pb::health_check_response::ServingStatus::Serving as i32)
     }
 }

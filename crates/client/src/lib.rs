@@ -54,6 +54,7 @@ pub mod decode;
 mod endpoint;
 pub mod error;
 pub mod grpc;
+mod grpc_conn;
 pub mod health;
 mod http;
 pub mod identity;

@@ -1,0 +1,314 @@
+//! One kept HTTP/2 connection for the gRPC transport, driven with the `h2` crate directly, and
+//! a unary call on it.
+//!
+//! Why not tonic's `Channel`: the `Channel` hands every request to a buffer task, which hands it
+//! to hyper's connection task, which spawns one more task per request to wait for the answer;
+//! each hop is a wake-up and a trip through the scheduler per call, in the client and (as the
+//! request's frames leave at different moments) in the server. Here the caller's task opens
+//! the stream itself, queues the request's HEADERS and its only DATA frame (`END_STREAM` set)
+//! before it yields, so the connection task writes both in one write, and the answer wakes the
+//! caller directly.
+//!
+//! A connection that ended (the server went away, an IO error, `GOAWAY`) is replaced on the
+//! next call. Errors are reported as tonic's `Status`, with the codes tonic gave, so that the
+//! transport's rules (`UNAVAILABLE` retried once: only when the request was never sent) stay.
+
+use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use h2::client::SendRequest;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tonic::{Code, Status};
+
+/// hyper's HTTP/2 client defaults, which tonic's `Channel` used: a 2 MiB stream window and a
+/// 5 MiB connection window, so that answers never wait for a `WINDOW_UPDATE` and the client
+/// sends one only every few megabytes.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+/// The largest answer accepted (tonic's default decoding limit).
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+/// A connection that is open, and whether its task has ended.
+#[derive(Clone)]
+struct Live {
+    sender: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
+
+/// Opens connections (the transport's `connect`) and keeps the last one open.
+pub(crate) struct H2Conn<C> {
+    connect: C,
+    /// `http://authority`, the request URI's prefix (the scheme tonic's `Channel` sent too).
+    base: String,
+    connect_timeout: Duration,
+    current: Mutex<Option<Live>>,
+    /// One connect at a time: concurrent calls after a loss wait for the same new connection.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl<C> std::fmt::Debug for H2Conn<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Conn").field("base", &self.base).finish()
+    }
+}
+
+impl<C, F, T> H2Conn<C>
+where
+    C: Fn() -> F + Send + Sync,
+    F: Future<Output = std::io::Result<T>> + Send,
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    /// Nothing is opened until the first call.
+    pub(crate) fn new(connect: C, authority: &str, connect_timeout: Duration) -> Self {
+        Self {
+            connect,
+            base: format!("http://{authority}"),
+            connect_timeout,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The open connection, or a new one. Failing here means nothing was sent: `UNAVAILABLE`.
+    async fn live(&self) -> Result<Live, Status> {
+        if let Some(live) = self.open_one() {
+            return Ok(live);
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(live) = self.open_one() {
+            return Ok(live);
+        }
+        let opened = tokio::time::timeout(self.connect_timeout, self.open()).await;
+        let live = match opened {
+            Ok(Ok(live)) => live,
+            Ok(Err(e)) => return Err(Status::unavailable(format!("connect: {e}"))),
+            Err(_) => return Err(Status::unavailable("connect: timed out")),
+        };
+        *self.lock() = Some(live.clone());
+        Ok(live)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
+        // A panic while holding this lock cannot leave the Option half-written.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open_one(&self) -> Option<Live> {
+        let guard = self.lock();
+        guard
+            .as_ref()
+            .filter(|l| !l.closed.load(Ordering::Acquire))
+            .cloned()
+    }
+
+    async fn open(&self) -> Result<Live, Box<dyn std::error::Error + Send + Sync>> {
+        let io = (self.connect)().await?;
+        let (sender, conn) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .enable_push(false)
+            .handshake::<_, Bytes>(io)
+            .await?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("gRPC connection ended: {e}");
+            }
+            flag.store(true, Ordering::Release);
+        });
+        Ok(Live { sender, closed })
+    }
+
+    /// Forgets `live` if it is still the kept connection, so the next call opens another.
+    fn drop_live(&self, live: &Live) {
+        let mut guard = self.lock();
+        if guard
+            .as_ref()
+            .is_some_and(|l| Arc::ptr_eq(&l.closed, &live.closed))
+        {
+            *guard = None;
+        }
+    }
+
+    /// One unary call: `message` is the encoded request (without the gRPC prefix); returns the
+    /// answer's message bytes. `timeout` bounds the whole call (tonic's `Endpoint::timeout`,
+    /// reported as tonic did: `CANCELLED`, "Timeout expired").
+    pub(crate) async fn unary(
+        &self,
+        path: &str,
+        message: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, Status> {
+        match tokio::time::timeout(timeout, self.call(path, message)).await {
+            Ok(r) => r,
+            Err(_) => Err(Status::cancelled("Timeout expired")),
+        }
+    }
+
+    async fn call(&self, path: &str, message: Bytes) -> Result<Bytes, Status> {
+        let live = self.live().await?;
+        let request = request(&self.base, path)?;
+        let mut sender = live.sender.clone();
+        let sent = match poll_fn(|cx| sender.poll_ready(cx)).await {
+            Ok(()) => sender.send_request(request, false),
+            Err(e) => Err(e),
+        };
+        let (answer, mut body) = sent.map_err(|e| {
+            // The connection was already gone: the request never left.
+            self.drop_live(&live);
+            Status::unavailable(format!("connection lost before sending: {e}"))
+        })?;
+        // Queued right behind HEADERS, before this task yields: both leave in one write.
+        body.send_data(message, true).map_err(status_from_h2)?;
+        let answer = answer.await.map_err(status_from_h2)?;
+        read_answer(answer).await
+    }
+}
+
+/// The request's head: what tonic's `Channel` sent, minus its `user-agent`.
+fn request(base: &str, path: &str) -> Result<Request<()>, Status> {
+    let uri: Uri = format!("{base}{path}")
+        .parse()
+        .map_err(|e| Status::internal(format!("bad method path: {e}")))?;
+    let mut req = Request::new(());
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    Ok(req)
+}
+
+/// `message` behind the gRPC prefix (uncompressed, length), in one buffer: one DATA frame.
+pub(crate) fn frame<M: prost::Message>(message: &M) -> Bytes {
+    let len = message.encoded_len();
+    let mut buf = BytesMut::with_capacity(5 + len);
+    buf.put_u8(0);
+    // Requests are far below 4 GiB; a larger one is refused by the server's limit anyway.
+    buf.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+    // Cannot fail: the buffer was sized by `encoded_len`.
+    let _ = message.encode(&mut buf);
+    buf.freeze()
+}
+
+/// The answer's status and message: a trailers-only error, the HTTP status when there is no
+/// `grpc-status`, else the one message and the trailers' status (as tonic's unary path).
+async fn read_answer(answer: http::Response<h2::RecvStream>) -> Result<Bytes, Status> {
+    let (head, mut body) = answer.into_parts();
+    if let Some(status) = Status::from_header_map(&head.headers) {
+        if status.code() != Code::Ok {
+            return Err(status);
+        }
+    }
+    let mut data = BytesMut::new();
+    let mut first: Option<Bytes> = None;
+    while let Some(chunk) = poll_fn(|cx| body.poll_data(cx)).await {
+        let chunk = chunk.map_err(status_from_h2)?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if first.is_none() && data.is_empty() {
+            first = Some(chunk);
+        } else {
+            if let Some(f) = first.take() {
+                data.extend_from_slice(&f);
+            }
+            data.extend_from_slice(&chunk);
+        }
+        if first.as_ref().map_or(data.len(), Bytes::len) > MAX_ANSWER + 5 {
+            return Err(Status::out_of_range("answer larger than 4 MiB"));
+        }
+    }
+    let trailers = poll_fn(|cx| body.poll_trailers(cx))
+        .await
+        .map_err(status_from_h2)?;
+    final_status(head.status, trailers.as_ref())?;
+    let bytes = first.unwrap_or_else(|| data.freeze());
+    decode_one(bytes)
+}
+
+/// `Ok` when the trailers say so; their error, or one inferred from the HTTP status.
+fn final_status(http: StatusCode, trailers: Option<&HeaderMap>) -> Result<(), Status> {
+    if let Some(status) = trailers.and_then(Status::from_header_map) {
+        return if status.code() == Code::Ok {
+            Ok(())
+        } else {
+            Err(status)
+        };
+    }
+    // grpc/doc/http-grpc-status-mapping.md, as tonic maps it.
+    let code = match http {
+        StatusCode::BAD_REQUEST => Code::Internal,
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::FORBIDDEN => Code::PermissionDenied,
+        StatusCode::NOT_FOUND => Code::Unimplemented,
+        StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::BAD_GATEWAY
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Err(Status::new(
+        code,
+        format!("grpc-status header missing, mapped from HTTP status code {http}"),
+    ))
+}
+
+/// The one message of a unary answer, without its prefix.
+fn decode_one(mut bytes: Bytes) -> Result<Bytes, Status> {
+    if bytes.is_empty() {
+        return Err(Status::internal("Missing response message."));
+    }
+    if bytes.len() < 5 {
+        return Err(Status::internal(
+            "answer cut inside the gRPC message prefix",
+        ));
+    }
+    let flag = bytes.get_u8();
+    let len = bytes.get_u32() as usize;
+    if flag != 0 {
+        return Err(Status::internal(format!(
+            "protocol error: received message with compressed-flag {flag} but no grpc-encoding was asked for"
+        )));
+    }
+    if bytes.len() != len {
+        return Err(Status::internal(format!(
+            "answer message of {} bytes, its prefix says {len}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// An h2 error on a stream that was sent, with tonic's codes (`code_from_h2`): only
+/// `REFUSED_STREAM` (never processed) is `UNAVAILABLE`; a cut connection is `UNKNOWN`.
+fn status_from_h2(e: h2::Error) -> Status {
+    let code = match e.reason() {
+        Some(
+            h2::Reason::NO_ERROR
+            | h2::Reason::PROTOCOL_ERROR
+            | h2::Reason::INTERNAL_ERROR
+            | h2::Reason::FLOW_CONTROL_ERROR
+            | h2::Reason::SETTINGS_TIMEOUT
+            | h2::Reason::FRAME_SIZE_ERROR
+            | h2::Reason::COMPRESSION_ERROR
+            | h2::Reason::CONNECT_ERROR,
+        ) => Code::Internal,
+        Some(h2::Reason::REFUSED_STREAM) => Code::Unavailable,
+        Some(h2::Reason::CANCEL) => Code::Cancelled,
+        Some(h2::Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
+        Some(h2::Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
+        _ => Code::Unknown,
+    };
+    Status::new(code, format!("h2 protocol error: {e}"))
+}
+
+#[cfg(test)]
+#[path = "grpc_conn_tests.rs"]
+mod tests;

@@ -1,0 +1,276 @@
+//! The connection against an `h2` server on an in-memory pipe: what one request writes, the
+//! answer's status rules, a lost connection replaced, the deadline.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{DuplexStream, ReadBuf};
+
+use super::*;
+
+/// The client's end of the pipe, recording every write it is given.
+struct Recorded {
+    inner: DuplexStream,
+    writes: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsyncRead for Recorded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Recorded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let done = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &done {
+            let written = buf[..*n].to_vec();
+            self.writes.lock().expect("not poisoned").push(written);
+        }
+        done
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How the test server answers a request whose body is `body`.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// Echo the body, `grpc-status: 0`.
+    Echo,
+    /// Trailers-only `grpc-status: 5` with a percent-encoded message.
+    NotFound,
+    /// HTTP 503 without any `grpc-status`.
+    Http503,
+    /// Never answer.
+    Silent,
+    /// Close the connection instead of answering.
+    Close,
+}
+
+/// An h2 server on the other end of `io`: answers every request with `answer`.
+async fn serve(io: DuplexStream, answer: Answer) {
+    let Ok(mut conn) = h2::server::handshake(io).await else {
+        return;
+    };
+    while let Some(Ok((req, mut respond))) = conn.accept().await {
+        let mut body = req.into_body();
+        let mut got = BytesMut::new();
+        while let Some(Ok(chunk)) = body.data().await {
+            let _ = body.flow_control().release_capacity(chunk.len());
+            got.extend_from_slice(&chunk);
+        }
+        let ok = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(())
+            .expect("valid");
+        match answer {
+            Answer::Echo => {
+                let mut send = respond.send_response(ok, false).expect("open");
+                send.send_data(got.freeze(), false).expect("open");
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                send.send_trailers(trailers).expect("open");
+            }
+            Answer::NotFound => {
+                let head = http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .header("grpc-status", "5")
+                    .header("grpc-message", "no%20such%20plugin")
+                    .body(())
+                    .expect("valid");
+                respond.send_response(head, true).expect("open");
+            }
+            Answer::Http503 => {
+                let head = http::Response::builder()
+                    .status(503)
+                    .body(())
+                    .expect("valid");
+                respond.send_response(head, true).expect("open");
+            }
+            Answer::Silent => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Answer::Close => return,
+        }
+    }
+}
+
+type Pipes = Arc<Mutex<Vec<Recorded>>>;
+
+/// A connection whose connects take the next prepared pipe (none left: refused).
+fn client(pipes: &Pipes) -> H2Conn<impl Fn() -> std::future::Ready<io::Result<Recorded>>> {
+    let pipes = pipes.clone();
+    let connect = move || {
+        let next = pipes.lock().expect("not poisoned").pop();
+        std::future::ready(next.ok_or_else(|| io::Error::from(io::ErrorKind::ConnectionRefused)))
+    };
+    H2Conn::new(connect, "localhost", Duration::from_secs(5))
+}
+
+/// A pipe served with `answer`, and the writes made on its client end.
+fn pipe(answer: Answer) -> (Recorded, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    tokio::spawn(serve(theirs, answer));
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Recorded {
+        inner: ours,
+        writes: writes.clone(),
+    };
+    (recorded, writes)
+}
+
+/// (type, flags, payload length) of each frame in `bytes`.
+fn frames(mut bytes: &[u8]) -> Vec<(u8, u8, usize)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 9 {
+        let len =
+            (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]);
+        out.push((bytes[3], bytes[4], len));
+        bytes = &bytes[(9 + len).min(bytes.len())..];
+    }
+    out
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// On one thread the connection task runs only once the caller yields, which is the property
+/// the design rests on: both frames are queued by then. (Under the multi-thread runtime another
+/// worker could in principle steal the woken connection task in between; measured, the plugwire
+/// client wrote 1.00 `writev` per request at c=1 and c=16.)
+#[tokio::test]
+async fn a_request_leaves_in_one_write_headers_then_data_with_end_stream() {
+    let (io, writes) = pipe(Answer::Echo);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![io]));
+    let conn = client(&pipes);
+    let message = Bytes::from_static(b"\0\0\0\0\x03abc");
+    // The first call also carries the preface and SETTINGS.
+    let first = conn.unary("/cpex.PluginService/InvokeHook", message.clone(), TIMEOUT);
+    assert_eq!(first.await.expect("answered"), Bytes::from_static(b"abc"));
+    for _ in 0..20 {
+        let before = writes.lock().expect("not poisoned").len();
+        let answer = conn.unary("/cpex.PluginService/InvokeHook", message.clone(), TIMEOUT);
+        assert_eq!(answer.await.expect("answered"), Bytes::from_static(b"abc"));
+        let writes = writes.lock().expect("not poisoned");
+        assert_eq!(writes.len(), before + 1, "one write per request");
+        // HEADERS (END_HEADERS), then DATA with END_STREAM: no separate empty DATA frame.
+        assert_eq!(
+            frames(&writes[before]),
+            vec![(1, 0x4, frames(&writes[before])[0].2), (0, 0x1, 8)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn statuses_follow_the_grpc_rules() {
+    let (a, _) = pipe(Answer::NotFound);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![a]));
+    let status = client(&pipes)
+        .unary("/p/M", Bytes::new(), TIMEOUT)
+        .await
+        .expect_err("trailers-only error");
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.message(), "no such plugin");
+
+    let (b, _) = pipe(Answer::Http503);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![b]));
+    let status = client(&pipes)
+        .unary("/p/M", Bytes::new(), TIMEOUT)
+        .await
+        .expect_err("no grpc-status");
+    assert_eq!(status.code(), Code::Unavailable);
+
+    let (c, _) = pipe(Answer::Echo);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![c]));
+    let status = client(&pipes)
+        .unary("/p/M", Bytes::new(), TIMEOUT)
+        .await
+        .expect_err("an empty body has no message");
+    assert_eq!(status.code(), Code::Internal);
+}
+
+#[tokio::test]
+async fn no_server_is_unavailable_and_the_deadline_is_cancelled() {
+    let pipes: Pipes = Arc::new(Mutex::new(Vec::new()));
+    let status = client(&pipes)
+        .unary("/p/M", Bytes::new(), TIMEOUT)
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::Unavailable);
+
+    let (a, _) = pipe(Answer::Silent);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![a]));
+    let status = client(&pipes)
+        .unary("/p/M", Bytes::new(), Duration::from_millis(100))
+        .await
+        .expect_err("never answered");
+    assert_eq!(status.code(), Code::Cancelled);
+    assert_eq!(status.message(), "Timeout expired");
+}
+
+#[tokio::test]
+async fn a_closed_connection_is_replaced_by_the_next_call() {
+    let (closing, _) = pipe(Answer::Close);
+    let (echo, _) = pipe(Answer::Echo);
+    // Popped from the end: the closing connection first.
+    let pipes: Pipes = Arc::new(Mutex::new(vec![echo, closing]));
+    let conn = client(&pipes);
+    let message = Bytes::from_static(b"\0\0\0\0\x01z");
+    let lost = conn.unary("/p/M", message.clone(), TIMEOUT).await;
+    let status = lost.expect_err("the connection closed under the call");
+    assert_ne!(status.code(), Code::Ok);
+    // The connection task has ended by now or shortly; the call after opens the next pipe.
+    let mut answer = conn.unary("/p/M", message.clone(), TIMEOUT).await;
+    if answer.is_err() {
+        answer = conn.unary("/p/M", message, TIMEOUT).await;
+    }
+    assert_eq!(
+        answer.expect("answered on a new connection"),
+        Bytes::from_static(b"z")
+    );
+    assert!(pipes.lock().expect("not poisoned").is_empty());
+}
+
+#[test]
+fn a_message_is_framed_and_unframed() {
+    let framed = frame(&prost_types_free::Msg { a: 7 });
+    assert_eq!(&framed[..], b"\0\0\0\0\x02\x08\x07");
+    assert_eq!(
+        decode_one(framed).expect("one message"),
+        Bytes::from_static(b"\x08\x07")
+    );
+    let compressed = Bytes::from_static(b"\x01\0\0\0\x01z");
+    assert_eq!(
+        decode_one(compressed).expect_err("compressed").code(),
+        Code::Internal
+    );
+    let short = Bytes::from_static(b"\0\0\0\0\x05z");
+    assert_eq!(decode_one(short).expect_err("cut").code(), Code::Internal);
+    let cut_prefix = Bytes::from_static(b"\0\0");
+    assert_eq!(
+        decode_one(cut_prefix).expect_err("cut").code(),
+        Code::Internal
+    );
+}
+
+/// A one-field message, without a .proto.
+mod prost_types_free {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Msg {
+        #[prost(uint32, tag = "1")]
+        pub a: u32,
+    }
+}
