@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::{watch, Semaphore};
@@ -58,8 +58,10 @@ impl From<Arc<rustls::ServerConfig>> for TlsSource {
 pub struct ConnLimits {
     /// Longest a TLS handshake (or the first byte of it) may take.
     pub handshake_timeout: Duration,
-    /// Longest a client may take to send a request's headers (slowloris guard); also how long
-    /// a kept-alive connection may stay idle.
+    /// Longest a connection may go without a request in progress, counted from the end of the
+    /// last answer (or of the TLS handshake): a client's time to send a request's headers
+    /// (slowloris guard), and how long a kept-alive connection may stay idle. Enforced by
+    /// `Drain::run`, one timer per connection.
     pub header_read_timeout: Duration,
     /// Longest shutdown waits for in-flight requests before closing connections anyway.
     pub drain_timeout: Duration,
@@ -282,12 +284,11 @@ impl Refusals {
     }
 }
 
-fn http1_builder(limits: ConnLimits) -> http1::Builder {
+fn http1_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
+    // No timer: the header-read timeout is `Drain::run`'s idle limit, one timer per
+    // connection instead of hyper's one per request.
+    builder.header_read_timeout(None).keep_alive(true);
     builder
 }
 
@@ -332,8 +333,8 @@ async fn serve_main_io<I>(
             Ok::<_, std::convert::Infallible>(ctx.track.finish(resp?))
         }
     });
-    let conn = http1_builder(limits).serve_connection(TokioIo::new(io), svc);
-    if let Err(e) = drain.run(conn).await {
+    let conn = http1_builder().serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = drain.run(conn, limits.header_read_timeout).await {
         tracing::debug!("connection closed with error: {e}");
     }
 }
@@ -353,8 +354,8 @@ where
             Ok::<_, std::convert::Infallible>(track.finish(resp?))
         }
     });
-    let conn = http1_builder(limits).serve_connection(TokioIo::new(io), svc);
-    if let Err(e) = drain.run(conn).await {
+    let conn = http1_builder().serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = drain.run(conn, limits.header_read_timeout).await {
         tracing::debug!("health connection closed with error: {e}");
     }
 }

@@ -358,3 +358,64 @@ async fn wrong_content_type_or_accept_is_refused_missing_is_accepted() {
     }
     srv.shutdown().await;
 }
+
+/// Reads until the server closes the connection; the bytes it sent before.
+async fn until_closed(mut s: TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    tokio::time::timeout(NO_HANG, s.read_to_end(&mut got))
+        .await
+        .expect("the server must close the connection")
+        .unwrap_or(0);
+    got
+}
+
+#[tokio::test]
+async fn header_read_timeout_closes_stalled_and_idle_connections_only() {
+    let limit = Duration::from_millis(800);
+    let srv = start_with(ConnLimits {
+        header_read_timeout: limit,
+        ..ConnLimits::default()
+    })
+    .await;
+    // Half a request head, then nothing: closed without an answer, not before the limit.
+    let start = tokio::time::Instant::now();
+    let mut stalled = TcpStream::connect(srv.addr).await.unwrap();
+    let full = raw_request(srv.addr, &echo_call(1));
+    stalled.write_all(&full[..20]).await.unwrap();
+    let idle = TcpStream::connect(srv.addr).await.unwrap();
+    assert!(until_closed(stalled).await.is_empty());
+    assert!(
+        start.elapsed() >= limit,
+        "closed after {:?}",
+        start.elapsed()
+    );
+    // A connection that never sent anything goes the same way.
+    assert!(until_closed(idle).await.is_empty());
+
+    // Calls spaced below the limit keep a connection open well past it: the clock restarts
+    // at each answer.
+    let stream = TcpStream::connect(srv.addr).await.unwrap();
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = BufReader::new(rd);
+    let start = tokio::time::Instant::now();
+    for id in 0..6 {
+        wr.write_all(&raw_request(srv.addr, &echo_call(id)))
+            .await
+            .unwrap();
+        let (status, _, _) = read_response(&mut reader)
+            .await
+            .expect("an answer on the kept-alive connection");
+        assert!(status.contains(" 200 "), "{status}");
+        tokio::time::sleep(limit / 2).await;
+    }
+    assert!(start.elapsed() > limit * 2);
+    // Then idle: closed.
+    let mut rest = Vec::new();
+    tokio::time::timeout(NO_HANG, reader.read_to_end(&mut rest))
+        .await
+        .expect("an idle connection is closed after the limit")
+        .unwrap_or(0);
+    assert!(rest.is_empty());
+    drop(wr);
+    srv.shutdown().await;
+}
