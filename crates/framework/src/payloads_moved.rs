@@ -17,44 +17,58 @@ impl ToolPreInvokePayload {
     /// an object, null or absent; `headers` an object of strings, null or absent; other
     /// members ignored, as serde ignores them); otherwise `v` back, untouched.
     pub(crate) fn from_value_moved(v: Value) -> Result<Self, Value> {
-        let Value::Object(mut m) = v else {
+        let Value::Object(m) = v else {
             return Err(v);
         };
-        let plain = matches!(m.get("name"), Some(Value::String(_)))
-            && matches!(m.get("args"), None | Some(Value::Object(_) | Value::Null))
-            && match m.get("headers") {
-                None | Some(Value::Null) => true,
-                Some(Value::Object(h)) => h.values().all(Value::is_string),
-                Some(_) => false,
+        // Keys are compared while walking the map, not looked up: each lookup hashes its key
+        // (SipHash), and a lookup and a removal for each of the three members was most of this
+        // function (profiled). A map has no repeated key, so one walk sees each member once.
+        let mut has_name = false;
+        for (k, v) in &m {
+            let fits = match k.as_str() {
+                "name" => {
+                    has_name = v.is_string();
+                    has_name
+                }
+                "args" => matches!(v, Value::Object(_) | Value::Null),
+                "headers" => match v {
+                    Value::Null => true,
+                    Value::Object(h) => h.values().all(Value::is_string),
+                    _ => false,
+                },
+                _ => true,
             };
-        if !plain {
+            if !fits {
+                return Err(Value::Object(m));
+            }
+        }
+        if !has_name {
             return Err(Value::Object(m));
         }
-        let name = match m.swap_remove("name") {
-            Some(Value::String(s)) => s,
-            _ => String::new(),
+        let mut payload = ToolPreInvokePayload {
+            name: String::new(),
+            args: Some(JsonMap::new()),
+            headers: None,
         };
-        let args = match m.swap_remove("args") {
-            None => Some(JsonMap::new()),
-            Some(Value::Object(a)) => Some(a),
-            Some(_) => None,
-        };
-        let headers = match m.swap_remove("headers") {
-            Some(Value::Object(h)) => Some(
-                h.into_iter()
-                    .filter_map(|(k, v)| match v {
-                        Value::String(s) => Some((k, s)),
-                        _ => None,
-                    })
-                    .collect::<HttpHeaderPayload>(),
-            ),
-            _ => None,
-        };
-        Ok(ToolPreInvokePayload {
-            name,
-            args,
-            headers,
-        })
+        for (k, v) in m {
+            match (k.as_str(), v) {
+                ("name", Value::String(s)) => payload.name = s,
+                ("args", Value::Object(a)) => payload.args = Some(a),
+                ("args", _) => payload.args = None,
+                ("headers", Value::Object(h)) => {
+                    payload.headers = Some(
+                        h.into_iter()
+                            .filter_map(|(k, v)| match v {
+                                Value::String(s) => Some((k, s)),
+                                _ => None,
+                            })
+                            .collect::<HttpHeaderPayload>(),
+                    )
+                }
+                _ => {}
+            }
+        }
+        Ok(payload)
     }
 }
 
@@ -70,12 +84,17 @@ mod tests {
             json!({"name": "t"}),
             json!({"name": "t", "args": null, "headers": null, "extra": [1]}),
             json!({"name": "", "args": {}, "headers": {}}),
+            // Members in any order, with others between them.
+            json!({"headers": {"b": "2", "a": "1"}, "x": 1, "args": {"k": [true]}, "name": "t"}),
+            json!({"extra": {"name": 3}, "name": "t", "args": null}),
             // Not the plain shape: serde decides (and words the errors).
             json!({"name": 3}),
             json!({"args": {}}),
             json!({"name": "t", "args": [1]}),
             json!({"name": "t", "headers": {"x": 1}}),
             json!({"name": "t", "headers": "x"}),
+            json!({"args": {}, "headers": null, "name": null}),
+            json!({"name": "t", "args": {}, "headers": {"x": "y", "z": null}}),
             json!([1]),
             json!(null),
         ];

@@ -46,13 +46,63 @@ impl Message for JsonStruct {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        if tag != 1 {
-            return skip_field(wire_type, tag, buf, ctx);
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            // The whole entry in one chunk: read from the slice (see `json_struct_fast`); on
+            // anything it does not take, prost decodes the same bytes below.
+            if let Some((key, value, used)) = crate::json_struct_fast::entry_at(buf.chunk()) {
+                buf.advance(used);
+                self.0.insert(key, value);
+                return Ok(());
+            }
         }
-        let mut entry = Entry::default();
-        encoding::message::merge(wire_type, &mut entry, buf, ctx)?;
-        self.0.insert(entry.key, entry.value.0);
-        Ok(())
+        merge_entry(&mut self.0, tag, wire_type, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        struct_body_len(&self.0)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// One field of a `Struct` decoded by prost: an entry inserted, anything else skipped.
+fn merge_entry(
+    map: &mut Map<String, Value>,
+    tag: u32,
+    wire_type: WireType,
+    buf: &mut impl Buf,
+    ctx: DecodeContext,
+) -> Result<(), DecodeError> {
+    if tag != 1 {
+        return skip_field(wire_type, tag, buf, ctx);
+    }
+    let mut entry = Entry::default();
+    encoding::message::merge(wire_type, &mut entry, buf, ctx)?;
+    map.insert(entry.key, entry.value.0);
+    Ok(())
+}
+
+/// A `Struct` nested in a `Value` that prost decodes: prost only, all the way down, so the
+/// fast path never starts again below an entry it gave up (prost's recursion limit then
+/// counts every level, as before).
+#[derive(Debug, Default)]
+pub(crate) struct ProstStruct(pub(crate) Map<String, Value>);
+
+impl Message for ProstStruct {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        encode_struct_body(&self.0, buf);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        merge_entry(&mut self.0, tag, wire_type, buf, ctx)
     }
 
     fn encoded_len(&self) -> usize {
@@ -138,7 +188,7 @@ impl Message for JsonValue {
                 Value::Bool(b)
             }
             5 => {
-                let mut s = JsonStruct::default();
+                let mut s = ProstStruct::default();
                 encoding::message::merge(wire_type, &mut s, buf, ctx)?;
                 Value::Object(s.0)
             }

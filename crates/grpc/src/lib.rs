@@ -9,6 +9,7 @@ pub mod frame;
 pub mod hpack;
 mod huffman_table;
 pub mod json_struct;
+mod json_struct_fast;
 pub mod struct_writer;
 pub mod structs;
 

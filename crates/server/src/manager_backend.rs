@@ -105,7 +105,7 @@ impl Backend for ManagerBackend {
             context,
         } = args;
         let name = plugin_name.as_str();
-        let context = || PluginContext::from_json(Value::Object(context));
+        let context = || PluginContext::from_json(Value::Object(context)).map(Box::new);
         match self.run_json(name, &hook_type, payload, context).await {
             Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
                 .to_response()
@@ -122,7 +122,7 @@ impl Backend for ManagerBackend {
             context,
         } = args;
         let name = plugin_name.as_str();
-        let context = || Ok(context_from_proto(context));
+        let context = || Ok(Box::new(context_from_proto(context)));
         match self.run_json(name, &hook_type, payload, context).await {
             Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
                 .to_proto()
@@ -190,8 +190,8 @@ impl ManagerBackend {
         name: &str,
         hook_type: &str,
         payload: serde_json::Map<String, Value>,
-        context: impl FnOnce() -> Result<PluginContext, PayloadError>,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        context: impl FnOnce() -> Result<Box<PluginContext>, PayloadError>,
+    ) -> Result<(PluginResult, Box<PluginContext>), PluginError> {
         let hook = self.hook(name, hook_type)?;
         let ctx = context().map_err(|e| PluginError::invalid_payload(name, &e))?;
         self.manager

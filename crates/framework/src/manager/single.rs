@@ -50,23 +50,23 @@ impl PluginManager {
         plugin_name: &str,
         hook: HookType,
         payload: JsonMap,
-        context: PluginContext,
-    ) -> Result<(PluginResult, PluginContext), PluginError> {
+        mut context: Box<PluginContext>,
+    ) -> Result<(PluginResult, Box<PluginContext>), PluginError> {
         let entry = self.single_entry(plugin_name, hook)?;
         let invalid = |e| PluginError::invalid_payload(plugin_name, &e);
         let payload = Value::Object(payload);
-        let may_echo = self.may_echo_input(entry);
-        let mut ctx = context;
-        if may_echo {
-            let input = HookPayload::from_json_ref(hook, &payload).map_err(invalid)?;
+        // The models stay boxed down to the plugin's call, as in `invoke_plugin_decoded`: the
+        // futures on the way hold pointers, not the models.
+        if self.may_echo_input(entry) {
+            let input = Box::new(HookPayload::from_json_ref(hook, &payload).map_err(invalid)?);
             let echo = || HookPayload::from_json_ref(hook, &payload).ok();
-            let r = self.run_single(entry, Input::Owned(input), &mut ctx, echo);
-            return Ok((r.await?, ctx));
+            let r = self.run_single(entry, Input::Boxed(input), &mut context, echo);
+            return Ok((r.await?, context));
         }
-        let input = HookPayload::from_json(hook, payload).map_err(invalid)?;
+        let input = Box::new(HookPayload::from_json(hook, payload).map_err(invalid)?);
         // Only a 1.0.0 enforce entry ever calls the echo (see `single_1_0`).
-        let r = self.run_single(entry, Input::Owned(input), &mut ctx, || None);
-        Ok((r.await?, ctx))
+        let r = self.run_single(entry, Input::Boxed(input), &mut context, || None);
+        Ok((r.await?, context))
     }
 
     /// [`PluginManager::invoke_plugin`] for a payload the caller already decoded (the MCP
