@@ -384,8 +384,8 @@ pub async fn run(
         .map(|_| tokio::spawn(shared.clone().worker()))
         .collect();
     shared.barrier.wait().await;
-    let cpu0 = server_pid.and_then(procfs::cpu_time);
-    let me0 = procfs::cpu_time(std::process::id());
+    let cpu0 = server_pid.map(procfs::CpuReading::of);
+    let me0 = procfs::CpuReading::of(std::process::id());
     let t0 = Instant::now();
     let mut latencies = Vec::with_capacity(spec.calls);
     let mut errors = 0;
@@ -411,14 +411,11 @@ pub async fn run(
         }
     }
     let elapsed = t0.elapsed();
-    let server_cpu = match (cpu0, server_pid.and_then(procfs::cpu_time)) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+    let server_cpu = match (cpu0, server_pid) {
+        (Some(a), Some(pid)) => procfs::CpuReading::of(pid).since(&a),
         _ => None,
     };
-    let client_cpu = match (me0, procfs::cpu_time(std::process::id())) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
-    };
+    let client_cpu = procfs::CpuReading::of(std::process::id()).since(&me0);
     latencies.sort_unstable();
     LoadResult {
         concurrency: spec.concurrency,

@@ -53,16 +53,16 @@ pub fn accepted_since(before: Option<u64>) -> Option<u64> {
 }
 
 /// CPU-time snapshot of a set of processes, for per-call figures of clients we do not own.
-#[derive(Debug, Clone, Copy)]
-pub struct CpuMark(Option<Duration>);
+#[derive(Debug, Clone)]
+pub struct CpuMark(Option<procfs::CpuReading>);
 
 impl CpuMark {
     pub fn now(pid: Option<u32>) -> Self {
-        Self(pid.and_then(procfs::cpu_time))
+        Self(pid.map(procfs::CpuReading::of))
     }
-    pub fn since(self, pid: Option<u32>, calls: usize) -> Option<f64> {
-        let now = pid.and_then(procfs::cpu_time)?;
-        per_call_us(Some(now.saturating_sub(self.0?)), calls)
+    pub fn since(&self, pid: Option<u32>, calls: usize) -> Option<f64> {
+        let now = procfs::CpuReading::of(pid?);
+        per_call_us(now.since(self.0.as_ref()?), calls)
     }
 }
 
