@@ -164,11 +164,8 @@ impl ConnState {
 
     /// How long no request has been in progress, counted from `floor` at the earliest.
     fn idle_since(&self, floor: Instant) -> Duration {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return Duration::ZERO;
-        }
-        let last = self.last_done.lock().map_or(floor, |t| *t);
-        last.max(floor).elapsed()
+        self.idle_from()
+            .map_or(Duration::ZERO, |last| last.max(floor).elapsed())
     }
 }
 
@@ -259,9 +256,7 @@ pub(crate) struct Busy(Arc<ConnState>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        if let Ok(mut t) = self.0.last_done.lock() {
-            *t = Instant::now();
-        }
+        self.0.mark_done();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
