@@ -35,6 +35,8 @@
 //! - [`grpc`]: the plugin service over gRPC (both package names, both health services), TLS
 //!   or Unix socket; `grpc::run_tls` / `grpc::run_unix`.
 //! - [`raw_socket`]: the raw Unix-socket protocol (length-prefixed protobuf); `raw_socket::run`.
+//! - `self_wake`: an HTTP/1.1 connection's task that wakes itself (hyper, once per request) is
+//!   polled again at once instead of yielding to another worker.
 //! - `read_watched`: a Unix-socket connection watched for reads only (raw socket, gRPC on a
 //!   Unix socket), so a client reading an answer does not wake a worker.
 
@@ -57,6 +59,7 @@ pub mod observe;
 pub mod raw_socket;
 mod read_watched;
 pub mod reload;
+mod self_wake;
 pub mod serve;
 pub mod settings;
 pub mod signals;

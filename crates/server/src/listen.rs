@@ -24,6 +24,7 @@ use crate::drain::{Drain, Phase};
 use crate::health::CertificateHealth;
 use crate::http::{self, App, BodyLimits};
 use crate::observe;
+use crate::self_wake::RepollOnSelfWake;
 use crate::{limits, tls_log};
 use plugwire_metrics::Transport;
 
@@ -122,7 +123,7 @@ pub async fn serve_tcp(
             } else {
                 Transport::Http
             };
-            tokio::spawn(observe::counted(transport, async move {
+            let conn = RepollOnSelfWake::new(async move {
                 let _ = tcp.set_nodelay(true);
                 match tls {
                     None => serve_main_io(tcp, app, limits, certificate, drain).await,
@@ -136,7 +137,8 @@ pub async fn serve_tcp(
                         tls_connection(tcp, peer, acceptor, conn, drain).await
                     }
                 }
-            }));
+            });
+            tokio::spawn(observe::counted(transport, conn));
         },
         limits,
         "main",
@@ -162,7 +164,13 @@ pub async fn serve_unix(
             let app = Arc::clone(&app);
             tokio::spawn(observe::counted(
                 Transport::Unix,
-                serve_main_io(stream, app, limits, CertificateHealth::default(), drain),
+                RepollOnSelfWake::new(serve_main_io(
+                    stream,
+                    app,
+                    limits,
+                    CertificateHealth::default(),
+                    drain,
+                )),
             ));
         },
         limits,
