@@ -1,8 +1,9 @@
 //! A Unix-socket connection whose request headers pass through
 //! [`plugwire_grpc::authority::AuthorityRewriter`] on their way to the HTTP/2 server, so the
 //! Python gRPC client's `:authority` (the percent-encoded socket path, which h2 refuses with
-//! `RST_STREAM(PROTOCOL_ERROR)`) reaches hyper as `localhost`. Writes go straight through. The
-//! socket is watched for reads only (see `read_watched`).
+//! `RST_STREAM(PROTOCOL_ERROR)`) reaches hyper as `localhost`. A connection whose first request
+//! has a valid authority (plugwire's own client) is handed on as read from then on. Writes go
+//! straight through. The socket is watched for reads only (see `read_watched`).
 
 use std::io;
 use std::pin::Pin;
@@ -64,6 +65,14 @@ impl AsyncRead for UdsConn {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(n)) => n,
             };
+            if this.rewriter.passes_through() {
+                // Nothing left to re-write on this connection: on to hyper as read (through
+                // our buffer, which is initialised once, where hyper's is not).
+                let now = n.min(buf.remaining());
+                buf.put_slice(&this.raw[..now]);
+                this.ready.extend_from_slice(&this.raw[now..n]);
+                return Poll::Ready(Ok(()));
+            }
             if let Err(e) = this.rewriter.feed(&this.raw[..n], &mut this.ready) {
                 tracing::debug!("gRPC Unix-socket connection closed: {e}");
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
