@@ -20,7 +20,7 @@
 //! parse again) another ~4k in h2; a client that sent a valid authority first and an invalid
 //! one later would get that request refused by h2, as with no rewriter at all.
 
-use crate::hpack::{self, Decoder, HpackError};
+use crate::hpack::{Decoder, Encoder, HpackError};
 
 /// What replaces an invalid `:authority`.
 pub const UDS_AUTHORITY: &[u8] = b"localhost";
@@ -92,6 +92,7 @@ pub struct AuthorityRewriter {
     payload: Vec<u8>,
     pending: Option<Pending>,
     decoder: Decoder,
+    encoder: Encoder,
     rewritten: u64,
     mode: Mode,
     /// The first header block's frames, byte for byte, while [`Mode::Undecided`].
@@ -106,6 +107,7 @@ impl Default for AuthorityRewriter {
             payload: Vec::new(),
             pending: None,
             decoder: Decoder::new(TABLE_LIMIT),
+            encoder: Encoder::default(),
             rewritten: 0,
             mode: Mode::Undecided,
             first_frames: Vec::new(),
@@ -259,11 +261,11 @@ impl AuthorityRewriter {
 
     /// Decodes the block, fixes `:authority`, writes HEADERS (+ CONTINUATION) frames.
     fn finish(&mut self, p: Pending, out: &mut Vec<u8>) -> Result<(), RewriteError> {
-        let mut fields = self.decoder.decode(&p.block)?;
+        let mut fields = self.decoder.decode_marked(&p.block)?;
         if self.mode == Mode::Undecided {
             let needed = fields
                 .iter()
-                .any(|(name, value)| name == b":authority" && !valid_authority(value));
+                .any(|((name, value), _)| name == b":authority" && !valid_authority(value));
             let first = std::mem::take(&mut self.first_frames);
             if !needed {
                 self.mode = Mode::PassThrough;
@@ -272,7 +274,7 @@ impl AuthorityRewriter {
             }
             self.mode = Mode::Rewrite;
         }
-        for (name, value) in &mut fields {
+        for ((name, value), _) in &mut fields {
             if name == b":authority" && !valid_authority(value) {
                 *value = UDS_AUTHORITY.to_vec();
                 self.rewritten += 1;
@@ -282,7 +284,7 @@ impl AuthorityRewriter {
         if let Some(prio) = p.priority {
             block.extend_from_slice(&prio);
         }
-        hpack::encode(&fields, &mut block);
+        self.encoder.encode(&fields, &mut block);
         let mut chunks = block.chunks(MAX_FRAME).peekable();
         let mut kind = HEADERS;
         let mut flags = p.flags & (END_STREAM | PRIORITY);
@@ -313,6 +315,7 @@ fn valid_authority(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hpack;
 
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
