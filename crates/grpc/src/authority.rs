@@ -16,9 +16,9 @@
 //! authority for every call of a channel, so when the first one is valid (plugwire's own
 //! client, grpc-go) its header block goes on as it came and so does everything after it,
 //! undecoded ([`AuthorityRewriter::passes_through`]). Decoding and re-encoding every request's
-//! headers cost ~7k instructions a call, and re-encoded blocks (literals, for h2's decoder to
-//! parse again) another ~4k in h2; a client that sent a valid authority first and an invalid
-//! one later would get that request refused by h2, as with no rewriter at all.
+//! headers cost ~7k instructions a call, and h2 more to read the re-encoded block; a client that
+//! sent a valid authority first and an invalid one later would get that request refused by h2,
+//! as with no rewriter at all.
 
 use crate::hpack::{Decoder, Encoder, HpackError};
 
