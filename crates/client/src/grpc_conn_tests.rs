@@ -174,31 +174,26 @@ async fn a_request_leaves_in_one_write_headers_then_data_with_end_stream() {
     }
 }
 
+/// The status of one call with an empty body to a server that answers as `answer` says.
+async fn failed_call(answer: Answer, timeout: Duration, why: &str) -> Status {
+    let (io, _) = pipe(answer);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![io]));
+    client(&pipes)
+        .unary("/p/M", Bytes::new(), timeout)
+        .await
+        .expect_err(why)
+}
+
 #[tokio::test]
 async fn statuses_follow_the_grpc_rules() {
-    let (a, _) = pipe(Answer::NotFound);
-    let pipes: Pipes = Arc::new(Mutex::new(vec![a]));
-    let status = client(&pipes)
-        .unary("/p/M", Bytes::new(), TIMEOUT)
-        .await
-        .expect_err("trailers-only error");
+    let status = failed_call(Answer::NotFound, TIMEOUT, "trailers-only error").await;
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), "no such plugin");
 
-    let (b, _) = pipe(Answer::Http503);
-    let pipes: Pipes = Arc::new(Mutex::new(vec![b]));
-    let status = client(&pipes)
-        .unary("/p/M", Bytes::new(), TIMEOUT)
-        .await
-        .expect_err("no grpc-status");
+    let status = failed_call(Answer::Http503, TIMEOUT, "no grpc-status").await;
     assert_eq!(status.code(), Code::Unavailable);
 
-    let (c, _) = pipe(Answer::Echo);
-    let pipes: Pipes = Arc::new(Mutex::new(vec![c]));
-    let status = client(&pipes)
-        .unary("/p/M", Bytes::new(), TIMEOUT)
-        .await
-        .expect_err("an empty body has no message");
+    let status = failed_call(Answer::Echo, TIMEOUT, "an empty body has no message").await;
     assert_eq!(status.code(), Code::Internal);
 }
 
@@ -211,12 +206,7 @@ async fn no_server_is_unavailable_and_the_deadline_is_cancelled() {
         .expect_err("refused");
     assert_eq!(status.code(), Code::Unavailable);
 
-    let (a, _) = pipe(Answer::Silent);
-    let pipes: Pipes = Arc::new(Mutex::new(vec![a]));
-    let status = client(&pipes)
-        .unary("/p/M", Bytes::new(), Duration::from_millis(100))
-        .await
-        .expect_err("never answered");
+    let status = failed_call(Answer::Silent, Duration::from_millis(100), "never answered").await;
     assert_eq!(status.code(), Code::Cancelled);
     assert_eq!(status.message(), "Timeout expired");
 }
