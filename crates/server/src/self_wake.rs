@@ -33,19 +33,43 @@ const POLLING: u8 = 1;
 /// Woken while being polled.
 const WOKEN: u8 = 2;
 
-/// See the module docs.
-pub(crate) struct RepollOnSelfWake<F> {
-    fut: Pin<Box<F>>,
-    state: Arc<WakeState>,
-    waker: Waker,
-}
-
-struct WakeState {
+/// The waker a task gives what it polls, so that a wake during its own poll is noted instead of
+/// scheduling the task: used by [`RepollOnSelfWake`] and by gRPC's connection driver
+/// (`grpc/inline.rs`), which polls a connection and its calls in rounds.
+#[derive(Default)]
+pub(crate) struct Coalesce {
     phase: AtomicU8,
     task: AtomicWaker,
 }
 
-impl Wake for WakeState {
+impl Coalesce {
+    /// A poll by the task of `cx` starts: wakes are noted from now on.
+    pub(crate) fn start(&self, cx: &Context<'_>) {
+        self.task.register(cx.waker());
+        self.resume();
+    }
+
+    /// After a round: `true` when nothing woke the polled futures during it, and wakes go to
+    /// the task again (registered by [`Self::start`], so none is lost); `false` when something
+    /// did, and the caller goes round again ([`Self::resume`]) or gives up ([`Self::stop`]).
+    pub(crate) fn settle(&self) -> bool {
+        self.phase
+            .compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Another round: wakes are noted again.
+    pub(crate) fn resume(&self) {
+        self.phase.store(POLLING, Ordering::SeqCst);
+    }
+
+    /// The poll is over: wakes go to the task.
+    pub(crate) fn stop(&self) {
+        self.phase.store(IDLE, Ordering::SeqCst);
+    }
+}
+
+impl Wake for Coalesce {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -55,23 +79,27 @@ impl Wake for WakeState {
         // add. IDLE: nobody is polling, so the task must be scheduled.
         if let Err(IDLE) =
             self.phase
-                .compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(POLLING, WOKEN, Ordering::SeqCst, Ordering::SeqCst)
         {
             self.task.wake();
         }
     }
 }
 
+/// See the module docs.
+pub(crate) struct RepollOnSelfWake<F> {
+    fut: Pin<Box<F>>,
+    coalesce: Arc<Coalesce>,
+    waker: Waker,
+}
+
 impl<F: Future> RepollOnSelfWake<F> {
     pub(crate) fn new(fut: F) -> Self {
-        let state = Arc::new(WakeState {
-            phase: AtomicU8::new(IDLE),
-            task: AtomicWaker::new(),
-        });
+        let coalesce = Arc::new(Coalesce::default());
         RepollOnSelfWake {
             fut: Box::pin(fut),
-            waker: Waker::from(Arc::clone(&state)),
-            state,
+            waker: Waker::from(Arc::clone(&coalesce)),
+            coalesce,
         }
     }
 }
@@ -81,20 +109,23 @@ impl<F: Future> Future for RepollOnSelfWake<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        this.state.task.register(cx.waker());
+        this.coalesce.start(cx);
         for _ in 0..=MAX_REPOLLS {
-            this.state.phase.store(POLLING, Ordering::Release);
             let polled = this
                 .fut
                 .as_mut()
                 .poll(&mut Context::from_waker(&this.waker));
-            // From here a wake goes to the task again (registered above), so none is lost.
-            let phase = this.state.phase.swap(IDLE, Ordering::AcqRel);
-            if polled.is_ready() || phase != WOKEN {
+            if polled.is_ready() {
+                this.coalesce.stop();
                 return polled;
             }
+            if this.coalesce.settle() {
+                return Poll::Pending;
+            }
+            this.coalesce.resume();
         }
         // Woke itself every time: yield for real.
+        this.coalesce.stop();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

@@ -25,15 +25,14 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
-use futures::task::AtomicWaker;
 
 use super::cork::Release;
+use crate::self_wake::Coalesce;
 
 /// The streams a connection has spawned and not yet started polling.
 #[derive(Clone, Default)]
@@ -89,13 +88,12 @@ impl Streams {
     }
 
     fn poll<C: Future>(&mut self, mut conn: Pin<&mut C>, cx: &mut Context<'_>) -> Poll<C::Output> {
-        self.coalesce.task.register(cx.waker());
-        self.coalesce.state.store(POLLING, Ordering::SeqCst);
+        self.coalesce.start(cx);
         let waker = self.waker.clone();
         let mut inner = Context::from_waker(&waker);
         for _ in 0..ROUNDS {
             if let Poll::Ready(out) = conn.as_mut().poll(&mut inner) {
-                self.coalesce.state.store(IDLE, Ordering::SeqCst);
+                self.coalesce.stop();
                 // A connection that closed cleanly wrote its last frames in its shutdown (see
                 // the `cork` module); this is for one that ended on an error: one try, as the
                 // socket is about to be closed anyway.
@@ -110,23 +108,17 @@ impl Streams {
             while let Poll::Ready(Some(())) = self.running.poll_next_unpin(&mut inner) {}
             // Woken while polling (a stream answered, or spawned more): one more round, so the
             // answer is written now. Otherwise back to idle, where a wake-up wakes the task.
-            let done = self.coalesce.state.compare_exchange(
-                POLLING,
-                IDLE,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
             // Idle: what the poll wrote leaves now. If that write failed, one more round, where
             // the connection sees the error.
-            if done.is_ok() && self.release(cx) {
+            if self.coalesce.settle() && self.release(cx) {
                 return Poll::Pending;
             }
-            self.coalesce.state.store(POLLING, Ordering::SeqCst);
+            self.coalesce.resume();
         }
         // Still woken after every round: yield to the runtime and come back (tokio's
         // cooperative budget, spent, makes its resources wake the task at once and return
         // `Pending` until the task has yielded; looping here would never end).
-        self.coalesce.state.store(IDLE, Ordering::SeqCst);
+        self.coalesce.stop();
         cx.waker().wake_by_ref();
         // Its result ignored: after a failed write, every read and write of the connection
         // fails too, which the next poll sees.
@@ -151,37 +143,10 @@ impl Streams {
 /// Rounds of one poll of a connection (see [`Streams::poll`]).
 const ROUNDS: usize = 16;
 
-const IDLE: u8 = 0;
-const POLLING: u8 = 1;
-const NOTIFIED: u8 = 2;
-
-/// The waker of a connection and its streams (see the module doc): while the task polls them
-/// (`POLLING`), a wake-up only marks `NOTIFIED`; when idle, it wakes the task.
-#[derive(Default)]
-struct Coalesce {
-    state: AtomicU8,
-    task: AtomicWaker,
-}
-
-impl Wake for Coalesce {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        match self
-            .state
-            .compare_exchange(POLLING, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) | Err(NOTIFIED) => {}
-            Err(_) => self.task.wake(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::Wake;
 
     use hyper::rt::Executor;
 
