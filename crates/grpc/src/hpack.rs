@@ -198,34 +198,32 @@ impl Encoder {
                         put_integer(STATIC_TABLE.len() + 1 + at, 7, 0x80, dst);
                         continue;
                     }
-                    dst.push(0x40);
-                    put_string(name, dst);
-                    put_string(value, dst);
+                    put_literal(0x40, name, value, dst);
                     let field = (name.clone(), value.clone());
                     insert(&mut self.table, &mut self.size, RECEIVER_TABLE, field);
                 }
-                Indexing::Not | Indexing::Never => {
-                    dst.push(if *indexing == Indexing::Never {
-                        0x10
-                    } else {
-                        0x00
-                    });
-                    put_string(name, dst);
-                    put_string(value, dst);
-                }
+                Indexing::Not => put_literal(0x00, name, value, dst),
+                Indexing::Never => put_literal(0x10, name, value, dst),
             }
         }
     }
 }
 
-/// Encodes `fields` as literals without indexing, with literal names and no Huffman coding:
-/// the receiver's dynamic table is never touched.
-pub fn encode(fields: &[Field], dst: &mut Vec<u8>) {
+/// Encodes `fields` as literals without indexing (the receiver's dynamic table is never
+/// touched): how the tests write a client's blocks.
+#[cfg(test)]
+pub(crate) fn encode(fields: &[Field], dst: &mut Vec<u8>) {
     for (name, value) in fields {
-        dst.push(0x00);
-        put_string(name, dst);
-        put_string(value, dst);
+        put_literal(0x00, name, value, dst);
     }
+}
+
+/// A literal field with a literal name: `kind` is its first byte (0x40 with incremental
+/// indexing, 0x00 without, 0x10 never indexed), no Huffman coding.
+fn put_literal(kind: u8, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
+    dst.push(kind);
+    put_string(name, dst);
+    put_string(value, dst);
 }
 
 fn put_string(s: &[u8], dst: &mut Vec<u8>) {
