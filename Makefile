@@ -162,9 +162,20 @@ demo: build
 BENCH_ARGS ?=
 .PHONY: bench-smoke
 bench: venv-1.0.0
-	$(CARGO) build --release --quiet -p plugwire -p plugwire-bench
+	@# Two builds: built together with the harness, the binary's dependencies would get the harness's
+	@# features too, and its functions other symbol names than crates/cli/link-order.txt lists.
+	$(CARGO) build --release --quiet -p plugwire
+	$(CARGO) build --release --quiet -p plugwire-bench
 	$(TARGET_DIR)/release/plugwire-bench run --plugwire $(TARGET_DIR)/release/plugwire --python $(VENV_PY) \
 	    --scripts scripts/bench --out docs/benchmarks.md --command "$(strip make bench $(BENCH_ARGS))" $(BENCH_ARGS)
+
+# Regenerates crates/cli/link-order.txt, the order in which release builds link the functions that
+# start-up and the hook paths run (docs/decisions.md #96), from callgrind profiles of the release
+# binary; needs valgrind. After dependency or toolchain updates: `make bench` reports how many of
+# its functions the binary still has.
+.PHONY: link-order
+link-order:
+	CARGO="$(CARGO)" bash scripts/link-order/generate.sh
 
 # A few calls of everything except Python, debug build: checks the harness (report and charts
 # under target/); the numbers mean nothing.

@@ -20,6 +20,11 @@ pub struct SuiteArgs {
     /// scripts/bench (python/client.py, openssl-certs.sh, findings.md).
     #[arg(long, default_value = "scripts/bench")]
     pub scripts: PathBuf,
+    /// The link order the release binary was built with (crates/cli/build.rs): the report says
+    /// how many of its functions the binary still has.
+    #[arg(long, default_value = "crates/cli/link-order.txt")]
+    #[serde(default = "default_link_order")]
+    pub link_order: PathBuf,
     /// The interop tests' directory: the Python runtime wrapper (pyruntime.py) and plugin
     /// modules (pyplugins/) are reused from there.
     #[arg(long, default_value = "tests/interop")]
@@ -237,4 +242,9 @@ pub struct RenderArgs {
     /// scripts/bench, for findings.md.
     #[arg(long, default_value = "scripts/bench")]
     pub scripts: PathBuf,
+}
+
+/// Reports saved before `--link-order` existed read back with its default.
+fn default_link_order() -> PathBuf {
+    PathBuf::from("crates/cli/link-order.txt")
 }

@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole benchmark; writes the report (docs/benchmarks.md).
-    Run(crate::args::SuiteArgs),
+    Run(Box<crate::args::SuiteArgs>),
     /// Rewrite the report from the JSON a `run` saved (same measurements, current findings.md).
     Render(crate::args::RenderArgs),
     /// One measurement: `tools/call invoke_hook` against URL, result as JSON on stdout.
@@ -113,7 +113,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => rt.block_on(crate::suite::run(args, cli.threads)),
+        Command::Run(args) => rt.block_on(crate::suite::run(*args, cli.threads)),
         Command::Render(args) => crate::suite::render(args),
         Command::Load(args) => rt.block_on(load_cmd(args)),
         Command::LimitServer(args) => rt.block_on(limit_cmd(args)),

@@ -7,6 +7,7 @@ pub mod cli;
 mod error;
 mod extras;
 pub mod limit;
+mod linkorder;
 pub mod load;
 mod measure;
 pub mod payload;

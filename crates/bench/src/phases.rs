@@ -307,6 +307,10 @@ pub(crate) fn tool_versions(ctx: &Ctx) -> Vec<(String, String)> {
     let mut v = vec![
         ("plugwire".into(), run(&ctx.args.plugwire, &["--version"])),
         ("openssl".into(), run(Path::new("openssl"), &["version"])),
+        (
+            "link order".into(),
+            crate::linkorder::describe(&ctx.args.plugwire, &ctx.args.link_order),
+        ),
     ];
     if let Some(py) = &ctx.py {
         v.push(("python".into(), run(&py.python, &["--version"])));
