@@ -1,4 +1,4 @@
-"""Functions of one binary that callgrind saw run, in first-seen order, one symbol name a line.
+"""Functions of one binary that callgrind saw run, one symbol name a line, each once.
 
 Usage: executed.py BINARY CALLGRIND_OUT... > names.txt
 

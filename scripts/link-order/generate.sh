@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates crates/cli/link-order.txt (`make link-order`): the functions of the release
-# `plugwire` binary that start-up and the hook paths run, in the order they first ran, which
-# crates/cli/build.rs hands to the linker so they sit together (docs/decisions.md #96).
+# `plugwire` binary that start-up runs, then those the hook paths run, which crates/cli/build.rs
+# hands to the linker so they sit together (docs/decisions.md #96).
 #
 # How: builds the release binary without an order (PLUGWIRE_LINK_ORDER=off), runs `plugwire serve`
-# under callgrind from spawn through healthy (and through hook calls of every transport from
-# `plugwire call`) to a clean stop, in the configurations start-up differs by (built-in plugins,
+# under callgrind from spawn to healthy (dumped there), then through hook calls of every
+# transport from `plugwire call` to a clean stop, in the configurations start-up differs by (built-in plugins,
 # RSA and ECDSA keys, TLS and plain, HTTP, gRPC over TLS and a Unix socket, the raw socket),
 # and lists what ran. Needs valgrind. Servers bind 127.0.0.1 and sockets in a temporary
 # directory; everything is stopped and removed at the end.
@@ -31,17 +31,6 @@ for key in rsa4096 ecdsa-p256; do
   "$BIN" certs gateway --dir "$WORK/$key" --key-type "$key" >/dev/null
 done
 
-cat > "$WORK/search-replace.yaml" <<'YAML'
-plugins:
-  - name: ReplaceBadWordsPlugin
-    kind: plugins.regex_filter.search_replace.SearchReplacePlugin
-    hooks: [tool_pre_invoke]
-    mode: enforce
-    priority: 150
-    config:
-      words:
-        - {search: crap, replace: crud}
-YAML
 
 free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -106,7 +95,7 @@ gateway_yaml grpc-tls "    grpc:
       target: localhost:$grpc_port
 $client_tls"
 # shellcheck disable=SC2046
-profile tls "$WORK/search-replace.yaml" ecdsa-p256 $((port + 1000)) "mcp-tls grpc-tls" \
+profile tls plugins/test.yaml ecdsa-p256 $((port + 1000)) "mcp-tls grpc-tls" \
   PLUGINS_TRANSPORT=http,grpc PLUGINS_SERVER_HOST=127.0.0.1 PLUGINS_SERVER_PORT="$port" \
   $(tls_env PLUGINS_SERVER ecdsa-p256) PLUGINS_SERVER_SSL_CERT_REQS=2 \
   PLUGINS_GRPC_SERVER_HOST=127.0.0.1 PLUGINS_GRPC_SERVER_PORT="$grpc_port" \
@@ -118,7 +107,7 @@ gateway_yaml mcp-plain "    mcp: {proto: STREAMABLEHTTP, url: http://127.0.0.1:$
 gateway_yaml grpc-uds "    grpc: {uds: $WORK/grpc.sock}"
 gateway_yaml raw "    unix_socket: {path: $WORK/raw.sock}"
 # (Plain HTTP answers /health on its own port.)
-profile sockets "$WORK/search-replace.yaml" ecdsa-p256 "$port" "mcp-plain grpc-uds raw" \
+profile sockets plugins/test.yaml ecdsa-p256 "$port" "mcp-plain grpc-uds raw" \
   PLUGINS_TRANSPORT=http,grpc,unix PLUGINS_SERVER_HOST=127.0.0.1 PLUGINS_SERVER_PORT="$port" \
   PLUGINS_GRPC_SERVER_UDS="$WORK/grpc.sock" PLUGINS_UNIX_SOCKET_PATH="$WORK/raw.sock"
 
