@@ -169,13 +169,13 @@ bench: venv-1.0.0
 	$(TARGET_DIR)/release/plugwire-bench run --plugwire $(TARGET_DIR)/release/plugwire --python $(VENV_PY) \
 	    --scripts scripts/bench --out docs/benchmarks.md --command "$(strip make bench $(BENCH_ARGS))" $(BENCH_ARGS)
 
-# Regenerates crates/cli/link-order.txt, the order in which release builds link the functions that
-# start-up and the hook paths run (docs/decisions.md #96), from callgrind profiles of the release
-# binary; needs valgrind. After dependency or toolchain updates: `make bench` reports how many of
+# Regenerates crates/cli/link-order.txt (and link-order-static.txt for `make static`), the order
+# in which release builds link the functions that start-up and the hook paths run
+# (docs/decisions.md #96), from callgrind profiles of both release binaries; needs valgrind. After dependency or toolchain updates: `make bench` reports how many of
 # its functions the binary still has.
 .PHONY: link-order
 link-order:
-	CARGO="$(CARGO)" bash scripts/link-order/generate.sh
+	CARGO="$(CARGO)" PYTHON="$(PYTHON)" bash scripts/link-order/generate.sh
 
 # A few calls of everything except Python, debug build: checks the harness (report and charts
 # under target/); the numbers mean nothing.
@@ -220,11 +220,12 @@ certs-mcp-k8s: build
 	@echo "✅  deploy/kubernetes/cert-manager/cert-manager.yaml (namespace $(K8S_NAMESPACE))"
 
 # Statically linked release binary (glibc with crt-static; the image's build stage does the
-# same), its relative relocations packed (DT_RELR: docs/decisions.md #78), then checked: no ELF
-# interpreter, relocations packed, runs. Not in make test (fat LTO takes minutes).
+# same, with the same flags and debug info stripped, so that its functions have the names
+# crates/cli/link-order-static.txt lists: decision 96), its relative relocations packed (DT_RELR:
+# docs/decisions.md #78), then checked: no ELF interpreter, relocations packed, runs. Not in make test (fat LTO takes minutes).
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 static:
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(STATIC_TARGET) -p plugwire
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" CARGO_PROFILE_RELEASE_STRIP=debuginfo $(CARGO) build --release --locked --target $(STATIC_TARGET) -p plugwire
 	$(PYTHON) tests/k8s/check_static.py $(STATIC_BIN)
 
 # Container image from deploy/Dockerfile with the first working builder.

@@ -1,5 +1,6 @@
 //! Build script of the `plugwire` binary: release builds link the functions that start-up and the
-//! hook paths run next to each other, in the order of `link-order.txt` (docs/decisions.md #96).
+//! hook paths run next to each other, in the order of `link-order.txt` (`link-order-static.txt`
+//! for the static binary; docs/decisions.md #96).
 //!
 //! Why: the kernel maps a binary's code in 64 KiB windows around every page a fault touches, so
 //! 1.8 MB of start-up code spread over 11 MB of code kept about 8 MiB of it resident in an idle
@@ -11,22 +12,37 @@
 use std::env;
 use std::process::Command;
 
+/// The order of the dynamically linked binary (`cargo build --release -p plugwire`).
+const DYNAMIC_ORDER: &str = "link-order.txt";
+/// The order of the static binary (`make static`, deploy/Dockerfile).
+const STATIC_ORDER: &str = "link-order-static.txt";
+
 /// First Rust release whose `x86_64-unknown-linux-gnu` target links with rust-lld by default.
 const RUST_LLD_DEFAULT_SINCE: (u32, u32) = (1, 90);
 
 fn main() {
-    println!("cargo:rerun-if-changed=link-order.txt");
+    println!("cargo:rerun-if-changed={DYNAMIC_ORDER}");
+    println!("cargo:rerun-if-changed={STATIC_ORDER}");
     println!("cargo:rerun-if-env-changed=PLUGWIRE_LINK_ORDER");
     let Ok(manifest_dir) = env::var("CARGO_MANIFEST_DIR") else {
         return;
     };
-    if links_with_default_rust_lld()
+    // A static build (`make static`, the image) compiles every crate with other flags, so its
+    // symbols have other names: it has a list of its own.
+    let is_static = env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|features| features.split(',').any(|f| f == "crt-static"));
+    let order = if is_static {
+        STATIC_ORDER
+    } else {
+        DYNAMIC_ORDER
+    };
+    let order_exists = std::path::Path::new(&manifest_dir).join(order).is_file();
+    if order_exists
+        && links_with_default_rust_lld()
         && env::var("PROFILE").as_deref() == Ok("release")
         && env::var("PLUGWIRE_LINK_ORDER").as_deref() != Ok("off")
     {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={manifest_dir}/link-order.txt"
-        );
+        println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={manifest_dir}/{order}");
         // Functions the current code no longer has (the list is a profile of an earlier build).
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }

@@ -1,14 +1,15 @@
 """Functions of one binary that callgrind saw run, one symbol name a line, each once.
 
-Usage: executed.py BINARY CALLGRIND_OUT... > names.txt
+Usage: executed.py BINARY_NAME CALLGRIND_OUT... > names.txt
 
 Reads callgrind output files written with --demangle=no (so names are the symbol table's) and
-prints each function of BINARY named in them (as a function or as a callee) once, in the order
-of the files given and of first mention within each. Names that cannot be linker symbols are
+prints each function of the binary whose file is called BINARY_NAME named in them (as a
+function or as a callee) once, in the order of the files given and of first mention within each. Names that cannot be linker symbols are
 skipped: callgrind's recursion marks ("name'2" is stripped to "name"), "(below main)" and bare
 addresses.
 """
 
+import os
 import re
 import sys
 
@@ -42,7 +43,7 @@ def functions(path, binary):
             owner = callee_object if key == "cfn" and callee_object else current_object
             if key == "fn":
                 callee_object = None
-            if owner == binary and name:
+            if owner and os.path.basename(owner) == binary and name:
                 yield re.sub(r"'\d+$", "", name)
 
 
