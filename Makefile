@@ -171,8 +171,9 @@ bench: venv-1.0.0
 
 # Regenerates crates/cli/link-order.txt (and link-order-static.txt for `make static`), the order
 # in which release builds link the functions that start-up and the hook paths run
-# (docs/decisions.md #96), from callgrind profiles of both release binaries; needs valgrind. After dependency or toolchain updates: `make bench` reports how many of
-# its functions the binary still has.
+# (docs/decisions.md #96), from callgrind profiles of both release binaries; needs valgrind.
+# After dependency or toolchain updates: `make bench` reports how many of its functions the
+# binary still has.
 .PHONY: link-order
 link-order:
 	CARGO="$(CARGO)" PYTHON="$(PYTHON)" bash scripts/link-order/generate.sh
@@ -222,7 +223,8 @@ certs-mcp-k8s: build
 # Statically linked release binary (glibc with crt-static; the image's build stage does the
 # same, with the same flags and debug info stripped, so that its functions have the names
 # crates/cli/link-order-static.txt lists: decision 96), its relative relocations packed (DT_RELR:
-# docs/decisions.md #78), then checked: no ELF interpreter, relocations packed, runs. Not in make test (fat LTO takes minutes).
+# docs/decisions.md #78), then checked: no ELF interpreter, relocations packed, runs. Not in
+# make test (fat LTO takes minutes).
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 static:
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" CARGO_PROFILE_RELEASE_STRIP=debuginfo $(CARGO) build --release --locked --target $(STATIC_TARGET) -p plugwire
