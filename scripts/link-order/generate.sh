@@ -20,7 +20,6 @@ PYTHON=${PYTHON:-python3}
 echo "link-order: building the release binary without an order" >&2
 PLUGWIRE_LINK_ORDER=off ${CARGO:-cargo} build --release --quiet -p plugwire
 CLIENT=$(realpath "$TARGET_DIR/release/plugwire")
-BIN=$CLIENT
 
 WORK=$(mktemp -d)
 SERVER=""
@@ -32,7 +31,6 @@ for key in rsa4096 ecdsa-p256; do
   "$CLIENT" certs gateway --dir "$WORK/$key" --key-type "$key" >/dev/null
 done
 
-
 free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # gateway_yaml NAME KIND-BLOCK: a gateway config with one external plugin reached by KIND-BLOCK.
@@ -40,11 +38,10 @@ gateway_yaml() {
   printf 'plugins:\n  - name: ReplaceBadWordsPlugin\n    kind: external\n    hooks: [tool_pre_invoke]\n%s\n' "$2" > "$WORK/$1.yaml"
 }
 
-# profile NAME CONFIG KEY HEALTH-PORT GATEWAYS ENV...: callgrind one `plugwire serve`.
+# profile NAME CONFIG HEALTH-PORT GATEWAYS ENV...: callgrind one `plugwire serve`.
 profile() {
-  local name=$1 config=$2 key=$3 health=$4 gateways=$5
-  shift 5
-  local certs="$WORK/$key/plugins/link-order"
+  local name=$1 config=$2 health=$3 gateways=$4
+  shift 4
   env MIMALLOC_PURGE_DELAY=0 PLUGINS_CONFIG_PATH="$config" "$@" \
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/$PASS-$name.callgrind" \
     "$BIN" serve > "$WORK/$PASS-$name.log" 2>&1 &
@@ -83,7 +80,7 @@ profile_all() {
   # Start-up: every built-in plugin, RSA keys, mTLS (ContextForge's defaults).
   port=$(free_port)
   # shellcheck disable=SC2046
-  profile builtins plugins/all-builtins.yaml rsa4096 $((port + 1000)) "" \
+  profile builtins plugins/all-builtins.yaml $((port + 1000)) "" \
     PLUGINS_SERVER_HOST=127.0.0.1 PLUGINS_SERVER_PORT="$port" $(tls_env PLUGINS_SERVER rsa4096) PLUGINS_SERVER_SSL_CERT_REQS=2
 
   # MCP and gRPC over mTLS with ECDSA keys, with calls.
@@ -93,7 +90,7 @@ profile_all() {
   gateway_yaml mcp-tls "    mcp: {proto: STREAMABLEHTTP, url: 'https://localhost:$port/mcp', tls: $client_tls}"
   gateway_yaml grpc-tls "    grpc: {target: 'localhost:$grpc_port', tls: $client_tls}"
   # shellcheck disable=SC2046
-  profile tls plugins/test.yaml ecdsa-p256 $((port + 1000)) "mcp-tls grpc-tls" \
+  profile tls plugins/test.yaml $((port + 1000)) "mcp-tls grpc-tls" \
     PLUGINS_TRANSPORT=http,grpc PLUGINS_SERVER_HOST=127.0.0.1 PLUGINS_SERVER_PORT="$port" \
     $(tls_env PLUGINS_SERVER ecdsa-p256) PLUGINS_SERVER_SSL_CERT_REQS=2 \
     PLUGINS_GRPC_SERVER_HOST=127.0.0.1 PLUGINS_GRPC_SERVER_PORT="$grpc_port" \
@@ -105,7 +102,7 @@ profile_all() {
   gateway_yaml grpc-uds "    grpc: {uds: $WORK/grpc.sock}"
   gateway_yaml raw "    unix_socket: {path: $WORK/raw.sock}"
   # (Plain HTTP answers /health on its own port.)
-  profile sockets plugins/test.yaml ecdsa-p256 "$port" "mcp-plain grpc-uds raw" \
+  profile sockets plugins/test.yaml "$port" "mcp-plain grpc-uds raw" \
     PLUGINS_TRANSPORT=http,grpc,unix PLUGINS_SERVER_HOST=127.0.0.1 PLUGINS_SERVER_PORT="$port" \
     PLUGINS_GRPC_SERVER_UDS="$WORK/grpc.sock" PLUGINS_UNIX_SOCKET_PATH="$WORK/raw.sock"
 }
