@@ -37,10 +37,11 @@ fn main() {
         DYNAMIC_ORDER
     };
     let order_exists = std::path::Path::new(&manifest_dir).join(order).is_file();
-    if order_exists
-        && links_with_default_rust_lld()
-        && env::var("PROFILE").as_deref() == Ok("release")
+    // The cheap checks first: only a release build that has a list asks for the compiler's version.
+    if env::var("PROFILE").as_deref() == Ok("release")
         && env::var("PLUGWIRE_LINK_ORDER").as_deref() != Ok("off")
+        && order_exists
+        && links_with_default_rust_lld()
     {
         println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={manifest_dir}/{order}");
         // Functions the current code no longer has (the list is a profile of an earlier build).

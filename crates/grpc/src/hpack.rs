@@ -56,9 +56,7 @@ const ENTRY_OVERHEAD: usize = 32;
 /// The HPACK decoder of one connection's request direction.
 #[derive(Debug)]
 pub struct Decoder {
-    table: VecDeque<Field>,
-    size: usize,
-    max_size: usize,
+    table: DynamicTable,
     limit: usize,
 }
 
@@ -67,9 +65,7 @@ impl Decoder {
     /// to `limit` by the encoder's size updates.
     pub fn new(limit: usize) -> Self {
         Decoder {
-            table: VecDeque::new(),
-            size: 0,
-            max_size: 4096.min(limit),
+            table: DynamicTable::new(4096.min(limit)),
             limit,
         }
     }
@@ -92,15 +88,14 @@ impl Decoder {
                 out.push((self.entry(idx)?.clone(), Indexing::Indexed));
             } else if first & 0xC0 == 0x40 {
                 let field = self.literal(&mut src, 6)?;
-                self.insert(field.clone());
+                self.table.insert(field.clone());
                 out.push((field, Indexing::Indexed));
             } else if first & 0xE0 == 0x20 {
                 let size = integer(&mut src, 5)?;
                 if size > self.limit {
                     return Err(HpackError::TableSize(size));
                 }
-                self.max_size = size;
-                self.evict();
+                self.table.resize(size);
             } else {
                 // 0000xxxx (without indexing) and 0001xxxx (never indexed).
                 let kind = if first & 0x10 != 0 {
@@ -137,39 +132,58 @@ impl Decoder {
             i if i <= statics.len() => Ok(&statics[i - 1]),
             i => self
                 .table
+                .entries
                 .get(i - statics.len() - 1)
                 .ok_or(HpackError::BadIndex(i)),
         }
     }
+}
 
+/// An HPACK dynamic table (RFC 7541 §2.3.2, §4): newest entry first, sized by the §4.1
+/// accounting. The decoder keeps the one the client's blocks build; the encoder the one its
+/// own blocks build in the receiver.
+#[derive(Debug)]
+struct DynamicTable {
+    entries: VecDeque<Field>,
+    size: usize,
+    max_size: usize,
+}
+
+impl DynamicTable {
+    fn new(max_size: usize) -> Self {
+        DynamicTable {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size,
+        }
+    }
+
+    /// Adds `field`, evicting the oldest entries to make room (§4.4: an entry larger than the
+    /// whole table empties it and is not added).
     fn insert(&mut self, field: Field) {
-        insert(&mut self.table, &mut self.size, self.max_size, field);
+        let len = field.0.len() + field.1.len() + ENTRY_OVERHEAD;
+        if len > self.max_size {
+            self.entries.clear();
+            self.size = 0;
+            return;
+        }
+        self.size += len;
+        self.entries.push_front(field);
+        self.evict();
+    }
+
+    /// A dynamic table size update (§6.3).
+    fn resize(&mut self, max_size: usize) {
+        self.max_size = max_size;
+        self.evict();
     }
 
     fn evict(&mut self) {
-        evict(&mut self.table, &mut self.size, self.max_size);
-    }
-}
-
-/// Adds `field` to a dynamic table, evicting the oldest entries to make room (RFC 7541 §4.4:
-/// an entry larger than the whole table empties it and is not added).
-fn insert(table: &mut VecDeque<Field>, size: &mut usize, max_size: usize, field: Field) {
-    let len = field.0.len() + field.1.len() + ENTRY_OVERHEAD;
-    if len > max_size {
-        table.clear();
-        *size = 0;
-        return;
-    }
-    *size += len;
-    table.push_front(field);
-    evict(table, size, max_size);
-}
-
-fn evict(table: &mut VecDeque<Field>, size: &mut usize, max_size: usize) {
-    while *size > max_size {
-        match table.pop_back() {
-            Some((n, v)) => *size -= n.len() + v.len() + ENTRY_OVERHEAD,
-            None => break,
+        while self.size > self.max_size {
+            match self.entries.pop_back() {
+                Some((n, v)) => self.size -= n.len() + v.len() + ENTRY_OVERHEAD,
+                None => break,
+            }
         }
     }
 }
@@ -177,10 +191,17 @@ fn evict(table: &mut VecDeque<Field>, size: &mut usize, max_size: usize) {
 /// The HPACK encoder of one connection's re-written request direction (see the module doc).
 /// Its table is the receiver's, at the HTTP/2 default size the receiver allows without a
 /// settings change (4096 octets); it never sends a size update.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Encoder {
-    table: VecDeque<Field>,
-    size: usize,
+    table: DynamicTable,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            table: DynamicTable::new(RECEIVER_TABLE),
+        }
+    }
 }
 
 /// The receiver's dynamic table size, `SETTINGS_HEADER_TABLE_SIZE`'s default.
@@ -193,14 +214,17 @@ impl Encoder {
         for ((name, value), indexing) in fields {
             match indexing {
                 Indexing::Indexed => {
-                    let found = self.table.iter().position(|(n, v)| n == name && v == value);
+                    let found = self
+                        .table
+                        .entries
+                        .iter()
+                        .position(|(n, v)| n == name && v == value);
                     if let Some(at) = found {
                         put_integer(STATIC_TABLE.len() + 1 + at, 7, 0x80, dst);
                         continue;
                     }
                     put_literal(0x40, name, value, dst);
-                    let field = (name.clone(), value.clone());
-                    insert(&mut self.table, &mut self.size, RECEIVER_TABLE, field);
+                    self.table.insert((name.clone(), value.clone()));
                 }
                 Indexing::Not => put_literal(0x00, name, value, dst),
                 Indexing::Never => put_literal(0x10, name, value, dst),
@@ -487,7 +511,7 @@ mod tests {
             + (3 + "authorization".len() + "secret".len());
         assert!(sizes[0] > 150, "{sizes:?}");
         assert!(sizes[1..].iter().all(|&s| s == 7 + literals), "{sizes:?}");
-        assert_eq!(d.size, e.size);
+        assert_eq!(d.table.size, e.table.size);
     }
 
     #[test]
@@ -506,8 +530,12 @@ mod tests {
             let mut block = Vec::new();
             e.encode(&fields, &mut block);
             assert_eq!(d.decode_marked(&block).unwrap(), fields, "call {n}");
-            assert_eq!((d.size, d.table.len()), (e.size, e.table.len()), "call {n}");
-            assert!(e.size <= 4096);
+            assert_eq!(
+                (d.table.size, d.table.entries.len()),
+                (e.table.size, e.table.entries.len()),
+                "call {n}"
+            );
+            assert!(e.table.size <= 4096);
         }
     }
 
@@ -521,7 +549,7 @@ mod tests {
         encode(&fields, &mut buf);
         let mut d = Decoder::new(4096);
         assert_eq!(d.decode(&buf).unwrap(), fields);
-        assert!(d.table.is_empty());
+        assert!(d.table.entries.is_empty());
     }
 
     #[test]
