@@ -16,7 +16,8 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use plugwire_framework::{
-    HookPayload, HookType, PluginContext, PluginError, PluginErrorKind, PluginResult, ResultSeed,
+    HookPayload, HookType, NullOr, PluginContext, PluginError, PluginErrorKind, PluginResult,
+    ResultSeed,
 };
 use plugwire_mcp::{RequestId, INVOKE_HOOK};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
@@ -246,37 +247,6 @@ impl<'de> Deserialize<'de> for AnswerKey {
             }
         }
         d.deserialize_identifier(Keys)
-    }
-}
-
-/// `S`'s value, or `None` for a JSON `null` (what `Option<T>` does for a `Deserialize` `T`).
-struct NullOr<S>(S);
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for NullOr<S> {
-    type Value = Option<S::Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for NullOr<S> {
-    type Value = Option<S::Value>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("null or a value")
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        self.0.deserialize(d).map(Some)
     }
 }
 

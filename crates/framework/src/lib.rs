@@ -13,7 +13,9 @@ pub mod payloads_cpex;
 mod payloads_moved;
 mod payloads_seeded;
 pub mod plugin;
+mod request_form;
 pub mod result;
+mod result_wire;
 mod serde_util;
 
 /// A JSON object (insertion order kept).
@@ -58,6 +60,7 @@ pub use plugin::{Plugin, PluginConstructor, PluginRegistry};
 /// no second dependency to call [`Config::load`]).
 pub use plugwire_env::{EmptyEnv, Env, ProcessEnv};
 pub use result::{ExecutionRecord, PluginResult, PluginViolation, ResultSeed};
+pub use result_wire::NullOr;
 
 /// The plugin author's guide (`docs/plugin-authoring.md`); its example is compiled and run as a doctest.
 #[doc = include_str!("../../../docs/plugin-authoring.md")]

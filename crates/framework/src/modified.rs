@@ -105,7 +105,7 @@ impl ModifiedPayload {
         Self::decode(hook, text)
     }
 
-    fn decode(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
+    pub(crate) fn decode(hook: HookType, v: impl JsonSource) -> Result<Self, PayloadError> {
         Ok(match hook {
             HookType::HttpPreRequest => Self::HttpPreRequestHeaders(v.decode("HttpHeaderPayload")?),
             HookType::HttpPostRequest => {

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::payloads_cpex::{DelegationPayload, IdentityPayload, MessagePayload};
-use crate::serde_util::{some_empty_map, strip_top_level_nulls, write_request_form, NullRule};
+use crate::request_form::{write_request_form, NullRule};
+use crate::serde_util::{some_empty_map, strip_top_level_nulls};
 use crate::{HookType, JsonMap, PayloadError, PluginContext};
 
 /// `HttpHeaderPayload`: a RootModel whose JSON is the bare `{str: str}` object. Order is kept.

@@ -2,8 +2,10 @@
 //!
 //! The server's hot path decodes the payload while it reads the request envelope, instead of
 //! skipping over the payload's text and reading it again (see `plugwire_mcp`'s
-//! `InvokeHookCall::parse_decoded`). It goes through the same hook → model table as every
-//! other decoding ([`HookPayload::from_json_str`]), so the models cannot drift apart.
+//! `InvokeHookCall::parse_decoded`); the client's decodes a result's modified payload while
+//! it reads the answer (`crate::ResultSeed`). Both go through the same hook → model tables as
+//! every other decoding ([`HookPayload::from_json_str`], [`ModifiedPayload::from_json_str`]),
+//! so the models cannot drift apart.
 
 use std::marker::PhantomData;
 
@@ -11,7 +13,7 @@ use serde::de::Error as _;
 use serde::Deserializer;
 
 use crate::payloads::JsonSource;
-use crate::{HookPayload, HookType, PayloadError};
+use crate::{HookPayload, HookType, ModifiedPayload, PayloadError};
 
 impl HookPayload {
     /// Decodes the input payload of `hook` from `d`: the same models, accepted values and
@@ -21,16 +23,45 @@ impl HookPayload {
         hook: HookType,
         d: D,
     ) -> Result<Self, D::Error> {
-        let mut error = None;
-        let decoded = Self::decode_input(
-            hook,
-            Seeded {
-                d,
-                error: &mut error,
-                input: PhantomData,
-            },
-        );
-        decoded.map_err(|e| error.unwrap_or_else(|| D::Error::custom(e)))
+        seeded(d, |source| Self::decode_input(hook, source))
+    }
+}
+
+impl ModifiedPayload {
+    /// Decodes a modified payload of `hook` from `d`: the same models, accepted values and
+    /// defaults as [`ModifiedPayload::from_json_str`], errors as
+    /// [`HookPayload::deserialize_for`]'s.
+    pub fn deserialize_for<'de, D: Deserializer<'de>>(
+        hook: HookType,
+        d: D,
+    ) -> Result<Self, D::Error> {
+        seeded(d, |source| Self::decode(hook, source))
+    }
+}
+
+/// `decode` run on `d` as a [`JsonSource`], with serde's own error given back on failure.
+fn seeded<'de, D: Deserializer<'de>, T>(
+    d: D,
+    decode: impl FnOnce(Seeded<'_, 'de, D>) -> Result<T, PayloadError>,
+) -> Result<T, D::Error> {
+    let mut error = None;
+    let decoded = decode(Seeded {
+        d,
+        error: &mut error,
+        input: PhantomData,
+    });
+    decoded.map_err(|e| error.unwrap_or_else(|| D::Error::custom(e)))
+}
+
+/// A modified payload of the hook, read where it sits (see [`ModifiedPayload::deserialize_for`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ModifiedPayloadSeed(pub(crate) HookType);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ModifiedPayloadSeed {
+    type Value = ModifiedPayload;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ModifiedPayload, D::Error> {
+        ModifiedPayload::deserialize_for(self.0, d)
     }
 }
 

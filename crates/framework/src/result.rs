@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::serde_util::{null_as_default, null_as_true, some_empty_map};
+use crate::payloads_seeded::ModifiedPayloadSeed;
+use crate::result_wire::{RawResult, RawResultSeed};
+use crate::serde_util::some_empty_map;
 use crate::{HookType, JsonMap, ModifiedPayload, PayloadError};
 
 /// Why a plugin blocked. `plugin_name` is kept in memory (the manager fills it in) and never serialized,
@@ -168,34 +170,6 @@ impl Default for PluginResult {
     }
 }
 
-/// Wire helper: the raw result with `modified_payload` still untyped (`P`: a `Value`, or the
-/// borrowed JSON text of it when decoding from text).
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "P: Deserialize<'de>"))]
-struct RawResult<P> {
-    #[serde(
-        default = "crate::serde_util::default_true",
-        deserialize_with = "null_as_true"
-    )]
-    continue_processing: bool,
-    #[serde(default)]
-    modified_payload: Option<P>,
-    #[serde(default)]
-    violation: Option<PluginViolation>,
-    #[serde(default = "some_empty_map")]
-    metadata: Option<JsonMap>,
-    #[serde(default)]
-    http_headers: Option<BTreeMap<String, String>>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    retry_delay_ms: u64,
-    #[serde(default)]
-    modified_extensions: Option<Value>,
-    #[serde(default)]
-    denial_metadata: Option<Value>,
-    #[serde(default)]
-    executions: Option<Value>,
-}
-
 /// Records that do not decode (a future shape) are dropped, never fatal: a gateway discards a
 /// plugin's own records anyway.
 fn lenient_records(v: Option<Value>) -> Vec<ExecutionRecord> {
@@ -292,10 +266,11 @@ impl PluginResult {
     }
 }
 
-/// [`PluginResult::from_json_str`] as a step of a larger `serde_json` decode: a result of
-/// `hook` read where it sits in an enclosing document (the client's answer text), so that
-/// document is not scanned once to set the result's text aside and again to decode it. Only
-/// for `serde_json`'s deserializers (the `modified_payload` is kept as borrowed raw JSON).
+/// [`PluginResult::from_json_str`] as a step of a larger decode: a result of `hook` read where
+/// it sits in an enclosing document (the client's answer text), its `modified_payload` decoded
+/// in place as the hook's payload (`result_wire`), so no part of the document is scanned
+/// twice. Accepts what `from_json_str` accepts, except a member repeated inside the modified
+/// payload, which this refuses (the client's generic path then decides).
 #[derive(Debug, Clone, Copy)]
 pub struct ResultSeed(pub HookType);
 
@@ -303,8 +278,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for ResultSeed {
     type Value = PluginResult;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<PluginResult, D::Error> {
-        let raw = RawResult::<&'de serde_json::value::RawValue>::deserialize(d)?;
-        PluginResult::from_raw_text(self.0, raw).map_err(serde::de::Error::custom)
+        let mut raw = RawResultSeed(ModifiedPayloadSeed(self.0)).deserialize(d)?;
+        let modified_payload = raw.modified_payload.take();
+        Ok(raw.into_result(modified_payload))
     }
 }
 

@@ -10,15 +10,14 @@
 //! string is the only one, and the runs between escapes are copied once, unchanged (they hold
 //! no byte the outer string escapes).
 
+use std::io;
+
+use plugwire_json::{escape_into, escape_twice_into, Layout, OnePass};
 use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
 
 use crate::jsonrpc::RequestId;
 use crate::plugin_tools::InvokeHookResponse;
-use one_pass::OnePass;
-
-#[path = "invoke_call_answer_ser.rs"]
-mod one_pass;
 
 /// Builds the success response of a one-text `tools/call` result while the text is being
 /// produced: no intermediate `String` or `Value`, and (through
@@ -97,10 +96,11 @@ impl TextResultWriter {
     pub fn write_pretty<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
         if self.escaped {
             let mark = self.buf.len();
-            if value.serialize(&mut OnePass::new(&mut self.buf)).is_ok() {
+            let mut one_pass = OnePass::new(&mut self.buf, EscapedPretty::new());
+            if value.serialize(&mut one_pass).is_ok() {
                 return Ok(());
             }
-            // What the one-pass serializer leaves to serde_json: see its module.
+            // What the one-pass serializer leaves to serde_json: see `plugwire_json`.
             self.buf.truncate(mark);
             let mut ser =
                 serde_json::Serializer::with_formatter(&mut self.buf, EscapedPretty::new());
@@ -231,95 +231,8 @@ impl std::io::Write for TextResultWriter {
     }
 }
 
-/// `text` escaped for a JSON string, exactly as serde_json escapes it (`"` and `\\` with a
-/// backslash; `\b \t \n \f \r` by name; other control characters as `\u00xx`; DEL and
-/// non-ASCII as is), eight bytes at a time between escapes. Without the quotes.
-pub(crate) fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    escape_with::<false>(out, bytes);
-}
-
-/// `text` escaped as [`escape_into`] does, then that escaped again: a string of the pretty
-/// text as it appears inside the JSON-RPC string (`"` becomes `\\\"`, a newline `\\n`), in one
-/// scan.
-pub(crate) fn escape_twice_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    escape_with::<true>(out, bytes);
-}
-
-fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // The last few bytes are scanned as a word too, padded with spaces (never escaped):
-        // most strings of an answer are short, and a byte at a time cost more than the scan.
-        let flagged = match bytes.get(i..i + 8) {
-            Some(chunk) => first_escape_in_word(chunk),
-            None => {
-                let mut word = [b' '; 8];
-                let tail = &bytes[i..];
-                word[..tail.len()].copy_from_slice(tail);
-                first_escape_in_word(&word)
-            }
-        };
-        match flagged {
-            None => {
-                i += 8;
-                continue;
-            }
-            Some(at) => i += at,
-        }
-        let Some(&b) = bytes.get(i) else { break };
-        // Escaping the once-escaped form again only adds a backslash in front, except for
-        // the `"` or `\\` that follows the first backslash, which gets its own.
-        let named: &[u8] = match (b, TWICE) {
-            (b'"', false) => b"\\\"",
-            (b'\\', false) => b"\\\\",
-            (b'"', true) => b"\\\\\\\"",
-            (b'\\', true) => b"\\\\\\\\",
-            (b'\n', _) => b"\\n",
-            (b'\r', _) => b"\\r",
-            (b'\t', _) => b"\\t",
-            (0x08, _) => b"\\b",
-            (0x0c, _) => b"\\f",
-            (0x00..=0x1f, _) => b"",
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if TWICE && b != b'"' && b != b'\\' {
-            out.push(b'\\');
-        }
-        if named.is_empty() {
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)]]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(named);
-        }
-        i += 1;
-        start = i;
-    }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-}
-
+/// The hexadecimal digits of a `\u00xx` escape.
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// The offset of the first of these eight bytes that is a control character, `"` or `\\`
-/// (SWAR: the "has a byte less than n" and "has a zero byte" bit tricks on one u64; their
-/// lowest flagged byte is always exact, false positives only appear above it).
-fn first_escape_in_word(chunk: &[u8]) -> Option<usize> {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(chunk);
-    let x = u64::from_le_bytes(word);
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-    let quote = has_zero(x ^ (ONES * u64::from(b'"')));
-    let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
-    let flagged = below_space | quote | backslash;
-    (flagged != 0).then(|| (flagged.trailing_zeros() / 8) as usize)
-}
 
 /// serde_json's `PrettyFormatter` (two-space indent) with its output escaped for a JSON string:
 /// a newline is written `\n`, a quote `\"`, the printer's own escapes get a second backslash
@@ -452,6 +365,67 @@ impl Formatter for EscapedPretty {
     fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
         self.has_value = true;
         Ok(())
+    }
+}
+
+/// [`OnePass`] writes through the same formatter calls, and strings escaped twice in one scan:
+/// `\"`, the string's text as the pretty printer escapes it and that escaped again, `\"`.
+impl Layout for EscapedPretty {
+    #[inline]
+    fn begin_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::begin_array(self, out)
+    }
+
+    #[inline]
+    fn end_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::end_array(self, out)
+    }
+
+    #[inline]
+    fn begin_array_value(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
+        Formatter::begin_array_value(self, out, first)
+    }
+
+    #[inline]
+    fn end_array_value(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::end_array_value(self, out)
+    }
+
+    #[inline]
+    fn begin_object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::begin_object(self, out)
+    }
+
+    #[inline]
+    fn end_object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::end_object(self, out)
+    }
+
+    #[inline]
+    fn begin_object_key(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
+        Formatter::begin_object_key(self, out, first)
+    }
+
+    #[inline]
+    fn end_object_key(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::end_object_key(self, out)
+    }
+
+    #[inline]
+    fn begin_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::begin_object_value(self, out)
+    }
+
+    #[inline]
+    fn end_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Formatter::end_object_value(self, out)
+    }
+
+    #[inline]
+    fn string(&mut self, out: &mut Vec<u8>, value: &str) {
+        out.extend_from_slice(b"\\\"");
+        escape_twice_into(out, value.as_bytes());
+        out.extend_from_slice(b"\\\"");
     }
 }
 

@@ -23,10 +23,10 @@ fn one_pass<T: Serialize + ?Sized>(id: &RequestId, value: &T) -> Vec<u8> {
     w.finish()
 }
 
-/// What [`one_pass::OnePass`] writes on its own, `None` where it leaves the value to serde_json.
+/// What [`OnePass`] writes on its own, `None` where it leaves the value to serde_json.
 fn direct<T: Serialize + ?Sized>(value: &T) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    let done = value.serialize(&mut one_pass::OnePass::new(&mut out));
+    let done = value.serialize(&mut OnePass::new(&mut out, EscapedPretty::new()));
     done.ok().map(|()| out)
 }
 

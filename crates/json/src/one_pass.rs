@@ -1,47 +1,63 @@
-//! [`OnePass`]: the answer's pretty JSON written escaped for the JSON-RPC string, with each
-//! string's escaping done eight bytes at a time.
-//!
-//! serde_json's serializer scans every string a byte at a time (its `format_escaped_str` is not
-//! a `Formatter` hook, so [`EscapedPretty`] cannot replace it), and that scan was the largest
-//! single function of a hook call once the answer was written in one pass. This serializer
-//! makes the same calls on [`EscapedPretty`] as serde_json's `Serializer` does, in the same
-//! order, and writes strings (values and keys) with [`escape_into`]'s word-at-a-time scan,
-//! escaped twice in one go: first as the pretty text's JSON escapes them, then that again for
-//! the outer string. Numbers go through serde_json itself (they need no escaping).
-//!
-//! What it does not handle the way serde_json does (a map key that is not a string, bytes,
-//! serde_json's `RawValue`, any error a `Serialize` impl raises) ends it with [`Fallback`]: the
-//! caller drops what it wrote and serializes again with serde_json, which then decides the
-//! bytes or the error. So the output is serde_json's in every case, by construction for those
-//! and by the mirrored calls (and the property tests) for the rest.
+//! [`OnePass`]: serde_json's serializer, with each string's escaping done eight bytes at a time
+//! and the punctuation left to a [`Layout`] (see the crate's documentation).
+
+use std::io;
 
 use serde::ser::{self, Serialize};
-use serde_json::ser::Formatter;
 
-use super::{escape_twice_into, EscapedPretty};
+/// What [`OnePass`] needs of a layout: serde_json's `Formatter` calls for punctuation and
+/// whitespace, made on the `Vec` being written (so a layout may look back at what it wrote, and
+/// cut it), and the writing of a whole string.
+///
+/// A layout that also implements serde_json's `Formatter` (for the [`Fallback`] path) makes the
+/// same writes through both: [`OnePass`] calls these in the order serde_json's serializer calls
+/// the formatter's.
+pub trait Layout {
+    /// `[`.
+    fn begin_array(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// `]`.
+    fn end_array(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// Before an element (a comma unless `first`).
+    fn begin_array_value(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()>;
+    /// After an element.
+    fn end_array_value(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// `{`.
+    fn begin_object(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// `}`.
+    fn end_object(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// Before a member's key (a comma unless `first`).
+    fn begin_object_key(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()>;
+    /// After a member's key.
+    fn end_object_key(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// Between a member's key and its value (`:`).
+    fn begin_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// After a member's value.
+    fn end_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    /// A whole string, quotes included, as serde_json's serializer would write `value` through
+    /// this layout's `Formatter` (see [`crate::escape_into`]).
+    fn string(&mut self, out: &mut Vec<u8>, value: &str);
+}
 
 /// serde_json's name for the struct its `RawValue` serializes as.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
-/// Serializes into `out` as `serde_json::Serializer::with_formatter(out, EscapedPretty)` does.
-pub(super) struct OnePass<'a> {
+/// Serializes into `out` as `serde_json::Serializer::with_formatter(out, layout)` does, or
+/// stops with [`Fallback`] (see the crate's documentation); on `Fallback`, `out` holds part of
+/// the value, which the caller cuts off.
+pub struct OnePass<'a, L> {
     out: &'a mut Vec<u8>,
-    fmt: EscapedPretty,
+    fmt: L,
 }
 
-impl<'a> OnePass<'a> {
-    pub(super) fn new(out: &'a mut Vec<u8>) -> Self {
-        OnePass {
-            out,
-            fmt: EscapedPretty::new(),
-        }
+impl<'a, L: Layout> OnePass<'a, L> {
+    /// A serializer appending to `out`.
+    pub fn new(out: &'a mut Vec<u8>, layout: L) -> Self {
+        OnePass { out, fmt: layout }
     }
 
     #[inline]
     fn string(&mut self, value: &str) {
-        self.out.extend_from_slice(b"\\\"");
-        escape_twice_into(self.out, value.as_bytes());
-        self.out.extend_from_slice(b"\\\"");
+        self.fmt.string(self.out, value);
     }
 
     /// A number or literal, written by serde_json's compact printer (the same digits as its
@@ -55,6 +71,7 @@ impl<'a> OnePass<'a> {
         io(self.fmt.begin_object(self.out))?;
         io(self.fmt.begin_object_key(self.out, true))?;
         self.string(variant);
+        io(self.fmt.end_object_key(self.out))?;
         io(self.fmt.begin_object_value(self.out))
     }
 
@@ -82,15 +99,15 @@ impl<'a> OnePass<'a> {
     }
 }
 
-/// Writes to a `Vec` cannot fail; the formatter's `io::Result` is mapped all the same.
+/// Writes to a `Vec` cannot fail; the layout's `io::Result` is mapped all the same.
 #[inline]
-fn io(result: std::io::Result<()>) -> Result<(), Fallback> {
+fn io(result: io::Result<()>) -> Result<(), Fallback> {
     result.map_err(|_| Fallback)
 }
 
-/// Something to leave to serde_json (see the module's documentation).
+/// Something to leave to serde_json (see the crate's documentation).
 #[derive(Debug)]
-pub(super) struct Fallback;
+pub struct Fallback;
 
 impl std::fmt::Display for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,21 +151,21 @@ macro_rules! refused {
 }
 
 /// A sequence or map being written.
-pub(super) struct Compound<'s, 'a> {
-    ser: &'s mut OnePass<'a>,
+pub struct Compound<'s, 'a, L> {
+    ser: &'s mut OnePass<'a, L>,
     state: State,
 }
 
-impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
+impl<'s, 'a, L: Layout> ser::Serializer for &'s mut OnePass<'a, L> {
     type Ok = ();
     type Error = Fallback;
-    type SerializeSeq = Compound<'s, 'a>;
-    type SerializeTuple = Compound<'s, 'a>;
-    type SerializeTupleStruct = Compound<'s, 'a>;
-    type SerializeTupleVariant = Compound<'s, 'a>;
-    type SerializeMap = Compound<'s, 'a>;
-    type SerializeStruct = Compound<'s, 'a>;
-    type SerializeStructVariant = Compound<'s, 'a>;
+    type SerializeSeq = Compound<'s, 'a, L>;
+    type SerializeTuple = Compound<'s, 'a, L>;
+    type SerializeTupleStruct = Compound<'s, 'a, L>;
+    type SerializeTupleVariant = Compound<'s, 'a, L>;
+    type SerializeMap = Compound<'s, 'a, L>;
+    type SerializeStruct = Compound<'s, 'a, L>;
+    type SerializeStructVariant = Compound<'s, 'a, L>;
 
     fn serialize_bool(self, v: bool) -> Result<(), Fallback> {
         self.out
@@ -223,12 +240,12 @@ impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
         self.close_variant()
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Fallback> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a, L>, Fallback> {
         let state = self.open_seq(len)?;
         Ok(Compound { ser: self, state })
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a>, Fallback> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a, L>, Fallback> {
         self.serialize_seq(Some(len))
     }
 
@@ -236,7 +253,7 @@ impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
         self,
         _: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'a>, Fallback> {
+    ) -> Result<Compound<'s, 'a, L>, Fallback> {
         self.serialize_seq(Some(len))
     }
 
@@ -246,12 +263,12 @@ impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
         _: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'a>, Fallback> {
+    ) -> Result<Compound<'s, 'a, L>, Fallback> {
         self.open_variant(variant)?;
         self.serialize_seq(Some(len))
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Fallback> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a, L>, Fallback> {
         let state = self.open_map(len)?;
         Ok(Compound { ser: self, state })
     }
@@ -260,7 +277,7 @@ impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
         self,
         name: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'a>, Fallback> {
+    ) -> Result<Compound<'s, 'a, L>, Fallback> {
         if name == RAW_VALUE_TOKEN {
             return Err(Fallback);
         }
@@ -273,13 +290,13 @@ impl<'s, 'a> ser::Serializer for &'s mut OnePass<'a> {
         _: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'a>, Fallback> {
+    ) -> Result<Compound<'s, 'a, L>, Fallback> {
         self.open_variant(variant)?;
         self.serialize_map(Some(len))
     }
 }
 
-impl Compound<'_, '_> {
+impl<L: Layout> Compound<'_, '_, L> {
     fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
         let ser = &mut *self.ser;
         io(ser
@@ -305,7 +322,7 @@ impl Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeSeq for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -318,7 +335,7 @@ impl ser::SerializeSeq for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeTuple for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -331,7 +348,7 @@ impl ser::SerializeTuple for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeTupleStruct for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -344,7 +361,7 @@ impl ser::SerializeTupleStruct for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeTupleVariant for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -358,7 +375,7 @@ impl ser::SerializeTupleVariant for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeMap for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeMap for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -368,7 +385,8 @@ impl ser::SerializeMap for Compound<'_, '_> {
             .fmt
             .begin_object_key(ser.out, self.state == State::First))?;
         self.state = State::Rest;
-        key.serialize(KeySerializer { ser })
+        key.serialize(KeySerializer { ser: &mut *ser })?;
+        io(ser.fmt.end_object_key(ser.out))
     }
 
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Fallback> {
@@ -383,7 +401,7 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeStruct for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -400,7 +418,7 @@ impl ser::SerializeStruct for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_> {
+impl<L: Layout> ser::SerializeStructVariant for Compound<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
 
@@ -421,11 +439,11 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
 /// A map key: strings (and what serde_json writes as one: `char`, a unit variant, a newtype
 /// around one) are written here; any other key is left to serde_json, which quotes numbers
 /// and refuses the rest.
-struct KeySerializer<'s, 'a> {
-    ser: &'s mut OnePass<'a>,
+struct KeySerializer<'s, 'a, L> {
+    ser: &'s mut OnePass<'a, L>,
 }
 
-impl ser::Serializer for KeySerializer<'_, '_> {
+impl<L: Layout> ser::Serializer for KeySerializer<'_, '_, L> {
     type Ok = ();
     type Error = Fallback;
     type SerializeSeq = ser::Impossible<(), Fallback>;
@@ -544,3 +562,7 @@ impl ser::Serializer for KeySerializer<'_, '_> {
         Err(Fallback)
     }
 }
+
+#[cfg(test)]
+#[path = "one_pass_tests.rs"]
+mod tests;

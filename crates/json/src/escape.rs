@@ -1,0 +1,94 @@
+//! A string's text escaped exactly as serde_json escapes it, eight bytes at a time between
+//! escapes (SWAR on one `u64`): most strings of a payload need no escape, and a byte at a time
+//! (serde_json's scan) cost more than the word test.
+
+/// `text` escaped for a JSON string, exactly as serde_json escapes it (`"` and `\\` with a
+/// backslash; `\b \t \n \f \r` by name; other control characters as `\u00xx`; DEL and
+/// non-ASCII as is), eight bytes at a time between escapes. Without the quotes.
+pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    escape_with::<false>(out, bytes);
+}
+
+/// `text` escaped as [`escape_into`] does, then that escaped again: a string of the pretty
+/// text as it appears inside the JSON-RPC string (`"` becomes `\\\"`, a newline `\\n`), in one
+/// scan.
+pub fn escape_twice_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    escape_with::<true>(out, bytes);
+}
+
+fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // The last few bytes are scanned as a word too, padded with spaces (never escaped):
+        // most strings of an answer are short, and a byte at a time cost more than the scan.
+        let flagged = match bytes.get(i..i + 8) {
+            Some(chunk) => first_escape_in_word(chunk),
+            None => {
+                let mut word = [b' '; 8];
+                let tail = &bytes[i..];
+                word[..tail.len()].copy_from_slice(tail);
+                first_escape_in_word(&word)
+            }
+        };
+        match flagged {
+            None => {
+                i += 8;
+                continue;
+            }
+            Some(at) => i += at,
+        }
+        let Some(&b) = bytes.get(i) else { break };
+        // Escaping the once-escaped form again only adds a backslash in front, except for
+        // the `"` or `\\` that follows the first backslash, which gets its own.
+        let named: &[u8] = match (b, TWICE) {
+            (b'"', false) => b"\\\"",
+            (b'\\', false) => b"\\\\",
+            (b'"', true) => b"\\\\\\\"",
+            (b'\\', true) => b"\\\\\\\\",
+            (b'\n', _) => b"\\n",
+            (b'\r', _) => b"\\r",
+            (b'\t', _) => b"\\t",
+            (0x08, _) => b"\\b",
+            (0x0c, _) => b"\\f",
+            (0x00..=0x1f, _) => b"",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if TWICE && b != b'"' && b != b'\\' {
+            out.push(b'\\');
+        }
+        if named.is_empty() {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)]]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(named);
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// The hexadecimal digits serde_json writes in a `\u00xx` escape.
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The offset of the first of these eight bytes that is a control character, `"` or `\\`
+/// (SWAR: the "has a byte less than n" and "has a zero byte" bit tricks on one u64; their
+/// lowest flagged byte is always exact, false positives only appear above it).
+fn first_escape_in_word(chunk: &[u8]) -> Option<usize> {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let x = u64::from_le_bytes(word);
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    let quote = has_zero(x ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
+    let flagged = below_space | quote | backslash;
+    (flagged != 0).then(|| (flagged.trailing_zeros() / 8) as usize)
+}
