@@ -16,26 +16,16 @@ use hyper::client::conn::http1::SendRequest;
 use plugwire_mcp::headers::{
     ACCEPT_JSON_AND_SSE, APPLICATION_JSON, MCP_PROTOCOL_VERSION, MCP_SESSION_ID, TEXT_EVENT_STREAM,
 };
-use plugwire_mcp::{message_from_value, Message, ProtocolVersion};
+use plugwire_mcp::{message_from_value, Message};
 use serde_json::Value;
 
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
+
+use session_state::HttpSession;
+
+#[path = "http_session.rs"]
+mod session_state;
 use crate::error::{Cause, ClientError, TlsFailure};
-
-/// Session state a Streamable HTTP server may issue. The id is kept as the header value the
-/// server sent: every call sends it back, and cloning a `HeaderValue` shares its bytes instead
-/// of copying and re-validating a string per call.
-#[derive(Debug, Default, Clone)]
-struct HttpSession {
-    id: Option<HeaderValue>,
-    version: Option<ProtocolVersion>,
-}
-
-impl HttpSession {
-    fn id_str(&self) -> Option<&str> {
-        self.id.as_ref().and_then(|v| v.to_str().ok())
-    }
-}
 
 /// The MCP header names, built once per transport (not `const`: a `HeaderName` holds `Bytes`).
 struct SessionHeaders {
@@ -61,6 +51,8 @@ pub(crate) struct HttpTransport {
     /// Never held across an await: a std mutex, no async lock round trip per call.
     idle: std::sync::Mutex<Vec<SendRequest<Full<Bytes>>>>,
     session: std::sync::Mutex<HttpSession>,
+    /// Wakes the calls that wait for a handshake under way.
+    handshake_over: tokio::sync::Notify,
     stats: Arc<ConnectionStats>,
     max_body: usize,
 }
@@ -102,6 +94,7 @@ impl HttpTransport {
             path,
             idle: std::sync::Mutex::new(Vec::new()),
             session: std::sync::Mutex::new(HttpSession::default()),
+            handshake_over: tokio::sync::Notify::new(),
             stats,
             max_body,
         }
@@ -109,20 +102,6 @@ impl HttpTransport {
 
     pub(crate) fn display(&self) -> &str {
         &self.display
-    }
-
-    fn session(&self) -> HttpSession {
-        match self.session.lock() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn set_session(&self, f: impl FnOnce(&mut HttpSession)) {
-        match self.session.lock() {
-            Ok(mut s) => f(&mut s),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
     }
 
     fn with_idle<T>(&self, f: impl FnOnce(&mut Vec<SendRequest<Full<Bytes>>>) -> T) -> T {
@@ -137,16 +116,6 @@ impl HttpTransport {
     pub(crate) async fn reset(&self) {
         self.set_session(|s| *s = HttpSession::default());
         self.with_idle(Vec::clear);
-    }
-
-    /// Records the negotiated protocol version; sent as `mcp-protocol-version` from now on.
-    pub(crate) fn set_protocol_version(&self, version: ProtocolVersion) {
-        self.set_session(|s| s.version = Some(version));
-    }
-
-    /// The session id the server issued, if any.
-    pub(crate) fn session_id(&self) -> Option<String> {
-        self.session().id_str().map(str::to_string)
     }
 
     /// Takes a ready idle connection (`true`: reused), or opens a new one.
@@ -237,7 +206,7 @@ impl HttpTransport {
         method: &str,
         bytes: Vec<u8>,
     ) -> Result<RawBody, ClientError> {
-        let session = self.session();
+        let session = self.session_for(method).await;
         let request = self.request(&session, bytes)?;
 
         let (mut sender, mut reused) = self.checkout(method).await?;

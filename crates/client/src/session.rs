@@ -359,6 +359,14 @@ impl Session {
     /// `initialize` → `notifications/initialized` → `tools/list`, checking the server is a
     /// plugin server. Called at start and after every recovery.
     async fn handshake(&self) -> Result<ServerInfo, ClientError> {
+        let result = self.handshake_steps().await;
+        if let Transport::Http(t) = &self.transport {
+            t.handshake_over(result.is_ok());
+        }
+        result
+    }
+
+    async fn handshake_steps(&self) -> Result<ServerInfo, ClientError> {
         self.transport.reset().await;
         // We offer the newest version, as the Python client does.
         let offer = InitializeParams::new(

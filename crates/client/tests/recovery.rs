@@ -150,6 +150,52 @@ async fn a_404_for_a_lost_session_reinitializes_and_retries_once() {
     task.abort();
 }
 
+/// Calls that start while another call re-establishes the session wait for its handshake:
+/// sent on the new session id before `notifications/initialized` is processed, the MCP SDK
+/// refuses them (`-32602`), and it answers that notification `202` before processing it.
+#[tokio::test]
+async fn calls_during_a_reinitialization_wait_for_its_handshake() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    fake.initialized_after_ms.store(300, Ordering::SeqCst);
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+
+    // One call meets a forgotten session and re-initializes (300 ms until the new session
+    // counts as initialized); others start 50 ms later, inside that window.
+    fake.set(Mode::ForgetSession);
+    let first = {
+        let plugin = plugin.clone();
+        tokio::spawn(async move { plugin.invoke(tool_payload("a"), &mut ctx("r0")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        fake.initializes.load(Ordering::SeqCst),
+        2,
+        "re-initializing"
+    );
+    let mut calls = Vec::new();
+    for i in 1..=8 {
+        let plugin = plugin.clone();
+        calls.push(tokio::spawn(async move {
+            plugin
+                .invoke(tool_payload("b"), &mut ctx(&format!("r{i}")))
+                .await
+        }));
+    }
+    first.await.unwrap().unwrap();
+    for (i, call) in calls.into_iter().enumerate() {
+        let r = call
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("call {} failed: {}", i + 1, e.message()));
+        assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "b");
+    }
+    assert_eq!(fake.refused_early.load(Ordering::SeqCst), 0);
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 2);
+    task.abort();
+}
+
 #[tokio::test]
 async fn a_failed_reinitialization_is_repeated_before_the_next_call() {
     let (port, fake, task) = fake::start(Mode::Sse).await;

@@ -2,7 +2,7 @@
 //! send SSE, forget sessions (404), and send malformed, truncated or oversized answers.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -39,7 +39,15 @@ pub struct Fake {
     pub fail_initializes: AtomicU32,
     /// Requests that came without `mcp-session-id` after the handshake (answered 400).
     pub missing_session: AtomicU32,
+    /// How long after answering `notifications/initialized` (202) the session counts as
+    /// initialized, as the MCP SDK answers 202 before it queues the notification. Until then
+    /// `tools/list` waits (it is queued behind it) and a `tools/call` that overtook it is
+    /// refused as the SDK refuses it (`refused_early` counts those).
+    pub initialized_after_ms: AtomicU64,
+    pub refused_early: AtomicU32,
     session: Mutex<u32>,
+    /// The session whose `notifications/initialized` has been processed.
+    initialized: Arc<Mutex<u32>>,
 }
 
 impl Fake {
@@ -56,7 +64,10 @@ pub async fn start(mode: Mode) -> (u16, Arc<Fake>, tokio::task::JoinHandle<()>) 
         invokes: AtomicU32::new(0),
         fail_initializes: AtomicU32::new(0),
         missing_session: AtomicU32::new(0),
+        initialized_after_ms: AtomicU64::new(0),
+        refused_early: AtomicU32::new(0),
         session: Mutex::new(0),
+        initialized: Arc::new(Mutex::new(0)),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -164,12 +175,28 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
                 .await?;
             continue;
         }
+        let number: u32 = current[1..].parse().unwrap_or(0);
         if method.starts_with("notifications/") {
             w.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
                 .await?;
+            if method == "notifications/initialized" {
+                let after = fake.initialized_after_ms.load(Ordering::SeqCst);
+                let initialized = fake.initialized.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(after)).await;
+                    *initialized.lock().unwrap() = number;
+                });
+            }
             continue;
         }
+        let is_initialized = || *fake.initialized.lock().unwrap() == number;
         if method == "tools/list" {
+            for _ in 0..1000 {
+                if is_initialized() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             let answer = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [
                 {"name": "get_plugin_configs", "inputSchema": {"type": "object"}},
                 {"name": "get_plugin_config", "inputSchema": {"type": "object"}},
@@ -180,6 +207,14 @@ async fn serve_conn(tcp: tokio::net::TcpStream, fake: Arc<Fake>) -> std::io::Res
         let tool = msg["params"]["name"].as_str().unwrap_or("");
         if tool == "get_plugin_config" {
             let answer = json!({"jsonrpc": "2.0", "id": id, "result": result_text(config_json(msg["params"]["arguments"]["name"].as_str().unwrap_or("Scrubber")).to_string())});
+            write_sse(&mut w, &answer, Some(&current)).await?;
+            continue;
+        }
+        if !is_initialized() {
+            // The MCP SDK's answer to a request before `notifications/initialized` is processed.
+            fake.refused_early.fetch_add(1, Ordering::SeqCst);
+            let answer = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602,
+                "message": "Invalid request parameters", "data": ""}});
             write_sse(&mut w, &answer, Some(&current)).await?;
             continue;
         }
