@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
-use plugwire_json::{escape_into, Layout, OnePass};
+use plugwire_json::{Layout, OnePass};
 
 /// Which objects of a request form drop their `null` members (pydantic's `exclude_none=True`
 /// applies per model, not to free-form dicts): the object itself when `strip`, except the keys
@@ -90,7 +90,8 @@ struct Frame {
     value_start: usize,
 }
 
-/// serde_json's compact layout, with the `null` members of stripped objects cut off.
+/// serde_json's compact layout ([`Layout`]'s defaults), with the `null` members of stripped
+/// objects cut off.
 struct NullStripper {
     stack: Vec<Frame>,
     /// The rule of the next object to open (the root's, or a child's under its key).
@@ -136,17 +137,6 @@ impl Layout for NullStripper {
     fn end_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         self.stack.pop();
         out.push(b']');
-        Ok(())
-    }
-
-    fn begin_array_value(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
-        if !first {
-            out.push(b',');
-        }
-        Ok(())
-    }
-
-    fn end_array_value(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
         Ok(())
     }
 
@@ -217,19 +207,12 @@ impl Layout for NullStripper {
         }
         Ok(())
     }
-
-    #[inline]
-    fn string(&mut self, out: &mut Vec<u8>, value: &str) {
-        out.push(b'"');
-        escape_into(out, value.as_bytes());
-        out.push(b'"');
-    }
 }
 
 /// A layout as serde_json's `Formatter`, for the fallback: the formatter's calls go to the
 /// layout on the buffer the serializer's writer ([`SharedBuf`]) appends to, since a formatter
 /// only sees a generic writer. Strings are left to serde_json's default (compact) escaping,
-/// which is what [`NullStripper::string`] writes.
+/// which is what the layout's default `string` writes.
 struct Shared<L> {
     layout: L,
     buf: Rc<RefCell<Vec<u8>>>,

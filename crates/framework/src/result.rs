@@ -185,17 +185,7 @@ fn lenient_records(v: Option<Value>) -> Vec<ExecutionRecord> {
 impl PluginResult {
     /// Continue, nothing changed: `{true, null, null, {}, null, 0}`.
     pub fn pass() -> Self {
-        PluginResult {
-            continue_processing: true,
-            modified_payload: None,
-            violation: None,
-            metadata: Some(JsonMap::new()),
-            http_headers: None,
-            retry_delay_ms: 0,
-            modified_extensions: None,
-            denial_metadata: None,
-            executions: Vec::new(),
-        }
+        RawResult::<ModifiedPayload>::absent().into_result(None)
     }
 
     /// Continue with a modified payload.

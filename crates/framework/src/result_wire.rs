@@ -33,6 +33,24 @@ pub(crate) struct RawResult<P> {
     pub(crate) executions: Option<Value>,
 }
 
+impl<P> RawResult<P> {
+    /// A result whose every member is absent: the Python model's defaults (continue, metadata
+    /// `{}`, everything else empty).
+    pub(crate) fn absent() -> Self {
+        RawResult {
+            continue_processing: true,
+            modified_payload: None,
+            violation: None,
+            metadata: Some(JsonMap::new()),
+            http_headers: None,
+            retry_delay_ms: 0,
+            modified_extensions: None,
+            denial_metadata: None,
+            executions: None,
+        }
+    }
+}
+
 impl<'de, P: Deserialize<'de>> Deserialize<'de> for RawResult<P> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         RawResultSeed(PhantomData::<P>).deserialize(d)
@@ -66,17 +84,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for RawResultSeed<S> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut seed = Some(self.0);
         let mut seen = [false; Member::COUNT];
-        let mut out = RawResult {
-            continue_processing: true,
-            modified_payload: None,
-            violation: None,
-            metadata: Some(JsonMap::new()),
-            http_headers: None,
-            retry_delay_ms: 0,
-            modified_extensions: None,
-            denial_metadata: None,
-            executions: None,
-        };
+        let mut out = RawResult::absent();
         while let Some(member) = map.next_key::<Member>()? {
             if let Some(index) = member.index() {
                 if std::mem::replace(&mut seen[index], true) {

@@ -5,5 +5,8 @@
 mod escape;
 mod one_pass;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod testgen;
+
 pub use escape::{escape_into, escape_twice_into};
-pub use one_pass::{Fallback, Layout, OnePass};
+pub use one_pass::{Compact, Fallback, Layout, OnePass};

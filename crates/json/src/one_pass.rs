@@ -7,36 +7,76 @@ use serde::ser::{self, Serialize};
 
 /// What [`OnePass`] needs of a layout: serde_json's `Formatter` calls for punctuation and
 /// whitespace, made on the `Vec` being written (so a layout may look back at what it wrote, and
-/// cut it), and the writing of a whole string.
+/// cut it), and the writing of a whole string. Each method's default is serde_json's compact
+/// layout ([`Compact`]).
 ///
 /// A layout that also implements serde_json's `Formatter` (for the [`Fallback`] path) makes the
 /// same writes through both: [`OnePass`] calls these in the order serde_json's serializer calls
 /// the formatter's.
 pub trait Layout {
     /// `[`.
-    fn begin_array(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn begin_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.push(b'[');
+        Ok(())
+    }
     /// `]`.
-    fn end_array(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn end_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.push(b']');
+        Ok(())
+    }
     /// Before an element (a comma unless `first`).
-    fn begin_array_value(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()>;
+    fn begin_array_value(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
+        if !first {
+            out.push(b',');
+        }
+        Ok(())
+    }
     /// After an element.
-    fn end_array_value(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn end_array_value(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
     /// `{`.
-    fn begin_object(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn begin_object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.push(b'{');
+        Ok(())
+    }
     /// `}`.
-    fn end_object(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn end_object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.push(b'}');
+        Ok(())
+    }
     /// Before a member's key (a comma unless `first`).
-    fn begin_object_key(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()>;
+    fn begin_object_key(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
+        self.begin_array_value(out, first)
+    }
     /// After a member's key.
-    fn end_object_key(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn end_object_key(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
     /// Between a member's key and its value (`:`).
-    fn begin_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn begin_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.push(b':');
+        Ok(())
+    }
     /// After a member's value.
-    fn end_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+    fn end_object_value(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
     /// A whole string, quotes included, as serde_json's serializer would write `value` through
     /// this layout's `Formatter` (see [`crate::escape_into`]).
-    fn string(&mut self, out: &mut Vec<u8>, value: &str);
+    #[inline]
+    fn string(&mut self, out: &mut Vec<u8>, value: &str) {
+        out.push(b'"');
+        crate::escape_into(out, value.as_bytes());
+        out.push(b'"');
+    }
 }
+
+/// serde_json's compact layout: with it, [`OnePass`] writes the bytes of `serde_json::to_vec`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Compact;
+
+impl Layout for Compact {}
 
 /// serde_json's name for the struct its `RawValue` serializes as.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";

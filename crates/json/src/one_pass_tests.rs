@@ -4,59 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::{escape_into, escape_twice_into};
-
-/// serde_json's `CompactFormatter`, as a layout.
-struct Compact;
-
-impl Layout for Compact {
-    fn begin_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        out.push(b'[');
-        Ok(())
-    }
-    fn end_array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        out.push(b']');
-        Ok(())
-    }
-    fn begin_array_value(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
-        if !first {
-            out.push(b',');
-        }
-        Ok(())
-    }
-    fn end_array_value(&mut self, _: &mut Vec<u8>) -> io::Result<()> {
-        Ok(())
-    }
-    fn begin_object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        out.push(b'{');
-        Ok(())
-    }
-    fn end_object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        out.push(b'}');
-        Ok(())
-    }
-    fn begin_object_key(&mut self, out: &mut Vec<u8>, first: bool) -> io::Result<()> {
-        self.begin_array_value(out, first)
-    }
-    fn end_object_key(&mut self, _: &mut Vec<u8>) -> io::Result<()> {
-        Ok(())
-    }
-    fn begin_object_value(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        out.push(b':');
-        Ok(())
-    }
-    fn end_object_value(&mut self, _: &mut Vec<u8>) -> io::Result<()> {
-        Ok(())
-    }
-    fn string(&mut self, out: &mut Vec<u8>, value: &str) {
-        out.push(b'"');
-        escape_into(out, value.as_bytes());
-        out.push(b'"');
-    }
-}
+use crate::testgen::JsonGen;
+use crate::{escape_into, escape_twice_into, Compact};
 
 fn one_pass<T: Serialize + ?Sized>(value: &T) -> Option<String> {
     let mut out = Vec::new();
@@ -68,60 +19,9 @@ fn serde<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap()
 }
 
-/// A small deterministic generator (xorshift64*): the same cases on every run.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Strings of every length around the 8-byte word, with escapes, controls, DEL and
-    /// multi-byte characters at any offset.
-    fn string(&mut self) -> String {
-        const PIECES: [&str; 12] = [
-            "a", "word ", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", "\u{7f}", "é", "€", "𝄞",
-        ];
-        let n = self.below(24);
-        (0..n)
-            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
-            .collect()
-    }
-
-    fn value(&mut self, depth: u32) -> Value {
-        let leaf = depth >= 4 || self.below(3) == 0;
-        match (leaf, self.below(6)) {
-            (true, 0) => Value::Null,
-            (true, 1) => Value::Bool(self.below(2) == 0),
-            (true, 2) => json!(self.next() as i64),
-            (true, 3) => json!((self.next() % 10_000) as f64 / 7.0),
-            (true, _) => Value::String(self.string()),
-            (false, 0..=2) => {
-                let n = self.below(5);
-                Value::Array((0..n).map(|_| self.value(depth + 1)).collect())
-            }
-            (false, _) => {
-                let mut m = Map::new();
-                for _ in 0..self.below(6) {
-                    let k = self.string();
-                    m.insert(k, self.value(depth + 1));
-                }
-                Value::Object(m)
-            }
-        }
-    }
-}
-
 #[test]
 fn generated_values_are_written_as_serde_json_writes_them() {
-    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let mut g = JsonGen(0x9e37_79b9_7f4a_7c15);
     for _ in 0..3000 {
         let v = g.value(0);
         assert_eq!(one_pass(&v), Some(serde(&v)), "{v}");
