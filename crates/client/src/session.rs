@@ -357,7 +357,8 @@ impl Session {
     }
 
     /// `initialize` → `notifications/initialized` → `tools/list`, checking the server is a
-    /// plugin server. Called at start and after every recovery.
+    /// plugin server. Called at start and after every recovery. Over HTTP, calls that start
+    /// meanwhile wait for it to end (see `HttpTransport::session_for`).
     async fn handshake(&self) -> Result<ServerInfo, ClientError> {
         let result = self.handshake_steps().await;
         if let Transport::Http(t) = &self.transport {
@@ -366,6 +367,7 @@ impl Session {
         result
     }
 
+    /// The handshake's messages and checks.
     async fn handshake_steps(&self) -> Result<ServerInfo, ClientError> {
         self.transport.reset().await;
         // We offer the newest version, as the Python client does.
