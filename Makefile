@@ -176,7 +176,7 @@ bench: venv-1.0.0
 # binary still has.
 .PHONY: link-order
 link-order:
-	CARGO="$(CARGO)" PYTHON="$(PYTHON)" bash scripts/link-order/generate.sh
+	CARGO="$(CARGO)" PYTHON="$(PYTHON)" STATIC_BIN="$(STATIC_BIN)" bash scripts/link-order/generate.sh
 
 # A few calls of everything except Python, debug build: checks the harness (report and charts
 # under target/); the numbers mean nothing.

@@ -16,6 +16,8 @@ cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { echo "make link-order: needs valgrind (callgrind), which is not on PATH" >&2; exit 2; }
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 PYTHON=${PYTHON:-python3}
+# Where `make static` puts its binary (the Makefile's STATIC_BIN, which follows STATIC_TARGET).
+STATIC_BIN=${STATIC_BIN:?run through make link-order, which names the static binary}
 
 echo "link-order: building the release binary without an order" >&2
 PLUGWIRE_LINK_ORDER=off ${CARGO:-cargo} build --release --quiet -p plugwire
@@ -125,6 +127,6 @@ write_order crates/cli/link-order.txt "the release \`plugwire\` binary (\`cargo 
 
 echo "link-order: building the static binary without an order (make static)" >&2
 PLUGWIRE_LINK_ORDER=off make --no-print-directory static CARGO="${CARGO:-cargo}" PYTHON="$PYTHON" >&2
-PASS=static BIN=$(realpath "$TARGET_DIR/${STATIC_TARGET:-x86_64-unknown-linux-gnu}/release/plugwire")
+PASS=static BIN=$(realpath "$STATIC_BIN")
 profile_all
 write_order crates/cli/link-order-static.txt "the static \`plugwire\` binary (\`make static\`, deploy/Dockerfile)"

@@ -20,12 +20,11 @@ use plugwire_mcp::{message_from_value, Message};
 use serde_json::Value;
 
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
-
+use crate::error::{Cause, ClientError, TlsFailure};
 use session_state::HttpSession;
 
 #[path = "http_session.rs"]
 mod session_state;
-use crate::error::{Cause, ClientError, TlsFailure};
 
 /// The MCP header names, built once per transport (not `const`: a `HeaderName` holds `Bytes`).
 struct SessionHeaders {
