@@ -325,7 +325,8 @@ mod tests {
             )))
             .unwrap();
             let arguments = encode_arguments(HookType::ToolPreInvoke, "Plug\"in", &p, &c).unwrap();
-            let new = crate::session::encode_tool_call(&id, INVOKE_HOOK, &arguments).unwrap();
+            let new =
+                crate::session::transport::encode_tool_call(&id, INVOKE_HOOK, &arguments).unwrap();
             assert_eq!(
                 String::from_utf8(new).unwrap(),
                 String::from_utf8(old).unwrap()

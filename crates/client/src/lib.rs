@@ -18,8 +18,8 @@
 //! - `http`: Streamable HTTP on a small pool of hyper 1 HTTP/1.1 connections; session headers;
 //!   body size cap; JSON and SSE answers.
 //! - `stdio`: a child process speaking newline-delimited JSON-RPC.
-//! - [`session`]: the MCP handshake, `tools/call`, and recovery with bounded backoff. Every
-//!   wire shape (JSON-RPC messages, `initialize`, `tools/list`, `tools/call`, protocol versions,
+//! - [`session`]: the MCP handshake, `tools/call`, and recovery with bounded backoff, over
+//!   `session::transport` (HTTP or stdio behind one dispatch). Every wire shape (JSON-RPC messages, `initialize`, `tools/list`, `tools/call`, protocol versions,
 //!   header names, SSE framing) comes from `plugwire-mcp`, the crate the server speaks too.
 //! - `endpoint`: turning an `mcp:` block (+ `PLUGINS_CLIENT_MTLS_*`) into a transport.
 //! - `invoke_mcp`: the MCP hook call's hot path: arguments written in one pass from the typed

@@ -139,8 +139,10 @@ pub struct ProtoArgs {
     pub plugin_name: String,
     /// The payload.
     pub payload: serde_json::Map<String, Value>,
-    /// The context, absent when the request has none.
-    pub context: Option<pb::PluginContext>,
+    /// The context, absent when the request has none. Boxed: the arguments move through
+    /// several layers of futures (metrics, reload, the manager), and the message was 432 of
+    /// their 552 bytes (profiled: copying them was ~1.3k instructions of a gRPC call).
+    pub context: Option<Box<pb::PluginContext>>,
 }
 
 impl ProtoArgs {
@@ -159,7 +161,7 @@ impl ProtoArgs {
             hook_type: req.hook_type,
             plugin_name: req.plugin_name,
             payload: req.payload.map(from_struct_owned).unwrap_or_default(),
-            context: req.context,
+            context: req.context.map(Box::new),
         })
     }
 
@@ -167,7 +169,7 @@ impl ProtoArgs {
     /// `plugwire_grpc::convert::request_into_args` gives them).
     pub fn into_json_args(self) -> InvokeHookArgs {
         InvokeHookArgs {
-            context: context_to_json(self.context.as_ref()),
+            context: context_to_json(self.context.as_deref()),
             hook_type: self.hook_type,
             plugin_name: self.plugin_name,
             payload: self.payload,

@@ -122,7 +122,7 @@ impl Backend for ManagerBackend {
             context,
         } = args;
         let name = plugin_name.as_str();
-        let context = || Ok(Box::new(context_from_proto(context)));
+        let context = || Ok(Box::new(context_from_proto(context.map(|c| *c))));
         match self.run_json(name, &hook_type, payload, context).await {
             Ok((result, ctx)) => HookAnswer::new(name, &result, &ctx)
                 .to_proto()

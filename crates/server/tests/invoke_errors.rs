@@ -372,7 +372,9 @@ async fn every_bad_input_class_gets_the_recorded_answer_as_json_values() {
             hook_type: args.hook_type.clone(),
             plugin_name: args.plugin_name.clone(),
             payload: args.payload.clone(),
-            context: Some(plugwire_grpc::convert::context_from_json(&args.context)),
+            context: Some(Box::new(plugwire_grpc::convert::context_from_json(
+                &args.context,
+            ))),
         };
         let via_json =
             dispatch::invoke_hook_args(backend.as_ref(), proto_args.clone().into_json_args());
