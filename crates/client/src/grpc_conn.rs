@@ -10,8 +10,15 @@
 //! caller directly.
 //!
 //! A connection that ended (the server went away, an IO error, `GOAWAY`) is replaced on the
-//! next call. Errors are reported as tonic's `Status`, with the codes tonic gave, so that the
-//! transport's rules (`UNAVAILABLE` retried once: only when the request was never sent) stay.
+//! next call. A connect that fails is tried again after a pause (up to [`RECONNECT_ATTEMPTS`]
+//! more times, pausing [`RECONNECT_DELAY`] × attempt, within the call's deadline), so a server
+//! that restarts
+//! (a rolling update, a crashed process brought back by its supervisor) is bridged instead of
+//! failing every call made meanwhile. One connect sequence runs at a time: calls that waited
+//! for a sequence that failed fail with its error at once, so an unreachable server gets one
+//! sequence of attempts, not one per waiting call. Errors are reported as tonic's `Status`,
+//! with the codes tonic gave, so that the transport's rules (`UNAVAILABLE` retried once: only
+//! when the request was never sent) stay.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +38,11 @@ const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 /// The largest answer accepted (tonic's default decoding limit).
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
+/// Connects tried after a failed one, and the pause before the n-th of them
+/// (`RECONNECT_DELAY` × n): the raw-socket entry's defaults (`reconnect_attempts: 3`,
+/// `reconnect_delay: 0.1`), which a `grpc:` entry has no keys for.
+pub(crate) const RECONNECT_ATTEMPTS: u32 = 3;
+pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 
 /// A connection that is open, and whether its task has ended.
 #[derive(Clone)]
@@ -46,8 +58,12 @@ pub(crate) struct H2Conn<C> {
     base: String,
     connect_timeout: Duration,
     current: Mutex<Option<Live>>,
-    /// One connect at a time: concurrent calls after a loss wait for the same new connection.
+    /// One connect sequence at a time: concurrent calls after a loss wait for the same new
+    /// connection.
     connecting: tokio::sync::Mutex<()>,
+    /// How many connect sequences have failed, and the last one's error: shared with the calls
+    /// that waited for it.
+    failures: Mutex<(u64, String)>,
 }
 
 impl<C> std::fmt::Debug for H2Conn<C> {
@@ -70,6 +86,7 @@ where
             connect_timeout,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
+            failures: Mutex::new((0, String::new())),
         }
     }
 
@@ -78,23 +95,54 @@ where
         if let Some(live) = self.open_one() {
             return Ok(live);
         }
+        let seen = relock(&self.failures).0;
         let _one = self.connecting.lock().await;
         if let Some(live) = self.open_one() {
             return Ok(live);
         }
-        let opened = tokio::time::timeout(self.connect_timeout, self.open()).await;
-        let live = match opened {
-            Ok(Ok(live)) => live,
-            Ok(Err(e)) => return Err(Status::unavailable(format!("connect: {e}"))),
-            Err(_) => return Err(Status::unavailable("connect: timed out")),
-        };
-        *self.lock() = Some(live.clone());
-        Ok(live)
+        {
+            // A sequence that failed while this call waited for it has answered for it too.
+            let failures = relock(&self.failures);
+            if failures.0 != seen {
+                return Err(Status::unavailable(failures.1.clone()));
+            }
+        }
+        match self.connect_sequence().await {
+            Ok(live) => {
+                *self.lock() = Some(live.clone());
+                Ok(live)
+            }
+            Err(message) => {
+                let mut failures = relock(&self.failures);
+                *failures = (failures.0 + 1, message.clone());
+                Err(Status::unavailable(message))
+            }
+        }
+    }
+
+    /// A connect, then up to [`RECONNECT_ATTEMPTS`] more, pausing [`RECONNECT_DELAY`] × n
+    /// before the n-th; the last error's words when none succeeds.
+    async fn connect_sequence(&self) -> Result<Live, String> {
+        let mut retry = 0;
+        loop {
+            let message = match tokio::time::timeout(self.connect_timeout, self.open()).await {
+                Ok(Ok(live)) => return Ok(live),
+                Ok(Err(e)) => format!("connect: {e}"),
+                Err(_) => "connect: timed out".to_string(),
+            };
+            if retry >= RECONNECT_ATTEMPTS {
+                return Err(format!("{message} (after {} attempts)", retry + 1));
+            }
+            retry += 1;
+            tracing::debug!(
+                "gRPC connect failed ({message}); retry {retry} of {RECONNECT_ATTEMPTS}"
+            );
+            tokio::time::sleep(RECONNECT_DELAY * retry).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
-        // A panic while holding this lock cannot leave the Option half-written.
-        self.current.lock().unwrap_or_else(|p| p.into_inner())
+        relock(&self.current)
     }
 
     fn open_one(&self) -> Option<Live> {
@@ -168,6 +216,11 @@ where
         let answer = answer.await.map_err(status_from_h2)?;
         read_answer(answer).await
     }
+}
+
+/// Locks `m`; a panic while it was held cannot have left its `Option` half-written.
+fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The request's head: what tonic's `Channel` sent, minus its `user-agent`.

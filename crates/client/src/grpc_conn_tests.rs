@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll};
 
 use tokio::io::{DuplexStream, ReadBuf};
@@ -121,6 +122,24 @@ fn client(pipes: &Pipes) -> H2Conn<impl Fn() -> std::future::Ready<io::Result<Re
     H2Conn::new(connect, "localhost", Duration::from_secs(5))
 }
 
+/// A connection whose first `refused` connects are refused and whose later ones each get a new
+/// pipe answered with `Echo`; `attempts` counts the connects.
+fn flaky_client(
+    refused: usize,
+    attempts: &Arc<AtomicUsize>,
+) -> H2Conn<impl Fn() -> std::future::Ready<io::Result<Recorded>>> {
+    let attempts = attempts.clone();
+    let connect = move || {
+        let n = attempts.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(if n < refused {
+            Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+        } else {
+            Ok(pipe(Answer::Echo).0)
+        })
+    };
+    H2Conn::new(connect, "localhost", Duration::from_secs(5))
+}
+
 /// A pipe served with `answer`, and the writes made on its client end.
 fn pipe(answer: Answer) -> (Recorded, Arc<Mutex<Vec<Vec<u8>>>>) {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
@@ -209,6 +228,55 @@ async fn no_server_is_unavailable_and_the_deadline_is_cancelled() {
     let status = failed_call(Answer::Silent, Duration::from_millis(100), "never answered").await;
     assert_eq!(status.code(), Code::Cancelled);
     assert_eq!(status.message(), "Timeout expired");
+}
+
+/// A restarting server: refused three times, then listening. The same call connects on the
+/// fourth attempt, after pausing 0.1, 0.2 and 0.3 s (tokio's clock, paused: no real waiting).
+#[tokio::test(start_paused = true)]
+async fn a_server_back_within_the_retries_answers_the_same_call() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let conn = flaky_client(3, &attempts);
+    let started = tokio::time::Instant::now();
+    let message = Bytes::from_static(b"\0\0\0\0\x01z");
+    let answer = conn.unary("/p/M", message, TIMEOUT).await;
+    assert_eq!(
+        answer.expect("answered on the fourth attempt"),
+        Bytes::from_static(b"z")
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    let waited = started.elapsed();
+    assert!(
+        waited >= RECONNECT_DELAY * 6 && waited < RECONNECT_DELAY * 7,
+        "{waited:?}"
+    );
+}
+
+/// Nobody listening: sixteen calls at once get one sequence of attempts between them (not one
+/// each), all fail `UNAVAILABLE` with its error, and a later call tries again.
+#[tokio::test(start_paused = true)]
+async fn calls_waiting_for_a_failed_connect_sequence_share_its_error() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let conn = Arc::new(flaky_client(usize::MAX, &attempts));
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.unary("/p/M", Bytes::new(), TIMEOUT).await })
+        })
+        .collect();
+    for call in calls {
+        let status = call.await.expect("no panic").expect_err("nobody listens");
+        assert_eq!(status.code(), Code::Unavailable);
+        let message = status.message();
+        assert!(
+            message.contains("refused") && message.contains("after 4 attempts"),
+            "{message}"
+        );
+    }
+    let one_sequence = 1 + RECONNECT_ATTEMPTS as usize;
+    assert_eq!(attempts.load(Ordering::SeqCst), one_sequence);
+    let later = conn.unary("/p/M", Bytes::new(), TIMEOUT).await;
+    assert_eq!(later.expect_err("still nobody").code(), Code::Unavailable);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2 * one_sequence);
 }
 
 #[tokio::test]
