@@ -3,7 +3,8 @@
 //!
 //! A lost connection is replaced on the next call. A call that fails with `UNAVAILABLE` is
 //! retried once (and counted): that code is reported only when the request never reached
-//! the server (connect failure, a refused stream, the connection known dead before sending),
+//! the server (connect failure, a refused stream, a stream the server's `GOAWAY` left out, the
+//! connection known dead before sending),
 //! so even a hook call is safe to repeat. Any other failure (a connection dropped mid-call) is
 //! returned as is: the plugin may already have run.
 //!

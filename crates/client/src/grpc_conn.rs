@@ -212,10 +212,24 @@ where
             Status::unavailable(format!("connection lost before sending: {e}"))
         })?;
         // Queued right behind HEADERS, before this task yields: both leave in one write.
-        body.send_data(message, true).map_err(status_from_h2)?;
-        let answer = answer.await.map_err(status_from_h2)?;
+        let stream_failed = |e: h2::Error| {
+            if not_processed(&e) {
+                // The server is going away: this connection takes no more calls.
+                self.drop_live(&live);
+            }
+            status_from_h2(e)
+        };
+        body.send_data(message, true).map_err(stream_failed)?;
+        let answer = answer.await.map_err(stream_failed)?;
         read_answer(answer).await
     }
+}
+
+/// Whether a stream failed because the server's `GOAWAY` left it out: h2 fails exactly the
+/// streams above the frame's last stream id with it, those the server says it did not and will
+/// not process (RFC 9113, 6.8), so the request is safe to send again on a new connection.
+fn not_processed(e: &h2::Error) -> bool {
+    e.is_go_away() && e.is_remote()
 }
 
 /// Locks `m`; a panic while it was held cannot have left its `Option` half-written.
@@ -340,8 +354,15 @@ fn decode_one(mut bytes: Bytes) -> Result<Bytes, Status> {
 }
 
 /// An h2 error on a stream that was sent, with tonic's codes (`code_from_h2`): only
-/// `REFUSED_STREAM` (never processed) is `UNAVAILABLE`; a cut connection is `UNKNOWN`.
+/// `REFUSED_STREAM` and a stream a `GOAWAY` left out (neither processed) are `UNAVAILABLE`; a
+/// cut connection is `UNKNOWN`. (tonic made the second `INTERNAL`, so a server's graceful
+/// shutdown failed the calls it had refused instead of letting them be sent again.)
 fn status_from_h2(e: h2::Error) -> Status {
+    if not_processed(&e) {
+        // `UNAVAILABLE`: the transport's one retry applies, as for a refused stream.
+        let message = format!("the server went away before taking the request: {e}");
+        return Status::unavailable(message);
+    }
     let code = match e.reason() {
         Some(
             h2::Reason::NO_ERROR

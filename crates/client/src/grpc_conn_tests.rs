@@ -60,6 +60,9 @@ enum Answer {
     Silent,
     /// Close the connection instead of answering.
     Close,
+    /// Shut down at once, before reading any request: a `GOAWAY` whose last stream id (0)
+    /// leaves out every request of the connection.
+    GoAway,
 }
 
 /// An h2 server on the other end of `io`: answers every request with `answer`.
@@ -67,6 +70,11 @@ async fn serve(io: DuplexStream, answer: Answer) {
     let Ok(mut conn) = h2::server::handshake(io).await else {
         return;
     };
+    if let Answer::GoAway = answer {
+        conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+        while let Some(Ok(_)) = conn.accept().await {}
+        return;
+    }
     while let Some(Ok((req, mut respond))) = conn.accept().await {
         let mut body = req.into_body();
         let mut got = BytesMut::new();
@@ -105,7 +113,7 @@ async fn serve(io: DuplexStream, answer: Answer) {
             Answer::Silent => {
                 tokio::time::sleep(Duration::from_secs(60)).await;
             }
-            Answer::Close => return,
+            Answer::Close | Answer::GoAway => return,
         }
     }
 }
@@ -277,6 +285,23 @@ async fn calls_waiting_for_a_failed_connect_sequence_share_its_error() {
     let later = conn.unary("/p/M", Bytes::new(), TIMEOUT).await;
     assert_eq!(later.expect_err("still nobody").code(), Code::Unavailable);
     assert_eq!(attempts.load(Ordering::SeqCst), 2 * one_sequence);
+}
+
+/// A server shutting down refuses the request with `GOAWAY`: `UNAVAILABLE` (the transport then
+/// retries once, which tonic's `INTERNAL` prevented), and the next call opens a new connection.
+#[tokio::test]
+async fn a_request_a_goaway_left_out_is_unavailable_and_the_connection_replaced() {
+    let (going, _) = pipe(Answer::GoAway);
+    let (echo, _) = pipe(Answer::Echo);
+    let pipes: Pipes = Arc::new(Mutex::new(vec![echo, going]));
+    let conn = client(&pipes);
+    let message = Bytes::from_static(b"\0\0\0\0\x01z");
+    let refused = conn.unary("/p/M", message.clone(), TIMEOUT).await;
+    let status = refused.expect_err("the server went away");
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    let answer = conn.unary("/p/M", message, TIMEOUT).await;
+    assert_eq!(answer.expect("a new connection"), Bytes::from_static(b"z"));
+    assert!(pipes.lock().expect("not poisoned").is_empty());
 }
 
 #[tokio::test]
