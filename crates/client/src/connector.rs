@@ -105,7 +105,7 @@ impl Endpoint {
                     .connector()
                     .connect(server_name.clone(), tcp)
                     .await
-                    .map_err(|e| ConnectError::Tls(TlsFailure::handshake(e, self)))?;
+                    .map_err(|e| handshake_error(e, self))?;
                 Ok(Stream::Tls(Box::new(tls)))
             }
             Endpoint::Unix { path } => {
@@ -115,6 +115,25 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// A TLS handshake that broke. rustls' error (a certificate refused, an alert) is a TLS failure,
+/// never retried; a peer that went away before any TLS message said why (reset, closed: a
+/// server stopping or restarting) is a connection failure, which recovery retries like a refused
+/// connect.
+fn handshake_error(e: io::Error, endpoint: &Endpoint) -> ConnectError {
+    let gone = matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+    );
+    if gone && find_rustls_error(&e).is_none() {
+        let words = format!("the connection closed during the TLS handshake: {e}");
+        return ConnectError::Io(io::Error::new(e.kind(), words));
+    }
+    ConnectError::Tls(TlsFailure::handshake(e, endpoint))
 }
 
 /// Explains a TLS failure on this endpoint in the terms of the gateway's settings (which of

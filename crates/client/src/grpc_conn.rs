@@ -95,14 +95,14 @@ where
         if let Some(live) = self.open_one() {
             return Ok(live);
         }
-        let seen = relock(&self.failures).0;
+        let seen = crate::relock(&self.failures).0;
         let _one = self.connecting.lock().await;
         if let Some(live) = self.open_one() {
             return Ok(live);
         }
         {
             // A sequence that failed while this call waited for it has answered for it too.
-            let failures = relock(&self.failures);
+            let failures = crate::relock(&self.failures);
             if failures.0 != seen {
                 return Err(Status::unavailable(failures.1.clone()));
             }
@@ -113,7 +113,7 @@ where
                 Ok(live)
             }
             Err(message) => {
-                let mut failures = relock(&self.failures);
+                let mut failures = crate::relock(&self.failures);
                 *failures = (failures.0 + 1, message.clone());
                 Err(Status::unavailable(message))
             }
@@ -142,7 +142,7 @@ where
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
-        relock(&self.current)
+        crate::relock(&self.current)
     }
 
     fn open_one(&self) -> Option<Live> {
@@ -230,11 +230,6 @@ where
 /// not process (RFC 9113, 6.8), so the request is safe to send again on a new connection.
 fn not_processed(e: &h2::Error) -> bool {
     e.is_go_away() && e.is_remote()
-}
-
-/// Locks `m`; a panic while it was held cannot have left its `Option` half-written.
-fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The request's head: what tonic's `Channel` sent, minus its `user-agent`.

@@ -104,10 +104,7 @@ impl HttpTransport {
     }
 
     fn with_idle<T>(&self, f: impl FnOnce(&mut Vec<SendRequest<Full<Bytes>>>) -> T) -> T {
-        match self.idle.lock() {
-            Ok(mut idle) => f(&mut idle),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut crate::relock(&self.idle))
     }
 
     /// Forgets the session (before a fresh `initialize`) and every idle connection (after a

@@ -25,17 +25,11 @@ impl HttpSession {
 
 impl HttpTransport {
     pub(super) fn session(&self) -> HttpSession {
-        match self.session.lock() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::relock(&self.session).clone()
     }
 
     pub(super) fn set_session(&self, f: impl FnOnce(&mut HttpSession)) {
-        match self.session.lock() {
-            Ok(mut s) => f(&mut s),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
+        f(&mut crate::relock(&self.session))
     }
 
     /// Ends a handshake: the session is open to calls when it succeeded, and the calls that

@@ -93,3 +93,9 @@ pub fn register_external_with(registry: &mut PluginRegistry, options: ClientOpti
         Ok(Arc::new(plugin) as Arc<dyn Plugin>)
     });
 }
+
+/// Locks `m` even if a thread panicked while holding it: every value this crate keeps behind a
+/// `std` mutex is replaced whole under the lock, so a panic cannot leave it half-written.
+pub(crate) fn relock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -52,15 +52,20 @@ pub struct Session {
     /// The last re-initialization failed, so there is no usable session: the next call
     /// re-initializes before sending (else it would go out without a session id).
     broken: AtomicBool,
+    /// Re-initializations that failed in a way a new connection may heal, and the last one's
+    /// words: shared with the calls that waited for it (see [`Session::recover`]).
+    failed_recoveries: AtomicU64,
+    last_recovery_failure: std::sync::Mutex<String>,
     timeout: Duration,
     start: StartPolicy,
 }
 
-/// How hard the first handshake tries: the entry's `mcp.reconnect_attempts` and
-/// `mcp.reconnect_delay` (1.0.0 keys; linear backoff `delay × attempt`, as Python).
+/// How hard a handshake tries, at start-up and when a lost session is re-established: the
+/// entry's `mcp.reconnect_attempts` and `mcp.reconnect_delay` (1.0.0 keys; linear backoff
+/// `delay × attempt`, as Python does at start-up).
 #[derive(Debug, Clone, Copy)]
 pub struct StartPolicy {
-    /// Handshake attempts at start-up (at least 1).
+    /// Handshake attempts in one sequence (at least 1).
     pub attempts: u32,
     /// Base pause between attempts.
     pub delay: Duration,
@@ -104,6 +109,8 @@ impl Session {
             reinit: tokio::sync::Mutex::new(ServerInfo::default()),
             consecutive_failures: AtomicU32::new(0),
             broken: AtomicBool::new(false),
+            failed_recoveries: AtomicU64::new(0),
+            last_recovery_failure: std::sync::Mutex::new(String::new()),
             timeout,
             start,
         }
@@ -303,34 +310,55 @@ impl Session {
     /// to `StartPolicy::attempts` times in all, pausing `delay × attempt`; TLS and protocol
     /// failures are reported at once.
     pub async fn connect(&self) -> Result<ServerInfo, ClientError> {
-        let mut attempt = 0u32;
+        let mut guard = self.reinit.lock().await;
+        let info = self.handshake_retrying().await?;
+        *guard = info.clone();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(info)
+    }
+
+    /// The handshake, tried again after a failure a new connection may heal (refused, dropped,
+    /// session forgotten): `mcp.reconnect_attempts` attempts in all, pausing
+    /// `mcp.reconnect_delay` × attempt. Called with the re-initialization lock held, so calls
+    /// that need a session wait for this one sequence.
+    async fn handshake_retrying(&self) -> Result<ServerInfo, ClientError> {
+        let mut attempt = 1;
         loop {
-            let mut guard = self.reinit.lock().await;
             match self.handshake().await {
-                Ok(info) => {
-                    *guard = info.clone();
-                    self.generation.fetch_add(1, Ordering::AcqRel);
-                    return Ok(info);
-                }
-                Err(e) if e.is_recoverable() && attempt + 1 < self.start.attempts => {
-                    drop(guard);
-                    attempt += 1;
-                    tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} of {} failed: {e}; retrying", self.start.attempts);
+                Err(e) if e.is_recoverable() && attempt < self.start.attempts => {
+                    let attempts = self.start.attempts;
+                    tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} of {attempts} failed: {e}; retrying");
                     tokio::time::sleep(self.start.delay * attempt).await;
+                    attempt += 1;
                 }
-                Err(e) => return Err(e),
+                done => return done,
             }
         }
     }
 
-    /// Re-initializes unless another call already did since `seen_generation`.
+    /// Re-initializes unless another call already did since `seen_generation`. A server that
+    /// restarts within the attempts of [`Session::handshake_retrying`] is bridged. Calls that
+    /// waited for a re-initialization that failed that way (the server is still away) fail at
+    /// once with its words, so a server that is down gets one sequence of attempts, not one
+    /// per waiting call in a row.
     async fn recover(&self, seen_generation: u64) -> Result<(), ClientError> {
+        let failed_before = self.failed_recoveries.load(Ordering::Acquire);
         let mut guard = self.reinit.lock().await;
         if self.generation.load(Ordering::Acquire) != seen_generation {
             return Ok(());
         }
+        if self.failed_recoveries.load(Ordering::Acquire) != failed_before {
+            let words = crate::relock(&self.last_recovery_failure).clone();
+            let detail = format!("the MCP session could not be re-established: {words}");
+            return Err(ClientError::lost(
+                &self.plugin,
+                self.transport.display(),
+                detail,
+                None,
+            ));
+        }
         crate::metrics::reconnect(&self.plugin);
-        match self.handshake().await {
+        match self.handshake_retrying().await {
             Ok(info) => {
                 *guard = info;
                 self.broken.store(false, Ordering::Release);
@@ -339,6 +367,10 @@ impl Session {
             }
             Err(e) => {
                 self.broken.store(true, Ordering::Release);
+                if e.is_recoverable() {
+                    *crate::relock(&self.last_recovery_failure) = e.detail();
+                    self.failed_recoveries.fetch_add(1, Ordering::AcqRel);
+                }
                 Err(e)
             }
         }

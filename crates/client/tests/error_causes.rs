@@ -22,6 +22,42 @@ fn options() -> ClientOptions {
     }
 }
 
+/// A server that goes away during the TLS handshake (closing the connection before any TLS
+/// message: a server stopping or restarting) is a connection failure, which start-up and
+/// recovery retry, not a TLS refusal, which they never retry.
+#[tokio::test]
+async fn a_connection_closed_during_the_tls_handshake_is_a_retried_connect_failure() {
+    install_crypto();
+    let pki = Pki::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = accepted.clone();
+    let closer = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(tcp);
+        }
+    });
+    let url = format!("https://localhost:{port}/mcp");
+    let mcp = json!({"proto": "STREAMABLEHTTP", "url": url, "tls": {"ca_bundle": pki.ca()},
+        "reconnect_attempts": 2, "reconnect_delay": 0.01});
+    let plugin = ExternalPlugin::new(entry(mcp), &options()).unwrap();
+    let err = plugin.connect().await.unwrap_err();
+    assert_eq!(err.code(), "CONNECT_ERROR", "{err}");
+    assert!(err.is_recoverable());
+    assert!(
+        err.to_string().contains("closed during the TLS handshake"),
+        "{err}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "tried again, as a refused connect is"
+    );
+    closer.abort();
+}
+
 #[tokio::test]
 async fn a_refused_connect_has_the_os_error_as_its_source() {
     // A port that was just free: nothing listens there.

@@ -202,9 +202,10 @@ async fn a_failed_reinitialization_is_repeated_before_the_next_call() {
     let stats = ConnectionStats::new();
     let plugin = plugin_for(port, &stats, 1 << 20);
     plugin.initialize().await.unwrap();
-    // The session is forgotten and the server is not ready for the next initialize yet.
+    // The session is forgotten and the server is not ready for the next initializes yet: every
+    // attempt of one re-initialization (`reconnect_attempts`, 3 by default) fails.
     fake.set(Mode::ForgetSession);
-    fake.fail_initializes.store(1, Ordering::SeqCst);
+    fake.fail_initializes.store(3, Ordering::SeqCst);
     let err = plugin
         .invoke(tool_payload("a"), &mut ctx("r1"))
         .await
@@ -223,13 +224,83 @@ async fn a_failed_reinitialization_is_repeated_before_the_next_call() {
         .await
         .unwrap();
     assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "b");
-    assert_eq!(fake.initializes.load(Ordering::SeqCst), 3);
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 1 + 3 + 1);
     assert_eq!(fake.invokes.load(Ordering::SeqCst), before + 1);
     assert_eq!(
         fake.missing_session.load(Ordering::SeqCst),
         0,
         "no call went out without a session"
     );
+    task.abort();
+}
+
+/// A server still starting when a lost session is re-established (its first `initialize`s fail):
+/// the re-initialization is tried again, as at start-up, and the call goes through.
+#[tokio::test]
+async fn a_reinitialization_is_tried_again_while_the_server_starts() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let stats = ConnectionStats::new();
+    let plugin = plugin_for(port, &stats, 1 << 20);
+    plugin.initialize().await.unwrap();
+    fake.set(Mode::ForgetSession);
+    fake.fail_initializes.store(2, Ordering::SeqCst);
+    let r = plugin
+        .invoke(tool_payload("a"), &mut ctx("r1"))
+        .await
+        .unwrap_or_else(|e| panic!("bridged: {}", e.message()));
+    assert_eq!(r.modified_payload.unwrap().to_json()["args"]["q"], "a");
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 1 + 3);
+    task.abort();
+}
+
+/// A server that keeps failing `initialize`: one call's re-initialization makes its attempts
+/// (here 3, a second apart), and the calls queued behind it fail at once with its words
+/// instead of each making the same attempts in a row.
+#[tokio::test]
+async fn calls_queued_behind_a_failing_reinitialization_share_its_failure() {
+    let (port, fake, task) = fake::start(Mode::Sse).await;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let cfg = entry(json!({"proto": "STREAMABLEHTTP", "url": url,
+        "reconnect_attempts": 3, "reconnect_delay": 1.0}));
+    let opts = ClientOptions {
+        env: env(&[]),
+        call_timeout: Duration::from_secs(20),
+        ..ClientOptions::default()
+    };
+    let plugin = Arc::new(ExternalPlugin::new(cfg, &opts).unwrap());
+    plugin.initialize().await.unwrap();
+    fake.set(Mode::ForgetSession);
+    fake.fail_initializes.store(1000, Ordering::SeqCst);
+    // Each call meets the forgotten session; their backoff pauses (0 to 1.6 s) all end inside
+    // the first re-initialization's attempts (at 0, 1 and 3 s).
+    let calls: Vec<_> = (0..6)
+        .map(|i| {
+            let plugin = plugin.clone();
+            tokio::spawn(async move {
+                plugin
+                    .invoke(tool_payload("a"), &mut ctx(&format!("r{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut shared = 0;
+    for call in calls {
+        let err = call
+            .await
+            .unwrap()
+            .expect_err("the server never initializes");
+        assert_eq!(
+            err.model.code.as_deref(),
+            Some("CONNECTION_LOST"),
+            "{}",
+            err.message()
+        );
+        if err.message().contains("could not be re-established") {
+            shared += 1;
+        }
+    }
+    assert_eq!(shared, 5, "all but the call that made the attempts");
+    assert_eq!(fake.initializes.load(Ordering::SeqCst), 1 + 3);
     task.abort();
 }
 
