@@ -246,10 +246,15 @@ image:
 # ---------------------------------------------------------------- reliability
 # Not part of `make test`. FUZZ_SECONDS per target; a crash is kept in crates/fuzz/corpus (replayed by make test).
 FUZZ_SECONDS ?= 60
-.PHONY: fuzz soak
+.PHONY: fuzz soak restarts
 fuzz:
 	$(CARGO) run --quiet --release -p plugwire-fuzz -- run --seconds $(FUZZ_SECONDS)
 # SOAK_CALLS (default 1,000,000) at c=16 over mTLS, with rotation, SIGTERM/restart and abuse (scripts/soak).
 soak:
 	$(CARGO) build --quiet -p plugwire -p plugwire-bench
 	SOAK_BIN_DIR="$(TARGET_DIR)/debug" bash scripts/soak/soak.sh
+# The gateway-side client over MCP, gRPC and the raw socket while the server restarts (SIGTERM,
+# SIGKILL): the calls blocked and why (RESTART_CALLS, RESTARTS, RESTART_EVERY, RESTART_DOWN).
+restarts:
+	$(CARGO) build --quiet -p plugwire -p plugwire-bench
+	SOAK_BIN_DIR="$(TARGET_DIR)/debug" bash scripts/soak/restarts.sh

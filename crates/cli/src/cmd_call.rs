@@ -211,6 +211,7 @@ async fn run_async(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
             0
         };
         output["failures"] = json!(failures);
+        output["blocked"] = json!(blocked);
     }
     output["stats"] = json!({
         "calls": args.repeat,

@@ -109,6 +109,7 @@ async fn assert_40_calls_reuse_4_connections(cfg: &str) {
     let v = stdout_json(&out);
     assert_eq!(v["stats"]["calls"], 40);
     assert_eq!(v["failures"], 0);
+    assert_eq!(v["blocked"], 0);
     let opened = v["stats"]["connections_opened"].as_u64().unwrap();
     assert!(
         (1..=4).contains(&opened),
@@ -154,6 +155,18 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
     let v = stdout_json(&out);
     assert_eq!(v["result"]["continue_processing"], false);
     assert_eq!(v["violation_plugin"], "DenyListPlugin");
+    // Repeated, every call is counted as blocked, none as failed.
+    let out = call(
+        &cfg,
+        "prompt_pre_fetch",
+        r#"{"prompt_id":"p","args":{"text":"innovative"}}"#,
+        &["--repeat", "6", "--concurrency", "2"],
+        vec![],
+    )
+    .await;
+    assert_exit(&out, 3);
+    let v = stdout_json(&out);
+    assert_eq!((v["blocked"].as_u64(), v["failures"].as_u64()), (Some(6), Some(0)));
 
     // 40 tool calls at concurrency 4 through one plugin: at most 4 connections.
     let one = dir.path().join("one");
