@@ -166,7 +166,10 @@ async fn call_runs_the_chain_over_http_and_reports_reuse() {
     .await;
     assert_exit(&out, 3);
     let v = stdout_json(&out);
-    assert_eq!((v["blocked"].as_u64(), v["failures"].as_u64()), (Some(6), Some(0)));
+    assert_eq!(
+        (v["blocked"].as_u64(), v["failures"].as_u64()),
+        (Some(6), Some(0))
+    );
 
     // 40 tool calls at concurrency 4 through one plugin: at most 4 connections.
     let one = dir.path().join("one");
