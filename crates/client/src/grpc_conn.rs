@@ -12,11 +12,10 @@
 //! A connection that ended (the server went away, an IO error, `GOAWAY`) is replaced on the
 //! next call. A connect that fails is tried again after a pause (up to [`RECONNECT_ATTEMPTS`]
 //! more times, pausing [`RECONNECT_DELAY`] × attempt, within the call's deadline), so a server
-//! that restarts
-//! (a rolling update, a crashed process brought back by its supervisor) is bridged instead of
-//! failing every call made meanwhile. One connect sequence runs at a time: calls that waited
-//! for a sequence that failed fail with its error at once, so an unreachable server gets one
-//! sequence of attempts, not one per waiting call. Errors are reported as tonic's `Status`,
+//! that restarts (a rolling update, a crashed process brought back by its supervisor) is
+//! bridged instead of failing every call made meanwhile. One connect sequence runs at a time:
+//! calls that waited for a sequence that failed fail with its error at once, so an unreachable
+//! server gets one sequence of attempts, not one per waiting call. Errors are reported as tonic's `Status`,
 //! with the codes tonic gave, so that the transport's rules (`UNAVAILABLE` retried once: only
 //! when the request was never sent) stay.
 
@@ -30,6 +29,8 @@ use h2::client::SendRequest;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::{Code, Status};
+
+use crate::retry::SharedFailure;
 
 /// hyper's HTTP/2 client defaults, which tonic's `Channel` used: a 2 MiB stream window and a
 /// 5 MiB connection window, so that answers never wait for a `WINDOW_UPDATE` and the client
@@ -61,9 +62,8 @@ pub(crate) struct H2Conn<C> {
     /// One connect sequence at a time: concurrent calls after a loss wait for the same new
     /// connection.
     connecting: tokio::sync::Mutex<()>,
-    /// How many connect sequences have failed, and the last one's error: shared with the calls
-    /// that waited for it.
-    failures: Mutex<(u64, String)>,
+    /// Failed connect sequences, shared with the calls that waited for them.
+    failures: SharedFailure,
 }
 
 impl<C> std::fmt::Debug for H2Conn<C> {
@@ -86,7 +86,7 @@ where
             connect_timeout,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            failures: Mutex::new((0, String::new())),
+            failures: SharedFailure::default(),
         }
     }
 
@@ -95,17 +95,14 @@ where
         if let Some(live) = self.open_one() {
             return Ok(live);
         }
-        let seen = crate::relock(&self.failures).0;
+        let seen = self.failures.seen();
         let _one = self.connecting.lock().await;
         if let Some(live) = self.open_one() {
             return Ok(live);
         }
-        {
-            // A sequence that failed while this call waited for it has answered for it too.
-            let failures = crate::relock(&self.failures);
-            if failures.0 != seen {
-                return Err(Status::unavailable(failures.1.clone()));
-            }
+        // A sequence that failed while this call waited for it has answered for it too.
+        if let Some(message) = self.failures.since(seen) {
+            return Err(Status::unavailable(message));
         }
         match self.connect_sequence().await {
             Ok(live) => {
@@ -113,8 +110,7 @@ where
                 Ok(live)
             }
             Err(message) => {
-                let mut failures = crate::relock(&self.failures);
-                *failures = (failures.0 + 1, message.clone());
+                self.failures.record(message.clone());
                 Err(Status::unavailable(message))
             }
         }
@@ -123,22 +119,21 @@ where
     /// A connect, then up to [`RECONNECT_ATTEMPTS`] more, pausing [`RECONNECT_DELAY`] × n
     /// before the n-th; the last error's words when none succeeds.
     async fn connect_sequence(&self) -> Result<Live, String> {
-        let mut retry = 0;
-        loop {
-            let message = match tokio::time::timeout(self.connect_timeout, self.open()).await {
-                Ok(Ok(live)) => return Ok(live),
-                Ok(Err(e)) => format!("connect: {e}"),
-                Err(_) => "connect: timed out".to_string(),
-            };
-            if retry >= RECONNECT_ATTEMPTS {
-                return Err(format!("{message} (after {} attempts)", retry + 1));
+        let connect = || async {
+            match tokio::time::timeout(self.connect_timeout, self.open()).await {
+                Ok(Ok(live)) => Ok(live),
+                Ok(Err(e)) => Err(format!("connect: {e}")),
+                Err(_) => Err("connect: timed out".to_string()),
             }
-            retry += 1;
+        };
+        let log = |message: &String, retry: u32| {
             tracing::debug!(
                 "gRPC connect failed ({message}); retry {retry} of {RECONNECT_ATTEMPTS}"
             );
-            tokio::time::sleep(RECONNECT_DELAY * retry).await;
-        }
+        };
+        crate::retry::linear(RECONNECT_ATTEMPTS, RECONNECT_DELAY, connect, |_| true, log)
+            .await
+            .map_err(|(message, attempts)| format!("{message} (after {attempts} attempts)"))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {

@@ -12,7 +12,7 @@
 //! seconds until `notAfter` of the client certificate and the CA bundle
 //! (`plugwire_certificate_expiry_seconds{role="client"|"ca"}`).
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -145,7 +145,7 @@ impl ReloadingConnector {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::relock(&self.state)
     }
 
     /// The resolved settings (for messages).
@@ -240,7 +240,7 @@ impl ClientIdentities {
     }
 
     pub(crate) fn add(&self, c: &Arc<ReloadingConnector>) {
-        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = crate::relock(&self.list);
         list.retain(|w| w.strong_count() > 0);
         list.push(Arc::downgrade(c));
     }
@@ -248,10 +248,7 @@ impl ClientIdentities {
     /// Re-reads the TLS files of every endpoint now. Returns how many swapped in new material;
     /// the errors of those whose new files do not load (they keep the old material).
     pub fn reload(&self) -> Result<usize, Vec<String>> {
-        let live: Vec<Arc<ReloadingConnector>> = self
-            .list
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let live: Vec<Arc<ReloadingConnector>> = crate::relock(&self.list)
             .iter()
             .filter_map(Weak::upgrade)
             .collect();

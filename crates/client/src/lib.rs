@@ -19,8 +19,11 @@
 //!   body size cap; JSON and SSE answers.
 //! - `stdio`: a child process speaking newline-delimited JSON-RPC.
 //! - [`session`]: the MCP handshake, `tools/call`, and recovery with bounded backoff, over
-//!   `session::transport` (HTTP or stdio behind one dispatch). Every wire shape (JSON-RPC messages, `initialize`, `tools/list`, `tools/call`, protocol versions,
-//!   header names, SSE framing) comes from `plugwire-mcp`, the crate the server speaks too.
+//!   `session::transport` (HTTP or stdio behind one dispatch). Every wire shape (JSON-RPC
+//!   messages, `initialize`, `tools/list`, `tools/call`, protocol versions, header names, SSE
+//!   framing) comes from `plugwire-mcp`, the crate the server speaks too.
+//! - `retry`: the linear-backoff retry of connects and handshakes, and the failure of one
+//!   sequence shared with the calls queued for it.
 //! - `endpoint`: turning an `mcp:` block (+ `PLUGINS_CLIENT_MTLS_*`) into a transport.
 //! - `invoke_mcp`: the MCP hook call's hot path: arguments written in one pass from the typed
 //!   payload and context, the answer decoded straight into typed results.
@@ -66,6 +69,7 @@ pub mod plugin;
 pub mod policy;
 pub mod raw_socket;
 pub mod remote;
+mod retry;
 pub mod session;
 mod stdio;
 
@@ -94,8 +98,8 @@ pub fn register_external_with(registry: &mut PluginRegistry, options: ClientOpti
     });
 }
 
-/// Locks `m` even if a thread panicked while holding it: every value this crate keeps behind a
-/// `std` mutex is replaced whole under the lock, so a panic cannot leave it half-written.
+/// Locks `m`, taking the value as it is when a thread panicked while holding it: the callers'
+/// updates under these locks leave it whole.
 pub(crate) fn relock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -171,26 +171,29 @@ impl RawSocketClient {
                 return Ok(conn);
             }
         }
-        let mut last = std::io::Error::other("no connection attempt was made");
-        for attempt in 0..=self.options.reconnect_attempts {
-            if attempt > 0 {
-                tokio::time::sleep(self.options.reconnect_delay * attempt).await;
+        let connected = crate::retry::linear(
+            self.options.reconnect_attempts,
+            self.options.reconnect_delay,
+            || UnixStream::connect(&self.options.path),
+            |_| true,
+            |_, _| {},
+        )
+        .await;
+        match connected {
+            Ok(c) => {
+                self.connects.fetch_add(1, Ordering::Relaxed);
+                Ok(c)
             }
-            match UnixStream::connect(&self.options.path).await {
-                Ok(c) => {
-                    self.connects.fetch_add(1, Ordering::Relaxed);
-                    return Ok(c);
-                }
-                Err(e) => last = e,
+            Err((last, attempts)) => {
+                let hint = format!("(after {attempts} attempts)");
+                Err(ClientError::connect(
+                    &self.plugin,
+                    &self.display,
+                    last,
+                    Some(hint),
+                ))
             }
         }
-        let hint = format!("(after {} attempts)", self.options.reconnect_attempts + 1);
-        Err(ClientError::connect(
-            &self.plugin,
-            &self.display,
-            last,
-            Some(hint),
-        ))
     }
 
     async fn exchange_once(

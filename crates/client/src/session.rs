@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Cause, ClientError};
 use crate::http::RawBody;
+use crate::retry::SharedFailure;
 
 pub(crate) mod transport;
 
@@ -52,10 +53,9 @@ pub struct Session {
     /// The last re-initialization failed, so there is no usable session: the next call
     /// re-initializes before sending (else it would go out without a session id).
     broken: AtomicBool,
-    /// Re-initializations that failed in a way a new connection may heal, and the last one's
-    /// words: shared with the calls that waited for it (see [`Session::recover`]).
-    failed_recoveries: AtomicU64,
-    last_recovery_failure: std::sync::Mutex<String>,
+    /// Re-initializations that failed in a way a new connection may heal: shared with the
+    /// calls that waited for them (see [`Session::recover`]).
+    recovery_failures: SharedFailure,
     timeout: Duration,
     start: StartPolicy,
 }
@@ -109,8 +109,7 @@ impl Session {
             reinit: tokio::sync::Mutex::new(ServerInfo::default()),
             consecutive_failures: AtomicU32::new(0),
             broken: AtomicBool::new(false),
-            failed_recoveries: AtomicU64::new(0),
-            last_recovery_failure: std::sync::Mutex::new(String::new()),
+            recovery_failures: SharedFailure::default(),
             timeout,
             start,
         }
@@ -322,18 +321,20 @@ impl Session {
     /// `mcp.reconnect_delay` × attempt. Called with the re-initialization lock held, so calls
     /// that need a session wait for this one sequence.
     async fn handshake_retrying(&self) -> Result<ServerInfo, ClientError> {
-        let mut attempt = 1;
-        loop {
-            match self.handshake().await {
-                Err(e) if e.is_recoverable() && attempt < self.start.attempts => {
-                    let attempts = self.start.attempts;
-                    tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} of {attempts} failed: {e}; retrying");
-                    tokio::time::sleep(self.start.delay * attempt).await;
-                    attempt += 1;
-                }
-                done => return done,
-            }
-        }
+        let attempts = self.start.attempts;
+        let log = |e: &ClientError, attempt: u32| {
+            tracing::warn!(plugin = %self.plugin, "connect attempt {attempt} of {attempts} failed: {e}; retrying");
+        };
+        let retries = attempts.saturating_sub(1);
+        crate::retry::linear(
+            retries,
+            self.start.delay,
+            || self.handshake(),
+            ClientError::is_recoverable,
+            log,
+        )
+        .await
+        .map_err(|(e, _)| e)
     }
 
     /// Re-initializes unless another call already did since `seen_generation`. A server that
@@ -342,13 +343,12 @@ impl Session {
     /// once with its words, so a server that is down gets one sequence of attempts, not one
     /// per waiting call in a row.
     async fn recover(&self, seen_generation: u64) -> Result<(), ClientError> {
-        let failed_before = self.failed_recoveries.load(Ordering::Acquire);
+        let failed_before = self.recovery_failures.seen();
         let mut guard = self.reinit.lock().await;
         if self.generation.load(Ordering::Acquire) != seen_generation {
             return Ok(());
         }
-        if self.failed_recoveries.load(Ordering::Acquire) != failed_before {
-            let words = crate::relock(&self.last_recovery_failure).clone();
+        if let Some(words) = self.recovery_failures.since(failed_before) {
             let detail = format!("the MCP session could not be re-established: {words}");
             return Err(ClientError::lost(
                 &self.plugin,
@@ -368,8 +368,7 @@ impl Session {
             Err(e) => {
                 self.broken.store(true, Ordering::Release);
                 if e.is_recoverable() {
-                    *crate::relock(&self.last_recovery_failure) = e.detail();
-                    self.failed_recoveries.fetch_add(1, Ordering::AcqRel);
+                    self.recovery_failures.record(e.detail());
                 }
                 Err(e)
             }
