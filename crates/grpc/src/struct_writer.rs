@@ -15,10 +15,10 @@
 //! and structs as `Struct`s (map keys: strings, or integers, booleans and unit variants
 //! written as text), enums externally tagged.
 
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use serde::ser::{self, Impossible, Serialize};
 
 use key::KeySer;
+use wire::{begin, end, put_null, put_number, put_str};
 
 /// Why a value cannot be written as a `Struct` (the cases `serde_json::to_value` also refuses,
 /// or a value's own `Serialize` failing).
@@ -57,49 +57,6 @@ pub fn write_struct_field<T: Serialize + ?Sized>(
     write_struct_body(value, skip, out)?;
     end(at, out);
     Ok(())
-}
-
-/// Starts the length-delimited field `tag`: its key, and one byte reserved for the length.
-/// Returns where that byte is, for [`end`].
-fn begin(tag: u32, out: &mut Vec<u8>) -> usize {
-    encode_key(tag, WireType::LengthDelimited, out);
-    out.push(0);
-    out.len() - 1
-}
-
-/// Writes the length of the body written since [`begin`] into the reserved byte, moving the
-/// body along when the length takes more than one byte.
-fn end(at: usize, out: &mut Vec<u8>) {
-    let len = out.len() - at - 1;
-    if len < 0x80 {
-        // Fits in one varint byte (checked just above).
-        out[at] = len as u8;
-        return;
-    }
-    let mut varint = [0u8; 10];
-    let n = encoded_len_varint(len as u64);
-    encode_varint(len as u64, &mut &mut varint[..]);
-    out.splice(at..=at, varint[..n].iter().copied());
-}
-
-fn put_str(tag: u32, s: &str, out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(s.len() as u64, out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// `Value.number_value` (field 2, a double), or `null` for what JSON cannot hold.
-fn put_number(f: f64, out: &mut Vec<u8>) {
-    if !f.is_finite() {
-        return put_null(out);
-    }
-    encode_key(2, WireType::SixtyFourBit, out);
-    out.extend_from_slice(&f.to_le_bytes());
-}
-
-/// `Value.null_value` (field 1, enum 0).
-fn put_null(out: &mut Vec<u8>) {
-    out.extend_from_slice(&[0x08, 0x00]);
 }
 
 /// A `Struct`'s body: only maps and structs (anything else has no place at the top).
@@ -560,6 +517,8 @@ impl<'a> ser::Serializer for ValueSer<'a> {
 
 #[path = "struct_writer_key.rs"]
 mod key;
+#[path = "struct_writer_wire.rs"]
+mod wire;
 
 #[cfg(test)]
 #[path = "struct_writer_tests.rs"]

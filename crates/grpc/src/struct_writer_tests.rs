@@ -1,5 +1,7 @@
+use super::wire::{put_key, put_varint};
 use super::*;
 use crate::json_struct::JsonStruct;
+use prost::encoding::WireType;
 use prost::Message;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -151,4 +153,32 @@ fn a_field_wraps_the_body() {
     prost::encoding::encode_varint(body.len() as u64, &mut want);
     want.extend_from_slice(&body);
     assert_eq!(out, want);
+}
+
+#[test]
+fn varints_and_keys_are_prosts() {
+    // Every width from one to ten bytes, at both sides of each boundary.
+    let mut edges = vec![0, 1, u64::MAX];
+    for k in 1..=9 {
+        let edge = 1u64 << (7 * k);
+        edges.extend([edge - 1, edge, edge + 1]);
+    }
+    for v in edges {
+        let (mut ours, mut prosts) = (Vec::new(), Vec::new());
+        put_varint(v, &mut ours);
+        prost::encoding::encode_varint(v, &mut prosts);
+        assert_eq!(ours, prosts, "{v}");
+    }
+    for tag in [1, 2, 15, 16, 2047, 2048, (1 << 29) - 1] {
+        for wire_type in [
+            WireType::LengthDelimited,
+            WireType::SixtyFourBit,
+            WireType::Varint,
+        ] {
+            let (mut ours, mut prosts) = (Vec::new(), Vec::new());
+            put_key(tag, wire_type, &mut ours);
+            prost::encoding::encode_key(tag, wire_type, &mut prosts);
+            assert_eq!(ours, prosts, "{tag} {wire_type:?}");
+        }
+    }
 }
