@@ -276,6 +276,7 @@ pub(crate) fn machine(args: &SuiteArgs) -> Machine {
         load_before: read("/proc/loadavg").trim().to_string(),
         busy_before: procfs::busy_fraction(Duration::from_secs(1)),
         load_after: String::new(),
+        steal_during: None,
         date: Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
             .output()

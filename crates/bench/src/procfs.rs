@@ -98,27 +98,56 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// (busy, total) jiffies of all CPUs from the first line of `/proc/stat`.
-pub fn cpu_jiffies() -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let v: Vec<u64> = text
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
+/// The machine's CPU time so far, all CPUs together, in jiffies (the first line of
+/// `/proc/stat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// Time not idle and not waiting for I/O (steal included: the guest wanted to run).
+    pub busy: u64,
+    /// All of it: user, nice, system, idle, iowait, irq, softirq, steal.
+    pub total: u64,
+    /// Time the hypervisor ran something else while this machine had work (`steal`).
+    pub steal: u64,
+}
+
+impl CpuTimes {
+    /// Reads `/proc/stat` now.
+    pub fn now() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<Self> {
+        let v: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let total: u64 = v.iter().take(8).sum();
+        let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+        Some(CpuTimes {
+            busy: total.checked_sub(idle)?,
+            total,
+            steal: v.get(7).copied().unwrap_or(0),
+        })
+    }
+
+    /// Share (0..=1) of all CPU time since `earlier` that was stolen; `None` when no time passed.
+    pub fn steal_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total).filter(|t| *t > 0)?;
+        let steal = self.steal.checked_sub(earlier.steal)?;
+        Some(steal as f64 / total as f64)
+    }
 }
 
 /// Share of the machine's CPU (0..=1) that was busy during `window`.
 pub fn busy_fraction(window: std::time::Duration) -> Option<f64> {
-    let (b0, t0) = cpu_jiffies()?;
+    let before = CpuTimes::now()?;
     std::thread::sleep(window);
-    let (b1, t1) = cpu_jiffies()?;
-    (t1 > t0).then(|| (b1 - b0) as f64 / (t1 - t0) as f64)
+    let after = CpuTimes::now()?;
+    let total = after.total.checked_sub(before.total).filter(|t| *t > 0)?;
+    Some(after.busy.saturating_sub(before.busy) as f64 / total as f64)
 }
 
 /// Resident set size in KiB (`VmRSS`), or `None` when the process is gone.
@@ -150,6 +179,35 @@ fn parse_snmp(text: &str, field: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_cpu_times_count_steal_as_busy_and_apart() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let stat = "cpu  500 10 90 1000 40 0 20 30 0 0\ncpu0 250 5 45 500 20 0 10 15 0 0\n";
+        let t = CpuTimes::parse(stat).expect("parsed");
+        assert_eq!(
+            t,
+            CpuTimes {
+                busy: 650,
+                total: 1690,
+                steal: 30
+            }
+        );
+        let later = CpuTimes {
+            busy: 700,
+            total: 1790,
+            steal: 40,
+        };
+        assert_eq!(later.steal_since(&t), Some(0.1));
+        assert_eq!(t.steal_since(&t), None);
+        assert_eq!(CpuTimes::parse("intr 1 2 3\n"), None);
+    }
+
+    #[test]
+    fn the_machine_has_cpu_times() {
+        let t = CpuTimes::now().expect("/proc/stat");
+        assert!(t.total >= t.busy && t.busy >= t.steal, "{t:?}");
+    }
 
     #[test]
     fn cpu_ticks_skip_a_command_with_spaces_and_parens() {

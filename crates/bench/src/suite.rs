@@ -61,6 +61,7 @@ type Targets = HashMap<Kind, (Arc<Target>, Session)>;
 pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
     args.apply_smoke();
     let t_suite = Instant::now();
+    let cpu_at_start = procfs::CpuTimes::now();
     let tmp = tempfile::tempdir()?;
     let (mut ctx, mut report) = prepare(&mut args, tmp.path(), threads)?;
 
@@ -84,6 +85,9 @@ pub async fn run(mut args: SuiteArgs, threads: usize) -> Result<()> {
         s.stop();
     }
     report.first_call = Some(crate::extras::first_call(&ctx, ctx.args.first_call_starts).await);
+    report.machine.steal_during = cpu_at_start
+        .zip(procfs::CpuTimes::now())
+        .and_then(|(start, end)| end.steal_since(&start));
     finish(ctx, report, &args, t_suite)
 }
 
@@ -556,6 +560,13 @@ fn finish(mut ctx: Ctx, mut report: Report, args: &SuiteArgs, t_suite: Instant) 
              the second before it): they competed with the clients and servers for the CPU, so the figures \
              are lower, and noisier, than on an idle machine.",
             b * 100.0
+        ));
+    }
+    if let Some(s) = report.machine.steal_during.filter(|s| *s > 0.02) {
+        ctx.notes.push(format!(
+            "The hypervisor ran something else for {:.1} % of this machine's CPU time during the run \
+             (`steal` in /proc/stat): the figures are lower, and noisier, than on an undisturbed host.",
+            s * 100.0
         ));
     }
     report.notes.append(&mut ctx.notes);

@@ -30,6 +30,10 @@ pub struct Machine {
     /// Share of all CPUs busy during the second before the run (other processes).
     pub busy_before: Option<f64>,
     pub load_after: String,
+    /// Share of all CPU time during the run that the hypervisor gave to others (`steal` in
+    /// `/proc/stat`): a run the host disturbed shows here. Absent from results saved before it.
+    #[serde(default)]
+    pub steal_during: Option<f64>,
     pub date: String,
     pub command: String,
     pub duration: Duration,

@@ -45,6 +45,14 @@ impl Report {
             m.busy_before
                 .map_or("—".into(), |b| format!("{:.0} % of all cores", b * 100.0))
         );
+        let _ = writeln!(
+            o,
+            "| CPU stolen by the hypervisor during the run (`steal` in `/proc/stat`) | {} |",
+            m.steal_during.map_or("—".into(), |s| format!(
+                "{:.1} % of all cores' time",
+                s * 100.0
+            ))
+        );
         let _ = writeln!(o, "| command | {} |", m.command);
         let _ = writeln!(o, "| duration | {:.0} s |", m.duration.as_secs_f64());
         for (k, v) in &m.versions {

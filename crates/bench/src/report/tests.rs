@@ -25,6 +25,7 @@ fn report(plugwire_rate: f64) -> Report {
         load_before: String::new(),
         busy_before: None,
         load_after: String::new(),
+        steal_during: None,
         date: String::new(),
         command: String::new(),
         duration: Duration::ZERO,
