@@ -135,9 +135,18 @@ impl CpuTimes {
 
     /// Share (0..=1) of all CPU time since `earlier` that was stolen; `None` when no time passed.
     pub fn steal_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        self.share_since(earlier, |t| t.steal)
+    }
+
+    /// Share (0..=1) of all CPU time since `earlier` that was busy; `None` when no time passed.
+    pub fn busy_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        self.share_since(earlier, |t| t.busy)
+    }
+
+    fn share_since(&self, earlier: &CpuTimes, part: fn(&CpuTimes) -> u64) -> Option<f64> {
         let total = self.total.checked_sub(earlier.total).filter(|t| *t > 0)?;
-        let steal = self.steal.checked_sub(earlier.steal)?;
-        Some(steal as f64 / total as f64)
+        let part = part(self).checked_sub(part(earlier))?;
+        Some(part as f64 / total as f64)
     }
 }
 
@@ -145,9 +154,7 @@ impl CpuTimes {
 pub fn busy_fraction(window: std::time::Duration) -> Option<f64> {
     let before = CpuTimes::now()?;
     std::thread::sleep(window);
-    let after = CpuTimes::now()?;
-    let total = after.total.checked_sub(before.total).filter(|t| *t > 0)?;
-    Some(after.busy.saturating_sub(before.busy) as f64 / total as f64)
+    CpuTimes::now()?.busy_since(&before)
 }
 
 /// Resident set size in KiB (`VmRSS`), or `None` when the process is gone.
@@ -199,6 +206,7 @@ mod tests {
             steal: 40,
         };
         assert_eq!(later.steal_since(&t), Some(0.1));
+        assert_eq!(later.busy_since(&t), Some(0.5));
         assert_eq!(t.steal_since(&t), None);
         assert_eq!(CpuTimes::parse("intr 1 2 3\n"), None);
     }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::convert::{context_from_json, sanitize_denial_metadata};
 use crate::pb::cpex as pb;
-use crate::struct_writer::{write_struct_field, WriteError};
+use crate::struct_writer::{put_str, write_struct_field, WriteError};
 
 /// A message already encoded, sent as it is (a tonic codec's or a raw-socket frame's message).
 /// Decoding one keeps nothing: it is only ever sent.
@@ -66,9 +66,7 @@ pub fn success<R: Serialize + ?Sized>(
     let mut out = Vec::with_capacity(1024);
     // Fields in number order, as prost writes them.
     if !plugin_name.is_empty() {
-        encoding::encode_key(1, WireType::LengthDelimited, &mut out);
-        encoding::encode_varint(plugin_name.len() as u64, &mut out);
-        out.extend_from_slice(plugin_name.as_bytes());
+        put_str(1, plugin_name, &mut out);
     }
     write_struct_field(2, result, Some("denial_metadata"), &mut out)?;
     if let Some(ctx) = context {

@@ -18,7 +18,8 @@
 use serde::ser::{self, Impossible, Serialize};
 
 use key::KeySer;
-use wire::{begin, end, put_null, put_number, put_str};
+pub(crate) use wire::put_str;
+use wire::{begin, end, put_null, put_number};
 
 /// Why a value cannot be written as a `Struct` (the cases `serde_json::to_value` also refuses,
 /// or a value's own `Serialize` failing).

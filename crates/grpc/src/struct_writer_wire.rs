@@ -67,7 +67,8 @@ pub(super) fn put_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
     put_varint((u64::from(tag) << 3) | wire_type as u64, out);
 }
 
-pub(super) fn put_str(tag: u32, s: &str, out: &mut Vec<u8>) {
+/// A string field: its key, its length and its bytes.
+pub(crate) fn put_str(tag: u32, s: &str, out: &mut Vec<u8>) {
     put_key(tag, WireType::LengthDelimited, out);
     put_varint(s.len() as u64, out);
     out.extend_from_slice(s.as_bytes());
