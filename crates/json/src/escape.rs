@@ -2,6 +2,8 @@
 //! escapes (SWAR on one `u64`): most strings of a payload need no escape, and a byte at a time
 //! (serde_json's scan) cost more than the word test.
 
+use crate::scan::first_special_in_word;
+
 /// `text` escaped for a JSON string, exactly as serde_json escapes it (`"` and `\\` with a
 /// backslash; `\b \t \n \f \r` by name; other control characters as `\u00xx`; DEL and
 /// non-ASCII as is), eight bytes at a time between escapes. Without the quotes.
@@ -23,12 +25,12 @@ fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
         // The last few bytes are scanned as a word too, padded with spaces (never escaped):
         // most strings of an answer are short, and a byte at a time cost more than the scan.
         let flagged = match bytes.get(i..i + 8) {
-            Some(chunk) => first_escape_in_word(chunk),
+            Some(chunk) => first_special_in_word(chunk),
             None => {
                 let mut word = [b' '; 8];
                 let tail = &bytes[i..];
                 word[..tail.len()].copy_from_slice(tail);
-                first_escape_in_word(&word)
+                first_special_in_word(&word)
             }
         };
         match flagged {
@@ -75,20 +77,3 @@ fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// The hexadecimal digits serde_json writes in a `\u00xx` escape.
 pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// The offset of the first of these eight bytes that is a control character, `"` or `\\`
-/// (SWAR: the "has a byte less than n" and "has a zero byte" bit tricks on one u64; their
-/// lowest flagged byte is always exact, false positives only appear above it).
-fn first_escape_in_word(chunk: &[u8]) -> Option<usize> {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(chunk);
-    let x = u64::from_le_bytes(word);
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-    let quote = has_zero(x ^ (ONES * u64::from(b'"')));
-    let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
-    let flagged = below_space | quote | backslash;
-    (flagged != 0).then(|| (flagged.trailing_zeros() / 8) as usize)
-}

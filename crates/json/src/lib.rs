@@ -4,9 +4,12 @@
 
 mod escape;
 mod one_pass;
+mod scan;
+mod slice_de;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod testgen;
 
 pub use escape::{escape_into, escape_twice_into};
 pub use one_pass::{Compact, Fallback, Layout, OnePass};
+pub use slice_de::{Declined, SliceDeserializer};

@@ -8,6 +8,9 @@
 //! the framework's types). The hook must be known when the payload comes, i.e. `hook_type`
 //! before `payload`, as every client writes it.
 //!
+//! The body is read by `plugwire_json`'s `SliceDeserializer`, which either gives serde_json's
+//! values or declines; where it declines, serde_json reads the same text (docs/decisions.md #99).
+//!
 //! It answers only when the two-pass path would decode the same values: any other body (a
 //! member out of that order, a repeated member, a payload or context that is not an object or
 //! does not decode, an unknown hook) gives `None`, and the caller takes the two-pass path,
@@ -18,6 +21,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use plugwire_json::SliceDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -75,6 +79,14 @@ impl InvokeHookCall<'_> {
         // Checked once as a whole (a JSON text is UTF-8): reading from a `str`, serde_json does
         // not check each string again as it decodes it (profiled: ~4k instructions per call).
         let text = std::str::from_utf8(body).ok()?;
+        // The fast reader first; where it declines (a form it leaves to serde_json, or a body
+        // that may not be valid), serde_json reads the same text as before.
+        let mut fast = SliceDeserializer::new(text);
+        if let Ok(call) = fast.deserialize_map(EnvelopeVisitor { decoder }) {
+            if fast.end().is_ok() {
+                return call;
+            }
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let call = de.deserialize_map(EnvelopeVisitor { decoder }).ok()?;
         de.end().ok()?;
