@@ -19,10 +19,10 @@ use plugwire_framework::{
     HookPayload, HookType, NullOr, PluginContext, PluginError, PluginErrorKind, PluginResult,
     ResultSeed,
 };
+use plugwire_json::SliceDeserializer;
 use plugwire_mcp::{RequestId, INVOKE_HOOK};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::answer_text;
 use crate::decode::decode_invoke_hook;
@@ -129,17 +129,20 @@ fn decode_fast(
     decode_text(hook, text)
 }
 
-/// The result and returned context of an answer text.
+/// The result and returned context of an answer text: read by `plugwire_json`'s reader, or by
+/// serde_json where that reader declines (docs/decisions.md #99).
 fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<PluginContext>)> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let Answer { result, context } = AnswerSeed(hook).deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    let result = result?;
-    let context = match context {
-        Some(c) => Some(PluginContext::from_json_str(c.get()).ok()?),
-        None => None,
+    let mut fast = SliceDeserializer::new(text);
+    let answer = match AnswerSeed(hook).deserialize(&mut fast) {
+        Ok(answer) if fast.end().is_ok() => answer,
+        _ => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let answer = AnswerSeed(hook).deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            answer
+        }
     };
-    Some((result, context))
+    Some((answer.result?, answer.context))
 }
 
 /// A JSON-RPC response, with no other member.
@@ -175,9 +178,9 @@ struct Content<'a> {
 
 /// The answer text: other members (`plugin_name`) are not checked, as in the Python client; a
 /// `null` context counts as absent, a `null` result is left to the generic path to report.
-struct Answer<'a> {
+struct Answer {
     result: Option<PluginResult>,
-    context: Option<&'a RawValue>,
+    context: Option<PluginContext>,
 }
 
 /// Reads the answer text (a JSON object only) in one pass, the result decoded where it sits
@@ -187,21 +190,21 @@ struct Answer<'a> {
 struct AnswerSeed(HookType);
 
 impl<'de> DeserializeSeed<'de> for AnswerSeed {
-    type Value = Answer<'de>;
+    type Value = Answer;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Answer<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Answer, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for AnswerSeed {
-    type Value = Answer<'de>;
+    type Value = Answer;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an invoke_hook answer object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Answer<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Answer, A::Error> {
         let (mut result, mut context) = (None, None);
         let (mut seen_result, mut seen_context) = (false, false);
         while let Some(key) = map.next_key::<AnswerKey>()? {
@@ -213,7 +216,10 @@ impl<'de> Visitor<'de> for AnswerSeed {
                 AnswerKey::Context if std::mem::replace(&mut seen_context, true) => {
                     return Err(A::Error::duplicate_field("context"));
                 }
-                AnswerKey::Context => context = map.next_value::<Option<&'de RawValue>>()?,
+                // Decoded where it sits, as `PluginContext::from_json_str` decodes its text (a
+                // repeated member inside it, which that function tolerates, fails here and the
+                // generic path decides).
+                AnswerKey::Context => context = map.next_value::<Option<PluginContext>>()?,
                 AnswerKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -445,6 +451,13 @@ mod tests {
                 text(r#"{"result": {}, "context": null, "context": null}"#),
             ),
             ("text after the answer", text(r#"{"result": {}} {}"#)),
+            (
+                "a repeated member inside the context",
+                text(
+                    r#"{"result": {}, "context": {"state": {}, "state": {"a": 1},
+                        "global_context": {"request_id": "r"}}}"#,
+                ),
+            ),
             (
                 "a context without its global context",
                 text(r#"{"result": {}, "context": {"state": {"a": 1}}}"#),
