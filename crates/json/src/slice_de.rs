@@ -20,8 +20,9 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
-use serde::forward_to_deserialize_any;
+use serde::de::{self, Visitor};
+
+use access::{Elements, Members, UnitVariant};
 
 use crate::scan::{any_special, first_special_in_word};
 
@@ -286,6 +287,18 @@ fn next_special(bytes: &[u8], from: usize) -> usize {
     bytes.len()
 }
 
+/// serde_json reads every integer type and `f64` the same way (`deserialize_number`: the token's
+/// own kind is visited, the visitor converts); so do these.
+macro_rules! numbers_as_serde_json_reads_them {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+                self.deserialize_number(visitor)
+            }
+        )*
+    };
+}
+
 impl<'de> de::Deserializer<'de> for &mut SliceDeserializer<'de> {
     type Error = Declined;
 
@@ -318,32 +331,9 @@ impl<'de> de::Deserializer<'de> for &mut SliceDeserializer<'de> {
         }
     }
 
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
-    }
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_number(visitor)
+    numbers_as_serde_json_reads_them! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f64
     }
 
     /// serde_json reads an `f32` with its own rounding; left to it.
@@ -495,140 +485,8 @@ impl<'de> SliceDeserializer<'de> {
     }
 }
 
-/// An object's members, after its `{`.
-struct Members<'a, 'de> {
-    de: &'a mut SliceDeserializer<'de>,
-    first: bool,
-}
-
-impl<'de> MapAccess<'de> for Members<'_, 'de> {
-    type Error = Declined;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        let de = &mut *self.de;
-        match de.peek_after_whitespace() {
-            Some(b'}') => return Ok(None),
-            Some(b',') if !self.first => {
-                de.pos += 1;
-                if de.peek_after_whitespace() != Some(b'"') {
-                    return Err(Declined);
-                }
-            }
-            Some(b'"') if self.first => {}
-            _ => return Err(Declined),
-        }
-        self.first = false;
-        let key = de.string_token()?;
-        de.expect(b':')?;
-        match key {
-            StringToken::Plain(key) => seed.deserialize(Key(key)).map(Some),
-            // As a string value: serde_json's key reader gives a string visitor the same string.
-            StringToken::Escaped(token) => by_serde_json(token, |d| seed.deserialize(d)).map(Some),
-        }
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        seed.deserialize(&mut *self.de)
-    }
-}
-
-/// An array's elements, after its `[`.
-struct Elements<'a, 'de> {
-    de: &'a mut SliceDeserializer<'de>,
-    first: bool,
-}
-
-impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
-    type Error = Declined;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        let de = &mut *self.de;
-        match de.peek_after_whitespace() {
-            Some(b']') => return Ok(None),
-            Some(b',') if !self.first => de.pos += 1,
-            Some(_) if self.first => {}
-            _ => return Err(Declined),
-        }
-        self.first = false;
-        seed.deserialize(&mut *de).map(Some)
-    }
-}
-
-/// An object key without escapes, as serde_json's map keys read: a string to any visitor that
-/// takes one. A key read as a number, a bool or an enum is left to serde_json (the visitor's
-/// refusal of a string declines).
-struct Key<'de>(&'de str);
-
-impl<'de> de::Deserializer<'de> for Key<'de> {
-    type Error = Declined;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_str(self.0)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value> {
-        Err(Declined)
-    }
-
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
-    }
-}
-
-/// A unit variant named by a string.
-struct UnitVariant<'de>(&'de str);
-
-impl<'de> EnumAccess<'de> for UnitVariant<'de> {
-    type Error = Declined;
-    type Variant = Self;
-
-    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self)> {
-        let name = de::value::BorrowedStrDeserializer::<Declined>::new(self.0);
-        Ok((seed.deserialize(name)?, self))
-    }
-}
-
-impl<'de> VariantAccess<'de> for UnitVariant<'de> {
-    type Error = Declined;
-
-    fn unit_variant(self) -> Result<()> {
-        Ok(())
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, _seed: T) -> Result<T::Value> {
-        Err(Declined)
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value> {
-        Err(Declined)
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        _fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value> {
-        Err(Declined)
-    }
-}
+#[path = "slice_de_access.rs"]
+mod access;
 
 #[cfg(test)]
 #[path = "slice_de_tests.rs"]
