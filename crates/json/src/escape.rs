@@ -2,7 +2,7 @@
 //! escapes (SWAR on one `u64`): most strings of a payload need no escape, and a byte at a time
 //! (serde_json's scan) cost more than the word test.
 
-use crate::scan::first_special_in_word;
+use crate::scan::{first_special_in_word, has_special};
 
 /// `text` escaped for a JSON string, exactly as serde_json escapes it (`"` and `\\` with a
 /// backslash; `\b \t \n \f \r` by name; other control characters as `\u00xx`; DEL and
@@ -19,6 +19,11 @@ pub fn escape_twice_into(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn escape_with<const TWICE: bool>(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Most strings need no escape: tested whole first, they are copied in one piece.
+    if !has_special(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {

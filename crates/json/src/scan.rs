@@ -35,6 +35,29 @@ pub(crate) fn first_special_in_word(chunk: &[u8]) -> Option<usize> {
     (flagged != 0).then(|| (flagged.trailing_zeros() / 8) as usize)
 }
 
+/// Whether `bytes` holds any `"`, `\\` or control character: most strings of a payload hold
+/// none and are copied as they are. Whole 16-byte windows, then one window ending at the last
+/// byte (overlapping is harmless for a yes/no); a string under 16 bytes in two overlapping words,
+/// under 8 a byte at a time. Nothing is read outside `bytes`, and nothing is copied.
+pub(crate) fn has_special(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n >= 16 {
+        let mut at = 0;
+        while let Some(window) = bytes.get(at..at + 16) {
+            if any_special(window) {
+                return true;
+            }
+            at += 16;
+        }
+        return at < n && any_special(&bytes[n - 16..]);
+    }
+    if n >= 8 {
+        return first_special_in_word(&bytes[..8]).is_some()
+            || first_special_in_word(&bytes[n - 8..]).is_some();
+    }
+    bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,7 +77,22 @@ mod tests {
         }
         for plain in [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
             assert!(!any_special(&[plain; 16]), "{plain}");
+            assert!(!has_special(&[plain; 40]), "{plain}");
             assert_eq!(first_special_in_word(&[plain; 8]), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn a_special_byte_is_seen_at_every_offset_of_every_length() {
+        for special in [b'"', b'\\', 0x00, 0x1f] {
+            for len in 0..50 {
+                assert!(!has_special(&vec![b'a'; len]), "{len}");
+                for at in 0..len {
+                    let mut s = vec![b'a'; len];
+                    s[at] = special;
+                    assert!(has_special(&s), "{special} at {at} of {len}");
+                }
+            }
         }
     }
 }
