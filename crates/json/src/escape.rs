@@ -1,6 +1,7 @@
-//! A string's text escaped exactly as serde_json escapes it, eight bytes at a time between
-//! escapes (SWAR on one `u64`): most strings of a payload need no escape, and a byte at a time
-//! (serde_json's scan) cost more than the word test.
+//! A string's text escaped exactly as serde_json escapes it. Most strings of a payload need no
+//! escape: a string is tested whole first (`crate::scan::has_special`) and copied in one piece.
+//! The others are escaped eight bytes at a time between escapes (SWAR on one `u64`): a byte at a
+//! time (serde_json's scan) cost more than the word test.
 
 use crate::scan::{first_special_in_word, has_special};
 
