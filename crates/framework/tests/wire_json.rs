@@ -675,3 +675,23 @@ fn secrets_never_leave_in_clear_and_bad_messages_are_refused() {
         "{e}"
     );
 }
+
+/// A repeated member keeps its last occurrence, as Python's `json` and a `Value` do, even when
+/// the first occurrence would not decode (found by fuzzing the server's request path: the text
+/// decoder refused what the `Value` path accepted).
+#[test]
+fn a_repeated_member_decoded_from_text_keeps_the_last_even_after_an_invalid_first() {
+    let text = r#"{"state": {}, "global_context": {"user": "a"},
+        "global_context": {"request_id": "r2"}, "metadata": {}}"#;
+    let from_text = PluginContext::from_json_str(text).unwrap();
+    let from_value = PluginContext::from_json(serde_json::from_str(text).unwrap()).unwrap();
+    assert_eq!(from_text, from_value);
+    assert_eq!(from_text.global_context.request_id, "r2");
+    // And the other way round: a valid first occurrence replaced by an invalid one is refused,
+    // with the `Value` path's message.
+    let text = r#"{"global_context": {"request_id": "r1"}, "global_context": {"user": "a"}}"#;
+    let e = PluginContext::from_json_str(text).unwrap_err().to_string();
+    let v = PluginContext::from_json(serde_json::from_str(text).unwrap()).unwrap_err();
+    assert_eq!(e, v.to_string());
+    assert!(e.contains("request_id"), "{e}");
+}
