@@ -90,7 +90,10 @@ impl<'a> InvokeHookCall<'a> {
         if has_bad_surrogate_escape(body) {
             return None;
         }
-        let env: Envelope<'a> = serde_json::from_slice(body).ok()?;
+        // Checked as a whole: read from bytes, serde_json does not check the UTF-8 of a member
+        // it skips, which the generic path refuses (found by the request fuzzer).
+        let text = std::str::from_utf8(body).ok()?;
+        let env: Envelope<'a> = serde_json::from_str(text).ok()?;
         let is_object = |v: &RawValue| v.get().starts_with('{');
         let wanted = env.jsonrpc == JSONRPC_VERSION
             && env.method == methods::TOOLS_CALL
@@ -227,6 +230,18 @@ mod tests {
         let dup = br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"h","plugin_name":"p","payload":{},"context":{}}}}"#;
         assert!(InvokeHookCall::parse(dup).is_none());
         assert!(InvokeHookCall::parse(b"{not json").is_none());
+        // Invalid UTF-8 in a member the fast path skips: the generic path refuses the body.
+        let good = br#"{"method":"tools/call","params":{"name":"invoke_hook","arguments":{
+            "hook_type":"prompt_pre_fetch","plk_type":"prompt_pre_Qetch","plugin_name":"P",
+            "payload":{"prompt_id":"t"},"context":{"global_context":{"request_id":"r"}}}},
+            "jsonrpc":"2.0","id":4}"#
+            .to_vec();
+        assert!(InvokeHookCall::parse(&good).is_some());
+        let mut bad = good.clone();
+        let at = bad.iter().position(|&b| b == b'Q').unwrap();
+        bad[at] = 0xff;
+        assert!(std::str::from_utf8(&bad).is_err());
+        assert!(InvokeHookCall::parse(&bad).is_none());
     }
 
     #[test]
