@@ -90,9 +90,12 @@ impl<'a> InvokeHookCall<'a> {
         if has_bad_surrogate_escape(body) {
             return None;
         }
-        // Checked as a whole: read from bytes, serde_json does not check the UTF-8 of a member
-        // it skips, which the generic path refuses (found by the request fuzzer).
+        // Checked as a whole first: what serde_json skips (a member ignored, a raw value) is not
+        // held to the rules the generic path's `Value` is (the UTF-8 of bytes, a number's range:
+        // `1e999`; both found by the request fuzzer). This path only runs where the one-pass
+        // decode declined, so the extra read costs the hot path nothing.
         let text = std::str::from_utf8(body).ok()?;
+        serde_json::from_str::<ValidJson>(text).ok()?;
         let env: Envelope<'a> = serde_json::from_str(text).ok()?;
         let is_object = |v: &RawValue| v.get().starts_with('{');
         let wanted = env.jsonrpc == JSONRPC_VERSION
@@ -104,6 +107,52 @@ impl<'a> InvokeHookCall<'a> {
             id: env.id,
             args: env.params.arguments,
         })
+    }
+}
+
+/// A JSON text read in full as a `Value` is (every number, string and key decoded, not
+/// skipped) without building anything: it decodes exactly when `serde_json::Value` does.
+pub(crate) struct ValidJson;
+
+impl<'de> Deserialize<'de> for ValidJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValidJson)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ValidJson {
+    type Value = ValidJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<ValidJson>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_key::<ValidJson>()?.is_some() {
+            map.next_value::<ValidJson>()?;
+        }
+        Ok(self)
     }
 }
 
@@ -242,6 +291,26 @@ mod tests {
         bad[at] = 0xff;
         assert!(std::str::from_utf8(&bad).is_err());
         assert!(InvokeHookCall::parse(&bad).is_none());
+        // A number out of range, in the payload or in a member the fast path skips.
+        for (from, to) in [
+            (&br#""prompt_id":"t""#[..], &br#""prompt_id":1e999"#[..]),
+            (
+                &br#""plk_type":"prompt_pre_Qetch""#[..],
+                &br#""plk_type":[-1e400]"#[..],
+            ),
+        ] {
+            let text = String::from_utf8(good.clone()).unwrap();
+            let edited = text.replace(
+                std::str::from_utf8(from).unwrap(),
+                std::str::from_utf8(to).unwrap(),
+            );
+            assert_ne!(edited, text);
+            assert!(serde_json::from_str::<serde_json::Value>(&edited).is_err());
+            assert!(
+                InvokeHookCall::parse(edited.as_bytes()).is_none(),
+                "{edited}"
+            );
+        }
     }
 
     #[test]

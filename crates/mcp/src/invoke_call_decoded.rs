@@ -25,7 +25,7 @@ use plugwire_json::SliceDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::invoke_call::{has_bad_surrogate_escape, InvokeHookCall};
+use crate::invoke_call::{has_bad_surrogate_escape, InvokeHookCall, ValidJson};
 use crate::jsonrpc::{RequestId, JSONRPC_VERSION};
 use crate::methods;
 use crate::plugin_tools::INVOKE_HOOK;
@@ -87,6 +87,9 @@ impl InvokeHookCall<'_> {
                 return call;
             }
         }
+        // serde_json skips an ignored member without the checks the generic path's `Value`
+        // applies (a number's range), so the body is held to them first, as in `parse`.
+        serde_json::from_str::<ValidJson>(text).ok()?;
         let mut de = serde_json::Deserializer::from_str(text);
         let call = de.deserialize_map(EnvelopeVisitor { decoder }).ok()?;
         de.end().ok()?;
@@ -481,6 +484,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"h","plugin_name":"p","payload":{},"payload":{},"context":{}}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"h","plugin_name":"p","payload":{},"context":{}}}} x"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","arguments":{"hook_type":"h","plugin_name":"p","payload":{"a":"\ud800"},"context":{}}}}"#,
+            // A number out of range where serde_json skips it (an ignored member).
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"invoke_hook","_meta":{"x":1e999},"arguments":{"hook_type":"h","plugin_name":"p","payload":{},"context":{}}}}"#,
         ];
         for b in dups {
             assert!(
