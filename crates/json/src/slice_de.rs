@@ -24,7 +24,7 @@ use serde::de::{self, Visitor};
 
 use access::{Elements, Members, UnitVariant};
 
-use crate::scan::{any_special, first_special_in_word};
+use crate::scan::{any_special, first_special_in_word, is_special};
 
 /// serde_json's recursion limit: nesting deeper than this is an error there, so it is one here.
 const MAX_DEPTH: usize = 128;
@@ -279,7 +279,7 @@ fn next_special(bytes: &[u8], from: usize) -> usize {
         at += 16;
     }
     while let Some(&b) = bytes.get(at) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
+        if is_special(b) {
             return at;
         }
         at += 1;
