@@ -19,7 +19,7 @@ use plugwire_framework::{
     HookPayload, HookType, NullOr, PluginContext, PluginError, PluginErrorKind, PluginResult,
     ResultSeed,
 };
-use plugwire_json::SliceDeserializer;
+use plugwire_json::read_seed;
 use plugwire_mcp::{RequestId, INVOKE_HOOK};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -130,18 +130,9 @@ fn decode_fast(
 }
 
 /// The result and returned context of an answer text: read by `plugwire_json`'s reader, or by
-/// serde_json where that reader declines (docs/decisions.md #99).
+/// serde_json where that reader declines, on a text a `Value` would decode (docs/decisions.md #99).
 fn decode_text(hook: HookType, text: &str) -> Option<(PluginResult, Option<PluginContext>)> {
-    let mut fast = SliceDeserializer::new(text);
-    let answer = match AnswerSeed(hook).deserialize(&mut fast) {
-        Ok(answer) if fast.end().is_ok() => answer,
-        _ => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            let answer = AnswerSeed(hook).deserialize(&mut de).ok()?;
-            de.end().ok()?;
-            answer
-        }
-    };
+    let answer = read_seed(text, AnswerSeed(hook))?;
     Some((answer.result?, answer.context))
 }
 
@@ -187,6 +178,7 @@ struct Answer {
 /// ([`ResultSeed`]): setting its text aside first cost a second scan of the whole payload. A
 /// repeated `result` or `context` is refused (the generic path then decides), as the derived
 /// struct this replaces did.
+#[derive(Clone, Copy)]
 struct AnswerSeed(HookType);
 
 impl<'de> DeserializeSeed<'de> for AnswerSeed {
@@ -451,6 +443,10 @@ mod tests {
                 text(r#"{"result": {}, "context": null, "context": null}"#),
             ),
             ("text after the answer", text(r#"{"result": {}} {}"#)),
+            (
+                "a number out of range in a member the fast path skips",
+                text(r#"{"result": {}, "plugin_name": [1e999]}"#),
+            ),
             (
                 "a repeated member inside the context",
                 text(

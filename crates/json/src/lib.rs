@@ -4,6 +4,7 @@
 
 mod escape;
 mod one_pass;
+mod read;
 mod scan;
 mod slice_de;
 
@@ -12,4 +13,5 @@ pub mod testgen;
 
 pub use escape::{escape_into, escape_twice_into};
 pub use one_pass::{Compact, Fallback, Layout, OnePass};
+pub use read::{read_checked, read_checked_seed, read_seed};
 pub use slice_de::{Declined, SliceDeserializer};

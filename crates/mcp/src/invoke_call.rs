@@ -90,13 +90,12 @@ impl<'a> InvokeHookCall<'a> {
         if has_bad_surrogate_escape(body) {
             return None;
         }
-        // Checked as a whole first: what serde_json skips (a member ignored, a raw value) is not
-        // held to the rules the generic path's `Value` is (the UTF-8 of bytes, a number's range:
-        // `1e999`; both found by the request fuzzer). This path only runs where the one-pass
-        // decode declined, so the extra read costs the hot path nothing.
+        // What serde_json skips (a member ignored, a raw value) is not held to the rules the
+        // generic path's `Value` is: the UTF-8 of bytes (so the text is checked as a whole) and
+        // a number's range (`1e999`; `read_checked`). Both were found by the request fuzzer.
+        // This path only runs where the one-pass decode declined, so the hot path does not pay.
         let text = std::str::from_utf8(body).ok()?;
-        serde_json::from_str::<ValidJson>(text).ok()?;
-        let env: Envelope<'a> = serde_json::from_str(text).ok()?;
+        let env: Envelope<'a> = plugwire_json::read_checked(text)?;
         let is_object = |v: &RawValue| v.get().starts_with('{');
         let wanted = env.jsonrpc == JSONRPC_VERSION
             && env.method == methods::TOOLS_CALL
@@ -107,52 +106,6 @@ impl<'a> InvokeHookCall<'a> {
             id: env.id,
             args: env.params.arguments,
         })
-    }
-}
-
-/// A JSON text read in full as a `Value` is (every number, string and key decoded, not
-/// skipped) without building anything: it decodes exactly when `serde_json::Value` does.
-pub(crate) struct ValidJson;
-
-impl<'de> Deserialize<'de> for ValidJson {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValidJson)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for ValidJson {
-    type Value = ValidJson;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
-        while seq.next_element::<ValidJson>()?.is_some() {}
-        Ok(self)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        while map.next_key::<ValidJson>()?.is_some() {
-            map.next_value::<ValidJson>()?;
-        }
-        Ok(self)
     }
 }
 

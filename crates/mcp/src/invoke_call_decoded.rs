@@ -21,11 +21,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use plugwire_json::SliceDeserializer;
+use plugwire_json::read_seed;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::invoke_call::{has_bad_surrogate_escape, InvokeHookCall, ValidJson};
+use crate::invoke_call::{has_bad_surrogate_escape, InvokeHookCall};
 use crate::jsonrpc::{RequestId, JSONRPC_VERSION};
 use crate::methods;
 use crate::plugin_tools::INVOKE_HOOK;
@@ -79,21 +79,9 @@ impl InvokeHookCall<'_> {
         // Checked once as a whole (a JSON text is UTF-8): reading from a `str`, serde_json does
         // not check each string again as it decodes it (profiled: ~4k instructions per call).
         let text = std::str::from_utf8(body).ok()?;
-        // The fast reader first; where it declines (a form it leaves to serde_json, or a body
-        // that may not be valid), serde_json reads the same text as before.
-        let mut fast = SliceDeserializer::new(text);
-        if let Ok(call) = fast.deserialize_map(EnvelopeVisitor { decoder }) {
-            if fast.end().is_ok() {
-                return call;
-            }
-        }
-        // serde_json skips an ignored member without the checks the generic path's `Value`
-        // applies (a number's range), so the body is held to them first, as in `parse`.
-        serde_json::from_str::<ValidJson>(text).ok()?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let call = de.deserialize_map(EnvelopeVisitor { decoder }).ok()?;
-        de.end().ok()?;
-        call
+        // Our reader first; where it declines, serde_json reads the same text, held to what
+        // the generic path's `Value` accepts (`plugwire_json::read_seed`).
+        read_seed(text, EnvelopeVisitor { decoder })?
     }
 }
 
@@ -147,6 +135,23 @@ type Decoded<'a, A> =
 
 struct EnvelopeVisitor<'d, A> {
     decoder: &'d A,
+}
+
+// By hand: a derive would ask `A: Clone`, and only the reference is copied.
+impl<A> Clone for EnvelopeVisitor<'_, A> {
+    fn clone(&self) -> Self {
+        Self {
+            decoder: self.decoder,
+        }
+    }
+}
+
+impl<'de, A: ArgsDecoder> DeserializeSeed<'de> for EnvelopeVisitor<'_, A> {
+    type Value = Decoded<'de, A>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
 }
 
 impl<'de, A: ArgsDecoder> Visitor<'de> for EnvelopeVisitor<'_, A> {
