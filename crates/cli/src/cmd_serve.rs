@@ -72,6 +72,8 @@ pub fn run(args: Args, env: SharedEnv) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    // Stops with the runtime, when `run` returns.
+    runtime.spawn(crate::alloc::return_freed_memory());
     match runtime.block_on(serve_main(args, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -69,7 +69,7 @@ fn runtime(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Command::Serve(_)) {
-        alloc::purge_freed_memory_at_once(&ProcessEnv);
+        alloc::set_purge_delay(&ProcessEnv);
     }
     // aws-lc-rs is the only provider compiled in; installing it makes every rustls config agree.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
