@@ -466,6 +466,10 @@ mod tests {
                 ),
             ),
             (
+                "a lone surrogate in a key of a member the fast path skips",
+                text(r#"{"result": {}, "x": {"\ud800": 1}}"#),
+            ),
+            (
                 "a context whose user_context lacks its user_id",
                 text(
                     r#"{"result": {}, "context": {"global_context":

@@ -1,7 +1,9 @@
 //! How [`SliceDeserializer`] hands serde an object's members, an array's elements, a key and a
 //! unit variant.
 
-use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
 use serde::forward_to_deserialize_any;
 
 use super::{by_serde_json, Declined, Result, SliceDeserializer, StringToken};
@@ -32,15 +34,27 @@ impl<'de> MapAccess<'de> for Members<'_, 'de> {
         let key = de.string_token()?;
         de.expect(b':')?;
         match key {
-            StringToken::Plain(key) => seed.deserialize(Key(key)).map(Some),
-            // As a string value: serde_json's key reader gives a string visitor the same string.
-            StringToken::Escaped(token) => by_serde_json(token, |d| seed.deserialize(d)).map(Some),
+            StringToken::Plain(key) => seed.deserialize(Key(Borrowed(key))).map(Some),
+            // Decoded first, whatever the seed wants: a seed that skips the key (`IgnoredAny`,
+            // for a key inside an ignored member) would have serde_json skip it unchecked, and a
+            // lone surrogate there is an error to the generic path's `Value` (found by the
+            // request fuzzer). serde_json's key reader gives the decoded text to `visit_str`.
+            StringToken::Escaped(token) => escaped_key(token, seed).map(Some),
         }
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
         seed.deserialize(&mut *self.de)
     }
+}
+
+/// A key with escapes (`token` with its quotes), decoded, then given to `seed`. Out of line:
+/// keys rarely have escapes, and the common path stays small.
+#[cold]
+#[inline(never)]
+fn escaped_key<'de, K: DeserializeSeed<'de>>(token: &'de str, seed: K) -> Result<K::Value> {
+    let text = by_serde_json(token, |d| String::deserialize(d))?;
+    seed.deserialize(Key(Decoded(&text)))
 }
 
 /// An array's elements, after its `[`.
@@ -65,16 +79,40 @@ impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
     }
 }
 
-/// An object key without escapes, as serde_json's map keys read: a string to any visitor that
-/// takes one. A key read as a number, a bool or an enum is left to serde_json (the visitor's
-/// refusal of a string declines).
-struct Key<'de>(&'de str);
+/// An object key, as serde_json's map keys read: a string to any visitor that takes one. A key
+/// read as a number, a bool or an enum is left to serde_json (the visitor's refusal of a string
+/// declines). Generic over how the text is held, so the common key (no escapes, borrowed from
+/// the text) has code of its own with no branch.
+struct Key<T>(T);
 
-impl<'de> de::Deserializer<'de> for Key<'de> {
+/// How a key's text reaches a visitor.
+trait KeyText<'de> {
+    fn visit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value>;
+}
+
+/// A key without escapes, borrowed from the text.
+struct Borrowed<'de>(&'de str);
+
+impl<'de> KeyText<'de> for Borrowed<'de> {
+    fn visit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+}
+
+/// A key with escapes, decoded (as serde_json gives it: to `visit_str`).
+struct Decoded<'a>(&'a str);
+
+impl<'de> KeyText<'de> for Decoded<'_> {
+    fn visit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_str(self.0)
+    }
+}
+
+impl<'de, T: KeyText<'de>> de::Deserializer<'de> for Key<T> {
     type Error = Declined;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        visitor.visit_borrowed_str(self.0)
+        self.0.visit(visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {

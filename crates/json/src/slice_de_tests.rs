@@ -239,6 +239,35 @@ fn typed_models_read_as_with_serde_json() {
     }
 }
 
+/// A key with escapes is decoded even where the member is skipped: serde_json, skipping it,
+/// would not check it, and a lone surrogate there is an error to a `Value` (the generic path).
+#[test]
+fn keys_of_skipped_members_are_decoded() {
+    let with_unknown = |unknown: &str| -> &'static str {
+        let text = format!(
+            r#"{{"name":"n","small":1,"ratio":2,"maybe":null,"role":"user","map":{{}},"unknown":{unknown}}}"#
+        );
+        Box::leak(text.into_boxed_str())
+    };
+    for fine in [
+        r#"{"\u00e9":1}"#,
+        r#"{"a\"b":[{"\ud83d\ude00":"\ud83d\ude00"}]}"#,
+    ] {
+        let text = with_unknown(fine);
+        let theirs = serde_json::from_str::<Typed>(text).unwrap();
+        assert_eq!(fast::<Typed>(text), Ok(theirs), "{text}");
+    }
+    for lone in [
+        r#"{"\ud800":1}"#,
+        r#"{"a":{"b\udc00":null}}"#,
+        r#"[{"\ud83d x":1}]"#,
+    ] {
+        let text = with_unknown(lone);
+        assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+        assert_eq!(fast::<Typed>(text), Err(Declined), "{text}");
+    }
+}
+
 /// Forms serde_json reads but this reader leaves to it: an `f32` (serde_json rounds it its own
 /// way), a struct written as an array, an enum written as an object, a key read as a number, a raw value.
 #[test]

@@ -85,11 +85,6 @@ impl<'a> InvokeHookCall<'a> {
     /// The call, when `body` is exactly such a request; `None` sends the caller down the
     /// generic path.
     pub fn parse(body: &'a [u8]) -> Option<Self> {
-        // Raw values skip the surrogate check of `\u` escapes; such a body is not JSON, and
-        // the generic path (which decodes every string) must be the one to say so.
-        if has_bad_surrogate_escape(body) {
-            return None;
-        }
         // What serde_json skips (a member ignored, a raw value) is not held to the rules the
         // generic path's `Value` is: the UTF-8 of bytes (so the text is checked as a whole) and
         // a number's range (`1e999`; `read_checked`). Both were found by the request fuzzer.
@@ -107,56 +102,6 @@ impl<'a> InvokeHookCall<'a> {
             args: env.params.arguments,
         })
     }
-}
-
-/// Whether a `\uD800`..`\uDFFF` escape is not part of a valid high+low surrogate pair (found by
-/// fuzzing: the fast path answered 200 to a body the generic path refuses with 400).
-///
-/// Only `\u` escapes matter, so the scan jumps from one backslash to the next (a vectorized
-/// search: reading the body a byte at a time was ~5k instructions of every call; a substring
-/// finder for `\u` cost ~0.5k a call to build and run, a byte search almost nothing). A `\u`
-/// after an odd run of backslashes is the text `\\u`, not an escape.
-pub(crate) fn has_bad_surrogate_escape(body: &[u8]) -> bool {
-    let hex = |b: &[u8]| -> Option<u16> {
-        u16::from_str_radix(std::str::from_utf8(b.get(..4)?).ok()?, 16).ok()
-    };
-    let escape_at = |i: usize| {
-        let run = body[..i].iter().rev().take_while(|&&b| b == b'\\').count();
-        run % 2 == 0
-    };
-    let mut from = 0;
-    while let Some(off) = body
-        .get(from..)
-        .and_then(|rest| memchr::memchr(b'\\', rest))
-    {
-        let i = from + off;
-        from = i + 1;
-        if body.get(i + 1) != Some(&b'u') {
-            continue;
-        }
-        from = i + 2;
-        if !escape_at(i) {
-            continue;
-        }
-        let Some(unit) = hex(&body[i + 2..]) else {
-            return false; // not JSON at all: the parse below refuses it
-        };
-        from = i + 6;
-        match unit {
-            0xD800..=0xDBFF => {
-                let low = (body.get(from..from + 2) == Some(&b"\\u"[..]))
-                    .then(|| hex(&body[(from + 2).min(body.len())..]))
-                    .flatten();
-                match low {
-                    Some(0xDC00..=0xDFFF) => from += 6,
-                    _ => return true,
-                }
-            }
-            0xDC00..=0xDFFF => return true,
-            _ => {}
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -264,26 +209,5 @@ mod tests {
                 "{edited}"
             );
         }
-    }
-
-    #[test]
-    fn lone_surrogate_escapes_go_down_the_generic_path() {
-        assert!(has_bad_surrogate_escape(br#"{"a":"x\ud800y"}"#));
-        assert!(has_bad_surrogate_escape(br#"{"a":"\udc00"}"#));
-        assert!(has_bad_surrogate_escape(br#"{"a":"\ud83d\u0041"}"#));
-        assert!(!has_bad_surrogate_escape(
-            br#"{"a":"\ud83d\ude00 \u00e9 \\ud800"}"#
-        ));
-        assert!(!has_bad_surrogate_escape(b"plain"));
-        // Escaped backslashes before the `u`, escapes at the very end, a pair split by text.
-        assert!(!has_bad_surrogate_escape(br#"{"a":"\\ud800 \\\\udc00"}"#));
-        assert!(has_bad_surrogate_escape(br#"{"a":"\\\ud800"}"#));
-        assert!(!has_bad_surrogate_escape(br#"\u12"#));
-        assert!(has_bad_surrogate_escape(br#"{"a":"\ud83d x \ude00"}"#));
-        assert!(has_bad_surrogate_escape(br#"{"a":"\ud83d"#));
-        // Other escapes on the way, and a backslash as the last byte.
-        assert!(has_bad_surrogate_escape(br#"{"a":"\n\t\\ \"\ud800"}"#));
-        assert!(!has_bad_surrogate_escape(br#"{"a":"\n\t\\ \"\u0041"}"#));
-        assert!(!has_bad_surrogate_escape(b"x\\"));
     }
 }
