@@ -9,7 +9,8 @@
 //! gateway-side client, fifth step"). `plugwire serve` writes that result in one exact form
 //! (`{"jsonrpc":"2.0","id":N,"result":{"content":[{"type":"text","text":"…"}],"isError":false}}`,
 //! the bytes its generic path gives too); when the body is that form byte for byte, the text
-//! between the quotes is checked and unescaped here at once into a `String` sized up front.
+//! between the quotes is checked and unescaped at once (`plugwire_json::unescape_str`, eight
+//! bytes at a time).
 //!
 //! Anything else — other spacing or member order, another id, a text holding an unescaped
 //! quote, a raw control character, a bad escape or a lone surrogate — gives `None` and the
@@ -31,7 +32,7 @@ pub(crate) fn compact_text(body: &[u8], id: &RequestId) -> Option<String> {
         return None;
     }
     let raw = rest.strip_prefix(OPEN)?.strip_suffix(CLOSE)?;
-    unescape(std::str::from_utf8(raw).ok()?)
+    plugwire_json::unescape_str(std::str::from_utf8(raw).ok()?)
 }
 
 /// An integer written the way serde_json writes one (no sign but `-`, no leading zero, no
@@ -49,79 +50,6 @@ fn canonical_i64(token: &[u8]) -> Option<i64> {
     std::str::from_utf8(token).ok()?.parse().ok()
 }
 
-/// The value of the JSON string whose text between the quotes is `raw`; `None` when that is
-/// not a valid JSON string body (an unescaped quote, a control character, a bad escape, a lone
-/// surrogate: what serde_json refuses for a `str`).
-pub(crate) fn unescape(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    if has_control(bytes) {
-        return None;
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut from = 0;
-    while let Some(found) = memchr::memchr2(b'\\', b'"', bytes.get(from..)?) {
-        let at = from + found;
-        // `at` is an ASCII byte, so a character boundary.
-        out.push_str(raw.get(from..at)?);
-        if bytes.get(at) == Some(&b'"') {
-            return None;
-        }
-        let (ch, len) = match bytes.get(at + 1)? {
-            b'"' => ('"', 2),
-            b'\\' => ('\\', 2),
-            b'n' => ('\n', 2),
-            b't' => ('\t', 2),
-            b'r' => ('\r', 2),
-            b'/' => ('/', 2),
-            b'b' => ('\u{8}', 2),
-            b'f' => ('\u{c}', 2),
-            b'u' => unicode_escape(bytes, at)?,
-            _ => return None,
-        };
-        out.push(ch);
-        from = at + len;
-    }
-    out.push_str(raw.get(from..)?);
-    Some(out)
-}
-
-/// Whether `bytes` holds a byte below 0x20 (JSON strings carry those escaped only). Checked
-/// 16 bytes at a time without an early exit per byte, which the compiler turns into vector
-/// compares.
-fn has_control(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(16);
-    let in_chunks = chunks
-        .by_ref()
-        .any(|c| c.iter().fold(false, |seen, b| seen | (*b < 0x20)));
-    in_chunks || chunks.remainder().iter().any(|b| *b < 0x20)
-}
-
-/// The character of the `\u` escape at `at` and the length of its text: a surrogate pair is
-/// two escapes (12 bytes); a lone surrogate is refused.
-fn unicode_escape(bytes: &[u8], at: usize) -> Option<(char, usize)> {
-    let high = hex4(bytes.get(at + 2..at + 6)?)?;
-    if let Some(c) = char::from_u32(high) {
-        return Some((c, 6));
-    }
-    if !(0xD800..0xDC00).contains(&high) || bytes.get(at + 6..at + 8)? != b"\\u" {
-        return None;
-    }
-    let low = hex4(bytes.get(at + 8..at + 12)?)?;
-    if !(0xDC00..0xE000).contains(&low) {
-        return None;
-    }
-    let c = char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))?;
-    Some((c, 12))
-}
-
-/// Four hex digits (no sign: `from_str_radix` would take a `+`).
-fn hex4(digits: &[u8]) -> Option<u32> {
-    digits.iter().try_fold(0u32, |n, d| {
-        let v = char::from(*d).to_digit(16)?;
-        Some(n << 4 | v)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,76 +59,6 @@ mod tests {
         let mut w = TextResultWriter::new(&RequestId::from(id));
         w.push_str(text);
         w.finish()
-    }
-
-    /// What serde_json makes of the same string body.
-    fn serde_string(raw: &str) -> Option<String> {
-        serde_json::from_str::<String>(&format!("\"{raw}\"")).ok()
-    }
-
-    #[test]
-    fn strings_unescape_as_serde_json_reads_them() {
-        let cases = [
-            "",
-            "plain",
-            r#"{\n  \"result\": {\n    \"q\": \"a \\\"quoted\\\" \\\\ word\"\n  }\n}"#,
-            r"\/\b\f\n\r\t\\",
-            r"\u00e9\u0041\u20AC\u0000\u001f",
-            r"\ud83d\ude00 and \uD83D\uDE00",
-            "été ✓ 😀",
-            "\u{7f} del is allowed",
-            // Refused by both:
-            r"\ud83d alone",
-            r"\ude00 alone",
-            r"\ud83d\u0041",
-            r"\ud83d\ud83d",
-            r"\x",
-            r"\u12",
-            r"\u+123",
-            r"\u12g4",
-            "tab\tinside",
-            "nl\ninside",
-            r#"a "quote""#,
-            r"ends with \",
-        ];
-        for raw in cases {
-            assert_eq!(unescape(raw), serde_string(raw), "{raw:?}");
-        }
-        for b in 0u8..0x20 {
-            let raw = format!("{}x", char::from(b)).repeat(20);
-            assert_eq!(unescape(&raw), None, "{b:#x}");
-        }
-    }
-
-    /// Each kind of byte and escape at each offset of an eight-byte word, before and after
-    /// runs of every length.
-    #[test]
-    fn every_offset_in_a_word_unescapes_as_serde_json_does() {
-        let pieces = [
-            "a",
-            "é",
-            "😀",
-            "\u{7f}",
-            r"\n",
-            r#"\""#,
-            r"\\",
-            r"\u00e9",
-            r"\ud83d\ude00",
-            "\"",
-            "\u{1}",
-            "\u{1f}",
-            r"\",
-            r"\q",
-            r"\ud83d",
-        ];
-        for len in 0..20 {
-            for piece in pieces {
-                for at in 0..=len {
-                    let raw = format!("{}{piece}{}", "x".repeat(at), "y".repeat(len - at));
-                    assert_eq!(unescape(&raw), serde_string(&raw), "{raw:?}");
-                }
-            }
-        }
     }
 
     #[test]
