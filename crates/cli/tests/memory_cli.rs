@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -24,29 +24,13 @@ fn serve_uds(dir: &Path, extra: &[(&str, &str)]) -> (Child, PathBuf) {
     let sock = dir.join("m.sock");
     let cfg = dir.join("plugins.yaml");
     std::fs::write(&cfg, PLUGINS).unwrap();
-    let mut child = serve_cmd()
-        .arg("--config")
-        .arg(&cfg)
-        .env("PLUGINS_SERVER_UDS", &sock)
-        .envs(extra.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&sock, &mut child);
+    let child = serve_on_socket(&cfg, &sock, extra);
     (child, sock)
 }
 
-fn stop(mut child: Child) {
+fn stop(child: Child) {
     signal(&child, "-TERM");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > NO_HANG {
-            let _ = child.kill();
-            panic!("plugwire serve did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(wait_bounded(child).status.success());
 }
 
 fn environ(pid: u32) -> String {

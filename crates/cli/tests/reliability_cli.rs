@@ -6,8 +6,8 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 mod common;
 
@@ -31,32 +31,11 @@ fn health(sock: &Path) -> String {
     out.lines().next().unwrap_or("").to_string()
 }
 
-/// Waits for the child with a generous bound (kills it and fails when it hangs).
-fn wait_bounded(mut child: Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > NO_HANG {
-            let _ = child.kill();
-            panic!("plugwire serve did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn serve_uds(dir: &Path) -> (Child, std::path::PathBuf) {
     let sock = dir.join("p.sock");
     let cfg = dir.join("plugins.yaml");
     std::fs::write(&cfg, PLUGINS).unwrap();
-    let mut child = serve_cmd()
-        .arg("--config")
-        .arg(&cfg)
-        .env("PLUGINS_SERVER_UDS", &sock)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&sock, &mut child);
+    let child = serve_on_socket(&cfg, &sock, &[]);
     (child, sock)
 }
 
@@ -141,17 +120,7 @@ fn limits_from_yaml_apply_and_the_variable_wins() {
     .unwrap();
     let serve = |extra: &[(&str, &str)]| {
         let _ = std::fs::remove_file(&sock);
-        let mut child = serve_cmd()
-            .arg("--config")
-            .arg(&cfg)
-            .env("PLUGINS_SERVER_UDS", &sock)
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_for_socket(&sock, &mut child);
-        child
+        serve_on_socket(&cfg, &sock, extra)
     };
     // One connection held open: a second one is closed at accept under the YAML cap of 1.
     let child = serve(&[]);

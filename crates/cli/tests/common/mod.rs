@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,35 @@ pub fn wait_for_socket(path: &Path, child: &mut Child) {
         assert!(start.elapsed() < NO_HANG, "socket never appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `plugwire serve --config CFG` on the Unix socket `sock` with `extra` environment (stdout
+/// dropped, stderr piped), once the socket exists.
+pub fn serve_on_socket(cfg: &Path, sock: &Path, extra: &[(&str, &str)]) -> Child {
+    let mut child = serve_cmd()
+        .arg("--config")
+        .arg(cfg)
+        .env("PLUGINS_SERVER_UDS", sock)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(sock, &mut child);
+    child
+}
+
+/// Waits for the child with a generous bound (kills it and fails when it hangs).
+pub fn wait_bounded(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > NO_HANG {
+            let _ = child.kill();
+            panic!("plugwire serve did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Sends `sig` (`-TERM`, `-HUP`, `-INT`) to the child.
