@@ -2,31 +2,12 @@
 //! operator's own value wins), and a burst's memory given back to the OS on an idle server.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
 
 use common::*;
-
-const PLUGINS: &str = r#"
-plugins:
-  - name: DenyListPlugin
-    kind: plugins.deny_filter.deny.DenyListPlugin
-    hooks: ["tool_pre_invoke"]
-    config:
-      words: [innovative]
-"#;
-
-/// `plugwire serve` on a Unix socket in `dir`, with `extra` environment.
-fn serve_uds(dir: &Path, extra: &[(&str, &str)]) -> (Child, PathBuf) {
-    let sock = dir.join("m.sock");
-    let cfg = dir.join("plugins.yaml");
-    std::fs::write(&cfg, PLUGINS).unwrap();
-    let child = serve_on_socket(&cfg, &sock, extra);
-    (child, sock)
-}
 
 fn stop(child: Child) {
     signal(&child, "-TERM");
@@ -50,7 +31,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn serve_sets_the_purge_delay_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, _sock) = serve_uds(dir.path(), &[]);
+    let (child, _sock) = serve_yaml_in(dir.path(), DENY_YAML, &[]);
     let env = environ(child.id());
     assert!(
         env.lines().any(|l| l == "MIMALLOC_PURGE_DELAY=100"),
@@ -58,7 +39,7 @@ fn serve_sets_the_purge_delay_unless_told_otherwise() {
     );
     stop(child);
 
-    let (child, _sock) = serve_uds(dir.path(), &[("MIMALLOC_PURGE_DELAY", "1000")]);
+    let (child, _sock) = serve_yaml_in(dir.path(), DENY_YAML, &[("MIMALLOC_PURGE_DELAY", "1000")]);
     let env = environ(child.id());
     let delays: Vec<_> = env
         .lines()
@@ -75,7 +56,7 @@ fn serve_sets_the_purge_delay_unless_told_otherwise() {
 fn a_burst_of_large_bodies_is_given_back_on_an_idle_server() {
     const BODY: usize = 12 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let (child, sock) = serve_uds(dir.path(), &[]);
+    let (child, sock) = serve_yaml_in(dir.path(), DENY_YAML, &[]);
     let pid = child.id();
     let before = rss_kib(pid);
     let senders: Vec<_> = (0..4)

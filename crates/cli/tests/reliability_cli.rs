@@ -6,21 +6,12 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
 
 use common::*;
-
-const PLUGINS: &str = r#"
-plugins:
-  - name: DenyListPlugin
-    kind: plugins.deny_filter.deny.DenyListPlugin
-    hooks: ["prompt_pre_fetch", "tool_pre_invoke"]
-    config:
-      words: [innovative]
-"#;
 
 fn health(sock: &Path) -> String {
     let mut s = UnixStream::connect(sock).unwrap();
@@ -31,18 +22,10 @@ fn health(sock: &Path) -> String {
     out.lines().next().unwrap_or("").to_string()
 }
 
-fn serve_uds(dir: &Path) -> (Child, std::path::PathBuf) {
-    let sock = dir.join("p.sock");
-    let cfg = dir.join("plugins.yaml");
-    std::fs::write(&cfg, PLUGINS).unwrap();
-    let child = serve_on_socket(&cfg, &sock, &[]);
-    (child, sock)
-}
-
 #[test]
 fn sighup_reloads_and_never_stops_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, sock) = serve_uds(dir.path());
+    let (child, sock) = serve_yaml_in(dir.path(), DENY_YAML, &[]);
     assert!(health(&sock).contains("200"));
     signal(&child, "-HUP");
     std::thread::sleep(Duration::from_millis(300));
@@ -81,7 +64,7 @@ fn dev_zero_and_oversized_configs_are_refused_quickly() {
     );
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.yaml");
-    let mut text = String::from(PLUGINS);
+    let mut text = String::from(DENY_YAML);
     while text.len() <= 4 * 1024 * 1024 {
         text.push_str("# padding padding padding padding padding padding padding padding\n");
     }
@@ -97,11 +80,11 @@ fn dev_zero_and_oversized_configs_are_refused_quickly() {
 fn duplicate_keys_are_refused_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dup.yaml");
-    std::fs::write(&path, format!("{PLUGINS}plugins:\n")).unwrap();
+    std::fs::write(&path, format!("{DENY_YAML}plugins:\n")).unwrap();
     let err = refused_config(&path);
     assert!(err.contains("dup.yaml"), "{err}");
     assert!(err.contains("line 8: duplicate key \"plugins\""), "{err}");
-    std::fs::write(&path, format!("{PLUGINS}    name: Other\n")).unwrap();
+    std::fs::write(&path, format!("{DENY_YAML}    name: Other\n")).unwrap();
     let err = refused_config(&path);
     assert!(err.contains("duplicate key \"name\""), "{err}");
 }
@@ -115,7 +98,7 @@ fn limits_from_yaml_apply_and_the_variable_wins() {
     let cfg = dir.path().join("plugins.yaml");
     std::fs::write(
         &cfg,
-        format!("{PLUGINS}server_settings:\n  limits:\n    max_connections: 1\n"),
+        format!("{DENY_YAML}server_settings:\n  limits:\n    max_connections: 1\n"),
     )
     .unwrap();
     let serve = |extra: &[(&str, &str)]| {
@@ -150,7 +133,7 @@ fn limits_from_yaml_apply_and_the_variable_wins() {
         let bad = dir.path().join("bad.yaml");
         std::fs::write(
             &bad,
-            format!("{PLUGINS}server_settings:\n  limits:\n    {limits}\n"),
+            format!("{DENY_YAML}server_settings:\n  limits:\n    {limits}\n"),
         )
         .unwrap();
         let err = refused_config(&bad);

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +54,16 @@ pub const REPLACE_AND_DENY_YAML: &str = concat!(
       words: [innovative]
 "#
 );
+
+/// One built-in plugin: a deny-list that blocks `innovative` in prompts and tool calls.
+pub const DENY_YAML: &str = r#"
+plugins:
+  - name: DenyListPlugin
+    kind: plugins.deny_filter.deny.DenyListPlugin
+    hooks: ["prompt_pre_fetch", "tool_pre_invoke"]
+    config:
+      words: [innovative]
+"#;
 
 /// A plugwire MCP server in this process (built-in plugins of `yaml`), on 127.0.0.1:0.
 pub struct InProcessServer {
@@ -141,6 +151,16 @@ pub fn serve_on_socket(cfg: &Path, sock: &Path, extra: &[(&str, &str)]) -> Child
         .unwrap();
     wait_for_socket(sock, &mut child);
     child
+}
+
+/// [`serve_on_socket`] with `yaml` written to `DIR/plugins.yaml`, on `DIR/p.sock`: the child
+/// and its socket.
+pub fn serve_yaml_in(dir: &Path, yaml: &str, extra: &[(&str, &str)]) -> (Child, PathBuf) {
+    let sock = dir.join("p.sock");
+    let cfg = dir.join("plugins.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let child = serve_on_socket(&cfg, &sock, extra);
+    (child, sock)
 }
 
 /// Waits for the child with a generous bound (kills it and fails when it hangs).
