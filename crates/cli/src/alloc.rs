@@ -61,8 +61,9 @@ pub async fn return_freed_memory() {
 }
 
 /// Re-executes this process with `MIMALLOC_PURGE_DELAY` = [`PURGE_DELAY_MS`] when the variable
-/// is unset. Returns only when it did not (already set, or the executable cannot be found or run: the server
-/// then runs with mimalloc's default, which is correct, only slower to give memory back).
+/// is unset. Returns only when it did not (already set, or the executable cannot be found or
+/// run: the server then runs with mimalloc's default delay, which is correct; the purge task
+/// still gives memory back on an idle server, only later).
 pub fn set_purge_delay(env: &dyn Env) {
     if env.var(MIMALLOC_PURGE_DELAY).is_some() {
         return;

@@ -9,7 +9,7 @@
 //! quote, a backslash or a control character with the same bit tricks as the reader
 //! (`crate::scan`), and the write position moves on by however many bytes were plain.
 
-use crate::scan::first_special_in_word;
+use crate::scan::{first_special_in_word, is_special};
 
 /// The value of the JSON string whose text between the quotes is `raw`; `None` where serde_json
 /// would refuse it as a string body: an unescaped quote, a control character, a bad escape or a
@@ -55,7 +55,7 @@ fn plain_run(bytes: &[u8], read: usize, out: &mut [u8], written: usize) -> Optio
         n += 8;
     }
     for &b in bytes.get(read + n..)? {
-        if crate::scan::is_special(b) {
+        if is_special(b) {
             break;
         }
         *out.get_mut(written + n)? = b;
