@@ -1,6 +1,7 @@
 //! `plugwire serve --transport http,grpc,unix` as a user runs it: one process serving MCP (on a
 //! Unix socket), gRPC with mTLS (127.0.0.1, port 0, the bound port read from the start-up line)
-//! and the raw Unix socket; `plugwire call` through each gives the same JSON result.
+//! and the raw Unix socket; `plugwire call` through each gives the same JSON result, and counts
+//! the connections it opens and the requests it sends over each the same way.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -88,6 +89,10 @@ fn start_server(dir: &Path) -> (Child, String) {
 }
 
 fn call(dir: &Path, gateway: &str) -> Output {
+    call_with(dir, gateway, &[])
+}
+
+fn call_with(dir: &Path, gateway: &str, extra: &[&str]) -> Output {
     std::fs::write(dir.join("gateway.yaml"), gateway).unwrap();
     cmd(dir)
         .env("RUST_LOG", "warn")
@@ -101,8 +106,25 @@ fn call(dir: &Path, gateway: &str) -> Output {
             r#"{"name":"search","args":{"q":"what crap","n":3}}"#,
             "--compact",
         ])
+        .args(extra)
         .output()
         .unwrap()
+}
+
+/// 12 calls at concurrency 4 through `gateway`, with the gateway-side metrics: the `stats` of
+/// the JSON result, and the `plugwire_client_connections_opened_total` line for `transport`.
+fn repeated(dir: &Path, gateway: &str, transport: &str) -> (Value, String) {
+    let args = ["--repeat", "12", "--concurrency", "4", "--metrics"];
+    let out = call_with(dir, gateway, &args);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let label = format!(
+        "plugwire_client_connections_opened_total{{plugin=\"ReplaceBadWordsPlugin\",transport=\"{transport}\"}} "
+    );
+    let metrics = String::from_utf8_lossy(&out.stderr);
+    let line = metrics.lines().find(|l| l.starts_with(&label));
+    let line = line.unwrap_or_else(|| panic!("no {label} in:\n{metrics}"));
+    (v["stats"].clone(), line.to_string())
 }
 
 /// The call's JSON without what differs per run or per transport by nature: the plugin id
@@ -133,16 +155,14 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
             "plugins:\n{entry}    mcp:\n      proto: STREAMABLEHTTP\n      url: http://localhost/mcp\n      uds: {d}/mcp.sock\n"
         ),
     );
-    let grpc = call(
-        dir,
-        &format!(
-            "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        certfile: {d}/out/gateway/client.crt\n        keyfile: {d}/out/gateway/client.key\n        ca_bundle: {d}/out/ca/ca.crt\n"
-        ),
+    let grpc_entry = format!(
+        "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        certfile: {d}/out/gateway/client.crt\n        keyfile: {d}/out/gateway/client.key\n        ca_bundle: {d}/out/ca/ca.crt\n"
     );
-    let raw = call(
-        dir,
-        &format!("plugins:\n{entry}    unix_socket:\n      path: {d}/raw.sock\n"),
-    );
+    let grpc = call(dir, &grpc_entry);
+    let raw_entry = format!("plugins:\n{entry}    unix_socket:\n      path: {d}/raw.sock\n");
+    let raw = call(dir, &raw_entry);
+    let grpc_repeated = repeated(dir, &grpc_entry, "grpcs");
+    let raw_repeated = repeated(dir, &raw_entry, "unix_socket");
     // Without a client certificate the mTLS port refuses the call.
     let no_cert = call(
         dir,
@@ -160,6 +180,17 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     assert_eq!(json(&grpc), mcp, "gRPC result differs from MCP");
     assert_eq!(json(&raw), mcp, "raw socket result differs from MCP");
     assert!(!no_cert.status.success(), "{no_cert:?}");
+    // GetPluginConfig, then the 12 hook calls. gRPC multiplexes them on one connection; the raw
+    // socket (one call in flight per connection) opens one per concurrent call at most.
+    let (stats, line) = grpc_repeated;
+    assert_eq!(stats["requests_sent"], 13, "gRPC: {stats}");
+    assert_eq!(stats["connections_opened"], 1, "gRPC: {stats}");
+    assert!(line.ends_with(" 1"), "{line}");
+    let (stats, line) = raw_repeated;
+    assert_eq!(stats["requests_sent"], 13, "raw socket: {stats}");
+    let opened = stats["connections_opened"].as_u64().unwrap();
+    assert!((1..=4).contains(&opened), "raw socket: {stats}");
+    assert!(line.ends_with(&format!(" {opened}")), "{line}");
     assert_eq!(status.code(), Some(0), "serve did not exit 0 on SIGTERM");
     assert!(!dir.join("raw.sock").exists(), "raw socket not removed");
 }

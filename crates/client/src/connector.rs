@@ -31,11 +31,13 @@ impl ConnectionStats {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
-    /// Transport connections opened so far (TCP or Unix socket connects; child processes for stdio).
+    /// Transport connections opened so far (TCP or Unix socket connects, for MCP, gRPC and the raw
+    /// socket alike; child processes for stdio).
     pub fn connections_opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }
-    /// JSON-RPC requests and notifications sent so far.
+    /// Requests sent so far: JSON-RPC requests and notifications, gRPC calls, raw-socket request
+    /// frames (a retried call counts each time it is sent).
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }

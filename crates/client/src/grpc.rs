@@ -33,6 +33,8 @@ use tonic::{Code, Status};
 use crate::error::{Cause, ClientError};
 use crate::grpc_conn::{frame, H2Conn};
 use crate::identity::ReloadingConnector;
+use crate::metrics::TransportCounters;
+use crate::ConnectionStats;
 
 /// Where the plugin server listens.
 #[derive(Debug, Clone)]
@@ -85,6 +87,7 @@ pub struct GrpcClient {
     endpoint: Endpoint,
     target: GrpcTarget,
     retries: AtomicU64,
+    counters: TransportCounters,
 }
 
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -97,6 +100,16 @@ type Connector = Box<dyn Fn() -> Connecting + Send + Sync>;
 impl GrpcClient {
     /// Prepares the channel; nothing is opened until the first call.
     pub fn new(plugin: &str, options: GrpcOptions) -> Result<Self, ClientError> {
+        Self::with_stats(plugin, options, ConnectionStats::new())
+    }
+
+    /// [`GrpcClient::new`], counting connections opened and requests sent into `stats` (an
+    /// [`crate::ExternalPlugin`] passes its `ClientOptions::stats`).
+    pub fn with_stats(
+        plugin: &str,
+        options: GrpcOptions,
+        stats: Arc<ConnectionStats>,
+    ) -> Result<Self, ClientError> {
         let display = match &options.target {
             GrpcTarget::Tls { target, .. } => format!("grpcs://{target}"),
             GrpcTarget::Plain { target } => format!("grpc://{target}"),
@@ -114,11 +127,20 @@ impl GrpcClient {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .tcp_nodelay(true);
+        let transport = match &options.target {
+            GrpcTarget::Tls { .. } => "grpcs",
+            GrpcTarget::Plain { .. } => "grpc",
+            GrpcTarget::Unix(_) => "grpc_uds",
+        };
+        let counters = TransportCounters::new(plugin, transport, stats);
         let target = Arc::new(options.target.clone());
-        let connector: Connector = Box::new(move || {
-            let target = target.clone();
-            Box::pin(async move { connect(&target).await })
-        });
+        let connector: Connector = {
+            let counters = counters.clone();
+            Box::new(move || {
+                let (target, counters) = (target.clone(), counters.clone());
+                Box::pin(async move { connect(&target, &counters).await })
+            })
+        };
         Ok(Self {
             plugin: plugin.to_string(),
             display,
@@ -129,6 +151,7 @@ impl GrpcClient {
             endpoint,
             target: options.target,
             retries: AtomicU64::new(0),
+            counters,
         })
     }
 
@@ -141,10 +164,10 @@ impl GrpcClient {
     /// generated client). It opens its own connection on first use; the calls of this client
     /// do not go through it.
     pub fn channel(&self) -> Channel {
-        let target = self.target.clone();
+        let (target, counters) = (self.target.clone(), self.counters.clone());
         let connector = tower::service_fn(move |_uri: http::Uri| {
-            let target = target.clone();
-            async move { connect(&target).await.map(TokioIo::new) }
+            let (target, counters) = (target.clone(), counters.clone());
+            async move { connect(&target, &counters).await.map(TokioIo::new) }
         });
         self.endpoint.clone().connect_with_connector_lazy(connector)
     }
@@ -169,6 +192,7 @@ impl GrpcClient {
     where
         Resp: prost::Message + Default,
     {
+        self.counters.request_sent();
         let answer = self.conn.unary(path, request, self.timeout).await?;
         Resp::decode(answer)
             .map_err(|e| Status::internal(format!("failed to decode Protobuf message: {e}")))
@@ -202,6 +226,7 @@ impl GrpcClient {
                 Err(s) if first && s.code() == Code::Unavailable => {
                     first = false;
                     self.retries.fetch_add(1, Ordering::Relaxed);
+                    self.counters.retry();
                     tracing::debug!(plugin = %self.plugin, "gRPC {method} unavailable ({}), retrying once", s.message());
                 }
                 Err(s) => return Err(self.error(method, s)),
@@ -325,12 +350,20 @@ impl HealthService {
     }
 }
 
-/// Opens one connection for the channel.
-async fn connect(target: &GrpcTarget) -> std::io::Result<Pin<Box<dyn Io>>> {
+/// Opens one connection for the channel, counted as soon as the socket is connected.
+async fn connect(
+    target: &GrpcTarget,
+    counters: &TransportCounters,
+) -> std::io::Result<Pin<Box<dyn Io>>> {
     match target {
-        GrpcTarget::Unix(path) => Ok(Box::pin(tokio::net::UnixStream::connect(path).await?)),
+        GrpcTarget::Unix(path) => {
+            let unix = tokio::net::UnixStream::connect(path).await?;
+            counters.connection_opened();
+            Ok(Box::pin(unix))
+        }
         GrpcTarget::Plain { target } => {
             let tcp = tokio::net::TcpStream::connect(target.as_str()).await?;
+            counters.connection_opened();
             let _ = tcp.set_nodelay(true);
             Ok(Box::pin(tcp))
         }
@@ -340,6 +373,7 @@ async fn connect(target: &GrpcTarget) -> std::io::Result<Pin<Box<dyn Io>>> {
             server_name,
         } => {
             let tcp = tokio::net::TcpStream::connect(target.as_str()).await?;
+            counters.connection_opened();
             let _ = tcp.set_nodelay(true);
             // Compares the files first when the last check is old enough (see `identity`).
             let tls = connector

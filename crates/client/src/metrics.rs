@@ -1,13 +1,14 @@
 //! What the gateway side records into `plugwire_client_*` (plugwire-metrics): each call to a
-//! remote plugin by outcome and latency, connections opened, sessions re-initialized. The
-//! call sites elsewhere in this crate are one line each.
+//! remote plugin by outcome and latency, connections opened, sessions re-initialized, calls
+//! retried. The call sites elsewhere in this crate are one line each.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use plugwire_framework::{PluginError, PluginErrorKind, PluginResult};
 use plugwire_metrics::{ClientMetrics, Outcome};
 
-use crate::connector::Endpoint;
+use crate::connector::{ConnectionStats, Endpoint};
 
 /// How a call ended, as the client sees it: the remote answer's violation or modification, or
 /// the error (a timeout, whether the framework's or the transport's, is its own outcome).
@@ -46,6 +47,43 @@ pub(crate) fn connection_opened(plugin: &str, endpoint: &Endpoint) {
         Endpoint::Unix { .. } => "unix",
     };
     ClientMetrics::global().connection_opened(plugin, transport);
+}
+
+/// What a gRPC or raw-socket client counts, into the same places as the MCP transports: the
+/// caller's [`ConnectionStats`] (`plugwire call`'s `stats`, a gateway's own counters) and
+/// `plugwire_client_connections_opened_total` / `plugwire_client_retries_total` under
+/// `transport` (`grpc`, `grpcs`, `grpc_uds`, `unix_socket`).
+#[derive(Debug, Clone)]
+pub(crate) struct TransportCounters {
+    plugin: Arc<str>,
+    transport: &'static str,
+    stats: Arc<ConnectionStats>,
+}
+
+impl TransportCounters {
+    pub(crate) fn new(plugin: &str, transport: &'static str, stats: Arc<ConnectionStats>) -> Self {
+        Self {
+            plugin: plugin.into(),
+            transport,
+            stats,
+        }
+    }
+
+    /// A socket connected (before any TLS handshake, as the MCP transports count).
+    pub(crate) fn connection_opened(&self) {
+        self.stats.count_connection();
+        ClientMetrics::global().connection_opened(&self.plugin, self.transport);
+    }
+
+    /// A request about to be written (a retry counts again).
+    pub(crate) fn request_sent(&self) {
+        self.stats.count_request();
+    }
+
+    /// A call about to be sent a second time.
+    pub(crate) fn retry(&self) {
+        ClientMetrics::global().retry(&self.plugin, self.transport);
+    }
 }
 
 /// Counts one stdio child process started for `plugin`.

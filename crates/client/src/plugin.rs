@@ -117,7 +117,9 @@ impl ExternalPlugin {
             return Self::with_remote(config, remote, options);
         }
         if let Some(u) = &config.unix_socket {
-            let remote = crate::remote::unix_socket_remote_with(&name, u, config.call_timeout())?;
+            let stats = options.stats.clone();
+            let remote =
+                crate::remote::unix_socket_remote_with(&name, u, config.call_timeout(), stats)?;
             return Self::with_remote(config, remote, options);
         }
         let mcp = config.mcp.as_ref().ok_or_else(|| {

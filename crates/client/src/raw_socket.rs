@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plugwire_grpc::frame::{self, HEADER_LEN};
@@ -31,6 +31,8 @@ use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
 
 use crate::error::{Cause, ClientError};
+use crate::metrics::TransportCounters;
+use crate::ConnectionStats;
 
 /// A framing or semaphore error as a typed cause.
 fn frame_cause(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
@@ -79,6 +81,7 @@ pub struct RawSocketClient {
     slots: Semaphore,
     retries: AtomicU64,
     connects: AtomicU64,
+    counters: TransportCounters,
 }
 
 /// How far a failed exchange got, which decides whether it may be repeated.
@@ -129,6 +132,16 @@ const ANSWER_READ_HINT: usize = 8 * 1024;
 impl RawSocketClient {
     /// Prepares the pool; nothing is opened until the first call.
     pub fn new(plugin: &str, options: RawSocketOptions) -> Self {
+        Self::with_stats(plugin, options, ConnectionStats::new())
+    }
+
+    /// [`RawSocketClient::new`], counting connections opened and request frames sent into
+    /// `stats` (an [`crate::ExternalPlugin`] passes its `ClientOptions::stats`).
+    pub fn with_stats(
+        plugin: &str,
+        options: RawSocketOptions,
+        stats: Arc<ConnectionStats>,
+    ) -> Self {
         Self {
             plugin: plugin.to_string(),
             display: format!("unix://{}", options.path.display()),
@@ -137,6 +150,7 @@ impl RawSocketClient {
             idle: Mutex::new(Vec::new()),
             retries: AtomicU64::new(0),
             connects: AtomicU64::new(0),
+            counters: TransportCounters::new(plugin, "unix_socket", stats),
         }
     }
 
@@ -182,6 +196,7 @@ impl RawSocketClient {
         match connected {
             Ok(c) => {
                 self.connects.fetch_add(1, Ordering::Relaxed);
+                self.counters.connection_opened();
                 Ok(c)
             }
             Err((last, attempts)) => {
@@ -201,6 +216,7 @@ impl RawSocketClient {
         conn: &mut UnixStream,
         request: &[u8],
     ) -> Result<Vec<u8>, Failure> {
+        self.counters.request_sent();
         let work = async {
             conn.write_all(request).await.map_err(Failure::NotSent)?;
             read_answer(conn).await
@@ -259,6 +275,7 @@ impl RawSocketClient {
             }
             retried = true;
             self.retries.fetch_add(1, Ordering::Relaxed);
+            self.counters.retry();
             tracing::debug!(plugin = %self.plugin, "raw socket {method} failed ({message}), retrying once");
         }
     }

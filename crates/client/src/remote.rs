@@ -15,6 +15,7 @@ use plugwire_grpc::Era;
 use plugwire_tls::{ClientTlsLayer, TlsError};
 use rustls::pki_types::ServerName;
 
+use crate::connector::ConnectionStats;
 use crate::error::{Cause, ClientError};
 use crate::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
 use crate::identity::{Alpn, ReloadingConnector};
@@ -78,7 +79,7 @@ pub fn grpc_remote(
             ))
         }
     };
-    let client = GrpcClient::new(
+    let client = GrpcClient::with_stats(
         plugin,
         GrpcOptions {
             target,
@@ -86,6 +87,7 @@ pub fn grpc_remote(
             timeout: options.call_timeout,
             connect_timeout: options.call_timeout.min(GRPC_CONNECT_TIMEOUT),
         },
+        options.stats.clone(),
     )?;
     Ok(Remote::Grpc(client))
 }
@@ -110,15 +112,17 @@ pub fn unix_socket_remote(
     plugin: &str,
     cfg: &UnixSocketClientConfig,
 ) -> Result<Remote, ClientError> {
-    unix_socket_remote_with(plugin, cfg, None)
+    unix_socket_remote_with(plugin, cfg, None, ConnectionStats::new())
 }
 
 /// [`unix_socket_remote`] with the entry's `timeout:` (when set) capping `unix_socket.timeout`,
-/// so a timed-out call drops its connection instead of being cut by the manager mid-read.
+/// so a timed-out call drops its connection instead of being cut by the manager mid-read, and
+/// connections and requests counted into `stats`.
 pub fn unix_socket_remote_with(
     plugin: &str,
     cfg: &UnixSocketClientConfig,
     entry_timeout: Option<Duration>,
+    stats: Arc<ConnectionStats>,
 ) -> Result<Remote, ClientError> {
     let secs = |key: &str, v: f64| {
         Duration::try_from_secs_f64(v).map_err(|e| {
@@ -133,5 +137,7 @@ pub fn unix_socket_remote_with(
     if let Some(t) = entry_timeout {
         o.timeout = o.timeout.min(t);
     }
-    Ok(Remote::RawSocket(RawSocketClient::new(plugin, o)))
+    Ok(Remote::RawSocket(RawSocketClient::with_stats(
+        plugin, o, stats,
+    )))
 }

@@ -1,4 +1,5 @@
-//! The gateway side's metrics: calls per remote plugin, connections, reconnects, fail-open.
+//! The gateway side's metrics: calls per remote plugin, connections, reconnects, retries,
+//! fail-open.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub struct ClientMetrics {
     calls: CallMetrics,
     opened: Family<ConnLabels, Counter>,
     reconnects: Family<PluginLabels, Counter>,
+    retries: Family<ConnLabels, Counter>,
     fail_open: Family<FailOpenLabels, Counter>,
     certs: CertExpiry,
 }
@@ -75,6 +77,12 @@ impl ClientMetrics {
             "MCP sessions re-initialized after a failure (dropped connection, server restart, forgotten session)",
             reconnects.clone(),
         );
+        let retries = Family::<ConnLabels, Counter>::default();
+        registry.register(
+            "plugwire_client_retries",
+            "Calls sent a second time over gRPC or the raw socket after a failure that made repeating them safe (UNAVAILABLE, a connection lost before the request was sent)",
+            retries.clone(),
+        );
         let fail_open = Family::<FailOpenLabels, Counter>::default();
         registry.register(
             "plugwire_client_fail_open",
@@ -93,6 +101,7 @@ impl ClientMetrics {
             calls,
             opened,
             reconnects,
+            retries,
             fail_open,
             certs,
         }
@@ -122,7 +131,7 @@ impl ClientMetrics {
     }
 
     /// Counts a connection opened for `plugin` over `transport` (`http`, `https`, `unix`,
-    /// `stdio`).
+    /// `stdio`; `grpc`, `grpcs`, `grpc_uds`, `unix_socket`).
     pub fn connection_opened(&self, plugin: &str, transport: &'static str) {
         if self.enabled {
             self.opened
@@ -140,6 +149,19 @@ impl ClientMetrics {
             self.reconnects
                 .get_or_create(&PluginLabels {
                     plugin: plugin.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// Counts one call of `plugin` sent again over `transport` (`grpc`, `grpcs`, `grpc_uds`,
+    /// `unix_socket`).
+    pub fn retry(&self, plugin: &str, transport: &'static str) {
+        if self.enabled {
+            self.retries
+                .get_or_create(&ConnLabels {
+                    plugin: plugin.to_string(),
+                    transport,
                 })
                 .inc();
         }

@@ -52,6 +52,7 @@ fn every_listed_family_is_exported_after_its_event() {
     );
     client.connection_opened("P", "https");
     client.reconnect("P");
+    client.retry("P", "grpcs");
     client.fail_open("P", "tool_pre_invoke", "unreachable");
     let names = exported(&(server.encode() + &client.encode()));
 
