@@ -163,13 +163,19 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let raw = call(dir, &raw_entry);
     let grpc_repeated = repeated(dir, &grpc_entry, "grpcs");
     let raw_repeated = repeated(dir, &raw_entry, "unix_socket");
-    // Without a client certificate the mTLS port refuses the call.
-    let no_cert = call(
-        dir,
-        &format!(
-            "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        ca_bundle: {d}/out/ca/ca.crt\n"
-        ),
-    );
+    // Without a client certificate the mTLS port refuses the call, and the message says which
+    // setting is missing. The server's alert may meet the client's first write (a broken pipe)
+    // or its first read, whichever comes first in that run: several runs, the same message.
+    let no_cert: Vec<Output> = (0..8)
+        .map(|_| {
+            call(
+                dir,
+                &format!(
+                    "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        ca_bundle: {d}/out/ca/ca.crt\n"
+                ),
+            )
+        })
+        .collect();
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -179,7 +185,15 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     assert!(mcp.to_string().contains("what crud"), "{mcp}");
     assert_eq!(json(&grpc), mcp, "gRPC result differs from MCP");
     assert_eq!(json(&raw), mcp, "raw socket result differs from MCP");
-    assert!(!no_cert.status.success(), "{no_cert:?}");
+    for out in &no_cert {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            stderr.contains("requires a client certificate (mTLS)")
+                && stderr.contains("PLUGINS_GRPC_CLIENT_MTLS_CERTFILE"),
+            "{stderr}"
+        );
+    }
     // GetPluginConfig, then the 12 hook calls. gRPC multiplexes them on one connection; the raw
     // socket (one call in flight per connection) opens one per concurrent call at most.
     let (stats, line) = grpc_repeated;

@@ -144,29 +144,38 @@ pub(crate) fn explain_tls(err: &rustls::Error, endpoint: &Endpoint) -> String {
     match endpoint {
         Endpoint::Tls {
             url_host, settings, ..
-        } => {
-            let text = plugwire_tls::explain_client_handshake_error(err, url_host, settings);
-            if matches!(
-                err,
-                rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
-            ) {
-                // Two CAs with the same name (e.g. `certs all` run twice in different places).
-                let bundle = settings
-                    .ca_bundle
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| plugwire_tls::SYSTEM_CA_BUNDLE.to_string());
-                format!(
-                    "{text}. The CA bundle {bundle} holds a CA with the issuer's name but another key \
-                     (was the CA regenerated?): set {} to the CA that issued the plugin server's certificate",
-                    settings.setting("ca_bundle")
-                )
-            } else {
-                text
-            }
-        }
+        } => explain_tls_for(err, url_host, settings),
         _ => format!("TLS error: {err}"),
     }
+}
+
+/// [`explain_tls`] for a connection to `host` with `settings` (MCP's endpoints, gRPC's target).
+pub(crate) fn explain_tls_for(
+    err: &rustls::Error,
+    host: &str,
+    settings: &plugwire_tls::ClientTlsSettings,
+) -> String {
+    use rustls::CertificateError as C;
+    let other_key = match err {
+        rustls::Error::InvalidCertificate(C::BadSignature) => "another key",
+        rustls::Error::InvalidCertificate(
+            C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+        ) => "another type of key (RSA and ECDSA)",
+        _ => return plugwire_tls::explain_client_handshake_error(err, host, settings),
+    };
+    // Two CAs with the same name (e.g. `certs all` run twice in different places, or with
+    // another `--key-type`).
+    let bundle = settings
+        .ca_bundle
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| plugwire_tls::SYSTEM_CA_BUNDLE.to_string());
+    format!(
+        "the plugin server's certificate does not verify: the CA bundle {bundle} holds a CA with \
+         the issuer's name but {other_key} (was the CA regenerated?): set {} to the CA that issued \
+         the plugin server's certificate",
+        settings.setting("ca_bundle")
+    )
 }
 
 /// The rustls error inside a hyper / tokio-rustls error chain, if any.

@@ -30,10 +30,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use crate::error::{Cause, ClientError};
+use crate::connector::explain_tls_for;
+use crate::error::{Cause, ClientError, TlsFailure};
 use crate::grpc_conn::{frame, H2Conn};
 use crate::identity::ReloadingConnector;
 use crate::metrics::TransportCounters;
+use crate::remote::target_host;
 use crate::ConnectionStats;
 
 /// Where the plugin server listens.
@@ -223,6 +225,10 @@ impl GrpcClient {
                     tracing::debug!(plugin = %self.plugin, "gRPC {method} unimplemented under package cpex, retrying under mcpgateway.plugins");
                     era = Era::Mcpgateway;
                 }
+                // A certificate refused: repeating the call cannot help.
+                Err(s) if plugwire_tls::rustls_error_in(&s).is_some() => {
+                    return Err(self.error(method, s))
+                }
                 Err(s) if first && s.code() == Code::Unavailable => {
                     first = false;
                     self.retries.fetch_add(1, Ordering::Relaxed);
@@ -237,6 +243,9 @@ impl GrpcClient {
     /// A failed call as a [`ClientError`] whose cause is the gRPC status.
     fn error(&self, method: &str, status: Status) -> ClientError {
         let (plugin, url) = (self.plugin.as_str(), self.display.as_str());
+        if let Some(failure) = self.tls_failure(&status) {
+            return ClientError::tls(plugin, url, failure);
+        }
         let (code, message) = (status.code(), status.message());
         match code {
             Code::DeadlineExceeded => {
@@ -252,6 +261,20 @@ impl GrpcClient {
                 ClientError::not_plugin_server(plugin, url, detail, Cause::from(status))
             }
         }
+    }
+
+    /// A TLS failure behind `status` (a certificate refused by either side), explained in the
+    /// terms of the entry's settings (`grpc.tls.*`, `PLUGINS_GRPC_CLIENT_MTLS_*`), as the MCP
+    /// transport explains its own.
+    fn tls_failure(&self, status: &Status) -> Option<TlsFailure> {
+        let err = plugwire_tls::rustls_error_in(status)?;
+        let explanation = match &self.target {
+            GrpcTarget::Tls {
+                target, connector, ..
+            } => explain_tls_for(err, target_host(target), connector.settings()),
+            _ => format!("TLS error: {err}"),
+        };
+        Some(TlsFailure::new(explanation, err.clone()))
     }
 
     /// `GetPluginConfig`: the server's entry as JSON, `None` when it has no such plugin.

@@ -17,7 +17,9 @@
 //! calls that waited for a sequence that failed fail with its error at once, so an unreachable
 //! server gets one sequence of attempts, not one per waiting call. Errors are reported as tonic's `Status`,
 //! with the codes tonic gave, so that the transport's rules (`UNAVAILABLE` retried once: only
-//! when the request was never sent) stay.
+//! when the request was never sent) stay. A TLS failure (a certificate refused by either side)
+//! is not tried again, since waiting does not fix a certificate: its `Status` carries the rustls
+//! error as its source, for the transport to explain in the terms of the entry's settings.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::{Code, Status};
 
 use crate::retry::SharedFailure;
+use crate::tls_alert::{TlsSlot, TlsWatch};
 
 /// hyper's HTTP/2 client defaults, which tonic's `Channel` used: a 2 MiB stream window and a
 /// 5 MiB connection window, so that answers never wait for a `WINDOW_UPDATE` and the client
@@ -50,6 +53,8 @@ pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 struct Live {
     sender: SendRequest<Bytes>,
     closed: Arc<AtomicBool>,
+    /// The TLS error that ended the connection, if one did.
+    tls: TlsSlot,
 }
 
 /// Opens connections (the transport's `connect`) and keeps the last one open.
@@ -104,36 +109,40 @@ where
         if let Some(message) = self.failures.since(seen) {
             return Err(Status::unavailable(message));
         }
-        match self.connect_sequence().await {
-            Ok(live) => {
-                *self.lock() = Some(live.clone());
-                Ok(live)
-            }
-            Err(message) => {
-                self.failures.record(message.clone());
-                Err(Status::unavailable(message))
-            }
-        }
+        let live = self.connect_sequence().await?;
+        *self.lock() = Some(live.clone());
+        Ok(live)
     }
 
     /// A connect, then up to [`RECONNECT_ATTEMPTS`] more, pausing [`RECONNECT_DELAY`] × n
     /// before the n-th; the last error's words when none succeeds.
-    async fn connect_sequence(&self) -> Result<Live, String> {
+    async fn connect_sequence(&self) -> Result<Live, Status> {
         let connect = || async {
             match tokio::time::timeout(self.connect_timeout, self.open()).await {
                 Ok(Ok(live)) => Ok(live),
-                Ok(Err(e)) => Err(format!("connect: {e}")),
-                Err(_) => Err("connect: timed out".to_string()),
+                Ok(Err(e)) => {
+                    let tls = plugwire_tls::rustls_error_in(e.as_ref()).cloned();
+                    Err((format!("connect: {e}"), tls))
+                }
+                Err(_) => Err(("connect: timed out".to_string(), None)),
             }
         };
-        let log = |message: &String, retry: u32| {
+        let log = |(message, _): &(String, _), retry: u32| {
             tracing::debug!(
                 "gRPC connect failed ({message}); retry {retry} of {RECONNECT_ATTEMPTS}"
             );
         };
-        crate::retry::linear(RECONNECT_ATTEMPTS, RECONNECT_DELAY, connect, |_| true, log)
+        let retryable = |(_, tls): &(String, Option<rustls::Error>)| tls.is_none();
+        crate::retry::linear(RECONNECT_ATTEMPTS, RECONNECT_DELAY, connect, retryable, log)
             .await
-            .map_err(|(message, attempts)| format!("{message} (after {attempts} attempts)"))
+            .map_err(|((message, tls), attempts)| match tls {
+                Some(tls) => with_tls_source(Status::unavailable(message), tls),
+                None => {
+                    let words = format!("{message} (after {attempts} attempts)");
+                    self.failures.record(words.clone());
+                    Status::unavailable(words)
+                }
+            })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
@@ -149,13 +158,20 @@ where
     }
 
     async fn open(&self) -> Result<Live, Box<dyn std::error::Error + Send + Sync>> {
-        let io = (self.connect)().await?;
-        let (sender, conn) = h2::client::Builder::new()
+        let (io, tls) = TlsWatch::new((self.connect)().await?);
+        let handshake = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .enable_push(false)
             .handshake::<_, Bytes>(io)
-            .await?;
+            .await;
+        let (sender, conn) = match handshake {
+            Ok(pair) => pair,
+            Err(e) => match tls.get() {
+                Some(refused) => return Err(Box::new(refused.clone())),
+                None => return Err(Box::new(e)),
+            },
+        };
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
         tokio::spawn(async move {
@@ -164,7 +180,11 @@ where
             }
             flag.store(true, Ordering::Release);
         });
-        Ok(Live { sender, closed })
+        Ok(Live {
+            sender,
+            closed,
+            tls,
+        })
     }
 
     /// Forgets `live` if it is still the kept connection, so the next call opens another.
@@ -204,7 +224,8 @@ where
         let (answer, mut body) = sent.map_err(|e| {
             // The connection was already gone: the request never left.
             self.drop_live(&live);
-            Status::unavailable(format!("connection lost before sending: {e}"))
+            let status = Status::unavailable(format!("connection lost before sending: {e}"));
+            with_tls_cause(status, &live)
         })?;
         // Queued right behind HEADERS, before this task yields: both leave in one write.
         let stream_failed = |e: h2::Error| {
@@ -212,7 +233,7 @@ where
                 // The server is going away: this connection takes no more calls.
                 self.drop_live(&live);
             }
-            status_from_h2(e)
+            with_tls_cause(status_from_h2(e), &live)
         };
         body.send_data(message, true).map_err(stream_failed)?;
         let answer = answer.await.map_err(stream_failed)?;
@@ -371,6 +392,20 @@ fn status_from_h2(e: h2::Error) -> Status {
         _ => Code::Unknown,
     };
     Status::new(code, format!("h2 protocol error: {e}"))
+}
+
+/// `status` with the TLS failure that caused it as its source (see the module doc).
+fn with_tls_source(mut status: Status, tls: rustls::Error) -> Status {
+    status.set_source(Arc::new(tls));
+    status
+}
+
+/// `status`, with the TLS error that ended `live` as its source when one did.
+fn with_tls_cause(status: Status, live: &Live) -> Status {
+    match live.tls.get() {
+        Some(tls) => with_tls_source(status, tls.clone()),
+        None => status,
+    }
 }
 
 #[cfg(test)]

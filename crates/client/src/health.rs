@@ -141,12 +141,15 @@ pub fn describe_for_cli(err: &ClientError) -> String {
         ("verify", "--no-verify"),
         ("check_hostname", "--no-check-hostname"),
     ] {
-        text = text.replace(
-            &format!("YAML key `plugins[health].mcp.tls.{field}`"),
-            &format!("option {flag}"),
-        );
+        for transport in ["mcp", "grpc"] {
+            text = text.replace(
+                &format!("YAML key `plugins[health].{transport}.tls.{field}`"),
+                &format!("option {flag}"),
+            );
+        }
     }
     text.replace("plugins[health].mcp.tls.", "--")
+        .replace("plugins[health].grpc.tls.", "--")
 }
 
 #[cfg(test)]

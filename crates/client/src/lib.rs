@@ -72,6 +72,7 @@ pub mod remote;
 mod retry;
 pub mod session;
 mod stdio;
+mod tls_alert;
 
 use std::sync::Arc;
 

@@ -96,13 +96,18 @@ fn tls_err(plugin: &str, target: &str, e: TlsError) -> ClientError {
     ClientError::tls_setup(plugin, &format!("grpcs://{target}"), e)
 }
 
-/// The name the server certificate must carry: the target's host (IP or DNS name).
-fn server_name(target: &str) -> Result<ServerName<'static>, String> {
-    let host = target
+/// The host of a `host:port` gRPC target (an IPv6 address without its brackets).
+pub(crate) fn target_host(target: &str) -> &str {
+    target
         .rsplit_once(':')
         .map_or(target, |(h, _)| h)
         .trim_start_matches('[')
-        .trim_end_matches(']');
+        .trim_end_matches(']')
+}
+
+/// The name the server certificate must carry: the target's host (IP or DNS name).
+fn server_name(target: &str) -> Result<ServerName<'static>, String> {
+    let host = target_host(target);
     ServerName::try_from(host.to_string())
         .map_err(|e| format!("'{host}' is not a host name or IP address: {e}"))
 }

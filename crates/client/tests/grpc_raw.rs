@@ -291,15 +291,25 @@ async fn grpc_refusals() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let srv = grpc_tls(listener, pki.server_config(true)).await;
-    // No client certificate where one is required.
-    let c = tls_client(addr, client_config(&pki, &pki, false), Era::Cpex);
-    assert!(c.get_plugin_config("Scrubber").await.is_err());
+    // Each refusal is a TLS error that says what to fix, never retried. No client certificate
+    // where one is required: the server's alert may meet the client's first write (a broken
+    // pipe) or its first read, so several fresh clients try.
+    for _ in 0..12 {
+        let c = tls_client(addr, client_config(&pki, &pki, false), Era::Cpex);
+        let text = refused_by_tls(&c).await;
+        assert!(
+            text.contains("requires a client certificate (mTLS)"),
+            "{text}"
+        );
+    }
     // A client certificate from a CA the server does not trust.
     let c = tls_client(addr, client_config(&foreign, &pki, true), Era::Cpex);
-    assert!(c.get_plugin_config("Scrubber").await.is_err());
+    let text = refused_by_tls(&c).await;
+    assert!(text.contains("refused our client certificate"), "{text}");
     // A server certificate from a CA the client does not trust.
     let c = tls_client(addr, client_config(&pki, &foreign, true), Era::Cpex);
-    assert!(c.get_plugin_config("Scrubber").await.is_err());
+    let text = refused_by_tls(&c).await;
+    assert!(text.contains("certificate does not verify"), "{text}");
     // Plaintext HTTP/2 to the TLS port.
     let c = GrpcClient::new(
         "Scrubber",
@@ -329,6 +339,17 @@ async fn grpc_refusals() {
     ))
     .await;
     srv.stop().await;
+}
+
+/// The explanation of the TLS failure a call through `c` ends with (asserting it is one, and
+/// that the call was not sent again).
+async fn refused_by_tls(c: &GrpcClient) -> String {
+    let err = c.get_plugin_config("Scrubber").await.unwrap_err();
+    let ErrorKind::Tls(failure) = err.kind() else {
+        panic!("not a TLS error: {err}");
+    };
+    assert_eq!(c.retries(), 0, "a refused certificate was retried: {err}");
+    failure.explanation.clone()
 }
 
 /// A minimal ClientHello offering only TLS 1.1 (legacy_version 0x0302, no supported_versions).

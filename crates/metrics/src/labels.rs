@@ -123,7 +123,11 @@ impl HandshakeResult {
     fn from_certificate_error(err: &CertificateError) -> Self {
         use CertificateError as C;
         match err {
-            C::UnknownIssuer | C::BadSignature => HandshakeResult::UnknownCa,
+            C::UnknownIssuer
+            | C::BadSignature
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                HandshakeResult::UnknownCa
+            }
             C::Expired
             | C::ExpiredContext { .. }
             | C::NotValidYet

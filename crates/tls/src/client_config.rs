@@ -397,7 +397,9 @@ pub fn explain_client_handshake_error(
                 settings.setting("keyfile")
             )
         }
-        E::AlertReceived(a @ (A::BadCertificate | A::UnknownCA | A::CertificateExpired | A::UnsupportedCertificate | A::CertificateUnknown | A::CertificateRequired | A::AccessDenied)) => {
+        // DecryptError: the server could not verify our certificate's signature (a CA with the
+        // same name as the one it trusts, but another key).
+        E::AlertReceived(a @ (A::BadCertificate | A::UnknownCA | A::CertificateExpired | A::UnsupportedCertificate | A::CertificateUnknown | A::CertificateRequired | A::AccessDenied | A::DecryptError)) => {
             format!(
                 "the plugin server refused our client certificate {} (alert {a:?}); its log says why. Check it was issued by the CA the server trusts, is not expired, is X.509 v3 and allows clientAuth (plugwire certs gateway)",
                 settings

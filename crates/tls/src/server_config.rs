@@ -269,6 +269,9 @@ pub fn describe_certificate_error(
         CertificateError::BadSignature => {
             "bad signature: the certificate was not signed by the key of the CA it names (was the CA regenerated? use the ca.crt that issued it)".to_string()
         }
+        CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "bad signature: the certificate was signed with another type of key than the one of the CA it names (an RSA CA and an ECDSA CA with the same name: was the CA regenerated with another key type? use the ca.crt that issued it)".to_string()
+        }
         CertificateError::Revoked => {
             "revoked: its serial number is listed in the configured CRL (ca_crl)".to_string()
         }
