@@ -198,6 +198,32 @@ fn text_len(v: &Value) -> usize {
     }
 }
 
+/// At least [`text_len`] of `v`, from lengths alone: a string's bytes (at least its
+/// characters); otherwise at least the length of the JSON text serde_json writes (a string inside
+/// it at most six bytes per byte, as `\u00XX`, plus its quotes; a number at most 24 characters).
+fn text_len_bound(v: &Value) -> usize {
+    /// The longest JSON text of a number (`-1.7976931348623157e308` is 23 characters; the
+    /// workspace's serde_json has no `arbitrary_precision`, so every number is an f64, i64 or
+    /// u64).
+    const NUMBER: usize = 24;
+    fn json_bound(v: &Value) -> usize {
+        match v {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => NUMBER,
+            Value::String(s) => 2 + 6 * s.len(),
+            Value::Array(items) => 2 + items.iter().map(|i| 1 + json_bound(i)).sum::<usize>(),
+            Value::Object(members) => {
+                let each = |(k, v): (&String, &Value)| 2 + 6 * k.len() + 2 + json_bound(v);
+                2 + members.iter().map(each).sum::<usize>()
+            }
+        }
+    }
+    match v {
+        Value::String(s) => s.len(),
+        other => json_bound(other),
+    }
+}
+
 /// Counts the characters of the UTF-8 text written to it (bytes that start a character).
 struct CharCount(usize);
 
@@ -216,6 +242,27 @@ impl std::io::Write for CharCount {
 /// `args` values, else of a tool `result`, must not exceed [`MAX_PAYLOAD_CHARS`]. This is the
 /// check that applies to every plugin; `max_content_size` is not it (see `docs/eras.md`).
 pub(super) fn check_payload_size(payload: &HookPayload) -> Result<(), PluginError> {
+    // Almost every payload is far below the limit: a bound from lengths alone (no character
+    // counting, no rendering of the JSON text) settles it; the count runs only near the limit.
+    let bound: usize = match payload {
+        HookPayload::PromptPreFetch(p) => p
+            .args
+            .iter()
+            .flat_map(|a| a.values())
+            .map(String::len)
+            .sum(),
+        HookPayload::ToolPreInvoke(p) => p
+            .args
+            .iter()
+            .flat_map(|a| a.values())
+            .map(text_len_bound)
+            .sum(),
+        HookPayload::ToolPostInvoke(p) => text_len_bound(&p.result),
+        _ => 0,
+    };
+    if bound <= MAX_PAYLOAD_CHARS {
+        return Ok(());
+    }
     let size = match payload {
         HookPayload::PromptPreFetch(p) => p
             .args
@@ -242,6 +289,44 @@ pub(super) fn check_payload_size(payload: &HookPayload) -> Result<(), PluginErro
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_bound_is_never_below_the_count() {
+        let values = [
+            json!({"naïve": ["été", 1.5, null, {"k": "a\"b\n✓\u{1}"}], "n": -3}),
+            json!("\u{0}\u{1f}\"\\"),
+            json!([
+                [],
+                {},
+                [null, true, false],
+                -1.7976931348623157e308,
+                u64::MAX,
+                i64::MIN
+            ]),
+            json!({"\u{7}": "\u{7}", "": ""}),
+            json!(0.1),
+        ];
+        for v in &values {
+            assert!(text_len_bound(v) >= text_len(v), "{v}");
+            let inside = json!([v]);
+            assert!(text_len_bound(&inside) >= text_len(&inside), "{inside}");
+        }
+    }
+
+    #[test]
+    fn payloads_near_the_limit_are_counted_exactly() {
+        use crate::payloads::{HookPayload, ToolPreInvokePayload};
+        // Characters of two bytes each: the byte bound exceeds the limit, the count does not.
+        let args = |text: String| {
+            let payload = json!({"name": "t", "args": {"q": text}});
+            let p: ToolPreInvokePayload = serde_json::from_value(payload).expect("a tool payload");
+            HookPayload::ToolPreInvoke(p)
+        };
+        assert!(check_payload_size(&args("é".repeat(MAX_PAYLOAD_CHARS))).is_ok());
+        let err = check_payload_size(&args("é".repeat(MAX_PAYLOAD_CHARS + 1)))
+            .expect_err("one character over the limit");
+        assert_eq!(err.model.code.as_deref(), Some("PAYLOAD_SIZE_ERROR"));
+    }
 
     #[test]
     fn text_len_counts_the_characters_of_the_json_text() {
