@@ -19,7 +19,7 @@ pub struct Sample {
     pub p99_us: f64,
     pub server_cpu_us: Option<f64>,
     pub client_cpu_us: Option<f64>,
-    /// TCP connections the client opened (its own count, warm-up included).
+    /// Connections the client opened (its own count, TCP or Unix socket, warm-up included).
     pub connections: Option<usize>,
     /// TCP connections accepted on this host meanwhile (`PassiveOpens`, warm-up included).
     pub tcp_opened: Option<u64>,

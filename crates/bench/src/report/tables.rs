@@ -97,15 +97,16 @@ impl Report {
              generator rows with *load generator → Python runtime*, the gateway-client rows with *Python client → \
              Python runtime* of the same transport (what a ContextForge gateway gets today: over gRPC and the raw \
              socket from the Python gRPC and raw-socket runtimes). *limit ÷* is the limit server's calls/s over \
-             the row's at the same concurrency. TCP connections: the most one run opened, by the client's own count / \
-             by the kernel's (`PassiveOpens` in `/proc/net/snmp`, host-wide), warm-up included; the runs go \
+             the row's at the same concurrency. Connections: the most one run opened, by the client's own count \
+             (TCP or Unix socket) / by the kernel's (TCP only: `PassiveOpens` in `/proc/net/snmp`, host-wide), \
+             warm-up included; the runs go \
              c=1, 16, 64 and repeat, so a pooled client opens its connections in the first run and reuses them.\n",
             crate::payload::RequestTemplate::invoke_hook().with_id(1).len(),
             a.runs
         );
         let _ = writeln!(
             o,
-            "| client → server | c | calls/s | p50 µs | p99 µs | server CPU µs/call | client CPU µs/call | TCP connections | errors | × Python | limit ÷ |\n|---|---|---|---|---|---|---|---|---|---|---|"
+            "| client → server | c | calls/s | p50 µs | p99 µs | server CPU µs/call | client CPU µs/call | connections | errors | × Python | limit ÷ |\n|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for p in &self.pairs {
             if let Some(e) = &p.error {
