@@ -36,6 +36,7 @@ use crate::grpc_conn::{frame, H2Conn};
 use crate::identity::ReloadingConnector;
 use crate::metrics::TransportCounters;
 use crate::remote::target_host;
+use crate::tls_alert::NoHttp2;
 use crate::ConnectionStats;
 
 /// Where the plugin server listens.
@@ -246,6 +247,7 @@ impl GrpcClient {
         if let Some(failure) = self.tls_failure(&status) {
             return ClientError::tls(plugin, url, failure);
         }
+        let hint = self.plaintext_hint(&status);
         let (code, message) = (status.code(), status.message());
         match code {
             Code::DeadlineExceeded => {
@@ -253,7 +255,7 @@ impl GrpcClient {
                 ClientError::lost(plugin, url, detail, Cause::from(status))
             }
             Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled => {
-                let detail = format!("{method}: gRPC {code:?}: {message}");
+                let detail = format!("{method}: gRPC {code:?}: {message}{hint}");
                 ClientError::lost(plugin, url, detail, Cause::from(status))
             }
             _ => {
@@ -275,6 +277,24 @@ impl GrpcClient {
             _ => format!("TLS error: {err}"),
         };
         Some(TlsFailure::new(explanation, err.clone()))
+    }
+
+    /// For a plaintext TCP target whose connection ended before the server said anything in
+    /// HTTP/2 (a bare close, or a TLS alert: what a TLS port answers a plaintext client), the
+    /// words that point at TLS; empty otherwise.
+    fn plaintext_hint(&self, status: &Status) -> String {
+        let GrpcTarget::Plain { .. } = &self.target else {
+            return String::new();
+        };
+        let Some(why) = std::error::Error::source(status).and_then(|e| e.downcast_ref::<NoHttp2>())
+        else {
+            return String::new();
+        };
+        format!(
+            " ({why}: if this port serves TLS, give the entry `grpc.tls` or set \
+             PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE and the client certificate variables; \
+             `plugwire health` takes grpcs://)"
+        )
     }
 
     /// `GetPluginConfig`: the server's entry as JSON, `None` when it has no such plugin.

@@ -167,7 +167,7 @@ where
             .await;
         let (sender, conn) = match handshake {
             Ok(pair) => pair,
-            Err(e) => match tls.get() {
+            Err(e) => match tls.tls_error() {
                 Some(refused) => return Err(Box::new(refused.clone())),
                 None => return Err(Box::new(e)),
             },
@@ -400,12 +400,16 @@ fn with_tls_source(mut status: Status, tls: rustls::Error) -> Status {
     status
 }
 
-/// `status`, with the TLS error that ended `live` as its source when one did.
-fn with_tls_cause(status: Status, live: &Live) -> Status {
-    match live.tls.get() {
-        Some(tls) => with_tls_source(status, tls.clone()),
-        None => status,
+/// `status`, with what ended `live` as its source: the TLS error, or the peer's silence or TLS
+/// answer on a connection that never heard HTTP/2 from it.
+fn with_tls_cause(mut status: Status, live: &Live) -> Status {
+    if let Some(tls) = live.tls.tls_error() {
+        return with_tls_source(status, tls.clone());
     }
+    if let Some(why) = live.tls.no_http2() {
+        status.set_source(Arc::new(why));
+    }
+    status
 }
 
 #[cfg(test)]

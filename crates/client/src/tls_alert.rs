@@ -1,4 +1,5 @@
-//! A connection that keeps the TLS error that ended it, for the gRPC transport.
+//! A connection that keeps what its peer said before it ended, for the gRPC transport's
+//! messages.
 //!
 //! Why: with TLS 1.3 the client's handshake is over before the server has checked the client's
 //! certificate. A server that refuses it (none sent, an unknown CA, expired) sends an alert and
@@ -11,21 +12,97 @@
 //!   seen the socket become readable yet: then the write waits for that (the reset itself makes
 //!   the socket readable, so the wait is short and always ends), and reads then;
 //! - `h2` keeps only the kind and text of an I/O error, not the error itself, so the rustls
-//!   error is lost on its way to the stream's status. This stream records it ([`TlsSlot`]), and
-//!   the transport explains it in the terms of the entry's settings.
+//!   error is lost on its way to the stream's status. This stream records it ([`PeerState`]),
+//!   and the transport explains it in the terms of the entry's settings.
+//!
+//! On a connection without TLS it records whether the peer sent anything at all, and whether
+//! its first bytes were a TLS record: a plaintext client at a TLS port gets an alert or a bare
+//! close, and the transport can then say that the port wants TLS.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The first TLS error a [`TlsWatch`] met, shared with whoever reports the connection's end.
-pub(crate) type TlsSlot = Arc<OnceLock<rustls::Error>>;
+/// What a [`TlsWatch`] learned about its peer, shared with whoever reports the connection's end.
+#[derive(Debug, Default)]
+pub(crate) struct PeerState {
+    tls: OnceLock<rustls::Error>,
+    /// [`HEARD_NOTHING`], [`HEARD_TLS`] or [`HEARD_OTHER`]: what the first bytes read were.
+    heard: AtomicU8,
+}
 
-/// Wraps one connection (see the module doc). On a connection without TLS it only passes
-/// bytes through: its errors never hold a rustls error.
+const HEARD_NOTHING: u8 = 0;
+const HEARD_TLS: u8 = 1;
+const HEARD_OTHER: u8 = 2;
+
+/// What the peer's first bytes were, as far as a plaintext client can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstWords {
+    /// Nothing was read before the connection ended.
+    Nothing,
+    /// A TLS record (an alert or a handshake message): the peer speaks TLS.
+    Tls,
+    /// Anything else.
+    Other,
+}
+
+impl PeerState {
+    /// The first TLS error met on the connection (a certificate refused by either side).
+    pub(crate) fn tls_error(&self) -> Option<&rustls::Error> {
+        self.tls.get()
+    }
+
+    /// What the peer's first bytes were.
+    pub(crate) fn first_words(&self) -> FirstWords {
+        match self.heard.load(Ordering::Acquire) {
+            HEARD_NOTHING => FirstWords::Nothing,
+            HEARD_TLS => FirstWords::Tls,
+            _ => FirstWords::Other,
+        }
+    }
+
+    fn heard(&self, first: &[u8]) {
+        // A TLS record starts with its type (alert 21, handshake 22) and version 3.x.
+        let tls = matches!(first, [21 | 22, 3, ..]);
+        let kind = if tls { HEARD_TLS } else { HEARD_OTHER };
+        let _ =
+            self.heard
+                .compare_exchange(HEARD_NOTHING, kind, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Why a plaintext connection ended before the peer spoke HTTP/2 (see the module doc); the
+/// source of such a call's `Status`, for the transport to suggest TLS.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NoHttp2 {
+    /// The peer closed without sending a byte.
+    #[error("the server closed the connection without sending anything")]
+    Silence,
+    /// The peer's first bytes were a TLS record.
+    #[error("the server answered with TLS")]
+    Tls,
+}
+
+impl PeerState {
+    /// Why the connection never carried HTTP/2 from the peer, if that is what its first words
+    /// (or their absence) say.
+    pub(crate) fn no_http2(&self) -> Option<NoHttp2> {
+        match self.first_words() {
+            FirstWords::Nothing => Some(NoHttp2::Silence),
+            FirstWords::Tls => Some(NoHttp2::Tls),
+            FirstWords::Other => None,
+        }
+    }
+}
+
+/// Shared [`PeerState`].
+pub(crate) type TlsSlot = Arc<PeerState>;
+
+/// Wraps one connection (see the module doc).
 pub(crate) struct TlsWatch<S> {
     io: S,
     slot: TlsSlot,
@@ -53,7 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsWatch<S> {
     /// Records the rustls error inside `e`, if any, and gives `e` back.
     fn record(&self, e: io::Error) -> io::Error {
         if let Some(tls) = plugwire_tls::rustls_error_in(&e) {
-            let _ = self.slot.set(tls.clone());
+            let _ = self.slot.tls.set(tls.clone());
         }
         e
     }
@@ -112,9 +189,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsWatch<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(this.record(e))),
-            other => other,
+            Poll::Ready(Ok(())) => {
+                if let Some(first) = buf.filled().get(before..).filter(|b| !b.is_empty()) {
+                    this.slot.heard(first);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -148,5 +232,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsWatch<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_bytes_decide_what_the_peer_spoke() {
+        let silent = PeerState::default();
+        assert!(matches!(silent.no_http2(), Some(NoHttp2::Silence)));
+
+        // A TLS alert record (decode_error), what rustls answers a plaintext client.
+        let tls = PeerState::default();
+        tls.heard(&[21, 3, 3, 0, 2, 2, 50]);
+        tls.heard(&[0, 0, 0, 4, 0]);
+        assert!(matches!(tls.no_http2(), Some(NoHttp2::Tls)), "the first bytes count");
+
+        // An HTTP/2 SETTINGS frame: the peer speaks HTTP/2, no hint.
+        let h2 = PeerState::default();
+        h2.heard(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        h2.heard(&[21, 3, 3]);
+        assert!(h2.no_http2().is_none());
+        assert_eq!(h2.first_words(), FirstWords::Other);
     }
 }

@@ -323,7 +323,9 @@ async fn grpc_refusals() {
         },
     )
     .unwrap();
-    assert!(c.get_plugin_config("Scrubber").await.is_err());
+    // The TLS port closes or answers with an alert: the message points at TLS.
+    let err = c.get_plugin_config("Scrubber").await.unwrap_err();
+    assert!(err.to_string().contains("if this port serves TLS"), "{err}");
     // A TLS 1.1-only ClientHello gets a fatal alert (rustls sends handshake_failure) or a
     // close, never a session.
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
