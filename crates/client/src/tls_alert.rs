@@ -110,6 +110,8 @@ pub(crate) struct TlsWatch<S> {
     failed_write: Option<io::Error>,
     /// Whether that wait happened already: it happens once per connection at most.
     waited: bool,
+    /// Whether the peer's first bytes were recorded (reads after that pay nothing).
+    heard: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsWatch<S> {
@@ -122,6 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsWatch<S> {
                 slot: slot.clone(),
                 failed_write: None,
                 waited: false,
+                heard: false,
             },
             slot,
         )
@@ -193,8 +196,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsWatch<S> {
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(this.record(e))),
             Poll::Ready(Ok(())) => {
-                if let Some(first) = buf.filled().get(before..).filter(|b| !b.is_empty()) {
-                    this.slot.heard(first);
+                if !this.heard {
+                    if let Some(first) = buf.filled().get(before..).filter(|b| !b.is_empty()) {
+                        this.slot.heard(first);
+                        this.heard = true;
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -248,7 +254,10 @@ mod tests {
         let tls = PeerState::default();
         tls.heard(&[21, 3, 3, 0, 2, 2, 50]);
         tls.heard(&[0, 0, 0, 4, 0]);
-        assert!(matches!(tls.no_http2(), Some(NoHttp2::Tls)), "the first bytes count");
+        assert!(
+            matches!(tls.no_http2(), Some(NoHttp2::Tls)),
+            "the first bytes count"
+        );
 
         // An HTTP/2 SETTINGS frame: the peer speaks HTTP/2, no hint.
         let h2 = PeerState::default();
