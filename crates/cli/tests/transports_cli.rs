@@ -149,18 +149,21 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let port = addr.rsplit(':').next().unwrap().to_string();
     let d = dir.display();
     let entry = "  - name: ReplaceBadWordsPlugin\n    kind: external\n";
-    let mcp = call(
-        dir,
-        &format!(
-            "plugins:\n{entry}    mcp:\n      proto: STREAMABLEHTTP\n      url: http://localhost/mcp\n      uds: {d}/mcp.sock\n"
-        ),
+    let mcp_entry = format!(
+        "plugins:\n{entry}    mcp:\n      proto: STREAMABLEHTTP\n      url: http://localhost/mcp\n      uds: {d}/mcp.sock\n"
     );
+    let mcp = call(dir, &mcp_entry);
     let grpc_entry = format!(
         "plugins:\n{entry}    grpc:\n      target: localhost:{port}\n      tls:\n        certfile: {d}/out/gateway/client.crt\n        keyfile: {d}/out/gateway/client.key\n        ca_bundle: {d}/out/ca/ca.crt\n"
     );
     let grpc = call(dir, &grpc_entry);
     let raw_entry = format!("plugins:\n{entry}    unix_socket:\n      path: {d}/raw.sock\n");
     let raw = call(dir, &raw_entry);
+    // An entry whose name the server does not serve: the message lists the names it does.
+    let misnamed: Vec<Output> = [&mcp_entry, &grpc_entry, &raw_entry]
+        .iter()
+        .map(|e| call(dir, &e.replace("ReplaceBadWordsPlugin", "ReplaceBadWords")))
+        .collect();
     let grpc_repeated = repeated(dir, &grpc_entry, "grpcs");
     let raw_repeated = repeated(dir, &raw_entry, "unix_socket");
     // Without a client certificate the mTLS port refuses the call, and the message says which
@@ -185,6 +188,15 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     assert!(mcp.to_string().contains("what crud"), "{mcp}");
     assert_eq!(json(&grpc), mcp, "gRPC result differs from MCP");
     assert_eq!(json(&raw), mcp, "raw socket result differs from MCP");
+    for out in &misnamed {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            stderr.contains("no plugin named 'ReplaceBadWords'")
+                && stderr.contains("the server serves: ReplaceBadWordsPlugin;"),
+            "{stderr}"
+        );
+    }
     for out in &no_cert {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{out:?}");

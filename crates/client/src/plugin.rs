@@ -8,7 +8,9 @@ use plugwire_framework::{
     PluginErrorKind, PluginResult,
 };
 use plugwire_mcp::plugin_tools::plugin_config_result;
-use plugwire_mcp::{CallToolResult, GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG};
+use plugwire_mcp::{
+    CallToolResult, GetPluginConfigArgs, InvokeHookArgs, GET_PLUGIN_CONFIG, GET_PLUGIN_CONFIGS,
+};
 use serde_json::Value;
 
 use crate::connector::ConnectionStats;
@@ -70,6 +72,38 @@ impl Remote {
             Remote::RawSocket(r) => r.get_plugin_config(name).await?,
         };
         Ok(plugin_config_result(config.as_ref()))
+    }
+
+    /// The names of the plugins the server serves (`get_plugin_configs`), for the message when
+    /// an entry's name is not one of them; `None` when they cannot be had.
+    async fn plugin_names(&self) -> Option<Vec<String>> {
+        let configs = match self {
+            Remote::Mcp(s) => {
+                let result = s
+                    .call_tool(GET_PLUGIN_CONFIGS, serde_json::Map::new())
+                    .await
+                    .ok()?;
+                // One text item per plugin, each its config as a JSON object; anything else and
+                // the names are not known.
+                result
+                    .texts()
+                    .map(|t| {
+                        serde_json::from_str::<Value>(t)
+                            .ok()
+                            .filter(Value::is_object)
+                    })
+                    .collect::<Option<Vec<_>>>()?
+            }
+            Remote::Grpc(g) => g.get_plugin_configs().await.ok()?,
+            Remote::RawSocket(r) => r.get_plugin_configs().await.ok()?,
+        };
+        Some(
+            configs
+                .iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect(),
+        )
     }
 
     async fn close(&self) {
@@ -202,15 +236,20 @@ impl ExternalPlugin {
         let not_plugin = |message: String| {
             ClientError::not_plugin_server(self.name(), self.url(), message, None)
         };
-        let (remote, remote_json) = decode_plugin_config(self.name(), self.url(), &answer)
-            .map_err(|e| not_plugin(e.message().to_string()))?
-            .ok_or_else(|| {
-                not_plugin(format!(
-                    "Unable to retrieve configuration for external plugin: the server has no plugin named '{}' \
-                     (get_plugin_config returned {{}}); check the name against the server's config",
-                    self.name()
-                ))
-            })?;
+        let decoded = decode_plugin_config(self.name(), self.url(), &answer)
+            .map_err(|e| not_plugin(e.message().to_string()))?;
+        let Some((remote, remote_json)) = decoded else {
+            let served = match self.remote.plugin_names().await {
+                Some(names) if names.is_empty() => "; the server serves no plugin".to_string(),
+                Some(names) => format!("; the server serves: {}", names.join(", ")),
+                None => String::new(),
+            };
+            return Err(not_plugin(format!(
+                "Unable to retrieve configuration for external plugin: the server has no plugin named '{}' \
+                 (get_plugin_config returned {{}}){served}; the entry's `name` must be one of the server's",
+                self.name()
+            )));
+        };
         let merged = merge_configs(&self.local, &remote, &remote_json).map_err(|e| {
             let message = format!(
                 "remote config from {} conflicts with the local entry: {e}",
