@@ -155,7 +155,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsWatch<S> {
                 Poll::Ready(Err(read)) if plugwire_tls::rustls_error_in(&read).is_some() => {
                     return Poll::Ready(self.record(read))
                 }
-                Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    // A plaintext connection's peer may have answered only now (a TLS alert).
+                    if !self.heard {
+                        self.slot.heard(buf.filled());
+                        self.heard = true;
+                    }
+                    continue;
+                }
                 Poll::Pending if !self.waited => {
                     // The read registered this task for readability.
                     self.waited = true;
