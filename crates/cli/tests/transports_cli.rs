@@ -14,7 +14,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, REPLACE_YAML};
+use common::{KillOnDrop, BIN, REPLACE_YAML};
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -145,7 +145,8 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     make_certs(dir);
-    let (mut child, addr) = start_server(dir);
+    let (child, addr) = start_server(dir);
+    let mut child = KillOnDrop(child);
     let port = addr.rsplit(':').next().unwrap().to_string();
     let d = dir.display();
     let entry = "  - name: ReplaceBadWordsPlugin\n    kind: external\n";
@@ -180,9 +181,9 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
         })
         .collect();
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
 
     let mcp = json(&mcp);
     assert!(mcp.to_string().contains("what crud"), "{mcp}");

@@ -163,6 +163,17 @@ pub fn serve_yaml_in(dir: &Path, yaml: &str, extra: &[(&str, &str)]) -> (Child, 
     (child, sock)
 }
 
+/// A child killed and reaped when dropped, so that a failed assertion does not leave the
+/// server it runs behind (a normal end signals and waits for it first; the kill then finds it gone).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits for the child with a generous bound (kills it and fails when it hangs).
 pub fn wait_bounded(mut child: Child) -> Output {
     let start = Instant::now();
