@@ -127,6 +127,15 @@ fn repeated(dir: &Path, gateway: &str, transport: &str) -> (Value, String) {
     (v["stats"].clone(), line.to_string())
 }
 
+/// Asserts that every one of `outs` failed with all of `words` on stderr.
+fn failed_saying(outs: &[Output], words: &[&str]) {
+    for out in outs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(words.iter().all(|w| stderr.contains(w)), "{stderr}");
+    }
+}
+
 /// The call's JSON without what differs per run or per transport by nature: the plugin id
 /// (random per process), durations, and the client's MCP connection counters.
 fn json(out: &Output) -> Value {
@@ -189,24 +198,20 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     assert!(mcp.to_string().contains("what crud"), "{mcp}");
     assert_eq!(json(&grpc), mcp, "gRPC result differs from MCP");
     assert_eq!(json(&raw), mcp, "raw socket result differs from MCP");
-    for out in &misnamed {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{out:?}");
-        assert!(
-            stderr.contains("no plugin named 'ReplaceBadWords'")
-                && stderr.contains("the server serves: ReplaceBadWordsPlugin;"),
-            "{stderr}"
-        );
-    }
-    for out in &no_cert {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{out:?}");
-        assert!(
-            stderr.contains("requires a client certificate (mTLS)")
-                && stderr.contains("PLUGINS_GRPC_CLIENT_MTLS_CERTFILE"),
-            "{stderr}"
-        );
-    }
+    failed_saying(
+        &misnamed,
+        &[
+            "no plugin named 'ReplaceBadWords'",
+            "the server serves: ReplaceBadWordsPlugin;",
+        ],
+    );
+    failed_saying(
+        &no_cert,
+        &[
+            "requires a client certificate (mTLS)",
+            "PLUGINS_GRPC_CLIENT_MTLS_CERTFILE",
+        ],
+    );
     // GetPluginConfig, then the 12 hook calls. gRPC multiplexes them on one connection; the raw
     // socket (one call in flight per connection) opens one per concurrent call at most.
     let (stats, line) = grpc_repeated;
