@@ -2,14 +2,13 @@
 //! operator's own value wins), and a burst's memory given back to the OS on an idle server.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
 
 use common::*;
 
-fn stop(child: Child) {
+fn stop(child: KillOnDrop) {
     signal(&child, "-TERM");
     assert!(wait_bounded(child).status.success());
 }

@@ -6,7 +6,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +32,7 @@ plugins:
 }
 
 struct Served {
-    child: Child,
+    child: KillOnDrop,
     sock: PathBuf,
     cfg: PathBuf,
     _dir: tempfile::TempDir,
@@ -43,7 +43,7 @@ fn serve(extra_args: &[&str]) -> Served {
     let sock = dir.path().join("p.sock");
     let cfg = dir.path().join("plugins.yaml");
     std::fs::write(&cfg, config("crud")).unwrap();
-    let mut child = serve_cmd()
+    let child = serve_cmd()
         .arg("--config")
         .arg(&cfg)
         .args(extra_args)
@@ -53,6 +53,7 @@ fn serve(extra_args: &[&str]) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop::new(child);
     wait_for_socket(&sock, &mut child);
     Served {
         child,

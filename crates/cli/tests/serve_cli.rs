@@ -37,7 +37,7 @@ fn serves_a_unix_socket_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("p.sock");
     let cfg = write_config(dir.path(), "");
-    let mut child = serve_cmd()
+    let child = serve_cmd()
         .arg("--config")
         .arg(&cfg)
         .env("PLUGINS_SERVER_UDS", &sock)
@@ -45,6 +45,7 @@ fn serves_a_unix_socket_and_exits_0_on_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop::new(child);
     wait_for_socket(&sock, &mut child);
 
     let (status, body) = uds_request(&sock, "GET", "/health", "").unwrap();
@@ -60,7 +61,7 @@ fn serves_a_unix_socket_and_exits_0_on_sigterm() {
     assert_eq!(answer["result"]["modified_payload"]["args"]["a"], "crud");
 
     signal(&child, "-TERM");
-    let out = child.wait_with_output().unwrap();
+    let out = child.into_inner().wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {err}", out.status);
     assert!(err.contains("serving MCP at http+unix://"), "{err}");

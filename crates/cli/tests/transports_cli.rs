@@ -155,7 +155,7 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let dir = tmp.path();
     make_certs(dir);
     let (child, addr) = start_server(dir);
-    let mut child = KillOnDrop(child);
+    let mut child = KillOnDrop::new(child);
     let port = addr.rsplit(':').next().unwrap().to_string();
     let d = dir.display();
     let entry = "  - name: ReplaceBadWordsPlugin\n    kind: external\n";
@@ -190,9 +190,9 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
         })
         .collect();
     let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status();
-    let status = child.0.wait().unwrap();
+    let status = child.wait().unwrap();
 
     let mcp = json(&mcp);
     assert!(mcp.to_string().contains("what crud"), "{mcp}");

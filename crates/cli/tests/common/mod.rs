@@ -139,8 +139,8 @@ pub fn wait_for_socket(path: &Path, child: &mut Child) {
 
 /// `plugwire serve --config CFG` on the Unix socket `sock` with `extra` environment (stdout
 /// dropped, stderr piped), once the socket exists.
-pub fn serve_on_socket(cfg: &Path, sock: &Path, extra: &[(&str, &str)]) -> Child {
-    let mut child = serve_cmd()
+pub fn serve_on_socket(cfg: &Path, sock: &Path, extra: &[(&str, &str)]) -> KillOnDrop {
+    let child = serve_cmd()
         .arg("--config")
         .arg(cfg)
         .env("PLUGINS_SERVER_UDS", sock)
@@ -149,13 +149,14 @@ pub fn serve_on_socket(cfg: &Path, sock: &Path, extra: &[(&str, &str)]) -> Child
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop::new(child);
     wait_for_socket(sock, &mut child);
     child
 }
 
 /// [`serve_on_socket`] with `yaml` written to `DIR/plugins.yaml`, on `DIR/p.sock`: the child
 /// and its socket.
-pub fn serve_yaml_in(dir: &Path, yaml: &str, extra: &[(&str, &str)]) -> (Child, PathBuf) {
+pub fn serve_yaml_in(dir: &Path, yaml: &str, extra: &[(&str, &str)]) -> (KillOnDrop, PathBuf) {
     let sock = dir.join("p.sock");
     let cfg = dir.join("plugins.yaml");
     std::fs::write(&cfg, yaml).unwrap();
@@ -164,27 +165,65 @@ pub fn serve_yaml_in(dir: &Path, yaml: &str, extra: &[(&str, &str)]) -> (Child, 
 }
 
 /// A child killed and reaped when dropped, so that a failed assertion does not leave the
-/// server it runs behind (a normal end signals and waits for it first; the kill then finds it gone).
-pub struct KillOnDrop(pub Child);
+/// server it runs behind. A test that stops it itself signals it and waits through the guard
+/// (or takes the child out with [`KillOnDrop::into_inner`]); the kill then finds nothing to do.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The child, no longer killed on drop (to wait for its output by value).
+    pub fn into_inner(mut self) -> Child {
+        self.0
+            .take()
+            .expect("the child is present until into_inner")
+    }
+}
+
+impl From<Child> for KillOnDrop {
+    fn from(child: Child) -> Self {
+        Self::new(child)
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0
+            .as_ref()
+            .expect("the child is present until into_inner")
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0
+            .as_mut()
+            .expect("the child is present until into_inner")
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 /// Waits for the child with a generous bound (kills it and fails when it hangs).
-pub fn wait_bounded(mut child: Child) -> Output {
+pub fn wait_bounded(child: impl Into<KillOnDrop>) -> Output {
+    let mut child = child.into();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > NO_HANG {
-            let _ = child.kill();
-            panic!("plugwire serve did not exit");
-        }
+        // The guard kills it when this fails.
+        assert!(start.elapsed() <= NO_HANG, "plugwire serve did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().unwrap()
+    child.into_inner().wait_with_output().unwrap()
 }
 
 /// Sends `sig` (`-TERM`, `-HUP`, `-INT`) to the child.
