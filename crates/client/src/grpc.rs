@@ -15,7 +15,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,7 +89,6 @@ pub struct GrpcClient {
     /// For [`GrpcClient::channel`] only (other services, tests); the calls never use it.
     endpoint: Endpoint,
     target: GrpcTarget,
-    retries: AtomicU64,
     counters: TransportCounters,
 }
 
@@ -153,7 +152,6 @@ impl GrpcClient {
             timeout: options.timeout,
             endpoint,
             target: options.target,
-            retries: AtomicU64::new(0),
             counters,
         })
     }
@@ -187,7 +185,7 @@ impl GrpcClient {
 
     /// Calls retried after `UNAVAILABLE` (see the module doc).
     pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
+        self.counters.retries()
     }
 
     /// One call of `path` with the framed request: the decoded answer, or the gRPC status.
@@ -232,7 +230,6 @@ impl GrpcClient {
                 }
                 Err(s) if first && s.code() == Code::Unavailable => {
                     first = false;
-                    self.retries.fetch_add(1, Ordering::Relaxed);
                     self.counters.retry();
                     tracing::debug!(plugin = %self.plugin, "gRPC {method} unavailable ({}), retrying once", s.message());
                 }

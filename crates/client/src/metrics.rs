@@ -2,6 +2,7 @@
 //! remote plugin by outcome and latency, connections opened, sessions re-initialized, calls
 //! retried. The call sites elsewhere in this crate are one line each.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,39 +51,61 @@ pub(crate) fn connection_opened(plugin: &str, endpoint: &Endpoint) {
 }
 
 /// What a gRPC or raw-socket client counts, into the same places as the MCP transports: the
-/// caller's [`ConnectionStats`] (`plugwire call`'s `stats`, a gateway's own counters) and
+/// caller's [`ConnectionStats`] (`plugwire call`'s `stats`, a gateway's own counters),
 /// `plugwire_client_connections_opened_total` / `plugwire_client_retries_total` under
-/// `transport` (`grpc`, `grpcs`, `grpc_uds`, `unix_socket`).
+/// `transport` (`grpc`, `grpcs`, `grpc_uds`, `unix_socket`), and the client's own totals
+/// (`retries()`, `connects()`): one call per event.
 #[derive(Debug, Clone)]
-pub(crate) struct TransportCounters {
-    plugin: Arc<str>,
+pub(crate) struct TransportCounters(Arc<Counts>);
+
+#[derive(Debug)]
+struct Counts {
+    plugin: Box<str>,
     transport: &'static str,
     stats: Arc<ConnectionStats>,
+    connects: AtomicU64,
+    retries: AtomicU64,
 }
 
 impl TransportCounters {
     pub(crate) fn new(plugin: &str, transport: &'static str, stats: Arc<ConnectionStats>) -> Self {
-        Self {
+        Self(Arc::new(Counts {
             plugin: plugin.into(),
             transport,
             stats,
-        }
+            connects: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }))
     }
 
     /// A socket connected (before any TLS handshake, as the MCP transports count).
     pub(crate) fn connection_opened(&self) {
-        self.stats.count_connection();
-        ClientMetrics::global().connection_opened(&self.plugin, self.transport);
+        let c = &self.0;
+        c.connects.fetch_add(1, Ordering::Relaxed);
+        c.stats.count_connection();
+        ClientMetrics::global().connection_opened(&c.plugin, c.transport);
     }
 
     /// A request about to be written (a retry counts again).
     pub(crate) fn request_sent(&self) {
-        self.stats.count_request();
+        self.0.stats.count_request();
     }
 
     /// A call about to be sent a second time.
     pub(crate) fn retry(&self) {
-        ClientMetrics::global().retry(&self.plugin, self.transport);
+        let c = &self.0;
+        c.retries.fetch_add(1, Ordering::Relaxed);
+        ClientMetrics::global().retry(&c.plugin, c.transport);
+    }
+
+    /// Connections this client opened.
+    pub(crate) fn connects(&self) -> u64 {
+        self.0.connects.load(Ordering::Relaxed)
+    }
+
+    /// Calls this client sent a second time.
+    pub(crate) fn retries(&self) -> u64 {
+        self.0.retries.load(Ordering::Relaxed)
     }
 }
 

@@ -17,7 +17,6 @@
 //! have acted on half a frame).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,8 +78,6 @@ pub struct RawSocketClient {
     options: RawSocketOptions,
     idle: Mutex<Vec<UnixStream>>,
     slots: Semaphore,
-    retries: AtomicU64,
-    connects: AtomicU64,
     counters: TransportCounters,
 }
 
@@ -148,8 +145,6 @@ impl RawSocketClient {
             slots: Semaphore::new(options.pool_size.max(1)),
             options,
             idle: Mutex::new(Vec::new()),
-            retries: AtomicU64::new(0),
-            connects: AtomicU64::new(0),
             counters: TransportCounters::new(plugin, "unix_socket", stats),
         }
     }
@@ -161,12 +156,12 @@ impl RawSocketClient {
 
     /// Calls repeated after a failure (see the module doc).
     pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
+        self.counters.retries()
     }
 
     /// Connections opened so far.
     pub fn connects(&self) -> u64 {
-        self.connects.load(Ordering::Relaxed)
+        self.counters.connects()
     }
 
     fn lost(&self, message: String, cause: impl Into<Cause>) -> ClientError {
@@ -195,7 +190,6 @@ impl RawSocketClient {
         .await;
         match connected {
             Ok(c) => {
-                self.connects.fetch_add(1, Ordering::Relaxed);
                 self.counters.connection_opened();
                 Ok(c)
             }
@@ -274,7 +268,6 @@ impl RawSocketClient {
                 return Err(self.lost(format!("{method}: {message}"), message));
             }
             retried = true;
-            self.retries.fetch_add(1, Ordering::Relaxed);
             self.counters.retry();
             tracing::debug!(plugin = %self.plugin, "raw socket {method} failed ({message}), retrying once");
         }
