@@ -238,42 +238,36 @@ impl std::io::Write for CharCount {
     }
 }
 
+/// What the size guard measures, summed: each prompt argument by `text`, each tool argument and
+/// a tool result by `value`; other hooks are not measured.
+fn guarded_size(
+    payload: &HookPayload,
+    text: impl Fn(&str) -> usize,
+    value: impl Fn(&Value) -> usize,
+) -> usize {
+    match payload {
+        HookPayload::PromptPreFetch(p) => p
+            .args
+            .iter()
+            .flat_map(|a| a.values())
+            .map(|s| text(s))
+            .sum(),
+        HookPayload::ToolPreInvoke(p) => p.args.iter().flat_map(|a| a.values()).map(&value).sum(),
+        HookPayload::ToolPostInvoke(p) => value(&p.result),
+        _ => 0,
+    }
+}
+
 /// The chain's size guard (`PayloadSizeError` in Python): the summed length of prompt/tool
 /// `args` values, else of a tool `result`, must not exceed [`MAX_PAYLOAD_CHARS`]. This is the
 /// check that applies to every plugin; `max_content_size` is not it (see `docs/eras.md`).
 pub(super) fn check_payload_size(payload: &HookPayload) -> Result<(), PluginError> {
     // Almost every payload is far below the limit: a bound from lengths alone (no character
     // counting, no rendering of the JSON text) settles it; the count runs only near the limit.
-    let bound: usize = match payload {
-        HookPayload::PromptPreFetch(p) => p
-            .args
-            .iter()
-            .flat_map(|a| a.values())
-            .map(String::len)
-            .sum(),
-        HookPayload::ToolPreInvoke(p) => p
-            .args
-            .iter()
-            .flat_map(|a| a.values())
-            .map(text_len_bound)
-            .sum(),
-        HookPayload::ToolPostInvoke(p) => text_len_bound(&p.result),
-        _ => 0,
-    };
-    if bound <= MAX_PAYLOAD_CHARS {
+    if guarded_size(payload, str::len, text_len_bound) <= MAX_PAYLOAD_CHARS {
         return Ok(());
     }
-    let size = match payload {
-        HookPayload::PromptPreFetch(p) => p
-            .args
-            .iter()
-            .flat_map(|a| a.values())
-            .map(|v| v.chars().count())
-            .sum(),
-        HookPayload::ToolPreInvoke(p) => p.args.iter().flat_map(|a| a.values()).map(text_len).sum(),
-        HookPayload::ToolPostInvoke(p) => text_len(&p.result),
-        _ => 0,
-    };
+    let size = guarded_size(payload, |s| s.chars().count(), text_len);
     if size > MAX_PAYLOAD_CHARS {
         return Err(PluginError::new(
             PluginErrorKind::InvalidPayload,
