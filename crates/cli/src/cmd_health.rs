@@ -219,11 +219,7 @@ async fn check_other(
             println!("{report}");
             ok
         }),
-        Remote::RawSocket(r) => r.get_plugin_configs().await.map(|configs| {
-            let names: Vec<&str> = configs
-                .iter()
-                .filter_map(|c| c.get("name").and_then(|n| n.as_str()))
-                .collect();
+        Remote::RawSocket(_) => remote.plugin_names("health").await.map(|names| {
             println!(
                 "{}",
                 serde_json::json!({"status": "healthy", "plugins": names})

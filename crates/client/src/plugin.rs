@@ -74,17 +74,16 @@ impl Remote {
         Ok(plugin_config_result(config.as_ref()))
     }
 
-    /// The names of the plugins the server serves (`get_plugin_configs`), for the message when
-    /// an entry's name is not one of them; `None` when they cannot be had.
-    async fn plugin_names(&self) -> Option<Vec<String>> {
+    /// The names of the plugins the server serves (`get_plugin_configs` / `GetPluginConfigs`):
+    /// for the message when an entry's name is not one of them, and `plugwire health`.
+    /// `plugin` names the asker in errors.
+    pub async fn plugin_names(&self, plugin: &str) -> Result<Vec<String>, ClientError> {
         let configs = match self {
             Remote::Mcp(s) => {
                 let result = s
                     .call_tool(GET_PLUGIN_CONFIGS, serde_json::Map::new())
-                    .await
-                    .ok()?;
-                // One text item per plugin, each its config as a JSON object; anything else and
-                // the names are not known.
+                    .await?;
+                // One text item per plugin, each its config as a JSON object.
                 result
                     .texts()
                     .map(|t| {
@@ -92,18 +91,20 @@ impl Remote {
                             .ok()
                             .filter(Value::is_object)
                     })
-                    .collect::<Option<Vec<_>>>()?
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        let detail = "a text item is not a plugin config object";
+                        ClientError::malformed(plugin, s.url(), GET_PLUGIN_CONFIGS, detail, None)
+                    })?
             }
-            Remote::Grpc(g) => g.get_plugin_configs().await.ok()?,
-            Remote::RawSocket(r) => r.get_plugin_configs().await.ok()?,
+            Remote::Grpc(g) => g.get_plugin_configs().await?,
+            Remote::RawSocket(r) => r.get_plugin_configs().await?,
         };
-        Some(
-            configs
-                .iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect(),
-        )
+        Ok(configs
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect())
     }
 
     async fn close(&self) {
@@ -239,10 +240,10 @@ impl ExternalPlugin {
         let decoded = decode_plugin_config(self.name(), self.url(), &answer)
             .map_err(|e| not_plugin(e.message().to_string()))?;
         let Some((remote, remote_json)) = decoded else {
-            let served = match self.remote.plugin_names().await {
-                Some(names) if names.is_empty() => "; the server serves no plugin".to_string(),
-                Some(names) => format!("; the server serves: {}", names.join(", ")),
-                None => String::new(),
+            let served = match self.remote.plugin_names(self.name()).await {
+                Ok(names) if names.is_empty() => "; the server serves no plugin".to_string(),
+                Ok(names) => format!("; the server serves: {}", names.join(", ")),
+                Err(_) => String::new(),
             };
             return Err(not_plugin(format!(
                 "Unable to retrieve configuration for external plugin: the server has no plugin named '{}' \
