@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::{Code, Status};
 
 use crate::retry::SharedFailure;
-use crate::tls_alert::{TlsSlot, TlsWatch};
+use crate::tls_alert::{PeerSlot, TlsWatch};
 
 /// hyper's HTTP/2 client defaults, which tonic's `Channel` used: a 2 MiB stream window and a
 /// 5 MiB connection window, so that answers never wait for a `WINDOW_UPDATE` and the client
@@ -53,8 +53,8 @@ pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 struct Live {
     sender: SendRequest<Bytes>,
     closed: Arc<AtomicBool>,
-    /// The TLS error that ended the connection, if one did.
-    tls: TlsSlot,
+    /// What the peer said before the connection ended: its TLS error, or its first bytes.
+    peer: PeerSlot,
 }
 
 /// Opens connections (the transport's `connect`) and keeps the last one open.
@@ -158,7 +158,7 @@ where
     }
 
     async fn open(&self) -> Result<Live, Box<dyn std::error::Error + Send + Sync>> {
-        let (io, tls) = TlsWatch::new((self.connect)().await?);
+        let (io, peer) = TlsWatch::new((self.connect)().await?);
         let handshake = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
@@ -167,7 +167,7 @@ where
             .await;
         let (sender, conn) = match handshake {
             Ok(pair) => pair,
-            Err(e) => match tls.tls_error() {
+            Err(e) => match peer.tls_error() {
                 Some(refused) => return Err(Box::new(refused.clone())),
                 None => return Err(Box::new(e)),
             },
@@ -183,7 +183,7 @@ where
         Ok(Live {
             sender,
             closed,
-            tls,
+            peer,
         })
     }
 
@@ -225,7 +225,7 @@ where
             // The connection was already gone: the request never left.
             self.drop_live(&live);
             let status = Status::unavailable(format!("connection lost before sending: {e}"));
-            with_tls_cause(status, &live)
+            with_peer_cause(status, &live)
         })?;
         // Queued right behind HEADERS, before this task yields: both leave in one write.
         let stream_failed = |e: h2::Error| {
@@ -233,7 +233,7 @@ where
                 // The server is going away: this connection takes no more calls.
                 self.drop_live(&live);
             }
-            with_tls_cause(status_from_h2(e), &live)
+            with_peer_cause(status_from_h2(e), &live)
         };
         body.send_data(message, true).map_err(stream_failed)?;
         let answer = answer.await.map_err(stream_failed)?;
@@ -402,11 +402,11 @@ fn with_tls_source(mut status: Status, tls: rustls::Error) -> Status {
 
 /// `status`, with what ended `live` as its source: the TLS error, or the peer's silence or TLS
 /// answer on a connection that never heard HTTP/2 from it.
-fn with_tls_cause(mut status: Status, live: &Live) -> Status {
-    if let Some(tls) = live.tls.tls_error() {
+fn with_peer_cause(mut status: Status, live: &Live) -> Status {
+    if let Some(tls) = live.peer.tls_error() {
         return with_tls_source(status, tls.clone());
     }
-    if let Some(why) = live.tls.no_http2() {
+    if let Some(why) = live.peer.no_http2() {
         status.set_source(Arc::new(why));
     }
     status

@@ -100,12 +100,12 @@ impl PeerState {
 }
 
 /// Shared [`PeerState`].
-pub(crate) type TlsSlot = Arc<PeerState>;
+pub(crate) type PeerSlot = Arc<PeerState>;
 
 /// Wraps one connection (see the module doc).
 pub(crate) struct TlsWatch<S> {
     io: S,
-    slot: TlsSlot,
+    slot: PeerSlot,
     /// A write error kept while waiting for the socket to become readable (see the module doc).
     failed_write: Option<io::Error>,
     /// Whether that wait happened already: it happens once per connection at most.
@@ -116,8 +116,8 @@ pub(crate) struct TlsWatch<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsWatch<S> {
     /// The wrapped connection and the slot its TLS error will be put in.
-    pub(crate) fn new(io: S) -> (Self, TlsSlot) {
-        let slot = TlsSlot::default();
+    pub(crate) fn new(io: S) -> (Self, PeerSlot) {
+        let slot = PeerSlot::default();
         (
             Self {
                 io,
