@@ -10,7 +10,8 @@ mod common;
 
 use common::*;
 
-const PLUGINS: &str = r#"
+const PLUGINS: &str = concat!(
+    r#"
 plugins:
   - name: ReplaceBadWordsPlugin
     kind: plugins.regex_filter.search_replace.SearchReplacePlugin
@@ -19,12 +20,9 @@ plugins:
       words:
         - search: crap
           replace: crud
-  - name: DenyListPlugin
-    kind: plugins.deny_filter.deny.DenyListPlugin
-    hooks: ["prompt_pre_fetch", "tool_pre_invoke"]
-    config:
-      words: [innovative]
-"#;
+"#,
+    common::deny_entry!()
+);
 
 fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("plugins.yaml");

@@ -55,15 +55,24 @@ pub const REPLACE_AND_DENY_YAML: &str = concat!(
 "#
 );
 
-/// One built-in plugin: a deny-list that blocks `innovative` in prompts and tool calls.
-pub const DENY_YAML: &str = r#"
-plugins:
-  - name: DenyListPlugin
+/// The deny-list entry of [`DENY_YAML`] (blocks `innovative` in prompts and tool calls), as a
+/// literal so other fixtures can `concat!` it after their own entries.
+macro_rules! deny_entry {
+    () => {
+        r#"  - name: DenyListPlugin
     kind: plugins.deny_filter.deny.DenyListPlugin
     hooks: ["prompt_pre_fetch", "tool_pre_invoke"]
     config:
       words: [innovative]
-"#;
+"#
+    };
+}
+// Each test binary includes this module; only some use the macro.
+#[allow(unused_imports)]
+pub(crate) use deny_entry;
+
+/// One built-in plugin: a deny-list that blocks `innovative` in prompts and tool calls.
+pub const DENY_YAML: &str = concat!("\nplugins:\n", deny_entry!());
 
 /// A plugwire MCP server in this process (built-in plugins of `yaml`), on 127.0.0.1:0.
 pub struct InProcessServer {
