@@ -1,17 +1,27 @@
-//! What the raw-socket client counts, into the caller's `ConnectionStats` and the gateway-side
-//! metrics, as the MCP transports do: every socket it connects, every request frame it sends,
-//! and a call it sends a second time (`plugwire_client_retries_total`). The peer is a scripted
-//! Unix-socket server, so when a connection breaks is decided by the test.
+//! What the raw-socket and gRPC clients count, into the caller's `ConnectionStats` and the
+//! gateway-side metrics, as the MCP transports do: every socket they connect, every request they
+//! send, and a call they send a second time (`plugwire_client_retries_total`). And which failed
+//! calls are sent a second time at all: only those the server cannot have acted on (a raw-socket
+//! frame not written whole, a gRPC stream refused or left out by `GOAWAY`) and reads, never a hook
+//! the server may have run. The peers are scripted Unix-socket servers, so when a connection
+//! breaks is decided by the test.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes, BytesMut};
+use plugwire_client::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
 use plugwire_client::raw_socket::{RawSocketClient, RawSocketOptions};
 use plugwire_client::ConnectionStats;
 use plugwire_grpc::frame::{self, HEADER_LEN};
 use plugwire_grpc::pb::cpex as pb;
+use plugwire_grpc::Era;
+use plugwire_mcp::InvokeHookArgs;
 use plugwire_metrics::ClientMetrics;
+use prost::Message;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -93,5 +103,191 @@ async fn a_read_repeated_after_a_lost_connection_is_counted_once_with_both_sends
     assert_eq!(stats.connections_opened(), 2);
     assert_eq!(stats.requests_sent(), 3);
     assert_eq!(client.retries(), 1);
+    server.abort();
+}
+
+/// A `tool_pre_invoke` call for `plugin`.
+fn hook_args(plugin: &str) -> InvokeHookArgs {
+    serde_json::from_value(json!({
+        "hook_type": "tool_pre_invoke",
+        "plugin_name": plugin,
+        "payload": {"name": "search", "args": {"q": "x"}},
+        "context": {"state": {}, "global_context": {"request_id": "r1"}, "metadata": {}},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_hook_whose_request_was_sent_is_not_repeated_after_a_lost_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flaky.sock");
+    let server = flaky_server(&path);
+    let stats = ConnectionStats::new();
+    let mut options = RawSocketOptions::new(&path);
+    options.reconnect_delay = Duration::from_millis(10);
+    let client = RawSocketClient::with_stats("FlakyHook", options, stats.clone());
+
+    // The server read the whole request, then the connection broke: it may have run the hook.
+    let err = client
+        .invoke_hook(hook_args("FlakyHook"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("InvokeHook"), "{err}");
+    assert_eq!(
+        client.retries(),
+        0,
+        "a hook the server may have run is not sent again"
+    );
+    assert_eq!(stats.requests_sent(), 1);
+    assert_eq!(stats.connections_opened(), 1);
+
+    // The next call is sent on a new connection.
+    client.invoke_hook(hook_args("FlakyHook")).await.unwrap();
+    assert_eq!(stats.connections_opened(), 2);
+    assert_eq!(stats.requests_sent(), 2);
+    assert_eq!(client.retries(), 0);
+    server.abort();
+}
+
+/// What the scripted gRPC server does with one request.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Answer it: an `InvokeHookResponse` from plugin `Scripted`, `grpc-status: 0`.
+    Answer,
+    /// Refuse its stream with `REFUSED_STREAM` (what a server at its stream limit does: the
+    /// request was not processed).
+    Refuse,
+    /// Read it whole, then close the connection without answering.
+    Cut,
+}
+
+/// An `InvokeHookResponse` whose result lets the call go on, as a gRPC message.
+fn answer_message() -> Bytes {
+    let result = json!({"continue_processing": true});
+    let answer = pb::InvokeHookResponse {
+        plugin_name: "Scripted".into(),
+        result: Some(plugwire_grpc::structs::to_struct(
+            result.as_object().unwrap(),
+        )),
+        ..Default::default()
+    };
+    let body = answer.encode_to_vec();
+    let mut message = BytesMut::with_capacity(5 + body.len());
+    message.put_u8(0);
+    message.put_u32(u32::try_from(body.len()).unwrap());
+    message.put_slice(&body);
+    message.freeze()
+}
+
+/// Serves h2 on `path`. Connection `n` takes its requests' fates from `scripts[n]` in order, and
+/// answers every request after its script (and every request of connections past the scripts).
+fn scripted_grpc(path: &Path, scripts: Vec<Vec<Step>>) -> tokio::task::JoinHandle<()> {
+    let listener = UnixListener::bind(path).unwrap();
+    tokio::spawn(async move {
+        let mut scripts = scripts.into_iter();
+        while let Ok((io, _)) = listener.accept().await {
+            let script = scripts.next().unwrap_or_default();
+            tokio::spawn(serve_script(io, script));
+        }
+    })
+}
+
+async fn serve_script(io: UnixStream, script: Vec<Step>) {
+    let mut conn = h2::server::handshake(io).await.unwrap();
+    let mut steps = script.into_iter();
+    while let Some(Ok((request, mut respond))) = conn.accept().await {
+        let step = steps.next().unwrap_or(Step::Answer);
+        if let Step::Refuse = step {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+            continue;
+        }
+        let mut body = request.into_body();
+        while let Some(Ok(chunk)) = body.data().await {
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        if let Step::Cut = step {
+            // The connection and the socket go with `conn`.
+            return;
+        }
+        let head = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let mut send = respond.send_response(head, false).unwrap();
+        send.send_data(answer_message(), false).unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        send.send_trailers(trailers).unwrap();
+    }
+}
+
+/// A client of `plugin` (the metrics' label; the scripted server answers for any name).
+fn grpc_client(path: &Path, plugin: &str, stats: &Arc<ConnectionStats>) -> GrpcClient {
+    let options = GrpcOptions {
+        target: GrpcTarget::Unix(path.to_path_buf()),
+        era: Era::Cpex,
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+    };
+    GrpcClient::with_stats(plugin, options, stats.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_grpc_hook_refused_unprocessed_is_sent_once_more_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grpc.sock");
+    let server = scripted_grpc(&path, vec![vec![Step::Refuse]]);
+    let stats = ConnectionStats::new();
+    let client = grpc_client(&path, "RefusedOnce", &stats);
+
+    let answer = client.invoke_hook(hook_args("Scripted")).await.unwrap();
+    assert_eq!(answer.plugin_name, "Scripted");
+    assert!(answer.result.is_some(), "{answer:?}");
+    assert_eq!(client.retries(), 1);
+    assert_eq!(stats.requests_sent(), 2, "the refused send and the retry");
+    assert_eq!(
+        stats.connections_opened(),
+        1,
+        "the stream was refused, not the connection"
+    );
+    let label = r#"{plugin="RefusedOnce",transport="grpc_uds"}"#;
+    let retries = format!("plugwire_client_retries_total{label}");
+    assert_eq!(series_value(&retries).as_deref(), Some("1"));
+
+    // A second refusal in a row is the call's answer: one retry per call.
+    drop(client);
+    server.abort();
+    let path = dir.path().join("grpc2.sock");
+    let server = scripted_grpc(&path, vec![vec![Step::Refuse, Step::Refuse]]);
+    let client = grpc_client(&path, "RefusedTwice", &ConnectionStats::new());
+    let err = client.invoke_hook(hook_args("Scripted")).await.unwrap_err();
+    assert!(err.to_string().contains("Unavailable"), "{err}");
+    assert_eq!(client.retries(), 1);
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_grpc_hook_whose_connection_broke_after_sending_is_not_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grpc.sock");
+    let server = scripted_grpc(&path, vec![vec![Step::Cut]]);
+    let stats = ConnectionStats::new();
+    let client = grpc_client(&path, "CutAfterSend", &stats);
+
+    // The server read the request: it may have run the hook.
+    let err = client.invoke_hook(hook_args("Scripted")).await.unwrap_err();
+    assert!(err.to_string().contains("InvokeHook"), "{err}");
+    assert_eq!(
+        client.retries(),
+        0,
+        "a hook the server may have run is not sent again"
+    );
+    assert_eq!(stats.requests_sent(), 1);
+
+    // The broken connection is replaced by the next call.
+    let answer = client.invoke_hook(hook_args("Scripted")).await.unwrap();
+    assert_eq!(answer.plugin_name, "Scripted");
+    assert_eq!(stats.connections_opened(), 2);
+    assert_eq!(client.retries(), 0);
     server.abort();
 }
