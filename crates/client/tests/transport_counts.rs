@@ -61,6 +61,25 @@ fn flaky_server(path: &Path) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A [`flaky_server`] in `dir`, and a client of `plugin` (the metrics' label) counting into the
+/// returned stats.
+fn flaky_client(
+    dir: &Path,
+    plugin: &str,
+) -> (
+    tokio::task::JoinHandle<()>,
+    RawSocketClient,
+    Arc<ConnectionStats>,
+) {
+    let path = dir.join("flaky.sock");
+    let server = flaky_server(&path);
+    let stats = ConnectionStats::new();
+    let mut options = RawSocketOptions::new(&path);
+    options.reconnect_delay = Duration::from_millis(10);
+    let client = RawSocketClient::with_stats(plugin, options, stats.clone());
+    (server, client, stats)
+}
+
 /// The value of the exposition line that starts with `series`, if any.
 fn series_value(series: &str) -> Option<String> {
     let text = ClientMetrics::global().encode();
@@ -72,12 +91,7 @@ fn series_value(series: &str) -> Option<String> {
 #[tokio::test]
 async fn a_read_repeated_after_a_lost_connection_is_counted_once_with_both_sends() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flaky.sock");
-    let server = flaky_server(&path);
-    let stats = ConnectionStats::new();
-    let mut options = RawSocketOptions::new(&path);
-    options.reconnect_delay = Duration::from_millis(10);
-    let client = RawSocketClient::with_stats("FlakyRaw", options, stats.clone());
+    let (server, client, stats) = flaky_client(dir.path(), "FlakyRaw");
 
     // A config read is safe to repeat: the second connection answers it.
     assert_eq!(client.get_plugin_config("FlakyRaw").await.unwrap(), None);
@@ -120,12 +134,7 @@ fn hook_args(plugin: &str) -> InvokeHookArgs {
 #[tokio::test]
 async fn a_hook_whose_request_was_sent_is_not_repeated_after_a_lost_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flaky.sock");
-    let server = flaky_server(&path);
-    let stats = ConnectionStats::new();
-    let mut options = RawSocketOptions::new(&path);
-    options.reconnect_delay = Duration::from_millis(10);
-    let client = RawSocketClient::with_stats("FlakyHook", options, stats.clone());
+    let (server, client, stats) = flaky_client(dir.path(), "FlakyHook");
 
     // The server read the whole request, then the connection broke: it may have run the hook.
     let err = client
