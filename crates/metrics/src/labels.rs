@@ -99,11 +99,15 @@ impl HandshakeResult {
         match err {
             E::NoCertificatesPresented => HandshakeResult::NoCert,
             E::InvalidCertificate(c) => Self::from_certificate_error(c),
+            // A TLS 1.0/1.1 ClientHello carries no `signature_algorithms` extension, and rustls
+            // refuses it for that before it looks at the versions: the server's log explains it
+            // as a version refusal too (plugwire-tls's `describe_server_handshake_error`).
             E::PeerIncompatible(
                 PeerIncompatible::Tls12NotOffered
                 | PeerIncompatible::Tls12NotOfferedOrEnabled
                 | PeerIncompatible::Tls13RequiredForQuic
                 | PeerIncompatible::SupportedVersionsExtensionRequired
+                | PeerIncompatible::SignatureAlgorithmsExtensionRequired
                 | PeerIncompatible::ServerDoesNotSupportTls12Or13,
             ) => HandshakeResult::ProtocolVersion,
             E::AlertReceived(AlertDescription::ProtocolVersion) => HandshakeResult::ProtocolVersion,
@@ -236,6 +240,13 @@ mod tests {
                 PeerIncompatible::SupportedVersionsExtensionRequired
             )),
             HandshakeResult::ProtocolVersion
+        );
+        assert_eq!(
+            HandshakeResult::from_rustls(&E::PeerIncompatible(
+                PeerIncompatible::SignatureAlgorithmsExtensionRequired
+            )),
+            HandshakeResult::ProtocolVersion,
+            "what rustls says to a TLS 1.1 ClientHello"
         );
         assert_eq!(
             HandshakeResult::from_rustls(&E::DecryptError),

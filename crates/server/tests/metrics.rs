@@ -8,20 +8,17 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
 use http::{Method, StatusCode};
-use plugwire_certs::{issue, issue_all, Layout, Options, Request};
 use plugwire_mcp::{InvokeHookResponse, RawInvokeHookArgs, TextResultWriter};
 use plugwire_metrics::ServerMetrics;
-use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
+use plugwire_server::serve::{self, ServeOptions};
 use plugwire_server::{observe, Backend, HostPolicy};
-use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
 
@@ -326,39 +323,6 @@ fn disabled_metrics_answer_503_with_contextforge_body() {
 
 // ---- TLS: handshakes by result -------------------------------------------------------------
 
-fn certs(dir: &Path) -> Layout {
-    issue_all(
-        dir,
-        &["alpha"],
-        &Options::ecdsa().with_sans(&["IP:127.0.0.1"]),
-    )
-    .unwrap();
-    Layout::new(dir)
-}
-
-fn gateway_with(from: &Layout, to: &Path, options: &Options) -> PathBuf {
-    let ca_dir = Layout::new(to).ca_dir();
-    std::fs::create_dir_all(&ca_dir).unwrap();
-    for entry in std::fs::read_dir(from.ca_dir()).unwrap() {
-        let e = entry.unwrap();
-        std::fs::copy(e.path(), ca_dir.join(e.file_name())).unwrap();
-    }
-    issue(to, &Request::gateway(), options, &()).unwrap();
-    to.to_path_buf()
-}
-
-fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> TlsConnector {
-    let env: HashMap<&str, &str> = HashMap::new();
-    let layer = ClientTlsLayer {
-        certfile: identity.map(|i| i.0.to_path_buf()),
-        keyfile: identity.map(|i| i.1.to_path_buf()),
-        ca_bundle: Some(ca.to_path_buf()),
-        ..Default::default()
-    };
-    let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
-    TlsConnector::from(build_client_config(&settings).unwrap())
-}
-
 /// Handshake, then one request so that a refusal sent after the client's Finished is seen.
 async fn attempt(addr: std::net::SocketAddr, c: &TlsConnector) -> bool {
     let tcp = TcpStream::connect(addr).await.unwrap();
@@ -377,16 +341,7 @@ async fn tls_handshakes_are_counted_by_result() {
     let env: HashMap<&str, &str> = HashMap::new();
     let prepared = serve::prepare(Some(&server_yaml(&l, 2)), &env).unwrap();
     observe::server_started("http", prepared.settings.tls.as_ref());
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let health = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, health_addr) = (main.local_addr().unwrap(), health.local_addr().unwrap());
-    let bound = Bound {
-        main: MainListener::Tcp(main),
-        health: Some(health),
-        tls: prepared.tls.clone(),
-        client_auth: prepared.settings.tls.as_ref().map(|t| t.client_auth),
-        loopback: true,
-    };
+    let (bound, addr, health_addr) = tls_ports::bind_mcp(&prepared).await;
     let (tx, rx) = oneshot::channel::<()>();
     let backend: Arc<dyn Backend> = Arc::new(FakeBackend);
     let handle = tokio::spawn(async move {
@@ -398,24 +353,40 @@ async fn tls_handshakes_are_counted_by_result() {
     });
 
     let gw = l.gateway();
-    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let ok = tls_client(&l.ca_cert(), Some((&gw.cert, &gw.key)), b"");
     assert!(attempt(addr, &ok).await);
     assert!(attempt(addr, &ok).await);
-    assert!(!attempt(addr, &client(&l.ca_cert(), None)).await);
+    assert!(!attempt(addr, &tls_client(&l.ca_cert(), None, b"")).await);
     let other_dir = tempfile::tempdir().unwrap();
     let og = certs(other_dir.path()).gateway();
-    assert!(!attempt(addr, &client(&l.ca_cert(), Some((&og.cert, &og.key)))).await);
+    assert!(
+        !attempt(
+            addr,
+            &tls_client(&l.ca_cert(), Some((&og.cert, &og.key)), b"")
+        )
+        .await
+    );
     let exp_dir = tempfile::tempdir().unwrap();
-    let past = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    let opts = Options {
-        not_before: Some(past),
-        days: 2,
-        ..Options::ecdsa()
-    };
-    let exp = Layout::new(gateway_with(&l, exp_dir.path(), &opts)).gateway();
-    assert!(!attempt(addr, &client(&l.ca_cert(), Some((&exp.cert, &exp.key)))).await);
+    let exp = gateway_with(&l, exp_dir.path(), &expired()).gateway();
+    assert!(
+        !attempt(
+            addr,
+            &tls_client(&l.ca_cert(), Some((&exp.cert, &exp.key)), b"")
+        )
+        .await
+    );
     let p = l.plugin("alpha");
-    assert!(!attempt(addr, &client(&l.ca_cert(), Some((&p.cert, &p.key)))).await);
+    assert!(
+        !attempt(
+            addr,
+            &tls_client(&l.ca_cert(), Some((&p.cert, &p.key)), b"")
+        )
+        .await
+    );
+    let mut tls11 = TcpStream::connect(addr).await.unwrap();
+    tls11.write_all(&tls11_client_hello()).await.unwrap();
+    let mut refused = Vec::new();
+    tls11.read_to_end(&mut refused).await.unwrap();
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -424,7 +395,7 @@ async fn tls_handshakes_are_counted_by_result() {
     tcp.read_to_end(&mut buf).await.unwrap();
 
     // Scraped on the plain health port, which needs no certificate. The client can see a
-    // refusal before the server's task has counted it: wait until all 7 are in.
+    // refusal before the server's task has counted it: wait until all 8 are in.
     let mut s = scrape(health_addr, "/metrics/prometheus").await;
     for _ in 0..200 {
         let total: f64 = s
@@ -432,7 +403,7 @@ async fn tls_handshakes_are_counted_by_result() {
             .filter(|(k, _)| k.starts_with("plugwire_tls_handshakes_total{"))
             .map(|(_, v)| v)
             .sum();
-        if total >= 7.0 {
+        if total >= 8.0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
@@ -455,7 +426,7 @@ async fn tls_handshakes_are_counted_by_result() {
         "other",
     ];
     let counts: Vec<(&str, f64)> = results.iter().map(|r| (*r, hs(r))).collect();
-    let expected = [2.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+    let expected = [2.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0];
     let want: Vec<(&str, f64)> = results.iter().copied().zip(expected).collect();
     assert_eq!(counts, want);
     assert_eq!(

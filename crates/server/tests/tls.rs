@@ -7,30 +7,18 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
 use http::{Method, StatusCode};
 use plugwire_certs::{issue, issue_all, Layout, Options, Request};
-use plugwire_server::serve::{self, Bound, MainListener, ServeOptions};
+use plugwire_server::serve::{self, ServeOptions};
 use plugwire_tls::{build_client_config, resolve_client_tls, ClientTlsLayer};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
-
-fn certs(dir: &Path) -> Layout {
-    issue_all(
-        dir,
-        &["alpha"],
-        &Options::ecdsa().with_sans(&["IP:127.0.0.1"]),
-    )
-    .unwrap();
-    Layout::new(dir)
-}
 
 struct TlsServer {
     addr: std::net::SocketAddr,
@@ -67,16 +55,7 @@ async fn start_tls_opts(
 ) -> TlsServer {
     let env: HashMap<&str, &str> = HashMap::new();
     let prepared = serve::prepare(Some(&server_yaml(l, reqs)), &env).unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let health = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, health_addr) = (main.local_addr().unwrap(), health.local_addr().unwrap());
-    let bound = Bound {
-        main: MainListener::Tcp(main),
-        health: Some(health),
-        tls: prepared.tls.clone(),
-        client_auth: prepared.settings.tls.as_ref().map(|t| t.client_auth),
-        loopback: true,
-    };
+    let (bound, addr, health_addr) = tls_ports::bind_mcp(&prepared).await;
     let desc = bound.describe();
     assert!(desc.contains(&format!("https://{addr}/mcp")), "{desc}");
     assert!(
@@ -99,19 +78,6 @@ async fn start_tls_opts(
     }
 }
 
-/// A client config from plugwire-tls: CA + optional client identity.
-fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> TlsConnector {
-    let env: HashMap<&str, &str> = HashMap::new();
-    let layer = ClientTlsLayer {
-        certfile: identity.map(|i| i.0.to_path_buf()),
-        keyfile: identity.map(|i| i.1.to_path_buf()),
-        ca_bundle: Some(ca.to_path_buf()),
-        ..Default::default()
-    };
-    let settings = resolve_client_tls(Some(&layer), &env).unwrap().unwrap();
-    TlsConnector::from(build_client_config(&settings).unwrap())
-}
-
 /// A kept-alive HTTP connection over TLS.
 async fn tls_conn(addr: std::net::SocketAddr, c: &TlsConnector) -> Conn {
     let tcp = TcpStream::connect(addr).await.unwrap();
@@ -132,55 +98,6 @@ async fn tls_call(addr: std::net::SocketAddr, c: &TlsConnector) -> Result<Reply,
         .map_err(|e| e.to_string())
 }
 
-/// Captures every log line of this test binary (a global subscriber: scoped ones miss
-/// events from callsites first hit on other test threads).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn global() -> Logs {
-        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Logs::default();
-            let me = logs.clone();
-            let sub = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::DEBUG)
-                .with_ansi(false)
-                .with_writer(move || me.clone())
-                .finish();
-            tracing::subscriber::set_global_default(sub).unwrap();
-            logs
-        })
-        .clone()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Copies the CA of `from` into a new tree and issues a gateway certificate there with
-/// `options` (same CA, e.g. expired).
-fn gateway_with(from: &Layout, to: &Path, options: &Options) -> PathBuf {
-    let ca_dir = Layout::new(to).ca_dir();
-    std::fs::create_dir_all(&ca_dir).unwrap();
-    for entry in std::fs::read_dir(from.ca_dir()).unwrap() {
-        let e = entry.unwrap();
-        std::fs::copy(e.path(), ca_dir.join(e.file_name())).unwrap();
-    }
-    issue(to, &Request::gateway(), options, &()).unwrap();
-    to.to_path_buf()
-}
-
 #[tokio::test]
 async fn mtls_required_serves_the_gateway_and_refuses_others() {
     let logs = Logs::global();
@@ -190,7 +107,7 @@ async fn mtls_required_serves_the_gateway_and_refuses_others() {
     let gw = l.gateway();
 
     // The gateway identity works.
-    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let ok = tls_client(&l.ca_cert(), Some((&gw.cert, &gw.key)), b"");
     let r = tls_call(srv.addr, &ok).await.unwrap();
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["result"]["tools"].as_array().unwrap().len(), 3);
@@ -199,7 +116,7 @@ async fn mtls_required_serves_the_gateway_and_refuses_others() {
     assert!(text.contains("client_subject"), "{text}");
 
     // No client certificate: refused, and the log says why.
-    let none = client(&l.ca_cert(), None);
+    let none = tls_client(&l.ca_cert(), None, b"");
     assert!(tls_call(srv.addr, &none).await.is_err());
     let text = logs.text();
     assert!(text.contains("sent no certificate"), "{text}");
@@ -208,7 +125,7 @@ async fn mtls_required_serves_the_gateway_and_refuses_others() {
     let other_dir = tempfile::tempdir().unwrap();
     let other = certs(other_dir.path());
     let og = other.gateway();
-    let foreign = client(&l.ca_cert(), Some((&og.cert, &og.key)));
+    let foreign = tls_client(&l.ca_cert(), Some((&og.cert, &og.key)), b"");
     assert!(tls_call(srv.addr, &foreign).await.is_err());
     // Same CA name, different key: webpki reports a bad signature (an unrelated CA name gives
     // "unknown issuer"); either way the log names the refused certificate.
@@ -220,20 +137,14 @@ async fn mtls_required_serves_the_gateway_and_refuses_others() {
 
     // An expired gateway certificate from the right CA.
     let exp_dir = tempfile::tempdir().unwrap();
-    let past = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    let opts = Options {
-        not_before: Some(past),
-        days: 2,
-        ..Options::ecdsa()
-    };
-    let exp = Layout::new(gateway_with(&l, exp_dir.path(), &opts)).gateway();
-    let expired = client(&l.ca_cert(), Some((&exp.cert, &exp.key)));
+    let exp = gateway_with(&l, exp_dir.path(), &expired()).gateway();
+    let expired = tls_client(&l.ca_cert(), Some((&exp.cert, &exp.key)), b"");
     assert!(tls_call(srv.addr, &expired).await.is_err());
     assert!(logs.text().contains("expired"), "{}", logs.text());
 
     // A plugin's server-only certificate used as a client certificate.
     let p = l.plugin("alpha");
-    let wrong_eku = client(&l.ca_cert(), Some((&p.cert, &p.key)));
+    let wrong_eku = tls_client(&l.ca_cert(), Some((&p.cert, &p.key)), b"");
     assert!(tls_call(srv.addr, &wrong_eku).await.is_err());
     assert!(logs.text().contains("clientAuth"), "{}", logs.text());
 
@@ -290,7 +201,7 @@ async fn health_reports_the_certificate_validity() {
     let dir = tempfile::tempdir().unwrap();
     let l = certs(dir.path());
     let srv = start_tls(&l, 1).await;
-    let mut c = tls_conn(srv.addr, &client(&l.ca_cert(), None)).await;
+    let mut c = tls_conn(srv.addr, &tls_client(&l.ca_cert(), None, b"")).await;
     let r = c.send(Method::GET, "/health", &[], "").await.unwrap();
     let h = r.json();
     assert_eq!(h["status"], "healthy", "{h}");
@@ -327,18 +238,18 @@ async fn optional_and_no_client_auth() {
     let og = certs(other_dir.path()).gateway();
 
     let srv = start_tls(&l, 1).await;
-    let none = client(&l.ca_cert(), None);
+    let none = tls_client(&l.ca_cert(), None, b"");
     assert_eq!(
         tls_call(srv.addr, &none).await.unwrap().status,
         StatusCode::OK
     );
-    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let ok = tls_client(&l.ca_cert(), Some((&gw.cert, &gw.key)), b"");
     assert_eq!(
         tls_call(srv.addr, &ok).await.unwrap().status,
         StatusCode::OK
     );
     // Optional still verifies a certificate that is sent.
-    let foreign = client(&l.ca_cert(), Some((&og.cert, &og.key)));
+    let foreign = tls_client(&l.ca_cert(), Some((&og.cert, &og.key)), b"");
     assert!(tls_call(srv.addr, &foreign).await.is_err());
     srv.stop().await;
 
@@ -360,7 +271,7 @@ async fn a_silent_client_does_not_block_others() {
     let _silent = TcpStream::connect(srv.addr).await.unwrap();
     let mut half = TcpStream::connect(srv.addr).await.unwrap();
     half.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
-    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let ok = tls_client(&l.ca_cert(), Some((&gw.cert, &gw.key)), b"");
     for _ in 0..3 {
         assert_eq!(
             tls_call(srv.addr, &ok).await.unwrap().status,
@@ -395,7 +306,7 @@ async fn python_captures_replay_over_mtls() {
     let l = certs(dir.path());
     let srv = start_tls_with(&l, 2, peer_backend().await).await;
     let gw = l.gateway();
-    let ok = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let ok = tls_client(&l.ca_cert(), Some((&gw.cert, &gw.key)), b"");
     let mut conn = tls_conn(srv.addr, &ok).await;
     for (name, req, theirs) in replay_pairs() {
         let r = conn.rpc(req).await;
@@ -423,7 +334,7 @@ async fn rotated_certificate_files_are_used_without_restart() {
     };
     let srv = start_tls_opts(&l, 2, Arc::new(FakeBackend), opts).await;
     let gw = l.gateway();
-    let c = client(&l.ca_cert(), Some((&gw.cert, &gw.key)));
+    let c = tls_client(&l.ca_cert(), Some((&gw.cert, &gw.key)), b"");
     let before = served_cert(srv.addr, &c).await;
     let mut kept = Conn::over(
         {

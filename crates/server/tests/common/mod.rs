@@ -17,7 +17,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod logs;
+pub mod pki;
 pub mod raw_socket;
+pub mod tls_ports;
+
+// Not every test binary uses them.
+#[allow(unused_imports)]
+pub use logs::Logs;
+#[allow(unused_imports)]
+pub use pki::{certs, expired, gateway_with, tls11_client_hello, tls_client};
 pub mod reload;
 
 /// `server_settings` of plugin `alpha` of the certificates in `l`, on 127.0.0.1, with the given
