@@ -24,15 +24,15 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 pub use conditions::payload_matches;
 pub use config::{
     capability_error, mode_help, normalize_content_type, render_template, resolve_config_path,
-    AppliedTo, Capability, Compat, Config, ConfigError, ConfigSide, GrpcClientConfig,
-    GrpcClientTLSConfig, GrpcClientTlsKeys, GrpcServerConfig, GrpcServerTLSConfig,
-    GrpcServerTlsKeys, LegacyBehaviour, MCPClientConfig, MCPClientTLSConfig, MCPServerConfig,
-    MCPServerTLSConfig, McpClientTlsKeys, McpServerTlsKeys, OnError, Phase, PluginCondition,
-    PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate, ServerLimitsConfig,
-    TlsConfig, TlsFiles, ToolTemplate, TransportType, UnixSocketClientConfig,
-    UnixSocketServerConfig, DEFAULT_EXECUTION_POOL, EXTERNAL_KIND, MODE_NAMES, PLUGINS_COMPAT,
-    PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH, PLUGINS_EXECUTION_POOL, PLUGINS_FAIL_ON_PLUGIN_ERROR,
-    PLUGINS_PLUGIN_TIMEOUT,
+    unix_socket_path_problem, AppliedTo, Capability, Compat, Config, ConfigError, ConfigSide,
+    GrpcClientConfig, GrpcClientTLSConfig, GrpcClientTlsKeys, GrpcServerConfig,
+    GrpcServerTLSConfig, GrpcServerTlsKeys, LegacyBehaviour, MCPClientConfig, MCPClientTLSConfig,
+    MCPServerConfig, MCPServerTLSConfig, McpClientTlsKeys, McpServerTlsKeys, OnError, Phase,
+    PluginCondition, PluginConfig, PluginMode, PluginSettings, PromptTemplate, ResourceTemplate,
+    ServerLimitsConfig, TlsConfig, TlsFiles, ToolTemplate, TransportType, UnixSocketClientConfig,
+    UnixSocketServerConfig, DEFAULT_EXECUTION_POOL, EXTERNAL_KIND, MAX_UNIX_SOCKET_PATH,
+    MODE_NAMES, PLUGINS_COMPAT, PLUGINS_CONFIG_FILE, PLUGINS_CONFIG_PATH, PLUGINS_EXECUTION_POOL,
+    PLUGINS_FAIL_ON_PLUGIN_ERROR, PLUGINS_PLUGIN_TIMEOUT,
 };
 pub use context::{GlobalContext, PluginContext, UserContext};
 pub use error::{

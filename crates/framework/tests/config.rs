@@ -583,6 +583,38 @@ fn both_eras_vocabulary_and_new_fields() {
 }
 
 #[test]
+fn unix_socket_paths_longer_than_the_kernel_accepts_are_refused_at_load() {
+    // 107 bytes is the most `sun_path` holds (108 with the NUL); 108 fails to bind or connect.
+    let at_most = format!("/{}", "s".repeat(MAX_UNIX_SOCKET_PATH - 1));
+    let too_long = format!("/{}", "s".repeat(MAX_UNIX_SOCKET_PATH));
+    for (section, key) in [
+        ("grpc: {uds: PATH}", "grpc.uds"),
+        ("unix_socket: {path: PATH}", "unix_socket.path"),
+        (
+            "mcp: {proto: STREAMABLEHTTP, url: 'http://localhost/mcp', uds: PATH}",
+            "mcp.uds",
+        ),
+    ] {
+        let entry = |path: &str| {
+            let section = section.replace("PATH", path);
+            format!("plugins: [{{name: P, kind: external, {section}}}]")
+        };
+        load(&entry(&at_most)).unwrap();
+        let e = err(&entry(&too_long));
+        assert_names(&e, "P", key);
+        assert!(
+            e.contains("108 bytes long") && e.contains("at most 107"),
+            "{e}"
+        );
+    }
+    let e = err(&format!("grpc_server_settings: {{uds: {too_long}}}"));
+    assert!(
+        e.contains("`grpc_server_settings.uds`") && e.contains("at most 107"),
+        "{e}"
+    );
+}
+
+#[test]
 fn wire_mode_is_accepted_by_both_eras_where_a_1_0_name_means_the_same() {
     let c = load("plugins:\n  - {name: A, kind: k, mode: sequential}\n  - {name: B, kind: k, mode: sequential, on_error: ignore}\n  - {name: C, kind: k, mode: transform, on_error: ignore}\n  - {name: D, kind: k, mode: transform}\n  - {name: E, kind: k, mode: permissive}\n  - {name: F, kind: k, mode: audit}\n  - {name: G, kind: k, mode: sequential, on_error: disable}\n  - {name: H, kind: k, mode: enforce_ignore_error}\n").unwrap();
     let got: Vec<(String, String)> = c

@@ -53,6 +53,14 @@ pub enum ServerError {
         /// The path.
         path: PathBuf,
     },
+    /// A Unix socket path the kernel would refuse (longer than `sun_path` holds).
+    #[error("the Unix socket path in {origin} {problem}")]
+    UdsPath {
+        /// Where it came from.
+        origin: Origin,
+        /// What is wrong with it, with the path.
+        problem: String,
+    },
     /// A Unix socket path whose directory does not exist.
     #[error("the directory {parent:?} of the Unix socket path {path:?} in {origin} does not exist: create it first")]
     UdsParentMissing {

@@ -140,12 +140,19 @@ pub fn resolve_endpoint(
     Ok(Endpoint { host, port, uds })
 }
 
-/// Checks a Unix socket path: absolute, with an existing parent directory.
+/// Checks a Unix socket path: absolute, no longer than the kernel accepts, with an existing
+/// parent directory.
 pub fn check_uds(path: &Path, origin: &Origin) -> Result<(), ServerError> {
     if !path.is_absolute() {
         return Err(ServerError::UdsNotAbsolute {
             origin: origin.clone(),
             path: path.to_path_buf(),
+        });
+    }
+    if let Some(problem) = plugwire_framework::unix_socket_path_problem(path) {
+        return Err(ServerError::UdsPath {
+            origin: origin.clone(),
+            problem,
         });
     }
     let parent = path.parent().unwrap_or(Path::new("/"));

@@ -433,6 +433,17 @@ fn unix_socket_rules() {
         "{msg}"
     );
 
+    // Longer than the kernel's `sun_path`: refused before binding, naming the variable.
+    let long = format!("/{}", "s".repeat(plugwire_framework::MAX_UNIX_SOCKET_PATH));
+    let msg = err_text(resolve_server_settings(
+        None,
+        &env(&[(vars::PLUGINS_SERVER_UDS, &long)]),
+    ));
+    assert!(
+        msg.contains("PLUGINS_SERVER_UDS") && msg.contains("at most 107 bytes"),
+        "{msg}"
+    );
+
     let sock = f.root.join("p.sock");
     let st = resolve_server_settings(None, &env(&[(vars::PLUGINS_SERVER_UDS, &s(&sock))])).unwrap();
     assert_eq!(st.uds, Some(sock.clone()));

@@ -433,7 +433,7 @@ fn check_mcp_http(mcp: &MCPClientConfig, err: &EntryError) -> Result<(), ConfigE
     Ok(())
 }
 
-/// `uds` is for STREAMABLEHTTP only, absolute, and never together with `tls`.
+/// `uds` is for STREAMABLEHTTP only, absolute and short enough, and never together with `tls`.
 fn check_mcp_uds(mcp: &MCPClientConfig, uds: &str, err: &EntryError) -> Result<(), ConfigError> {
     if mcp.proto != TransportType::StreamableHttp {
         return Err(err(
@@ -441,11 +441,8 @@ fn check_mcp_uds(mcp: &MCPClientConfig, uds: &str, err: &EntryError) -> Result<(
             "is only valid for STREAMABLEHTTP".to_owned(),
         ));
     }
-    if !Path::new(uds).is_absolute() {
-        return Err(err(
-            "mcp.uds",
-            format!("must be an absolute path, found {uds:?}"),
-        ));
+    if let Some(problem) = super::transports::unix_socket_path_problem(Path::new(uds)) {
+        return Err(err("mcp.uds", problem));
     }
     if mcp.tls.is_some() {
         return Err(err(

@@ -41,8 +41,8 @@ pub use tls::{
     TlsFiles,
 };
 pub use transports::{
-    GrpcClientConfig, GrpcServerConfig, MCPServerConfig, ServerLimitsConfig,
-    UnixSocketClientConfig, UnixSocketServerConfig,
+    unix_socket_path_problem, GrpcClientConfig, GrpcServerConfig, MCPServerConfig,
+    ServerLimitsConfig, UnixSocketClientConfig, UnixSocketServerConfig, MAX_UNIX_SOCKET_PATH,
 };
 
 /// The `kind` of an entry served by a remote plugin server.

@@ -129,6 +129,26 @@ pub struct UnixSocketServerConfig {
 /// A problem with one key: `(key relative to the entry, message)`.
 pub(crate) type KeyProblem = (String, String);
 
+/// The longest Unix socket path Linux accepts: `sun_path` holds 108 bytes with the final NUL.
+/// A longer path fails only when the socket is bound or connected, with the kernel's terse
+/// "path must be shorter than SUN_LEN"; checked at load instead, naming the key.
+pub const MAX_UNIX_SOCKET_PATH: usize = 107;
+
+/// What is wrong with `path` as a Unix socket path (relative, or longer than
+/// [`MAX_UNIX_SOCKET_PATH`] bytes), in words that follow the key's name.
+pub fn unix_socket_path_problem(path: &Path) -> Option<String> {
+    if !path.is_absolute() {
+        return Some(format!("must be an absolute path, found {path:?}"));
+    }
+    let len = path.as_os_str().len();
+    (len > MAX_UNIX_SOCKET_PATH).then(|| {
+        format!(
+            "is {len} bytes long ({path:?}): a Unix socket path can be at most \
+             {MAX_UNIX_SOCKET_PATH} bytes, choose a shorter one"
+        )
+    })
+}
+
 fn blank(o: &Option<String>) -> bool {
     o.as_deref().is_none_or(|s| s.trim().is_empty())
 }
@@ -154,11 +174,8 @@ impl GrpcClientConfig {
             }
         }
         if let Some(u) = self.uds.as_deref().filter(|u| !u.trim().is_empty()) {
-            if !Path::new(u).is_absolute() {
-                return Err((
-                    "grpc.uds".into(),
-                    format!("must be an absolute path, found {u:?}"),
-                ));
+            if let Some(problem) = unix_socket_path_problem(Path::new(u)) {
+                return Err(("grpc.uds".into(), problem));
             }
             if self.tls.is_some() {
                 return p(
@@ -177,13 +194,10 @@ impl GrpcClientConfig {
 }
 
 impl UnixSocketClientConfig {
-    /// `path` must be absolute; the retry numbers must not be negative.
+    /// `path` must be absolute and short enough; the retry numbers must not be negative.
     pub(crate) fn check(&self) -> Result<(), KeyProblem> {
-        if !Path::new(&self.path).is_absolute() {
-            return Err((
-                "unix_socket.path".into(),
-                format!("must be an absolute path, found {:?}", self.path),
-            ));
+        if let Some(problem) = unix_socket_path_problem(Path::new(&self.path)) {
+            return Err(("unix_socket.path".into(), problem));
         }
         if self.reconnect_attempts < 0 {
             return Err((
@@ -212,8 +226,8 @@ impl GrpcServerConfig {
     pub(crate) fn check(&self) -> Result<(), KeyProblem> {
         let k = |s: &str| format!("grpc_server_settings.{s}");
         if let Some(u) = &self.uds {
-            if !Path::new(u).is_absolute() {
-                return Err((k("uds"), format!("must be an absolute path, found {u:?}")));
+            if let Some(problem) = unix_socket_path_problem(Path::new(u)) {
+                return Err((k("uds"), problem));
             }
             if self.tls.is_some() {
                 return Err((k("tls"), "cannot be combined with `uds`".into()));
