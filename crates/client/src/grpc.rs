@@ -32,7 +32,7 @@ use tonic::{Code, Status};
 
 use crate::connector::explain_tls_for;
 use crate::error::{Cause, ClientError, TlsFailure};
-use crate::grpc_conn::{frame, H2Conn};
+use crate::grpc_conn::{frame, ConnectFailed, H2Conn};
 use crate::identity::ReloadingConnector;
 use crate::metrics::TransportCounters;
 use crate::remote::target_host;
@@ -243,6 +243,23 @@ impl GrpcClient {
         let (plugin, url) = (self.plugin.as_str(), self.display.as_str());
         if let Some(failure) = self.tls_failure(&status) {
             return ClientError::tls(plugin, url, failure);
+        }
+        // The socket never connected: nothing was sent, as the other transports say it.
+        if let Some(failed) = ConnectFailed::of(&status) {
+            if let Some(kind) = failed.socket {
+                let path = match &self.target {
+                    GrpcTarget::Unix(path) => Some(path.as_path()),
+                    GrpcTarget::Tls { .. } | GrpcTarget::Plain { .. } => None,
+                };
+                let hint = crate::unix_hint::attempts_and_hint(failed.attempts, path, kind);
+                let last = failed.last_error().to_string();
+                return ClientError::connect(
+                    plugin,
+                    url,
+                    std::io::Error::new(kind, last),
+                    Some(hint),
+                );
+            }
         }
         let hint = self.plaintext_hint(&status);
         let (code, message) = (status.code(), status.message());

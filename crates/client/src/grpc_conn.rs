@@ -22,6 +22,7 @@
 //! error as its source, for the transport to explain in the terms of the entry's settings.
 
 use std::future::{poll_fn, Future};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +49,52 @@ const MAX_ANSWER: usize = 4 * 1024 * 1024;
 pub(crate) const RECONNECT_ATTEMPTS: u32 = 3;
 pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 
+/// One failed connect: its words, the TLS error that refused it, the socket's error kind.
+type Attempt = (String, Option<rustls::Error>, Option<io::ErrorKind>);
+
+/// A connect sequence that failed: `UNAVAILABLE` with these words, and with this as the
+/// status's source when the socket itself could not connect, so that the client reports a
+/// connect failure (`CONNECT_ERROR`: nothing was sent) rather than a lost connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnectFailed {
+    /// The status message: the last error and the number of attempts.
+    pub(crate) words: String,
+    /// The last error alone (`connect: ...`).
+    last: String,
+    /// The socket's error, when connecting the socket was what failed.
+    pub(crate) socket: Option<io::ErrorKind>,
+    pub(crate) attempts: u32,
+}
+
+impl ConnectFailed {
+    fn status(&self) -> Status {
+        let mut status = Status::unavailable(self.words.clone());
+        if self.socket.is_some() {
+            status.set_source(Arc::new(self.clone()));
+        }
+        status
+    }
+
+    /// The last attempt's error, without the `connect: ` of the status message.
+    pub(crate) fn last_error(&self) -> &str {
+        self.last.strip_prefix("connect: ").unwrap_or(&self.last)
+    }
+
+    /// The failure behind `status`, if it is a socket's connect failure.
+    pub(crate) fn of(status: &Status) -> Option<&ConnectFailed> {
+        let source = std::error::Error::source(status)?;
+        source.downcast_ref::<ConnectFailed>()
+    }
+}
+
+impl std::fmt::Display for ConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.words)
+    }
+}
+
+impl std::error::Error for ConnectFailed {}
+
 /// A connection that is open, and whether its task has ended.
 #[derive(Clone)]
 struct Live {
@@ -68,7 +115,7 @@ pub(crate) struct H2Conn<C> {
     /// connection.
     connecting: tokio::sync::Mutex<()>,
     /// Failed connect sequences, shared with the calls that waited for them.
-    failures: SharedFailure,
+    failures: SharedFailure<ConnectFailed>,
 }
 
 impl<C> std::fmt::Debug for H2Conn<C> {
@@ -106,8 +153,8 @@ where
             return Ok(live);
         }
         // A sequence that failed while this call waited for it has answered for it too.
-        if let Some(message) = self.failures.since(seen) {
-            return Err(Status::unavailable(message));
+        if let Some(failed) = self.failures.since(seen) {
+            return Err(failed.status());
         }
         let live = self.connect_sequence().await?;
         *self.lock() = Some(live.clone());
@@ -122,25 +169,31 @@ where
                 Ok(Ok(live)) => Ok(live),
                 Ok(Err(e)) => {
                     let tls = plugwire_tls::rustls_error_in(e.as_ref()).cloned();
-                    Err((format!("connect: {e}"), tls))
+                    let socket = e.downcast_ref::<io::Error>().map(io::Error::kind);
+                    Err((format!("connect: {e}"), tls, socket))
                 }
-                Err(_) => Err(("connect: timed out".to_string(), None)),
+                Err(_) => Err(("connect: timed out".to_string(), None, None)),
             }
         };
-        let log = |(message, _): &(String, _), retry: u32| {
+        let log = |(message, ..): &Attempt, retry: u32| {
             tracing::debug!(
                 "gRPC connect failed ({message}); retry {retry} of {RECONNECT_ATTEMPTS}"
             );
         };
-        let retryable = |(_, tls): &(String, Option<rustls::Error>)| tls.is_none();
+        let retryable = |(_, tls, _): &Attempt| tls.is_none();
         crate::retry::linear(RECONNECT_ATTEMPTS, RECONNECT_DELAY, connect, retryable, log)
             .await
-            .map_err(|((message, tls), attempts)| match tls {
+            .map_err(|((message, tls, socket), attempts)| match tls {
                 Some(tls) => with_tls_source(Status::unavailable(message), tls),
                 None => {
-                    let words = format!("{message} (after {attempts} attempts)");
-                    self.failures.record(words.clone());
-                    Status::unavailable(words)
+                    let failed = ConnectFailed {
+                        words: format!("{message} (after {attempts} attempts)"),
+                        last: message,
+                        socket,
+                        attempts,
+                    };
+                    self.failures.record(failed.clone());
+                    failed.status()
                 }
             })
     }

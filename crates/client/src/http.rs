@@ -143,12 +143,17 @@ impl HttpTransport {
             .connect(&self.stats)
             .await
             .map_err(|e| match e {
-                ConnectError::Io(io) => ClientError::connect(
-                    &self.plugin,
-                    &self.display,
-                    io,
-                    Some(format!("(is the plugin server running? method {method})")),
-                ),
+                ConnectError::Io(io) => {
+                    let hint = match &self.endpoint {
+                        Endpoint::Unix { path } => {
+                            crate::unix_hint::unix_connect_hint(path, io.kind())
+                        }
+                        _ => None,
+                    };
+                    let hint = hint.unwrap_or("is the plugin server running?");
+                    let hint = format!("({hint} method {method})");
+                    ClientError::connect(&self.plugin, &self.display, io, Some(hint))
+                }
                 ConnectError::Tls(failure) => {
                     ClientError::tls(&self.plugin, &self.display, failure)
                 }

@@ -73,6 +73,7 @@ mod retry;
 pub mod session;
 mod stdio;
 mod tls_alert;
+mod unix_hint;
 
 use std::sync::Arc;
 

@@ -194,7 +194,8 @@ impl RawSocketClient {
                 Ok(c)
             }
             Err((last, attempts)) => {
-                let hint = format!("(after {attempts} attempts)");
+                let path = Some(self.options.path.as_path());
+                let hint = crate::unix_hint::attempts_and_hint(attempts, path, last.kind());
                 Err(ClientError::connect(
                     &self.plugin,
                     &self.display,

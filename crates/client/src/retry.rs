@@ -40,24 +40,24 @@ where
 /// recorded after that, the sequence it waited for failed, and it takes those words instead of
 /// running its own (so a server that is away gets one sequence, not one per queued call in a row).
 #[derive(Debug, Default)]
-pub(crate) struct SharedFailure(std::sync::Mutex<(u64, String)>);
+pub(crate) struct SharedFailure<T = String>(std::sync::Mutex<(u64, T)>);
 
-impl SharedFailure {
+impl<T: Clone> SharedFailure<T> {
     /// The count to compare with after queueing.
     pub(crate) fn seen(&self) -> u64 {
         crate::relock(&self.0).0
     }
 
-    /// The words of a failure recorded since `seen`, if one was.
-    pub(crate) fn since(&self, seen: u64) -> Option<String> {
+    /// The failure recorded since `seen`, if one was.
+    pub(crate) fn since(&self, seen: u64) -> Option<T> {
         let failures = crate::relock(&self.0);
         (failures.0 != seen).then(|| failures.1.clone())
     }
 
     /// Records a failed sequence.
-    pub(crate) fn record(&self, words: String) {
+    pub(crate) fn record(&self, failure: T) {
         let mut failures = crate::relock(&self.0);
-        *failures = (failures.0 + 1, words);
+        *failures = (failures.0 + 1, failure);
     }
 }
 
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_failure_is_shared_only_with_callers_that_queued_before_it() {
-        let shared = SharedFailure::default();
+        let shared: SharedFailure = SharedFailure::default();
         let before = shared.seen();
         assert_eq!(shared.since(before), None);
         shared.record("refused".into());

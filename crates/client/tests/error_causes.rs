@@ -307,3 +307,50 @@ fn every_kind_keeps_its_sentence() {
         "a forgotten session has no cause"
     );
 }
+
+/// A Unix socket path nobody serves, through each transport that uses one: a connect failure
+/// (`CONNECT_ERROR`, the OS error as its source; over gRPC it used to read as a lost connection),
+/// whose sentence tells a missing socket from a path that is not a socket.
+#[tokio::test]
+async fn an_unreachable_unix_socket_is_a_connect_failure_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sock");
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"not a socket").unwrap();
+    let cases = [
+        (&missing, "No such file", "no socket at this path"),
+        (&file, "refused", "the path is not a socket"),
+    ];
+    let mut calls = Vec::new();
+    for (path, os_words, hint) in cases {
+        let p = path.display().to_string();
+        let mcp = json!({"proto": "STREAMABLEHTTP", "url": "http://localhost/mcp", "uds": p});
+        let grpc = json!({"grpc": {"uds": p}});
+        let raw = json!({"unix_socket": {"path": p, "reconnect_delay": 0.01}});
+        for config in [entry(mcp), external_entry(grpc), external_entry(raw)] {
+            let plugin = ExternalPlugin::new(config, &options()).unwrap();
+            calls.push(async move { (plugin.connect().await.unwrap_err(), os_words, hint) });
+        }
+    }
+    for (err, os_words, hint) in futures::future::join_all(calls).await {
+        assert!(matches!(err.kind(), ErrorKind::Connect { .. }), "{err:?}");
+        assert_eq!(err.code(), "CONNECT_ERROR", "{err}");
+        let io = err
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert!(io.is_some(), "the io::Error is the source: {err:?}");
+        let text = err.to_string();
+        assert!(text.contains("cannot connect to"), "{text}");
+        assert!(text.contains(os_words) && text.contains(hint), "{text}");
+    }
+}
+
+/// An external entry named `Scrubber` with `transport` (a `grpc:` or `unix_socket:` section).
+fn external_entry(transport: serde_json::Value) -> plugwire_framework::PluginConfig {
+    let mut config = json!({"name": "Scrubber", "kind": "external"});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(transport.as_object().unwrap().clone());
+    plugwire_framework::PluginConfig::from_json(config).unwrap()
+}

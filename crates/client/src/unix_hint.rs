@@ -1,0 +1,69 @@
+//! What a failed connect to a Unix socket path most likely means, for the three transports
+//! that use one (an MCP entry's `mcp.uds`, `grpc.uds`, `unix_socket.path`). The kernel's words
+//! alone mislead: a regular file at the path answers "connection refused", like a socket whose
+//! server is gone, and "permission denied" does not say that plugin servers create their
+//! sockets mode 0600.
+
+use std::io;
+use std::path::Path;
+
+/// A few words after the error, or `None` when the error says enough.
+pub(crate) fn unix_connect_hint(path: &Path, kind: io::ErrorKind) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    match kind {
+        io::ErrorKind::NotFound => Some(
+            "no socket at this path: is the plugin server running, and serving this transport there?",
+        ),
+        io::ErrorKind::PermissionDenied => Some(
+            "the socket is not open to this user: plugin servers create their sockets mode 0600, \
+             so the gateway must run as the server's user",
+        ),
+        io::ErrorKind::ConnectionRefused => match std::fs::metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                Some("a socket file with no server behind it: did the server stop without removing it?")
+            }
+            Ok(_) => Some("the path is not a socket: is it the socket path the server listens on?"),
+            Err(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// `(after N attempts)`, with the hint inside the parentheses when there is one.
+pub(crate) fn attempts_and_hint(attempts: u32, path: Option<&Path>, kind: io::ErrorKind) -> String {
+    match path.and_then(|p| unix_connect_hint(p, kind)) {
+        Some(hint) => format!("(after {attempts} attempts; {hint})"),
+        None => format!("(after {attempts} attempts)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_of_the_path_is_told_apart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("missing.sock");
+        let hint = unix_connect_hint(&missing, io::ErrorKind::NotFound);
+        assert!(hint.is_some_and(|h| h.contains("no socket at this path")));
+
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").expect("write");
+        let hint = unix_connect_hint(&file, io::ErrorKind::ConnectionRefused);
+        assert!(hint.is_some_and(|h| h.contains("not a socket")));
+
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+        let hint = unix_connect_hint(&stale, io::ErrorKind::ConnectionRefused);
+        assert!(hint.is_some_and(|h| h.contains("no server behind it")));
+
+        let hint = unix_connect_hint(&stale, io::ErrorKind::PermissionDenied);
+        assert!(hint.is_some_and(|h| h.contains("0600")));
+        assert_eq!(unix_connect_hint(&stale, io::ErrorKind::TimedOut), None);
+        assert_eq!(
+            attempts_and_hint(4, None, io::ErrorKind::NotFound),
+            "(after 4 attempts)"
+        );
+    }
+}
