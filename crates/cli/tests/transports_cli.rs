@@ -30,8 +30,9 @@ fn make_certs(dir: &Path) {
     assert!(out.status.success(), "{out:?}");
 }
 
-/// Starts the server and returns it with the gRPC address from its start-up line.
-fn start_server(dir: &Path) -> (Child, String) {
+/// Starts the server and returns it with the gRPC address from its start-up line, and its
+/// later log lines.
+fn start_server(dir: &Path) -> (Child, String, mpsc::Receiver<String>) {
     std::fs::write(dir.join("server.yaml"), REPLACE_YAML).unwrap();
     let p = |s: &str| dir.join(s).display().to_string();
     let mut child = cmd(dir)
@@ -83,7 +84,7 @@ fn start_server(dir: &Path) -> (Child, String) {
             assert!(line.contains("raw socket at unix://"), "{line}");
             assert!(line.contains("ALPN h2"), "{line}");
             let addr = rest.split_whitespace().next().unwrap().to_string();
-            return (child, addr);
+            return (child, addr, rx);
         }
     }
 }
@@ -127,6 +128,26 @@ fn repeated(dir: &Path, gateway: &str, transport: &str) -> (Value, String) {
     (v["stats"].clone(), line.to_string())
 }
 
+/// `plugwire call` through entries given another transport's socket of the server: a
+/// `unix_socket:` entry at the MCP socket, an `mcp:` entry at the raw socket, `grpc:` entries at
+/// the raw and the MCP sockets.
+fn crossed_entries(dir: &Path) -> [Output; 4] {
+    let d = dir.display();
+    let entry = "  - name: ReplaceBadWordsPlugin\n    kind: external\n";
+    let mcp_at = |sock: &str| {
+        format!("plugins:\n{entry}    mcp:\n      proto: STREAMABLEHTTP\n      url: http://localhost/mcp\n      uds: {d}/{sock}\n")
+    };
+    let grpc_at = |sock: &str| format!("plugins:\n{entry}    grpc:\n      uds: {d}/{sock}\n");
+    let unix_at =
+        |sock: &str| format!("plugins:\n{entry}    unix_socket:\n      path: {d}/{sock}\n");
+    [
+        call(dir, &unix_at("mcp.sock")),
+        call(dir, &mcp_at("raw.sock")),
+        call(dir, &grpc_at("raw.sock")),
+        call(dir, &grpc_at("mcp.sock")),
+    ]
+}
+
 /// Asserts that every one of `outs` failed with all of `words` on stderr.
 fn failed_saying(outs: &[Output], words: &[&str]) {
     for out in outs {
@@ -154,7 +175,7 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     make_certs(dir);
-    let (child, addr) = start_server(dir);
+    let (child, addr, log) = start_server(dir);
     let mut child = KillOnDrop::new(child);
     let port = addr.rsplit(':').next().unwrap().to_string();
     let d = dir.display();
@@ -189,10 +210,13 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
             )
         })
         .collect();
+    let crossed = crossed_entries(dir);
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let status = child.wait().unwrap();
+    // The log ends when the server exits and its stderr closes.
+    let log: String = log.iter().map(|l| l + "\n").collect();
 
     let mcp = json(&mcp);
     assert!(mcp.to_string().contains("what crud"), "{mcp}");
@@ -223,6 +247,20 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let opened = stats["connections_opened"].as_u64().unwrap();
     assert!((1..=4).contains(&opened), "raw socket: {stats}");
     assert!(line.ends_with(&format!(" {opened}")), "{line}");
+    let [unix_to_mcp, mcp_to_raw, grpc_to_raw, grpc_to_mcp] = crossed;
+    failed_saying(
+        &[unix_to_mcp],
+        &["answered HTTP/1.1: this socket serves MCP", "`mcp:` entry"],
+    );
+    failed_saying(&[mcp_to_raw], &["call it with a `unix_socket:` entry"]);
+    failed_saying(
+        &[grpc_to_raw, grpc_to_mcp],
+        &["is this the server's gRPC socket", "`unix_socket:` entry"],
+    );
+    assert!(
+        log.contains("raw socket connection closed: the client sent HTTP (\"POST\""),
+        "{log}"
+    );
     assert_eq!(status.code(), Some(0), "serve did not exit 0 on SIGTERM");
     assert!(!dir.join("raw.sock").exists(), "raw socket not removed");
 }

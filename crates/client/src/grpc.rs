@@ -261,7 +261,7 @@ impl GrpcClient {
                 );
             }
         }
-        let hint = self.plaintext_hint(&status);
+        let hint = self.wrong_server_hint(&status);
         let (code, message) = (status.code(), status.message());
         match code {
             Code::DeadlineExceeded => {
@@ -293,22 +293,31 @@ impl GrpcClient {
         Some(TlsFailure::new(explanation, err.clone()))
     }
 
-    /// For a plaintext TCP target whose connection ended before the server said anything in
-    /// HTTP/2 (a bare close, or a TLS alert: what a TLS port answers a plaintext client), the
-    /// words that point at TLS; empty otherwise.
-    fn plaintext_hint(&self, status: &Status) -> String {
-        let GrpcTarget::Plain { .. } = &self.target else {
-            return String::new();
-        };
+    /// For a connection that ended before the server said anything in HTTP/2, the words that
+    /// say what it is instead: a TLS port (a bare close or a TLS alert to a plaintext TCP
+    /// target), an MCP server (an HTTP/1.1 answer), or not the gRPC socket (a Unix socket that
+    /// closed in silence, as a raw-socket server does); empty otherwise.
+    fn wrong_server_hint(&self, status: &Status) -> String {
         let Some(why) = std::error::Error::source(status).and_then(|e| e.downcast_ref::<NoHttp2>())
         else {
             return String::new();
         };
-        format!(
-            " ({why}: if this port serves TLS, give the entry `grpc.tls` or set \
-             PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE and the client certificate variables; \
-             `plugwire health` takes grpcs://)"
-        )
+        match (&self.target, why) {
+            (_, NoHttp2::Http1) => format!(
+                " ({why}: it serves MCP, not gRPC; such a server is called by an `mcp:` entry \
+                 (`url`, or `uds` for its Unix socket))"
+            ),
+            (GrpcTarget::Plain { .. }, _) => format!(
+                " ({why}: if this port serves TLS, give the entry `grpc.tls` or set \
+                 PLUGINS_GRPC_CLIENT_MTLS_CA_BUNDLE and the client certificate variables; \
+                 `plugwire health` takes grpcs://)"
+            ),
+            (GrpcTarget::Unix(_), NoHttp2::Silence) => format!(
+                " ({why}: is this the server's gRPC socket (`grpc_server_settings.uds`)? A raw \
+                 socket (PLUGINS_UNIX_SOCKET_PATH) is called by a `unix_socket:` entry)"
+            ),
+            _ => String::new(),
+        }
     }
 
     /// `GetPluginConfig`: the server's entry as JSON, `None` when it has no such plugin.

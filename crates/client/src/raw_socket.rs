@@ -87,6 +87,31 @@ enum Failure {
     Sent(std::io::Error),
     TimedOut,
     Protocol(frame::FrameError),
+    /// Another transport's server answered (see [`other_server`]).
+    OtherServer(&'static str),
+}
+
+/// What an answer that is not a raw-socket frame says about the server behind the path: the
+/// MCP or the gRPC socket of a plugin server, given to a `unix_socket:` entry by mistake.
+fn other_server(answer: &[u8]) -> Option<&'static str> {
+    if answer.starts_with(b"HTTP/1.") {
+        return Some(
+            "the server answered HTTP/1.1: this socket serves MCP, which an `mcp:` entry with \
+             `uds` calls; a `unix_socket:` entry needs the server's raw socket \
+             (PLUGINS_UNIX_SOCKET_PATH)",
+        );
+    }
+    // An HTTP/2 server's first frame: SETTINGS (type 4, no flags) on stream 0, its length a
+    // multiple of 6 (one 6-byte entry per setting).
+    let settings = |h: &[u8]| h[2].is_multiple_of(6) && h[3] == 4 && h[4] == 0 && h[5..9] == [0; 4];
+    if answer.len() >= 9 && answer[..2] == [0, 0] && settings(answer) {
+        return Some(
+            "the server answered HTTP/2: this socket serves gRPC, which a `grpc:` entry with \
+             `uds` calls; a `unix_socket:` entry needs the server's raw socket \
+             (PLUGINS_UNIX_SOCKET_PATH)",
+        );
+    }
+    None
 }
 
 /// Reads one answer frame and gives its body. Header and body usually arrive together, so one
@@ -96,13 +121,20 @@ async fn read_answer(conn: &mut UnixStream) -> Result<Vec<u8>, Failure> {
     let mut frame_len = None;
     let want = loop {
         if conn.read_buf(&mut buf).await.map_err(Failure::Sent)? == 0 {
+            if let Some(server) = other_server(&buf) {
+                return Err(Failure::OtherServer(server));
+            }
             let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
             return Err(Failure::Sent(eof));
         }
         if frame_len.is_none() && buf.len() >= HEADER_LEN {
             let mut header = [0u8; HEADER_LEN];
             header.copy_from_slice(&buf[..HEADER_LEN]);
-            let len = HEADER_LEN + frame::body_len(header).map_err(Failure::Protocol)?;
+            let len = frame::body_len(header).map_err(|e| match other_server(&buf) {
+                Some(server) => Failure::OtherServer(server),
+                None => Failure::Protocol(e),
+            })?;
+            let len = HEADER_LEN + len;
             buf.reserve(len.saturating_sub(buf.len()));
             frame_len = Some(len);
         }
@@ -166,6 +198,12 @@ impl RawSocketClient {
 
     fn lost(&self, message: String, cause: impl Into<Cause>) -> ClientError {
         ClientError::lost(&self.plugin, &self.display, message, cause.into())
+    }
+
+    /// Another transport's server behind the path: not a plugin server for this entry.
+    fn not_plugin_server(&self, method: &str, server: &str) -> ClientError {
+        let detail = format!("{method}: {server}");
+        ClientError::not_plugin_server(&self.plugin, &self.display, detail, None)
     }
 
     /// A kept connection that is still open, or a new one.
@@ -262,6 +300,9 @@ impl RawSocketClient {
                 Failure::Protocol(e) => {
                     return Err(self.lost(format!("{method}: {e}"), frame_cause(e)))
                 }
+                Failure::OtherServer(server) => {
+                    return Err(self.not_plugin_server(method, server));
+                }
                 Failure::NotSent(e) => (true, e),
                 Failure::Sent(e) => (idempotent, e),
             };
@@ -321,6 +362,19 @@ mod tests {
         let mut f = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
         f.extend_from_slice(body);
         f
+    }
+
+    #[test]
+    fn another_transports_server_is_recognised_by_its_first_bytes() {
+        let mcp = other_server(b"HTTP/1.1 400 Bad Request\r\n");
+        assert!(mcp.is_some_and(|m| m.contains("serves MCP")));
+        // An HTTP/2 server's SETTINGS frame (18 bytes of settings, type 4, stream 0).
+        let settings = [0, 0, 18, 4, 0, 0, 0, 0, 0, 0, 3];
+        let grpc = other_server(&settings);
+        assert!(grpc.is_some_and(|m| m.contains("serves gRPC")));
+        // A raw-socket frame, and a SETTINGS header cut short, are not.
+        assert_eq!(other_server(&frame_of(b"\x0a\x01x")), None);
+        assert_eq!(other_server(&settings[..8]), None);
     }
 
     #[tokio::test]

@@ -31,13 +31,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Debug, Default)]
 pub(crate) struct PeerState {
     tls: OnceLock<rustls::Error>,
-    /// [`HEARD_NOTHING`], [`HEARD_TLS`] or [`HEARD_OTHER`]: what the first bytes read were.
+    /// [`HEARD_NOTHING`], [`HEARD_TLS`], [`HEARD_HTTP1`] or [`HEARD_OTHER`]: what the first
+    /// bytes read were.
     heard: AtomicU8,
 }
 
 const HEARD_NOTHING: u8 = 0;
 const HEARD_TLS: u8 = 1;
 const HEARD_OTHER: u8 = 2;
+const HEARD_HTTP1: u8 = 3;
 
 /// What the peer's first bytes were, as far as a plaintext client can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub(crate) enum FirstWords {
     Nothing,
     /// A TLS record (an alert or a handshake message): the peer speaks TLS.
     Tls,
+    /// An HTTP/1.x status line: the peer is an HTTP/1.1 server (an MCP endpoint).
+    Http1,
     /// Anything else.
     Other,
 }
@@ -61,14 +65,20 @@ impl PeerState {
         match self.heard.load(Ordering::Acquire) {
             HEARD_NOTHING => FirstWords::Nothing,
             HEARD_TLS => FirstWords::Tls,
+            HEARD_HTTP1 => FirstWords::Http1,
             _ => FirstWords::Other,
         }
     }
 
     fn heard(&self, first: &[u8]) {
         // A TLS record starts with its type (alert 21, handshake 22) and version 3.x.
-        let tls = matches!(first, [21 | 22, 3, ..]);
-        let kind = if tls { HEARD_TLS } else { HEARD_OTHER };
+        let kind = if matches!(first, [21 | 22, 3, ..]) {
+            HEARD_TLS
+        } else if first.starts_with(b"HTTP/1.") {
+            HEARD_HTTP1
+        } else {
+            HEARD_OTHER
+        };
         let _ =
             self.heard
                 .compare_exchange(HEARD_NOTHING, kind, Ordering::AcqRel, Ordering::Acquire);
@@ -85,6 +95,9 @@ pub(crate) enum NoHttp2 {
     /// The peer's first bytes were a TLS record.
     #[error("the server answered with TLS")]
     Tls,
+    /// The peer answered with an HTTP/1.x status line.
+    #[error("the server answered HTTP/1.1")]
+    Http1,
 }
 
 impl PeerState {
@@ -94,6 +107,7 @@ impl PeerState {
         match self.first_words() {
             FirstWords::Nothing => Some(NoHttp2::Silence),
             FirstWords::Tls => Some(NoHttp2::Tls),
+            FirstWords::Http1 => Some(NoHttp2::Http1),
             FirstWords::Other => None,
         }
     }
@@ -265,6 +279,11 @@ mod tests {
             matches!(tls.no_http2(), Some(NoHttp2::Tls)),
             "the first bytes count"
         );
+
+        // An HTTP/1.1 answer (an MCP server's 400 to the HTTP/2 preface).
+        let h1 = PeerState::default();
+        h1.heard(b"HTTP/1.1 400 Bad Request\r\n");
+        assert!(matches!(h1.no_http2(), Some(NoHttp2::Http1)));
 
         // An HTTP/2 SETTINGS frame: the peer speaks HTTP/2, no hint.
         let h2 = PeerState::default();

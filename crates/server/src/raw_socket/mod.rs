@@ -193,8 +193,25 @@ async fn serve(listener: UnixListener, backend: Arc<dyn Backend>, idle: Duration
 enum ConnError {
     #[error("{0}")]
     Frame(#[from] frame::FrameError),
+    /// The first bytes were an HTTP request line or the HTTP/2 preface.
+    #[error(
+        "the client sent HTTP ({0:?}...): this socket serves `unix_socket:` entries; an MCP or \
+         gRPC client belongs on the server's MCP or gRPC socket"
+    )]
+    HttpClient(String),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// A frame header that cannot be served: an HTTP client's first bytes (`POST`, `GET `, the
+/// HTTP/2 preface's `PRI `) are named as such, since their "length" is always too large.
+fn http_client(header: [u8; HEADER_LEN], e: frame::FrameError) -> ConnError {
+    match &header {
+        b"POST" | b"GET " | b"PRI " | b"HEAD" | b"PUT " => {
+            ConnError::HttpClient(String::from_utf8_lossy(&header).into_owned())
+        }
+        _ => ConnError::Frame(e),
+    }
 }
 
 /// One connection: its stream, reused buffers and view of the drain.
@@ -250,7 +267,7 @@ impl Conn {
             let Some(header) = self.next_header(quiet.as_mut()).await? else {
                 return Ok(());
             };
-            let end = HEADER_LEN + frame::body_len(header)?;
+            let end = HEADER_LEN + frame::body_len(header).map_err(|e| http_client(header, e))?;
             if self.input.len() < end {
                 self.input.resize(end, 0);
             }
@@ -374,5 +391,21 @@ fn encode(msg: &impl Message, out: &mut Vec<u8>) -> Result<(), frame::FrameError
     match frame::encode_into(msg, out) {
         Ok(()) => Ok(()),
         Err(e) => frame::encode_into(&error_answer("", format!("answer not sent: {e}")), out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_clients_first_bytes_are_named() {
+        let too_large = frame::FrameError::TooLarge { len: u64::MAX };
+        for first in [b"POST", b"GET ", b"PRI "] {
+            let e = http_client(*first, frame::FrameError::TooLarge { len: u64::MAX });
+            assert!(matches!(e, ConnError::HttpClient(_)), "{e}");
+        }
+        let e = http_client([0x7f, 0, 0, 0], too_large);
+        assert!(matches!(e, ConnError::Frame(_)), "{e}");
     }
 }
