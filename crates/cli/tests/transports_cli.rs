@@ -211,6 +211,14 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
         })
         .collect();
     let crossed = crossed_entries(dir);
+    let health = |args: &[String]| cmd(dir).arg("health").args(args).output().unwrap();
+    let sock = |name: &str| dir.join(name).display().to_string();
+    let health_mcp_at_raw = health(&[
+        "--uds".into(),
+        sock("raw.sock"),
+        "http://localhost/mcp".into(),
+    ]);
+    let health_raw_at_mcp = health(&[format!("unix://{}", sock("mcp.sock"))]);
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -252,7 +260,11 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
         &[unix_to_mcp],
         &["answered HTTP/1.1: this socket serves MCP", "`mcp:` entry"],
     );
-    failed_saying(&[mcp_to_raw], &["call it with a `unix_socket:` entry"]);
+    failed_saying(
+        &[mcp_to_raw, health_mcp_at_raw],
+        &["call it with a `unix_socket:` entry"],
+    );
+    failed_saying(&[health_raw_at_mcp], &["this socket serves MCP"]);
     failed_saying(
         &[grpc_to_raw, grpc_to_mcp],
         &["is this the server's gRPC socket", "`unix_socket:` entry"],

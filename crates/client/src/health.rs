@@ -60,20 +60,32 @@ pub async fn check_health(
         cmd: None,
         env: None,
         cwd: None,
-        uds,
+        uds: uds.clone(),
         tls,
         reconnect_attempts: 0,
         reconnect_delay: 0.0,
     };
+    let uds_given = uds.is_some();
     let (endpoint, display) = build_endpoint(WHO, &mcp, &target, &parsed, options)?;
     let stats = Arc::new(ConnectionStats::default());
     let work = async {
         let stream = endpoint.connect(&stats).await.map_err(|e| match e {
-            ConnectError::Io(io) => ClientError::connect(WHO, &display, io, None),
+            ConnectError::Io(io) => {
+                let path = uds.as_deref().map(std::path::Path::new);
+                let hint = path.and_then(|p| crate::unix_hint::unix_connect_hint(p, io.kind()));
+                ClientError::connect(WHO, &display, io, hint.map(|h| format!("({h})")))
+            }
             ConnectError::Tls(failure) => ClientError::tls(WHO, &display, failure),
         })?;
-        let lost =
-            |e: Cause| ClientError::lost(WHO, &display, crate::http::error_chain(e.as_error()), e);
+        let unix = uds_given;
+        let lost = |e: Cause| {
+            let hint = match e.as_error().downcast_ref::<hyper::Error>() {
+                Some(h) => crate::unix_hint::http1_other_server_hint(h, unix),
+                None => "",
+            };
+            let detail = format!("{}{hint}", crate::http::error_chain(e.as_error()));
+            ClientError::lost(WHO, &display, detail, e)
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(stream.into_hyper())
             .await
             .map_err(|e| lost(e.into()))?;

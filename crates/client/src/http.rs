@@ -178,29 +178,14 @@ impl HttpTransport {
                 TlsFailure::rustls(tls, &self.endpoint),
             );
         }
-        let hint = self.other_server_hint(&e);
+        let unix = matches!(self.endpoint, Endpoint::Unix { .. });
+        let hint = crate::unix_hint::http1_other_server_hint(&e, unix);
         ClientError::lost(
             &self.plugin,
             &self.display,
             format!("{method}: {}{hint}", error_chain(&e)),
             Cause::from(e),
         )
-    }
-
-    /// Words for the errors that another transport's server gives an MCP client: an HTTP/2
-    /// server's first frame is not an HTTP/1.1 status line, and a raw-socket server closes on
-    /// an HTTP request without answering.
-    fn other_server_hint(&self, e: &hyper::Error) -> &'static str {
-        let unix = matches!(self.endpoint, Endpoint::Unix { .. });
-        if e.is_parse() {
-            " (the server does not speak HTTP/1.1: if it is a plugin server's gRPC port or \
-             socket, call it with a `grpc:` entry)"
-        } else if unix && e.is_incomplete_message() {
-            " (the server closed the connection without answering: if this is a plugin \
-             server's raw socket (PLUGINS_UNIX_SOCKET_PATH), call it with a `unix_socket:` entry)"
-        } else {
-            ""
-        }
     }
 
     /// POSTs one JSON-RPC message and reads the whole answer.

@@ -29,11 +29,29 @@ pub(crate) fn unix_connect_hint(path: &Path, kind: io::ErrorKind) -> Option<&'st
     }
 }
 
+/// Words for the errors another transport's server gives an HTTP/1.1 (MCP) client, `""` for
+/// any other error: an HTTP/2 server's first frame is no status line (a parse error, or a
+/// message before any request when it comes first), and a raw-socket server closes on an HTTP
+/// request without answering.
+pub(crate) fn http1_other_server_hint(e: &hyper::Error, unix: bool) -> &'static str {
+    let unasked = e.is_canceled() && crate::http::error_chain(e).contains("unexpected message");
+    if e.is_parse() || (unix && unasked) {
+        " (the server does not speak HTTP/1.1: if it is a plugin server's gRPC port or socket, \
+         call it with a `grpc:` entry)"
+    } else if unix && e.is_incomplete_message() {
+        " (the server closed the connection without answering: if this is a plugin server's raw \
+         socket (PLUGINS_UNIX_SOCKET_PATH), call it with a `unix_socket:` entry)"
+    } else {
+        ""
+    }
+}
+
 /// `(after N attempts)`, with the hint inside the parentheses when there is one.
 pub(crate) fn attempts_and_hint(attempts: u32, path: Option<&Path>, kind: io::ErrorKind) -> String {
+    let tries = if attempts == 1 { "attempt" } else { "attempts" };
     match path.and_then(|p| unix_connect_hint(p, kind)) {
-        Some(hint) => format!("(after {attempts} attempts; {hint})"),
-        None => format!("(after {attempts} attempts)"),
+        Some(hint) => format!("(after {attempts} {tries}; {hint})"),
+        None => format!("(after {attempts} {tries})"),
     }
 }
 
@@ -65,5 +83,7 @@ mod tests {
             attempts_and_hint(4, None, io::ErrorKind::NotFound),
             "(after 4 attempts)"
         );
+        let once = attempts_and_hint(1, Some(&missing), io::ErrorKind::NotFound);
+        assert!(once.starts_with("(after 1 attempt; no socket"), "{once}");
     }
 }
