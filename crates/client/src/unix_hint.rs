@@ -1,8 +1,8 @@
 //! What a failed connect to a Unix socket path most likely means, for the three transports
 //! that use one (an MCP entry's `mcp.uds`, `grpc.uds`, `unix_socket.path`). The kernel's words
 //! alone mislead: a regular file at the path answers "connection refused", like a socket whose
-//! server is gone, and "permission denied" does not say that plugin servers create their
-//! sockets mode 0600.
+//! server is gone, and "permission denied" does not say that connecting needs write permission,
+//! which a plugin server's sockets give their owner only (the gRPC and raw sockets are 0600).
 
 use std::io;
 use std::path::Path;
@@ -15,8 +15,8 @@ pub(crate) fn unix_connect_hint(path: &Path, kind: io::ErrorKind) -> Option<&'st
             "no socket at this path: is the plugin server running, and serving this transport there?",
         ),
         io::ErrorKind::PermissionDenied => Some(
-            "the socket is not open to this user: plugin servers create their sockets mode 0600, \
-             so the gateway must run as the server's user",
+            "connecting needs write permission on the socket, and a plugin server's sockets are \
+             writable by their owner only: run the gateway as the server's user",
         ),
         io::ErrorKind::ConnectionRefused => match std::fs::metadata(path) {
             Ok(meta) if meta.file_type().is_socket() => {
@@ -77,7 +77,7 @@ mod tests {
         assert!(hint.is_some_and(|h| h.contains("no server behind it")));
 
         let hint = unix_connect_hint(&stale, io::ErrorKind::PermissionDenied);
-        assert!(hint.is_some_and(|h| h.contains("0600")));
+        assert!(hint.is_some_and(|h| h.contains("the server's user")));
         assert_eq!(unix_connect_hint(&stale, io::ErrorKind::TimedOut), None);
         assert_eq!(
             attempts_and_hint(4, None, io::ErrorKind::NotFound),
