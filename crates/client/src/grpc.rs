@@ -247,11 +247,14 @@ impl GrpcClient {
         // The socket never connected: nothing was sent, as the other transports say it.
         if let Some(failed) = ConnectFailed::of(&status) {
             if let Some(kind) = failed.socket {
-                let path = match &self.target {
-                    GrpcTarget::Unix(path) => Some(path.as_path()),
-                    GrpcTarget::Tls { .. } | GrpcTarget::Plain { .. } => None,
+                use crate::unix_hint::{grpc_tcp_connect_hint, unix_connect_hint, Served};
+                let why = match &self.target {
+                    GrpcTarget::Unix(path) => unix_connect_hint(path, kind, Served::Grpc),
+                    GrpcTarget::Tls { .. } | GrpcTarget::Plain { .. } => {
+                        grpc_tcp_connect_hint(kind)
+                    }
                 };
-                let hint = crate::unix_hint::attempts_and_hint(failed.attempts, path, kind);
+                let hint = crate::unix_hint::attempts_and_hint(failed.attempts, why);
                 let last = failed.last_error().to_string();
                 return ClientError::connect(
                     plugin,

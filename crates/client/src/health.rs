@@ -72,7 +72,9 @@ pub async fn check_health(
         let stream = endpoint.connect(&stats).await.map_err(|e| match e {
             ConnectError::Io(io) => {
                 let path = uds.as_deref().map(std::path::Path::new);
-                let hint = path.and_then(|p| crate::unix_hint::unix_connect_hint(p, io.kind()));
+                let served = crate::unix_hint::Served::Mcp;
+                let hint =
+                    path.and_then(|p| crate::unix_hint::unix_connect_hint(p, io.kind(), served));
                 ClientError::connect(WHO, &display, io, hint.map(|h| format!("({h})")))
             }
             ConnectError::Tls(failure) => ClientError::tls(WHO, &display, failure),

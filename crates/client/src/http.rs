@@ -144,13 +144,12 @@ impl HttpTransport {
             .await
             .map_err(|e| match e {
                 ConnectError::Io(io) => {
+                    use crate::unix_hint::{unix_connect_hint, Served};
                     let hint = match &self.endpoint {
-                        Endpoint::Unix { path } => {
-                            crate::unix_hint::unix_connect_hint(path, io.kind())
-                        }
+                        Endpoint::Unix { path } => unix_connect_hint(path, io.kind(), Served::Mcp),
                         _ => None,
                     };
-                    let hint = hint.unwrap_or("is the plugin server running?");
+                    let hint = hint.unwrap_or_else(|| "is the plugin server running?".into());
                     let hint = format!("({hint} method {method})");
                     ClientError::connect(&self.plugin, &self.display, io, Some(hint))
                 }

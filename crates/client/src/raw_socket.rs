@@ -232,8 +232,9 @@ impl RawSocketClient {
                 Ok(c)
             }
             Err((last, attempts)) => {
-                let path = Some(self.options.path.as_path());
-                let hint = crate::unix_hint::attempts_and_hint(attempts, path, last.kind());
+                use crate::unix_hint::{attempts_and_hint, unix_connect_hint, Served};
+                let why = unix_connect_hint(&self.options.path, last.kind(), Served::Raw);
+                let hint = attempts_and_hint(attempts, why);
                 Err(ClientError::connect(
                     &self.plugin,
                     &self.display,
