@@ -255,11 +255,10 @@ impl GrpcClient {
                     }
                 };
                 let hint = crate::unix_hint::attempts_and_hint(failed.attempts, why);
-                let last = failed.last_error().to_string();
                 return ClientError::connect(
                     plugin,
                     url,
-                    std::io::Error::new(kind, last),
+                    std::io::Error::new(kind, failed.last.clone()),
                     Some(hint),
                 );
             }

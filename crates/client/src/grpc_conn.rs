@@ -49,7 +49,8 @@ const MAX_ANSWER: usize = 4 * 1024 * 1024;
 pub(crate) const RECONNECT_ATTEMPTS: u32 = 3;
 pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 
-/// One failed connect: its words, the TLS error that refused it, the socket's error kind.
+/// One failed connect: its error's words, the TLS error that refused it, the socket's error
+/// kind.
 type Attempt = (String, Option<rustls::Error>, Option<io::ErrorKind>);
 
 /// A connect sequence that failed: `UNAVAILABLE` with these words, and with this as the
@@ -57,10 +58,8 @@ type Attempt = (String, Option<rustls::Error>, Option<io::ErrorKind>);
 /// connect failure (`CONNECT_ERROR`: nothing was sent) rather than a lost connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConnectFailed {
-    /// The status message: the last error and the number of attempts.
-    pub(crate) words: String,
-    /// The last error alone (`connect: ...`).
-    last: String,
+    /// The last attempt's error (`timed out`, or the connect's own words).
+    pub(crate) last: String,
     /// The socket's error, when connecting the socket was what failed.
     pub(crate) socket: Option<io::ErrorKind>,
     pub(crate) attempts: u32,
@@ -68,16 +67,11 @@ pub(crate) struct ConnectFailed {
 
 impl ConnectFailed {
     fn status(&self) -> Status {
-        let mut status = Status::unavailable(self.words.clone());
+        let mut status = Status::unavailable(self.to_string());
         if self.socket.is_some() {
             status.set_source(Arc::new(self.clone()));
         }
         status
-    }
-
-    /// The last attempt's error, without the `connect: ` of the status message.
-    pub(crate) fn last_error(&self) -> &str {
-        self.last.strip_prefix("connect: ").unwrap_or(&self.last)
     }
 
     /// The failure behind `status`, if it is a socket's connect failure.
@@ -87,9 +81,11 @@ impl ConnectFailed {
     }
 }
 
+/// The status message: the last error and the number of attempts.
 impl std::fmt::Display for ConnectFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.words)
+        let (last, attempts) = (&self.last, self.attempts);
+        write!(f, "connect: {last} (after {attempts} attempts)")
     }
 }
 
@@ -170,24 +166,25 @@ where
                 Ok(Err(e)) => {
                     let tls = plugwire_tls::rustls_error_in(e.as_ref()).cloned();
                     let socket = e.downcast_ref::<io::Error>().map(io::Error::kind);
-                    Err((format!("connect: {e}"), tls, socket))
+                    Err((e.to_string(), tls, socket))
                 }
-                Err(_) => Err(("connect: timed out".to_string(), None, None)),
+                Err(_) => Err(("timed out".to_string(), None, None)),
             }
         };
         let log = |(message, ..): &Attempt, retry: u32| {
             tracing::debug!(
-                "gRPC connect failed ({message}); retry {retry} of {RECONNECT_ATTEMPTS}"
+                "gRPC connect failed (connect: {message}); retry {retry} of {RECONNECT_ATTEMPTS}"
             );
         };
         let retryable = |(_, tls, _): &Attempt| tls.is_none();
         crate::retry::linear(RECONNECT_ATTEMPTS, RECONNECT_DELAY, connect, retryable, log)
             .await
             .map_err(|((message, tls, socket), attempts)| match tls {
-                Some(tls) => with_tls_source(Status::unavailable(message), tls),
+                Some(tls) => {
+                    with_tls_source(Status::unavailable(format!("connect: {message}")), tls)
+                }
                 None => {
                     let failed = ConnectFailed {
-                        words: format!("{message} (after {attempts} attempts)"),
                         last: message,
                         socket,
                         attempts,

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use plugwire_framework::{MCPClientConfig, MCPClientTLSConfig, TransportType};
 use plugwire_mcp::headers::APPLICATION_JSON;
 
-use crate::connector::{ConnectError, ConnectionStats};
+use crate::connector::{ConnectError, ConnectionStats, Endpoint};
 use crate::endpoint::{build_endpoint, parse_url};
 use crate::error::{Cause, ClientError, TlsFailure};
 use crate::options::ClientOptions;
@@ -60,26 +60,22 @@ pub async fn check_health(
         cmd: None,
         env: None,
         cwd: None,
-        uds: uds.clone(),
+        uds,
         tls,
         reconnect_attempts: 0,
         reconnect_delay: 0.0,
     };
-    let uds_given = uds.is_some();
     let (endpoint, display) = build_endpoint(WHO, &mcp, &target, &parsed, options)?;
     let stats = Arc::new(ConnectionStats::default());
     let work = async {
         let stream = endpoint.connect(&stats).await.map_err(|e| match e {
             ConnectError::Io(io) => {
-                let path = uds.as_deref().map(std::path::Path::new);
-                let served = crate::unix_hint::Served::Mcp;
-                let hint =
-                    path.and_then(|p| crate::unix_hint::unix_connect_hint(p, io.kind(), served));
+                let hint = crate::unix_hint::mcp_connect_hint(&endpoint, io.kind());
                 ClientError::connect(WHO, &display, io, hint.map(|h| format!("({h})")))
             }
             ConnectError::Tls(failure) => ClientError::tls(WHO, &display, failure),
         })?;
-        let unix = uds_given;
+        let unix = matches!(endpoint, Endpoint::Unix { .. });
         let lost = |e: Cause| {
             let hint = match e.as_error().downcast_ref::<hyper::Error>() {
                 Some(h) => crate::unix_hint::http1_other_server_hint(h, unix),

@@ -144,11 +144,7 @@ impl HttpTransport {
             .await
             .map_err(|e| match e {
                 ConnectError::Io(io) => {
-                    use crate::unix_hint::{unix_connect_hint, Served};
-                    let hint = match &self.endpoint {
-                        Endpoint::Unix { path } => unix_connect_hint(path, io.kind(), Served::Mcp),
-                        _ => None,
-                    };
+                    let hint = crate::unix_hint::mcp_connect_hint(&self.endpoint, io.kind());
                     let hint = hint.unwrap_or_else(|| "is the plugin server running?".into());
                     let hint = format!("({hint} method {method})");
                     ClientError::connect(&self.plugin, &self.display, io, Some(hint))

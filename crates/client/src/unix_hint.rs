@@ -64,6 +64,17 @@ pub(crate) fn unix_connect_hint(
     }
 }
 
+/// [`unix_connect_hint`] for an MCP entry's endpoint (`None` over TCP).
+pub(crate) fn mcp_connect_hint(
+    endpoint: &crate::connector::Endpoint,
+    kind: io::ErrorKind,
+) -> Option<String> {
+    match endpoint {
+        crate::connector::Endpoint::Unix { path } => unix_connect_hint(path, kind, Served::Mcp),
+        _ => None,
+    }
+}
+
 /// What a refused TCP connect to a `grpc:` entry's `target` most likely means.
 pub(crate) fn grpc_tcp_connect_hint(kind: io::ErrorKind) -> Option<String> {
     (kind == io::ErrorKind::ConnectionRefused).then(|| {
