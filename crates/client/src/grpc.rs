@@ -3,10 +3,11 @@
 //!
 //! A lost connection is replaced on the next call. A call that fails with `UNAVAILABLE` is
 //! retried once (and counted): that code is reported only when the request never reached
-//! the server (connect failure, a refused stream, a stream the server's `GOAWAY` left out, the
-//! connection known dead before sending),
+//! the server (a refused stream, a stream the server's `GOAWAY` left out, the connection known
+//! dead before sending),
 //! so even a hook call is safe to repeat. Any other failure (a connection dropped mid-call) is
-//! returned as is: the plugin may already have run.
+//! returned as is: the plugin may already have run. So is a failed connect sequence: it already
+//! made its `1 + RECONNECT_ATTEMPTS` tries, as the raw socket's does.
 //!
 //! The package starts as configured (`cpex`); a call answered `UNIMPLEMENTED` under `cpex` is
 //! asked once more under `mcpgateway.plugins` (a ContextForge 1.0.x server), and when that
@@ -228,6 +229,9 @@ impl GrpcClient {
                 Err(s) if plugwire_tls::rustls_error_in(&s).is_some() => {
                     return Err(self.error(method, s))
                 }
+                // A failed connect sequence has made its own attempts (`RECONNECT_ATTEMPTS`),
+                // as the raw socket's does; another sequence would double them.
+                Err(s) if ConnectFailed::of(&s).is_some() => return Err(self.error(method, s)),
                 Err(s) if first && s.code() == Code::Unavailable => {
                     first = false;
                     self.counters.retry();

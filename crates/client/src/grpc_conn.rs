@@ -54,8 +54,9 @@ pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 type Attempt = (String, Option<rustls::Error>, Option<io::ErrorKind>);
 
 /// A connect sequence that failed: `UNAVAILABLE` with these words, and with this as the
-/// status's source when the socket itself could not connect, so that the client reports a
-/// connect failure (`CONNECT_ERROR`: nothing was sent) rather than a lost connection.
+/// status's source, so that the call is not retried (the sequence already retried) and, when the
+/// socket itself could not connect, the client reports a connect failure (`CONNECT_ERROR`:
+/// nothing was sent) rather than a lost connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConnectFailed {
     /// The last attempt's error (`timed out`, or the connect's own words).
@@ -68,13 +69,11 @@ pub(crate) struct ConnectFailed {
 impl ConnectFailed {
     fn status(&self) -> Status {
         let mut status = Status::unavailable(self.to_string());
-        if self.socket.is_some() {
-            status.set_source(Arc::new(self.clone()));
-        }
+        status.set_source(Arc::new(self.clone()));
         status
     }
 
-    /// The failure behind `status`, if it is a socket's connect failure.
+    /// The failed connect sequence behind `status`, if that is what it reports.
     pub(crate) fn of(status: &Status) -> Option<&ConnectFailed> {
         let source = std::error::Error::source(status)?;
         source.downcast_ref::<ConnectFailed>()

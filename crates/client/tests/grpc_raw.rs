@@ -531,6 +531,27 @@ async fn grpc_client_survives_a_server_restart() {
     srv.stop().await;
 }
 
+/// A server that is not there gets one connect sequence (1 + 3 attempts), not a second one from
+/// the call's retry of `UNAVAILABLE`, and the words say how many attempts were made.
+#[tokio::test]
+async fn an_absent_grpc_server_gets_one_connect_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = GrpcClient::new(
+        "Scrubber",
+        GrpcOptions {
+            target: GrpcTarget::Unix(dir.path().join("absent.sock")),
+            era: Era::Cpex,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+    let err = c.invoke_hook(args("crap")).await.unwrap_err();
+    assert_eq!(err.code(), "CONNECT_ERROR", "{err}");
+    assert!(err.to_string().contains("after 4 attempts"), "{err}");
+    assert_eq!(c.retries(), 0, "the connect sequence was run twice: {err}");
+}
+
 fn external_entry() -> PluginConfig {
     // No local `hooks`: they must come from the server's config (the merge).
     PluginConfig::from_json(json!({"name": "Scrubber", "kind": "external"})).unwrap()
