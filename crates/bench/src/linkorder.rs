@@ -79,18 +79,45 @@ pub(crate) fn describe(binary: &Path, list: &Path) -> String {
     let c = coverage(&list_text, &String::from_utf8_lossy(&nm));
     let mb = |bytes: u64| bytes as f64 / 1e6;
     format!(
-        "{} of the {} functions `{}` lists are in the binary, within {:.1} MB of its {:.1} MB of code",
+        "{} of the {} functions `{}` lists are in the binary, within {:.1} MB of its {:.1} MB of code{}",
         c.found,
         c.listed,
         list.display(),
         mb(c.found_span),
-        mb(c.code_span)
+        mb(c.code_span),
+        if c.decayed() {
+            " (decayed: `make link-order` regenerates it; idle RSS grows as it decays)"
+        } else {
+            ""
+        }
     )
+}
+
+impl Coverage {
+    /// Fewer than nine in ten listed functions found: the code or its dependencies changed
+    /// enough since the list was profiled that the idle RSS row measures an unordered binary.
+    pub(crate) fn decayed(&self) -> bool {
+        self.found * 10 < self.listed * 9
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_with_under_nine_in_ten_names_found_has_decayed() {
+        let with = |found, listed| Coverage {
+            listed,
+            found,
+            found_span: 0,
+            code_span: 0,
+        };
+        assert!(!with(3168, 3170).decayed());
+        assert!(!with(9, 10).decayed());
+        assert!(with(2295, 3171).decayed());
+        assert!(with(0, 10).decayed());
+    }
 
     #[test]
     fn counts_listed_functions_and_the_span_they_take() {
