@@ -19,6 +19,10 @@ pub struct Sample {
     pub p99_us: f64,
     pub server_cpu_us: Option<f64>,
     pub client_cpu_us: Option<f64>,
+    /// CPU per call of the client's main thread alone: the Python client's event loop, which
+    /// runs every call's Python work (its gRPC library's own threads do the I/O).
+    #[serde(default)]
+    pub client_loop_cpu_us: Option<f64>,
     /// Connections the client opened (its own count, TCP or Unix socket, warm-up included).
     pub connections: Option<usize>,
     /// TCP connections accepted on this host meanwhile (`PassiveOpens`, warm-up included).
@@ -41,6 +45,7 @@ impl Sample {
             p99_us: r.p99().as_secs_f64() * 1e6,
             server_cpu_us: per_call_us(r.server_cpu, r.calls),
             client_cpu_us: per_call_us(r.client_cpu, r.calls),
+            client_loop_cpu_us: None,
             connections: Some(r.connections),
             tcp_opened: accepted_since(opens_before),
         }
@@ -94,6 +99,9 @@ impl Series {
     }
     pub fn client_cpu_us(&self) -> Option<f64> {
         med(self.samples.iter().filter_map(|s| s.client_cpu_us))
+    }
+    pub fn client_loop_cpu_us(&self) -> Option<f64> {
+        med(self.samples.iter().filter_map(|s| s.client_loop_cpu_us))
     }
     /// Most connections the client opened in one run (a pooled client opens them in the first
     /// run and reuses them later, so a median would hide them).

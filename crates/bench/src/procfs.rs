@@ -62,6 +62,14 @@ impl CpuReading {
         }
         Some(self.ticks?.saturating_sub(earlier.ticks?))
     }
+
+    /// CPU time thread `tid` spent between `earlier` and this reading (`None` when it is not in
+    /// both).
+    pub fn thread_since(&self, earlier: &CpuReading, tid: u32) -> Option<Duration> {
+        let now = self.threads.as_ref()?.get(&tid)?;
+        let then = earlier.threads.as_ref()?.get(&tid)?;
+        Some(Duration::from_nanos(now.saturating_sub(*then)))
+    }
 }
 
 /// Nanoseconds on CPU of each live thread of `pid` (the first field of its `schedstat`).
@@ -244,6 +252,14 @@ mod tests {
         let after = reading(110, &[(1, 1_500)]);
         assert_eq!(after.since(&before), Some(Duration::from_millis(10)));
         assert_eq!(CpuReading::default().since(&before), None);
+        // One thread alone: only when it is in both readings.
+        let after = reading(100, &[(1, 1_500), (2, 5_250), (3, 40)]);
+        assert_eq!(
+            after.thread_since(&before, 2),
+            Some(Duration::from_nanos(250))
+        );
+        assert_eq!(after.thread_since(&before, 3), None);
+        assert_eq!(after.thread_since(&CpuReading::default(), 1), None);
     }
 
     #[test]

@@ -180,6 +180,7 @@ pub async fn run_within(
         p99_us: quantile(&latencies, 0.99).as_secs_f64() * 1e6,
         server_cpu_us: server0.since(Some(server_pid), calls),
         client_cpu_us: me0.since(Some(std::process::id()), calls),
+        client_loop_cpu_us: None,
         connections: usize::try_from(gw.stats.connections_opened() - conns0).ok(),
         tcp_opened: accepted_since(ports0),
     }

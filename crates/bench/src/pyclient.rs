@@ -78,14 +78,20 @@ pub fn run(
     for step in steps {
         next("ready")?;
         let server0 = CpuMark::now(Some(server_pid));
-        let client0 = CpuMark::now(Some(pid));
+        let client0 = procfs::CpuReading::of(pid);
         stdin.write_all(b"go\n")?;
         stdin.flush()?;
         let r = next("result")?;
-        let cpu_us = (
-            server0.since(Some(server_pid), step.calls),
-            client0.since(Some(pid), step.calls),
-        );
+        let client1 = procfs::CpuReading::of(pid);
+        let per_call = |d: Option<std::time::Duration>| {
+            d.map(|d| d.as_secs_f64() * 1e6 / step.calls.max(1) as f64)
+        };
+        let cpu_us = ClientCpu {
+            server: server0.since(Some(server_pid), step.calls),
+            client: per_call(client1.since(&client0)),
+            // The main thread runs asyncio's loop: every call's Python work.
+            event_loop: per_call(client1.thread_since(&client0, pid)),
+        };
         samples.push(sample_of(step, &r, cpu_us, accepted_since(ports0)));
         ports0 = procfs::passive_opens();
     }
@@ -138,14 +144,16 @@ fn spawn_client(
         })
 }
 
-/// One step's sample from client.py's `result` line and our CPU (server, client) and
-/// connection counts (a timing missing from the line reads as NaN).
-fn sample_of(
-    step: &Step,
-    r: &Value,
-    (server_cpu_us, client_cpu_us): (Option<f64>, Option<f64>),
-    tcp_opened: Option<u64>,
-) -> Sample {
+/// CPU per call in µs: the server's, the client process's, and its event loop's thread's.
+struct ClientCpu {
+    server: Option<f64>,
+    client: Option<f64>,
+    event_loop: Option<f64>,
+}
+
+/// One step's sample from client.py's `result` line and our CPU readings and connection counts
+/// (a timing missing from the line reads as NaN).
+fn sample_of(step: &Step, r: &Value, cpu: ClientCpu, tcp_opened: Option<u64>) -> Sample {
     let elapsed = r["elapsed_s"].as_f64().unwrap_or(f64::NAN);
     let errors = r["errors"].as_u64().unwrap_or(0) as usize;
     Sample {
@@ -155,8 +163,9 @@ fn sample_of(
         calls_per_sec: (step.calls - errors.min(step.calls)) as f64 / elapsed,
         p50_us: r["p50_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
         p99_us: r["p99_s"].as_f64().unwrap_or(f64::NAN) * 1e6,
-        server_cpu_us,
-        client_cpu_us,
+        server_cpu_us: cpu.server,
+        client_cpu_us: cpu.client,
+        client_loop_cpu_us: cpu.event_loop,
         connections: r["connections"].as_u64().map(|c| c as usize),
         tcp_opened,
     }
