@@ -27,13 +27,18 @@ impl Report {
             ratio(r),
             Status::from(r.map(|r| r >= 40.0), "a server or c=16 missing"),
         ));
-        let p99 = self
-            .series("gen", Kind::Plugwire, 1)
-            .and_then(Series::p99_us);
+        let p99 = |kind| self.series("gen", kind, 1).and_then(Series::p99_us);
+        let ms = |v: f64| format!("{:.3} ms", v / 1e3);
+        // The limit server's p99 in the same run says what the machine's scheduling allows: a
+        // tail above 0.3 ms there is not plugwire's.
+        let measured = match (p99(Kind::Plugwire), p99(Kind::Limit)) {
+            (Some(ours), Some(limit)) => format!("{} (the limit server: {})", ms(ours), ms(limit)),
+            (ours, _) => ours.map_or("—".into(), ms),
+        };
         t.push((
             "p99 at c=1 under 0.3 ms on loopback (load generator → plugwire serve)".into(),
-            p99.map_or("—".into(), |v| format!("{:.3} ms", v / 1e3)),
-            Status::from(p99.map(|v| v < 300.0), "c=1 not run"),
+            measured,
+            Status::from(p99(Kind::Plugwire).map(|v| v < 300.0), "c=1 not run"),
         ));
         for &c in &self.args.concurrency {
             let r = div(

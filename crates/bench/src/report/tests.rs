@@ -75,6 +75,23 @@ fn targets_follow_the_measured_ratios() {
         status_of(&faster, "Same load generator, c=16"),
         "45× **met**"
     );
+    assert_eq!(
+        status_of(&fast, "p99 at c=1"),
+        "0.250 ms (the limit server: 0.250 ms) **met**"
+    );
+    let mut late = report(30_000.0);
+    for series in late
+        .pairs
+        .iter_mut()
+        .filter(|p| p.kind == Kind::Plugwire)
+        .flat_map(|p| p.series.iter_mut())
+    {
+        series.samples.iter_mut().for_each(|s| s.p99_us = 420.0);
+    }
+    assert_eq!(
+        status_of(&late, "p99 at c=1"),
+        "0.420 ms (the limit server: 0.250 ms) **missed**"
+    );
     let slow = report(20_000.0);
     assert_eq!(status_of(&slow, "c=1: within 1.5×"), "2.00× **missed**");
     assert!(status_of(&slow, "Python client, c=16: ≥ 2.5×").contains("not measured"));
