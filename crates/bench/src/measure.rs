@@ -29,7 +29,7 @@ pub struct Sample {
     pub tcp_opened: Option<u64>,
 }
 
-fn per_call_us(cpu: Option<Duration>, calls: usize) -> Option<f64> {
+pub(crate) fn per_call_us(cpu: Option<Duration>, calls: usize) -> Option<f64> {
     cpu.map(|d| d.as_secs_f64() * 1e6 / calls.max(1) as f64)
 }
 

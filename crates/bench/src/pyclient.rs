@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{json, Value};
 
 use crate::error::{BenchError, Result};
-use crate::measure::{accepted_since, CpuMark, Sample};
+use crate::measure::{accepted_since, per_call_us, CpuMark, Sample};
 use crate::payload;
 use crate::procfs;
 
@@ -83,14 +83,11 @@ pub fn run(
         stdin.flush()?;
         let r = next("result")?;
         let client1 = procfs::CpuReading::of(pid);
-        let per_call = |d: Option<std::time::Duration>| {
-            d.map(|d| d.as_secs_f64() * 1e6 / step.calls.max(1) as f64)
-        };
         let cpu_us = ClientCpu {
             server: server0.since(Some(server_pid), step.calls),
-            client: per_call(client1.since(&client0)),
+            client: per_call_us(client1.since(&client0), step.calls),
             // The main thread runs asyncio's loop: every call's Python work.
-            event_loop: per_call(client1.thread_since(&client0, pid)),
+            event_loop: per_call_us(client1.thread_since(&client0, pid), step.calls),
         };
         samples.push(sample_of(step, &r, cpu_us, accepted_since(ports0)));
         ports0 = procfs::passive_opens();

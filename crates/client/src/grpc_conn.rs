@@ -83,8 +83,8 @@ impl ConnectFailed {
 /// The status message: the last error and the number of attempts.
 impl std::fmt::Display for ConnectFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (last, attempts) = (&self.last, self.attempts);
-        write!(f, "connect: {last} (after {attempts} attempts)")
+        let attempts = crate::unix_hint::attempts_and_hint(self.attempts, None);
+        write!(f, "connect: {} {attempts}", self.last)
     }
 }
 
