@@ -32,7 +32,7 @@ PYTHON312 ?= $(firstword $(foreach p,$(PYTHON312_CANDIDATES),$(shell "$(p)" -c '
 # pytest arguments of `make interop` (e.g. -k grpc).
 INTEROP_PYTEST_ARGS ?= -q
 
-.PHONY: help build test rust-checks lint unit interop venv venv-1.0.0 venv-1.1.0 demo bench \
+.PHONY: help build test rust-tests python-suites clippy-idle fmt-check lint unit interop interop-suites venv venv-1.0.0 venv-1.1.0 demo bench \
         certs-mcp-all certs-mcp-ca certs-mcp-gateway certs-mcp-plugin certs-mcp-check certs-mcp-revoke
 
 help:
@@ -90,21 +90,36 @@ certs-mcp-check: build
 # ---------------------------------------------------------------- tests
 # The three venvs install (mostly downloads) while cargo compiles, with whole lines of output kept
 # apart; then the interop and Kubernetes suites run against them.
+# Two phases, so the 2-core CI run stays under 20 minutes:
+# 1. the Rust tests (their build leaves target/debug/plugwire) beside the three venv installs;
+# 2. the Python suites against that binary (no second `cargo build`: the workspace's dev-dependencies
+#    give shared crates other features, so `cargo build -p plugwire` would rebuild ~100 s of them),
+#    beside clippy at the lowest CPU priority, which takes only the cycles the suites leave idle.
 test:
-	$(MAKE) --no-print-directory -j6 --output-sync=line rust-checks venv-1.0.0 venv-1.1.0 k8s-venv
-	$(MAKE) --no-print-directory interop k8s-validate
+	$(MAKE) --no-print-directory -j6 --output-sync=line rust-tests venv-1.0.0 venv-1.1.0 k8s-venv
+	$(MAKE) --no-print-directory -j2 clippy-idle python-suites
 
-# Formatting, clippy, then every Rust test (one after the other: each needs the whole build).
-rust-checks:
-	$(MAKE) --no-print-directory lint
+# Formatting, then every Rust test.
+rust-tests:
+	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory unit
+
+# The interop suites, then the Kubernetes checks, against the plugwire binary already built.
+python-suites:
+	$(MAKE) --no-print-directory interop-suites
+	$(MAKE) --no-print-directory k8s-suites
+
+clippy-idle:
+	MAKEFLAGS= nice -n 19 $(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 
 # Under `make test`'s parallel make, MAKEFLAGS names a jobserver whose descriptors make does not
 # hand to these (non-recursive) commands; cargo would warn that it cannot reach it. Cleared, cargo
 # runs its own jobs (one per core).
-lint:
-	MAKEFLAGS= $(CARGO) fmt --all -- --check
+lint: fmt-check
 	MAKEFLAGS= $(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
+fmt-check:
+	MAKEFLAGS= $(CARGO) fmt --all -- --check
 
 unit:
 	MAKEFLAGS= $(CARGO) test --workspace
@@ -138,6 +153,10 @@ $(VENV_1_1)/.installed: $(INTEROP_REQS_1_1) tests/interop/requirements-test.txt
 # Interop with the real Python packages of both eras (docs/interop.md): the same suite under each
 # venv, the era forced by INTEROP_ERA; both eras always run, and the target fails if either did.
 interop: venv build
+	$(MAKE) --no-print-directory interop-suites
+
+# The suites alone, against $(PLUGWIRE) as it is (make test's second phase: the one `cargo test` built).
+interop-suites:
 	@status=0; \
 	for era in 1.0.0 1.1.0; do \
 	  py=$(VENV_PY); [ "$$era" = 1.1.0 ] && py=$(VENV_1_1)/bin/python; \
@@ -195,7 +214,7 @@ K8S_NAMESPACE ?= mcp
 STATIC_TARGET ?= x86_64-unknown-linux-gnu
 STATIC_BIN := $(TARGET_DIR)/$(STATIC_TARGET)/release/plugwire
 IMAGE ?= plugwire:0.1.0
-.PHONY: k8s-venv k8s-validate certs-mcp-k8s static image
+.PHONY: k8s-venv k8s-validate k8s-suites certs-mcp-k8s static image
 
 k8s-venv: $(K8S_VENV)/.installed
 
@@ -208,8 +227,10 @@ $(K8S_VENV)/.installed: tests/k8s/requirements.txt tests/k8s/constraints.txt
 
 # PYTEST_DISABLE_PLUGIN_AUTOLOAD: cloudcoil registers a pytest plugin for live clusters that needs
 # packages this venv does not have.
-k8s-validate: k8s-venv
-	$(CARGO) build --quiet -p plugwire
+k8s-validate: k8s-venv build
+	$(MAKE) --no-print-directory k8s-suites
+
+k8s-suites:
 	PLUGWIRE="$(abspath $(PLUGWIRE))" PYTHONDONTWRITEBYTECODE=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(K8S_PY) -m pytest tests/k8s -q -p no:cacheprovider
 
 # The cert-manager resources for the plugins of MCP_PLUGIN_CONFIG (as certs-mcp-all reads it),
