@@ -2,9 +2,9 @@
 //! gateway's own `PluginManager` with a `kind: external` entry; we sample the server's and the
 //! client's CPU around each timed step it announces.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{json, Value};
 
@@ -34,67 +34,142 @@ pub struct Step {
     pub calls: usize,
 }
 
-/// Runs `steps` in one client process against the server of `gateway_yaml`.
-pub fn run(
-    env: &PythonEnv,
-    work: &Path,
-    gateway_yaml: &Path,
-    steps: &[Step],
+/// One client.py process, driven a step at a time: the suite interleaves the steps of several
+/// servers' clients, so that the servers compared are measured at the same moments of the run.
+pub struct Session {
+    child: Child,
+    /// `None` once closed, which ends the client's wait for its next line.
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// The steps not yet run, in plan order.
+    plan: std::collections::VecDeque<Step>,
     server_pid: u32,
-    server_port: u16,
-    log: &Path,
-) -> Result<Vec<Sample>> {
-    let spec_path = write_spec(work, gateway_yaml, steps, server_port)?;
-    let log_file = std::fs::File::create(log).map_err(|source| BenchError::Write {
-        path: log.into(),
-        source,
-    })?;
-    // Connections opened since the previous step's result (warm-up included).
-    let mut ports0 = procfs::passive_opens();
-    let mut child = spawn_client(env, work, &spec_path, log_file)?;
-    let pid = child.id();
-    let fail = |reason: String| BenchError::Run {
-        what: "Python client".into(),
-        reason: format!("{reason}\n{}", crate::procs::tail(log, 20)),
-    };
-    let mut stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| fail("no stdout".into()))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut samples = Vec::new();
-    let mut next = |want: &str| -> Result<Value> {
-        let line = lines
-            .next()
-            .ok_or_else(|| fail(format!("exited while we waited for {want:?}")))??;
-        let v: Value =
-            serde_json::from_str(&line).map_err(|e| fail(format!("bad line {line:?}: {e}")))?;
-        if v["event"] != want {
-            return Err(fail(format!("expected {want:?}, got {line}")));
-        }
-        Ok(v)
-    };
-    for step in steps {
-        next("ready")?;
-        let server0 = CpuMark::now(Some(server_pid));
+    log: PathBuf,
+}
+
+impl Session {
+    /// Starts a client for the server of `gateway_yaml` with `plan` as its steps, and waits
+    /// until its `PluginManager` is initialized (so no start-up overlaps another client's step).
+    pub fn start(
+        env: &PythonEnv,
+        work: &Path,
+        gateway_yaml: &Path,
+        plan: &[Step],
+        server_pid: u32,
+        server_port: u16,
+        log: &Path,
+    ) -> Result<Self> {
+        let spec_path = write_spec(work, gateway_yaml, plan, server_port)?;
+        Self::start_from_spec(env, work, &spec_path, plan, server_pid, log)
+    }
+
+    /// [`Session::start`] with the spec file already written.
+    fn start_from_spec(
+        env: &PythonEnv,
+        work: &Path,
+        spec_path: &Path,
+        plan: &[Step],
+        server_pid: u32,
+        log: &Path,
+    ) -> Result<Self> {
+        let log_file = std::fs::File::create(log).map_err(|source| BenchError::Write {
+            path: log.into(),
+            source,
+        })?;
+        let mut child = spawn_client(env, work, spec_path, log_file)?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failure(log, "no pipes to the client".into()));
+        };
+        let mut session = Self {
+            child,
+            stdin: Some(stdin),
+            lines: BufReader::new(stdout).lines(),
+            plan: plan.iter().copied().collect(),
+            server_pid,
+            log: log.into(),
+        };
+        session.expect("started")?;
+        Ok(session)
+    }
+
+    /// Runs the plan's next step: its warm-up, then its timed calls with the server's and the
+    /// client's CPU read around them. `None` when the plan is done.
+    pub fn step(&mut self) -> Option<Result<(Step, Sample)>> {
+        let step = self.plan.pop_front()?;
+        Some(self.run_step(&step).map(|sample| (step, sample)))
+    }
+
+    fn run_step(&mut self, step: &Step) -> Result<Sample> {
+        // Connections opened by this step, warm-up included (the other clients are idle).
+        let ports0 = procfs::passive_opens();
+        self.send("warm")?;
+        self.expect("ready")?;
+        let pid = self.child.id();
+        let server0 = CpuMark::now(Some(self.server_pid));
         let client0 = procfs::CpuReading::of(pid);
-        stdin.write_all(b"go\n")?;
-        stdin.flush()?;
-        let r = next("result")?;
+        self.send("go")?;
+        let r = self.expect("result")?;
         let client1 = procfs::CpuReading::of(pid);
         let cpu_us = ClientCpu {
-            server: server0.since(Some(server_pid), step.calls),
+            server: server0.since(Some(self.server_pid), step.calls),
             client: per_call_us(client1.since(&client0), step.calls),
             // The main thread runs asyncio's loop: every call's Python work.
             event_loop: per_call_us(client1.thread_since(&client0, pid), step.calls),
         };
-        samples.push(sample_of(step, &r, cpu_us, accepted_since(ports0)));
-        ports0 = procfs::passive_opens();
+        Ok(sample_of(step, &r, cpu_us, accepted_since(ports0)))
     }
-    drop(stdin);
-    let _ = child.wait();
-    Ok(samples)
+
+    fn send(&mut self, line: &str) -> Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| failure(&self.log, "its stdin is closed".into()))?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    /// The client's next line, which must be the event `want`.
+    fn expect(&mut self, want: &str) -> Result<Value> {
+        let line = match self.lines.next() {
+            Some(line) => line?,
+            None => {
+                return Err(failure(
+                    &self.log,
+                    format!("exited while we waited for {want:?}"),
+                ))
+            }
+        };
+        let v: Value = serde_json::from_str(&line)
+            .map_err(|e| failure(&self.log, format!("bad line {line:?}: {e}")))?;
+        if v["event"] != want {
+            return Err(failure(&self.log, format!("expected {want:?}, got {line}")));
+        }
+        Ok(v)
+    }
+}
+
+impl Drop for Session {
+    /// A finished client exits when its stdin closes; one left mid-plan (a failed step) is
+    /// killed.
+    fn drop(&mut self) {
+        if !self.plan.is_empty() {
+            let _ = self.child.kill();
+        }
+        self.stdin = None;
+        let _ = self.child.wait();
+    }
+}
+
+/// A client failure, with the tail of its log.
+fn failure(log: &Path, reason: String) -> BenchError {
+    BenchError::Run {
+        what: "Python client".into(),
+        reason: format!("{reason}\n{}", crate::procs::tail(log, 20)),
+    }
 }
 
 /// The plan client.py reads: the gateway config, the payload, and each step with its warm-up.
@@ -167,3 +242,7 @@ fn sample_of(step: &Step, r: &Value, cpu: ClientCpu, tcp_opened: Option<u64>) ->
         tcp_opened,
     }
 }
+
+#[cfg(test)]
+#[path = "pyclient_tests.rs"]
+mod tests;

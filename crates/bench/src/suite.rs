@@ -375,13 +375,15 @@ async fn profile_phase(ctx: &mut Ctx, report: &mut Report, servers: &Servers, ta
 }
 
 /// Step 4: The plugwire gateway client (PluginManager + ExternalPlugin) against every server it
-/// can reach: the Python MCP runtime and `plugwire serve` over each transport.
+/// can reach: the Python MCP runtime and `plugwire serve` over each transport; one gateway per
+/// server, their runs interleaved as the load generator's are.
 async fn plugwire_client_phase(
     ctx: &mut Ctx,
     report: &mut Report,
     servers: &Servers,
 ) -> Result<()> {
     let args = ctx.args.clone();
+    let mut gateways = Vec::new();
     for (kind, server) in servers {
         if !kind.plugwire_client_pair() {
             continue;
@@ -391,45 +393,55 @@ async fn plugwire_client_phase(
             .join(format!("gateway-pwc-{kind:?}.yaml").to_lowercase());
         write(&yaml, &gateway_yaml_for(*kind, server, &ctx.certs)?)?;
         let mut pair = PairResult::new("pwc", "plugwire client", *kind);
-        match pwclient::Gateway::connect(&yaml).await {
-            Ok(gw) => {
-                let gw = Arc::new(gw);
+        let gateway = match pwclient::Gateway::connect(&yaml).await {
+            Ok(gw) => Some(Arc::new(gw)),
+            Err(e) => {
+                pair.error = Some(e.to_string());
+                None
+            }
+        };
+        gateways.push((pair, gateway, server.pid()));
+    }
+    for run in 0..args.runs {
+        for &c in &args.concurrency {
+            for (pair, gateway, pid) in &mut gateways {
+                let Some(gw) = gateway else {
+                    continue;
+                };
+                let kind = pair.kind;
                 let calls = if kind.is_python() {
                     args.calls_slow
                 } else {
                     args.calls_fast
                 };
-                for run in 0..args.runs {
-                    for &c in &args.concurrency {
-                        progress(&format!(
-                            "run {}/{}: plugwire client → {}, c={c}, {calls} calls",
-                            run + 1,
-                            args.runs,
-                            kind.label()
-                        ));
-                        let budget = Duration::from_secs(args.max_run_secs.max(1));
-                        let s =
-                            pwclient::run_within(gw.clone(), c, calls, server.pid(), Some(budget))
-                                .await;
-                        if s.calls < calls {
-                            let note = format!(
-                                "plugwire client → {}, c={c}, run {}: stopped after {} s \
-                                 (--max-run-secs) with {} of {calls} calls made; its figures are \
-                                 over those calls.",
-                                kind.label(),
-                                run + 1,
-                                budget.as_secs(),
-                                s.calls
-                            );
-                            progress(&note);
-                            ctx.notes.push(note);
-                        }
-                        pair.push(c, s);
-                    }
+                progress(&format!(
+                    "run {}/{}: plugwire client → {}, c={c}, {calls} calls",
+                    run + 1,
+                    args.runs,
+                    kind.label()
+                ));
+                let budget = Duration::from_secs(args.max_run_secs.max(1));
+                let s = pwclient::run_within(gw.clone(), c, calls, *pid, Some(budget)).await;
+                if s.calls < calls {
+                    let note = format!(
+                        "plugwire client → {}, c={c}, run {}: stopped after {} s \
+                         (--max-run-secs) with {} of {calls} calls made; its figures are \
+                         over those calls.",
+                        kind.label(),
+                        run + 1,
+                        budget.as_secs(),
+                        s.calls
+                    );
+                    progress(&note);
+                    ctx.notes.push(note);
                 }
-                gw.shutdown().await;
+                pair.push(c, s);
             }
-            Err(e) => pair.error = Some(e.to_string()),
+        }
+    }
+    for (pair, gateway, _) in gateways {
+        if let Some(gw) = gateway {
+            gw.shutdown().await;
         }
         report.pairs.push(pair);
     }
@@ -437,12 +449,22 @@ async fn plugwire_client_phase(
 }
 
 /// Step 5: The Python gateway client against its own servers and `plugwire serve`, over MCP,
-/// gRPC (mTLS, and a Unix socket) and the raw socket.
+/// gRPC (mTLS, and a Unix socket) and the raw socket: one client process per server, their steps
+/// interleaved run by run as the load generator's are, so each comparison is of the same moments.
 async fn python_client_phase(ctx: &Ctx, report: &mut Report, servers: &Servers) -> Result<()> {
     let Some(py) = ctx.py.clone() else {
         return Ok(());
     };
     let args = &ctx.args;
+    let plan: Vec<Step> = (0..args.runs)
+        .flat_map(|_| {
+            args.concurrency.iter().map(|&c| Step {
+                concurrency: c,
+                calls: args.calls_python_client,
+            })
+        })
+        .collect();
+    let mut clients = Vec::new();
     for (kind, server) in servers {
         if !kind.python_client_pair() {
             continue;
@@ -451,52 +473,67 @@ async fn python_client_phase(ctx: &Ctx, report: &mut Report, servers: &Servers) 
             .work
             .join(format!("gateway-pyc-{kind:?}.yaml").to_lowercase());
         write(&yaml, &gateway_yaml_for(*kind, server, &ctx.certs)?)?;
-        let mut steps = Vec::new();
-        for _ in 0..args.runs {
-            for &c in &args.concurrency {
-                steps.push(Step {
-                    concurrency: c,
-                    calls: args.calls_python_client,
-                });
-            }
-        }
-        progress(&format!(
-            "Python client → {}: {} steps of {} calls",
-            kind.label(),
-            steps.len(),
-            args.calls_python_client
-        ));
         let log = ctx
             .work
             .join(format!("pyclient-{kind:?}.log").to_lowercase());
         let mut pair = PairResult::new("pyc", "Python client 1.0.0", *kind);
-        let server_pid = server.pid();
-        let port = server.port;
-        let (py2, work2, yaml2) = (py.clone(), ctx.work.clone(), yaml.clone());
-        let steps2 = steps.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            pyclient::run(&py2, &work2, &yaml2, &steps2, server_pid, port, &log)
+        progress(&format!("Python client → {}: starting", kind.label()));
+        let (py2, work2, plan2) = (py.clone(), ctx.work.clone(), plan.clone());
+        let (pid, port) = (server.pid(), server.port);
+        let session = blocking(move || {
+            pyclient::Session::start(&py2, &work2, &yaml, &plan2, pid, port, &log)
         })
+        .await;
+        let session = session.map_err(|e| pair.error = Some(e.to_string())).ok();
+        clients.push((pair, session));
+    }
+    for (i, step) in plan.iter().enumerate() {
+        for (pair, slot) in clients.iter_mut() {
+            let Some(mut session) = slot.take() else {
+                continue;
+            };
+            progress(&format!(
+                "run {}/{}: Python client → {}, c={}, {} calls",
+                i / args.concurrency.len().max(1) + 1,
+                args.runs,
+                pair.kind.label(),
+                step.concurrency,
+                step.calls
+            ));
+            let (session, result) = blocking(move || {
+                let result = session.step();
+                Ok((session, result))
+            })
+            .await?;
+            match result {
+                Some(Ok((step, mut sample))) => {
+                    // client.py counts the connections httpx opens: MCP only.
+                    if pair.kind.transport() != Transport::Mcp {
+                        sample.connections = None;
+                    }
+                    pair.push(step.concurrency, sample);
+                    *slot = Some(session);
+                }
+                Some(Err(e)) => pair.error = Some(e.to_string()),
+                None => {}
+            }
+        }
+    }
+    for (pair, session) in clients {
+        drop(session);
+        report.pairs.push(pair);
+    }
+    Ok(())
+}
+
+/// `f` on tokio's blocking pool (the Python client's pipes are blocking).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| BenchError::Run {
             what: "Python client".into(),
             reason: e.to_string(),
-        })?;
-        match res {
-            Ok(samples) => {
-                for (step, mut s) in steps.iter().zip(samples) {
-                    // client.py counts the connections httpx opens: MCP only.
-                    if kind.transport() != Transport::Mcp {
-                        s.connections = None;
-                    }
-                    pair.push(step.concurrency, s);
-                }
-            }
-            Err(e) => pair.error = Some(e.to_string()),
-        }
-        report.pairs.push(pair);
-    }
-    Ok(())
+        })?
 }
 
 /// Step 6: RSS under load (peak while the runs above went on) and idle again afterwards.

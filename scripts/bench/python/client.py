@@ -6,9 +6,12 @@ Drives ``tool_pre_invoke`` through the ContextForge 1.0.0 gateway's own ``Plugin
 Protocol with the harness (``plugwire-bench run``), one JSON object per line:
   argv[1]  a JSON file: {"config": gateway YAML, "payload": {...}, "global_context": {...},
            "plan": [{"concurrency": c, "calls": n, "warmup": w}, ...]}
-  stdout   {"event": "ready", "pid": ...} after warm-up of each step; then the harness samples the
-           server's CPU and writes a line to our stdin; we run the timed calls and print
-           {"event": "result", ...}.
+  stdout   {"event": "started"} once the PluginManager is initialized. Then, for each step: the
+           harness writes a line to our stdin, we run the step's warm-up and print
+           {"event": "ready"}; the harness samples the server's CPU and writes another line; we
+           run the timed calls and print {"event": "result", ...}. Between steps we wait, so
+           the harness can run other clients' steps (against other servers) in between.
+           Closing our stdin ends the plan early.
 Connections are counted where httpx/httpcore opens them.
 """
 
@@ -89,12 +92,16 @@ async def main():
     await manager.initialize()
     payload = ToolPreInvokePayload(**spec["payload"])
     gctx = GlobalContext(**spec["global_context"])
+    emit({"event": "started"})
     for step in spec["plan"]:
         c, n = step["concurrency"], step["calls"]
+        if not await asyncio.to_thread(sys.stdin.readline):
+            break
         conns0 = CONNECTIONS
         await run_step(manager, payload, gctx, c, step.get("warmup", c))
         emit({"event": "ready"})
-        await asyncio.to_thread(sys.stdin.readline)
+        if not await asyncio.to_thread(sys.stdin.readline):
+            break
         elapsed, lat, errors, first_error = await run_step(manager, payload, gctx, c, n)
         emit(
             {

@@ -100,7 +100,9 @@ impl Report {
              the row's at the same concurrency. Connections: the most one run opened, by the client's own count \
              (TCP or Unix socket) / by the kernel's (TCP only: `PassiveOpens` in `/proc/net/snmp`, host-wide), \
              warm-up included; the runs go \
-             c=1, 16, 64 and repeat, so a pooled client opens its connections in the first run and reuses them.\n",
+             c=1, 16, 64 and repeat (interleaved with the other servers' runs), so a pooled client opens its \
+             connections in the first run and reuses them, unless the server closed them while idle (uvicorn \
+             does after 5 s).\n",
             crate::payload::RequestTemplate::invoke_hook().with_id(1).len(),
             a.runs
         );
