@@ -172,6 +172,10 @@ fn failure(log: &Path, reason: String) -> BenchError {
     }
 }
 
+/// Untimed calls before each step, at least: the client has waited through the other servers'
+/// runs, so its connections and the interpreter's caches are warmed again, not only its tasks.
+const MIN_WARM_UP: usize = 50;
+
 /// The plan client.py reads: the gateway config, the payload, and each step with its warm-up.
 fn write_spec(
     work: &Path,
@@ -185,7 +189,7 @@ fn write_spec(
         "payload": payload::tool_payload(),
         "global_context": context["global_context"],
         "plan": steps.iter().map(|s| json!({"concurrency": s.concurrency, "calls": s.calls,
-            "warmup": s.concurrency * 2})).collect::<Vec<_>>(),
+            "warmup": (s.concurrency * 2).max(MIN_WARM_UP)})).collect::<Vec<_>>(),
     });
     let spec_path = work.join(format!("pyclient-{server_port}.json"));
     std::fs::write(&spec_path, spec.to_string()).map_err(|source| BenchError::Write {
