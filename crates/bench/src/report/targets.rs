@@ -165,9 +165,14 @@ impl Report {
                 let r = div(self.rate("pyc", ours, c), self.rate("pyc", theirs, c));
                 let measured = match self.client_bound_ceiling(ours, theirs, c) {
                     Some((ceiling, loop_us)) => format!(
-                        "{} (at most {} with any server: the Python client's event loop, {loop_us:.0} µs of CPU per call on its one thread)",
+                        "{} (at most {} with any server: the Python client's event loop, {loop_us:.0} µs of CPU per call on its one thread{})",
                         ratio(r),
                         ratio(Some(ceiling)),
+                        if ceiling < 2.0 {
+                            "; under 2×, so out of reach of any server in this run"
+                        } else {
+                            ""
+                        }
                     ),
                     None => ratio(r),
                 };
