@@ -88,10 +88,9 @@ certs-mcp-check: build
 	$(PLUGWIRE) certs check --dir "$(MCP_CERT_DIR)" --warn-days "$(MCP_CERT_WARN_DAYS)"
 
 # ---------------------------------------------------------------- tests
-# The three venvs install (mostly downloads) while cargo compiles, with whole lines of output kept
-# apart; then the interop and Kubernetes suites run against them.
-# Two phases, so the 2-core CI run stays under 20 minutes:
-# 1. the Rust tests (their build leaves target/debug/plugwire) beside the three venv installs;
+# Two phases, so the 2-core CI run stays under 20 minutes (docs/decisions.md #102):
+# 1. the Rust tests (their build leaves target/debug/plugwire) beside the three venv installs
+#    (mostly downloads), with whole lines of output kept apart;
 # 2. the Python suites against that binary (no second `cargo build`: the workspace's dev-dependencies
 #    give shared crates other features, so `cargo build -p plugwire` would rebuild ~100 s of them),
 #    beside clippy at the lowest CPU priority, which takes only the cycles the suites leave idle.
