@@ -2,7 +2,7 @@
 //! a step's warm-up happens only when the harness asks for it, steps come in plan order, and a
 //! session dropped mid-plan stops its client.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use super::*;
 
@@ -35,33 +35,36 @@ for step in spec["plan"]:
 log.write("exit\n")
 "#;
 
-struct Scratch(PathBuf);
+/// A temporary directory with the stand-in as `scripts/client.py`; removed when dropped.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("plugwire-pyclient-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("scripts")).expect("scratch dir");
-        std::fs::write(dir.join("scripts/client.py"), STAND_IN).expect("stand-in client");
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("scratch dir");
+        std::fs::create_dir_all(dir.path().join("scripts")).expect("scripts dir");
+        std::fs::write(dir.path().join("scripts/client.py"), STAND_IN).expect("stand-in client");
         Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     fn env(&self) -> PythonEnv {
         PythonEnv {
             python: "python3".into(),
-            scripts: self.0.join("scripts"),
-            runtime: self.0.join("unused"),
-            plugins: self.0.join("unused"),
+            scripts: self.path().join("scripts"),
+            runtime: self.path().join("unused"),
+            plugins: self.path().join("unused"),
         }
     }
 
     fn start(&self, plan: &[Step]) -> Result<Session> {
-        let yaml = self.0.join("gateway.yaml");
-        let log = self.0.join("client.log");
+        let yaml = self.path().join("gateway.yaml");
+        let log = self.path().join("client.log");
         Session::start(
             &self.env(),
-            &self.0,
+            self.path(),
             &yaml,
             plan,
             std::process::id(),
@@ -71,13 +74,7 @@ impl Scratch {
     }
 
     fn received(&self) -> String {
-        std::fs::read_to_string(self.0.join("received.txt")).unwrap_or_default()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        std::fs::read_to_string(self.path().join("received.txt")).unwrap_or_default()
     }
 }
 
@@ -92,7 +89,7 @@ fn plan() -> Vec<Step> {
 
 #[test]
 fn steps_run_in_plan_order_each_warmed_up_when_asked() {
-    let scratch = Scratch::new("order");
+    let scratch = Scratch::new();
     let mut session = scratch.start(&plan()).expect("started");
     assert_eq!(
         scratch.received(),
@@ -122,7 +119,7 @@ fn steps_run_in_plan_order_each_warmed_up_when_asked() {
 
 #[test]
 fn a_session_dropped_mid_plan_stops_its_client() {
-    let scratch = Scratch::new("dropped");
+    let scratch = Scratch::new();
     let mut session = scratch.start(&plan()).expect("started");
     session.step().expect("a first step").expect("its sample");
     drop(session);
@@ -132,14 +129,20 @@ fn a_session_dropped_mid_plan_stops_its_client() {
 
 #[test]
 fn a_client_that_exits_at_start_is_an_error_with_its_log() {
-    let scratch = Scratch::new("dies");
-    let log = scratch.0.join("client.log");
-    let spec = write_spec(&scratch.0, &scratch.0.join("gateway.yaml"), &plan(), 2).expect("spec");
+    let scratch = Scratch::new();
+    let log = scratch.path().join("client.log");
+    let spec = write_spec(
+        scratch.path(),
+        &scratch.path().join("gateway.yaml"),
+        &plan(),
+        2,
+    )
+    .expect("spec");
     let text = std::fs::read_to_string(&spec).expect("spec text");
     let mut v: Value = serde_json::from_str(&text).expect("spec json");
     v["die_at_start"] = Value::Bool(true);
     std::fs::write(&spec, v.to_string()).expect("spec rewritten");
-    let err = Session::start_from_spec(&scratch.env(), &scratch.0, &spec, &plan(), 0, &log)
+    let err = Session::start_from_spec(&scratch.env(), scratch.path(), &spec, &plan(), 0, &log)
         .err()
         .expect("a client that exits is an error");
     let text = err.to_string();
