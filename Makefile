@@ -29,6 +29,9 @@ INTEROP_REQS_1_1 := tests/interop/contextforge-1.1.0-requirements.txt tests/inte
 PYTHON312_CANDIDATES = python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)
 # (`?=` is expanded lazily: probed only when the 1.1.0 venv is built.)
 PYTHON312 ?= $(firstword $(foreach p,$(PYTHON312_CANDIDATES),$(shell "$(p)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && echo "$(p)")))
+# The lint `make lint` and `make test` run (the latter at the lowest CPU priority).
+CLIPPY = $(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
 # pytest arguments of `make interop` (e.g. -k grpc).
 INTEROP_PYTEST_ARGS ?= -q
 
@@ -109,13 +112,13 @@ python-suites:
 	$(MAKE) --no-print-directory k8s-suites
 
 clippy-idle:
-	MAKEFLAGS= nice -n 19 $(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	MAKEFLAGS= nice -n 19 $(CLIPPY)
 
 # Under `make test`'s parallel make, MAKEFLAGS names a jobserver whose descriptors make does not
 # hand to these (non-recursive) commands; cargo would warn that it cannot reach it. Cleared, cargo
 # runs its own jobs (one per core).
 lint: fmt-check
-	MAKEFLAGS= $(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	MAKEFLAGS= $(CLIPPY)
 
 fmt-check:
 	MAKEFLAGS= $(CARGO) fmt --all -- --check
