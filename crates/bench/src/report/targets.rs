@@ -253,11 +253,7 @@ impl Report {
                         })
                     };
                     let (a, b) = (value(on), value(off));
-                    let noise = match (on.and_then(|s| s.spread(f)), off.and_then(|s| s.spread(f)))
-                    {
-                        (Some(x), Some(y)) => Some(x.max(y)),
-                        _ => None,
-                    };
+                    let noise = larger_spread(on, off, f);
                     let cost = match (a, b) {
                         (Some(a), Some(b)) if b > 0.0 => Some(if higher_is_worse {
                             a / b - 1.0
@@ -348,6 +344,7 @@ impl Report {
                 Status::from(r.map(|r| r <= 1.3), "a server missing"),
             ));
         }
+        self.client_against_python_targets(t);
         let fc = self.first_call.as_ref();
         let first = fc.and_then(|f| finite(crate::stats::median(&f.first_us)));
         let warm = fc.and_then(|f| finite(crate::stats::median(&f.warm_us)));
@@ -357,6 +354,62 @@ impl Report {
             format!("{} vs {} µs ({})", opt(first), opt(warm), ratio(div(first, warm))),
             Status::from(div(first, warm).map(|r| r <= 2.0), "first-call starts not run"),
         ));
+    }
+}
+
+/// The plugwire client → Python runtime ÷ load generator → Python runtime calls/s in the report
+/// of 2026-11-24, when issue 21 was filed ("against the Python runtime it stays at least as fast
+/// as today"). Absolute calls/s move with the machine from run to run; the load generator against
+/// the same runtime in the same run is the yardstick that does not.
+const CLIENT_VS_PYTHON_WHEN_FILED: [(usize, f64); 3] = [(1, 0.97), (16, 0.96), (64, 0.94)];
+
+impl Report {
+    fn client_against_python_targets(&self, t: &mut Vec<IssueTarget>) {
+        for (c, baseline) in CLIENT_VS_PYTHON_WHEN_FILED {
+            if !self.args.concurrency.contains(&c) {
+                continue;
+            }
+            let (pwc, gen) = (
+                self.series("pwc", Kind::Python, c),
+                self.series("gen", Kind::Python, c),
+            );
+            let r = div(
+                pwc.and_then(Series::calls_per_sec),
+                gen.and_then(Series::calls_per_sec),
+            );
+            let noise = larger_spread(pwc, gen, rate_of);
+            t.push((
+                21,
+                format!(
+                    "plugwire client → Python runtime, c={c}: calls/s ≥ {baseline:.2}× the load \
+                     generator's against the same runtime, as when issue 21 was filed (beyond the \
+                     run's noise)"
+                ),
+                match noise {
+                    Some(n) => format!("{} (noise ±{:.1} %)", ratio(r), n * 100.0),
+                    None => ratio(r),
+                },
+                Status::from(
+                    r.zip(noise).map(|(r, n)| r >= baseline * (1.0 - n)),
+                    "a Python runtime pair missing",
+                ),
+            ));
+        }
+    }
+}
+
+/// The run's noise for a comparison of two series: the larger min–max spread (÷ median).
+fn larger_spread(
+    a: Option<&Series>,
+    b: Option<&Series>,
+    metric: fn(&crate::measure::Sample) -> Option<f64>,
+) -> Option<f64> {
+    match (
+        a.and_then(|s| s.spread(metric)),
+        b.and_then(|s| s.spread(metric)),
+    ) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        _ => None,
     }
 }
 

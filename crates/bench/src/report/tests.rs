@@ -305,6 +305,32 @@ fn client_and_first_call_targets() {
         issue_status(&r, "c=1: limit ÷ plugwire serve ≤ 1.3×"),
         "1.33× **missed**"
     );
+    assert!(issue_status(&r, "plugwire client → Python runtime, c=16").contains("not measured"));
+    // Against the Python runtime (1,000 calls/s from the load generator): c=1 as fast, c=16 a bit
+    // under the filing-time ratio (0.96) but within its own spread, c=64 under it beyond noise.
+    let mut to_python = PairResult::new("pwc", "plugwire client", Kind::Python);
+    for (c, rates) in [
+        (1, [1_000.0; 3]),
+        (16, [900.0, 950.0, 1_000.0]),
+        (64, [900.0; 3]),
+    ] {
+        for rate in rates {
+            to_python.push(c, sample(rate, 250.0, 20.0));
+        }
+    }
+    r.pairs.push(to_python);
+    assert_eq!(
+        issue_status(&r, "plugwire client → Python runtime, c=1:"),
+        "1.00× (noise ±0.0 %) **met**"
+    );
+    assert_eq!(
+        issue_status(&r, "plugwire client → Python runtime, c=16:"),
+        "0.95× (noise ±10.5 %) **met**"
+    );
+    assert_eq!(
+        issue_status(&r, "plugwire client → Python runtime, c=64:"),
+        "0.90× (noise ±0.0 %) **missed**"
+    );
     assert!(issue_status(&r, "First hook call").contains("not measured"));
     r.first_call = Some(FirstCall {
         first_us: vec![9_000.0, 7_000.0, 8_000.0],
