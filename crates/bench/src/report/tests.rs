@@ -145,6 +145,13 @@ fn issue_status(r: &Report, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("no target {prefix}"))
 }
 
+/// Each (target prefix, "value status") pair, as the report gives it.
+fn assert_statuses(r: &Report, expected: &[(&str, &str)]) {
+    for (prefix, want) in expected {
+        assert_eq!(&issue_status(r, prefix), want, "{prefix}");
+    }
+}
+
 #[test]
 fn transport_targets_compare_plugwire_with_the_python_servers() {
     let mut r = report(30_000.0);
@@ -285,25 +292,24 @@ fn client_and_first_call_targets() {
             }
         }
     }
-    assert_eq!(
-        issue_status(&r, "plugwire client → plugwire serve, c=16: ≥ 0.7×"),
-        "0.80× **met**"
-    );
-    assert_eq!(
-        issue_status(&r, "plugwire client → plugwire serve, c=64: ≥ 0.7×"),
-        "0.67× **missed**"
-    );
-    assert_eq!(
-        issue_status(&r, "plugwire client, c=16: client CPU"),
-        "3.00× **missed**"
-    );
-    assert_eq!(
-        issue_status(&r, "plugwire client → plugwire serve: no drop"),
-        "24,000 → 20,000 **missed**"
-    );
-    assert_eq!(
-        issue_status(&r, "c=1: limit ÷ plugwire serve ≤ 1.3×"),
-        "1.33× **missed**"
+    assert_statuses(
+        &r,
+        &[
+            (
+                "plugwire client → plugwire serve, c=16: ≥ 0.7×",
+                "0.80× **met**",
+            ),
+            (
+                "plugwire client → plugwire serve, c=64: ≥ 0.7×",
+                "0.67× **missed**",
+            ),
+            ("plugwire client, c=16: client CPU", "3.00× **missed**"),
+            (
+                "plugwire client → plugwire serve: no drop",
+                "24,000 → 20,000 **missed**",
+            ),
+            ("c=1: limit ÷ plugwire serve ≤ 1.3×", "1.33× **missed**"),
+        ],
     );
     assert!(issue_status(&r, "plugwire client → Python runtime, c=16").contains("not measured"));
     // Against the Python runtime (1,000 calls/s from the load generator): c=1 as fast, c=16 a bit
@@ -319,17 +325,22 @@ fn client_and_first_call_targets() {
         }
     }
     r.pairs.push(to_python);
-    assert_eq!(
-        issue_status(&r, "plugwire client → Python runtime, c=1:"),
-        "1.00× (noise ±0.0 %) **met**"
-    );
-    assert_eq!(
-        issue_status(&r, "plugwire client → Python runtime, c=16:"),
-        "0.95× (noise ±10.5 %) **met**"
-    );
-    assert_eq!(
-        issue_status(&r, "plugwire client → Python runtime, c=64:"),
-        "0.90× (noise ±0.0 %) **missed**"
+    assert_statuses(
+        &r,
+        &[
+            (
+                "plugwire client → Python runtime, c=1:",
+                "1.00× (noise ±0.0 %) **met**",
+            ),
+            (
+                "plugwire client → Python runtime, c=16:",
+                "0.95× (noise ±10.5 %) **met**",
+            ),
+            (
+                "plugwire client → Python runtime, c=64:",
+                "0.90× (noise ±0.0 %) **missed**",
+            ),
+        ],
     );
     assert!(issue_status(&r, "First hook call").contains("not measured"));
     r.first_call = Some(FirstCall {
