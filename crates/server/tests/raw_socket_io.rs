@@ -2,7 +2,9 @@
 //! client pipelined them) are each answered in order; a request trickling in a few bytes at a
 //! time is answered once whole; an answer much larger than the socket's send buffer (so the
 //! write comes back short and the rest waits for writability) arrives whole, and the connection
-//! keeps serving after it; a large request followed by small ones is served too.
+//! keeps serving after it; a large request followed by small ones is served too. The idle
+//! timeout (`RawSocketOptions::idle`) closes a connection that sends nothing for that long, and
+//! counts from each answer, so a client calling more often keeps its connection.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -149,6 +151,71 @@ async fn an_answer_larger_than_the_send_buffer_arrives_whole_and_the_connection_
         let (name, len) = config_name_and_description_len(&read_answer(&mut conn).await);
         assert_eq!((name.as_str(), len), ("Small", 0));
     }
+
+    drop(conn);
+    server.stop().await;
+}
+
+/// Idle timeout of the idle tests: long enough that a busy machine's scheduling delays stay
+/// well inside it, short enough to wait for.
+const IDLE: Duration = Duration::from_millis(300);
+
+/// Options with [`IDLE`] as the idle timeout.
+fn with_idle() -> RawSocketOptions {
+    RawSocketOptions {
+        idle: IDLE,
+        ..RawSocketOptions::default()
+    }
+}
+
+/// A connection that sends nothing for longer than `idle` is closed by the server (EOF, no
+/// answer), not before: it served a call first, and stayed open at least half of `idle` after.
+#[tokio::test]
+async fn a_connection_silent_for_longer_than_idle_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.sock");
+    let server = RawServer::start(&path, Arc::new(Configs), with_idle());
+    let mut conn = UnixStream::connect(&path).await.unwrap();
+    conn.write_all(&invoke_frame("first", 10)).await.unwrap();
+    assert_eq!(echoed(&read_answer(&mut conn).await), json!("first"));
+
+    let quiet_from = tokio::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut byte))
+        .await
+        .expect("a silent connection was still open 5 s later (idle 300 ms)");
+    assert_eq!(read.unwrap(), 0, "the server sent bytes instead of closing");
+    // The idle timer starts once the answer is written, a moment before it is read here.
+    assert!(
+        quiet_from.elapsed() >= IDLE / 2,
+        "closed after {:?}, before the idle timeout",
+        quiet_from.elapsed()
+    );
+
+    server.stop().await;
+}
+
+/// A connection calling at intervals shorter than `idle` (50 ms with `idle` 300 ms), for well
+/// over `idle` in total, is never closed: the timeout counts from the last answer, not from the
+/// connection's start.
+#[tokio::test]
+async fn a_connection_calling_more_often_than_idle_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.sock");
+    let server = RawServer::start(&path, Arc::new(Configs), with_idle());
+    let mut conn = UnixStream::connect(&path).await.unwrap();
+
+    let started = tokio::time::Instant::now();
+    for i in 0..12 {
+        let tag = format!("call-{i}");
+        conn.write_all(&invoke_frame(&tag, 10)).await.unwrap();
+        assert_eq!(echoed(&read_answer(&mut conn).await), json!(tag));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // 12 pauses of 50 ms: the connection has lived twice the idle timeout.
+    assert!(started.elapsed() >= IDLE * 2);
+    conn.write_all(&invoke_frame("last", 10)).await.unwrap();
+    assert_eq!(echoed(&read_answer(&mut conn).await), json!("last"));
 
     drop(conn);
     server.stop().await;

@@ -34,7 +34,8 @@ use tonic::codegen::http;
 use tonic::server::NamedService;
 use tonic::Status;
 use tonic_health::pb::health_server::HealthServer as StandardHealthServer;
-use tonic_health::server::HealthService;
+use tonic_health::server::{HealthReporter, HealthService};
+use tonic_health::ServingStatus;
 
 use super::cork::{self, Corked};
 use super::inline::{InlineExec, Streams};
@@ -56,20 +57,41 @@ pub struct PluginGrpc {
     cpex_health: CpexHealth,
     old_health: OldHealth,
     standard_health: StandardHealth,
+    /// The standard service's statuses, to report the drain to its `Watch` streams.
+    standard_status: HealthReporter,
 }
 
 impl PluginGrpc {
     /// Wraps the backend every transport uses.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         // The standard service answers `SERVING` for the server as a whole (service "").
-        let (reporter, _) = tonic_health::server::health_reporter();
+        let reporter = HealthReporter::new();
         PluginGrpc {
             cpex: PluginService::new(Arc::clone(&backend)),
             mcpgateway: PluginService::new(backend),
             cpex_health: CpexHealth::new(UpstreamHealth),
             old_health: OldHealth::new(UpstreamHealth),
-            standard_health: StandardHealth::new(HealthService::from_health_reporter(reporter)),
+            standard_health: StandardHealth::new(HealthService::from_health_reporter(
+                reporter.clone(),
+            )),
+            standard_status: reporter,
         }
+    }
+
+    /// On the drain: `NOT_SERVING` to every `Watch` stream of the standard service, which then
+    /// ends. A gRPC client that health-checks its channel keeps one such stream open for the
+    /// connection's life; without an end it would hold the connection, and the drain, until the
+    /// drain deadline. `Check` answers `NOT_SERVING` from then on.
+    async fn report_draining(&self) {
+        let mut status = self.standard_status.clone();
+        status
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        // Dropping the service's sender ends its watchers' streams after that last status.
+        status.clear_service_status("").await;
+        status
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
     }
 }
 
@@ -160,6 +182,7 @@ where
             ));
         }
     }
+    grpc.report_draining().await;
     drop(alive);
     let _ = all_closed.recv().await;
     Ok(())
