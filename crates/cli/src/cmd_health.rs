@@ -119,7 +119,7 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     // tonic's lazy channel spawns its worker on creation: build it inside the runtime.
     let other = {
         let _guard = runtime.enter();
-        other_transport(&args, timeout)
+        other_transport(&args, timeout, &env)
     };
     if let Some(remote) = other {
         return runtime.block_on(check_other(&url, remote));
@@ -156,6 +156,7 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
 fn other_transport(
     args: &Args,
     timeout: Duration,
+    env: &Arc<dyn Env + Send + Sync>,
 ) -> Option<Result<plugwire_client::Remote, plugwire_client::ClientError>> {
     let url = args.url.as_deref().unwrap_or_default().trim();
     let tls = args.tls().map(|t| GrpcClientTLSConfig {
@@ -167,6 +168,7 @@ fn other_transport(
     });
     let options = ClientOptions {
         call_timeout: timeout,
+        env: Arc::clone(env),
         ..ClientOptions::default()
     };
     let grpc = |target: Option<&str>, uds: Option<&str>, tls| {
@@ -178,8 +180,14 @@ fn other_transport(
         remote::grpc_remote("health", &cfg, &options)
     };
     if let Some(t) = url.strip_prefix("grpcs://") {
-        // TLS even without flags: the system roots then, as for an https URL.
-        return Some(grpc(Some(t), None, Some(tls.unwrap_or_default())));
+        // TLS even without flags: from PLUGINS_GRPC_CLIENT_MTLS_* when one is set (a `tls`
+        // block, even an empty one, hides them, as in an entry), else the system roots, as for
+        // an https URL.
+        let from_env = plugwire_env::vars::GRPC_CLIENT
+            .iter()
+            .any(|v| env.get(v).is_some());
+        let tls = tls.or_else(|| (!from_env).then(GrpcClientTLSConfig::default));
+        return Some(grpc(Some(t), None, tls));
     }
     if let Some(t) = url.strip_prefix("grpc://") {
         return Some(grpc(Some(t), None, None));

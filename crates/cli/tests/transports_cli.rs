@@ -4,89 +4,34 @@
 //! the connections it opens and the requests it sends over each the same way.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Output;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{KillOnDrop, BIN, REPLACE_YAML};
+use common::transports::{cmd, grpc_mtls_server_env, hook_call, make_certs, p, Server};
+use common::REPLACE_YAML;
 
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear().current_dir(dir).env("RUST_LOG", "info");
-    c
-}
-
-fn make_certs(dir: &Path) {
-    let out = cmd(dir)
-        .args(["certs", "all", "--dir", "out", "--key-type", "ecdsa"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
-
-/// Starts the server and returns it with the gRPC address from its start-up line, and its
-/// later log lines.
-fn start_server(dir: &Path) -> (Child, String, mpsc::Receiver<String>) {
-    std::fs::write(dir.join("server.yaml"), REPLACE_YAML).unwrap();
-    let p = |s: &str| dir.join(s).display().to_string();
-    let mut child = cmd(dir)
-        .args([
-            "serve",
-            "--config",
-            "server.yaml",
-            "--transport",
-            "http,grpc,unix",
-        ])
-        .env("PLUGINS_SERVER_UDS", p("mcp.sock"))
-        .env("PLUGINS_GRPC_SERVER_HOST", "127.0.0.1")
-        .env("PLUGINS_GRPC_SERVER_PORT", "0")
-        .env("PLUGINS_GRPC_SERVER_SSL_ENABLED", "true")
-        .env(
-            "PLUGINS_GRPC_SERVER_SSL_CERTFILE",
-            p("out/plugins/example-plugin-a/server.crt"),
-        )
-        .env(
-            "PLUGINS_GRPC_SERVER_SSL_KEYFILE",
-            p("out/plugins/example-plugin-a/server.key"),
-        )
-        .env("PLUGINS_GRPC_SERVER_SSL_CA_CERTS", p("out/ca/ca.crt"))
-        .env("PLUGINS_UNIX_SOCKET_PATH", p("raw.sock"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = String::new();
-    loop {
-        // A guard against a hung start-up, not a speed assertion.
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no start-up line; stderr so far:\n{seen}");
-        };
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("gRPC at grpcs://").nth(1) {
-            assert!(line.contains("MCP at http+unix://"), "{line}");
-            assert!(line.contains("raw socket at unix://"), "{line}");
-            assert!(line.contains("ALPN h2"), "{line}");
-            let addr = rest.split_whitespace().next().unwrap().to_string();
-            return (child, addr, rx);
-        }
+/// `plugwire serve --transport http,grpc,unix` serving `ReplaceBadWordsPlugin`: MCP on
+/// `DIR/mcp.sock`, gRPC with mTLS on 127.0.0.1:0, the raw socket on `DIR/raw.sock`; the start-up
+/// line names all three.
+fn start_server(dir: &Path) -> Server {
+    let mut env = grpc_mtls_server_env(dir);
+    env.push(("PLUGINS_SERVER_UDS", p(dir, "mcp.sock")));
+    env.push(("PLUGINS_UNIX_SOCKET_PATH", p(dir, "raw.sock")));
+    let server = Server::start(dir, REPLACE_YAML, "http,grpc,unix", &env);
+    let line = &server.line;
+    for listener in [
+        "gRPC at grpcs://",
+        "MCP at http+unix://",
+        "raw socket at unix://",
+        "ALPN h2",
+    ] {
+        assert!(line.contains(listener), "{line}");
     }
+    server
 }
 
 fn call(dir: &Path, gateway: &str) -> Output {
@@ -94,19 +39,9 @@ fn call(dir: &Path, gateway: &str) -> Output {
 }
 
 fn call_with(dir: &Path, gateway: &str, extra: &[&str]) -> Output {
-    std::fs::write(dir.join("gateway.yaml"), gateway).unwrap();
-    cmd(dir)
-        .env("RUST_LOG", "warn")
-        .args([
-            "call",
-            "--config",
-            "gateway.yaml",
-            "--hook",
-            "tool_pre_invoke",
-            "--payload",
-            r#"{"name":"search","args":{"q":"what crap","n":3}}"#,
-            "--compact",
-        ])
+    let payload = r#"{"name":"search","args":{"q":"what crap","n":3}}"#;
+    hook_call(dir, gateway, payload)
+        .arg("--compact")
         .args(extra)
         .output()
         .unwrap()
@@ -175,9 +110,8 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     make_certs(dir);
-    let (child, addr, log) = start_server(dir);
-    let mut child = KillOnDrop::new(child);
-    let port = addr.rsplit(':').next().unwrap().to_string();
+    let server = start_server(dir);
+    let port = server.grpcs_port();
     let d = dir.display();
     let entry = "  - name: ReplaceBadWordsPlugin\n    kind: external\n";
     let mcp_entry = format!(
@@ -219,12 +153,7 @@ fn one_process_serves_mcp_grpc_mtls_and_raw_socket_with_the_same_results() {
         "http://localhost/mcp".into(),
     ]);
     let health_raw_at_mcp = health(&[format!("unix://{}", sock("mcp.sock"))]);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    // The log ends when the server exits and its stderr closes.
-    let log: String = log.iter().map(|l| l + "\n").collect();
+    let (status, log) = server.terminate();
 
     let mcp = json(&mcp);
     assert!(mcp.to_string().contains("what crud"), "{mcp}");

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use plugwire_framework::{Config, PluginManager};
 use plugwire_server::{App, ConnLimits, HostPolicy, ManagerBackend};
 
+pub mod transports;
+
 /// The `plugwire` binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_plugwire");
 
