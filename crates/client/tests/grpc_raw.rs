@@ -490,6 +490,12 @@ async fn raw_socket_client_survives_a_restart_and_times_out_without_desync() {
         mcp_answer(&a).await
     );
     assert_eq!(c.connects(), 2);
+    // And no retry: the stopped server's drain closed the kept connection before `stop`
+    // returned, and this (current-thread) runtime polled its I/O driver before the test went on,
+    // so the check before use read the EOF and the request was written once, on a new
+    // connection. Had the check missed it, the write would have failed with a broken pipe
+    // (not sent) and the call been retried once: 1.
+    assert_eq!(c.retries(), 0, "the restart cost a reconnect, not a retry");
     srv.stop().await;
 
     // A server that never answers: the call times out and its connection is dropped.
@@ -508,6 +514,7 @@ async fn raw_socket_client_survives_a_restart_and_times_out_without_desync() {
     assert!(matches!(err.kind(), ErrorKind::Timeout { .. }), "{err}");
     let _ = c.invoke_hook(args("x")).await.unwrap_err();
     assert_eq!(c.connects(), 2, "a timed-out connection is never reused");
+    assert_eq!(c.retries(), 0, "a timed-out hook is not sent again");
     hold.abort();
 }
 
@@ -528,6 +535,13 @@ async fn grpc_client_survives_a_server_restart() {
         answer_of(c.invoke_hook(a.clone())).await,
         mcp_answer(&a).await
     );
+    // No retry: the server's drain sent `GOAWAY` to the idle kept connection, h2 closes an idle
+    // connection on `GOAWAY`, and the server's side (so `stop`) ended only once the client had
+    // answered it, in the same poll of the client's connection task that marked it closed. The
+    // call above therefore opened a new connection at once. A call on a connection that had
+    // read the `GOAWAY` but was not yet marked closed would fail "before sending"
+    // (`UNAVAILABLE`) and be retried: 1.
+    assert_eq!(c.retries(), 0, "the restart cost a reconnect, not a retry");
     srv.stop().await;
 }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,14 +25,22 @@ use prost::Message;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::oneshot;
 
 /// Reads one request frame from `conn`.
 async fn read_request(conn: &mut UnixStream) -> Vec<u8> {
+    next_request(conn)
+        .await
+        .expect("the client closed before a request")
+}
+
+/// The next request frame's body on `conn`, or `None` once the client has closed it.
+async fn next_request(conn: &mut UnixStream) -> Option<Vec<u8>> {
     let mut header = [0u8; HEADER_LEN];
-    conn.read_exact(&mut header).await.unwrap();
+    conn.read_exact(&mut header).await.ok()?;
     let mut body = vec![0u8; frame::body_len(header).unwrap()];
     conn.read_exact(&mut body).await.unwrap();
-    body
+    Some(body)
 }
 
 /// Closes its first connection after reading the request (the call was sent, no answer came),
@@ -44,13 +53,7 @@ fn flaky_server(path: &Path) -> tokio::task::JoinHandle<()> {
         drop(first);
         while let Ok((mut conn, _)) = listener.accept().await {
             tokio::spawn(async move {
-                loop {
-                    let mut header = [0u8; HEADER_LEN];
-                    if conn.read_exact(&mut header).await.is_err() {
-                        return;
-                    }
-                    let mut body = vec![0u8; frame::body_len(header).unwrap()];
-                    conn.read_exact(&mut body).await.unwrap();
+                while next_request(&mut conn).await.is_some() {
                     let answer = pb::GetPluginConfigResponse::default();
                     conn.write_all(&frame::encode(&answer).unwrap())
                         .await
@@ -170,17 +173,21 @@ enum Step {
     Cut,
 }
 
-/// An `InvokeHookResponse` whose result lets the call go on, as a gRPC message.
-fn answer_message() -> Bytes {
+/// An `InvokeHookResponse` from `plugin` whose result lets the call go on.
+fn hook_answer(plugin: String) -> pb::InvokeHookResponse {
     let result = json!({"continue_processing": true});
-    let answer = pb::InvokeHookResponse {
-        plugin_name: "Scripted".into(),
+    pb::InvokeHookResponse {
+        plugin_name: plugin,
         result: Some(plugwire_grpc::structs::to_struct(
             result.as_object().unwrap(),
         )),
         ..Default::default()
-    };
-    let body = answer.encode_to_vec();
+    }
+}
+
+/// [`hook_answer`] from plugin `Scripted`, as a gRPC message.
+fn answer_message() -> Bytes {
+    let body = hook_answer("Scripted".into()).encode_to_vec();
     let mut message = BytesMut::with_capacity(5 + body.len());
     message.put_u8(0);
     message.put_u32(u32::try_from(body.len()).unwrap());
@@ -298,5 +305,191 @@ async fn a_grpc_hook_whose_connection_broke_after_sending_is_not_repeated() {
     assert_eq!(answer.plugin_name, "Scripted");
     assert_eq!(stats.connections_opened(), 2);
     assert_eq!(client.retries(), 0);
+    server.abort();
+}
+
+/// Answers every `InvokeHook` request on `conn` with a [`hook_answer`] from the request's plugin,
+/// counting each request read whole into `served`, until the client closes.
+async fn answer_hooks(mut conn: UnixStream, served: Arc<AtomicUsize>) {
+    while let Some(body) = next_request(&mut conn).await {
+        let request = pb::InvokeHookRequest::decode(body.as_slice()).unwrap();
+        served.fetch_add(1, Ordering::SeqCst);
+        let answer = hook_answer(request.plugin_name);
+        conn.write_all(&frame::encode(&answer).unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+/// A client of `plugin` on `path` that counts into the returned stats, reconnecting quickly.
+fn raw_client(path: &Path, plugin: &str) -> (RawSocketClient, Arc<ConnectionStats>) {
+    let stats = ConnectionStats::new();
+    let mut options = RawSocketOptions::new(path);
+    options.reconnect_delay = Duration::from_millis(10);
+    (
+        RawSocketClient::with_stats(plugin, options, stats.clone()),
+        stats,
+    )
+}
+
+/// Answers one hook on its first connection, then stops reading it (`shutdown(SHUT_RD)`) while
+/// keeping it open, and says so on the returned channel. The client's kept connection still
+/// looks alive (nothing to read, no EOF), but a write to it fails with a broken pipe: the next
+/// request cannot be written. Every later connection is answered.
+fn stops_reading_after_one_hook(
+    path: &Path,
+    served: Arc<AtomicUsize>,
+) -> (tokio::task::JoinHandle<()>, oneshot::Receiver<()>) {
+    let listener = UnixListener::bind(path).unwrap();
+    let (stopped, stopped_rx) = oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (mut first, _) = listener.accept().await.unwrap();
+        let body = read_request(&mut first).await;
+        let request = pb::InvokeHookRequest::decode(body.as_slice()).unwrap();
+        served.fetch_add(1, Ordering::SeqCst);
+        let answer = hook_answer(request.plugin_name);
+        first
+            .write_all(&frame::encode(&answer).unwrap())
+            .await
+            .unwrap();
+        let first = first.into_std().unwrap();
+        first.shutdown(std::net::Shutdown::Read).unwrap();
+        stopped.send(()).unwrap();
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(answer_hooks(conn, served.clone()));
+        }
+        // Held open until the test aborts the server: closing it would show the client an EOF,
+        // and the kept connection would be replaced before use instead of failing the write.
+        drop(first);
+    });
+    (server, stopped_rx)
+}
+
+/// One `InvokeHook` through `client`, answered by the plugin `UnwrittenHook`.
+async fn answered_by_unwritten_hook(client: &RawSocketClient) {
+    let answer = client
+        .invoke_hook(hook_args("UnwrittenHook"))
+        .await
+        .unwrap();
+    assert_eq!(answer.plugin_name, "UnwrittenHook");
+    assert!(answer.result.is_some(), "{answer:?}");
+}
+
+/// A hook whose request could not be written on the kept connection (the server stopped
+/// reading it, the write failed with a broken pipe) is sent once more on a new connection,
+/// answered, and counted as a retry; the server ran it once.
+#[tokio::test]
+async fn a_hook_whose_request_could_not_be_written_is_sent_again_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unread.sock");
+    let served = Arc::new(AtomicUsize::new(0));
+    let (server, stopped) = stops_reading_after_one_hook(&path, served.clone());
+    let (client, stats) = raw_client(&path, "UnwrittenHook");
+
+    answered_by_unwritten_hook(&client).await;
+    assert_eq!(client.retries(), 0);
+    stopped.await.unwrap();
+
+    // The kept connection passes the check before use; the write on it fails.
+    answered_by_unwritten_hook(&client).await;
+    assert_eq!(client.retries(), 1, "the unwritten request is sent again");
+    assert_eq!(
+        stats.connections_opened(),
+        2,
+        "the kept one and its replacement"
+    );
+    assert_eq!(
+        stats.requests_sent(),
+        3,
+        "the first call, the failed send and the retry"
+    );
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        2,
+        "the server read each call's request once"
+    );
+    let label = r#"{plugin="UnwrittenHook",transport="unix_socket"}"#;
+    let retries = format!("plugwire_client_retries_total{label}");
+    assert_eq!(series_value(&retries).as_deref(), Some("1"));
+
+    // The replacement is kept for the next call.
+    client
+        .invoke_hook(hook_args("UnwrittenHook"))
+        .await
+        .unwrap();
+    assert_eq!(stats.connections_opened(), 2);
+    assert_eq!(client.retries(), 1);
+    server.abort();
+}
+
+/// Reads only the header of the request on each of its first `cuts` connections, then closes
+/// the connection with the rest of the frame unread; answers every later connection. A request
+/// larger than a socket buffer can hold is then cut while being written, never written whole.
+fn cuts_requests_short(
+    path: &Path,
+    cuts: usize,
+    served: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    let listener = UnixListener::bind(path).unwrap();
+    tokio::spawn(async move {
+        for _ in 0..cuts {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut header = [0u8; HEADER_LEN];
+            conn.read_exact(&mut header).await.unwrap();
+            assert!(frame::body_len(header).unwrap() > BIG_ARG);
+            drop(conn);
+        }
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(answer_hooks(conn, served.clone()));
+        }
+    })
+}
+
+/// Bytes of the argument that makes a request larger than a Unix socket's buffer (about 200 KiB
+/// on Linux), so that writing it blocks until the server reads.
+const BIG_ARG: usize = 4 * 1024 * 1024;
+
+/// A hook call whose request is too large to sit in the socket's buffers.
+fn big_hook_args(plugin: &str) -> InvokeHookArgs {
+    let mut args = hook_args(plugin);
+    args.payload["args"]["q"] = json!("x".repeat(BIG_ARG));
+    args
+}
+
+/// A hook whose request frame was cut part-way through its write (the server read its header
+/// and closed) is sent once more on a new connection and counted; a second cut in a row is the
+/// call's answer (one retry per call).
+#[tokio::test]
+async fn a_hook_cut_while_its_request_was_written_is_sent_once_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.sock");
+    let served = Arc::new(AtomicUsize::new(0));
+    let server = cuts_requests_short(&path, 1, served.clone());
+    let (client, stats) = raw_client(&path, "CutHook");
+
+    let answer = client.invoke_hook(big_hook_args("CutHook")).await.unwrap();
+    assert_eq!(answer.plugin_name, "CutHook");
+    assert!(answer.result.is_some(), "{answer:?}");
+    assert_eq!(client.retries(), 1);
+    assert_eq!(stats.connections_opened(), 2);
+    assert_eq!(stats.requests_sent(), 2);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    let label = r#"{plugin="CutHook",transport="unix_socket"}"#;
+    let retries = format!("plugwire_client_retries_total{label}");
+    assert_eq!(series_value(&retries).as_deref(), Some("1"));
+    server.abort();
+
+    let path = dir.path().join("cut2.sock");
+    let served = Arc::new(AtomicUsize::new(0));
+    let server = cuts_requests_short(&path, 2, served.clone());
+    let (client, stats) = raw_client(&path, "CutTwice");
+    let err = client
+        .invoke_hook(big_hook_args("CutTwice"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("InvokeHook"), "{err}");
+    assert_eq!(client.retries(), 1, "one retry per call");
+    assert_eq!(stats.connections_opened(), 2);
+    assert_eq!(served.load(Ordering::SeqCst), 0);
     server.abort();
 }
