@@ -235,8 +235,8 @@ async fn serve_stdio_mode(
     result
 }
 
-/// HTTP, gRPC and the raw Unix socket: bind every listener, then serve them all until a stop
-/// signal has drained them.
+/// HTTP, gRPC and the raw Unix socket: check every listener, bind them all, then serve them
+/// until a stop signal has drained them.
 async fn serve_listeners(
     start: Startup,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -249,8 +249,10 @@ async fn serve_listeners(
         watch_config,
     } = start;
     let env = Arc::clone(&parts.env);
-    // Everything is resolved and every TLS file read before anything is bound, so a bad
-    // setting of any transport stops start-up with nothing listening.
+    // Check phase: every setting resolved, every host resolved, every TLS file read, and the
+    // listeners' addresses checked against each other and the socket paths against the disk,
+    // before anything is bound; a bad setting of any transport stops start-up with nothing
+    // listening and nothing created.
     let http = if parts.transports.contains(Transport::Http) {
         Some(serve::prepare(config.server_settings.as_ref(), &*env)?)
     } else {
@@ -262,6 +264,12 @@ async fn serve_listeners(
         &parts.transports,
         &*env,
     )?;
+    let claims: Vec<_> = http
+        .iter()
+        .flat_map(serve::Prepared::claims)
+        .chain(extra.claims())
+        .collect();
+    serve::check_listeners(&claims)?;
     parts.tls = http
         .as_ref()
         .and_then(|p| p.reloadable_tls())
@@ -269,6 +277,9 @@ async fn serve_listeners(
         .chain(extra.reloadable_tls())
         .collect();
     let manager = plugwire_server::build_manager(config, &parts.registry, &*env)?;
+    // Bind phase. A bind that fails (a port another process holds, a directory this process
+    // may not write to), or a plugin that fails to initialize, returns with the listeners bound
+    // so far dropped: each removes the socket file it created, and none has accepted anything.
     let bound_http = http.as_ref().map(serve::bind).transpose()?;
     let bound_extra = extra.bind()?;
     let manager = plugwire_server::initialize_manager(manager).await?;

@@ -1,16 +1,19 @@
 //! The gRPC and raw Unix-socket transports of `plugwire serve`: settings from the YAML's
 //! `grpc_server_settings` / `unix_socket_server_settings` (each set `PLUGINS_GRPC_SERVER_*` /
-//! `PLUGINS_UNIX_SOCKET_PATH` variable wins, field by field), TLS built and checked before any
-//! socket is bound, then the listeners. They serve the same backend as MCP.
+//! `PLUGINS_UNIX_SOCKET_PATH` variable wins, field by field), the host resolved and TLS built
+//! and checked before any socket is bound, then the listeners. They serve the same backend as
+//! MCP.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use plugwire_env::vars;
 use plugwire_env::Env;
 use plugwire_framework::{GrpcServerConfig, UnixSocketServerConfig};
-use plugwire_server::raw_socket::{self, RawSocketOptions};
-use plugwire_server::serve::{self, ServeOptions};
+use plugwire_server::raw_socket::{self, RawSocketOptions, SocketFile};
+use plugwire_server::serve::{self, named, Claim, ServeOptions};
 use plugwire_server::transport::{
     resolve_grpc_server_settings, resolve_unix_socket_settings, GrpcServerLayer,
     GrpcServerSettings, Transport, Transports, UnixSocketLayer, UnixSocketSettings,
@@ -32,14 +35,23 @@ pub fn unix_layer(cfg: &UnixSocketServerConfig) -> UnixSocketLayer {
     }
 }
 
-/// Resolved and checked (TLS material read), nothing bound.
+/// The gRPC listener's settings, checked: its TCP address resolved (`None` on a Unix socket)
+/// and its TLS config built.
+struct GrpcPrepared {
+    settings: GrpcServerSettings,
+    addr: Option<SocketAddr>,
+    tls: Option<Arc<ReloadableServerConfig>>,
+}
+
+/// Resolved and checked (host resolved, TLS material read), nothing bound.
 pub struct Prepared {
-    grpc: Option<(GrpcServerSettings, Option<Arc<ReloadableServerConfig>>)>,
+    grpc: Option<GrpcPrepared>,
     unix: Option<UnixSocketSettings>,
 }
 
-/// Resolves the settings of the gRPC and raw-socket transports in `transports` and builds the
-/// gRPC TLS config, so a bad file, key or variable stops start-up before anything listens.
+/// Resolves the settings of the gRPC and raw-socket transports in `transports`, resolves the
+/// gRPC host and builds the gRPC TLS config, so a bad file, key, host or variable stops
+/// start-up before anything listens.
 pub fn prepare(
     grpc_yaml: Option<&GrpcServerConfig>,
     unix_yaml: Option<&UnixSocketServerConfig>,
@@ -54,7 +66,20 @@ pub fn prepare(
             Some(t) => Some(Arc::new(ReloadableServerConfig::new(t.clone())?)),
             None => None,
         };
-        Some((settings, tls))
+        let e = &settings.endpoint;
+        let addr = match e.uds {
+            Some(_) => None,
+            None => Some(serve::resolve(
+                &e.host.value,
+                e.port.value,
+                &tcp_origin(&settings),
+            )?),
+        };
+        Some(GrpcPrepared {
+            settings,
+            addr,
+            tls,
+        })
     } else {
         None
     };
@@ -67,55 +92,92 @@ pub fn prepare(
     Ok(Prepared { grpc, unix })
 }
 
+/// "host from ..., port from ...": the settings that chose the gRPC TCP address.
+fn tcp_origin(s: &GrpcServerSettings) -> String {
+    let e = &s.endpoint;
+    format!("host from {}, port from {}", e.host.origin, e.port.origin)
+}
+
 enum GrpcListener {
     Tls(TcpListener, Arc<ReloadableServerConfig>, ClientCertPolicy),
     Plain(TcpListener),
-    Unix(UnixListener, PathBuf),
+    /// The socket file is removed when this is dropped.
+    Unix(UnixListener, SocketFile),
 }
 
-/// Sockets bound, nothing accepted yet.
+/// Sockets bound, nothing accepted yet. Dropping it (a later start-up step failed) removes the
+/// socket files it created.
 pub struct Bound {
     grpc: Option<GrpcListener>,
-    unix: Option<(UnixListener, PathBuf)>,
+    unix: Option<(UnixListener, SocketFile)>,
 }
 
 impl Prepared {
     /// The gRPC listener's TLS config, which SIGHUP reloads (`None` without gRPC TLS).
     pub fn reloadable_tls(&self) -> Option<Arc<ReloadableServerConfig>> {
-        self.grpc.as_ref().and_then(|(_, t)| t.clone())
+        self.grpc.as_ref().and_then(|g| g.tls.clone())
+    }
+
+    /// The addresses the gRPC listener and the raw socket will listen on, for
+    /// [`serve::check_listeners`].
+    pub fn claims(&self) -> Vec<Claim> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.grpc {
+            let e = &g.settings.endpoint;
+            match (&e.uds, g.addr) {
+                (Some(uds), _) => {
+                    let origin = named(Some(&uds.origin), vars::PLUGINS_GRPC_SERVER_UDS);
+                    out.push(Claim::unix("the gRPC Unix socket", &uds.value, origin));
+                }
+                (None, Some(addr)) => {
+                    let origin = format!(
+                        "host from {}, port from {}",
+                        named(Some(&e.host.origin), vars::PLUGINS_GRPC_SERVER_HOST),
+                        named(Some(&e.port.origin), vars::PLUGINS_GRPC_SERVER_PORT)
+                    );
+                    out.push(Claim::tcp("the gRPC port", addr, origin));
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some(u) = &self.unix {
+            let origin = named(Some(&u.path.origin), vars::PLUGINS_UNIX_SOCKET_PATH);
+            out.push(Claim::unix("the raw socket", &u.path.value, origin));
+        }
+        out
     }
 
     /// Binds the gRPC listener (TCP, or a Unix socket with mode 0600) and the raw socket (0600).
+    /// When the raw socket fails, the gRPC socket file bound before it is removed again.
     pub fn bind(self) -> Result<Bound, ServerError> {
         let grpc = match self.grpc {
             None => None,
-            Some((s, tls)) => Some(bind_grpc(&s, tls)?),
+            Some(g) => Some(bind_grpc(g)?),
         };
         let unix = match self.unix {
             None => None,
             Some(u) => {
                 let origin = u.path.origin.to_string();
-                let l = raw_socket::bind_unix_0600(&u.path.value, &origin)?;
-                Some((l, u.path.value))
+                Some(raw_socket::bind_unix_0600_owned(&u.path.value, &origin)?)
             }
         };
         Ok(Bound { grpc, unix })
     }
 }
 
-fn bind_grpc(
-    s: &GrpcServerSettings,
-    tls: Option<Arc<ReloadableServerConfig>>,
-) -> Result<GrpcListener, ServerError> {
-    let e = &s.endpoint;
+fn bind_grpc(g: GrpcPrepared) -> Result<GrpcListener, ServerError> {
+    let e = &g.settings.endpoint;
     if let Some(uds) = &e.uds {
-        let l = raw_socket::bind_unix_0600(&uds.value, &uds.origin.to_string())?;
-        return Ok(GrpcListener::Unix(l, uds.value.clone()));
+        let (l, file) = raw_socket::bind_unix_0600_owned(&uds.value, &uds.origin.to_string())?;
+        return Ok(GrpcListener::Unix(l, file));
     }
-    let origin = format!("host from {}, port from {}", e.host.origin, e.port.origin);
-    let addr = serve::resolve(&e.host.value, e.port.value, &origin)?;
+    let origin = tcp_origin(&g.settings);
+    let addr = match g.addr {
+        Some(addr) => addr,
+        None => serve::resolve(&e.host.value, e.port.value, &origin)?,
+    };
     let l = serve::bind_tcp(addr, "gRPC port", &origin)?;
-    Ok(match (tls, &s.tls) {
+    Ok(match (g.tls, &g.settings.tls) {
         (Some(cfg), Some(t)) => GrpcListener::Tls(l, cfg, t.client_auth),
         _ => GrpcListener::Plain(l),
     })
@@ -145,13 +207,16 @@ impl Bound {
             Some(GrpcListener::Plain(l)) => {
                 out.push(format!("gRPC at grpc://{} (plaintext, no TLS)", addr(l)));
             }
-            Some(GrpcListener::Unix(_, p)) => {
-                out.push(format!("gRPC at grpc+unix://{} (no TLS)", p.display()));
+            Some(GrpcListener::Unix(_, f)) => {
+                out.push(format!(
+                    "gRPC at grpc+unix://{} (no TLS)",
+                    f.path().display()
+                ));
             }
             None => {}
         }
-        if let Some((_, p)) = &self.unix {
-            out.push(format!("raw socket at unix://{}", p.display()));
+        if let Some((_, f)) = &self.unix {
+            out.push(format!("raw socket at unix://{}", f.path().display()));
         }
         out
     }
@@ -182,10 +247,10 @@ impl Bound {
                     let backend = Arc::clone(&backend);
                     plugwire_server::grpc::run_plain(l, backend, limits, shutdown()).await
                 }
-                Some(GrpcListener::Unix(l, path)) => {
+                Some(GrpcListener::Unix(l, file)) => {
                     let backend = Arc::clone(&backend);
                     let r = plugwire_server::grpc::run_unix(l, backend, limits, shutdown()).await;
-                    let _ = std::fs::remove_file(path);
+                    drop(file);
                     r
                 }
             };
@@ -194,7 +259,7 @@ impl Bound {
             }
         };
         let unix = async {
-            if let Some((l, path)) = self.unix {
+            if let Some((l, file)) = self.unix {
                 raw_socket::run(
                     l,
                     Arc::clone(&backend),
@@ -202,7 +267,7 @@ impl Bound {
                     shutdown(),
                 )
                 .await;
-                let _ = std::fs::remove_file(path);
+                drop(file);
             }
         };
         tokio::join!(grpc, unix);

@@ -65,6 +65,44 @@ pub(crate) fn strip_top_level_nulls(value: &mut serde_json::Value, keep: &[&str]
     }
 }
 
+/// The keys a derived `Deserialize` struct reads (serde's own list, as handed to
+/// `deserialize_struct`), so a check for unknown keys needs no second list to keep in step.
+/// Empty for a type that is not deserialized as a struct.
+pub(crate) fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{value::Error, Error as _, Visitor};
+
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            *self.0 = fields;
+            Err(Error::custom("fields read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    // Always an error: the point is the list the struct handed over.
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
+}
+
 /// pydantic "lax mode" coercions for config scalars, so a quoted template such as
 /// `port: "{{ env.PORT }}"` or `verify: "{{ env.VERIFY }}"` loads as it does in Python.
 pub(crate) mod lax {
@@ -75,21 +113,32 @@ pub(crate) mod lax {
     fn describe(v: &Value) -> String {
         match v {
             Value::String(s) => format!("{s:?}"),
+            Value::Bool(b) => format!("the boolean {b}"),
             other => other.to_string(),
         }
     }
 
+    /// pydantic's lax integer: an integer, a whole float (`8000.0`) or a string holding an
+    /// integer (`"8000"`, from a quoted template). Unlike pydantic, never a boolean: `port: true`
+    /// would be port 1 (docs/decisions.md #103).
     pub(crate) fn to_i64(v: &Value) -> Result<i64, String> {
         match v {
             Value::Number(n) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .or_else(|| {
+                    // Whole and inside i64's range (`as` would saturate 1e30 to i64::MAX).
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                        .map(|f| f as i64)
+                })
                 .ok_or_else(|| format!("expected an integer, found {n}")),
             Value::String(s) => s
                 .trim()
                 .parse::<i64>()
                 .map_err(|_| format!("expected an integer, found {}", describe(v))),
-            Value::Bool(b) => Ok(i64::from(*b)),
+            Value::Bool(b) => Err(format!(
+                "expected an integer, found the boolean {b} (a boolean is not read as 0 or 1)"
+            )),
             other => Err(format!("expected an integer, found {}", describe(other))),
         }
     }
@@ -182,5 +231,33 @@ mod tests {
         let e = lax::to_bool(&json!("maybe")).unwrap_err();
         assert!(e.contains("maybe"), "{e}");
         assert!(lax::to_bool(&json!(2)).is_err());
+    }
+
+    /// Where plugwire is stricter than pydantic (docs/decisions.md #103): a boolean is not an
+    /// integer, and a whole float outside i64 is refused rather than saturated.
+    #[test]
+    fn booleans_are_not_numbers() {
+        for b in [true, false] {
+            let e = lax::to_i64(&json!(b)).unwrap_err();
+            assert!(e.contains(&format!("found the boolean {b}")), "{e}");
+            let e = lax::to_f64(&json!(b)).unwrap_err();
+            assert!(e.contains(&format!("found the boolean {b}")), "{e}");
+        }
+        assert!(lax::to_i64(&json!(1e30)).is_err());
+        assert_eq!(lax::to_i64(&json!(-8000.0)), Ok(-8000));
+    }
+
+    /// The struct's own key list, renamed keys as serde spells them.
+    #[test]
+    fn struct_fields_lists_a_derived_structs_keys() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            a: i64,
+            #[serde(rename = "bee")]
+            b: Option<String>,
+        }
+        assert_eq!(super::struct_fields::<S>(), ["a", "bee"]);
+        assert!(super::struct_fields::<Vec<S>>().is_empty());
     }
 }

@@ -29,13 +29,16 @@ pub enum ServerError {
         /// What is expected.
         message: String,
     },
-    /// A port that is not an integer in 1..=65535.
-    #[error("invalid port {value:?} in {origin}: it must be an integer from 1 to 65535")]
+    /// A port that is not an integer in the setting's range (1..=65535, or 0..=65535 where 0
+    /// asks for any free port).
+    #[error("invalid port {value:?} in {origin}: it must be an integer from {range}")]
     InvalidPort {
         /// Where it came from.
         origin: Origin,
         /// What it held.
         value: String,
+        /// What is accepted, e.g. "1 to 65535".
+        range: &'static str,
     },
     /// An empty or blank host.
     #[error("invalid host {value:?} in {origin}: give an address or name to bind, e.g. 127.0.0.1 or 0.0.0.0")]
@@ -143,6 +146,16 @@ pub enum ServerError {
         health_port: u32,
         /// The setting that chose the port.
         origin: String,
+    },
+    /// Two listeners of this process set to one address (found before anything is bound).
+    #[error("{first} and {second} are both set to listen on {addr}: each listener needs its own address; change one of the two settings")]
+    AddressClash {
+        /// The shared address (both, when one is an unspecified address covering the other).
+        addr: String,
+        /// The listener configured first, with the settings that chose its address.
+        first: String,
+        /// The other one.
+        second: String,
     },
     /// Another server is listening on the Unix socket.
     #[error("the Unix socket {path:?} ({origin}) is in use by a running server: stop it or choose another path")]

@@ -26,6 +26,7 @@
 //! - [`transport`]: which transports run (`PLUGINS_TRANSPORT`, `--transport`), and the gRPC and
 //!   raw Unix-socket settings.
 //! - [`serve`]: start-up: settings (YAML + env) → TLS config → bound sockets → serving.
+//! - [`claims`]: the addresses a process's listeners take, checked for clashes before any bind.
 //! - [`warm`]: seeding aws-lc's random generator before healthy, so the first call does not.
 //! - [`manager_backend`]: [`ManagerBackend`], the framework's `PluginManager` as a [`Backend`].
 //! - [`metered`]: [`metered::Metered`], a [`Backend`] decorator counting and timing hook calls.
@@ -43,6 +44,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
+pub mod claims;
 pub mod dispatch;
 mod drain;
 pub mod error;

@@ -1,8 +1,17 @@
 //! Start-up: settings → TLS config → bound sockets → serving.
 //!
-//! Every check that can fail (settings, TLS files, key/cert match, port range, port in use,
-//! Unix socket in use) runs in [`prepare`] and [`bind`], before anything is accepted, so a
-//! misconfigured server exits with one clear message instead of half-starting.
+//! Every check that can fail (settings, TLS files, key/cert match, port range, host resolution,
+//! port in use, Unix socket in use) runs in [`prepare`] and [`bind`], before anything is
+//! accepted, so a misconfigured server exits with one clear message instead of half-starting.
+//!
+//! A process with several listeners (`plugwire serve --transport http,grpc,unix`) runs in two
+//! phases. The check phase resolves every listener's settings ([`prepare`] here, the gRPC and
+//! raw-socket ones in the CLI), then [`check_listeners`] over all of their [`Claim`]s: no two
+//! listeners of the process on one address, and no socket path that is a live socket or not a
+//! socket at all. Only then is anything bound; a bind that still fails (a port another process
+//! holds, a directory the process may not write to) drops what was bound before it, and each
+//! Unix socket file is a [`SocketFile`] that removes itself on drop: no socket file of the failed
+//! process remains, and nothing was served.
 
 use std::future::Future;
 use std::io;
@@ -22,10 +31,12 @@ use crate::error::ServerError;
 use crate::host::HostPolicy;
 use crate::http::{App, DEFAULT_MAX_BODY_BYTES};
 use crate::listen::{serve_health, serve_tcp, serve_unix, ConnLimits, TlsSource};
+use crate::raw_socket::SocketFile;
 use crate::settings::{resolve_server_settings, ServerSettings, ServerSettingsLayer};
 use crate::transport::GrpcServerLayer;
 
 /// Every variable name, from the one list (`plugwire_env::vars`).
+pub use crate::claims::{check_listeners, named, Claim, ListenAddr};
 pub use plugwire_env::vars;
 
 /// Offset of the plain health port when TLS is on (as the Python runtime).
@@ -162,6 +173,8 @@ pub struct Prepared {
     pub settings: ServerSettings,
     /// The rustls config when TLS is on (reloadable when built from files).
     pub tls: Option<TlsSource>,
+    /// The TCP address `host` resolved to (`None` on a Unix socket).
+    pub addr: Option<SocketAddr>,
 }
 
 /// Resolves `server_settings` + `PLUGINS_SERVER_*` (env wins, docs/decisions.md #1), loads the
@@ -185,7 +198,24 @@ pub fn prepare(yaml: Option<&MCPServerConfig>, env: &dyn Env) -> Result<Prepared
             });
         }
     }
-    Ok(Prepared { settings, tls })
+    let addr = match settings.uds {
+        Some(_) => None,
+        None => Some(resolve(
+            &settings.host,
+            settings.port,
+            &tcp_origin(&settings),
+        )?),
+    };
+    Ok(Prepared {
+        settings,
+        tls,
+        addr,
+    })
+}
+
+/// "host from ..., port from ...": the settings that chose a TCP address, for its errors.
+fn tcp_origin(s: &ServerSettings) -> String {
+    format!("host from {}, port from {}", s.host_origin, s.port_origin)
 }
 
 impl Prepared {
@@ -200,6 +230,32 @@ impl Prepared {
             Some(TlsSource::Reloadable(r)) => Some(Arc::clone(r)),
             _ => None,
         }
+    }
+
+    /// The addresses this MCP server will listen on (its port and, with TLS, the health port
+    /// at port + 1000; or its Unix socket), for [`check_listeners`].
+    pub fn claims(&self) -> Vec<Claim> {
+        let s = &self.settings;
+        if let Some(path) = &s.uds {
+            let origin = named(s.uds_origin.as_ref(), vars::PLUGINS_SERVER_UDS);
+            return vec![Claim::unix("the MCP Unix socket", path, origin)];
+        }
+        let Some(addr) = self.addr else {
+            return Vec::new();
+        };
+        let origin = format!(
+            "host from {}, port from {}",
+            named(Some(&s.host_origin), vars::PLUGINS_SERVER_HOST),
+            named(Some(&s.port_origin), vars::PLUGINS_SERVER_PORT)
+        );
+        let mut out = vec![Claim::tcp("the MCP port", addr, origin.clone())];
+        if self.tls.is_some() {
+            if let Some(health) = s.port.checked_add(HEALTH_PORT_OFFSET) {
+                let at = SocketAddr::new(addr.ip(), health);
+                out.push(Claim::tcp("the MCP health port (port + 1000)", at, origin));
+            }
+        }
+        out
     }
 }
 
@@ -221,6 +277,8 @@ pub enum MainListener {
         listener: UnixListener,
         /// Its path.
         path: PathBuf,
+        /// The socket file, removed when this is dropped (served or not).
+        file: SocketFile,
     },
 }
 
@@ -248,11 +306,12 @@ pub fn bind(prepared: &Prepared) -> Result<Bound, ServerError> {
             .uds_origin
             .as_ref()
             .map_or_else(|| "server_settings.uds".to_string(), |o| o.to_string());
-        let listener = bind_unix(path, &origin)?;
+        let (listener, file) = bind_unix(path, &origin)?;
         return Ok(Bound {
             main: MainListener::Unix {
                 listener,
                 path: path.clone(),
+                file,
             },
             health: None,
             tls: None,
@@ -260,8 +319,11 @@ pub fn bind(prepared: &Prepared) -> Result<Bound, ServerError> {
             loopback: true,
         });
     }
-    let origin = format!("host from {}, port from {}", s.host_origin, s.port_origin);
-    let addr = resolve(&s.host, s.port, &origin)?;
+    let origin = tcp_origin(s);
+    let addr = match prepared.addr {
+        Some(addr) => addr,
+        None => resolve(&s.host, s.port, &origin)?,
+    };
     let main = bind_tcp(addr, "port", &origin)?;
     let health = match prepared.tls {
         Some(_) => {
@@ -332,7 +394,7 @@ pub fn bind_tcp(
 
 /// Binds a Unix socket, replacing a stale socket file left by a crashed server but never a
 /// live one or a non-socket file.
-fn bind_unix(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
+fn bind_unix(path: &Path, origin: &str) -> Result<(UnixListener, SocketFile), ServerError> {
     crate::raw_socket::bind_unix_socket(path, origin, None)
 }
 
@@ -411,9 +473,9 @@ impl Bound {
             MainListener::Tcp(l) => {
                 serve_tcp(l, app, self.tls, limits, stop()).await;
             }
-            MainListener::Unix { listener, path } => {
+            MainListener::Unix { listener, file, .. } => {
                 serve_unix(listener, app, limits, stop()).await;
-                let _ = std::fs::remove_file(&path);
+                drop(file);
             }
         }
         if let Some(h) = health {

@@ -116,9 +116,15 @@ pub fn resolve_endpoint(
         |v, _| Ok(v),
     )?
     .unwrap_or_else(|| Sourced::default_value(DEFAULT_HOST.to_string()));
+    let range = if names.allow_port_zero {
+        "0 to 65535 (0: any free port)"
+    } else {
+        "1 to 65535"
+    };
     let bad_port = |o: &Origin, value: String| ServerError::InvalidPort {
         origin: o.clone(),
         value,
+        range,
     };
     let port = layer(
         env,

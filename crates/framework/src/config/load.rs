@@ -102,6 +102,21 @@ fn decode(value: Value, file: &str) -> Result<Config, ConfigError> {
     };
     let mut cfg: Config =
         serde_path_to_error::deserialize(&value).map_err(|e| located(e, &value, file))?;
+    for u in unknown_keys(&value) {
+        let known = u
+            .known
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!(
+            "unknown key, ignored as the Python runtime ignores it (a typo?); the keys read \
+             here are {known}"
+        );
+        let warning = ConfigError::invalid(file, u.plugin.as_deref(), &u.key, message);
+        tracing::warn!(file, key = %u.full, "{warning}");
+        cfg.unknown_keys.push(u.full);
+    }
     // pydantic's `model_fields_set`: the keys each entry spells out.
     if let Some(Value::Array(entries)) = value.get("plugins") {
         for (p, entry) in cfg.plugins.iter_mut().zip(entries) {
@@ -111,6 +126,102 @@ fn decode(value: Value, file: &str) -> Result<Config, ConfigError> {
         }
     }
     Ok(cfg)
+}
+
+/// A key no field reads, in a block whose keys are checked.
+struct UnknownKey {
+    /// From the top (`plugins[0].grpc.tls.verfy`).
+    full: String,
+    /// The entry's usable `name`, when the key is in one; `key` is then relative to it.
+    plugin: Option<String>,
+    /// As an error names it: relative to the entry when `plugin` is set, else `full`.
+    key: String,
+    /// The keys the block reads.
+    known: Vec<&'static str>,
+}
+
+/// The keys of the server blocks and of the entries' transport sections that no field reads
+/// (docs/decisions.md #104). Other sections are not checked: the entry itself and
+/// `plugin_settings` gain keys with upstream releases, and `config:` is the plugin's.
+/// `server_settings.limits` refuses unknown keys while decoding.
+fn unknown_keys(root: &Value) -> Vec<UnknownKey> {
+    use super::{
+        GrpcClientConfig, GrpcClientTLSConfig, GrpcServerConfig, GrpcServerTLSConfig,
+        MCPClientTLSConfig, MCPServerConfig, MCPServerTLSConfig, UnixSocketClientConfig,
+        UnixSocketServerConfig,
+    };
+    use crate::serde_util::struct_fields;
+
+    let top = [
+        (
+            "server_settings",
+            struct_fields::<MCPServerConfig>().to_vec(),
+        ),
+        ("server_settings.tls", MCPServerTLSConfig::keys()),
+        (
+            "grpc_server_settings",
+            struct_fields::<GrpcServerConfig>().to_vec(),
+        ),
+        ("grpc_server_settings.tls", GrpcServerTLSConfig::keys()),
+        (
+            "unix_socket_server_settings",
+            struct_fields::<UnixSocketServerConfig>().to_vec(),
+        ),
+    ];
+    let in_entry = [
+        ("mcp", struct_fields::<MCPClientConfig>().to_vec()),
+        ("mcp.tls", MCPClientTLSConfig::keys()),
+        ("grpc", struct_fields::<GrpcClientConfig>().to_vec()),
+        ("grpc.tls", GrpcClientTLSConfig::keys()),
+        (
+            "unix_socket",
+            struct_fields::<UnixSocketClientConfig>().to_vec(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (path, known) in &top {
+        unknown_in(root, path, known, None, &mut out);
+    }
+    if let Some(Value::Array(entries)) = root.get("plugins") {
+        for (i, entry) in entries.iter().enumerate() {
+            let name = entry["name"].as_str().filter(|n| !n.trim().is_empty());
+            for (path, known) in &in_entry {
+                unknown_in(entry, path, known, Some((i, name)), &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The keys of the mapping at `path` (dotted, under `base`) that are not in `known`. `entry`:
+/// the index and usable name of the `plugins:` entry `base` is.
+fn unknown_in(
+    base: &Value,
+    path: &str,
+    known: &[&'static str],
+    entry: Option<(usize, Option<&str>)>,
+    out: &mut Vec<UnknownKey>,
+) {
+    let Some(Value::Object(block)) = path.split('.').try_fold(base, |v, k| v.get(k)) else {
+        return;
+    };
+    for k in block.keys().filter(|k| !known.contains(&k.as_str())) {
+        let key = format!("{path}.{k}");
+        let (full, plugin, key) = match entry {
+            None => (key.clone(), None, key),
+            Some((i, Some(name))) => (format!("plugins[{i}].{key}"), Some(name.to_owned()), key),
+            Some((i, None)) => {
+                let full = format!("plugins[{i}].{key}");
+                (full.clone(), None, full)
+            }
+        };
+        out.push(UnknownKey {
+            full,
+            plugin,
+            key,
+            known: known.to_vec(),
+        });
+    }
 }
 
 /// A serde error at `path` as a [`ConfigError::Invalid`]: the entry named by its `name` when it

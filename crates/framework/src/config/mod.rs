@@ -74,6 +74,12 @@ pub struct Config {
     /// Where the config came from (a path, or `<string>`), for error messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// Keys of the server blocks and of the entries' transport sections that plugwire does not
+    /// read, spelled in full (`unix_socket_server_settings.pth`, `plugins[0].grpc.tls.verfy`):
+    /// ignored, as the Python runtime ignores them, and logged as a WARN when loaded (usually
+    /// a typo; docs/decisions.md #104).
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
 }
 
 impl Config {

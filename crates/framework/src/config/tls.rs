@@ -32,6 +32,15 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// The shared keys, as [`TlsFiles::slot`] reads them.
+    pub(crate) const KEYS: [&'static str; 5] = [
+        "certfile",
+        "keyfile",
+        "ca_bundle",
+        "keyfile_password",
+        "ca_crl",
+    ];
+
     /// The field a shared key is read into; `None` for a key of the block's own.
     fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
         Some(match key {
@@ -46,7 +55,7 @@ impl TlsFiles {
 }
 
 /// One TLS block: the shared keys plus the block's own (`K`), written as one YAML mapping.
-/// Unknown keys are ignored, as pydantic ignores them.
+/// Unknown keys are ignored, as pydantic ignores them (the loader logs them: decision 104).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct TlsConfig<K> {
     /// The files and the key password.
@@ -55,6 +64,15 @@ pub struct TlsConfig<K> {
     /// The keys only this block has.
     #[serde(flatten)]
     pub own: K,
+}
+
+impl<'de, K: Deserialize<'de>> TlsConfig<K> {
+    /// Every key the block reads: the shared ones and the block's own.
+    pub(crate) fn keys() -> Vec<&'static str> {
+        let mut keys = TlsFiles::KEYS.to_vec();
+        keys.extend_from_slice(crate::serde_util::struct_fields::<K>());
+        keys
+    }
 }
 
 /// `mcp.tls`.
@@ -215,5 +233,45 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for OwnKeys<'_, A> {
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
         self.map.next_value_seed(seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `TlsFiles::KEYS` is the list `slot` reads and the struct serializes: a shared key added
+    /// to one and not the others would be logged as unknown, or read and never listed.
+    #[test]
+    fn shared_keys_are_the_slots_and_the_fields() {
+        let mut files = TlsFiles::default();
+        for k in TlsFiles::KEYS {
+            assert!(files.slot(k).is_some(), "{k} has no slot");
+        }
+        assert!(files.slot("client_auth").is_none());
+        let all = TlsFiles {
+            ca_crl: Some(String::new()),
+            ..TlsFiles::default()
+        };
+        let v = serde_json::to_value(all).unwrap();
+        let serialized: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut listed = TlsFiles::KEYS.to_vec();
+        listed.sort_unstable();
+        let mut serialized = serialized;
+        serialized.sort_unstable();
+        assert_eq!(serialized, listed);
+        assert_eq!(
+            GrpcServerTLSConfig::keys(),
+            [
+                "certfile",
+                "keyfile",
+                "ca_bundle",
+                "keyfile_password",
+                "ca_crl",
+                "client_auth",
+                "allowed_clients"
+            ]
+        );
     }
 }

@@ -55,7 +55,8 @@ fn default_socket_timeout() -> f64 {
 }
 
 /// `grpc_server_settings` (cpex defaults: host 127.0.0.1, port 50051). Unset fields stay `None`
-/// so the settings layer can fill them from `PLUGINS_GRPC_SERVER_*`.
+/// so the settings layer can fill them from `PLUGINS_GRPC_SERVER_*`. An unknown key is ignored
+/// and logged (docs/decisions.md #104).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(expecting = "a mapping")]
 pub struct GrpcServerConfig {
@@ -74,7 +75,8 @@ pub struct GrpcServerConfig {
 }
 
 /// `server_settings`. Unset fields stay `None` so env variables can override field by field;
-/// Python's defaults are host `127.0.0.1`, port `8000`, `ssl_cert_reqs` 2.
+/// Python's defaults are host `127.0.0.1`, port `8000`, `ssl_cert_reqs` 2. An unknown key is
+/// ignored and logged (docs/decisions.md #104), except under `limits`, where it is an error.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(expecting = "a mapping")]
 pub struct MCPServerConfig {
@@ -117,7 +119,8 @@ pub struct ServerLimitsConfig {
 }
 
 /// `unix_socket_server_settings` (cpex parses `path` and never reads it; the socket path comes
-/// from `PLUGINS_UNIX_SOCKET_PATH`).
+/// from `PLUGINS_UNIX_SOCKET_PATH`). An unknown key is ignored and logged (docs/decisions.md
+/// #104): `pth:` would otherwise serve on the default path unnoticed.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(expecting = "a mapping")]
 pub struct UnixSocketServerConfig {
@@ -166,10 +169,14 @@ impl GrpcClientConfig {
             _ => {}
         }
         if let Some(t) = self.target.as_deref().filter(|t| !t.trim().is_empty()) {
-            if !t.contains(':') {
+            if let Some(problem) = grpc_target_problem(t.trim()) {
                 return Err((
                     "grpc.target".into(),
-                    format!("must be host:port, e.g. localhost:50051, found {t:?}"),
+                    format!(
+                        "must be host:port with a port from 1 to 65535 and no scheme, e.g. \
+                         localhost:50051 or [::1]:50051 (TLS comes from `tls:`, a Unix socket \
+                         from `uds:`); {problem}"
+                    ),
                 ));
             }
         }
@@ -193,8 +200,64 @@ impl GrpcClientConfig {
     }
 }
 
+/// The longest number of seconds a timeout or pause in the plugins YAML may be: a day, as the
+/// entry's `timeout:` and the server's `limits` timeouts.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// What is wrong with a `grpc.target` (already trimmed, not empty), if anything. plugwire's
+/// client connects to `host:port` over TCP; grpcio's other forms (`dns:///host:port`,
+/// `ipv4:…`, `unix:…`) and URLs (`grpc://…`) would fail only when the first call connects.
+fn grpc_target_problem(target: &str) -> Option<String> {
+    if let Some((scheme, _)) = target.split_once("://") {
+        return Some(format!(
+            "found {target:?}, which starts with the scheme `{scheme}://`"
+        ));
+    }
+    // grpcio's resolver prefixes without `//` (`dns:host:port`, `unix:/path`); `dns:53` is
+    // still host `dns`, port 53.
+    if let Some(scheme) = ["dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock"]
+        .into_iter()
+        .find(|s| {
+            target
+                .strip_prefix(s)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|r| !r.bytes().all(|b| b.is_ascii_digit()))
+        })
+    {
+        return Some(format!(
+            "found {target:?}: grpcio's `{scheme}:` form is not taken by plugwire's client"
+        ));
+    }
+    let Some((host, port)) = target.rsplit_once(':') else {
+        return Some(format!("found {target:?}, which has no `:port`"));
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.is_empty() {
+        return Some(format!("found {target:?}, which has no host"));
+    }
+    if host.contains(':') && !host.starts_with('[') && host.parse::<std::net::Ipv6Addr>().is_err() {
+        return Some(format!(
+            "found {target:?}: write an IPv6 address in brackets, e.g. [::1]:50051"
+        ));
+    }
+    if host.contains(|c: char| c == '/' || c.is_whitespace()) {
+        return Some(format!(
+            "found {target:?}, whose host {host:?} is not a host name or address"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!(
+            "found {target:?}, whose port {port:?} is not 1..65535"
+        )),
+    }
+}
+
 impl UnixSocketClientConfig {
-    /// `path` must be absolute and short enough; the retry numbers must not be negative.
+    /// `path` must be absolute and short enough; `reconnect_attempts` 0 or more (0: no
+    /// retry); `reconnect_delay` 0 or more seconds (0: no pause); `timeout` above 0 (a call
+    /// cannot succeed in no time); the delay and the timeout at most a day. The same rules as
+    /// the MCP entry's retries and the server's `limits` timeouts (docs/decisions.md #105).
     pub(crate) fn check(&self) -> Result<(), KeyProblem> {
         if let Some(problem) = unix_socket_path_problem(Path::new(&self.path)) {
             return Err(("unix_socket.path".into(), problem));
@@ -202,19 +265,27 @@ impl UnixSocketClientConfig {
         if self.reconnect_attempts < 0 {
             return Err((
                 "unix_socket.reconnect_attempts".into(),
-                "must be 0 or more".into(),
+                format!(
+                    "must be 0 or more (0: no retry), found {}",
+                    self.reconnect_attempts
+                ),
             ));
         }
-        for (k, v) in [
-            ("reconnect_delay", self.reconnect_delay),
-            ("timeout", self.timeout),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err((
-                    format!("unix_socket.{k}"),
-                    format!("must be a non-negative number of seconds, found {v}"),
-                ));
-            }
+        let d = self.reconnect_delay;
+        if !(d.is_finite() && (0.0..=MAX_SECONDS).contains(&d)) {
+            return Err((
+                "unix_socket.reconnect_delay".into(),
+                format!(
+                    "must be a number of seconds from 0 (no pause) to {MAX_SECONDS}, found {d}"
+                ),
+            ));
+        }
+        let t = self.timeout;
+        if !(t.is_finite() && t > 0.0 && t <= MAX_SECONDS) {
+            return Err((
+                "unix_socket.timeout".into(),
+                format!("must be a number of seconds above 0 (at most {MAX_SECONDS}), found {t}"),
+            ));
         }
         Ok(())
     }

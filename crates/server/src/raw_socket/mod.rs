@@ -21,7 +21,7 @@
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,32 +82,102 @@ impl RawSocketOptions {
 
 /// Binds a Unix socket at `path` with mode 0600: a stale socket file (nobody listening) is
 /// replaced, a live one or a path that is not a socket is an error naming `origin` (the setting
-/// the path came from).
+/// the path came from). The caller removes the file when done ([`bind_unix_0600_owned`] does it
+/// for you).
 pub fn bind_unix_0600(path: &Path, origin: &str) -> Result<UnixListener, ServerError> {
+    bind_unix_socket(path, origin, Some(0o600)).map(|(l, file)| {
+        file.keep();
+        l
+    })
+}
+
+/// [`bind_unix_0600`], with the socket file as a [`SocketFile`] that removes it when dropped.
+pub fn bind_unix_0600_owned(
+    path: &Path,
+    origin: &str,
+) -> Result<(UnixListener, SocketFile), ServerError> {
     bind_unix_socket(path, origin, Some(0o600))
 }
 
+/// A Unix socket file this process created by binding it. Dropping it removes the file, unless
+/// the path holds another file by then (say, the socket of a server started after this one
+/// closed its listener): a process removes only what it created. A start-up that fails after
+/// binding drops it, so no socket file of the failed process remains.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    /// Device and inode of the file bound; `None` when disarmed (or not readable after bind).
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    fn created(path: &Path) -> Self {
+        SocketFile {
+            path: path.to_path_buf(),
+            id: file_id(path),
+        }
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Leaves the file in place when dropped.
+    pub fn keep(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether a Unix socket can be bound at `path` as it stands: `Ok(false)` when nothing is
+/// there, `Ok(true)` for a stale socket file (nobody listening), which binding replaces. A live
+/// socket is [`ServerError::UdsInUse`], any other file (a directory, a regular file, a symlink)
+/// [`ServerError::UdsNotSocket`]; both name `origin`. Start-up runs it for every socket before
+/// binding any; binding runs it again.
+pub fn check_unix_socket_path(path: &Path, origin: &str) -> Result<bool, ServerError> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ServerError::UdsNotSocket {
+            path: path.to_path_buf(),
+            origin: origin.to_string(),
+        });
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(ServerError::UdsInUse {
+            path: path.to_path_buf(),
+            origin: origin.to_string(),
+        });
+    }
+    Ok(true)
+}
+
 /// Binds a Unix socket at `path` as [`bind_unix_0600`] does, with `mode` if given (else the
-/// process's umask decides).
+/// process's umask decides). A failure after the socket file exists removes it again.
 pub(crate) fn bind_unix_socket(
     path: &Path,
     origin: &str,
     mode: Option<u32>,
-) -> Result<UnixListener, ServerError> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(ServerError::UdsNotSocket {
-                path: path.to_path_buf(),
-                origin: origin.to_string(),
-            });
-        }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(ServerError::UdsInUse {
-                path: path.to_path_buf(),
-                origin: origin.to_string(),
-            });
-        }
+) -> Result<(UnixListener, SocketFile), ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    if check_unix_socket_path(path, origin)? {
         let _ = std::fs::remove_file(path);
     }
     let err = |e: io::Error| ServerError::UdsBind {
@@ -116,11 +186,14 @@ pub(crate) fn bind_unix_socket(
         source: e,
     };
     let std = std::os::unix::net::UnixListener::bind(path).map_err(err)?;
+    // From here on, an error drops `file`, which removes the socket file just created.
+    let file = SocketFile::created(path);
     if let Some(mode) = mode {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
     }
     std.set_nonblocking(true).map_err(err)?;
-    UnixListener::from_std(std).map_err(err)
+    let listener = UnixListener::from_std(std).map_err(err)?;
+    Ok((listener, file))
 }
 
 /// Serves the raw protocol until `shutdown` completes, then drains (see the module doc) and
