@@ -131,7 +131,8 @@ async fn prepare(args: &Args, env: Arc<dyn Env + Send + Sync>) -> Result<Prepare
             ..ClientOptions::default()
         },
     );
-    let mut manager = PluginManager::new(config, &registry).map_err(|e| e.to_string())?;
+    let mut manager = PluginManager::new(config, &registry)
+        .map_err(|e| plugwire_client::describe_build_error(&e))?;
     manager.set_timeout(timeout);
     manager.initialize().await.map_err(|e| e.to_string())?;
     // The manager skips plugins that fail to start (as the Python gateway does); for a command an

@@ -58,6 +58,10 @@ pub struct Args {
     /// Verify the chain but not the host name (mcp.tls.check_hostname: false).
     #[arg(long)]
     no_check_hostname: bool,
+    /// The identity the server certificate must carry, checked instead of the URL's host
+    /// (mcp.tls.server_name, grpc.tls.server_name), e.g. localhost when the URL has an IP.
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
     /// Connect through this Unix socket instead of TCP (the URL still gives Host and path).
     #[arg(long, value_name = "PATH")]
     uds: Option<String>,
@@ -79,7 +83,8 @@ impl Args {
             || self.keyfile.is_some()
             || self.keyfile_password.is_some()
             || self.no_verify
-            || self.no_check_hostname;
+            || self.no_check_hostname
+            || self.server_name.is_some();
         any.then(|| MCPClientTLSConfig {
             files: TlsFiles {
                 certfile: path(&self.certfile),
@@ -91,7 +96,7 @@ impl Args {
             own: McpClientTlsKeys {
                 verify: self.no_verify.then_some(false),
                 check_hostname: self.no_check_hostname.then_some(false),
-                server_name: None,
+                server_name: self.server_name.clone(),
             },
         })
     }
@@ -105,9 +110,16 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     if let Some(config) = &args.config {
         return crate::cmd_health_config::run(config, env, Duration::from_secs_f64(args.timeout));
     }
-    let Some(url) = args.url.clone() else {
+    let Some(url) = args.url.as_deref() else {
         eprintln!("plugwire health: give a server URL or --config FILE");
         return ExitCode::from(2);
+    };
+    let url = match check_url(url) {
+        Ok(url) => url,
+        Err(message) => {
+            eprintln!("plugwire health: {message}");
+            return ExitCode::from(2);
+        }
     };
     let builder = tokio::runtime::Builder::new_current_thread();
     let runtime = match crate::runtime(builder, "health", ExitCode::from(2)) {
@@ -119,7 +131,7 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     // tonic's lazy channel spawns its worker on creation: build it inside the runtime.
     let other = {
         let _guard = runtime.enter();
-        other_transport(&args, timeout, &env)
+        other_transport(&args, &url, timeout, &env)
     };
     if let Some(remote) = other {
         return runtime.block_on(check_other(&url, remote));
@@ -151,19 +163,55 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     }
 }
 
-/// The gRPC or raw-socket transport a URL names, built as a `grpc:` / `unix_socket:` entry would
-/// be; `None` for MCP URLs.
+/// The URL argument's schemes, for its usage errors.
+const SCHEMES: &str = "http:// or https:// (MCP; --uds PATH for its Unix socket), grpc:// or \
+                       grpcs:// (gRPC, host:port), grpc+unix:///PATH (gRPC on a Unix socket) or \
+                       unix:///PATH (raw socket)";
+
+/// The URL argument with its scheme in lower case, or why no server can be asked at it (a
+/// usage error, before any connect): no scheme or an unknown one, a gRPC URL without
+/// `host:port`, a socket URL without an absolute path.
+fn check_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "the URL argument {url:?} has no scheme; write one of {SCHEMES}"
+        ));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let normalized = format!("{scheme}://{rest}");
+    match scheme.as_str() {
+        "http" | "https" => Ok(normalized),
+        "grpc" | "grpcs" => match plugwire_client::remote::target_problem(rest) {
+            None => Ok(normalized),
+            Some(problem) => Err(format!(
+                "the URL argument {url:?} needs host:port after {scheme}:// ({problem})"
+            )),
+        },
+        "grpc+unix" | "unix" if rest.starts_with('/') => Ok(normalized),
+        "grpc+unix" | "unix" => Err(format!(
+            "the URL argument {url:?} needs an absolute socket path after {scheme}://, e.g. \
+             {scheme}:///run/plugins/server.sock"
+        )),
+        other => Err(format!(
+            "the URL argument {url:?} has the unknown scheme {other:?}; accepted: {SCHEMES}"
+        )),
+    }
+}
+
+/// The gRPC or raw-socket transport `url` (checked by [`check_url`]) names, built as a `grpc:` /
+/// `unix_socket:` entry would be; `None` for MCP URLs.
 fn other_transport(
     args: &Args,
+    url: &str,
     timeout: Duration,
     env: &Arc<dyn Env + Send + Sync>,
 ) -> Option<Result<plugwire_client::Remote, plugwire_client::ClientError>> {
-    let url = args.url.as_deref().unwrap_or_default().trim();
     let tls = args.tls().map(|t| GrpcClientTLSConfig {
         files: t.files,
         own: GrpcClientTlsKeys {
             verify: t.own.verify,
-            server_name: None,
+            server_name: t.own.server_name,
         },
     });
     let options = ClientOptions {

@@ -54,7 +54,10 @@ async fn report(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration)
     let mut manager = match PluginManager::new(config, &registry) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("plugwire health: {e}");
+            eprintln!(
+                "plugwire health: {}",
+                plugwire_client::describe_build_error(&e)
+            );
             return ExitCode::from(2);
         }
     };

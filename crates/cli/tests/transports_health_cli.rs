@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::transports::{cmd, grpc_mtls_server_env, hook_call, make_certs, p, Server};
+use common::transports::{
+    cmd, grpc_mtls_server_env, hook_call, make_certs, p, Server, GATEWAY_IDENTITY_FLAGS,
+};
 use common::{NO_HANG, REPLACE_AND_DENY_YAML};
 
 /// `plugwire serve --transport grpc,unix`: gRPC with mTLS (the certificates of [`make_certs`])
@@ -84,14 +86,7 @@ fn health_is_healthy_over_grpcs_grpc_unix_and_the_raw_socket() {
     assert!(grpc_uds.line.contains("grpc+unix://"), "{}", grpc_uds.line);
 
     let grpcs = format!("grpcs://localhost:{port}");
-    let identity = [
-        "--ca-bundle",
-        "out/ca/ca.crt",
-        "--certfile",
-        "out/gateway/client.crt",
-        "--keyfile",
-        "out/gateway/client.key",
-    ];
+    let identity = GATEWAY_IDENTITY_FLAGS;
     let by_flags: Vec<&str> = [&[grpcs.as_str()][..], &identity].concat();
     let by_env = grpc_client_env(dir, "out/gateway/client.key");
     let grpc_unix = format!("grpc+unix://{}", p(dir, "grpc.sock"));

@@ -142,12 +142,154 @@ fn handshake_error(e: io::Error, endpoint: &Endpoint) -> ConnectError {
 /// the YAML keys / env variables to change).
 pub(crate) fn explain_tls(err: &rustls::Error, endpoint: &Endpoint) -> String {
     match endpoint {
+        Endpoint::Tls { settings, .. } if answered_without_tls(err) => {
+            let url = sibling_key(&settings.yaml_prefix, "url");
+            format!(
+                "{WITHOUT_TLS} (plain HTTP, as a plugin server without TLS answers): to call it \
+                 without TLS write http:// instead of https:// in `{url}`; otherwise check that \
+                 the port is the server's TLS port"
+            )
+        }
         Endpoint::Tls {
             url_host, settings, ..
         } => explain_tls_for(err, url_host, settings),
         _ => format!("TLS error: {err}"),
     }
 }
+
+/// The start of the explanation of a server that does not speak TLS on the port.
+pub(crate) const WITHOUT_TLS: &str = "the server answered without TLS";
+
+/// Whether the server's first answer to our ClientHello was not a TLS record (rustls reads its
+/// first byte as a record type it does not know): the port speaks plaintext, plain HTTP/1.1
+/// (its status line) or a plaintext HTTP/2 gRPC port (its SETTINGS frame).
+pub(crate) fn answered_without_tls(err: &rustls::Error) -> bool {
+    matches!(
+        err,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+    )
+}
+
+/// `prefix` (`plugins[X].grpc.tls`) with its last part replaced by `field`
+/// (`plugins[X].grpc.target`): the entry's other keys, for messages.
+fn sibling_key(prefix: &str, field: &str) -> String {
+    match prefix.strip_suffix(".tls") {
+        Some(section) => format!("{section}.{field}"),
+        None => field.to_string(),
+    }
+}
+
+/// [`explain_tls_for`] for a `grpc:` entry's `target` (`host:port`): the cases whose fix differs
+/// from an MCP entry's. A host the certificate does not name is fixed with `grpc.tls.server_name`
+/// (a gRPC entry has no `check_hostname`) or a target host the certificate names; a server that
+/// answers in plaintext is called without `grpc.tls`.
+pub(crate) fn explain_grpc_tls(
+    err: &rustls::Error,
+    target: &str,
+    settings: &plugwire_tls::ClientTlsSettings,
+) -> String {
+    use rustls::CertificateError as C;
+    let host = crate::remote::target_host(target);
+    match err {
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => grpc_name_mismatch(err, host, target, settings),
+        _ if answered_without_tls(err) => {
+            // Without a `tls` block the variables turned TLS on; with one, they are ignored.
+            let drop_tls = if from_variables(settings) {
+                "unset the PLUGINS_GRPC_CLIENT_MTLS_* variables, which turn TLS on for an entry \
+                 without `grpc.tls`,"
+                    .to_string()
+            } else {
+                format!("drop `{}` from the entry", settings.yaml_prefix)
+            };
+            format!(
+                "{WITHOUT_TLS} (plaintext HTTP/2, as a gRPC port without TLS answers): to call it \
+                 in plaintext, {drop_tls} (`plugwire health` takes grpc:// for such a port); \
+                 otherwise serve TLS on it (PLUGINS_GRPC_SERVER_SSL_ENABLED=true and the server's \
+                 certificate)"
+            )
+        }
+        _ => explain_tls_for(err, host, settings),
+    }
+}
+
+/// Whether a `grpc:` entry's TLS settings come from the `PLUGINS_GRPC_CLIENT_MTLS_*` variables:
+/// they are read only for an entry without a `grpc.tls` block, and then none of its values
+/// comes from YAML.
+fn from_variables(settings: &plugwire_tls::ClientTlsSettings) -> bool {
+    let o = &settings.origins;
+    [
+        &o.certfile,
+        &o.keyfile,
+        &o.ca_bundle,
+        &o.keyfile_password,
+        &o.verify,
+        &o.server_name,
+        &o.ca_crl,
+    ]
+    .into_iter()
+    .any(|o| matches!(o, plugwire_tls::Origin::Env(_)))
+}
+
+/// The certificate does not name the target's host: the three ways out for a `grpc:` entry.
+fn grpc_name_mismatch(
+    err: &rustls::Error,
+    host: &str,
+    target: &str,
+    settings: &plugwire_tls::ClientTlsSettings,
+) -> String {
+    let presented: &[String] = match err {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            presented,
+            ..
+        }) => presented,
+        _ => &[],
+    };
+    let valid_for = if presented.is_empty() {
+        String::new()
+    } else {
+        format!(" (it is valid for: {})", presented.join(", "))
+    };
+    // rustls writes a DNS name as `DnsName("localhost")`.
+    let names: Vec<&str> = presented
+        .iter()
+        .filter_map(|p| p.strip_prefix("DnsName(\"")?.strip_suffix("\")"))
+        .collect();
+    let example = names
+        .iter()
+        .find(|n| **n == "localhost")
+        .or(names.first())
+        .copied()
+        .unwrap_or("localhost");
+    let port = target.rsplit_once(':').map_or("PORT", |(_, p)| p);
+    let san = if host.parse::<std::net::IpAddr>().is_ok() {
+        format!("IP:{host}")
+    } else {
+        format!("DNS:{host}")
+    };
+    // Only the place the entry reads: its `tls` block hides every variable.
+    let var = settings.names.server_name;
+    let (server_name, unread) = if from_variables(settings) {
+        (format!("environment variable {var}"), String::new())
+    } else {
+        let key = format!("YAML key `{}.server_name`", settings.yaml_prefix);
+        (key, format!("; {var}{GRPC_VAR_UNREAD}"))
+    };
+    let target_key = sibling_key(&settings.yaml_prefix, "target");
+    format!(
+        "the plugin server's certificate is not valid for the host `{host}` in `{target_key}`\
+         {valid_for}. Fix it in one of three ways: (1) set {server_name} to a name the \
+         certificate carries, such as `{example}` (checked instead of the target's host, while \
+         the connection still goes to {target}{unread}); (2) use a host the certificate names in \
+         `{target_key}`, such as `{example}:{port}`; (3) reissue the plugin certificate with that \
+         name: plugwire certs plugin NAME --san {san} --force"
+    )
+}
+
+/// After a variable's name: the remark that a `grpc.tls` block hides it (`plugwire health`
+/// words it for its options).
+pub(crate) const GRPC_VAR_UNREAD: &str = " is not read for an entry with `grpc.tls`";
 
 /// [`explain_tls`] for a connection to `host` with `settings` (MCP's endpoints, gRPC's target).
 pub(crate) fn explain_tls_for(

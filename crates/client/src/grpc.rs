@@ -31,12 +31,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use crate::connector::explain_tls_for;
+use crate::connector::explain_grpc_tls;
 use crate::error::{Cause, ClientError, TlsFailure};
 use crate::grpc_conn::{frame, ConnectFailed, H2Conn};
 use crate::identity::ReloadingConnector;
 use crate::metrics::TransportCounters;
-use crate::remote::target_host;
 use crate::tls_alert::NoHttp2;
 use crate::ConnectionStats;
 
@@ -293,7 +292,7 @@ impl GrpcClient {
         let explanation = match &self.target {
             GrpcTarget::Tls {
                 target, connector, ..
-            } => explain_tls_for(err, target_host(target), connector.settings()),
+            } => explain_grpc_tls(err, target, connector.settings()),
             _ => format!("TLS error: {err}"),
         };
         Some(TlsFailure::new(explanation, err.clone()))

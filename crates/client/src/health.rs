@@ -12,7 +12,7 @@ use plugwire_mcp::headers::APPLICATION_JSON;
 
 use crate::connector::{ConnectError, ConnectionStats, Endpoint};
 use crate::endpoint::{build_endpoint, parse_url};
-use crate::error::{Cause, ClientError, TlsFailure};
+use crate::error::{Cause, ClientError, ErrorKind, TlsFailure};
 use crate::options::ClientOptions;
 
 /// What `/health` answered.
@@ -140,8 +140,12 @@ pub async fn check_health(
 }
 
 /// The error in the terms of the `plugwire health` command line: its flags instead of the YAML
-/// keys of a plugin entry, and without the plugin-name prefix.
+/// keys of a plugin entry, "the URL" instead of the entry's `mcp.url` / `grpc.target`, and
+/// without the plugin-name prefix.
 pub fn describe_for_cli(err: &ClientError) -> String {
+    if let Some(text) = without_tls_for_cli(err) {
+        return text;
+    }
     let mut text = err.detail();
     for (field, flag) in [
         ("certfile", "--certfile"),
@@ -150,6 +154,7 @@ pub fn describe_for_cli(err: &ClientError) -> String {
         ("keyfile_password", "--keyfile-password"),
         ("verify", "--no-verify"),
         ("check_hostname", "--no-check-hostname"),
+        ("server_name", "--server-name"),
     ] {
         for transport in ["mcp", "grpc"] {
             text = text.replace(
@@ -158,8 +163,48 @@ pub fn describe_for_cli(err: &ClientError) -> String {
             );
         }
     }
-    text.replace("plugins[health].mcp.tls.", "--")
+    // A `grpc.tls` block hides the variables; the command line gives one when a TLS option is.
+    let var = plugwire_tls::GRPC_CLIENT_TLS.server_name;
+    let text = text.replace(
+        &format!("; {var}{}", crate::connector::GRPC_VAR_UNREAD),
+        &format!("; without TLS options, environment variable {var} does the same"),
+    );
+    text.replace("invalid configuration: mcp.url ", "the URL ")
+        .replace("`plugins[health].grpc.target`", "the URL")
+        .replace("`plugins[health].mcp.url`", "the URL")
+        .replace("plugins[health].mcp.tls.", "--")
         .replace("plugins[health].grpc.tls.", "--")
+}
+
+/// For a TLS URL whose server answered without TLS: the same URL without TLS to ask instead
+/// (the entry's explanation speaks of its `tls` block and `mcp.url`, which the command line
+/// does not have).
+fn without_tls_for_cli(err: &ClientError) -> Option<String> {
+    let ErrorKind::Tls(failure) = err.kind() else {
+        return None;
+    };
+    match &failure.cause {
+        Some(Cause::Rustls(e)) if crate::connector::answered_without_tls(e) => {}
+        _ => return None,
+    }
+    let url = err.context().endpoint.as_deref()?;
+    let (plain, what) = if let Some(rest) = url.strip_prefix("grpcs://") {
+        (
+            format!("grpc://{rest}"),
+            "plaintext HTTP/2, as a gRPC port without TLS answers",
+        )
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (
+            format!("http://{rest}"),
+            "plain HTTP, as a plugin server without TLS answers",
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "TLS with {url} failed: {} ({what}): ask {plain} to call it without TLS",
+        crate::connector::WITHOUT_TLS
+    ))
 }
 
 #[cfg(test)]

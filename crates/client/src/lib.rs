@@ -82,7 +82,7 @@ use plugwire_framework::{Plugin, PluginErrorKind, PluginRegistry, EXTERNAL_KIND}
 pub use connector::ConnectionStats;
 pub use error::ClientError;
 pub use options::{ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES};
-pub use plugin::{to_plugin_error, ExternalPlugin, Remote};
+pub use plugin::{describe_build_error, to_plugin_error, ExternalPlugin, Remote};
 
 /// Registers the `external` kind with default options (process env, 30 s per call).
 pub fn register_external(registry: &mut PluginRegistry) {

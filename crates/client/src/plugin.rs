@@ -141,6 +141,28 @@ pub fn to_plugin_error(kind: PluginErrorKind, plugin: &str, err: &ClientError) -
     PluginError::new(kind, plugin, err.to_string()).with_code(err.code())
 }
 
+/// A failure to build a config's plugins ([`plugwire_framework::PluginManager::new`]) as one
+/// line. The framework puts "plugin 'X': key \`config\`:" before any constructor's error, since a
+/// built-in plugin's constructor reads its `config:`; an external plugin's never does (that key
+/// is refused on an external entry), and its error starts with "external plugin 'X': " and names
+/// the key, variable or file at fault itself (`grpc.target`, `plugins[X].grpc.tls.certfile`,
+/// `mcp.url`). For those the framework's words are left out: "FILE: external plugin 'X': ...".
+/// Every other error reads as the framework writes it.
+pub fn describe_build_error(err: &plugwire_framework::ConfigError) -> String {
+    if let plugwire_framework::ConfigError::Plugin {
+        file,
+        plugin,
+        error,
+    } = err
+    {
+        let message = error.message();
+        if message.starts_with(&format!("external plugin '{plugin}': ")) {
+            return format!("{file}: {message}");
+        }
+    }
+    err.to_string()
+}
+
 impl ExternalPlugin {
     /// Validates the entry and prepares the transport; nothing is opened until `initialize`.
     /// Errors name the plugin and the YAML key or env variable at fault.

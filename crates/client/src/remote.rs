@@ -50,6 +50,9 @@ pub fn grpc_remote(
     let target = match (uds, cfg.target.as_deref().map(str::trim)) {
         (Some(path), _) => GrpcTarget::Unix(PathBuf::from(path)),
         (None, Some(target)) if !target.is_empty() => {
+            if let Some(problem) = target_problem(target) {
+                return Err(config_err(format!("key `grpc.target`: {problem}")));
+            }
             let layer = cfg.tls.as_ref().map(tls_layer);
             let settings =
                 plugwire_tls::resolve_grpc_client_tls(plugin, layer.as_ref(), options.env.as_ref())
@@ -103,6 +106,40 @@ pub(crate) fn target_host(target: &str) -> &str {
         .map_or(target, |(h, _)| h)
         .trim_start_matches('[')
         .trim_end_matches(']')
+}
+
+/// What keeps `target` from being `host:port` (a connect to it could only fail, after the
+/// retries meant for a server that restarts), `None` when it is one.
+pub fn target_problem(target: &str) -> Option<String> {
+    let example = "e.g. localhost:50051 or [::1]:50051";
+    if let Some((scheme, _)) = target.split_once("://") {
+        return Some(format!(
+            "{target:?} has a scheme ({scheme}://): write host:port only, {example}"
+        ));
+    }
+    let port_less = target.ends_with(']') || !target.contains(':');
+    let Some((host, port)) = target.rsplit_once(':').filter(|_| !port_less) else {
+        return Some(format!(
+            "{target:?} has no port: write host:port, {example}"
+        ));
+    };
+    if host.is_empty() {
+        return Some(format!(
+            "{target:?} has no host: write host:port, {example}"
+        ));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Some(format!(
+            "{target:?}: an IPv6 address goes in brackets, e.g. [::1]:50051"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!(
+            "{target:?}: the port {port:?} is not a number from 1 to 65535: write host:port, \
+             {example}"
+        )),
+    }
 }
 
 /// The name the server certificate must carry: the target's host (IP or DNS name).

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{install_crypto, server_manager, Pki};
+use common::{install_crypto, server_manager, Pki, Running};
 use plugwire_client::error::ErrorKind;
 use plugwire_client::grpc::{GrpcClient, GrpcOptions, GrpcTarget};
 use plugwire_client::identity::{Alpn, ReloadingConnector};
@@ -26,21 +26,6 @@ use tokio::sync::oneshot;
 
 async fn backend() -> Arc<dyn Backend> {
     Arc::new(ManagerBackend::new(server_manager().await))
-}
-
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("server did not stop")
-            .unwrap();
-    }
 }
 
 async fn grpc_tls(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>) -> Running {

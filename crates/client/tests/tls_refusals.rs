@@ -173,3 +173,31 @@ async fn missing_tls_files_fail_at_construction_naming_the_key() {
     );
     assert!(err.contains("Scrubber"), "{err}");
 }
+
+/// An https:// URL at a plain-HTTP port: rustls reads the server's HTTP/1.1 answer as a record
+/// of no known type; the message says the server answered without TLS and to write http:// in
+/// the entry's `mcp.url` (not "received corrupt message of type InvalidContentType"), and the
+/// http:// URL works.
+#[tokio::test]
+async fn an_https_url_at_a_plain_http_port_is_told_the_server_answered_without_tls() {
+    install_crypto();
+    let server = start_tcp(None).await;
+    let port = server.port();
+    let msg = init_error(
+        format!("https://127.0.0.1:{port}/mcp"),
+        json!({"verify": false}),
+    )
+    .await;
+    assert!(
+        msg.contains("the server answered without TLS (plain HTTP")
+            && msg.contains("write http:// instead of https:// in `plugins[Scrubber].mcp.url`"),
+        "{msg}"
+    );
+    assert!(!msg.contains("corrupt message"), "{msg}");
+    let cfg =
+        entry(json!({"proto": "STREAMABLEHTTP", "url": format!("http://127.0.0.1:{port}/mcp")}));
+    let plugin = ExternalPlugin::new(cfg, &options()).unwrap();
+    plugin.initialize().await.unwrap();
+    plugin.shutdown().await;
+    server.stop().await;
+}

@@ -47,6 +47,17 @@ pub fn hook_call(dir: &Path, gateway: &str, payload: &str) -> Command {
     c
 }
 
+/// `plugwire health`'s TLS flags for the gateway identity of [`make_certs`] (paths relative to
+/// the directory the commands run in).
+pub const GATEWAY_IDENTITY_FLAGS: [&str; 6] = [
+    "--ca-bundle",
+    "out/ca/ca.crt",
+    "--certfile",
+    "out/gateway/client.crt",
+    "--keyfile",
+    "out/gateway/client.key",
+];
+
 /// `PLUGINS_GRPC_SERVER_*` for gRPC with mTLS on 127.0.0.1:0, with the certificates of
 /// [`make_certs`] (`example-plugin-a`'s identity).
 pub fn grpc_mtls_server_env(dir: &Path) -> Vec<(&'static str, String)> {

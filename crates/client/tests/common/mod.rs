@@ -99,6 +99,23 @@ impl Server {
     }
 }
 
+/// A server task of a transport test (gRPC or the raw socket), stopped by [`Running::stop`]:
+/// the stop signal, then the task's end within a bound (a hung drain fails the test).
+pub struct Running {
+    pub stop: oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.task)
+            .await
+            .expect("server did not stop")
+            .unwrap();
+    }
+}
+
 fn app(manager: Arc<PluginManager>) -> Arc<App> {
     Arc::new(App {
         backend: Arc::new(ManagerBackend::new(manager)),
