@@ -84,6 +84,11 @@ certs-mcp-all: build
 # NAME=gateway or a plugin name: its serial goes into $(MCP_CERT_DIR)/ca/ca.crl (for ca_crl).
 certs-mcp-revoke: export NAME := $(NAME)
 certs-mcp-revoke: build
+	@if [ -z "$${NAME:-}" ]; then \
+	  echo "❌  ERROR: NAME not set" >&2; \
+	  echo "💡  Usage: make certs-mcp-revoke NAME=gateway (or NAME=my-plugin)" >&2; \
+	  exit 1; \
+	fi
 	$(PLUGWIRE) certs revoke "$$NAME" --dir "$(MCP_CERT_DIR)"
 
 # Exit 0 all fine, 1 something expires within MCP_CERT_WARN_DAYS, 2 expired/invalid/foreign issuer.

@@ -81,5 +81,5 @@ pub fn set_purge_delay(env: &dyn Env) {
         .args(args)
         .env(MIMALLOC_PURGE_DELAY, PURGE_DELAY_MS)
         .exec();
-    eprintln!("plugwire: could not re-execute itself with {MIMALLOC_PURGE_DELAY}={PURGE_DELAY_MS} ({err}); mimalloc's own delay applies");
+    errln!("plugwire: could not re-execute itself with {MIMALLOC_PURGE_DELAY}={PURGE_DELAY_MS} ({err}); mimalloc's own delay applies");
 }

@@ -4,11 +4,10 @@
 //! Exit codes: 0 the chain let the payload through, 3 a plugin blocked it (violation printed),
 //! 1 a plugin error stopped the chain (or some repeated calls failed), 2 bad arguments or config.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use plugwire_client::{ClientOptions, ConnectionStats};
 use plugwire_env::Env;
@@ -60,7 +59,7 @@ impl Args {
 
 /// A usage or configuration problem: message to stderr, exit 2.
 fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("plugwire call: {message}");
+    errln!("plugwire call: {message}");
     ExitCode::from(2)
 }
 
@@ -102,9 +101,7 @@ async fn prepare(args: &Args, env: Arc<dyn Env + Send + Sync>) -> Result<Prepare
     if args.repeat == 0 || args.concurrency == 0 {
         return Err("--repeat and --concurrency must be at least 1".into());
     }
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        return Err("--timeout must be a positive number of seconds".into());
-    }
+    let call_timeout = crate::seconds_option("--timeout", args.timeout)?;
 
     let path = resolve_config_path(args.config.as_deref(), ConfigSide::Gateway, &*env);
     let config = Config::load(&path, &*env).map_err(|e| e.to_string())?;
@@ -126,7 +123,7 @@ async fn prepare(args: &Args, env: Arc<dyn Env + Send + Sync>) -> Result<Prepare
         &mut registry,
         ClientOptions {
             stats: stats.clone(),
-            call_timeout: Duration::from_secs_f64(args.timeout),
+            call_timeout,
             env: Arc::clone(&env),
             ..ClientOptions::default()
         },
@@ -299,11 +296,9 @@ async fn repeat_calls(
 fn print_metrics() {
     let m = plugwire_metrics::ClientMetrics::global();
     if m.enabled() {
-        eprint!("{}", m.encode());
+        err!("{}", m.encode());
     } else {
-        eprintln!(
-            "plugwire call: --metrics: metrics are disabled (ENABLE_METRICS is not \"true\")"
-        );
+        errln!("plugwire call: --metrics: metrics are disabled (ENABLE_METRICS is not \"true\")");
     }
 }
 
@@ -316,8 +311,7 @@ fn print_json(value: &Value, compact: bool) {
         serde_json::to_string(value)
     }
     .unwrap_or_else(|_| value.to_string());
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
+    outln!("{text}");
     if terminal {
         let verdict = match value.pointer("/result/continue_processing") {
             Some(Value::Bool(true)) => "allowed".to_string(),
@@ -336,7 +330,7 @@ fn print_json(value: &Value, compact: bool) {
             _ => String::new(),
         };
         if !verdict.is_empty() {
-            eprintln!("plugwire call: {verdict}");
+            errln!("plugwire call: {verdict}");
         }
     }
 }

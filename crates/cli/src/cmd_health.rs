@@ -103,21 +103,24 @@ impl Args {
 }
 
 pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        eprintln!("plugwire health: --timeout must be a positive number of seconds");
-        return ExitCode::from(2);
-    }
+    let timeout = match crate::seconds_option("--timeout", args.timeout) {
+        Ok(timeout) => timeout,
+        Err(message) => {
+            errln!("plugwire health: {message}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(config) = &args.config {
-        return crate::cmd_health_config::run(config, env, Duration::from_secs_f64(args.timeout));
+        return crate::cmd_health_config::run(config, env, timeout);
     }
     let Some(url) = args.url.as_deref() else {
-        eprintln!("plugwire health: give a server URL or --config FILE");
+        errln!("plugwire health: give a server URL or --config FILE");
         return ExitCode::from(2);
     };
     let url = match check_url(url) {
         Ok(url) => url,
         Err(message) => {
-            eprintln!("plugwire health: {message}");
+            errln!("plugwire health: {message}");
             return ExitCode::from(2);
         }
     };
@@ -127,7 +130,6 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
         Err(code) => return code,
     };
     let options = ClientOptions::default();
-    let timeout = Duration::from_secs_f64(args.timeout);
     // tonic's lazy channel spawns its worker on creation: build it inside the runtime.
     let other = {
         let _guard = runtime.enter();
@@ -140,24 +142,25 @@ pub fn run(args: Args, env: Arc<dyn Env + Send + Sync>) -> ExitCode {
     let outcome = runtime.block_on(check_health(&url, tls, args.uds.clone(), &options, timeout));
     match outcome {
         Ok(report) if report.healthy => {
-            println!("{}", report.body.trim());
-            eprintln!("plugwire health: {} is healthy", report.url);
+            outln!("{}", report.body.trim());
+            errln!("plugwire health: {} is healthy", report.url);
             ExitCode::SUCCESS
         }
         Ok(report) => {
-            println!("{}", report.body.trim());
-            eprintln!(
+            outln!("{}", report.body.trim());
+            errln!(
                 "plugwire health: {} answered HTTP {} without \"status\": \"healthy\"",
-                report.url, report.status
+                report.url,
+                report.status
             );
             ExitCode::from(1)
         }
         Err(e) if e.is_config() => {
-            eprintln!("plugwire health: {}", describe_for_cli(&e));
+            errln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("plugwire health: {}", describe_for_cli(&e));
+            errln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(1)
         }
     }
@@ -261,7 +264,7 @@ async fn check_other(
     let remote = match remote {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("plugwire health: {}", describe_for_cli(&e));
+            errln!("plugwire health: {}", describe_for_cli(&e));
             return ExitCode::from(2);
         }
     };
@@ -272,11 +275,11 @@ async fn check_other(
             if let HealthService::Upstream(era) = service {
                 report["package"] = era.package().into();
             }
-            println!("{report}");
+            outln!("{report}");
             ok
         }),
         Remote::RawSocket(_) => remote.plugin_names("health").await.map(|names| {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"status": "healthy", "plugins": names})
             );
@@ -286,15 +289,15 @@ async fn check_other(
     };
     match outcome {
         Ok(true) => {
-            eprintln!("plugwire health: {url} is healthy");
+            errln!("plugwire health: {url} is healthy");
             ExitCode::SUCCESS
         }
         Ok(false) => {
-            eprintln!("plugwire health: {url} is not serving");
+            errln!("plugwire health: {url} is not serving");
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("plugwire health: {}", describe_for_cli(&e));
+            errln!("plugwire health: {}", describe_for_cli(&e));
             ExitCode::from(1)
         }
     }

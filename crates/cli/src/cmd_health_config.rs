@@ -31,7 +31,7 @@ async fn report(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration)
     let config = match Config::load(path, &*env) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("plugwire health: {e}");
+            errln!("plugwire health: {e}");
             return ExitCode::from(2);
         }
     };
@@ -54,7 +54,7 @@ async fn report(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration)
     let mut manager = match PluginManager::new(config, &registry) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!(
+            errln!(
                 "plugwire health: {}",
                 plugwire_client::describe_build_error(&e)
             );
@@ -92,14 +92,14 @@ async fn report(path: &Path, env: Arc<dyn Env + Send + Sync>, timeout: Duration)
     manager.shutdown().await;
     let all_loaded = plugins.iter().all(|p| p["loaded"] == json!(true));
     let body = json!({"config": path.display().to_string(), "plugins": plugins});
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
     );
     if all_loaded {
         ExitCode::SUCCESS
     } else {
-        eprintln!(
+        errln!(
             "plugwire health: not every plugin of {} is loaded",
             path.display()
         );

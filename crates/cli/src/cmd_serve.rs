@@ -77,7 +77,7 @@ pub fn run(args: Args, env: SharedEnv) -> ExitCode {
     match runtime.block_on(serve_main(args, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("plugwire serve: {e}");
+            errln!("plugwire serve: {e}");
             ExitCode::FAILURE
         }
     }

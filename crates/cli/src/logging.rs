@@ -64,18 +64,21 @@ pub fn init(env: &dyn Env, stdio_mode: bool, args: &LogArgs) {
         None => {
             let level = level(args.verbose, env.get(LOG_LEVEL).as_deref());
             EnvFilter::try_new(&level).unwrap_or_else(|_| {
-                eprintln!("plugwire: {LOG_LEVEL}={level:?} is not a log level (error, warning, info, debug, trace); using info");
+                errln!("plugwire: {LOG_LEVEL}={level:?} is not a log level (error, warning, info, debug, trace); using info");
                 EnvFilter::new("info")
             })
         }
     };
     let format = format(env.get(LOG_FORMAT).as_deref()).unwrap_or_else(|message| {
-        eprintln!("plugwire: {message}");
+        errln!("plugwire: {message}");
         Format::Text
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A failed write to stderr (a closed pipe, `2>&-`) drops the line: by default the
+        // subscriber would report it with `eprintln!`, to the same stderr, which panics.
+        .log_internal_errors(false)
         .with_target(false);
     let _ = match format {
         Format::Json => builder

@@ -4,6 +4,43 @@
 //! Each subcommand lives in its own module; `main` only parses arguments, sets up logging,
 //! installs the one crypto provider (aws-lc-rs), and creates the one [`ProcessEnv`]: the only
 //! place that touches the process environment. Every other module takes a `&dyn Env`.
+//!
+//! Every subcommand writes its own output through `outln!`/`out!` (stdout) and `errln!`/`err!`
+//! (stderr), never `println!`/`eprintln!`, which panic when the stream is gone
+//! (`plugwire … | head -1`): see the `output` module.
+
+/// Like `print!`, through `output::stdout`: a closed stdout stops the output, never panics.
+// For the `print!` sites of cmd_certs.rs (the only ones left), which move to it separately.
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format_args!($($arg)*))
+    };
+}
+
+/// Like `println!`, through `output::stdout`: a closed stdout stops the output, never panics.
+macro_rules! outln {
+    () => {
+        $crate::output::stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Like `eprint!`, through `output::stderr`: a closed stderr is ignored, never a panic.
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::output::stderr(format_args!($($arg)*))
+    };
+}
+
+/// Like `eprintln!`, through `output::stderr`: a closed stderr is ignored, never a panic.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod alloc;
 mod cmd_call;
@@ -53,6 +90,79 @@ enum Command {
     Health(cmd_health::Args),
 }
 
+/// The standard streams of the subcommands, which must not panic when a reader goes away.
+///
+/// Decision for a closed stdout (`plugwire health URL | true`, `plugwire call … | head -c1`,
+/// `| grep -q`): the write error `BrokenPipe` ends the output quietly (no message: the reader
+/// chose to stop), later writes are skipped, and the command finishes with its normal exit code
+/// (health's verdict, call's 0/1/3). Not 141: the code was decided by the work, not by the
+/// reader, and `set -o pipefail` scripts that stop reading early (`| grep -q`, `| head -1`)
+/// must not see a failure that did not happen. Rust ignores SIGPIPE, so the writes see the
+/// error instead of the process being killed; no `unsafe` signal handling is needed.
+///
+/// Any other write error on stdout (`> /dev/full`, EIO) means output was lost: it is named once
+/// on stderr and a command that would have exited 0 exits 1 (`exit_code`).
+///
+/// stderr: a failed write (closed pipe, `2>&-`) is ignored; there is nowhere left to report it.
+/// The logger writes to stderr the same way (`logging::init`).
+mod output {
+    use std::fmt;
+    use std::io::{ErrorKind, Write};
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// stdout failed once: nothing more is written to it.
+    static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+    /// stdout failed with something other than a closed reader: the output was lost.
+    static STDOUT_LOST: AtomicBool = AtomicBool::new(false);
+
+    /// Writes `text` to stdout and flushes it, so a failure is seen here and not lost at exit.
+    pub fn stdout(text: fmt::Arguments<'_>) {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) else {
+            return;
+        };
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != ErrorKind::BrokenPipe {
+            STDOUT_LOST.store(true, Ordering::Relaxed);
+            stderr(format_args!("plugwire: cannot write to stdout: {e}\n"));
+        }
+    }
+
+    /// Writes `text` to stderr; an error is ignored (stderr is where it would be reported).
+    pub fn stderr(text: fmt::Arguments<'_>) {
+        let _ = std::io::stderr().lock().write_fmt(text);
+    }
+
+    /// The process exit code for a command that returned `code`: 1 instead of success when its
+    /// stdout output was lost to an error other than a closed reader.
+    pub fn exit_code(code: ExitCode) -> ExitCode {
+        if code == ExitCode::SUCCESS && STDOUT_LOST.load(Ordering::Relaxed) {
+            ExitCode::FAILURE
+        } else {
+            code
+        }
+    }
+}
+
+/// A float-seconds option (`--timeout`) as a [`Duration`](std::time::Duration), or the usage
+/// error naming `option` and the accepted range: above 0 (after rounding to nanoseconds) and at
+/// most one day, as the server's seconds settings. NaN, infinities, 0, negatives and values too
+/// large for a `Duration` are all refused here, never panicking in `from_secs_f64`.
+fn seconds_option(option: &str, value: f64) -> Result<std::time::Duration, String> {
+    const MAX_SECS: f64 = 86_400.0;
+    match std::time::Duration::try_from_secs_f64(value) {
+        Ok(d) if value <= MAX_SECS && !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "{option} {value:?}: expected a number of seconds above 0 and at most {MAX_SECS} \
+             (one day), e.g. 30 or 0.5"
+        )),
+    }
+}
+
 /// The async runtime of `plugwire COMMAND`, every driver enabled. When it cannot start, the
 /// reason goes to stderr and the error is the command's start-up exit code.
 fn runtime(
@@ -61,7 +171,7 @@ fn runtime(
     failure: ExitCode,
 ) -> Result<tokio::runtime::Runtime, ExitCode> {
     builder.enable_all().build().map_err(|e| {
-        eprintln!("plugwire {command}: cannot start the async runtime: {e}");
+        errln!("plugwire {command}: cannot start the async runtime: {e}");
         failure
     })
 }
@@ -78,10 +188,11 @@ fn main() -> ExitCode {
     plugwire_metrics::env::init(&*env);
     let stdio_mode = matches!(&cli.command, Command::Serve(args) if args.wants_stdio(&*env));
     logging::init(&*env, stdio_mode, &cli.log);
-    match cli.command {
+    let code = match cli.command {
         Command::Certs(args) => cmd_certs::run(args),
         Command::Serve(args) => cmd_serve::run(args, Arc::clone(&env)),
         Command::Call(args) => cmd_call::run(args, env),
         Command::Health(args) => cmd_health::run(args, env),
-    }
+    };
+    output::exit_code(code)
 }
