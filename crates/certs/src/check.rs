@@ -101,6 +101,55 @@ pub struct CheckReport {
     pub exit_code: u8,
     /// CA first, then the gateway, then plugins by name.
     pub certificates: Vec<CertReport>,
+    /// Temporary files and backups that `plugwire certs` runs left in the tree (a run that was
+    /// killed while writing). Reported as warnings; they do not change `status` or `exit_code`,
+    /// which are about the certificates.
+    pub leftover_files: Vec<LeftoverFile>,
+}
+
+/// A temporary file or backup of a `plugwire certs` run found in the tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftoverFile {
+    /// The file (`ca/.ca.key.tmp-24620-0`).
+    pub path: PathBuf,
+    /// The file it belongs to (`ca/ca.key`).
+    pub target: PathBuf,
+    /// `temporary` or `backup`.
+    pub kind: &'static str,
+    /// The process that wrote it.
+    pub pid: u32,
+    /// Whether that process still runs (`None`: cannot tell, no `/proc`).
+    pub process_running: Option<bool>,
+}
+
+impl LeftoverFile {
+    /// One line for people: what it is and what to do.
+    pub fn describe(&self) -> String {
+        let (path, target, pid) = (self.path.display(), self.target.display(), self.pid);
+        let (process, later) = match self.process_running {
+            Some(false) => (
+                format!("process {pid}, which is gone"),
+                "the next plugwire certs ca|gateway|plugin|all run does this itself",
+            ),
+            Some(true) => (
+                format!("process {pid}, which is still running (a plugwire certs run in progress?)"),
+                "wait for that process to end: runs leave the files of a running process alone",
+            ),
+            None => (
+                format!("process {pid}"),
+                "runs leave it alone, as without /proc they cannot tell whether that process still runs",
+            ),
+        };
+        if self.kind == "backup" {
+            format!(
+                "{path}: the previous version of {target}, left by {process}; if {target} is missing or does not work, restore it with `mv {path} {target}`, else delete {path} (when {target} is missing, {later})"
+            )
+        } else {
+            format!(
+                "{path}: a temporary file of {target} (it may hold a private key), left by {process}; delete it ({later})"
+            )
+        }
+    }
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -149,7 +198,18 @@ pub fn check(dir: &Path, options: &CheckOptions) -> CheckReport {
             )
         })
         .collect();
-    CheckReport::of(dir, options, now, certificates)
+    let mut report = CheckReport::of(dir, options, now, certificates);
+    report.leftover_files = crate::leftovers::leftovers(&layout)
+        .into_iter()
+        .map(|side| LeftoverFile {
+            process_running: side.process_running(),
+            path: side.path,
+            target: side.target,
+            kind: if side.backup { "backup" } else { "temporary" },
+            pid: side.pid,
+        })
+        .collect();
+    report
 }
 
 /// Checks one identity in named phases: read, validity window, issuer, extensions, private
@@ -405,6 +465,7 @@ impl CheckReport {
             status,
             exit_code: status.exit_code(),
             certificates,
+            leftover_files: Vec::new(),
         }
     }
 
@@ -447,6 +508,14 @@ impl CheckReport {
             }
             for note in &cert.notes {
                 out.push_str(&format!("   note: {note}\n"));
+            }
+        }
+        if !self.leftover_files.is_empty() {
+            out.push_str(
+                "\n⚠️  Files left by an interrupted plugwire certs run (they do not change the exit code):\n",
+            );
+            for file in &self.leftover_files {
+                out.push_str(&format!("   {}\n", file.describe()));
             }
         }
         let verdict = match self.status {

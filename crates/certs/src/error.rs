@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub enum CertsError {
     /// A plugin name that would be unsafe as a directory name or a DNS name.
     #[error(
-        "invalid plugin name {name:?}: {reason}; use letters, digits, '_', '-' and '.' (not first), e.g. my-plugin"
+        "invalid plugin name {name:?}: {reason}; use letters, digits, '_', '-' and '.', with every dot-separated part non-empty and not starting or ending with '-' (the name is a DNS name of the certificate), e.g. my-plugin"
     )]
     InvalidPluginName {
         /// The name as given.
@@ -103,8 +103,9 @@ pub enum CertsError {
         source: std::io::Error,
     },
 
-    /// Creating a directory or writing a file failed (nothing of that identity was left behind).
-    #[error("cannot write {path}: {source}; check that the directory is writable or choose another with --dir / MCP_CERT_DIR")]
+    /// Creating a directory or writing a file failed (the run was undone: nothing of it was
+    /// left behind).
+    #[error("cannot write {path}: {source}{}", permission_hint(source))]
     Write {
         /// The file.
         path: PathBuf,
@@ -112,6 +113,35 @@ pub enum CertsError {
         #[source]
         source: std::io::Error,
     },
+
+    /// A new file could not be put in place of an existing one, or the existing one could not
+    /// be kept aside first (a file that is busy, e.g. a bind mount, or immutable). The run was
+    /// undone; `kept` says what was restored.
+    #[error("cannot replace {path}: {source}; {kept}")]
+    Replace {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error, as the OS reported it.
+        #[source]
+        source: std::io::Error,
+        /// What happened to the previous files ("nothing was changed: …").
+        kept: String,
+    },
+
+    /// A directory the run would write to does not accept new files (checked before any key is
+    /// generated or file written).
+    #[error("cannot write in {dir}: {source}; nothing was changed: make it writable, or choose another directory with --dir / MCP_CERT_DIR, and run the command again")]
+    NotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// Why (the OS error of the probe file, or which path is not a directory).
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SIGINT or SIGTERM arrived while the run was writing; what it had written was undone.
+    #[error("interrupted: the files being written were removed and the replaced ones restored")]
+    Interrupted,
 
     /// A file that did not exist when the command started appeared before it was written
     /// (another `plugwire certs` running at the same time); it was left alone.
@@ -129,6 +159,16 @@ pub enum CertsError {
         /// Why it is refused.
         reason: String,
     },
+}
+
+/// The writability hint, only where the OS said permission (not for a busy or missing file).
+fn permission_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            "; check that the directory is writable or choose another with --dir / MCP_CERT_DIR"
+        }
+        _ => "",
+    }
 }
 
 /// Shorthand used throughout the crate.

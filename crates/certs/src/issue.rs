@@ -1,18 +1,21 @@
 //! Creating identities: decide what exists, generate the missing keys in parallel, sign, and
-//! write each identity atomically. Existing material is never overwritten without `force`.
+//! write each identity atomically. Existing material is never overwritten without `force`, and a
+//! run that fails (or is interrupted) part-way is undone as a whole: the tree is left as it was.
 
 use std::path::{Path, PathBuf};
 
 use rcgen::{Issuer, KeyPair};
+use time::OffsetDateTime;
 
+use crate::check::DEFAULT_WARN_DAYS;
 use crate::error::{CertsError, Result};
-use crate::fsio::{self, NewFile, CERT_MODE, KEY_MODE};
+use crate::fsio::{self, NewFile, Transaction, CERT_MODE, KEY_MODE};
 use crate::inspect;
 use crate::keygen::generate_keys;
 use crate::layout::{regenerate_hint, Identity, IdentityPaths, Layout};
 use crate::names::{plugin_sans, validate_plugin_name};
 use crate::profile::{self, Validity, MAX_DAYS};
-use crate::request::{Event, Options, Outcome, Progress, Request, Summary};
+use crate::request::{Event, Expiry, Options, Outcome, Progress, Request, Summary};
 
 /// Creates the CA, the gateway identity and the named plugin identities under `dir`, with no
 /// progress output. The quickest way for tests: `issue_all(dir, &["p"], &Options::ecdsa())`.
@@ -55,7 +58,8 @@ struct Step {
 }
 
 /// Everything decided before a key is generated or a file written, so a refusal (bad name,
-/// incomplete identity, unreadable CA) leaves the directory exactly as it was.
+/// incomplete identity, unreadable CA, unwritable directory) leaves the directory as it was (only
+/// the leftovers of killed runs may have been cleaned up, see `leftovers::sweep`).
 struct Plan {
     layout: Layout,
     ca_paths: IdentityPaths,
@@ -72,24 +76,111 @@ pub fn issue(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<Summary> {
-    // 1. Decide, before generating or writing anything.
+    // 1. Decide, before generating or writing anything (this also checks that every directory
+    //    to write accepts files, and cleans up after runs that were killed).
     let mut plan = plan(dir, request, options, progress)?;
+    // The run's writes, as one transaction: a failure undoes everything this run wrote, and an
+    // interrupt (from key generation on) stops it writing at all.
+    let tx = Transaction::new();
     // 2. Generate every key needed, in parallel.
-    let mut keys = generate(&plan, options, progress)?.into_iter();
-    // 3. The CA: reuse it, or sign and write a new one.
+    let keys = generate(&plan, options, progress)?;
+    // 3. Write.
+    let mut events = Vec::new();
+    let written = write(&mut plan, keys, request, options, &tx, &mut events);
+    match written.and_then(|outcomes| tx.check_not_interrupted().map(|()| outcomes)) {
+        Ok(outcomes) => {
+            let problems = tx.commit();
+            for event in &events {
+                event.send(progress);
+            }
+            for message in problems {
+                progress.event(&Event::Warning { message: &message });
+            }
+            if plan.ca_generate == Some(Outcome::Replaced) {
+                warn_stale_leaves(&plan.layout, &outcomes, progress);
+            }
+            Ok(Summary {
+                layout: plan.layout,
+                outcomes,
+            })
+        }
+        Err(err) => {
+            let replace = matches!(err, CertsError::Replace { .. });
+            let (err, undone) = tx.rollback(err);
+            // What did not happen is not reported; what was found (kept identities, warnings) is.
+            for event in events.iter().filter(|e| !e.is_write()) {
+                event.send(progress);
+            }
+            if !replace && (undone.restored > 0 || undone.removed > 0) {
+                progress.event(&Event::Warning {
+                    message: &format!("the run failed and was undone: {}", undone.summary()),
+                });
+            }
+            for message in &undone.failures {
+                progress.event(&Event::Warning { message });
+            }
+            Err(err)
+        }
+    }
+}
+
+/// A progress event of the write phase, sent once the run is committed (a `Written` line for
+/// an identity that a later failure takes back would be false).
+enum Deferred {
+    Written(Identity, IdentityPaths, Outcome),
+    Completed(PathBuf),
+    Exists(Identity, IdentityPaths, String, Option<Expiry>),
+    Warning(String),
+}
+
+impl Deferred {
+    /// Reports a file written (dropped when the run is undone).
+    fn is_write(&self) -> bool {
+        matches!(self, Deferred::Written(..) | Deferred::Completed(_))
+    }
+
+    fn send(&self, progress: &dyn Progress) {
+        progress.event(&match self {
+            Deferred::Written(identity, paths, outcome) => Event::Written {
+                identity,
+                paths,
+                outcome: *outcome,
+            },
+            Deferred::Completed(path) => Event::Completed { path },
+            Deferred::Exists(identity, paths, hint, expiry) => Event::Exists {
+                identity,
+                paths,
+                hint,
+                expiry: *expiry,
+            },
+            Deferred::Warning(message) => Event::Warning { message },
+        });
+    }
+}
+
+/// Phase 3: the CA (reused, or signed and written), then every leaf. Returns the outcomes.
+fn write(
+    plan: &mut Plan,
+    keys: Vec<KeyPair>,
+    request: &Request,
+    options: &Options,
+    tx: &Transaction,
+    events: &mut Vec<Deferred>,
+) -> Result<Vec<(Identity, Outcome)>> {
+    let mut keys = keys.into_iter();
     let validity = Validity::new(options.not_before, options.days);
-    let root = plan.layout.root();
     let mut outcomes = Vec::new();
     let ca_key = plan.ca_generate.and_then(|_| keys.next());
     let existing_ca = plan.existing_ca.take();
     let ca = write_ca(
-        &plan,
+        plan,
         existing_ca,
         request,
         validity,
         ca_key,
+        tx,
         &mut outcomes,
-        progress,
+        events,
     )?;
     let ca_der =
         inspect::cert_der_from_pem(ca.pem.as_bytes()).map_err(|reason| CertsError::Parse {
@@ -100,11 +191,11 @@ pub fn issue(
         path: plan.ca_paths.cert.clone(),
         reason,
     })?;
-    warn_if_leaves_outlive_ca(&plan, &ca_cert, validity, options.days, progress);
-    // 4. The leaves.
+    warn_if_leaves_outlive_ca(plan, &ca_cert, validity, options.days, events);
+    let root = plan.layout.root();
     for step in &plan.leaves {
         let Some(outcome) = step.generate else {
-            keep_existing(step, &ca_cert, ca.pem.as_bytes(), root, progress)?;
+            keep_existing(step, &ca_cert, ca.pem.as_bytes(), root, tx, events)?;
             outcomes.push((step.identity.clone(), Outcome::Existing));
             continue;
         };
@@ -114,22 +205,25 @@ pub fn issue(
                 reason: "internal error: no key".into(),
             });
         };
-        if write_leaf(step, outcome, key, &ca, validity, options)? {
+        if write_leaf(step, outcome, key, &ca, validity, options, tx)? {
             outcomes.push((step.identity.clone(), outcome));
-            progress.event(&Event::Written {
-                identity: &step.identity,
-                paths: &step.paths,
+            events.push(Deferred::Written(
+                step.identity.clone(),
+                step.paths.clone(),
                 outcome,
-            });
+            ));
         }
     }
-    if plan.ca_generate == Some(Outcome::Replaced) {
-        warn_stale_leaves(&plan.layout, &outcomes, progress);
-    }
-    Ok(Summary {
-        layout: plan.layout,
-        outcomes,
-    })
+    Ok(outcomes)
+}
+
+/// Whether a certificate needs renewing soon (or has expired), for the "skipping" line.
+fn expiry_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<Expiry> {
+    Expiry::of(
+        cert.validity().not_after.to_datetime(),
+        OffsetDateTime::now_utc(),
+        DEFAULT_WARN_DAYS,
+    )
 }
 
 /// Phase 1: checks the request, and decides for the CA and every leaf whether it is made,
@@ -146,6 +240,11 @@ fn plan(dir: &Path, request: &Request, options: &Options, progress: &dyn Progres
         }
     }
     let layout = Layout::new(dir);
+    // Before the files are looked at: a run killed between moving a file aside and placing its
+    // replacement left it under a backup name, which this puts back.
+    for message in crate::leftovers::sweep(&layout) {
+        progress.event(&Event::Warning { message: &message });
+    }
     let root = layout.root();
     let ca_paths = layout.paths(&Identity::Ca);
     let replace_ca = request.ca && options.force;
@@ -184,6 +283,24 @@ fn plan(dir: &Path, request: &Request, options: &Options, progress: &dyn Progres
             generate,
         });
     }
+    // Every directory the run will write must accept files: refuse now, not after replacing
+    // the CA (a read-only plugin directory found last would leave a mixed tree).
+    let mut dirs: Vec<&Path> = Vec::new();
+    if ca_generate.is_some() {
+        dirs.push(&ca_paths.dir);
+    }
+    for step in &leaves {
+        let adds_files = [&step.paths.ca_copy, &step.paths.bundle]
+            .into_iter()
+            .flatten()
+            .any(|p| !p.exists());
+        if (step.generate.is_some() || adds_files) && !dirs.contains(&step.paths.dir.as_path()) {
+            dirs.push(&step.paths.dir);
+        }
+    }
+    for dir in dirs {
+        fsio::probe(dir)?;
+    }
     if ca_generate == Some(Outcome::Created) && !request.ca {
         progress.event(&Event::CaMissing {
             ca_dir: &ca_paths.dir,
@@ -216,24 +333,30 @@ fn generate(plan: &Plan, options: &Options, progress: &dyn Progress) -> Result<V
 
 /// Phase 3a: the CA to sign with: the existing one (reported as kept), or a new self-signed one
 /// written atomically with its key.
+#[allow(clippy::too_many_arguments)]
 fn write_ca(
     plan: &Plan,
     existing_ca: Option<LoadedCa>,
     request: &Request,
     validity: Validity,
     ca_key: Option<KeyPair>,
+    tx: &Transaction,
     outcomes: &mut Vec<(Identity, Outcome)>,
-    progress: &dyn Progress,
+    events: &mut Vec<Deferred>,
 ) -> Result<LoadedCa> {
     let ca_paths = &plan.ca_paths;
     if let Some(ca) = existing_ca {
         outcomes.push((Identity::Ca, Outcome::Existing));
         if request.ca {
-            progress.event(&Event::Exists {
-                identity: &Identity::Ca,
-                paths: ca_paths,
-                hint: &regenerate_hint(&Identity::Ca, plan.layout.root()),
-            });
+            let expiry = inspect::cert_der_from_pem(ca.pem.as_bytes())
+                .ok()
+                .and_then(|der| inspect::parse(&der).ok().and_then(|c| expiry_of(&c)));
+            events.push(Deferred::Exists(
+                Identity::Ca,
+                ca_paths.clone(),
+                regenerate_hint(&Identity::Ca, plan.layout.root()),
+                expiry,
+            ));
         }
         return Ok(ca);
     }
@@ -248,17 +371,13 @@ fn write_ca(
         .self_signed(&key)
         .map_err(profile::signing_error("CA certificate"))?;
     let pem = cert.pem();
-    fsio::create_dir(&ca_paths.dir)?;
-    fsio::write_all_or_nothing(&[
+    tx.create_dir(&ca_paths.dir)?;
+    tx.write(&[
         new_file(&ca_paths.key, key.serialize_pem(), KEY_MODE, outcome),
         new_file(&ca_paths.cert, pem.clone(), CERT_MODE, outcome),
     ])?;
     outcomes.push((Identity::Ca, outcome));
-    progress.event(&Event::Written {
-        identity: &Identity::Ca,
-        paths: ca_paths,
-        outcome,
-    });
+    events.push(Deferred::Written(Identity::Ca, ca_paths.clone(), outcome));
     Ok(LoadedCa {
         issuer: Issuer::new(params, key),
         pem,
@@ -285,6 +404,7 @@ fn write_leaf(
     ca: &LoadedCa,
     validity: Validity,
     options: &Options,
+    tx: &Transaction,
 ) -> Result<bool> {
     let (params, what) = match &step.identity {
         Identity::Gateway => (
@@ -327,8 +447,8 @@ fn write_leaf(
             no_clobber: false,
         });
     }
-    fsio::create_dir(&step.paths.dir)?;
-    fsio::write_all_or_nothing(&files)?;
+    tx.create_dir(&step.paths.dir)?;
+    tx.write(&files)?;
     Ok(true)
 }
 
@@ -338,21 +458,19 @@ fn warn_if_leaves_outlive_ca(
     ca_cert: &x509_parser::certificate::X509Certificate<'_>,
     validity: Validity,
     days: u32,
-    progress: &dyn Progress,
+    events: &mut Vec<Deferred>,
 ) {
     let ca_not_after = ca_cert.validity().not_after.to_datetime();
     // A day of slack: a CA and leaves made minutes apart with the same --days are fine.
     let leaf_outlives_ca = ca_not_after + time::Duration::days(1) < validity.not_after;
     if plan.leaves.iter().any(|s| s.generate.is_some()) && leaf_outlives_ca {
-        progress.event(&Event::Warning {
-            message: &format!(
-                "the CA in {} expires on {}, before the certificates issued now ({} days): they stop working with it; consider a new CA (plugwire certs all --force{})",
-                plan.ca_paths.dir.display(),
-                ca_not_after.date(),
-                days,
-                dir_arg(plan.layout.root())
-            ),
-        });
+        events.push(Deferred::Warning(format!(
+            "the CA in {} expires on {}, before the certificates issued now ({} days): they stop working with it; consider a new CA (plugwire certs all --force{})",
+            plan.ca_paths.dir.display(),
+            ca_not_after.date(),
+            days,
+            dir_arg(plan.layout.root())
+        )));
     }
 }
 
@@ -446,48 +564,46 @@ pub(crate) fn load_ca(paths: &IdentityPaths) -> Result<LoadedCa> {
     Ok(LoadedCa { issuer, pem })
 }
 
-/// An existing leaf is left alone; only derived files that are missing are added, and a leaf
-/// that the current CA did not issue is reported.
+/// An existing leaf is left alone (and said to need renewing when it expires soon); only derived
+/// files that are missing are added, and a leaf that the current CA did not issue is reported.
 fn keep_existing(
     step: &Step,
     ca: &x509_parser::certificate::X509Certificate<'_>,
     ca_pem: &[u8],
     root: &Path,
-    progress: &dyn Progress,
+    tx: &Transaction,
+    events: &mut Vec<Deferred>,
 ) -> Result<()> {
     let hint = regenerate_hint(&step.identity, root);
-    progress.event(&Event::Exists {
-        identity: &step.identity,
-        paths: &step.paths,
-        hint: &hint,
-    });
     // A broken or foreign certificate is reported, not fatal: it is the user's file.
-    let issued_by_ca = inspect::read_cert_der(&step.paths.cert)
-        .ok()
-        .and_then(|der| {
-            inspect::parse(&der)
-                .ok()
-                .map(|c| inspect::issued_by(&c, ca))
-        })
+    let der = inspect::read_cert_der(&step.paths.cert).ok();
+    let cert = der.as_deref().and_then(|der| inspect::parse(der).ok());
+    events.push(Deferred::Exists(
+        step.identity.clone(),
+        step.paths.clone(),
+        hint.clone(),
+        cert.as_ref().and_then(expiry_of),
+    ));
+    let issued_by_ca = cert
+        .as_ref()
+        .map(|c| inspect::issued_by(c, ca))
         .unwrap_or(false);
     if !issued_by_ca {
-        progress.event(&Event::Warning {
-            message: &format!(
-                "{} is unreadable or was not issued by the CA in {}: peers will reject it; re-issue it with {hint}",
-                step.paths.cert.display(),
-                root.join("ca").display()
-            ),
-        });
+        events.push(Deferred::Warning(format!(
+            "{} is unreadable or was not issued by the CA in {}: peers will reject it; re-issue it with {hint}",
+            step.paths.cert.display(),
+            root.join("ca").display()
+        )));
         return Ok(());
     }
     if let Some(copy) = step.paths.ca_copy.as_ref().filter(|p| !p.exists()) {
-        fsio::write_all_or_nothing(&[NewFile {
+        tx.write(&[NewFile {
             path: copy.clone(),
             contents: ca_pem.to_vec(),
             mode: CERT_MODE,
             no_clobber: true,
         }])?;
-        progress.event(&Event::Completed { path: copy });
+        events.push(Deferred::Completed(copy.clone()));
     }
     if let Some(bundle) = step.paths.bundle.as_ref().filter(|p| !p.exists()) {
         let mut contents = fsio::read(&step.paths.cert)?;
@@ -495,13 +611,13 @@ fn keep_existing(
             contents.push(b'\n');
         }
         contents.extend(fsio::read(&step.paths.key)?);
-        fsio::write_all_or_nothing(&[NewFile {
+        tx.write(&[NewFile {
             path: bundle.clone(),
             contents,
             mode: KEY_MODE,
             no_clobber: true,
         }])?;
-        progress.event(&Event::Completed { path: bundle });
+        events.push(Deferred::Completed(bundle.clone()));
     }
     Ok(())
 }

@@ -13,8 +13,11 @@ pub const EXAMPLE_PLUGINS: [&str; 2] = ["example-plugin-a", "example-plugin-b"];
 /// Longest accepted plugin name: `mcp-plugin-<name>` must stay a valid 63-octet DNS label.
 pub const MAX_PLUGIN_NAME_LEN: usize = 52;
 
-/// Checks a plugin name: `[A-Za-z0-9_.-]+`, not starting with `.`, short enough that
-/// `mcp-plugin-<name>` is a valid DNS label (docs/decisions.md #8).
+/// Checks a plugin name: `[A-Za-z0-9_.-]+`, not starting with `.`, every dot-separated part
+/// non-empty and not starting or ending with `-`, short enough that `mcp-plugin-<name>` is a
+/// valid DNS label (docs/decisions.md #8): the name and `mcp-plugin-<name>` become DNS SANs, and
+/// the same rule as `--san DNS:` applies to them. `_` and upper case are accepted (`my_plugin`,
+/// `DenyListPlugin`), as the `--san DNS:` check accepts them.
 pub fn validate_plugin_name(name: &str) -> Result<()> {
     let invalid = |reason| {
         Err(CertsError::InvalidPluginName {
@@ -46,6 +49,18 @@ pub fn validate_plugin_name(name: &str) -> Result<()> {
         return invalid(
             "it is longer than 52 characters (mcp-plugin-<name> must fit a 63-character DNS label)",
         );
+    }
+    if name.ends_with('.') {
+        return invalid("it ends with '.', which leaves an empty DNS label in DNS:<name>");
+    }
+    if name.contains("..") {
+        return invalid("it contains '..', an empty DNS label in DNS:<name>");
+    }
+    if name.split('.').any(|label| label.starts_with('-')) {
+        return invalid("a dot-separated part starts with '-', which a DNS label must not");
+    }
+    if name.split('.').any(|label| label.ends_with('-')) {
+        return invalid("a dot-separated part ends with '-', which a DNS label must not");
     }
     Ok(())
 }
@@ -145,8 +160,8 @@ fn validate_uri(uri: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// A DNS SAN: dot-separated labels of letters, digits, '-' and '_', an optional leading `*.`
-/// wildcard, at most 253 characters.
+/// A DNS SAN: dot-separated labels of letters, digits, '-' and '_', none starting or ending with
+/// '-', an optional leading `*.` wildcard, at most 253 characters.
 fn validate_dns_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("the name is empty".into());
@@ -163,6 +178,11 @@ fn validate_dns_name(name: &str) -> std::result::Result<(), String> {
         }
         if label.len() > 63 {
             return Err(format!("label {label:?} is longer than 63 characters"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "label {label:?} starts or ends with '-', which a DNS label must not"
+            ));
         }
         if let Some(c) = label
             .chars()
@@ -206,6 +226,10 @@ mod tests {
             "my_plugin.v2",
             "a",
             "x-1",
+            "my_plugin",
+            "_private",
+            "a_",
+            "v1.2-beta",
         ] {
             validate_plugin_name(name).unwrap();
         }
@@ -224,6 +248,12 @@ mod tests {
             "a%b",
             "ä",
             &"x".repeat(53),
+            "a..b",
+            "x.",
+            "-x",
+            "x-",
+            "a.-b",
+            "a-.b",
         ] {
             let err = validate_plugin_name(name).unwrap_err();
             assert!(
@@ -259,6 +289,14 @@ mod tests {
         assert!("DNS:a..b".parse::<San>().is_err());
         assert!("DNS:a b".parse::<San>().is_err());
         assert!("DNS:".parse::<San>().is_err());
+        for bad in ["DNS:-bad", "DNS:bad-", "DNS:a.-b.c", "DNS:*.-x", "-bad"] {
+            let err = bad.parse::<San>().unwrap_err().to_string();
+            assert!(err.contains("starts or ends with '-'"), "{bad}: {err}");
+        }
+        assert_eq!(
+            "DNS:my_svc.x-1.example".parse::<San>().unwrap(),
+            San::Dns("my_svc.x-1.example".into())
+        );
         let spiffe = "spiffe://cluster.local/ns/mcp/sa/gateway";
         assert_eq!(
             format!("URI:{spiffe}").parse::<San>().unwrap(),

@@ -162,6 +162,10 @@ pub enum Event<'a> {
         paths: &'a IdentityPaths,
         /// The command that would replace it.
         hint: &'a str,
+        /// Set when its certificate has expired or expires within
+        /// [`DEFAULT_WARN_DAYS`](crate::DEFAULT_WARN_DAYS): kept all the same, but it needs
+        /// renewing (`--force`).
+        expiry: Option<Expiry>,
     },
     /// A derived file of an existing identity was missing and was added (`ca.crt` copy,
     /// `client.pem`); nothing existing was changed.
@@ -174,6 +178,49 @@ pub enum Event<'a> {
         /// What to tell the user.
         message: &'a str,
     },
+}
+
+/// The end of validity of an existing certificate that was kept although it has expired or
+/// expires soon ([`Event::Exists`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    /// Its notAfter.
+    pub not_after: OffsetDateTime,
+    /// Whole days from now until `not_after`; negative once it has expired.
+    pub days_left: i64,
+    /// It has expired.
+    pub expired: bool,
+}
+
+impl Expiry {
+    /// `Some` when `not_after` is past, or within `warn_days` of `now`.
+    pub(crate) fn of(
+        not_after: OffsetDateTime,
+        now: OffsetDateTime,
+        warn_days: u32,
+    ) -> Option<Self> {
+        let left = not_after - now;
+        if left >= time::Duration::days(i64::from(warn_days)) {
+            return None;
+        }
+        Some(Expiry {
+            not_after,
+            days_left: left.whole_days(),
+            expired: not_after < now,
+        })
+    }
+}
+
+impl std::fmt::Display for Expiry {
+    /// `expired on 2025-01-02 03:04:05 UTC (3 days ago)` or `expires on … (in 12 days)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let when = crate::check::human(self.not_after);
+        if self.expired {
+            write!(f, "expired on {when} ({} days ago)", -self.days_left)
+        } else {
+            write!(f, "expires on {when} (in {} days)", self.days_left)
+        }
+    }
 }
 
 /// Receives [`Event`]s; called from key-generation threads, hence `Sync`.

@@ -41,6 +41,8 @@ pub struct Revocation {
     pub entries: usize,
     /// The new nextUpdate.
     pub next_update: OffsetDateTime,
+    /// What was done about files left in the tree by interrupted runs (one sentence each).
+    pub swept: Vec<String>,
 }
 
 /// The identity `NAME` names: `gateway`, or a plugin.
@@ -85,6 +87,7 @@ pub fn revoke(dir: &Path, name: Option<&str>, days: u32) -> Result<Revocation> {
     };
     let next_update = now + time::Duration::days(i64::from(days.max(1)));
     let pem = sign_crl(&ca, &entries, &number, now, next_update)?;
+    let swept = crate::leftovers::sweep(&layout);
     fsio::write_all_or_nothing(&[NewFile {
         path: crl_path.clone(),
         contents: pem.into_bytes(),
@@ -98,6 +101,7 @@ pub fn revoke(dir: &Path, name: Option<&str>, days: u32) -> Result<Revocation> {
         already,
         entries: entries.len(),
         next_update,
+        swept,
     })
 }
 

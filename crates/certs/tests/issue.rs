@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::IpAddr;
@@ -31,22 +33,13 @@ fn mode(path: &Path) -> u32 {
 
 /// Every file under `dir` with its bytes, to compare runs.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(
-                    path.strip_prefix(dir).unwrap().display().to_string(),
-                    fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    out
+    common::files_under(dir)
+        .into_iter()
+        .map(|path| {
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            (name, fs::read(&path).unwrap())
+        })
+        .collect()
 }
 
 fn subject_parts(cert: &X509Certificate<'_>) -> Vec<String> {
@@ -395,7 +388,18 @@ fn a_leaf_request_creates_the_missing_ca_first() {
 
 #[test]
 fn bad_plugin_names_are_refused_before_anything_is_written() {
-    for name in ["a b", "../escape", "a/b", "$HOME", "..", ".hidden", ""] {
+    for name in [
+        "a b",
+        "../escape",
+        "a/b",
+        "$HOME",
+        "..",
+        ".hidden",
+        "",
+        "a..b",
+        "x.",
+        "-x",
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("certs");
         let err = issue_all(&dir, &["good", name], &Options::ecdsa()).unwrap_err();
@@ -448,18 +452,19 @@ fn an_unwritable_directory_is_a_clear_error_and_leaves_nothing() {
     let blocker = tmp.path().join("file");
     fs::write(&blocker, b"not a directory").unwrap();
     let err = issue_all(blocker.join("certs"), &["p"], &Options::ecdsa()).unwrap_err();
-    assert!(matches!(err, CertsError::Write { .. }), "{err}");
+    assert!(matches!(err, CertsError::NotWritable { .. }), "{err}");
     assert!(err.to_string().contains("file/certs"), "{err}");
 
-    // The CA is written, then the plugin directory cannot be created: the CA stays complete
-    // and no partial plugin identity exists.
+    // The plugin directory cannot be created: refused before the missing CA is created, so
+    // nothing at all is written.
     let dir = tmp.path().join("tree");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("plugins"), b"blocks plugins/").unwrap();
     let err = issue(&dir, &Request::plugin("p"), &Options::ecdsa(), &()).unwrap_err();
     assert!(err.to_string().contains("plugins"), "{err}");
     let files: Vec<String> = snapshot(&dir).into_keys().collect();
-    assert_eq!(files, ["ca/ca.crt", "ca/ca.key", "plugins"]);
+    assert_eq!(files, ["plugins"]);
+    assert!(!dir.join("ca").exists());
 }
 
 #[test]

@@ -65,8 +65,9 @@ enum CertsCommand {
     /// Create the server certificate of one plugin (serverAuth; SANs NAME, mcp-plugin-NAME,
     /// localhost and every --san), creating the CA first if missing.
     Plugin {
-        /// Plugin name: letters, digits, '_', '-', '.' (not first); it becomes a directory,
-        /// the CN mcp-plugin-NAME and two DNS SANs.
+        /// Plugin name: letters, digits, '_', '-', '.' (not first), every dot-separated part
+        /// non-empty and not starting or ending with '-'; it becomes a directory, the CN
+        /// mcp-plugin-NAME and two DNS SANs.
         name: String,
         #[command(flatten)]
         issue: IssueArgs,
@@ -207,16 +208,16 @@ pub fn run(args: Args) -> ExitCode {
             };
             let path = source.path().display();
             if list.examples {
-                println!(
+                outln!(
                     "📋  {path} not found: generating certificates for the example plugins {}",
                     list.names.join(", ")
                 );
             } else if list.names.is_empty() {
-                println!(
+                outln!(
                     "📋  {path} has no `kind: external` plugins: no plugin certificates to create"
                 );
             } else {
-                println!(
+                outln!(
                     "📋  Plugins from {path} (kind: external): {}",
                     list.names.join(", ")
                 );
@@ -227,7 +228,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn fail(err: &dyn std::error::Error) -> ExitCode {
-    eprintln!("❌  plugwire certs: {err}");
+    errln!("❌  plugwire certs: {err}");
     ExitCode::from(EXIT_FAILED)
 }
 
@@ -251,27 +252,31 @@ fn options(args: &IssueArgs, sans: Vec<San>) -> Options {
 
 /// `certs revoke`: the CRL written, the serial, and the line to put in the configs.
 fn run_revoke(dir: &std::path::Path, name: Option<&str>, days: u32) -> ExitCode {
+    on_interrupt_undo_writes();
     match plugwire_certs::revoke(dir, name, days) {
         Ok(r) => {
+            for message in &r.swept {
+                errln!("⚠️   {message}");
+            }
             match (&r.cert, &r.serial) {
-                (Some(cert), Some(serial)) if r.already => println!(
+                (Some(cert), Some(serial)) if r.already => outln!(
                     "🔁  {} (serial {serial}) was already revoked; {} re-signed",
                     cert.display(),
                     r.crl.display()
                 ),
-                (Some(cert), Some(serial)) => println!(
+                (Some(cert), Some(serial)) => outln!(
                     "⛔  Revoked {} (serial {serial}) in {}",
                     cert.display(),
                     r.crl.display()
                 ),
-                _ => println!("🔁  {} re-signed with fresh dates", r.crl.display()),
+                _ => outln!("🔁  {} re-signed with fresh dates", r.crl.display()),
             }
-            println!(
+            outln!(
                 "    {} revoked certificate(s); next update {} (re-run before then: plugwire certs revoke --refresh)",
                 r.entries,
                 r.next_update.date()
             );
-            println!(
+            outln!(
                 "💡  Servers and gateways refuse revoked certificates when ca_crl (PLUGINS_SERVER_SSL_CA_CRL / PLUGINS_CLIENT_MTLS_CA_CRL) points at {}",
                 r.crl.display()
             );
@@ -287,6 +292,7 @@ fn run_issue(request: Request, args: IssueArgs, sans: Vec<San>) -> ExitCode {
 }
 
 fn run_issue_with(request: Request, args: IssueArgs, options: Options) -> ExitCode {
+    on_interrupt_undo_writes();
     let days = args.days;
     let slow = args.key_type.is_slow();
     let printer = move |event: &Event<'_>| print_event(event, days, slow);
@@ -297,18 +303,18 @@ fn run_issue_with(request: Request, args: IssueArgs, options: Options) -> ExitCo
                     .outcomes
                     .iter()
                     .any(|(_, outcome)| *outcome != Outcome::Existing);
-                println!();
+                outln!();
                 if created {
-                    println!("🎯  MCP mTLS certificates are in {}:", args.dir.display());
+                    outln!("🎯  MCP mTLS certificates are in {}:", args.dir.display());
                 } else {
-                    println!(
+                    outln!(
                         "🎯  Nothing to do: every certificate exists in {}:",
                         args.dir.display()
                     );
                 }
-                println!("    ca/ca.{{key,crt}}  gateway/client.{{key,crt,pem}} + ca.crt  plugins/<name>/server.{{key,crt}} + ca.crt");
-                println!("💡  More plugins: plugwire certs plugin NAME (make certs-mcp-plugin PLUGIN_NAME=NAME)");
-                println!("💡  Expiry: plugwire certs check (make certs-mcp-check)");
+                outln!("    ca/ca.{{key,crt}}  gateway/client.{{key,crt,pem}} + ca.crt  plugins/<name>/server.{{key,crt}} + ca.crt");
+                outln!("💡  More plugins: plugwire certs plugin NAME (make certs-mcp-plugin PLUGIN_NAME=NAME)");
+                outln!("💡  Expiry: plugwire certs check (make certs-mcp-check)");
             }
             ExitCode::SUCCESS
         }
@@ -328,7 +334,7 @@ fn describe(identity: &Identity) -> String {
 fn print_event(event: &Event<'_>, days: u32, slow: bool) {
     match event {
         Event::CaMissing { ca_dir } => {
-            println!(
+            outln!(
                 "🔐  No CA in {}: creating it first (as make certs-mcp-ca would)",
                 ca_dir.display()
             );
@@ -338,7 +344,7 @@ fn print_event(event: &Event<'_>, days: u32, slow: bool) {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .min(*count);
-            println!(
+            outln!(
                 "🔑  Generating {count} {} key{} on {threads} thread{} (RSA keys take a moment)...",
                 key_type_label(*key_type),
                 if *count == 1 { "" } else { "s" },
@@ -351,7 +357,7 @@ fn print_event(event: &Event<'_>, days: u32, slow: bool) {
             done,
             total,
         } if slow => {
-            println!("    key {done}/{total} ready ({})", describe(identity));
+            outln!("    key {done}/{total} ready ({})", describe(identity));
         }
         Event::Written {
             identity,
@@ -365,11 +371,11 @@ fn print_event(event: &Event<'_>, days: u32, slow: bool) {
             };
             let dir = paths.dir.display();
             match identity {
-                Identity::Ca => println!("✅  MCP CA {verb}: {dir}/ca.{{key,crt}} ({days} days)"),
-                Identity::Gateway => println!(
+                Identity::Ca => outln!("✅  MCP CA {verb}: {dir}/ca.{{key,crt}} ({days} days)"),
+                Identity::Gateway => outln!(
                     "✅  Gateway client certificate {verb}: {dir}/ (client.key, client.crt, client.pem, ca.crt; {days} days)"
                 ),
-                Identity::Plugin(name) => println!(
+                Identity::Plugin(name) => outln!(
                     "✅  Plugin '{name}' certificate {verb}: {dir}/ (server.key, server.crt, ca.crt; {days} days)"
                 ),
             }
@@ -378,16 +384,98 @@ fn print_event(event: &Event<'_>, days: u32, slow: bool) {
             identity,
             paths,
             hint,
+            expiry: None,
         } => {
-            println!(
+            outln!(
                 "🔐  Existing {} found in {} - skipping (to regenerate: {hint})",
                 describe(identity),
                 paths.dir.display()
             );
         }
-        Event::Completed { path } => println!("➕  Added missing {}", path.display()),
-        Event::Warning { message } => eprintln!("⚠️   {message}"),
+        Event::Exists {
+            identity,
+            paths,
+            hint,
+            expiry: Some(expiry),
+        } => {
+            let soon = if expiry.expired {
+                String::new()
+            } else {
+                format!(", within {} days", plugwire_certs::DEFAULT_WARN_DAYS)
+            };
+            outln!(
+                "⚠️   Existing {} found in {} - skipping, but its certificate {expiry}{soon}: renew it with {hint}",
+                describe(identity),
+                paths.dir.display()
+            );
+        }
+        Event::Completed { path } => outln!("➕  Added missing {}", path.display()),
+        Event::Warning { message } => errln!("⚠️   {message}"),
         _ => {}
+    }
+}
+
+/// From here on, SIGINT and SIGTERM undo what the run is writing (temporary files removed,
+/// replaced files restored) before the process exits with 130 / 143, instead of killing it with
+/// a private key in a temporary file. tokio's signal support (already a dependency) registers
+/// the handlers in a thread of its own that waits for them, so the run itself stays synchronous.
+/// Returns once the handlers are registered (or could not be: then the defaults stay).
+fn on_interrupt_undo_writes() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (registered, wait_registered) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("certs-signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let (mut interrupt, mut terminate) = {
+                let _entered = runtime.enter();
+                (
+                    signal(SignalKind::interrupt()).ok(),
+                    signal(SignalKind::terminate()).ok(),
+                )
+            };
+            drop(registered);
+            if interrupt.is_none() && terminate.is_none() {
+                return;
+            }
+            let (name, code) = runtime.block_on(async {
+                let interrupted = async {
+                    match interrupt.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let terminated = async {
+                    match terminate.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = interrupted => ("SIGINT", 130),
+                    _ = terminated => ("SIGTERM", 143),
+                }
+            });
+            let undone = plugwire_certs::interrupt();
+            let what = if undone.restored + undone.removed + undone.temporaries == 0 {
+                "nothing had been written".to_string()
+            } else {
+                undone.summary()
+            };
+            errln!("❌  plugwire certs: interrupted by {name}: {what}");
+            for failure in &undone.failures {
+                errln!("⚠️   {failure}");
+            }
+            std::process::exit(code);
+        });
+    if spawned.is_ok() {
+        // Ends when the thread drops its sender: registered, or given up.
+        let _ = wait_registered.recv();
     }
 }
 
@@ -410,11 +498,11 @@ fn run_check(dir: PathBuf, k8s_dir: Option<PathBuf>, warn_days: u32, json: bool)
     };
     if json {
         match serde_json::to_string_pretty(&report.to_json()) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(err) => return fail(&err),
         }
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text());
     }
     ExitCode::from(report.exit_code)
 }
@@ -428,7 +516,7 @@ fn run_cert_manager(args: CertManagerArgs) -> ExitCode {
         Err(err) => return fail(&err),
     };
     if list.examples {
-        eprintln!(
+        errln!(
             "📋  {} not found: certificates for the example plugins {}",
             source.path().display(),
             list.names.join(", ")
@@ -444,7 +532,7 @@ fn run_cert_manager(args: CertManagerArgs) -> ExitCode {
     };
     match plugwire_certs::cert_manager_yaml(&list.names, &options) {
         Ok(yaml) => {
-            print!("{yaml}");
+            out!("{yaml}");
             ExitCode::SUCCESS
         }
         Err(err) => fail(&err),

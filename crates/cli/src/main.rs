@@ -10,8 +10,6 @@
 //! (`plugwire … | head -1`): see the `output` module.
 
 /// Like `print!`, through `output::stdout`: a closed stdout stops the output, never panics.
-// For the `print!` sites of cmd_certs.rs (the only ones left), which move to it separately.
-#[allow(unused_macros)]
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::output::stdout(format_args!($($arg)*))

@@ -199,7 +199,24 @@ fn bad_names_and_options_are_refused_before_anything_is_written() {
         );
         assert!(!tmp.path().join("out").exists(), "{name}");
     }
+    // Names whose DNS SANs would be invalid; `--` so that clap takes `-x` as the name.
+    for name in ["a..b", "x.", "-x"] {
+        let out = plugwire(
+            tmp.path(),
+            &[
+                "certs", "plugin", "--dir", "out", ECDSA[0], ECDSA[1], "--", name,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        assert!(
+            text(&out).contains("invalid plugin name") && text(&out).contains("DNS label"),
+            "{}",
+            text(&out)
+        );
+        assert!(!tmp.path().join("out").exists(), "{name}");
+    }
     for args in [
+        vec!["certs", "plugin", "p", "--dir", "out", "--san", "DNS:-bad"],
         vec![
             "certs",
             "plugin",
@@ -427,4 +444,156 @@ fn gateway_uri_san_and_revoke_from_the_command_line() {
 
     let missing = plugwire(tmp.path(), &["certs", "revoke", "nope", "--dir", "c"]);
     assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+}
+
+/// The tester's `plugin X --force` whose `ca.crt` cannot be replaced: exit 1, the OS error and
+/// "nothing was changed" in the message (no writability hint), the old key and certificate
+/// byte for byte.
+#[test]
+fn a_failed_force_names_the_os_error_and_keeps_the_old_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(all(tmp.path(), &[]).status.success());
+    let plugin = tmp.path().join("out/plugins/example-plugin-a");
+    fs::remove_file(plugin.join("ca.crt")).unwrap();
+    fs::create_dir_all(plugin.join("ca.crt/keep")).unwrap();
+    let before = snapshot(&tmp.path().join("out"));
+    let out = plugwire(
+        tmp.path(),
+        &[
+            "certs",
+            "plugin",
+            "example-plugin-a",
+            "--dir",
+            "out",
+            ECDSA[0],
+            ECDSA[1],
+            "--force",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot replace")
+            && stderr.contains("os error")
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("writable"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("replaced"),
+        "no identity is reported as replaced: {}",
+        text(&out)
+    );
+    assert_eq!(snapshot(&tmp.path().join("out")), before);
+}
+
+/// A temporary file of a dead process: `check` lists it (stdout and JSON) and keeps exit 0; the
+/// next writing run removes it and says so on stderr.
+#[test]
+fn a_stale_temporary_file_is_reported_by_check_and_removed_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(all(tmp.path(), &[]).status.success());
+    let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
+    let name = format!("out/ca/.ca.key.tmp-{}-0", pid_max.trim());
+    let stale = tmp.path().join(&name);
+    fs::write(&stale, b"-----BEGIN PRIVATE KEY-----\n").unwrap();
+
+    let out = plugwire(tmp.path(), &["certs", "check", "--dir", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&name) && stdout.contains("may hold a private key"),
+        "{stdout}"
+    );
+    let out = plugwire(tmp.path(), &["certs", "check", "--dir", "out", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["leftover_files"][0]["path"], name.as_str());
+    assert_eq!(json["leftover_files"][0]["process_running"], false);
+
+    let out = plugwire(
+        tmp.path(),
+        &["certs", "gateway", "--dir", "out", ECDSA[0], ECDSA[1]],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("removed {name}")),
+        "{}",
+        text(&out)
+    );
+    assert!(!stale.exists());
+}
+
+/// Re-running `plugin X` on an expired identity keeps it, but the skip line says it expired and
+/// how to renew it.
+#[test]
+fn an_expired_identity_is_skipped_with_its_expiry_and_the_renew_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    plugwire_certs::issue(
+        &dir,
+        &plugwire_certs::Request::ca(),
+        &plugwire_certs::Options::ecdsa(),
+        &(),
+    )
+    .unwrap();
+    let past = plugwire_certs::Options {
+        days: 5,
+        not_before: Some(time::OffsetDateTime::now_utc() - time::Duration::days(30)),
+        ..plugwire_certs::Options::ecdsa()
+    };
+    plugwire_certs::issue(&dir, &plugwire_certs::Request::plugin("old"), &past, &()).unwrap();
+    let out = plugwire(
+        tmp.path(),
+        &["certs", "plugin", "old", "--dir", "out", ECDSA[0], ECDSA[1]],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Existing plugin 'old'"))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(
+        line.contains("skipping")
+            && line.contains("expired on")
+            && line.contains("25 days ago")
+            && line.contains("renew it with plugwire certs plugin old --force --dir out"),
+        "{line}"
+    );
+}
+
+/// SIGINT while an RSA run generates its keys: the handler exits 130 with a message, and
+/// nothing (no temporary file, no directory) is left.
+#[test]
+fn sigint_during_a_run_exits_130_and_leaves_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plugwire"))
+        .current_dir(tmp.path())
+        .args(["certs", "all", "--dir", "out", "--key-type", "rsa4096"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Generating") {
+        let mut line = String::new();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{seen}\n{stderr}");
+    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+    assert!(!tmp.path().join("out").exists(), "nothing written");
 }
