@@ -74,7 +74,13 @@ pub fn run(args: Args, env: SharedEnv) -> ExitCode {
     };
     // Stops with the runtime, when `run` returns.
     runtime.spawn(crate::alloc::return_freed_memory());
-    match runtime.block_on(serve_main(args, env)) {
+    let result = runtime.block_on(serve_main(args, env));
+    // Everything the server had to do is done: calls answered (or abandoned after the drain
+    // timeout), answers flushed, listeners closed, plugins shut down. What may be left is a
+    // blocking read of stdin (stdio mode) that nothing can cancel while a gateway holds the
+    // pipe open; dropping the runtime would wait for it, so it is not waited for.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             errln!("plugwire serve: {e}");
@@ -141,6 +147,11 @@ impl ReloadParts {
 }
 
 async fn serve_main(args: Args, env: SharedEnv) -> Result<(), ServerError> {
+    // main.rs decided ENABLE_METRICS before logging existed; a value that turned metrics off
+    // without saying "false" is reported now, first, so a failed start-up shows it too.
+    if let Some(warning) = plugwire_metrics::env::unrecognised_value(&*env) {
+        tracing::warn!("{warning}");
+    }
     let transports = args.transports(&*env)?;
     // Installed before anything is bound: a SIGTERM sent as soon as the socket appears is a
     // drain, never the default "killed by signal 15"; a SIGHUP is never a kill.
@@ -196,7 +207,9 @@ fn shared_backend(manager: Arc<PluginManager>) -> (Arc<SwappableBackend>, Arc<dy
     (swappable, backend)
 }
 
-/// `--stdio`: newline-delimited JSON-RPC on stdin/stdout until EOF or a stop signal.
+/// `--stdio`: newline-delimited JSON-RPC on stdin/stdout until EOF or a stop signal. After a
+/// signal the process exits once the calls in flight are answered, even while stdin stays
+/// open (see [`run`]).
 async fn serve_stdio_mode(
     start: Startup,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -232,6 +245,9 @@ async fn serve_stdio_mode(
     .await
     .map_err(ServerError::Stdio);
     swappable.current().manager().shutdown().await;
+    if result.is_ok() {
+        tracing::info!("stopped");
+    }
     result
 }
 

@@ -26,6 +26,24 @@ pub fn metrics_enabled(env: &dyn Env) -> bool {
     }
 }
 
+/// The warning to log at start-up when `ENABLE_METRICS` is set to something other than `true`
+/// or `false` (any case, surrounding blanks ignored): `1`, `yes`, `on`, a typo, or an empty
+/// value. [`metrics_enabled`] keeps ContextForge's reading (off) and says nothing; an operator
+/// who meant "on" learns it from this line, not from a 503 at scrape time. `None` when unset
+/// or one of the two spellings.
+pub fn unrecognised_value(env: &dyn Env) -> Option<String> {
+    let value = env.var(ENABLE_METRICS)?;
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") {
+        return None;
+    }
+    Some(format!(
+        "{ENABLE_METRICS}={value:?} is not `true` or `false`: metrics are off, as ContextForge \
+         reads it (only `true` turns them on); set {ENABLE_METRICS}=true or unset it for metrics, \
+         {ENABLE_METRICS}=false to silence this warning"
+    ))
+}
+
 /// Decides, once per process, whether the process-wide registries
 /// ([`crate::ServerMetrics::global`], [`crate::ClientMetrics::global`]) record. Call it at
 /// start-up, before anything records: the first decision stands, and a process that never
@@ -68,6 +86,37 @@ mod tests {
                 env.insert(ENABLE_METRICS, v);
             }
             assert_eq!(metrics_enabled(&env), *on, "ENABLE_METRICS={value:?}");
+        }
+    }
+
+    /// Only unset, `true` and `false` (any case, blanks ignored) pass quietly; every other
+    /// value, which ContextForge reads as off, gets a warning naming the variable and value.
+    #[test]
+    fn values_other_than_true_or_false_are_warned_about() {
+        for quiet in [
+            None,
+            Some("true"),
+            Some(" TRUE "),
+            Some("false"),
+            Some("False"),
+        ] {
+            let env: HashMap<&str, &str> = quiet.map(|v| (ENABLE_METRICS, v)).into_iter().collect();
+            assert_eq!(unrecognised_value(&env), None, "ENABLE_METRICS={quiet:?}");
+        }
+        for loud in ["1", "yes", "ture", "on", "", "0"] {
+            let env: HashMap<&str, &str> = HashMap::from([(ENABLE_METRICS, loud)]);
+            let Some(warning) = unrecognised_value(&env) else {
+                panic!("ENABLE_METRICS={loud:?} passed without a warning");
+            };
+            assert!(
+                warning.contains(&format!("ENABLE_METRICS={loud:?}")),
+                "{warning}"
+            );
+            assert!(warning.contains("metrics are off"), "{warning}");
+            assert!(
+                !metrics_enabled(&env),
+                "{loud:?} stays off, as upstream reads it"
+            );
         }
     }
 }

@@ -8,7 +8,12 @@
 //! line that is not JSON-RPC gets a JSON-RPC error
 //! (there is no HTTP status here) and the loop goes on; a line over the size limit is skipped
 //! to its end and answered with an error. EOF on stdin or `shutdown` stops reading; in-flight
-//! requests are answered before returning.
+//! requests are answered before returning, within `drain_timeout` (then they are abandoned).
+//!
+//! After `shutdown` a read of stdin may still be pending: `tokio::io::stdin()` reads on a
+//! blocking thread that nothing can cancel, and a gateway may hold the pipe open for ever. The
+//! caller must not wait for that thread: the binary ends its runtime with
+//! `Runtime::shutdown_background` once this returns.
 
 use std::future::Future;
 use std::io;
@@ -87,7 +92,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         let mut output = output;
         while let Some(mut line) = rx.recv().await {
             line.push(b'\n');
@@ -134,23 +139,37 @@ where
         // Reap finished tasks so the set does not grow without bound.
         while tasks.try_join_next().is_some() {}
     }
-    let drained = tokio::time::timeout(drain_timeout, async {
+    // One deadline for the whole drain: the calls in flight, then their answers on stdout.
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    let drained = tokio::time::timeout_at(deadline, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
             "stdio: requests still running after {}s; abandoning them",
-            drain_timeout.as_secs()
+            drain_timeout.as_secs_f64()
         );
         tasks.abort_all();
     }
     drop(tx);
-    match writer.await {
-        Ok(r) => r,
-        Err(e) => Err(io::Error::other(format!("stdio writer task failed: {e}"))),
+    // A gateway that keeps stdout open without reading it would block the last write forever;
+    // the answers that are ready get the rest of the deadline, and at least WRITER_GRACE.
+    let writer_deadline = deadline.max(tokio::time::Instant::now() + WRITER_GRACE);
+    match tokio::time::timeout_at(writer_deadline, &mut writer).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(io::Error::other(format!("stdio writer task failed: {e}"))),
+        Err(_) => {
+            writer.abort();
+            tracing::warn!("stdio: stdout is not being read; abandoning the unwritten answers");
+            Ok(())
+        }
     }
 }
+
+/// The least time the answers of a drain get to reach stdout, even when the calls took the
+/// whole drain timeout.
+const WRITER_GRACE: Duration = Duration::from_secs(1);
 
 /// One line's answer, found as Streamable HTTP finds a body's: a `tools/call invoke_hook`
 /// through the one-pass decoding (the same bytes, without a `Value` of the request), anything
