@@ -383,6 +383,8 @@ fn bind_view(
             s.path.value.display().to_string(),
         );
     }
+    // The listeners take the limits at start-up too.
+    view.extend(plugwire_server::reload::limits_view(config, env)?);
     Ok(view)
 }
 

@@ -67,6 +67,68 @@ impl HostPolicy {
     }
 }
 
+/// Why `entry` of the allow-list could never match a `Host` header, or `None` when it can (an
+/// empty entry is ignored). An entry is `name`, `name:port` or `name:*`; the name is a DNS name,
+/// an IPv4 address or a bracketed IPv6 address. Refused, because [`HostPolicy`] would compare
+/// them literally and refuse every request: a scheme (`http://gw`), a path, user or query, a
+/// wildcard in the name (`*`, `*.example.com`: not supported), an IPv6 address without
+/// brackets, and a port that is not a number from 1 to 65535 or `*`.
+pub fn allowed_host_problem(entry: &str) -> Option<String> {
+    let e = entry.trim();
+    if e.is_empty() {
+        return None;
+    }
+    if let Some((scheme, rest)) = e.split_once("://") {
+        let name = rest.split('/').next().unwrap_or(rest);
+        return Some(format!(
+            "a Host header has no scheme: give the name alone, e.g. {name:?}, not {scheme}://"
+        ));
+    }
+    if let Some(c) = e
+        .chars()
+        .find(|c| matches!(c, '/' | '?' | '#' | '@') || c.is_whitespace())
+    {
+        return Some(format!(
+            "a Host header is a name and an optional port only ({c:?} is not part of one): \
+             give `name`, `name:port` or `name:*`"
+        ));
+    }
+    let (name, port) = split_host_port(e);
+    if let Some(inner) = name.strip_prefix('[') {
+        let ok = inner
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+        if !ok {
+            return Some("not an IPv6 address in brackets, e.g. [::1] or [::1]:8000".into());
+        }
+    } else if name.contains('*') {
+        return Some(
+            "wildcards are not supported in a name: list each name (a name without a port \
+             accepts any port; `name:*` says so explicitly)"
+                .into(),
+        );
+    } else if name.contains(':') {
+        return Some("write an IPv6 address in brackets, e.g. [::1] or [::1]:8000".into());
+    } else if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Some(
+            "expected a host name or address (letters, digits, '-', '.', '_'), optionally \
+             with :port or :*"
+                .into(),
+        );
+    }
+    match port {
+        None | Some("*") => None,
+        Some(p) if p.parse::<u16>().is_ok_and(|n| n != 0) => None,
+        Some(p) => Some(format!(
+            "the port {p:?} is not a number from 1 to 65535 (or * for any port)"
+        )),
+    }
+}
+
 /// Splits `name[:port]`, keeping IPv6 brackets: `[::1]:80` → (`[::1]`, Some(`80`)).
 fn split_host_port(h: &str) -> (&str, Option<&str>) {
     let h = h.trim();
@@ -150,6 +212,37 @@ mod tests {
         let p = HostPolicy::new(false, &list(&["svc.ns"]));
         assert!(p.allows_host(Some("svc.ns:8000")));
         assert!(!p.allows_host(Some("localhost:8000")));
+    }
+
+    #[test]
+    fn allow_list_entries_that_can_never_match_are_named() {
+        for ok in [
+            "gw",
+            "GW.example:8443",
+            "x:*",
+            "10.0.0.1",
+            "[::1]",
+            "[::1]:80",
+            "svc_a.ns",
+            " ",
+        ] {
+            assert_eq!(allowed_host_problem(ok), None, "{ok}");
+        }
+        for (bad, says) in [
+            ("http://gw.example", "no scheme"),
+            ("*", "wildcards"),
+            ("*.example.com", "wildcards"),
+            ("gw:abc", "\"abc\""),
+            ("gw:0", "\"0\""),
+            ("gw:70000", "\"70000\""),
+            ("gw/mcp", "'/'"),
+            ("::1", "brackets"),
+            ("[::1", "brackets"),
+            (":8000", "host name"),
+        ] {
+            let problem = allowed_host_problem(bad).unwrap_or_default();
+            assert!(problem.contains(says), "{bad}: {problem}");
+        }
     }
 
     #[test]

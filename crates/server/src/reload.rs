@@ -8,7 +8,15 @@
 //! the last of them returns. A file that does not load, a plugin whose config is refused or
 //! whose `initialize()` fails under `fail_on_plugin_error`, or `server_settings` that would not
 //! start the server: the reload fails with that error, logged with the file, and the old
-//! config keeps serving.
+//! config keeps serving. So does a file that is empty (or only whitespace): at start-up that
+//! would be a config without plugins, but a file that turns empty under a running server is
+//! almost always a save caught half-way (truncated, not yet written), and serving it would
+//! drop every plugin, guardrails included. To serve no plugins, write `plugins: []`.
+//!
+//! `--watch-config` waits, after a change event, until the file's size, mtime and inode have
+//! stayed the same for [`WATCH_SETTLE`] (at most [`WATCH_SETTLE_MAX`]) before it reads it, so
+//! a writer that truncates and then writes is read once, whole. Writing a temporary file and
+//! renaming it over the config is the one way that is never seen half-written.
 //!
 //! The TLS settings of each TLS listener (`server_settings.tls`, `grpc_server_settings.tls`:
 //! `allowed_clients`, CA bundle, CRL, certificate and key files, policy) are re-resolved from
@@ -18,6 +26,10 @@
 //!
 //! Bound sockets are not re-bound: when the new file changes a setting that only a restart
 //! applies (host, port, Unix socket, turning a listener's TLS on or off), a WARN names the keys.
+//! The connection limits (`server_settings.limits.*`: connection cap, body timeout and rate,
+//! drain timeout) are given to the listeners when they start and are not re-read either: each
+//! one a reload changes is named in the same WARN (`plugwire serve` puts [`limits_view`] in its
+//! bind view).
 //!
 //! Metrics: `plugwire_config_generation` +1 per successful reload; the last reload's time and
 //! result; the call series of the new plugin set created at zero; the expiry of each
@@ -26,7 +38,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use plugwire_framework::{Config, PluginRegistry};
@@ -41,6 +53,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Backend, DecodedCall, ProtoAnswer, ProtoArgs};
 use crate::error::ServerError;
+use crate::limits::{resolve_limits_with, yaml_keys};
 use crate::manager_backend::{build_manager, initialize_manager, ManagerBackend};
 
 /// The `Backend` every transport serves: the plugin manager in use, replaced whole by a reload.
@@ -116,6 +129,42 @@ pub type BindView = Vec<(String, String)>;
 
 /// Resolves a config's [`BindView`]; an error means the config would not start the server.
 pub type BindViewFn = Box<dyn Fn(&Config) -> Result<BindView, ServerError> + Send + Sync>;
+
+/// The resolved `server_settings.limits` of a config (variables win, as at start-up), as
+/// (`yaml key`, value) pairs: the listeners take them at start-up, so a reload that changes
+/// one WARNs that it needs a restart. An error means the config would not start the server.
+pub fn limits_view(config: &Config, env: &dyn plugwire_env::Env) -> Result<BindView, ServerError> {
+    let yaml = config
+        .server_settings
+        .as_ref()
+        .and_then(|s| s.limits.as_ref());
+    let l = resolve_limits_with(yaml, env)?;
+    Ok(vec![
+        (
+            yaml_keys::MAX_CONNECTIONS.to_string(),
+            l.max_connections.to_string(),
+        ),
+        (
+            yaml_keys::BODY_TIMEOUT.to_string(),
+            format!("{:?}", l.body_timeout),
+        ),
+        (
+            yaml_keys::BODY_MIN_RATE.to_string(),
+            l.min_body_rate.to_string(),
+        ),
+        (
+            yaml_keys::DRAIN_TIMEOUT.to_string(),
+            format!("{:?}", l.drain_timeout),
+        ),
+    ])
+}
+
+/// How long the plugins YAML must stay unchanged (size, mtime, inode) after a change event
+/// before `--watch-config` reads it.
+pub const WATCH_SETTLE: Duration = Duration::from_millis(300);
+/// The longest `--watch-config` waits for the file to settle; then it reads it anyway (an
+/// empty or unparsable file still never replaces the running config).
+pub const WATCH_SETTLE_MAX: Duration = Duration::from_secs(3);
 
 /// The environment the loader renders `{{ env.VAR }}` with and reads settings from.
 pub type EnvFn = Arc<dyn plugwire_env::Env + Send + Sync>;
@@ -211,7 +260,20 @@ impl ConfigReloader {
 
     async fn load_and_swap(&self, trigger: ReloadTrigger) -> Result<u64, ServerError> {
         let env = &*self.env;
-        let config = Config::load(&self.path, env)?;
+        let text = plugwire_framework::config::read::read_bounded(&self.path, env)?;
+        if text.trim().is_empty() {
+            return Err(ServerError::Config(plugwire_framework::ConfigError::Read {
+                path: self.path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the file is empty: taken for a save caught half-way, so the running config \
+                     stays (write the file whole, e.g. to a temporary file renamed over it; to \
+                     serve no plugins, write `plugins: []`)",
+                ),
+            }));
+        }
+        let mut config = Config::load_str(&text, &self.path.display().to_string(), env)?;
+        config.source = Some(self.path.clone());
         let view = (self.bind_view)(&config)?;
         let staged = self.stage_tls(&config)?;
         let manager = build_manager(config, &self.registry, env)?;
@@ -268,7 +330,8 @@ impl ConfigReloader {
         Ok(staged)
     }
 
-    /// WARNs about changed keys a reload cannot apply; `live` are the `tls` keys it applied.
+    /// WARNs about changed keys a reload cannot apply (bind settings and limits); `live` are
+    /// the `tls` keys it applied.
     fn warn_restart_needed(&self, view: &BindView, live: &[&str]) {
         let mut changed = changed_keys(&self.bound, view);
         changed.retain(|k| !live.contains(k));
@@ -320,12 +383,39 @@ impl ConfigReloader {
                         None => std::future::pending().await,
                     }
                 } => {
+                    // A writer that truncates, then writes, is read once it is done.
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        () = settle(&self.path) => {}
+                    }
                     if self.file_changed() {
                         let _ = self.reload_config(ReloadTrigger::Watch).await;
                     }
                 }
             }
         }
+    }
+}
+
+/// What tells a file's writes apart without reading it: size, mtime and inode (a rename over
+/// it is a new inode). `None` while it does not exist.
+fn stamp(path: &Path) -> Option<(u64, Option<SystemTime>, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok(), m.ino()))
+}
+
+/// Returns once `path` has not changed for [`WATCH_SETTLE`], or after [`WATCH_SETTLE_MAX`].
+async fn settle(path: &Path) {
+    let started = tokio::time::Instant::now();
+    let mut last = stamp(path);
+    loop {
+        tokio::time::sleep(WATCH_SETTLE).await;
+        let now = stamp(path);
+        if now == last || started.elapsed() >= WATCH_SETTLE_MAX {
+            return;
+        }
+        last = now;
     }
 }
 

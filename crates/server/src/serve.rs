@@ -120,6 +120,20 @@ impl ServeOptions {
         } else {
             cli_allowed_hosts.to_vec()
         };
+        let setting = if cli_allowed_hosts.is_empty() {
+            vars::PLUGINS_SERVER_ALLOWED_HOSTS
+        } else {
+            "--allowed-host"
+        };
+        for entry in &o.allowed_hosts {
+            if let Some(message) = crate::host::allowed_host_problem(entry) {
+                return Err(ServerError::InvalidOption {
+                    setting: setting.to_string(),
+                    value: entry.clone(),
+                    message,
+                });
+            }
+        }
         Ok(o)
     }
 }
