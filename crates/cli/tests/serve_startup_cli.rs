@@ -14,7 +14,7 @@ use std::process::Stdio;
 
 mod common;
 
-use common::transports::{cmd, make_certs, p, Server};
+use common::transports::{cmd, make_certs, p, serve_transports, Server};
 use common::{uds_request, wait_bounded, REPLACE_YAML};
 
 /// A first server in `dir` on all three transports: MCP at `mcp1.sock`, gRPC (plaintext) on
@@ -54,16 +54,7 @@ fn config_dir() -> tempfile::TempDir {
 /// `plugwire serve --transport TRANSPORTS` of `DIR/server.yaml` with `env`, which must fail:
 /// exit code 1, and its stderr.
 fn start_fails(dir: &Path, transports: &str, env: &[(&str, String)]) -> String {
-    let child = cmd(dir)
-        .args([
-            "serve",
-            "--config",
-            "server.yaml",
-            "--transport",
-            transports,
-        ])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+    let child = serve_transports(dir, transports, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -77,6 +77,22 @@ pub fn grpc_mtls_server_env(dir: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `plugwire serve --config server.yaml --transport TRANSPORTS` in `dir` with `env` and no
+/// stdin; the caller sets stdout and stderr and runs it.
+pub fn serve_transports(dir: &Path, transports: &str, env: &[(&str, String)]) -> Command {
+    let mut c = cmd(dir);
+    c.args([
+        "serve",
+        "--config",
+        "server.yaml",
+        "--transport",
+        transports,
+    ])
+    .envs(env.iter().map(|(k, v)| (k, v)))
+    .stdin(Stdio::null());
+    c
+}
+
 /// A running `plugwire serve` (killed when dropped) and its log.
 pub struct Server {
     child: KillOnDrop,
@@ -92,16 +108,7 @@ impl Server {
     /// `env`, once its start-up line (naming the gRPC or raw-socket listener) is logged.
     pub fn start(dir: &Path, yaml: &str, transports: &str, env: &[(&str, String)]) -> Server {
         std::fs::write(dir.join("server.yaml"), yaml).unwrap();
-        let mut child = cmd(dir)
-            .args([
-                "serve",
-                "--config",
-                "server.yaml",
-                "--transport",
-                transports,
-            ])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+        let mut child = serve_transports(dir, transports, env)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
