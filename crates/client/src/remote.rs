@@ -109,37 +109,35 @@ pub(crate) fn target_host(target: &str) -> &str {
 }
 
 /// What keeps `target` from being `host:port` (a connect to it could only fail, after the
-/// retries meant for a server that restarts), `None` when it is one.
+/// retries meant for a server that restarts), `None` when it is one: the framework's check of
+/// `grpc.target`, in words for an entry built in code or a `plugwire health` URL.
 pub fn target_problem(target: &str) -> Option<String> {
+    use plugwire_framework::config::GrpcTargetProblem as P;
     let example = "e.g. localhost:50051 or [::1]:50051";
-    if let Some((scheme, _)) = target.split_once("://") {
-        return Some(format!(
-            "{target:?} has a scheme ({scheme}://): write host:port only, {example}"
-        ));
-    }
-    let port_less = target.ends_with(']') || !target.contains(':');
-    let Some((host, port)) = target.rsplit_once(':').filter(|_| !port_less) else {
-        return Some(format!(
-            "{target:?} has no port: write host:port, {example}"
-        ));
-    };
-    if host.is_empty() {
-        return Some(format!(
-            "{target:?} has no host: write host:port, {example}"
-        ));
-    }
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Some(format!(
-            "{target:?}: an IPv6 address goes in brackets, e.g. [::1]:50051"
-        ));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => None,
-        _ => Some(format!(
-            "{target:?}: the port {port:?} is not a number from 1 to 65535: write host:port, \
+    Some(
+        match plugwire_framework::config::grpc_target_problem(target)? {
+            P::Scheme(scheme) => {
+                format!("{target:?} has a scheme ({scheme}://): write host:port only, {example}")
+            }
+            P::ResolverPrefix(prefix) => format!(
+            "{target:?} uses grpcio's `{prefix}:` form, which plugwire's client does not take: \
+             write host:port, {example}"
+        ),
+            P::NoPort => format!("{target:?} has no port: write host:port, {example}"),
+            P::NoHost => format!("{target:?} has no host: write host:port, {example}"),
+            P::BareIpv6 => {
+                format!("{target:?}: an IPv6 address goes in brackets, e.g. [::1]:50051")
+            }
+            P::BadHost(host) => format!(
+                "{target:?}: the host {host:?} is not a host name or address: write host:port, \
              {example}"
-        )),
-    }
+            ),
+            P::BadPort(port) => format!(
+                "{target:?}: the port {port:?} is not a number from 1 to 65535: write host:port, \
+             {example}"
+            ),
+        },
+    )
 }
 
 /// The name the server certificate must carry: the target's host (IP or DNS name).

@@ -238,6 +238,7 @@ fn a_grpc_target_must_be_host_and_port_without_a_scheme() {
         (":50051", "which has no host"),
         ("localhost", "which has no `:port`"),
         ("::1", "write an IPv6 address in brackets"),
+        ("::1:50051", "write an IPv6 address in brackets"),
         ("plugins internal:50051", "is not a host name or address"),
     ] {
         let e = err(&entry(&format!("grpc: {{target: '{target}'}}")));
@@ -257,7 +258,6 @@ fn a_grpc_target_must_be_host_and_port_without_a_scheme() {
         "127.0.0.1:1",
         "plugins.internal:65535",
         "[::1]:50051",
-        "::1:50051",
         "dns:53",
         " localhost:50051 ",
     ] {

@@ -41,8 +41,9 @@ pub use tls::{
     TlsFiles,
 };
 pub use transports::{
-    unix_socket_path_problem, GrpcClientConfig, GrpcServerConfig, MCPServerConfig,
-    ServerLimitsConfig, UnixSocketClientConfig, UnixSocketServerConfig, MAX_UNIX_SOCKET_PATH,
+    grpc_target_problem, unix_socket_path_problem, GrpcClientConfig, GrpcServerConfig,
+    GrpcTargetProblem, MCPServerConfig, ServerLimitsConfig, UnixSocketClientConfig,
+    UnixSocketServerConfig, MAX_UNIX_SOCKET_PATH,
 };
 
 /// The `kind` of an entry served by a remote plugin server.

@@ -169,13 +169,15 @@ impl GrpcClientConfig {
             _ => {}
         }
         if let Some(t) = self.target.as_deref().filter(|t| !t.trim().is_empty()) {
-            if let Some(problem) = grpc_target_problem(t.trim()) {
+            let t = t.trim();
+            if let Some(problem) = grpc_target_problem(t) {
                 return Err((
                     "grpc.target".into(),
                     format!(
                         "must be host:port with a port from 1 to 65535 and no scheme, e.g. \
                          localhost:50051 or [::1]:50051 (TLS comes from `tls:`, a Unix socket \
-                         from `uds:`); {problem}"
+                         from `uds:`); {}",
+                        yaml_target_problem(t, &problem)
                     ),
                 ));
             }
@@ -204,18 +206,36 @@ impl GrpcClientConfig {
 /// entry's `timeout:` and the server's `limits` timeouts.
 const MAX_SECONDS: f64 = 86_400.0;
 
-/// What is wrong with a `grpc.target` (already trimmed, not empty), if anything. plugwire's
-/// client connects to `host:port` over TCP; grpcio's other forms (`dns:///host:port`,
-/// `ipv4:…`, `unix:…`) and URLs (`grpc://…`) would fail only when the first call connects.
-fn grpc_target_problem(target: &str) -> Option<String> {
+/// Why a `grpc.target` is not the `host:port` plugwire's client connects to over TCP. grpcio
+/// also takes `dns:///host:port`, `ipv4:…`, `unix:…`, and URLs (`grpc://…`) slip in by habit;
+/// each would fail only when the first call connects, after the retries meant for a server that
+/// restarts. One check for the YAML (at load) and the client (an entry built in code, a
+/// `plugwire health` URL); each words it for its own setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcTargetProblem {
+    /// `scheme://…`: the scheme.
+    Scheme(String),
+    /// grpcio's resolver prefix without `//` (`dns:host:port`, `unix:/path`).
+    ResolverPrefix(&'static str),
+    /// No `:port`.
+    NoPort,
+    /// Nothing before the `:port`.
+    NoHost,
+    /// An IPv6 address without brackets (`::1:50051`).
+    BareIpv6,
+    /// A host with `/` or whitespace: the host.
+    BadHost(String),
+    /// A port that is not 1..65535: the port as written.
+    BadPort(String),
+}
+
+/// What keeps `target` (trimmed, not empty) from being `host:port`, `None` when it is one.
+pub fn grpc_target_problem(target: &str) -> Option<GrpcTargetProblem> {
     if let Some((scheme, _)) = target.split_once("://") {
-        return Some(format!(
-            "found {target:?}, which starts with the scheme `{scheme}://`"
-        ));
+        return Some(GrpcTargetProblem::Scheme(scheme.to_string()));
     }
-    // grpcio's resolver prefixes without `//` (`dns:host:port`, `unix:/path`); `dns:53` is
-    // still host `dns`, port 53.
-    if let Some(scheme) = ["dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock"]
+    // `dns:53` is still host `dns`, port 53.
+    if let Some(prefix) = ["dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock"]
         .into_iter()
         .find(|s| {
             target
@@ -224,32 +244,51 @@ fn grpc_target_problem(target: &str) -> Option<String> {
                 .is_some_and(|r| !r.bytes().all(|b| b.is_ascii_digit()))
         })
     {
-        return Some(format!(
-            "found {target:?}: grpcio's `{scheme}:` form is not taken by plugwire's client"
-        ));
+        return Some(GrpcTargetProblem::ResolverPrefix(prefix));
     }
     let Some((host, port)) = target.rsplit_once(':') else {
-        return Some(format!("found {target:?}, which has no `:port`"));
+        return Some(GrpcTargetProblem::NoPort);
     };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.is_empty() {
-        return Some(format!("found {target:?}, which has no host"));
+    if host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .is_empty()
+    {
+        return Some(GrpcTargetProblem::NoHost);
     }
-    if host.contains(':') && !host.starts_with('[') && host.parse::<std::net::Ipv6Addr>().is_err() {
-        return Some(format!(
-            "found {target:?}: write an IPv6 address in brackets, e.g. [::1]:50051"
-        ));
+    // A connect resolves `host:port`, which reads `::1:50051` as no address at all.
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Some(GrpcTargetProblem::BareIpv6);
     }
     if host.contains(|c: char| c == '/' || c.is_whitespace()) {
-        return Some(format!(
-            "found {target:?}, whose host {host:?} is not a host name or address"
-        ));
+        return Some(GrpcTargetProblem::BadHost(host.to_string()));
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => None,
-        _ => Some(format!(
-            "found {target:?}, whose port {port:?} is not 1..65535"
-        )),
+        _ => Some(GrpcTargetProblem::BadPort(port.to_string())),
+    }
+}
+
+/// [`GrpcTargetProblem`] in the words of the YAML key `grpc.target`.
+fn yaml_target_problem(target: &str, problem: &GrpcTargetProblem) -> String {
+    match problem {
+        GrpcTargetProblem::Scheme(scheme) => {
+            format!("found {target:?}, which starts with the scheme `{scheme}://`")
+        }
+        GrpcTargetProblem::ResolverPrefix(prefix) => {
+            format!("found {target:?}: grpcio's `{prefix}:` form is not taken by plugwire's client")
+        }
+        GrpcTargetProblem::NoPort => format!("found {target:?}, which has no `:port`"),
+        GrpcTargetProblem::NoHost => format!("found {target:?}, which has no host"),
+        GrpcTargetProblem::BareIpv6 => {
+            format!("found {target:?}: write an IPv6 address in brackets, e.g. [::1]:50051")
+        }
+        GrpcTargetProblem::BadHost(host) => {
+            format!("found {target:?}, whose host {host:?} is not a host name or address")
+        }
+        GrpcTargetProblem::BadPort(port) => {
+            format!("found {target:?}, whose port {port:?} is not 1..65535")
+        }
     }
 }
 
