@@ -239,13 +239,7 @@ fn grpc_name_mismatch(
     target: &str,
     settings: &plugwire_tls::ClientTlsSettings,
 ) -> String {
-    let presented: &[String] = match err {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
-            presented,
-            ..
-        }) => presented,
-        _ => &[],
-    };
+    let presented = plugwire_tls::names_presented(err);
     let valid_for = if presented.is_empty() {
         String::new()
     } else {
@@ -263,11 +257,7 @@ fn grpc_name_mismatch(
         .copied()
         .unwrap_or("localhost");
     let port = target.rsplit_once(':').map_or("PORT", |(_, p)| p);
-    let san = if host.parse::<std::net::IpAddr>().is_ok() {
-        format!("IP:{host}")
-    } else {
-        format!("DNS:{host}")
-    };
+    let san = plugwire_tls::san_for_host(host);
     // Only the place the entry reads: its `tls` block hides every variable.
     let var = settings.names.server_name;
     let (server_name, unread) = if from_variables(settings) {

@@ -413,22 +413,37 @@ pub fn explain_client_handshake_error(
     }
 }
 
-/// The certificate does not name the URL's host: the three ways out, with the names the
-/// certificate does carry when rustls reports them.
-fn name_mismatch_message(err: &rustls::Error, host: &str, settings: &ClientTlsSettings) -> String {
-    let presented = match err {
+/// The names a certificate refused for a host carries, as rustls reports them
+/// (`DnsName("localhost")`, `IpAddress(...)`); empty when it does not say.
+pub fn names_presented(err: &rustls::Error) -> &[String] {
+    match err {
         rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
             presented,
             ..
-        }) if !presented.is_empty() => format!(" (it is valid for: {})", presented.join(", ")),
-        _ => String::new(),
-    };
+        }) => presented,
+        _ => &[],
+    }
+}
+
+/// The `--san` value that would make a reissued certificate valid for `host` (brackets of an
+/// IPv6 address dropped): `IP:…` for an address, `DNS:…` for a name.
+pub fn san_for_host(host: &str) -> String {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let san = if bare.parse::<std::net::IpAddr>().is_ok() {
+    if bare.parse::<std::net::IpAddr>().is_ok() {
         format!("IP:{bare}")
     } else {
         format!("DNS:{bare}")
+    }
+}
+
+/// The certificate does not name the URL's host: the three ways out, with the names the
+/// certificate does carry when rustls reports them.
+fn name_mismatch_message(err: &rustls::Error, host: &str, settings: &ClientTlsSettings) -> String {
+    let presented = match names_presented(err) {
+        [] => String::new(),
+        names => format!(" (it is valid for: {})", names.join(", ")),
     };
+    let san = san_for_host(host);
     format!(
         "the plugin server's certificate is not valid for the host `{host}` in the URL{presented}. Fix it in one of three ways: \
          (1) use a DNS name from the certificate's SANs in the URL, such as `localhost` (https://localhost:PORT/mcp); \

@@ -21,8 +21,8 @@ pub mod watch;
 
 pub use certinfo::CertInfo;
 pub use client_config::{
-    build_client_config, build_client_config_from, explain_client_handshake_error, rustls_error_in,
-    server_name, SYSTEM_CA_BUNDLE,
+    build_client_config, build_client_config_from, explain_client_handshake_error, names_presented,
+    rustls_error_in, san_for_host, server_name, SYSTEM_CA_BUNDLE,
 };
 pub use client_loaded::{ClientTlsFiles, LoadedClientTls};
 pub use client_settings::{
